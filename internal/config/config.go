@@ -1,0 +1,171 @@
+package config
+
+// Config is the whole holdline configuration file. Every key is optional;
+// the defaults (see Default) make a sidecar that listens on loopback.
+type Config struct {
+	// Listen is the data-plane address (screen pops, CRM writes,
+	// recordings, Dialogflow turns). Default 127.0.0.1:8080. The
+	// --listen flag overrides it.
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin-plane address (/healthz, /readyz,
+	// /metrics, /v1/status, /v1/admin/..., /ui). Default 127.0.0.1:9901.
+	// The --admin-listen flag overrides it.
+	AdminListen string `yaml:"admin_listen"`
+	// DataDir holds the outbox, the recording spool and the audit log.
+	// Default /var/lib/holdline. The --data-dir flag overrides it.
+	DataDir string `yaml:"data_dir"`
+
+	// Log sets the log level and format.
+	Log Log `yaml:"log"`
+	// HTTP holds limits shared by both listeners.
+	HTTP HTTP `yaml:"http"`
+	// Admin holds the admin tokens.
+	Admin Admin `yaml:"admin"`
+	// ScreenPop tunes the screen-pop operation.
+	ScreenPop ScreenPop `yaml:"screen_pop"`
+	// Cache tunes the two-tier contact cache.
+	Cache Cache `yaml:"cache"`
+	// Outbox tunes the durable queue of CRM writes and uploads.
+	Outbox Outbox `yaml:"outbox"`
+	// Recordings tunes recording capture.
+	Recordings Recordings `yaml:"recordings"`
+	// Drills enables fault injection through the admin API.
+	Drills Drills `yaml:"drills"`
+	// Dependencies configures every upstream holdline talks to.
+	Dependencies Dependencies `yaml:"dependencies"`
+	// Dialogflow maps agent aliases to pinned published environments.
+	Dialogflow Dialogflow `yaml:"dialogflow"`
+	// Identity configures token verification.
+	Identity Identity `yaml:"identity"`
+}
+
+// Log configures structured logging (JSON to stderr).
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+}
+
+// HTTP holds listener limits.
+type HTTP struct {
+	// MaxBodyBytes caps JSON request bodies; larger ones get 413.
+	// Recording uploads are capped by recordings.max_bytes instead.
+	// Default 1048576 (1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight
+	// requests before closing stores. Default 15s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout bounds how long a client may take to send
+	// request headers. Default 5s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+}
+
+// Admin configures who may change things through the admin API.
+type Admin struct {
+	// Tokens are named bearer tokens for admin mutations. The name is
+	// recorded as the actor in the audit log. HOLDLINE_ADMIN_TOKEN, when
+	// set, adds a token named "env".
+	Tokens []AdminToken `yaml:"tokens"`
+}
+
+// AdminToken is one named admin bearer token.
+type AdminToken struct {
+	// Name identifies the holder in the audit log, e.g. "oncall".
+	Name string `yaml:"name"`
+	// Token is the bearer value; use ${ENV_VAR} to keep it out of the file.
+	Token Secret `yaml:"token"`
+}
+
+// ScreenPop tunes POST /v1/screen-pop.
+type ScreenPop struct {
+	// Budget is the longest a screen pop may take, whatever the CRM
+	// does. Default 300ms.
+	Budget Duration `yaml:"budget"`
+	// DefaultRegion is the ISO 3166 region used to read numbers without
+	// a country code. Default US.
+	DefaultRegion string `yaml:"default_region"`
+}
+
+// Cache tunes the contact cache.
+type Cache struct {
+	// MaxEntries bounds the in-process L1 cache. Default 100000.
+	MaxEntries int `yaml:"max_entries"`
+	// FreshTTL is how long an entry is served without asking the CRM.
+	// Default 5m.
+	FreshTTL Duration `yaml:"fresh_ttl"`
+	// StaleTTL is how long an entry may be served, degraded, when the
+	// CRM fails. Default 24h.
+	StaleTTL Duration `yaml:"stale_ttl"`
+	// RefreshAhead is the fraction of FreshTTL after which a hit also
+	// refreshes the entry in the background. Default 0.8.
+	RefreshAhead float64 `yaml:"refresh_ahead"`
+	// Redis, when its addr is set, adds a shared L2 tier.
+	Redis Redis `yaml:"redis"`
+	// EncryptionKey, a base64 32-byte key, encrypts entries in Redis
+	// with AES-GCM (contact data is personal data).
+	EncryptionKey Secret `yaml:"encryption_key"`
+}
+
+// Redis is a Redis connection.
+type Redis struct {
+	// Addr is host:port. Empty disables this use of Redis.
+	Addr string `yaml:"addr"`
+	// Username for Redis ACLs.
+	Username string `yaml:"username"`
+	// Password for AUTH.
+	Password Secret `yaml:"password"`
+	// DB is the database number. Default 0.
+	DB int `yaml:"db"`
+	// TLS turns on TLS to Redis.
+	TLS bool `yaml:"tls"`
+}
+
+// Outbox tunes the durable job queue.
+type Outbox struct {
+	// Backend is bolt (embedded, default) or redis (fleet mode).
+	Backend string `yaml:"backend"`
+	// Redis is the connection for backend redis.
+	Redis Redis `yaml:"redis"`
+	// Workers bounds concurrent jobs. Default 8.
+	Workers int `yaml:"workers"`
+	// WriteBudget is how long a CRM write may take synchronously before
+	// it is queued instead (202). Default 1s.
+	WriteBudget Duration `yaml:"write_budget"`
+	// Backoff shapes retries of failed jobs.
+	Backoff Backoff `yaml:"backoff"`
+	// Retention is how long done jobs are kept for audit. Default 7d.
+	Retention Duration `yaml:"retention"`
+}
+
+// Backoff is exponential backoff with jitter.
+type Backoff struct {
+	// Initial is the first delay. Default 1s.
+	Initial Duration `yaml:"initial"`
+	// Max caps one delay. Default 5m.
+	Max Duration `yaml:"max"`
+	// MaxElapsed is how long a job keeps trying before it goes dead.
+	// Default 24h.
+	MaxElapsed Duration `yaml:"max_elapsed"`
+}
+
+// Recordings tunes recording capture.
+type Recordings struct {
+	// Store is gcs (default) or dir.
+	Store string `yaml:"store"`
+	// Bucket is the GCS bucket for store gcs.
+	Bucket string `yaml:"bucket"`
+	// Prefix starts every object name. Default "recordings/".
+	Prefix string `yaml:"prefix"`
+	// Dir is the directory for store dir.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps one recording; larger uploads get 413.
+	// Default 2147483648 (2 GiB).
+	MaxBytes int64 `yaml:"max_bytes"`
+	// AttachPartBytes is the largest part sent to the CRM. Default 50 MB.
+	AttachPartBytes int64 `yaml:"attach_part_bytes"`
+}
+
+// Drills configures fault injection.
+type Drills struct {
+	// Enabled turns on /v1/admin/faults. Off by default; on in dev mode.
+	Enabled bool `yaml:"enabled"`
+}

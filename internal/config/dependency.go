@@ -1,0 +1,178 @@
+package config
+
+// Dependencies configures each upstream. Every one has the same Policy
+// block; the CRM adds its adapter settings.
+type Dependencies struct {
+	CRM        CRM    `yaml:"crm"`
+	Identity   Policy `yaml:"identity"`
+	Dialogflow Policy `yaml:"dialogflow"`
+	Blob       Policy `yaml:"blob"`
+	Redis      Policy `yaml:"redis"`
+}
+
+// Policy is the resilience block every dependency shares.
+type Policy struct {
+	// Endpoints are the base URLs. Failover moves new calls between them.
+	Endpoints Endpoints `yaml:"endpoints"`
+	// Allow lists the hosts this dependency may dial: domain patterns
+	// ("*.my.salesforce.com") and CIDR ranges ("168.86.128.0/18"). It is
+	// checked on the resolved address at dial time. Empty allows only the
+	// endpoints' own hosts.
+	Allow []string `yaml:"allow"`
+	// Timeout bounds one call. Default 800ms.
+	Timeout Duration `yaml:"timeout"`
+	// Retry applies to idempotent reads only.
+	Retry Retry `yaml:"retry"`
+	// Hedge sends a second read after a delay when the first is slow.
+	Hedge Hedge `yaml:"hedge"`
+	// Breaker stops calls to a failing dependency.
+	Breaker Breaker `yaml:"breaker"`
+	// Bulkhead caps concurrent calls.
+	Bulkhead Bulkhead `yaml:"bulkhead"`
+	// RateLimit caps calls per second.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// Endpoints are a dependency's base URLs.
+type Endpoints struct {
+	// Primary is used unless an operator fails over.
+	Primary string `yaml:"primary"`
+	// Secondary is the failover target; optional.
+	Secondary string `yaml:"secondary"`
+}
+
+// Retry configures retries of idempotent reads.
+type Retry struct {
+	// MaxAttempts counts the first try. 1 disables retries. Default 2.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Backoff is the base delay, jittered. Default 20ms.
+	Backoff Duration `yaml:"backoff"`
+}
+
+// Hedge configures hedged reads.
+type Hedge struct {
+	// Delay before a hedge is sent; 0 disables hedging (default).
+	Delay Duration `yaml:"delay"`
+}
+
+// Breaker is a time-based failure-rate circuit breaker.
+type Breaker struct {
+	// FailureRate opens the breaker at this fraction of failures in
+	// Window. Default 0.5.
+	FailureRate float64 `yaml:"failure_rate"`
+	// MinRequests is the fewest calls in Window before the rate counts.
+	// Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// Window is the period the rate is measured over. Default 30s.
+	Window Duration `yaml:"window"`
+	// OpenFor is how long the breaker stays open before probing.
+	// Default 15s.
+	OpenFor Duration `yaml:"open_for"`
+	// HalfOpenProbes is how many probes must succeed to close. Default 3.
+	HalfOpenProbes int `yaml:"half_open_probes"`
+}
+
+// Bulkhead caps concurrency.
+type Bulkhead struct {
+	// MaxConcurrent calls in flight. Default 64.
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// RateLimit caps the call rate.
+type RateLimit struct {
+	// PerSecond calls; 0 means unlimited (default).
+	PerSecond int `yaml:"per_second"`
+}
+
+// CRM configures the CRM dependency and its adapter.
+type CRM struct {
+	Policy `yaml:",inline"`
+	// Kind is generic, salesforce or zendesk. Default generic.
+	Kind string `yaml:"kind"`
+	// Auth is how holdline authenticates to the CRM.
+	Auth CRMAuth `yaml:"auth"`
+	// Generic maps a custom CRM's REST API (kind generic).
+	Generic GenericCRM `yaml:"generic"`
+}
+
+// CRMAuth is one of header, basic or bearer.
+type CRMAuth struct {
+	// Type is none (default), header, basic or bearer.
+	Type string `yaml:"type"`
+	// Header names the header for type header, e.g. X-Api-Key.
+	Header string `yaml:"header"`
+	// Username for basic.
+	Username string `yaml:"username"`
+	// Secret is the header value, password or bearer token.
+	Secret Secret `yaml:"secret"`
+}
+
+// GenericCRM maps a custom CRM's REST API. URLs are paths relative to the
+// active endpoint, with {phone}, {contact_id} and {record_id} placeholders.
+type GenericCRM struct {
+	// LookupURL finds a contact by phone. Default /contacts?phone={phone}.
+	LookupURL string `yaml:"lookup_url"`
+	// RecordsURL lists a contact's open records.
+	// Default /contacts/{contact_id}/records?status=open.
+	RecordsURL string `yaml:"records_url"`
+	// CreateRecordURL creates a record. Default /records.
+	CreateRecordURL string `yaml:"create_record_url"`
+	// CommentURL adds a comment. Default /records/{record_id}/comments.
+	CommentURL string `yaml:"comment_url"`
+	// AttachURL attaches a file. Default /records/{record_id}/attachments.
+	AttachURL string `yaml:"attach_url"`
+	// Fields maps holdline's contact fields (id, name, email, phone) to
+	// JSON field names in the CRM's answer. Defaults are the same names.
+	Fields map[string]string `yaml:"fields"`
+}
+
+// Dialogflow maps aliases to agents.
+type Dialogflow struct {
+	// Agents by alias, the {agent} path segment of detect-intent.
+	Agents map[string]DialogflowAgent `yaml:"agents"`
+}
+
+// DialogflowAgent pins one published environment.
+type DialogflowAgent struct {
+	// Environment is the full resource name
+	// projects/P/locations/L/agents/A/environments/E. Draft is refused.
+	Environment string `yaml:"environment"`
+	// Secondary is an optional environment in another region.
+	Secondary string `yaml:"secondary"`
+	// Budget bounds one turn. Default 2s.
+	Budget Duration `yaml:"budget"`
+	// Fallback is what the caller gets when Dialogflow is unhealthy.
+	Fallback DialogflowFallback `yaml:"fallback"`
+}
+
+// DialogflowFallback is the live-agent hand-off.
+type DialogflowFallback struct {
+	// Message is said to the caller. Default "Let me connect you to an agent."
+	Message string `yaml:"message"`
+	// Queue is the hand-off target queue.
+	Queue string `yaml:"queue"`
+}
+
+// Identity configures token verification.
+type Identity struct {
+	// Issuer is the OIDC issuer URL; discovery is at
+	// {issuer}/.well-known/openid-configuration.
+	Issuer string `yaml:"issuer"`
+	// Audience the token must carry.
+	Audience string `yaml:"audience"`
+	// Algorithms allowed. Default [RS256, ES256].
+	Algorithms []string `yaml:"algorithms"`
+	// Leeway for exp, nbf and iat. Default 30s.
+	Leeway Duration `yaml:"leeway"`
+	// MaxStale is how long the last good key set serves when the
+	// provider is down. Default 24h.
+	MaxStale Duration `yaml:"max_stale"`
+	// IntrospectionURL is the RFC 7662 endpoint for opaque tokens.
+	IntrospectionURL string `yaml:"introspection_url"`
+	// ClientID for introspection.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret for introspection.
+	ClientSecret Secret `yaml:"client_secret"`
+	// Budget bounds one verification. Default 500ms.
+	Budget Duration `yaml:"budget"`
+}
