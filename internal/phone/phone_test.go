@@ -1,0 +1,68 @@
+package phone
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name, raw, region, want string
+	}{
+		{"national US", "(415) 555-0100", "US", "+14155550100"},
+		{"international ignores region", "+44 20 7946 0958", "US", "+442079460958"},
+		{"lowercase region", "415.555.0100", "us", "+14155550100"},
+		{"extension dropped", "+1 415 555 0100 ext. 99", "US", "+14155550100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := Parse(tt.raw, tt.region)
+			if err != nil {
+				t.Fatalf("Parse(%q, %q) error: %v", tt.raw, tt.region, err)
+			}
+			if n.E164() != tt.want {
+				t.Errorf("Parse(%q, %q) = %q, want %q", tt.raw, tt.region, n.E164(), tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, raw := range []string{"", "not a number", "555-1234", "+1", "12"} {
+		if n, err := Parse(raw, "US"); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q) = %v, %v; want ErrInvalid", raw, n.E164(), err)
+		}
+	}
+}
+
+func TestNumberNeverLogsWhole(t *testing.T) {
+	n, err := Parse("+14155550100", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("pop", "phone", n)
+	if strings.Contains(buf.String(), "4155550100") || strings.Contains(buf.String(), "55501") {
+		t.Fatalf("log line holds the number: %s", buf.String())
+	}
+	if got := n.String(); got != "+1********00" {
+		t.Errorf("String() = %q, want +1********00", got)
+	}
+}
+
+func TestMaskRaw(t *testing.T) {
+	if got := Mask("(415) 555-0100"); got != "(***) ***-**00" {
+		t.Errorf("Mask = %q", got)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	for b.Loop() {
+		if _, err := Parse("(415) 555-0100", "US"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
