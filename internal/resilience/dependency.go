@@ -1,0 +1,287 @@
+package resilience
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/bulkhead"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/ratelimiter"
+
+	"github.com/holdline/holdline/internal/config"
+)
+
+// Dependency is one upstream with its policy chain, HTTP client, egress
+// allowlist and stats. It is safe for concurrent use.
+type Dependency struct {
+	name     string
+	tier     Tier
+	policy   config.Policy
+	log      *slog.Logger
+	now      func() time.Time
+	faults   *Faults
+	onChange func(dep, from, to string)
+
+	// The chain, built once.
+	bulkhead bulkhead.Bulkhead[any]
+	limiter  ratelimiter.RateLimiter[any] // nil: no rate limit
+	breaker  circuitbreaker.CircuitBreaker[any]
+	timeout  time.Duration
+	retry    failsafe.Executor[any] // retry and/or hedge for idempotent calls; nil: none
+	hedged   bool
+
+	mode      atomic.Int32 // a breakerMode
+	secondary atomic.Bool  // failed over
+
+	mu               sync.Mutex // guards the overrides
+	breakerOverride  *Override
+	endpointOverride *Override
+
+	dialer    *dialer
+	transport *http.Transport
+	client    *http.Client
+
+	metrics *metrics
+	ops     opCache
+	stats   stats
+}
+
+// Name returns the dependency's name, one of config.Names.
+func (d *Dependency) Name() string { return d.name }
+
+// Tier returns the dependency's service tier.
+func (d *Dependency) Tier() Tier { return d.tier }
+
+// HTTPClient returns the dependency's own client: its own connection pool,
+// a dialer that enforces the egress allowlist on the resolved address, and
+// fault injection beneath everything. It applies no policies and has no
+// Timeout: wrap calls in Get and let ctx govern.
+func (d *Dependency) HTTPClient() *http.Client { return d.client }
+
+// Endpoint returns the active base URL: the primary, or the secondary after
+// a failover. It is "" when none is configured.
+func (d *Dependency) Endpoint() string {
+	if d.secondary.Load() {
+		return d.policy.Endpoints.Secondary
+	}
+	return d.policy.Endpoints.Primary
+}
+
+func (d *Dependency) secondaryActive() bool { return d.secondary.Load() }
+
+// Override records who changed a breaker mode or an endpoint, why and when.
+type Override struct {
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// BreakerMode is how an operator has set a breaker.
+type BreakerMode string
+
+const (
+	// BreakerAuto lets the breaker follow the failure rate.
+	BreakerAuto BreakerMode = "auto"
+	// BreakerOpen refuses every call with circuitbreaker.ErrOpen.
+	BreakerOpen BreakerMode = "open"
+	// BreakerClosed lets every call through and ignores failures.
+	BreakerClosed BreakerMode = "closed"
+)
+
+var modes = []BreakerMode{BreakerAuto, BreakerOpen, BreakerClosed}
+
+// BreakerMode returns the breaker mode in force.
+func (d *Dependency) BreakerMode() BreakerMode { return modes[d.mode.Load()] }
+
+// SetBreakerMode forces the breaker open or closed, or hands it back to
+// the failure rate (auto). Forced open, Get returns circuitbreaker.ErrOpen
+// at once without calling fn; forced closed, every call goes through and
+// failures are not counted, and the breaker starts afresh. An unknown mode
+// is a *FieldError for "mode".
+func (d *Dependency) SetBreakerMode(mode BreakerMode, actor, reason string) error {
+	i := -1
+	for j, m := range modes {
+		if m == mode {
+			i = j
+		}
+	}
+	if i < 0 {
+		return &FieldError{"mode", fmt.Sprintf("%q is not one of auto, open, closed", mode)}
+	}
+	from := d.breakerState()
+	d.mu.Lock()
+	d.mode.Store(int32(i))
+	if mode == BreakerAuto {
+		d.breakerOverride = nil
+	} else {
+		d.breakerOverride = &Override{Actor: actor, Reason: reason, At: d.now()}
+	}
+	d.mu.Unlock()
+	if mode == BreakerClosed {
+		d.breaker.Close() // its listener is quiet while forced; reported below
+	}
+	d.log.Info("breaker mode set", "mode", string(mode), "actor", actor, "reason", reason)
+	if to := d.breakerState(); to != from {
+		d.changed(from, to)
+	}
+	return nil
+}
+
+// breakerChanged is the failsafe listener: it reports transitions made by
+// the failure rate. Transitions caused by a forced mode are reported by
+// SetBreakerMode.
+func (d *Dependency) breakerChanged(e circuitbreaker.StateChangedEvent) {
+	if d.BreakerMode() != BreakerAuto {
+		return
+	}
+	d.changed(e.OldState, e.NewState)
+}
+
+func (d *Dependency) changed(from, to circuitbreaker.State) {
+	d.log.Warn("breaker state changed", "from", from.String(), "to", to.String())
+	if d.onChange != nil {
+		d.onChange(d.name, from.String(), to.String())
+	}
+}
+
+// breakerState is the effective state: forced modes win, and an open
+// breaker whose delay has passed counts as half-open (failsafe moves it
+// lazily, on the next call).
+func (d *Dependency) breakerState() circuitbreaker.State {
+	switch d.BreakerMode() {
+	case BreakerOpen:
+		return circuitbreaker.OpenState
+	case BreakerClosed:
+		return circuitbreaker.ClosedState
+	}
+	st := d.breaker.State()
+	if st == circuitbreaker.OpenState && d.breaker.RemainingDelay() == 0 {
+		return circuitbreaker.HalfOpenState
+	}
+	return st
+}
+
+// BreakerAllows reports whether a call would get past the breaker now:
+// false when it is open (and its open_for has not passed) or forced open.
+// The outbox pauses jobs on it without spending attempts.
+func (d *Dependency) BreakerAllows() bool {
+	return d.breakerState() != circuitbreaker.OpenState
+}
+
+// SetActiveEndpoint sends new calls to the "primary" or "secondary"
+// endpoint. It returns ErrNoSecondary when no secondary is configured and
+// a *FieldError for "endpoint" for any other name.
+func (d *Dependency) SetActiveEndpoint(which string, actor, reason string) error {
+	var secondary bool
+	switch which {
+	case "primary":
+	case "secondary":
+		if d.policy.Endpoints.Secondary == "" {
+			return fmt.Errorf("%s: %w", d.name, ErrNoSecondary)
+		}
+		secondary = true
+	default:
+		return &FieldError{"endpoint", fmt.Sprintf("%q is not primary or secondary", which)}
+	}
+	d.mu.Lock()
+	d.secondary.Store(secondary)
+	d.endpointOverride = &Override{Actor: actor, Reason: reason, At: d.now()}
+	d.mu.Unlock()
+	d.log.Warn("active endpoint set", "endpoint", which, "actor", actor, "reason", reason)
+	return nil
+}
+
+// DependencyStatus is one dependency's row in /v1/status.
+type DependencyStatus struct {
+	Name             string      `json:"name"`
+	Tier             Tier        `json:"tier"`
+	Breaker          string      `json:"breaker"` // closed, open, half-open
+	BreakerMode      BreakerMode `json:"breaker_mode"`
+	BreakerOverride  *Override   `json:"breaker_override"`
+	ActiveEndpoint   string      `json:"active_endpoint"` // primary, secondary
+	Endpoint         string      `json:"endpoint"`        // without userinfo
+	EndpointOverride *Override   `json:"endpoint_override"`
+	Calls1m          int64       `json:"calls_1m"`
+	Failures1m       int64       `json:"failures_1m"`
+	FailureRate1m    float64     `json:"failure_rate_1m"`
+	P50ms            float64     `json:"p50_ms"`
+	P99ms            float64     `json:"p99_ms"`
+	LastError        string      `json:"last_error"` // a Reason, never internal detail
+	LastErrorAt      *time.Time  `json:"last_error_at"`
+	LastSuccessAt    *time.Time  `json:"last_success_at"`
+	ActiveFaults     int         `json:"active_faults"`
+}
+
+// Status reports the dependency's state and its last minute.
+func (d *Dependency) Status() DependencyStatus {
+	w := d.stats.window(d.now())
+	st := DependencyStatus{
+		Name:          d.name,
+		Tier:          d.tier,
+		Breaker:       d.breakerState().String(),
+		BreakerMode:   d.BreakerMode(),
+		Endpoint:      redact(d.Endpoint()),
+		Calls1m:       w.calls,
+		Failures1m:    w.failures,
+		P50ms:         float64(w.p50) / float64(time.Millisecond),
+		P99ms:         float64(w.p99) / float64(time.Millisecond),
+		LastError:     w.lastErr,
+		LastErrorAt:   timePtr(w.lastErrAt),
+		LastSuccessAt: timePtr(w.lastOKAt),
+		ActiveFaults:  len(d.faults.Active(d.name)),
+	}
+	if w.calls > 0 {
+		st.FailureRate1m = float64(w.failures) / float64(w.calls)
+	}
+	st.ActiveEndpoint = "primary"
+	if d.secondary.Load() {
+		st.ActiveEndpoint = "secondary"
+	}
+	d.mu.Lock()
+	st.BreakerOverride = copyOverride(d.breakerOverride)
+	st.EndpointOverride = copyOverride(d.endpointOverride)
+	d.mu.Unlock()
+	return st
+}
+
+func copyOverride(o *Override) *Override {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	return &c
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// redact strips userinfo from a URL; anything unparsable is hidden.
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	if !strings.Contains(s, "://") {
+		// host:port (Redis) or user:pass@host:port
+		if i := strings.LastIndexByte(s, '@'); i >= 0 {
+			return s[i+1:]
+		}
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(invalid)"
+	}
+	u.User = nil
+	return u.String()
+}

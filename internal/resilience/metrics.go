@@ -1,0 +1,124 @@
+package resilience
+
+import (
+	"sync"
+
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// outcome is how one Get ended, the outcome label of
+// holdline_dependency_requests_total.
+type outcome uint8
+
+const (
+	outcomeSuccess outcome = iota
+	outcomeFailure
+	outcomeTimeout
+	outcomeCircuitOpen
+	outcomeBulkheadFull
+	outcomeRateLimited
+	outcomePermanent
+	outcomeCanceled
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"success", "failure", "timeout", "circuit_open", "bulkhead_full", "rate_limited", "permanent", "canceled"}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "holdline_dependency_requests_total",
+			Help: "Calls to a dependency through its policy chain, by outcome: success, failure, timeout, circuit_open, bulkhead_full, rate_limited, permanent, canceled.",
+		}, []string{"dependency", "operation", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "holdline_dependency_duration_seconds",
+			Help:    "Time spent in a dependency's policy chain, retries and hedges included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"dependency", "operation"}),
+	}
+}
+
+// opMetrics are one operation's series, resolved once so that a call does
+// not hash label values.
+type opMetrics struct {
+	requests [numOutcomes]prometheus.Counter
+	duration prometheus.Observer
+}
+
+// opCache maps an operation name to its *opMetrics.
+type opCache struct {
+	m sync.Map
+}
+
+func (c *opCache) get(mt *metrics, dep, op string) *opMetrics {
+	if v, ok := c.m.Load(op); ok {
+		return v.(*opMetrics)
+	}
+	om := &opMetrics{duration: mt.duration.WithLabelValues(dep, op)}
+	for i := range numOutcomes {
+		om.requests[i] = mt.requests.WithLabelValues(dep, op, outcomeNames[i])
+	}
+	v, _ := c.m.LoadOrStore(op, om)
+	return v.(*opMetrics)
+}
+
+// stateCollector reports breaker state, forced modes and the active
+// endpoint at scrape time, so the lazy open -> half-open move of a failsafe
+// breaker shows without a call having to happen first.
+type stateCollector struct {
+	set      *Set
+	state    *prometheus.Desc
+	forced   *prometheus.Desc
+	endpoint *prometheus.Desc
+}
+
+func newStateCollector(s *Set) *stateCollector {
+	return &stateCollector{
+		set: s,
+		state: prometheus.NewDesc("holdline_breaker_state",
+			"Circuit breaker state: 0 closed, 1 half-open, 2 open.", []string{"dependency"}, nil),
+		forced: prometheus.NewDesc("holdline_breaker_forced",
+			"1 for the breaker mode in force (auto, open or closed), 0 for the others.", []string{"dependency", "mode"}, nil),
+		endpoint: prometheus.NewDesc("holdline_active_endpoint",
+			"1 for the endpoint new calls go to (primary or secondary), 0 for the other.", []string{"dependency", "endpoint"}, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.forced
+	ch <- c.endpoint
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range c.set.deps {
+		var v float64
+		switch d.breakerState() {
+		case circuitbreaker.HalfOpenState:
+			v = 1
+		case circuitbreaker.OpenState:
+			v = 2
+		}
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, d.name)
+		mode := d.BreakerMode()
+		for _, m := range []BreakerMode{BreakerAuto, BreakerOpen, BreakerClosed} {
+			ch <- prometheus.MustNewConstMetric(c.forced, prometheus.GaugeValue, b2f(m == mode), d.name, string(m))
+		}
+		secondary := d.secondaryActive()
+		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(!secondary), d.name, "primary")
+		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(secondary), d.name, "secondary")
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,103 @@
+package resilience
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// faultTransport applies a dependency's drill faults to HTTP requests. It
+// is the bottom of the client, beneath any policy, so the policies see
+// injected failures exactly as they would real ones.
+type faultTransport struct {
+	dep  *Dependency
+	next http.RoundTripper
+}
+
+func (t *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	e, ok := t.dep.faults.roll(t.dep.name)
+	if !ok {
+		return t.next.RoundTrip(req)
+	}
+	if err := sleep(req.Context(), e.latency); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	if !e.fail {
+		return t.next.RoundTrip(req)
+	}
+	closeBody(req)
+	switch {
+	case e.status != 0:
+		return syntheticResponse(req, e.status), nil
+	case e.reset:
+		return nil, resetError()
+	}
+	return nil, fmt.Errorf("%s: %w", t.dep.name, ErrInjected)
+}
+
+// Inject applies the dependency's active faults to a call that does not go
+// through HTTPClient (gRPC Dialogflow, a local blob directory, Redis): it
+// waits the injected latency (returning ctx's error if ctx ends first), then
+// with the faults' error rate returns a *StatusError when the fault has a
+// status, a connection-reset error when it has reset, else ErrInjected. It
+// returns nil when no fault applies.
+func (d *Dependency) Inject(ctx context.Context) error {
+	e, ok := d.faults.roll(d.name)
+	if !ok {
+		return nil
+	}
+	if err := sleep(ctx, e.latency); err != nil {
+		return err
+	}
+	if !e.fail {
+		return nil
+	}
+	switch {
+	case e.status != 0:
+		se := &StatusError{Code: e.status}
+		if e.status == http.StatusTooManyRequests {
+			se.RetryAfter = 1e9
+		}
+		return se
+	case e.reset:
+		return resetError()
+	}
+	return fmt.Errorf("%s: %w", d.name, ErrInjected)
+}
+
+func syntheticResponse(req *http.Request, status int) *http.Response {
+	h := http.Header{"Content-Type": {"application/json"}, "X-Holdline-Fault": {"injected"}}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader("{}")),
+		ContentLength: 2,
+		Request:       req,
+	}
+}
+
+// resetError looks like a peer resetting the connection:
+// errors.Is(err, syscall.ECONNRESET) holds.
+func resetError() error {
+	return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
