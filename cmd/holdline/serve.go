@@ -1,0 +1,144 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/sidecar"
+	"github.com/holdline/holdline/internal/telemetry"
+)
+
+type serveFlags struct {
+	configFile  string
+	dev         bool
+	listen      string
+	adminListen string
+	dataDir     string
+}
+
+func newServeCmd(e env) *cobra.Command {
+	var f serveFlags
+	c := &cobra.Command{
+		Use:   "serve (--dev | --config FILE)",
+		Short: "Run the sidecar",
+		Long: `Run the sidecar: the data plane (screen pops, CRM writes, recordings,
+Dialogflow turns, identity checks) on --listen and the admin plane (probes,
+metrics, status, operator controls) on --admin-listen.
+
+--dev starts in-process simulators for every upstream, an in-memory cache,
+an outbox in a fresh temporary data dir (unless --data-dir is given, so a dev
+sidecar can be restarted on the same data) and fault injection, then prints
+the addresses, the admin token and commands to try.
+
+--config FILE runs in production from a config file (see
+examples/holdline.yaml; check it first with holdline config validate).
+
+The admin token comes from HOLDLINE_ADMIN_TOKEN (dev mode generates one when
+it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd, e, f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.configFile, "config", "", "production config file (YAML)")
+	fl.BoolVar(&f.dev, "dev", false, "dev mode: simulated upstreams, temporary data dir, fault injection on")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "data-plane address")
+	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "admin-plane address")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the outbox, recording spool and audit log")
+	return c
+}
+
+func serve(cmd *cobra.Command, e env, f serveFlags) error {
+	if f.dev == (f.configFile != "") {
+		return errors.New("serve: give exactly one of --dev or --config FILE")
+	}
+	var cfg *config.Config
+	tempDir := ""
+	if f.dev {
+		cfg = sidecar.DevConfig()
+		if f.dataDir == "" {
+			d, err := os.MkdirTemp("", "holdline-dev-")
+			if err != nil {
+				return err
+			}
+			tempDir = d
+			cfg.DataDir = d
+		}
+	} else {
+		var err error
+		if cfg, err = config.LoadFile(f.configFile, e.getenv); err != nil {
+			if errors.Is(err, config.ErrInvalid) {
+				return fmt.Errorf("%s is invalid (run holdline config validate %s):\n%w", f.configFile, f.configFile, err)
+			}
+			return err
+		}
+	}
+	fl := cmd.Flags()
+	if fl.Changed("listen") || f.dev {
+		cfg.Listen = f.listen
+	}
+	if fl.Changed("admin-listen") || f.dev {
+		cfg.AdminListen = f.adminListen
+	}
+	if f.dataDir != "" {
+		cfg.DataDir = f.dataDir
+	}
+	log, err := telemetry.NewLogger(e.stderr, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Dev: f.dev, Version: version, Getenv: e.getenv})
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if err := sc.Start(ctx); err != nil {
+		_ = sc.Stop()
+		return err
+	}
+	if f.dev {
+		printDevBanner(e.stdout, sc, cfg, e.getenv("HOLDLINE_ADMIN_TOKEN"))
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-sc.Err():
+	}
+	err = errors.Join(runErr, sc.Stop())
+	if tempDir != "" && err == nil {
+		_ = os.RemoveAll(tempDir)
+	}
+	return err
+}
+
+func printDevBanner(w io.Writer, sc *sidecar.Sidecar, cfg *config.Config, envToken string) {
+	token := sc.GeneratedToken()
+	tokenNote := "(generated; export it for the holdline command)"
+	if token == "" {
+		token, tokenNote = envToken, "(from HOLDLINE_ADMIN_TOKEN)"
+	}
+	data, admin := "http://"+sc.Addr(), "http://"+sc.AdminAddr()
+	fmt.Fprintf(w, `holdline %s — dev mode (simulated upstreams, fault injection on)
+
+  data plane    %s
+  admin plane   %s   (status: %s/v1/status, metrics: %s/metrics)
+  data dir      %s
+  admin token   %s
+                %s
+
+  export HOLDLINE_ADMIN_TOKEN=%s
+
+Try:
+  curl -s -X POST %s/v1/screen-pop -H 'Content-Type: application/json' -d '{"phone":"(415) 555-0100"}'
+  curl -s %s/v1/status
+  curl -s -X POST %s/v1/admin/faults -H "Authorization: Bearer $HOLDLINE_ADMIN_TOKEN" -H 'Content-Type: application/json' -d '{"dependency":"crm","error_rate":1,"status":503,"duration":"60s"}'
+
+Ctrl-C stops it.
+`, version, data, admin, admin, admin, cfg.DataDir, token, tokenNote, token, data, admin, admin)
+}

@@ -1,0 +1,33 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// limitBody caps request bodies at max bytes (413 past it). Paths for
+// which exempt returns true (streamed uploads, which have their own limit)
+// are left alone. A declared Content-Length over the limit is refused
+// before any byte is read.
+func limitBody(max int64, exempt func(*http.Request) bool, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body == nil || r.Body == http.NoBody || exempt(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.ContentLength > max {
+				writeProblem(w, r, log, TooLarge(fmt.Sprintf("the body is %d bytes; this endpoint accepts at most %d", r.ContentLength, max)))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func isRecordingUpload(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/interactions/") && strings.HasSuffix(r.URL.Path, "/recordings")
+}

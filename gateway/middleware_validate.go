@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+)
+
+// validator checks requests against the OpenAPI spec before the strict
+// handler sees them: unknown JSON fields (additionalProperties: false),
+// required fields, patterns, enums, content types. Its errors become
+// problems that name the field.
+type validator struct {
+	router routers.Router
+	log    *slog.Logger
+}
+
+func newValidator(spec *openapi3.T, log *slog.Logger) (*validator, error) {
+	spec.Servers = nil // match on paths only, whatever host the sidecar listens on
+	rt, err := legacy.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: route spec: %w", err)
+	}
+	return &validator{router: rt, log: log}, nil
+}
+
+var filterOptions = &openapi3filter.Options{
+	// Security is enforced by requireAdmin, not by the spec.
+	AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil },
+}
+
+var binaryOptions = &openapi3filter.Options{
+	ExcludeRequestBody: true, // streamed uploads are checked by their handler
+	AuthenticationFunc: filterOptions.AuthenticationFunc,
+}
+
+func (v *validator) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route, params, err := v.router.FindRoute(r)
+		if err != nil {
+			// Unknown routes and methods are answered by the router.
+			next.ServeHTTP(w, r)
+			return
+		}
+		opts := filterOptions
+		if route.Operation.RequestBody != nil && route.Operation.RequestBody.Value.Content.Get("*/*") != nil {
+			opts = binaryOptions
+		}
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			writeProblem(w, r, v.log, requestProblem(err))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var unsupportedProp = regexp.MustCompile(`property "([^"]+)" is unsupported`)
+
+// requestProblem turns a kin-openapi validation error into a compact
+// problem naming the field (never the multi-line schema dump).
+func requestProblem(err error) *Problem {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return TooLarge("the request body is larger than this endpoint accepts")
+	}
+	re, ok := errors.AsType[*openapi3filter.RequestError](err)
+	if !ok {
+		return Invalid("", "the request does not match the API")
+	}
+	if re.Parameter != nil {
+		field := re.Parameter.Name
+		detail := re.Reason
+		if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
+			detail = se.Reason
+		} else if detail == "" && re.Err != nil {
+			detail = re.Err.Error()
+		}
+		return Invalid(field, fmt.Sprintf("%s %q: %s", re.Parameter.In, field, detail))
+	}
+	if pe, ok := errors.AsType[*openapi3filter.ParseError](re.Err); ok {
+		detail := pe.Reason
+		if pe.Cause != nil {
+			detail = pe.Cause.Error()
+		}
+		return newProblem(http.StatusBadRequest, "malformed-json", "the body is not valid JSON: "+firstLine(detail))
+	}
+	if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
+		field := strings.Join(se.JSONPointer(), ".")
+		if m := unsupportedProp.FindStringSubmatch(se.Reason); m != nil {
+			if field != "" {
+				field += "."
+			}
+			p := newProblem(http.StatusBadRequest, "unknown-field", fmt.Sprintf("unknown field %q", m[1]))
+			p.Field = field + m[1]
+			return p
+		}
+		if se.SchemaField == "required" {
+			if m := regexp.MustCompile(`property "([^"]+)" is missing`).FindStringSubmatch(se.Reason); m != nil {
+				if field != "" {
+					field += "."
+				}
+				return Invalid(field+m[1], fmt.Sprintf("%q is required", m[1]))
+			}
+		}
+		return Invalid(field, fmt.Sprintf("%s: %s", orBody(field), se.Reason))
+	}
+	if strings.Contains(re.Reason, "header Content-Type") || errors.Is(re.Err, openapi3filter.ErrInvalidRequired) && re.RequestBody != nil {
+		if strings.Contains(re.Reason, "Content-Type") {
+			return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json")
+		}
+	}
+	if re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
+		return Invalid("", "a JSON request body is required")
+	}
+	if strings.Contains(strings.ToLower(re.Error()), "content type") || strings.Contains(re.Error(), "unsupported content type") {
+		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json")
+	}
+	return Invalid("", re.Reason)
+}
+
+func orBody(field string) string {
+	if field == "" {
+		return "body"
+	}
+	return field
+}

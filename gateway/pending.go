@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/holdline/holdline/gateway/adminapi"
+	"github.com/holdline/holdline/gateway/api"
+)
+
+// Services are the flows behind the data-plane operations. A nil flow is
+// not configured on this sidecar; its operations answer 503.
+type Services struct{}
+
+func notConfigured(what string) *Problem {
+	return newProblem(http.StatusServiceUnavailable, "unavailable", what+" is not configured on this sidecar")
+}
+
+func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) (api.ScreenPopResponseObject, error) {
+	return nil, notConfigured("screen pop")
+}
+
+func (s *Server) GetInteraction(ctx context.Context, req api.GetInteractionRequestObject) (api.GetInteractionResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) CreateRecord(ctx context.Context, req api.CreateRecordRequestObject) (api.CreateRecordResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) AddComment(ctx context.Context, req api.AddCommentRequestObject) (api.AddCommentResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingRequestObject) (api.UploadRecordingResponseObject, error) {
+	return nil, notConfigured("recording capture")
+}
+
+func (s *Server) ListDialogflowAgents(ctx context.Context, req api.ListDialogflowAgentsRequestObject) (api.ListDialogflowAgentsResponseObject, error) {
+	return nil, notConfigured("dialogflow")
+}
+
+func (s *Server) DetectIntent(ctx context.Context, req api.DetectIntentRequestObject) (api.DetectIntentResponseObject, error) {
+	return nil, notConfigured("dialogflow")
+}
+
+func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
+	return nil, notConfigured("identity")
+}
+
+func (s *Server) ListFaults(ctx context.Context, req adminapi.ListFaultsRequestObject) (adminapi.ListFaultsResponseObject, error) {
+	return nil, notConfigured("fault injection")
+}
+
+func (s *Server) AddFault(ctx context.Context, req adminapi.AddFaultRequestObject) (adminapi.AddFaultResponseObject, error) {
+	return nil, notConfigured("fault injection")
+}
+
+func (s *Server) DeleteFault(ctx context.Context, req adminapi.DeleteFaultRequestObject) (adminapi.DeleteFaultResponseObject, error) {
+	return nil, notConfigured("fault injection")
+}

@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/holdline/holdline/gateway/adminapi"
+	"github.com/holdline/holdline/gateway/api"
+)
+
+// Handlers builds the data-plane and admin-plane handlers. Middleware
+// order, outermost first: request ID, panic recovery, metrics and access
+// log, body limit; then per plane: OpenAPI validation (both), admin auth
+// (admin mutations).
+func (s *Server) Handlers() (data, admin http.Handler, err error) {
+	m := newHTTPMetrics(s.opts.Registry)
+
+	dataSpec, err := api.GetSwagger()
+	if err != nil {
+		return nil, nil, err
+	}
+	dv, err := newValidator(dataSpec, s.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	adminSpec, err := adminapi.GetSwagger()
+	if err != nil {
+		return nil, nil, err
+	}
+	av, err := newValidator(adminSpec, s.log)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// Data plane: every route comes from the spec.
+	d := chi.NewRouter()
+	s.common(d, "data", m)
+	d.Use(limitBody(s.opts.MaxBodyBytes, isRecordingUpload, s.log))
+	api.HandlerWithOptions(api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc:  s.requestError,
+		ResponseErrorHandlerFunc: s.responseError,
+	}), api.ChiServerOptions{
+		BaseRouter:       d,
+		Middlewares:      []api.MiddlewareFunc{dv.middleware},
+		ErrorHandlerFunc: s.requestError,
+	})
+
+	// Admin plane: the spec's routes, /v1/admin/* behind the token, plus
+	// the non-API pages (/ui, dev-mode inspection routes).
+	a := chi.NewRouter()
+	s.common(a, "admin", m)
+	a.Use(limitBody(s.opts.MaxBodyBytes, func(*http.Request) bool { return false }, s.log))
+	auth := requireAdmin(s.opts.Tokens, s.log)
+	a.Use(func(next http.Handler) http.Handler {
+		protected := auth(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/v1/admin/") || r.URL.Path == "/v1/admin" {
+				protected.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	adminapi.HandlerWithOptions(adminapi.NewStrictHandlerWithOptions(s, nil, adminapi.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc:  s.requestError,
+		ResponseErrorHandlerFunc: s.responseError,
+	}), adminapi.ChiServerOptions{
+		BaseRouter:       a,
+		Middlewares:      []adminapi.MiddlewareFunc{av.middleware},
+		ErrorHandlerFunc: s.requestError,
+	})
+	// /metrics is in the spec; promhttp serves it (registered after the
+	// generated routes so it replaces the generated handler).
+	a.Method(http.MethodGet, "/metrics", s.metricsHandler())
+	for prefix, h := range s.opts.DevRoutes {
+		a.Mount(prefix, h)
+	}
+	return d, a, nil
+}
+
+// common installs the middleware both planes share and problem+json
+// answers for unknown routes and methods.
+func (s *Server) common(r chi.Router, listener string, m *httpMetrics) {
+	r.Use(requestID, recoverer(s.log), observe(listener, m, s.log))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, s.log, NotFound("no such route: "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, s.log, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+}
+
+// requestError answers errors the generated code finds while binding a
+// request (a bad path parameter, undecodable JSON).
+func (s *Server) requestError(w http.ResponseWriter, r *http.Request, err error) {
+	if p, ok := asProblem(err); ok {
+		writeProblem(w, r, s.log, p)
+		return
+	}
+	p := newProblem(http.StatusBadRequest, "malformed-json", "the request could not be read: "+firstLine(err.Error()))
+	writeProblem(w, r, s.log, p)
+}
+
+// responseError answers errors a handler returns.
+func (s *Server) responseError(w http.ResponseWriter, r *http.Request, err error) {
+	writeProblem(w, r, s.log, problemFor(err))
+}
+
+func asProblem(err error) (*Problem, bool) {
+	p := problemFor(err)
+	return p, p.Status != http.StatusInternalServerError
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}

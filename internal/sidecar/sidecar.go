@@ -1,0 +1,198 @@
+// Package sidecar wires holdline together: config in, listeners, stores,
+// flows and background workers out. `holdline serve`, the end-to-end tests
+// and the bench harness all start a sidecar through it, so they run the
+// same wiring.
+//
+// Not a stable API: holdline is a binary, and this package serves it.
+package sidecar
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/holdline/holdline/gateway"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/telemetry"
+)
+
+// Options tune a sidecar beyond its config file.
+type Options struct {
+	// Logger receives the sidecar's JSON logs.
+	Logger *slog.Logger
+	// Dev starts in-process simulators for every upstream and enables
+	// fault injection.
+	Dev bool
+	// Version is reported by /v1/status.
+	Version string
+	// Getenv reads the environment (HOLDLINE_ADMIN_TOKEN).
+	Getenv func(string) string
+}
+
+// Sidecar is one running holdline. Start it, then Stop it.
+type Sidecar struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	gw       *gateway.Server
+	data     *http.Server
+	admin    *http.Server
+	dataLn   net.Listener
+	adminLn  net.Listener
+	tokens   []gateway.Token
+	devToken string
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func() error
+	errs    chan error
+}
+
+// New validates cfg, prepares the data dir and builds every component,
+// without listening yet.
+func New(cfg *config.Config, opts Options) (*Sidecar, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("sidecar: Options.Logger is required")
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	s := &Sidecar{cfg: cfg, opts: opts, log: opts.Logger, reg: telemetry.NewRegistry(), errs: make(chan error, 2)}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sidecar: data dir: %w", err)
+	}
+	for _, t := range cfg.Admin.Tokens {
+		s.tokens = append(s.tokens, gateway.Token{Name: t.Name, Value: t.Token.Reveal()})
+	}
+	if v := opts.Getenv("HOLDLINE_ADMIN_TOKEN"); v != "" {
+		s.tokens = append(s.tokens, gateway.Token{Name: "env", Value: v})
+	}
+	if len(s.tokens) == 0 && opts.Dev {
+		s.devToken = randomToken()
+		s.tokens = append(s.tokens, gateway.Token{Name: "dev", Value: s.devToken})
+	}
+	if len(s.tokens) == 0 {
+		s.log.Warn("no admin token configured: every admin mutation will answer 401; set HOLDLINE_ADMIN_TOKEN or admin.tokens")
+	}
+
+	gw, err := gateway.New(gateway.Options{
+		Logger:       s.log,
+		Registry:     s.reg,
+		Gatherer:     s.reg,
+		Tokens:       s.tokens,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Version:      opts.Version,
+		Dev:          opts.Dev,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.gw = gw
+	s.gw.AddReadyCheck("data_dir", func() error {
+		_, err := os.Stat(cfg.DataDir)
+		return err
+	})
+	return s, nil
+}
+
+// GeneratedToken returns the admin token dev mode generated, or "".
+func (s *Sidecar) GeneratedToken() string { return s.devToken }
+
+// Start binds both listeners synchronously (so a taken port fails here)
+// and serves in the background. Background workers run until Stop.
+func (s *Sidecar) Start(ctx context.Context) error {
+	dataH, adminH, err := s.gw.Handlers()
+	if err != nil {
+		return err
+	}
+	s.dataLn, err = net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("sidecar: data plane listen %s: %w", s.cfg.Listen, err)
+	}
+	s.adminLn, err = net.Listen("tcp", s.cfg.AdminListen)
+	if err != nil {
+		s.dataLn.Close()
+		return fmt.Errorf("sidecar: admin listen %s: %w", s.cfg.AdminListen, err)
+	}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	s.data = &http.Server{Handler: dataH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: errLog}
+	s.admin = &http.Server{Handler: adminH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: errLog}
+
+	// Background work stops with Stop, not with the caller's ctx: the
+	// caller's ctx ending is what triggers Stop, which drains first.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	_ = bg
+	for _, srv := range []struct {
+		h  *http.Server
+		ln net.Listener
+	}{{s.data, s.dataLn}, {s.admin, s.adminLn}} {
+		s.wg.Go(func() {
+			if err := srv.h.Serve(srv.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.errs <- err
+			}
+		})
+	}
+	s.gw.SetReady(true)
+	s.log.Info("holdline started", "listen", s.Addr(), "admin_listen", s.AdminAddr(), "data_dir", s.cfg.DataDir, "dev", s.opts.Dev)
+	return nil
+}
+
+// Addr is the data plane's address, e.g. 127.0.0.1:8080.
+func (s *Sidecar) Addr() string { return s.dataLn.Addr().String() }
+
+// AdminAddr is the admin plane's address.
+func (s *Sidecar) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Err reports a listener that failed after Start.
+func (s *Sidecar) Err() <-chan error { return s.errs }
+
+// Stop drains: /readyz turns 503, listeners stop accepting, in-flight
+// requests finish (bounded by http.shutdown_timeout), background workers
+// stop, then stores close. It returns the first error.
+func (s *Sidecar) Stop() error {
+	s.gw.SetStopping()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout.D())
+	defer cancel()
+	var errs []error
+	for _, srv := range []*http.Server{s.data, s.admin} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sidecar: drain: %w", err))
+			_ = srv.Close()
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.log.Info("holdline stopped")
+	return errors.Join(errs...)
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var _ = time.Second
