@@ -1,0 +1,43 @@
+// Package sim holds simulators of holdline's dependencies for dev mode
+// (`holdline serve --dev`), `holdline sim` and tests. They are real HTTP
+// servers' handlers backed by in-memory state, never mocks: a test drives
+// an adapter against the simulator exactly as production drives it against
+// the real service.
+//
+// The package must not import "testing": it is linked into the holdline
+// binary. Test-only helpers belong in the adapters' xxxtest packages.
+//
+// # CRM
+//
+// CRM (NewCRM) serves three CRM dialects at once from one Handler, all
+// backed by one ledger of contacts and records:
+//
+//   - generic, holdline's documented custom-CRM wire shape (see package
+//     adapters/crm), under /contacts and /records;
+//   - Salesforce REST API v60.0 under /services/data/v60.0/ (SOQL query,
+//     Case upsert by the Holdline_Key__c external id, CaseComment and
+//     ContentVersion); the SOQL parser understands only the queries
+//     holdline sends;
+//   - Zendesk Support API under /api/v2/ (users search, requested tickets,
+//     tickets by external_id, ticket create and update, audits, uploads).
+//
+// The ledger is what exactly-once tests check: every object a client
+// creates is there, in arrival order. The simulator deduplicates writes
+// only where the real service would: an Idempotency-Key header (generic
+// and Zendesk), an upsert on an external id (Salesforce Case). A client
+// that sends no key and does no lookup before create leaves its duplicates
+// visible in the ledger; the simulator never deduplicates by content.
+//
+// Inspection and drill routes live under /dev/crm/ (DevHandler):
+//
+//	GET  /dev/crm/contacts   {"contacts":[...]}
+//	POST /dev/crm/contacts   add a contact {"name","email","phone","mobile"}
+//	GET  /dev/crm/records    {"records":[...]} with comments and attachments in arrival order
+//	GET  /dev/crm/mode       the current fault mode
+//	POST /dev/crm/mode       {"mode":"ok|hang|503|flap|reset","scope":"all|read|write",
+//	                          "latency":"50ms","hang_max":"10s","retry_after":"1s",
+//	                          "flap_rate":0.5,"seed":1}
+//	GET  /dev/crm/stats      {"hits":{"generic.lookup":3,...},"contacts":N,"records":N}
+//
+// Faults apply to the dialect routes only, never to /dev/crm/.
+package sim
