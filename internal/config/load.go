@@ -61,9 +61,13 @@ func Parse(b []byte, getenv func(string) string) (*Config, error) {
 		}
 		errs = d.errs
 	}
-	if len(errs) == 0 {
-		cfg.applyDefaults()
-		errs = cfg.Validate()
+	// Validate even after decode problems so the user sees everything at
+	// once, but skip keys that already failed to decode.
+	cfg.applyDefaults()
+	for _, verr := range cfg.Validate() {
+		if !coveredBy(verr, errs) {
+			errs = append(errs, verr)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -299,4 +303,18 @@ func cleanYAMLError(err error) string {
 		return strings.Join(msgs, "; ")
 	}
 	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+// coveredBy reports whether err's key already has a decode problem.
+func coveredBy(err error, decodeErrs []error) bool {
+	p, ok := err.(*Problem)
+	if !ok {
+		return false
+	}
+	for _, d := range decodeErrs {
+		if dp, ok := d.(*Problem); ok && (dp.Path == p.Path || strings.HasPrefix(p.Path, dp.Path+".")) {
+			return true
+		}
+	}
+	return false
 }
