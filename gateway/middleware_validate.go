@@ -64,7 +64,10 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 	})
 }
 
-var unsupportedProp = regexp.MustCompile(`property "([^"]+)" is unsupported`)
+var (
+	unsupportedProp = regexp.MustCompile(`property "([^"]+)" is unsupported`)
+	missingProp     = regexp.MustCompile(`property "([^"]+)" is missing`)
+)
 
 // requestProblem turns a kin-openapi validation error into a compact
 // problem naming the field (never the multi-line schema dump).
@@ -104,24 +107,20 @@ func requestProblem(err error) *Problem {
 			return p
 		}
 		if se.SchemaField == "required" {
-			if m := regexp.MustCompile(`property "([^"]+)" is missing`).FindStringSubmatch(se.Reason); m != nil {
-				if field != "" {
-					field += "."
+			if m := missingProp.FindStringSubmatch(se.Reason); m != nil {
+				// kin-openapi's pointer already ends with the missing key.
+				if field != m[1] && !strings.HasSuffix(field, "."+m[1]) {
+					field = strings.TrimPrefix(field+"."+m[1], ".")
 				}
-				return Invalid(field+m[1], fmt.Sprintf("%q is required", m[1]))
+				return Invalid(field, fmt.Sprintf("%q is required", m[1]))
 			}
 		}
 		return Invalid(field, fmt.Sprintf("%s: %s", orBody(field), se.Reason))
 	}
-	if strings.Contains(re.Reason, "header Content-Type") || errors.Is(re.Err, openapi3filter.ErrInvalidRequired) && re.RequestBody != nil {
-		if strings.Contains(re.Reason, "Content-Type") {
-			return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json")
-		}
-	}
 	if re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
 		return Invalid("", "a JSON request body is required")
 	}
-	if strings.Contains(strings.ToLower(re.Error()), "content type") || strings.Contains(re.Error(), "unsupported content type") {
+	if l := strings.ToLower(re.Error()); strings.Contains(l, "content type") || strings.Contains(l, "content-type") {
 		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json")
 	}
 	return Invalid("", re.Reason)

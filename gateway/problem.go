@@ -77,7 +77,9 @@ func Unavailable(detail string, err error) *Problem {
 }
 
 // TooLarge is a 413 problem.
-func TooLarge(detail string) *Problem { return newProblem(http.StatusRequestEntityTooLarge, "too-large", detail) }
+func TooLarge(detail string) *Problem {
+	return newProblem(http.StatusRequestEntityTooLarge, "too-large", detail)
+}
 
 // InsufficientStorage is a 507 problem; err is logged, not shown.
 func InsufficientStorage(detail string, err error) *Problem {
