@@ -1,0 +1,336 @@
+package outbox
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names; the layout is described in the package documentation.
+var (
+	bucketJobs         = []byte("jobs")
+	bucketIdempotency  = []byte("idempotency")
+	bucketInteractions = []byte("interactions")
+	bucketStates       = []byte("states")
+	bucketReady        = []byte("ready")
+	bucketMeta         = []byte("meta")
+
+	keyCounts  = []byte("counts")
+	keyVersion = []byte("version")
+)
+
+const schemaVersion = 1
+
+// stateByte is a state's one-byte code in the interactions and states
+// buckets.
+func stateByte(s State) byte {
+	switch s {
+	case Pending:
+		return 'p'
+	case Inflight:
+		return 'i'
+	case Done:
+		return 'c'
+	case Dead:
+		return 'x'
+	}
+	panic("outbox: unknown state " + string(s))
+}
+
+// stateIndex is the slot of a state in the counts record.
+func stateIndex(s State) int {
+	switch s {
+	case Pending:
+		return 0
+	case Inflight:
+		return 1
+	case Done:
+		return 2
+	case Dead:
+		return 3
+	}
+	panic("outbox: unknown state " + string(s))
+}
+
+var byteState = map[byte]State{'p': Pending, 'i': Inflight, 'c': Done, 'x': Dead}
+
+// ikey is the ordering key of a job: its interaction, or the job alone.
+func ikey(j *Job) string {
+	if j.InteractionID != "" {
+		return "i" + j.InteractionID
+	}
+	return "j" + j.ID
+}
+
+func interactionPrefix(ik string) []byte { return append([]byte(ik), 0) }
+
+func interactionKey(j *Job) []byte { return append(interactionPrefix(ikey(j)), j.ID...) }
+
+func stateKey(s State, id string) []byte { return append([]byte{stateByte(s)}, id...) }
+
+// readyKey orders claimable heads by dependency, then due time, then id.
+func readyKey(j *Job) []byte {
+	k := make([]byte, 0, len(j.Dependency)+1+8+len(j.ID))
+	k = append(k, j.Dependency...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, timeKey(j.NextAttemptAt))
+	return append(k, j.ID...)
+}
+
+// timeKey maps t to a uint64 that sorts like t, negative times included.
+func timeKey(t time.Time) uint64 { return uint64(t.UnixNano()) ^ 1<<63 }
+
+// btx is a transaction with the buckets opened.
+type btx struct {
+	tx                                         *bolt.Tx
+	jobs, idem, inter, states, ready, metadata *bolt.Bucket
+}
+
+func buckets(tx *bolt.Tx) btx {
+	return btx{
+		tx:       tx,
+		jobs:     tx.Bucket(bucketJobs),
+		idem:     tx.Bucket(bucketIdempotency),
+		inter:    tx.Bucket(bucketInteractions),
+		states:   tx.Bucket(bucketStates),
+		ready:    tx.Bucket(bucketReady),
+		metadata: tx.Bucket(bucketMeta),
+	}
+}
+
+// get loads a job, or returns ErrNotFound.
+func (b btx) get(id string) (*Job, error) {
+	v := b.jobs.Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return decodeJob(v)
+}
+
+func decodeJob(v []byte) (*Job, error) {
+	var j Job
+	if err := json.Unmarshal(v, &j); err != nil {
+		return nil, fmt.Errorf("outbox: decode job: %w", err)
+	}
+	return &j, nil
+}
+
+// counts reads the number of jobs per state.
+func (b btx) counts() [4]uint64 {
+	var c [4]uint64
+	if v := b.metadata.Get(keyCounts); len(v) == 32 {
+		for i := range c {
+			c[i] = binary.BigEndian.Uint64(v[i*8:])
+		}
+	}
+	return c
+}
+
+func (b btx) addCount(s State, delta int) error {
+	c := b.counts()
+	c[stateIndex(s)] += uint64(delta)
+	v := make([]byte, 0, 32)
+	for _, n := range c {
+		v = binary.BigEndian.AppendUint64(v, n)
+	}
+	return b.metadata.Put(keyCounts, v)
+}
+
+// put writes j and keeps the interactions, states and idempotency indexes
+// and the counts in step. old is the stored version of j, nil for a new
+// job. It takes old out of ready; call refresh afterwards to put the
+// interaction's head back.
+func (b btx) put(old, j *Job) error {
+	v, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("outbox: encode job: %w", err)
+	}
+	if err := b.jobs.Put([]byte(j.ID), v); err != nil {
+		return err
+	}
+	if old != nil {
+		if err := b.ready.Delete(readyKey(old)); err != nil {
+			return err
+		}
+		if old.State == j.State {
+			return nil
+		}
+		if err := b.states.Delete(stateKey(old.State, old.ID)); err != nil {
+			return err
+		}
+		if err := b.addCount(old.State, -1); err != nil {
+			return err
+		}
+	} else if j.IdempotencyKey != "" {
+		if err := b.idem.Put([]byte(j.IdempotencyKey), []byte(j.ID)); err != nil {
+			return err
+		}
+	}
+	if err := b.inter.Put(interactionKey(j), []byte{stateByte(j.State)}); err != nil {
+		return err
+	}
+	if err := b.states.Put(stateKey(j.State, j.ID), nil); err != nil {
+		return err
+	}
+	return b.addCount(j.State, 1)
+}
+
+// del removes j and its index entries.
+func (b btx) del(j *Job) error {
+	for _, op := range []struct {
+		b *bolt.Bucket
+		k []byte
+	}{
+		{b.jobs, []byte(j.ID)},
+		{b.inter, interactionKey(j)},
+		{b.states, stateKey(j.State, j.ID)},
+		{b.ready, readyKey(j)},
+	} {
+		if err := op.b.Delete(op.k); err != nil {
+			return err
+		}
+	}
+	if j.IdempotencyKey != "" && string(b.idem.Get([]byte(j.IdempotencyKey))) == j.ID {
+		if err := b.idem.Delete([]byte(j.IdempotencyKey)); err != nil {
+			return err
+		}
+	}
+	return b.addCount(j.State, -1)
+}
+
+// refresh makes ready hold exactly the claimable head of interaction ik:
+// its first job that is not done, if that job is pending and nothing of
+// the interaction is inflight. Only a previous head can be in ready, so
+// full is needed only when a job may have been put in front of a pending
+// head (Replay).
+func (b btx) refresh(ik string, full bool) error {
+	prefix := interactionPrefix(ik)
+	var head string
+	var headState byte
+	inflight := false
+	c := b.inter.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		st := v[0]
+		if st == stateByte(Done) {
+			continue
+		}
+		id := string(k[len(prefix):])
+		if head == "" {
+			head, headState = id, st
+		} else if full && st == stateByte(Pending) {
+			if err := b.unready(id); err != nil {
+				return err
+			}
+		}
+		if st == stateByte(Inflight) {
+			inflight = true
+		}
+	}
+	if head == "" || headState != stateByte(Pending) {
+		return nil
+	}
+	if inflight {
+		return b.unready(head)
+	}
+	j, err := b.get(head)
+	if err != nil {
+		return err
+	}
+	return b.ready.Put(readyKey(j), nil)
+}
+
+func (b btx) unready(id string) error {
+	j, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	return b.ready.Delete(readyKey(j))
+}
+
+// check verifies that the indexes agree with the jobs bucket.
+func (b btx) check() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var counts [4]uint64
+	jobs := map[string]*Job{}
+	heads := map[string]string{}     // ikey -> head id
+	inflights := map[string]int{}    // ikey -> inflight jobs
+	err := b.jobs.ForEach(func(k, v []byte) error {
+		j, err := decodeJob(v)
+		if err != nil {
+			bad("job %s: %v", k, err)
+			return nil
+		}
+		if j.ID != string(k) {
+			bad("job under key %s has id %s", k, j.ID)
+		}
+		if !j.State.Valid() {
+			bad("job %s: state %q", j.ID, j.State)
+			return nil
+		}
+		jobs[j.ID] = j
+		counts[stateIndex(j.State)]++
+		if v := b.inter.Get(interactionKey(j)); len(v) != 1 || v[0] != stateByte(j.State) {
+			bad("job %s: interactions entry %q, want state %s", j.ID, v, j.State)
+		}
+		if b.states.Get(stateKey(j.State, j.ID)) == nil {
+			bad("job %s: missing from states index %s", j.ID, j.State)
+		}
+		if j.IdempotencyKey != "" && string(b.idem.Get([]byte(j.IdempotencyKey))) != j.ID {
+			bad("job %s: idempotency key %q points to %q", j.ID, j.IdempotencyKey, b.idem.Get([]byte(j.IdempotencyKey)))
+		}
+		if j.State != Done {
+			if _, ok := heads[ikey(j)]; !ok {
+				heads[ikey(j)] = j.ID // jobs are visited in id order
+			}
+		}
+		if j.State == Inflight {
+			inflights[ikey(j)]++
+		}
+		return nil
+	})
+	if err != nil {
+		return append(errs, err)
+	}
+	if got := b.counts(); got != counts {
+		bad("counts record %v, want %v (pending, inflight, done, dead)", got, counts)
+	}
+	if n := b.inter.Stats().KeyN; n != len(jobs) {
+		bad("interactions index has %d entries for %d jobs", n, len(jobs))
+	}
+	if n := b.states.Stats().KeyN; n != len(jobs) {
+		bad("states index has %d entries for %d jobs", n, len(jobs))
+	}
+	_ = b.idem.ForEach(func(k, v []byte) error {
+		if j := jobs[string(v)]; j == nil || j.IdempotencyKey != string(k) {
+			bad("idempotency key %q points to %q, which does not hold it", k, v)
+		}
+		return nil
+	})
+	for ik, n := range inflights {
+		if n > 1 {
+			bad("interaction %q has %d inflight jobs", ik, n)
+		}
+	}
+	wantReady := map[string]bool{}
+	for ik, id := range heads {
+		if j := jobs[id]; j.State == Pending && inflights[ik] == 0 {
+			wantReady[string(readyKey(j))] = true
+		}
+	}
+	_ = b.ready.ForEach(func(k, _ []byte) error {
+		if !wantReady[string(k)] {
+			bad("ready holds %q, which is not a claimable head", k)
+		}
+		delete(wantReady, string(k))
+		return nil
+	})
+	for k := range wantReady {
+		bad("ready lacks claimable head %q", k)
+	}
+	return errs
+}

@@ -1,0 +1,97 @@
+package outbox_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/holdline/holdline/outbox"
+	"github.com/holdline/holdline/outbox/storetest"
+)
+
+func openBolt(t testing.TB, path string) *outbox.BoltStore {
+	t.Helper()
+	s, err := outbox.OpenBolt(path, outbox.BoltOptions{})
+	if err != nil {
+		t.Fatalf("OpenBolt: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestBoltStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) outbox.Store {
+		return openBolt(t, filepath.Join(t.TempDir(), "outbox.db"))
+	})
+}
+
+func TestOpenBoltLocked(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	openBolt(t, path)
+	start := time.Now()
+	_, err := outbox.OpenBolt(path, outbox.BoltOptions{LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, outbox.ErrLocked) {
+		t.Fatalf("second OpenBolt error = %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("second OpenBolt took %v, want about the lock timeout", d)
+	}
+}
+
+func TestBoltClosed(t *testing.T) {
+	t.Parallel()
+	s, err := outbox.OpenBolt(filepath.Join(t.TempDir(), "outbox.db"), outbox.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Enqueue(t.Context(), outbox.Job{Kind: "k"}); !errors.Is(err, outbox.ErrClosed) {
+		t.Errorf("Enqueue after Close error = %v, want ErrClosed", err)
+	}
+	if _, err := s.Stats(t.Context()); !errors.Is(err, outbox.ErrClosed) {
+		t.Errorf("Stats after Close error = %v, want ErrClosed", err)
+	}
+}
+
+// TestBoltReopen checks that jobs, indexes and idempotency keys survive a
+// close and reopen, and that an inflight job left by a dead worker is
+// recovered.
+func TestBoltReopen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, err := outbox.OpenBolt(path, outbox.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := s.Enqueue(t.Context(), outbox.Job{Kind: "k", InteractionID: "a", IdempotencyKey: "once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(t.Context(), time.Now(), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // the worker "dies" with the job inflight
+
+	s = openBolt(t, path)
+	if err := s.Check(); err != nil {
+		t.Fatalf("Check after reopen: %v", err)
+	}
+	if got, created, err := s.Enqueue(t.Context(), outbox.Job{Kind: "k", IdempotencyKey: "once"}); err != nil || created || got.ID != j.ID {
+		t.Errorf("Enqueue(same key) after reopen = %s, created %v, %v; want %s", got.ID, created, err, j.ID)
+	}
+	if n, err := s.RecoverInflight(t.Context()); err != nil || n != 1 {
+		t.Fatalf("RecoverInflight = %d, %v, want 1", n, err)
+	}
+	got, err := s.Claim(t.Context(), time.Now(), 1, nil)
+	if err != nil || len(got) != 1 || got[0].ID != j.ID {
+		t.Fatalf("Claim after recovery = %v, %v, want %s", got, err, j.ID)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+}
