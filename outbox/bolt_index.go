@@ -257,8 +257,8 @@ func (b btx) check() []error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	var counts [4]uint64
 	jobs := map[string]*Job{}
-	heads := map[string]string{}     // ikey -> head id
-	inflights := map[string]int{}    // ikey -> inflight jobs
+	heads := map[string]string{}  // ikey -> head id
+	inflights := map[string]int{} // ikey -> inflight jobs
 	err := b.jobs.ForEach(func(k, v []byte) error {
 		j, err := decodeJob(v)
 		if err != nil {
