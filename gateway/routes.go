@@ -13,8 +13,15 @@ import (
 // Handlers builds the data-plane and admin-plane handlers. Middleware
 // order, outermost first: request ID, panic recovery, metrics and access
 // log, body limit; then per plane: OpenAPI validation (both), admin auth
-// (admin mutations).
+// (admin mutations). The handlers are built once; later calls return them.
 func (s *Server) Handlers() (data, admin http.Handler, err error) {
+	s.handlersOnce.Do(func() {
+		s.dataH, s.adminH, s.handlersErr = s.buildHandlers()
+	})
+	return s.dataH, s.adminH, s.handlersErr
+}
+
+func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	m := newHTTPMetrics(s.opts.Registry)
 
 	dataSpec, err := api.GetSwagger()

@@ -54,6 +54,10 @@ type Server struct {
 	ready     atomic.Bool
 	stopping  atomic.Bool
 
+	handlersOnce  sync.Once
+	dataH, adminH http.Handler
+	handlersErr   error
+
 	checksMu sync.Mutex
 	checks   map[string]func() error
 }
