@@ -136,7 +136,7 @@ func NewCRM(opts CRMOptions) *CRM {
 		zd:      zdState{audits: map[string][]zdAudit{}, replays: map[string]zdReplay{}},
 		seq: map[string]int{"contact": 100, "record": 1000, "comment": 5000, "attachment": 7000,
 			"upload": 0, "audit": 20000, "event": 30000},
-		hits:    map[string]int64{},
+		hits: map[string]int64{},
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -440,4 +440,3 @@ func (c *CRM) rememberLocked(scope, key, id string) {
 
 // idemKey reads the Idempotency-Key request header.
 func idemKey(r *http.Request) string { return r.Header.Get("Idempotency-Key") }
-

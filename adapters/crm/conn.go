@@ -1,0 +1,203 @@
+package crm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+// Limits on what an adapter reads from a CRM.
+const (
+	maxAnswer    = 8 << 20  // a 2xx JSON answer
+	maxErrorBody = 64 << 10 // the part of a non-2xx body kept for error mapping
+)
+
+// conn is what every kind shares: the dependency's client, the active
+// endpoint and the credentials.
+type conn struct {
+	hc       *http.Client
+	endpoint func() string
+	auth     config.CRMAuth
+	now      func() time.Time
+}
+
+// newConn checks the parts every kind needs and reports every problem.
+func newConn(cfg config.CRM, hc *http.Client, endpoint func() string) (conn, error) {
+	var errs []error
+	if hc == nil {
+		errs = append(errs, errors.New("crm: nil *http.Client"))
+	}
+	if endpoint == nil {
+		errs = append(errs, errors.New("crm: nil endpoint func"))
+	}
+	a := cfg.Auth
+	switch a.Type {
+	case "", "none":
+	case "header":
+		if a.Header == "" {
+			errs = append(errs, errors.New("dependencies.crm.auth.header: must be set when auth.type is header"))
+		}
+	case "basic":
+		if a.Username == "" {
+			errs = append(errs, errors.New("dependencies.crm.auth.username: must be set when auth.type is basic"))
+		}
+	case "bearer":
+	default:
+		errs = append(errs, fmt.Errorf("dependencies.crm.auth.type: %q is not one of none, header, basic, bearer", a.Type))
+	}
+	if a.Type != "" && a.Type != "none" && !a.Secret.IsSet() {
+		errs = append(errs, fmt.Errorf("dependencies.crm.auth.secret: must be set for auth.type %s", a.Type))
+	}
+	return conn{hc: hc, endpoint: endpoint, auth: a, now: time.Now}, errors.Join(errs...)
+}
+
+// base returns the active endpoint without a trailing slash.
+func (c *conn) base() (string, error) {
+	b := strings.TrimRight(c.endpoint(), "/")
+	if b == "" {
+		return "", errors.New("no active endpoint")
+	}
+	return b, nil
+}
+
+// newRequest builds a request for path (already escaped, relative to the
+// active endpoint) with credentials and, when key is set, an
+// Idempotency-Key header.
+func (c *conn) newRequest(ctx context.Context, method, path string, body io.Reader, key string) (*http.Request, error) {
+	b, err := c.base()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "holdline")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	switch c.auth.Type {
+	case "header":
+		req.Header.Set(c.auth.Header, c.auth.Secret.Reveal())
+	case "basic":
+		req.SetBasicAuth(c.auth.Username, c.auth.Secret.Reveal())
+	case "bearer":
+		req.Header.Set("Authorization", "Bearer "+c.auth.Secret.Reveal())
+	}
+	return req, nil
+}
+
+// jsonRequest is newRequest with v encoded as a JSON body.
+func (c *conn) jsonRequest(ctx context.Context, method, path string, v any, key string) (*http.Request, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(ctx, method, path, bytes.NewReader(b), key)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+// do sends req and decodes a 2xx JSON answer into out (when out is not nil
+// and the answer has a body). A non-2xx answer is returned as a
+// *resilience.StatusError along with the start of its body, for mapping
+// CRM error codes. Transport errors lose their URL, which may hold a phone
+// number or a record id, and keep their cause (context errors included).
+func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
+		return nil, err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return body, &resilience.StatusError{Code: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil, nil
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode answer: %w", err)
+	}
+	return nil, nil
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+// It returns 0 when absent, invalid or in the past.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		return max(time.Duration(s)*time.Second, 0)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// hasStatus reports whether err is a StatusError with one of codes.
+func hasStatus(err error, codes ...int) bool {
+	var se *resilience.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// notFound wraps err (a 404-like StatusError) so that it is both
+// ErrNotFound and the StatusError.
+func notFound(err error) error { return fmt.Errorf("%w: %w", ErrNotFound, err) }
+
+// idString turns a JSON id (string or number) into a string.
+func idString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// partLabel is "part 1 of 2", or "" when Parts is not set.
+func partLabel(a Attachment) string {
+	if a.Parts <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("part %d of %d", a.Part, a.Parts)
+}
