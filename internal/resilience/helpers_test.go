@@ -26,7 +26,6 @@ type env struct {
 	changes chan string
 }
 
-
 // newEnv builds a Set from config.Default() with small, test-friendly
 // breaker numbers, after mutate has adjusted it.
 func newEnv(t testing.TB, mutate func(d *config.Dependencies), opts ...func(*Options)) *env {
