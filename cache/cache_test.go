@@ -1,0 +1,276 @@
+package cache_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/cache"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+const (
+	ada     = "+14155550100"
+	adaName = "Ada Lovelace"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func testConfig() config.Cache {
+	c := config.Default().Cache
+	c.MaxEntries = 1000
+	c.FreshTTL = config.Duration(time.Minute)
+	c.StaleTTL = config.Duration(time.Hour)
+	return c
+}
+
+func newKey(t *testing.T) config.Secret {
+	t.Helper()
+	k := make([]byte, 32)
+	rand.Read(k)
+	return config.Secret(base64.StdEncoding.EncodeToString(k))
+}
+
+// redisDep returns the "redis" dependency with a tight timeout, as a
+// deployment would configure it.
+func redisDep(t *testing.T, timeout time.Duration) *resilience.Dependency {
+	t.Helper()
+	deps := config.Default().Dependencies
+	deps.Redis.Timeout = config.Duration(timeout)
+	deps.Redis.Retry.MaxAttempts = 1
+	deps.Redis.Breaker.MinRequests = 5
+	set, err := resilience.NewSet(deps, resilience.Options{AllowLoopback: true})
+	if err != nil {
+		t.Fatalf("resilience.NewSet: %v", err)
+	}
+	return set.Get("redis")
+}
+
+func newRedisClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// run runs c.Run until the test ends and checks it returns nil.
+func run(t *testing.T, c *cache.Cache) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	})
+}
+
+func lookup() crm.Lookup {
+	return crm.Lookup{
+		Contact: &crm.Contact{ID: "101", Name: adaName, Email: "ada@example.com", Phone: ada},
+		Records: []crm.Record{{ID: "1001", Subject: "Billing question", Status: "open"}},
+	}
+}
+
+func TestL1FreshStaleExpired(t *testing.T) {
+	clk := newClock()
+	reg := prometheus.NewRegistry()
+	c, err := cache.New(testConfig(), nil, nil, cache.Options{Now: clk.Now, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(t.Context(), ada); ok {
+		t.Fatalf("Get(%q) on an empty cache found an entry", ada)
+	}
+	want := c.NewEntry(lookup(), clk.Now())
+	c.Set(ada, want)
+
+	got, ok := c.GetFresh(ada)
+	if !ok || !got.Fresh(clk.Now()) {
+		t.Fatalf("GetFresh(%q) = %v, %v, want a fresh entry", ada, got, ok)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("GetFresh(%q) mismatch (-want +got):\n%s", ada, diff)
+	}
+
+	clk.Add(2 * time.Minute) // past fresh, before stale
+	if _, ok := c.GetFresh(ada); ok {
+		t.Errorf("GetFresh(%q) after fresh_ttl found an entry", ada)
+	}
+	got, ok = c.Get(t.Context(), ada)
+	if !ok || got.Fresh(clk.Now()) {
+		t.Errorf("Get(%q) after fresh_ttl = fresh %v, ok %v, want a stale entry", ada, got.Fresh(clk.Now()), ok)
+	}
+
+	clk.Add(2 * time.Hour) // past stale
+	if _, ok := c.Get(t.Context(), ada); ok {
+		t.Errorf("Get(%q) after stale_ttl found an entry", ada)
+	}
+
+	for _, tc := range []struct {
+		result string
+		want   float64
+	}{{"hit_fresh", 1}, {"hit_stale", 1}, {"miss", 2}} {
+		if got := counter(t, reg, "l1", tc.result); got != tc.want {
+			t.Errorf("holdline_cache_requests_total{tier=l1,result=%s} = %v, want %v", tc.result, got, tc.want)
+		}
+	}
+}
+
+func TestSetKeepsNewerEntry(t *testing.T) {
+	clk := newClock()
+	c, err := cache.New(testConfig(), nil, nil, cache.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := c.NewEntry(lookup(), clk.Now())
+	older := c.NewEntry(crm.Lookup{}, clk.Now().Add(-time.Second))
+	c.Set(ada, newer)
+	c.Set(ada, older)
+	got, _ := c.Get(t.Context(), ada)
+	if !got.FetchedAt.Equal(newer.FetchedAt) {
+		t.Errorf("after Set(newer), Set(older): FetchedAt = %v, want %v", got.FetchedAt, newer.FetchedAt)
+	}
+}
+
+func TestNewEntryRecordsNeverNil(t *testing.T) {
+	c, err := cache.New(testConfig(), nil, nil, cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.NewEntry(crm.Lookup{}, time.Now())
+	if e.Lookup.Records == nil {
+		t.Error("NewEntry(no records).Lookup.Records = nil, want empty")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	cfg := config.Cache{MaxEntries: 0, FreshTTL: 0, StaleTTL: -1, EncryptionKey: "not base64!"}
+	_, err := cache.New(cfg, nil, nil, cache.Options{})
+	if err == nil {
+		t.Fatal("New(bad config) = nil error")
+	}
+	for _, want := range []string{"cache.max_entries", "cache.fresh_ttl", "cache.stale_ttl", "cache.encryption_key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New(bad config) = %q, want it to name %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "not base64!") {
+		t.Errorf("New(bad config) = %q: it leaks the key", err)
+	}
+
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // ContextTimeoutEnabled not set
+	defer rdb.Close()
+	_, err = cache.New(testConfig(), rdb, redisDep(t, 50*time.Millisecond), cache.Options{})
+	if err == nil || !strings.Contains(err.Error(), "ContextTimeoutEnabled") {
+		t.Errorf("New(client without ContextTimeoutEnabled) = %v, want an error naming it", err)
+	}
+}
+
+func TestL1IsBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxEntries = 50
+	c, err := cache.New(cfg, nil, nil, cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		c.Set(string(rune('a'+i%26))+strings.Repeat("x", i/26), c.NewEntry(lookup(), time.Now()))
+	}
+	n := 0
+	for i := range 5000 {
+		if _, ok := c.Peek(string(rune('a'+i%26)) + strings.Repeat("x", i/26)); ok {
+			n++
+		}
+	}
+	if n > 60 {
+		t.Errorf("after 5000 Sets into max_entries 50, %d entries remain", n)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, tier, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "holdline_cache_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["tier"] == tier && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// blackhole accepts connections and never answers: a Redis that hangs.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return l.Addr().String()
+}

@@ -1,0 +1,254 @@
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/holdline/holdline/cache"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/testenv"
+)
+
+// fleet is two sidecars' caches sharing one real Redis.
+type fleet struct {
+	redis *testenv.Redis
+	a, b  *cache.Cache
+	regB  *prometheus.Registry
+	clk   *clock
+}
+
+func newFleet(t *testing.T, keyA, keyB config.Secret) *fleet {
+	t.Helper()
+	f := &fleet{redis: testenv.StartRedis(t, testenv.RedisOptions{}), clk: newClock(), regB: prometheus.NewRegistry()}
+	mk := func(key config.Secret, reg prometheus.Registerer) *cache.Cache {
+		cfg := testConfig()
+		cfg.EncryptionKey = key
+		c, err := cache.New(cfg, newRedisClient(t, f.redis.Addr), redisDep(t, 100*time.Millisecond),
+			cache.Options{Now: f.clk.Now, Registerer: reg})
+		if err != nil {
+			t.Fatalf("cache.New: %v", err)
+		}
+		run(t, c)
+		return c
+	}
+	f.a, f.b = mk(keyA, nil), mk(keyB, f.regB)
+	return f
+}
+
+// waitL2 waits until Redis holds n keys: writes are in the background.
+func (f *fleet) waitL2(t *testing.T, n int) {
+	t.Helper()
+	rdb := newRedisClient(t, f.redis.Addr)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := rdb.DBSize(t.Context()).Result()
+		if err == nil && got >= int64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis holds %d keys (err %v), want %d", got, err, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRedisSharesEntriesAcrossTheFleet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  bool
+	}{{"plaintext", false}, {"aes-gcm", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var key config.Secret
+			if tc.key {
+				key = newKey(t)
+			}
+			f := newFleet(t, key, key)
+			want := f.a.NewEntry(lookup(), f.clk.Now())
+			f.a.Set(ada, want)
+			f.waitL2(t, 1)
+
+			got, ok := f.b.Get(t.Context(), ada)
+			if !ok {
+				t.Fatalf("B.Get(%q) after A.Set = miss, want the entry from Redis", ada)
+			}
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+				t.Errorf("B.Get(%q) mismatch (-want +got):\n%s", ada, diff)
+			}
+			if got := counter(t, f.regB, "l2", "hit_fresh"); got != 1 {
+				t.Errorf("B's l2 hit_fresh = %v, want 1", got)
+			}
+			// Now in B's L1: no Redis needed.
+			if _, ok := f.b.GetFresh(ada); !ok {
+				t.Errorf("B.GetFresh(%q) after an L2 hit = miss, want it copied to L1", ada)
+			}
+		})
+	}
+}
+
+func TestRedisNeverHoldsTheNumberOrTheContact(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		key       bool
+		valueLeak bool // plaintext values hold the contact (which proves the scan works); keys never do
+	}{{"plaintext", false, true}, {"aes-gcm", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var key config.Secret
+			if tc.key {
+				key = newKey(t)
+			}
+			f := newFleet(t, key, key)
+			f.a.Set(ada, f.a.NewEntry(lookup(), f.clk.Now()))
+			f.waitL2(t, 1)
+
+			rdb := newRedisClient(t, f.redis.Addr)
+			keys, err := rdb.Keys(t.Context(), "*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyRE := regexp.MustCompile(`^holdline:pop:[0-9a-f]{64}$`)
+			for _, k := range keys {
+				if !keyRE.MatchString(k) {
+					t.Errorf("Redis key %q, want holdline:pop:<sha-256 hex>", k)
+				}
+				v, err := rdb.Get(t.Context(), k).Bytes()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains([]byte(k), []byte("4155550100")) {
+					t.Errorf("Redis key %q holds the number", k)
+				}
+				for _, secret := range []string{"4155550100", adaName, "ada@example.com"} {
+					if got := bytes.Contains(v, []byte(secret)); got != tc.valueLeak {
+						t.Errorf("value of %s contains %q = %v, want %v", k, secret, got, tc.valueLeak)
+					}
+				}
+				ttl, err := rdb.PTTL(t.Context(), k).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ttl <= 59*time.Minute || ttl > time.Hour {
+					t.Errorf("PTTL(%s) = %v, want about stale_ttl (1h)", k, ttl)
+				}
+			}
+			if len(keys) != 1 {
+				t.Errorf("Redis holds %d keys, want 1", len(keys))
+			}
+		})
+	}
+}
+
+func TestRedisKeyedHashDependsOnTheKey(t *testing.T) {
+	f1 := newFleet(t, newKey(t), "")
+	f1.a.Set(ada, f1.a.NewEntry(lookup(), f1.clk.Now()))
+	f1.b.Set(ada, f1.b.NewEntry(lookup(), f1.clk.Now()))
+	f1.waitL2(t, 2) // keyed and unkeyed hashes differ: two keys
+}
+
+func TestRedisWrongKeyIsAMiss(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		writer, read func(*testing.T) config.Secret
+	}{
+		{"rotated key", newKey, newKey},
+		{"reader has no key", newKey, func(*testing.T) config.Secret { return "" }},
+		{"writer had no key", func(*testing.T) config.Secret { return "" }, newKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFleet(t, tc.writer(t), tc.read(t))
+			f.a.Set(ada, f.a.NewEntry(lookup(), f.clk.Now()))
+			f.waitL2(t, 1)
+			if e, ok := f.b.Get(t.Context(), ada); ok {
+				t.Errorf("B.Get(%q) with another key = %+v, want a miss", ada, e)
+			}
+		})
+	}
+}
+
+func TestRedisTamperedValueIsAnError(t *testing.T) {
+	key := newKey(t)
+	f := newFleet(t, key, key)
+	f.a.Set(ada, f.a.NewEntry(lookup(), f.clk.Now()))
+	f.waitL2(t, 1)
+	rdb := newRedisClient(t, f.redis.Addr)
+	keys, _ := rdb.Keys(t.Context(), "*").Result()
+	v, _ := rdb.Get(t.Context(), keys[0]).Bytes()
+	v[len(v)-1] ^= 1
+	rdb.Set(t.Context(), keys[0], v, time.Hour)
+
+	if e, ok := f.b.Get(t.Context(), ada); ok {
+		t.Errorf("B.Get(%q) of a tampered value = %+v, want a miss", ada, e)
+	}
+	if got := counter(t, f.regB, "l2", "error"); got != 1 {
+		t.Errorf("l2 error = %v, want 1", got)
+	}
+}
+
+// TestRedisDownOrHangingCostsAtMostItsTimeout: a Redis that is gone or
+// never answers is skipped within the redis dependency's timeout, L1 keeps
+// answering, and once the breaker opens Redis costs nothing.
+func TestRedisDownOrHangingCostsAtMostItsTimeout(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		addr func(*testing.T) string
+	}{
+		{"stopped", func(t *testing.T) string {
+			r := testenv.StartRedis(t, testenv.RedisOptions{})
+			r.Stop()
+			return r.Addr
+		}},
+		{"hanging", blackhole},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			c, err := cache.New(testConfig(), newRedisClient(t, tc.addr(t)), redisDep(t, timeout),
+				cache.Options{Registerer: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, c)
+			c.Set(ada, c.NewEntry(lookup(), time.Now()))
+			for i := range 20 {
+				start := time.Now()
+				if _, ok := c.Get(t.Context(), "+14155550199"); ok {
+					t.Fatal("Get(unknown) found an entry")
+				}
+				if el := time.Since(start); el > timeout+50*time.Millisecond {
+					t.Errorf("Get %d with Redis %s took %v, want at most the redis timeout %v (+50ms)", i, tc.name, el, timeout)
+				}
+				if _, ok := c.Get(t.Context(), ada); !ok {
+					t.Errorf("Get(%q) with Redis %s = miss, want the L1 entry", ada, tc.name)
+				}
+			}
+			if got := counter(t, reg, "l2", "error"); got != 20 {
+				t.Errorf("l2 error = %v, want 20", got)
+			}
+			// The breaker is open by now: a lookup no longer touches Redis.
+			start := time.Now()
+			c.Get(t.Context(), "+14155550198")
+			if el := time.Since(start); el > 10*time.Millisecond {
+				t.Errorf("Get with the redis breaker open took %v, want no wait", el)
+			}
+		})
+	}
+}
+
+func TestGetHonoursTheCallersDeadline(t *testing.T) {
+	c, err := cache.New(testConfig(), newRedisClient(t, blackhole(t)), redisDep(t, time.Second), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	c.Get(ctx, ada)
+	if el := time.Since(start); el > 80*time.Millisecond {
+		t.Errorf("Get with a 30ms deadline and a hanging Redis took %v", el)
+	}
+}
