@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: a static binary on distroless, as a non-root user. No
+# HEALTHCHECK: Kubernetes probes use /healthz and /readyz on the admin port.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/holdline ./cmd/holdline
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/holdline /holdline
+USER nonroot:nonroot
+VOLUME ["/var/lib/holdline"]
+EXPOSE 8080 9901
+ENTRYPOINT ["/holdline"]
+# The data plane stays on loopback (the middleware shares the pod); the admin
+# plane listens on the pod IP so the kubelet can probe it.
+CMD ["serve", "--config", "/etc/holdline/holdline.yaml", "--listen", "127.0.0.1:8080", "--admin-listen", "0.0.0.0:9901"]

@@ -1,0 +1,33 @@
+# holdline — the commands a newcomer needs are `make dev` and `make test`.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: dev test test-short build generate vet fmt bench docker
+
+dev: ## run the sidecar in dev mode (simulated upstreams)
+	$(GO) run ./cmd/holdline serve --dev
+
+test: ## the test command CI runs: installs redis-server if missing, vet, gofmt, go test
+	scripts/test
+
+test-short: ## skip the slow end-to-end tests
+	scripts/test -short
+
+build: ## a static binary in ./bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/holdline ./cmd/holdline
+
+generate: ## regenerate the servers from openapi/*.yaml
+	$(GO) generate ./gateway/...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.gen\.go$$')
+
+bench: ## the benchmark harness (writes docs/benchmarks.md); QUICK=1 for a short run
+	$(GO) run ./bench $(if $(QUICK),-quick,)
+
+docker:
+	docker build -t holdline:$(VERSION) .
