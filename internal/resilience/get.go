@@ -72,7 +72,10 @@ func (d *Dependency) call(ctx context.Context, op string, idempotent bool, attem
 	if failed {
 		why = Reason(d.name, err)
 	}
-	d.stats.record(end, elapsed, failed, why)
+	// Calls refused before fn ran say nothing about the dependency's latency.
+	rejected := oc == outcomeCircuitOpen || oc == outcomeBulkheadFull ||
+		(oc == outcomeRateLimited && errors.Is(err, ratelimiter.ErrExceeded))
+	d.stats.record(end, elapsed, failed, !rejected, why)
 	return v, err
 }
 

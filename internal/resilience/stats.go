@@ -35,7 +35,7 @@ type sample struct {
 	d  time.Duration
 }
 
-func (s *stats) record(now time.Time, d time.Duration, failed bool, errReason string) {
+func (s *stats) record(now time.Time, d time.Duration, failed, sampled bool, errReason string) {
 	sec := now.Unix()
 	s.mu.Lock()
 	sl := &s.ring[sec%statSlots]
@@ -49,8 +49,10 @@ func (s *stats) record(now time.Time, d time.Duration, failed bool, errReason st
 	} else {
 		s.lastS = now
 	}
-	s.lat[s.next] = sample{at: now, d: d}
-	s.next = (s.next + 1) % latencyKeep
+	if sampled {
+		s.lat[s.next] = sample{at: now, d: d}
+		s.next = (s.next + 1) % latencyKeep
+	}
 	s.mu.Unlock()
 }
 
