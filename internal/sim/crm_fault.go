@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -199,6 +200,10 @@ func (f *faults) apply(w http.ResponseWriter, r *http.Request, write bool) bool 
 			return false
 		}
 	case ModeHang:
+		// Take the whole body first: net/http notices a client that went
+		// away only once the body is read, so an unread upload would hang
+		// past the client's deadline.
+		_, _ = io.Copy(io.Discard, r.Body)
 		if sleep(r, m.HangMax) {
 			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		}
