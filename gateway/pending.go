@@ -4,20 +4,25 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/gateway/api"
+	"github.com/holdline/holdline/internal/resilience"
 )
 
 // Services are the flows behind the data-plane operations. A nil flow is
 // not configured on this sidecar; its operations answer 503.
-type Services struct{}
+type Services struct {
+	// ScreenPop answers POST /v1/screen-pop.
+	ScreenPop ScreenPopper
+	// DefaultRegion reads numbers without a country code.
+	DefaultRegion string
+	// Faults, when drills are enabled, backs /v1/admin/faults.
+	Faults *resilience.Faults
+	// Audit records admin actions.
+	Audit Auditor
+}
 
 func notConfigured(what string) *Problem {
 	return newProblem(http.StatusServiceUnavailable, "unavailable", what+" is not configured on this sidecar")
-}
-
-func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) (api.ScreenPopResponseObject, error) {
-	return nil, notConfigured("screen pop")
 }
 
 func (s *Server) GetInteraction(ctx context.Context, req api.GetInteractionRequestObject) (api.GetInteractionResponseObject, error) {
@@ -46,16 +51,4 @@ func (s *Server) DetectIntent(ctx context.Context, req api.DetectIntentRequestOb
 
 func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
 	return nil, notConfigured("identity")
-}
-
-func (s *Server) ListFaults(ctx context.Context, req adminapi.ListFaultsRequestObject) (adminapi.ListFaultsResponseObject, error) {
-	return nil, notConfigured("fault injection")
-}
-
-func (s *Server) AddFault(ctx context.Context, req adminapi.AddFaultRequestObject) (adminapi.AddFaultResponseObject, error) {
-	return nil, notConfigured("fault injection")
-}
-
-func (s *Server) DeleteFault(ctx context.Context, req adminapi.DeleteFaultRequestObject) (adminapi.DeleteFaultResponseObject, error) {
-	return nil, notConfigured("fault injection")
 }

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/holdline/holdline/gateway/adminapi"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+// Auditor records admin actions (internal/audit). Nil records nothing.
+type Auditor interface {
+	Record(ctx context.Context, action, target, reason, result string, details map[string]any)
+}
+
+func (s *Server) audit(ctx context.Context, action, target, reason, result string, details map[string]any) {
+	if s.opts.Services.Audit != nil {
+		s.opts.Services.Audit.Record(ctx, action, target, reason, result, details)
+	}
+}
+
+func (s *Server) faults() (*resilience.Faults, error) {
+	if s.opts.Services.Faults == nil {
+		return nil, NotFound("fault injection is off on this sidecar (drills.enabled: false)")
+	}
+	return s.opts.Services.Faults, nil
+}
+
+// ListFaults lists the active drill faults.
+func (s *Server) ListFaults(ctx context.Context, _ adminapi.ListFaultsRequestObject) (adminapi.ListFaultsResponseObject, error) {
+	f, err := s.faults()
+	if err != nil {
+		return nil, err
+	}
+	return adminapi.ListFaults200JSONResponse{Faults: faultsWire(f.List())}, nil
+}
+
+// AddFault injects a drill fault beneath a dependency's policy chain.
+func (s *Server) AddFault(ctx context.Context, req adminapi.AddFaultRequestObject) (adminapi.AddFaultResponseObject, error) {
+	f, err := s.faults()
+	if err != nil {
+		return nil, err
+	}
+	b := req.Body
+	ft := resilience.Fault{Dependency: string(b.Dependency), Actor: Actor(ctx)}
+	if ft.Duration, err = config.ParseDuration(b.Duration); err != nil {
+		return nil, Invalid("duration", err.Error())
+	}
+	if b.Latency != nil {
+		if ft.Latency, err = config.ParseDuration(*b.Latency); err != nil {
+			return nil, Invalid("latency", err.Error())
+		}
+	}
+	if b.ErrorRate != nil {
+		ft.ErrorRate = float64(*b.ErrorRate)
+	}
+	if b.Status != nil {
+		ft.Status = *b.Status
+	}
+	if b.Reset != nil {
+		ft.Reset = *b.Reset
+	}
+	added, err := f.Add(ft)
+	if fe, ok := errors.AsType[*resilience.FieldError](err); ok {
+		return nil, Invalid(fe.Field, fe.Msg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	reason := ""
+	if b.Reason != nil {
+		reason = *b.Reason
+	}
+	s.audit(ctx, "fault.add", added.Dependency, reason, "ok", map[string]any{"fault": added})
+	return adminapi.AddFault201JSONResponse(faultWire(added)), nil
+}
+
+// DeleteFault removes a drill fault.
+func (s *Server) DeleteFault(ctx context.Context, req adminapi.DeleteFaultRequestObject) (adminapi.DeleteFaultResponseObject, error) {
+	f, err := s.faults()
+	if err != nil {
+		return nil, err
+	}
+	if !f.Delete(req.Id) {
+		return nil, NotFound("no active fault " + req.Id)
+	}
+	s.audit(ctx, "fault.delete", req.Id, "", "ok", nil)
+	return adminapi.DeleteFault204Response{}, nil
+}
+
+func faultWire(f resilience.Fault) adminapi.Fault {
+	out := adminapi.Fault{
+		Id: f.ID, Dependency: f.Dependency, Duration: f.Duration.String(),
+		CreatedAt: f.CreatedAt.UTC(), ExpiresAt: f.ExpiresAt.UTC(),
+	}
+	if f.Latency > 0 {
+		l := f.Latency.String()
+		out.Latency = &l
+	}
+	if f.ErrorRate > 0 {
+		r := float32(f.ErrorRate)
+		out.ErrorRate = &r
+	}
+	if f.Status != 0 {
+		out.Status = &f.Status
+	}
+	if f.Reset {
+		out.Reset = &f.Reset
+	}
+	if f.Actor != "" {
+		out.Actor = &f.Actor
+	}
+	return out
+}
+
+func faultsWire(fs []resilience.Fault) []adminapi.Fault {
+	out := make([]adminapi.Fault, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, faultWire(f))
+	}
+	return out
+}
