@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // sfPrefix is the Salesforce REST API root the simulator serves.
@@ -201,7 +202,7 @@ func (c *CRM) sfCaseComment(w http.ResponseWriter, r *http.Request) {
 		sfFail(w, http.StatusBadRequest, "JSON_PARSER_ERROR", err.Error())
 		return
 	}
-	if len(in.CommentBody) > 4000 {
+	if utf8.RuneCountInString(in.CommentBody) > 4000 {
 		sfFail(w, http.StatusBadRequest, "STRING_TOO_LONG", "Body: data value too large", "CommentBody")
 		return
 	}
