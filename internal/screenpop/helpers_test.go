@@ -65,6 +65,7 @@ type env struct {
 	reg    *prometheus.Registry
 	logs   *syncBuffer
 	cfg    *config.Config
+	budget time.Duration
 }
 
 type envOptions struct {
@@ -110,6 +111,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.mutate(cfg)
 	}
 	e.cfg = cfg
+	e.budget = cfg.ScreenPop.Budget.D()
 
 	set, err := resilience.NewSet(cfg.Dependencies, resilience.Options{AllowLoopback: true, Registerer: e.reg})
 	if err != nil {
@@ -163,8 +165,8 @@ func (e *env) pop(t testing.TB, n phone.Number) screenpop.Result {
 	t.Helper()
 	start := time.Now()
 	r := e.flow.Pop(t.Context(), n)
-	if el := time.Since(start); el > budget+slack {
-		t.Errorf("Pop(%v) took %v, want at most the budget %v (+%v)", n, el, budget, slack)
+	if el := time.Since(start); el > e.budget+slack {
+		t.Errorf("Pop(%v) took %v, want at most the budget %v (+%v)", n, el, e.budget, slack)
 	}
 	return r
 }
