@@ -19,6 +19,7 @@ type serveFlags struct {
 	listen      string
 	adminListen string
 	dataDir     string
+	simURL      string
 }
 
 func newServeCmd(e env) *cobra.Command {
@@ -51,12 +52,16 @@ it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "data-plane address")
 	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "admin-plane address")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the outbox, recording spool and audit log")
+	fl.StringVar(&f.simURL, "sim", "", "dev mode: use the simulators of a running `holdline sim` at this URL instead of in-process ones")
 	return c
 }
 
 func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	if f.dev == (f.configFile != "") {
 		return errors.New("serve: give exactly one of --dev or --config FILE")
+	}
+	if f.simURL != "" && !f.dev {
+		return errors.New("serve: --sim needs --dev")
 	}
 	var cfg *config.Config
 	tempDir := ""
@@ -93,7 +98,7 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Dev: f.dev, Version: version, Getenv: e.getenv})
+	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Dev: f.dev, SimURL: f.simURL, Version: version, Getenv: e.getenv})
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,12 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/telemetry"
 )
 
@@ -30,22 +30,31 @@ import (
 type Options struct {
 	// Logger receives the sidecar's JSON logs.
 	Logger *slog.Logger
-	// Dev starts in-process simulators for every upstream and enables
-	// fault injection.
+	// Dev starts in-process simulators for every upstream whose endpoint
+	// is not configured, allows loopback egress and enables fault
+	// injection.
 	Dev bool
+	// SimURL, in dev mode, points the upstreams at a running
+	// `holdline sim` instead of in-process simulators.
+	SimURL string
+	// AllowLoopback lets a production-mode sidecar dial loopback
+	// upstreams (tests and the bench harness).
+	AllowLoopback bool
 	// Version is reported by /v1/status.
 	Version string
 	// Getenv reads the environment (HOLDLINE_ADMIN_TOKEN).
 	Getenv func(string) string
 }
 
-// Sidecar is one running holdline. Start it, then Stop it.
+// Sidecar is one running holdline. Build it with New, Start it, Stop it.
 type Sidecar struct {
 	cfg  *config.Config
 	opts Options
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
+	deps     *resilience.Set
+	sims     *devSims
 	gw       *gateway.Server
 	data     *http.Server
 	admin    *http.Server
@@ -54,15 +63,18 @@ type Sidecar struct {
 	tokens   []gateway.Token
 	devToken string
 
+	// runners are the background components (cache writers, refreshers,
+	// the outbox dispatcher); each Run returns once its goroutines exit.
+	runners []func(context.Context) error
+	closers []func() error
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	closers []func() error
 	errs    chan error
 }
 
 // New validates cfg, prepares the data dir and builds every component,
-// without listening yet.
-func New(cfg *config.Config, opts Options) (*Sidecar, error) {
+// without listening yet. On error, everything already opened is closed.
+func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 	if opts.Logger == nil {
 		return nil, errors.New("sidecar: Options.Logger is required")
 	}
@@ -70,24 +82,59 @@ func New(cfg *config.Config, opts Options) (*Sidecar, error) {
 		opts.Getenv = os.Getenv
 	}
 	s := &Sidecar{cfg: cfg, opts: opts, log: opts.Logger, reg: telemetry.NewRegistry(), errs: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sidecar: data dir: %w", err)
 	}
-	for _, t := range cfg.Admin.Tokens {
-		s.tokens = append(s.tokens, gateway.Token{Name: t.Name, Value: t.Token.Reveal()})
+	s.loadTokens()
+
+	if opts.Dev && cfg.Dependencies.CRM.Endpoints.Primary == "" {
+		if s.sims, err = startSims(cfg, opts.SimURL); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.sims.Close)
 	}
-	if v := opts.Getenv("HOLDLINE_ADMIN_TOKEN"); v != "" {
-		s.tokens = append(s.tokens, gateway.Token{Name: "env", Value: v})
-	}
-	if len(s.tokens) == 0 && opts.Dev {
-		s.devToken = randomToken()
-		s.tokens = append(s.tokens, gateway.Token{Name: "dev", Value: s.devToken})
-	}
-	if len(s.tokens) == 0 {
-		s.log.Warn("no admin token configured: every admin mutation will answer 401; set HOLDLINE_ADMIN_TOKEN or admin.tokens")
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("sidecar: %w", errors.Join(errs...))
 	}
 
-	gw, err := gateway.New(gateway.Options{
+	var faults *resilience.Faults
+	if cfg.Drills.Enabled {
+		faults = resilience.NewFaults(nil)
+	}
+	deps := cfg.Dependencies
+	if cfg.Cache.Redis.Addr != "" && deps.Redis.Endpoints.Primary == "" {
+		// Redis's address is its endpoint: the egress allowlist defaults to it.
+		deps.Redis.Endpoints.Primary = "redis://" + cfg.Cache.Redis.Addr
+	}
+	s.deps, err = resilience.NewSet(deps, resilience.Options{
+		Logger:        s.log,
+		Registerer:    s.reg,
+		AllowLoopback: opts.Dev || opts.AllowLoopback,
+		Faults:        faults,
+		OnBreakerChange: func(dep, from, to string) {
+			s.log.Warn("breaker changed", "dependency", dep, "from", from, "to", to)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { s.deps.CloseIdleConnections(); return nil })
+
+	pop, err := s.buildScreenPop()
+	if err != nil {
+		return nil, err
+	}
+
+	devRoutes := map[string]http.Handler{}
+	if s.sims != nil {
+		devRoutes = s.sims.routes
+	}
+	s.gw, err = gateway.New(gateway.Options{
 		Logger:       s.log,
 		Registry:     s.reg,
 		Gatherer:     s.reg,
@@ -95,11 +142,18 @@ func New(cfg *config.Config, opts Options) (*Sidecar, error) {
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Version:      opts.Version,
 		Dev:          opts.Dev,
+		DevRoutes:    devRoutes,
+		StatusExtras: s.statusExtras(faults),
+		Degraded:     s.degraded,
+		Services: gateway.Services{
+			ScreenPop:     pop,
+			DefaultRegion: cfg.ScreenPop.DefaultRegion,
+			Faults:        faults,
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.gw = gw
 	s.gw.AddReadyCheck("data_dir", func() error {
 		_, err := os.Stat(cfg.DataDir)
 		return err
@@ -107,11 +161,31 @@ func New(cfg *config.Config, opts Options) (*Sidecar, error) {
 	return s, nil
 }
 
+func (s *Sidecar) loadTokens() {
+	for _, t := range s.cfg.Admin.Tokens {
+		s.tokens = append(s.tokens, gateway.Token{Name: t.Name, Value: t.Token.Reveal()})
+	}
+	if v := s.opts.Getenv("HOLDLINE_ADMIN_TOKEN"); v != "" {
+		s.tokens = append(s.tokens, gateway.Token{Name: "env", Value: v})
+	}
+	if len(s.tokens) == 0 && s.opts.Dev {
+		s.devToken = randomToken()
+		s.tokens = append(s.tokens, gateway.Token{Name: "dev", Value: s.devToken})
+	}
+	if len(s.tokens) == 0 {
+		s.log.Warn("no admin token configured: every admin mutation will answer 401; set HOLDLINE_ADMIN_TOKEN or admin.tokens")
+	}
+}
+
 // GeneratedToken returns the admin token dev mode generated, or "".
 func (s *Sidecar) GeneratedToken() string { return s.devToken }
 
-// Start binds both listeners synchronously (so a taken port fails here)
-// and serves in the background. Background workers run until Stop.
+// Dependencies returns the sidecar's dependency set (for status and tests).
+func (s *Sidecar) Dependencies() *resilience.Set { return s.deps }
+
+// Start binds both listeners synchronously (so a taken port fails here),
+// serves in the background and starts the background workers, which run
+// until Stop.
 func (s *Sidecar) Start(ctx context.Context) error {
 	dataH, adminH, err := s.gw.Handlers()
 	if err != nil {
@@ -131,10 +205,17 @@ func (s *Sidecar) Start(ctx context.Context) error {
 	s.admin = &http.Server{Handler: adminH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: errLog}
 
 	// Background work stops with Stop, not with the caller's ctx: the
-	// caller's ctx ending is what triggers Stop, which drains first.
+	// caller's ctx ending is what triggers Stop, which drains requests
+	// first and only then stops the workers those requests feed.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	_ = bg
+	for _, run := range s.runners {
+		s.wg.Go(func() {
+			if err := run(bg); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("background worker stopped", "error", err)
+			}
+		})
+	}
 	for _, srv := range []struct {
 		h  *http.Server
 		ln net.Listener
@@ -163,7 +244,9 @@ func (s *Sidecar) Err() <-chan error { return s.errs }
 // requests finish (bounded by http.shutdown_timeout), background workers
 // stop, then stores close. It returns the first error.
 func (s *Sidecar) Stop() error {
-	s.gw.SetStopping()
+	if s.gw != nil {
+		s.gw.SetStopping()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout.D())
 	defer cancel()
 	var errs []error
@@ -180,12 +263,20 @@ func (s *Sidecar) Stop() error {
 		s.cancel()
 	}
 	s.wg.Wait()
+	errs = append(errs, s.close())
+	s.log.Info("holdline stopped")
+	return errors.Join(errs...)
+}
+
+// close runs the closers in reverse order of opening.
+func (s *Sidecar) close() error {
+	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		if err := s.closers[i](); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	s.log.Info("holdline stopped")
+	s.closers = nil
 	return errors.Join(errs...)
 }
 
@@ -194,5 +285,3 @@ func randomToken() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-var _ = time.Second

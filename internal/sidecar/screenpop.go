@@ -1,0 +1,59 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/cache"
+	"github.com/holdline/holdline/internal/screenpop"
+)
+
+// buildScreenPop builds the CRM adapter, the two-tier cache and the
+// screen-pop flow, and registers their background workers.
+func (s *Sidecar) buildScreenPop() (*screenpop.Flow, error) {
+	crmDep := s.deps.Get("crm")
+	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	var rdb *redis.Client
+	if r := s.cfg.Cache.Redis; r.Addr != "" {
+		rdb = s.redisClient(r.Addr, r.Username, r.Password.Reveal(), r.DB, r.TLS)
+		s.closers = append(s.closers, rdb.Close)
+	}
+	c, err := cache.New(s.cfg.Cache, rdb, s.deps.Get("redis"), cache.Options{Logger: s.log, Registerer: s.reg})
+	if err != nil {
+		return nil, err
+	}
+	flow := screenpop.New(c, client, crmDep, s.cfg.ScreenPop, s.cfg.Cache, screenpop.Options{Logger: s.log, Registerer: s.reg})
+	s.runners = append(s.runners, c.Run, flow.Run)
+	return flow, nil
+}
+
+// redisClient dials through the redis dependency (egress allowlist, drill
+// faults) and leaves retries and timeouts to its policy chain.
+func (s *Sidecar) redisClient(addr, user, password string, db int, useTLS bool) *redis.Client {
+	dep := s.deps.Get("redis")
+	timeout := s.cfg.Dependencies.Redis.Timeout.D()
+	o := &redis.Options{
+		Addr: addr, Username: user, Password: password, DB: db,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dep.Dial(ctx, network, addr)
+		},
+		MaxRetries:   -1,
+		DialTimeout:  max(timeout, 200*time.Millisecond),
+		ReadTimeout:  max(timeout, 100*time.Millisecond),
+		WriteTimeout: max(timeout, 100*time.Millisecond),
+		PoolSize:     s.cfg.Dependencies.Redis.Bulkhead.MaxConcurrent,
+	}
+	if useTLS {
+		host, _, _ := net.SplitHostPort(addr)
+		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewClient(o)
+}

@@ -1,0 +1,39 @@
+package sidecar
+
+import (
+	"context"
+
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+// statusExtras are the sections /v1/status adds to the gateway's own.
+func (s *Sidecar) statusExtras(faults *resilience.Faults) map[string]func(context.Context) any {
+	return map[string]func(context.Context) any{
+		"dependencies": func(context.Context) any {
+			out := make([]resilience.DependencyStatus, 0, len(s.deps.All()))
+			for _, d := range s.deps.All() {
+				out = append(out, d.Status())
+			}
+			return out
+		},
+		"drills": func(context.Context) any {
+			active := []resilience.Fault{}
+			if faults != nil {
+				active = faults.List()
+			}
+			return map[string]any{"enabled": faults != nil, "faults": active}
+		},
+	}
+}
+
+// degraded reports whether any dependency is not healthy: a breaker open,
+// half-open or forced, or a drill fault active.
+func (s *Sidecar) degraded() bool {
+	for _, d := range s.deps.All() {
+		st := d.Status()
+		if st.Breaker != "closed" || st.BreakerMode != "auto" || st.ActiveFaults > 0 {
+			return true
+		}
+	}
+	return false
+}
