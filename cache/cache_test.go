@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/holdline/holdline/cache"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/testenv"
 )
 
 const (
@@ -273,4 +275,44 @@ func blackhole(t *testing.T) string {
 		mu.Unlock()
 	})
 	return l.Addr().String()
+}
+
+// TestRunLeavesNoGoroutines: New starts L1's maintenance goroutine, Run
+// starts the Redis writers; once Run returns, all of them are gone.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	for _, tc := range []struct {
+		name string
+		l2   bool
+	}{{"l1 only", false}, {"with redis", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rdb *redis.Client
+			if tc.l2 {
+				rdb = newRedisClient(t, r.Addr)
+			}
+			dep := redisDep(t, 50*time.Millisecond)
+			before := runtime.NumGoroutine()
+			c, err := cache.New(testConfig(), rdb, dep, cache.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error)
+			go func() { done <- c.Run(ctx) }()
+			c.Set(ada, c.NewEntry(lookup(), time.Now()))
+			c.Get(t.Context(), "+14155550199")
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for runtime.NumGoroutine() > before {
+				if time.Now().After(deadline) {
+					buf := make([]byte, 1<<16)
+					t.Fatalf("%d goroutines after Run returned, want %d:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
 }

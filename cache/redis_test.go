@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdline/holdline/cache"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/testenv"
 )
 
@@ -250,5 +251,79 @@ func TestGetHonoursTheCallersDeadline(t *testing.T) {
 	c.Get(ctx, ada)
 	if el := time.Since(start); el > 80*time.Millisecond {
 		t.Errorf("Get with a 30ms deadline and a hanging Redis took %v", el)
+	}
+}
+
+// TestRedisDrillFaultsApply: a drill that slows or fails the redis
+// dependency reaches the Redis calls (through Dependency.Inject), and the
+// lookups still end within the redis timeout.
+func TestRedisDrillFaultsApply(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	for _, tc := range []struct {
+		name  string
+		fault resilience.Fault
+	}{
+		{"latency", resilience.Fault{Latency: config.Duration(time.Second)}},
+		{"errors", resilience.Fault{ErrorRate: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			faults := resilience.NewFaults(nil)
+			deps := config.Default().Dependencies
+			deps.Redis.Timeout = config.Duration(50 * time.Millisecond)
+			set, err := resilience.NewSet(deps, resilience.Options{AllowLoopback: true, Faults: faults})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			c, err := cache.New(testConfig(), newRedisClient(t, r.Addr), set.Get("redis"), cache.Options{Registerer: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.fault.Dependency, tc.fault.Duration = "redis", config.Duration(time.Minute)
+			if _, err := faults.Add(tc.fault); err != nil {
+				t.Fatalf("Faults.Add: %v", err)
+			}
+			start := time.Now()
+			if _, ok := c.Get(t.Context(), ada); ok {
+				t.Error("Get found an entry")
+			}
+			if el := time.Since(start); el > 100*time.Millisecond {
+				t.Errorf("Get under a redis %s drill took %v, want at most the 50ms timeout (+50ms)", tc.name, el)
+			}
+			if got := counter(t, reg, "l2", "error"); got != 1 {
+				t.Errorf("l2 error = %v, want 1: the drill did not reach the Redis call", got)
+			}
+		})
+	}
+}
+
+func TestRedisWritesNeverBlockAndDropWhenFull(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	reg := prometheus.NewRegistry()
+	c, err := cache.New(testConfig(), newRedisClient(t, r.Addr), redisDep(t, 50*time.Millisecond),
+		cache.Options{Registerer: reg, WriteQueue: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run is not running: nothing drains the queue.
+	for _, n := range []string{ada, "+14155550101", "+14155550102"} {
+		c.Set(n, c.NewEntry(lookup(), time.Now()))
+	}
+	mfs, _ := reg.Gather()
+	var dropped float64
+	for _, mf := range mfs {
+		if mf.GetName() == "holdline_cache_l2_writes_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "dropped" {
+					dropped = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if dropped != 2 {
+		t.Errorf("dropped writes = %v, want 2", dropped)
+	}
+	if _, ok := c.GetFresh("+14155550102"); !ok {
+		t.Error("a Set whose Redis write was dropped is missing from L1")
 	}
 }
