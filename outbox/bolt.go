@@ -172,11 +172,19 @@ func (s *BoltStore) batch(ctx context.Context, fn func(b btx) error) error {
 	return mapErr(err)
 }
 
+// errNoChange rolls back an update that changed nothing, which saves the
+// commit's fsync (an idle poll would otherwise cost one).
+var errNoChange = errors.New("no change")
+
 func (s *BoltStore) update(ctx context.Context, fn func(b btx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapErr(s.db.Update(func(tx *bolt.Tx) error { return fn(buckets(tx)) }))
+	err := s.db.Update(func(tx *bolt.Tx) error { return fn(buckets(tx)) })
+	if err == errNoChange {
+		return nil
+	}
+	return mapErr(err)
 }
 
 func (s *BoltStore) view(ctx context.Context, fn func(b btx) error) error {
@@ -417,6 +425,9 @@ func (s *BoltStore) Claim(ctx context.Context, now time.Time, max int, paused fu
 			}
 			k, _ = c.Seek(append(slices.Clone(dep), 1)) // the next dependency
 		}
+		if len(cands) == 0 {
+			return errNoChange
+		}
 		slices.SortFunc(cands, func(a, b cand) int { return bytes.Compare(a.at, b.at) })
 		for _, cd := range cands[:min(len(cands), max)] {
 			old, err := b.get(cd.id)
@@ -584,6 +595,9 @@ func (s *BoltStore) Purge(ctx context.Context, state State, olderThan time.Time)
 				}
 			}
 			deleted = len(victims)
+			if deleted == 0 {
+				return errNoChange
+			}
 			return nil
 		})
 		if err != nil {
@@ -677,6 +691,9 @@ func (s *BoltStore) RecoverInflight(ctx context.Context) (int, error) {
 			}
 		}
 		n = len(stuck)
+		if n == 0 {
+			return errNoChange
+		}
 		return nil
 	})
 	if err != nil {
