@@ -40,8 +40,8 @@ type CRMContact struct {
 // written to it, in arrival order.
 type CRMRecord struct {
 	ID            string `json:"record_id"`
-	InteractionID string `json:"interaction_id,omitempty"`
-	ContactID     string `json:"contact_id,omitempty"`
+	InteractionID string `json:"interaction_id"`
+	ContactID     string `json:"contact_id"`
 	Subject       string `json:"subject"`
 	Description   string `json:"description,omitempty"`
 	// Status is open or closed.
