@@ -55,6 +55,8 @@ type BoltStore struct {
 	// only touched inside write transactions, which bbolt serializes.
 	cur            *batchCount
 	commits, calls atomic.Uint64
+	// writers counts batch callers in progress.
+	writers atomic.Int64
 }
 
 type batchCount struct {
@@ -148,13 +150,21 @@ func (s *BoltStore) BatchStats() (commits, calls uint64) {
 	return s.commits.Load(), s.calls.Load()
 }
 
-// batch runs fn through DB.Batch (group commit). fn may run more than once
+// batch runs fn through DB.Batch (group commit), or DB.Update when no
+// other write is in progress. fn may run more than once
 // and must be idempotent: it resets whatever it reports to its caller.
 func (s *BoltStore) batch(ctx context.Context, fn func(b btx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	// A lone writer commits at once: joining a batch would make it wait
+	// MaxBatchDelay for company that is not coming.
+	write := s.db.Batch
+	if s.writers.Add(1) == 1 {
+		write = s.db.Update
+	}
+	defer s.writers.Add(-1)
+	err := write(func(tx *bolt.Tx) error {
 		if s.cur == nil || s.cur.tx != tx {
 			c := &batchCount{tx: tx}
 			s.cur = c
