@@ -3,8 +3,11 @@ package outbox_test
 import (
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/outbox"
 	"github.com/holdline/holdline/outbox/storetest"
@@ -93,5 +96,44 @@ func TestBoltReopen(t *testing.T) {
 	}
 	if err := s.Check(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestBoltBatchMetric(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	reg := prometheus.NewRegistry()
+	for round := range 2 { // Close unregisters, so a reopen can register again
+		s, err := outbox.OpenBolt(path, outbox.BoltOptions{Registerer: reg})
+		if err != nil {
+			t.Fatalf("round %d: OpenBolt: %v", round, err)
+		}
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				if _, _, err := s.Enqueue(t.Context(), outbox.Job{Kind: "k"}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		commits, calls := s.BatchStats()
+		if calls != 32 || commits < 1 || commits > 32 {
+			t.Errorf("BatchStats = %d commits, %d calls; want 32 calls in 1-32 commits", commits, calls)
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for _, mf := range mfs {
+			if mf.GetName() == "holdline_outbox_batch_size" {
+				n = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+			}
+		}
+		if n != commits {
+			t.Errorf("batch_size observations = %d, want %d commits", n, commits)
+		}
+		s.Close()
 	}
 }

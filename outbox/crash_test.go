@@ -1,0 +1,136 @@
+package outbox_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/holdline/holdline/outbox"
+)
+
+const crashChildEnv = "HOLDLINE_OUTBOX_CRASH_CHILD"
+
+// TestKill9 runs a child process (this test binary) that enqueues jobs,
+// claims some and is killed with SIGKILL while they are inflight. While
+// the child lives, opening the store gives ErrLocked (the CLI's offline
+// mode relies on it); after the kill the store opens, is consistent, and a
+// Dispatcher runs every job once more, in order per interaction.
+func TestKill9(t *testing.T) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKill9$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ready") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q, %v", line, err)
+	}
+
+	if _, err := outbox.OpenBolt(path, outbox.BoltOptions{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, outbox.ErrLocked) {
+		t.Errorf("OpenBolt while the child holds the store: %v, want ErrLocked", err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	s := openBolt(t, path)
+	if err := s.Check(); err != nil {
+		t.Fatalf("Check after kill -9: %v", err)
+	}
+	st, err := s.Stats(t.Context())
+	if err != nil || st.Inflight != 3 || st.Pending != 27 {
+		t.Fatalf("Stats after kill -9 = %+v, %v; want 3 inflight, 27 pending", st, err)
+	}
+
+	var mu sync.Mutex
+	ran := map[string][]string{}
+	h := start(t, s, map[string]outbox.Handler{
+		"k": func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			ran[j.InteractionID] = append(ran[j.InteractionID], j.ID)
+			return nil, nil
+		},
+	}, outbox.DispatcherConfig{PollInterval: 10 * time.Millisecond})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := h.store.Stats(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Done == 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats = %+v, want 30 done", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range 3 {
+		id := fmt.Sprint("call-", i)
+		jobs, err := s.Interaction(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, j := range jobs {
+			want = append(want, j.ID)
+		}
+		if diff := cmp.Diff(want, ran[id]); diff != "" {
+			t.Errorf("%s ran (-want +got):\n%s", id, diff)
+		}
+	}
+}
+
+// crashChild enqueues 30 jobs over 3 interactions, claims the 3 heads and
+// waits to be killed.
+func crashChild(path string) {
+	s, err := outbox.OpenBolt(path, outbox.BoltOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	for i := range 30 {
+		if _, _, err := s.Enqueue(ctx, outbox.Job{Kind: "k", InteractionID: fmt.Sprint("call-", i%3)}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
+	if jobs, err := s.Claim(ctx, time.Now(), 10, nil); err != nil || len(jobs) != 3 {
+		fmt.Fprintln(os.Stderr, "claim:", len(jobs), err)
+		os.Exit(2)
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Hour)
+}
