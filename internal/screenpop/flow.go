@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
@@ -151,22 +152,30 @@ func (f *Flow) Pop(ctx context.Context, n phone.Number) Result {
 
 	// Hot path: a fresh L1 hit, no I/O, no allocation.
 	if e, ok := f.cache.GetFresh(key); ok {
-		f.refreshAhead(key, e)
-		return f.done(start, fromEntry(key, e, SourceCache, f.now()))
+		now := f.now()
+		f.refreshAhead(key, e, now)
+		return f.done(start, fromEntry(key, e, SourceCache, now))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
 
 	e, cached := f.cache.Get(ctx, key) // L1 again, then Redis
-	if cached && e.Fresh(f.now()) {
-		f.refreshAhead(key, e)
-		return f.done(start, fromEntry(key, e, SourceCache, f.now()))
+	if now := f.now(); cached && e.Fresh(now) {
+		f.refreshAhead(key, e, now)
+		return f.done(start, fromEntry(key, e, SourceCache, now))
 	}
 
-	l, err := f.lookup(ctx, key)
-	if err == nil {
-		return f.done(start, Result{E164: key, Contact: l.Contact, Records: l.Records, Source: SourceCRM})
+	var err error
+	if f.dep.BreakerAllows() {
+		var l crm.Lookup
+		if l, err = f.lookup(ctx, key); err == nil {
+			return f.done(start, Result{E164: key, Contact: l.Contact, Records: l.Records, Source: SourceCRM})
+		}
+	} else {
+		// The chain would refuse the call too; answering here spares a
+		// shared call (and its goroutine) per pop during an outage.
+		err = circuitbreaker.ErrOpen
 	}
 
 	reason := resilience.Reason("crm", err)

@@ -169,11 +169,13 @@ func TestBreakerStopsCRMCallsUntilHalfOpen(t *testing.T) {
 }
 
 func TestConcurrentMissesMakeOneCRMCall(t *testing.T) {
-	// This test is about coalescing, not the budget: starting 1,000
+	// This test is about coalescing, not deadlines: starting 1,000
 	// goroutines under -race on a loaded 2-core box can take longer than
-	// 200ms, which would make some pops (correctly) minimal.
+	// the 200ms budget or the 150ms CRM timeout, which would (correctly)
+	// make some pops minimal.
 	e := newEnv(t, envOptions{mutate: func(c *config.Config) {
 		c.ScreenPop.Budget = config.Duration(2 * time.Second)
+		c.Dependencies.CRM.Timeout = config.Duration(2 * time.Second)
 	}})
 	// Two requests (contact, then records) of 20ms each.
 	e.setMode(t, sim.CRMMode{Kind: sim.ModeOK, Latency: 20 * time.Millisecond})

@@ -3,14 +3,15 @@ package screenpop
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/holdline/holdline/cache"
 )
 
 // refreshAhead queues a background refresh of a fresh entry that is past
 // the refresh-ahead point, so that a number called often never expires.
-func (f *Flow) refreshAhead(key string, e cache.Entry) {
-	if f.now().Sub(e.FetchedAt) >= f.refreshAfter {
+func (f *Flow) refreshAhead(key string, e cache.Entry, now time.Time) {
+	if now.Sub(e.FetchedAt) >= f.refreshAfter {
 		f.enqueueRefresh(key)
 	}
 }
