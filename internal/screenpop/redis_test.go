@@ -24,6 +24,18 @@ func TestRedisTroubleNeverReachesThePop(t *testing.T) {
 			return r.Addr
 		}},
 		{"hanging", blackhole},
+		{"slow (500ms through a fault proxy)", func(t *testing.T) string {
+			r := testenv.StartRedis(t, testenv.RedisOptions{})
+			p := testenv.FaultProxy(t, r.Addr)
+			p.Latency(500 * time.Millisecond)
+			return p.Addr()
+		}},
+		{"resetting (fault proxy)", func(t *testing.T) string {
+			r := testenv.StartRedis(t, testenv.RedisOptions{})
+			p := testenv.FaultProxy(t, r.Addr)
+			p.ResetPeer()
+			return p.Addr()
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{redisAddr: tc.addr(t)})
