@@ -83,7 +83,7 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("outbox: open %s: %w (waited %s)", path, ErrLocked, opts.LockTimeout)
+		return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, opts.LockTimeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
@@ -234,7 +234,7 @@ func (s *BoltStore) newID(now time.Time) (string, error) {
 // Enqueue implements Store. It shares an fsync with concurrent calls.
 func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 	if err := validateJob(j); err != nil {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
+		return Job{}, false, err
 	}
 	var out Job
 	var created bool

@@ -500,3 +500,21 @@ func TestDispatcherRejects(t *testing.T) {
 		t.Errorf("Enqueue(unknown kind) error = %v, want ErrInvalid", err)
 	}
 }
+
+func TestDispatcherEnqueueWakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, nil, map[string]outbox.Handler{
+			"k": func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) { return nil, nil },
+		}, outbox.DispatcherConfig{PollInterval: time.Hour})
+		synctest.Wait() // the first, empty claim is over
+		begin := time.Now()
+		j := h.enqueue(t, outbox.Job{Kind: "k"})
+		synctest.Wait()
+		if got := h.get(t, j.ID); got.State != outbox.Done {
+			t.Fatalf("job = %s right after Enqueue, want done (Enqueue wakes the dispatcher)", got.State)
+		}
+		if d := time.Since(begin); d > time.Second {
+			t.Errorf("job done after %v, want at once (poll interval is 1h)", d)
+		}
+	})
+}

@@ -175,7 +175,8 @@ type Store interface {
 	// the next page, empty when there is none.
 	List(ctx context.Context, f Filter) (jobs []Job, next string, err error)
 	// Interaction returns every job of an interaction, done ones included,
-	// in ID order. Handlers use it to read the Result of an earlier job.
+	// in ID order; an empty id has none. Handlers use it to read the
+	// Result of an earlier job.
 	Interaction(ctx context.Context, interactionID string) ([]Job, error)
 	// Claim marks up to max due jobs inflight and returns them, earliest
 	// NextAttemptAt first. A job is due when NextAttemptAt <= now, it is the
@@ -244,7 +245,7 @@ const (
 // validateJob reports every problem with a job given to Enqueue at once.
 func validateJob(j Job) error {
 	var errs []error
-	bad := func(field, why string) { errs = append(errs, fmt.Errorf("%w: %s %s", ErrInvalid, field, why)) }
+	bad := func(field, why string) { errs = append(errs, fmt.Errorf("%w: job %s %s", ErrInvalid, field, why)) }
 	if j.Kind == "" {
 		bad("kind", "is empty")
 	}
