@@ -1,0 +1,276 @@
+package dialogflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"cloud.google.com/go/dialogflow/cx/apiv3/cxpb"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+// Turn sources.
+const (
+	// SourceDialogflow: Dialogflow answered the turn.
+	SourceDialogflow = "dialogflow"
+	// SourceFallback: the alias's configured hand-off answered.
+	SourceFallback = "fallback"
+)
+
+// Input is one caller turn: exactly one of Text, Event and DTMF.
+type Input struct {
+	// Text is what the caller said or typed, at most 256 characters.
+	Text string
+	// Event is a Dialogflow event name, at most 128 characters.
+	Event string
+	// DTMF is keypad digits: 1 to 32 of 0-9, * and #.
+	DTMF string
+	// LanguageCode is required, e.g. "en" or "en-US".
+	LanguageCode string
+	// Parameters are session parameters to set (JSON values).
+	Parameters map[string]any
+}
+
+// Turn is the answer to one turn.
+type Turn struct {
+	// Messages are the text responses, in order.
+	Messages []string
+	// Intent and Page are display names; empty when none matched.
+	Intent, Page string
+	// Parameters are the session parameters after the turn.
+	Parameters map[string]any
+	// Environment is the environment that handled (or, for a fallback,
+	// was chosen for) the turn.
+	Environment string
+	// Source is SourceDialogflow or SourceFallback.
+	Source string
+	// LiveAgentHandoff is true when Dialogflow asked for a live agent and
+	// on every fallback.
+	LiveAgentHandoff bool
+	// HandoffQueue is where to hand off: the "queue" string of
+	// Dialogflow's hand-off metadata when present, else the alias's
+	// fallback queue. Empty without a hand-off.
+	HandoffQueue string
+	// Degraded is true for a fallback and for a turn served by the
+	// secondary environment; Reasons say why.
+	Degraded bool
+	Reasons  []string
+}
+
+// noRetry turns off the client's own retry for one call.
+var noRetry = gax.WithRetry(func() gax.Retryer { return nil })
+
+var (
+	sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,36}$`)
+	dtmfPattern      = regexp.MustCompile(`^[0-9*#]{1,32}$`)
+)
+
+// DetectIntent runs one turn of session sessionID on alias's pinned
+// environment and returns Dialogflow's answer, or the alias's fallback
+// when Dialogflow fails, is too slow or a breaker is open. It returns
+// within the alias budget whatever Dialogflow does (and sooner if ctx
+// ends first).
+//
+// Its only errors are ErrUnknownAgent (wrapped) and an *InputError for a
+// bad session ID or input; neither reaches Dialogflow. The call is never
+// retried. DetectIntent is safe for concurrent use.
+func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in Input) (Turn, error) {
+	a, ok := c.agents[alias]
+	if !ok {
+		return Turn{}, fmt.Errorf("%w: %q", ErrUnknownAgent, alias)
+	}
+	if !sessionIDPattern.MatchString(sessionID) {
+		return Turn{}, &InputError{"session_id", "must be 1 to 36 letters, digits, '-' or '_'"}
+	}
+	req, err := request(in)
+	if err != nil {
+		return Turn{}, err
+	}
+
+	start := c.now()
+	// The budget bounds the whole turn; the margin leaves time to answer
+	// the fallback when Dialogflow uses all of it.
+	margin := min(a.budget/20, 50*time.Millisecond)
+	tctx, cancel := context.WithTimeout(ctx, a.budget-margin)
+	defer cancel()
+
+	key := alias + "\x00" + sessionID
+	e, admitted := c.route(a, key)
+	var resp *cxpb.DetectIntentResponse
+	if !admitted {
+		err = fmt.Errorf("dialogflow: %s: %w", e.name, circuitbreaker.ErrOpen)
+	} else {
+		req.Session = e.name + "/sessions/" + sessionID
+		called := false
+		resp, err = resilience.Get(tctx, c.dep, "detect_intent", false, func(ctx context.Context) (*cxpb.DetectIntentResponse, error) {
+			called = true
+			return e.clients.sessions.DetectIntent(ctx, req, noRetry)
+		})
+		e.settle(ctx, called, err)
+	}
+
+	var t Turn
+	outcome := outcomeAnswered
+	if err != nil {
+		why := c.reason(tctx, err)
+		t = Turn{
+			Messages:         []string{a.fallback.Message},
+			Environment:      e.name,
+			Source:           SourceFallback,
+			LiveAgentHandoff: true,
+			HandoffQueue:     a.fallback.Queue,
+			Degraded:         true,
+			Reasons:          []string{why},
+		}
+		outcome = outcomeFallback
+		c.metrics.fallbacks.WithLabelValues(alias, strings.TrimPrefix(why, c.dep.Name()+": ")).Inc()
+		c.log.Debug("dialogflow: fallback", "alias", alias, "environment", e.name, "reason", why)
+	} else {
+		var ended bool
+		t, ended = turnFrom(resp, a, e)
+		if ended {
+			c.affinity.forget(key)
+		} else {
+			c.affinity.set(key, e.name, c.now())
+		}
+		if t.LiveAgentHandoff {
+			outcome = outcomeHandoff
+		}
+	}
+	c.metrics.turns.WithLabelValues(alias, e.name, outcome).Inc()
+	c.metrics.duration.WithLabelValues(alias, e.name).Observe(c.now().Sub(start).Seconds())
+	return t, nil
+}
+
+// request validates in and builds the request, without its session.
+func request(in Input) (*cxpb.DetectIntentRequest, error) {
+	qi := &cxpb.QueryInput{LanguageCode: in.LanguageCode}
+	var set []string
+	if in.Text != "" {
+		set = append(set, "text")
+		if utf8.RuneCountInString(in.Text) > 256 {
+			return nil, &InputError{"text", "must be at most 256 characters"}
+		}
+		qi.Input = &cxpb.QueryInput_Text{Text: &cxpb.TextInput{Text: in.Text}}
+	}
+	if in.Event != "" {
+		set = append(set, "event")
+		if utf8.RuneCountInString(in.Event) > 128 {
+			return nil, &InputError{"event", "must be at most 128 characters"}
+		}
+		qi.Input = &cxpb.QueryInput_Event{Event: &cxpb.EventInput{Event: in.Event}}
+	}
+	if in.DTMF != "" {
+		set = append(set, "dtmf")
+		if !dtmfPattern.MatchString(in.DTMF) {
+			return nil, &InputError{"dtmf", "must be 1 to 32 of the keys 0-9, * and #"}
+		}
+		qi.Input = &cxpb.QueryInput_Dtmf{Dtmf: &cxpb.DtmfInput{Digits: in.DTMF}}
+	}
+	switch len(set) {
+	case 0:
+		return nil, &InputError{"text", "exactly one of text, event or dtmf is required"}
+	case 1:
+	default:
+		return nil, &InputError{set[1], fmt.Sprintf("exactly one of text, event or dtmf may be set, not %s and %s", set[0], set[1])}
+	}
+	if n := len(in.LanguageCode); n < 2 || n > 35 {
+		return nil, &InputError{"language_code", "is required: a language tag such as en or en-US"}
+	}
+	req := &cxpb.DetectIntentRequest{QueryInput: qi}
+	if len(in.Parameters) > 0 {
+		p, err := structpb.NewStruct(in.Parameters)
+		if err != nil {
+			return nil, &InputError{"parameters", "must be an object of JSON values"}
+		}
+		req.QueryParams = &cxpb.QueryParameters{Parameters: p}
+	}
+	return req, nil
+}
+
+// turnFrom maps Dialogflow's answer. ended reports that the session is
+// over: the turn reached END_SESSION or sent an EndInteraction.
+func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t Turn, ended bool) {
+	qr := resp.GetQueryResult()
+	t = Turn{
+		Messages:    []string{},
+		Environment: e.name,
+		Source:      SourceDialogflow,
+		Reasons:     []string{},
+		Page:        qr.GetCurrentPage().GetDisplayName(),
+		Intent:      qr.GetIntent().GetDisplayName(),
+	}
+	if t.Intent == "" {
+		t.Intent = qr.GetMatch().GetIntent().GetDisplayName()
+	}
+	if p := qr.GetParameters(); p != nil && len(p.GetFields()) > 0 {
+		t.Parameters = p.AsMap()
+	}
+	for _, m := range qr.GetResponseMessages() {
+		switch x := m.GetMessage().(type) {
+		case *cxpb.ResponseMessage_Text_:
+			t.Messages = append(t.Messages, x.Text.GetText()...)
+		case *cxpb.ResponseMessage_LiveAgentHandoff_:
+			t.LiveAgentHandoff = true
+			if q, ok := x.LiveAgentHandoff.GetMetadata().GetFields()["queue"]; ok && q.GetStringValue() != "" {
+				t.HandoffQueue = q.GetStringValue()
+			}
+		case *cxpb.ResponseMessage_EndInteraction_:
+			ended = true
+		}
+	}
+	if t.LiveAgentHandoff && t.HandoffQueue == "" {
+		t.HandoffQueue = a.fallback.Queue
+	}
+	if strings.HasSuffix(qr.GetCurrentPage().GetName(), "/pages/END_SESSION") {
+		ended = true
+	}
+	if e == a.secondary {
+		t.Degraded = true
+		t.Reasons = append(t.Reasons, "dialogflow: served by the secondary environment")
+	}
+	return t, ended
+}
+
+// reason says why a turn fell back, safe to show to clients. tctx is the
+// turn's context: when it has ended, the budget (or the caller) did it,
+// whatever error the client made of that.
+func (c *Client) reason(tctx context.Context, err error) string {
+	dep := c.dep.Name()
+	if tctx.Err() != nil && !errors.Is(err, circuitbreaker.ErrOpen) {
+		return resilience.Reason(dep, tctx.Err())
+	}
+	why := resilience.Reason(dep, err)
+	if why != dep+": error" {
+		return why
+	}
+	if st, ok := status.FromError(err); ok {
+		return dep + ": " + words(st.Code().String())
+	}
+	return why
+}
+
+// words turns a gRPC code name (DeadlineExceeded) into "deadline exceeded".
+func words(camel string) string {
+	var b strings.Builder
+	for i, r := range camel {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
