@@ -9,16 +9,6 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 )
 
-// Auditor records admin actions (internal/audit). Nil records nothing.
-type Auditor interface {
-	Record(ctx context.Context, action, target, reason, result string, details map[string]any)
-}
-
-func (s *Server) audit(ctx context.Context, action, target, reason, result string, details map[string]any) {
-	if s.opts.Services.Audit != nil {
-		s.opts.Services.Audit.Record(ctx, action, target, reason, result, details)
-	}
-}
 
 func (s *Server) faults() (*resilience.Faults, error) {
 	if s.opts.Services.Faults == nil {

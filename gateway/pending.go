@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/resilience"
 )
@@ -17,8 +18,10 @@ type Services struct {
 	DefaultRegion string
 	// Faults, when drills are enabled, backs /v1/admin/faults.
 	Faults *resilience.Faults
-	// Audit records admin actions.
+	// Audit records admin actions and serves /v1/admin/audit.
 	Audit Auditor
+	// Dependencies backs breaker and failover controls.
+	Dependencies *resilience.Set
 }
 
 func notConfigured(what string) *Problem {
@@ -51,4 +54,24 @@ func (s *Server) DetectIntent(ctx context.Context, req api.DetectIntentRequestOb
 
 func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
 	return nil, notConfigured("identity")
+}
+
+func (s *Server) ListJobs(ctx context.Context, req adminapi.ListJobsRequestObject) (adminapi.ListJobsResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) GetJob(ctx context.Context, req adminapi.GetJobRequestObject) (adminapi.GetJobResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) ReplayJob(ctx context.Context, req adminapi.ReplayJobRequestObject) (adminapi.ReplayJobResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestObject) (adminapi.ReplayJobsResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) PurgeJobs(ctx context.Context, req adminapi.PurgeJobsRequestObject) (adminapi.PurgeJobsResponseObject, error) {
+	return nil, notConfigured("the outbox")
 }

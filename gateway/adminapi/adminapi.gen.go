@@ -9,7 +9,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -21,27 +23,87 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for DependencyStatusActiveEndpoint.
+const (
+	DependencyStatusActiveEndpointPrimary   DependencyStatusActiveEndpoint = "primary"
+	DependencyStatusActiveEndpointSecondary DependencyStatusActiveEndpoint = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusActiveEndpoint enum.
+func (e DependencyStatusActiveEndpoint) Valid() bool {
+	switch e {
+	case DependencyStatusActiveEndpointPrimary:
+		return true
+	case DependencyStatusActiveEndpointSecondary:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DependencyStatusBreaker.
+const (
+	DependencyStatusBreakerClosed   DependencyStatusBreaker = "closed"
+	DependencyStatusBreakerHalfOpen DependencyStatusBreaker = "half-open"
+	DependencyStatusBreakerOpen     DependencyStatusBreaker = "open"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusBreaker enum.
+func (e DependencyStatusBreaker) Valid() bool {
+	switch e {
+	case DependencyStatusBreakerClosed:
+		return true
+	case DependencyStatusBreakerHalfOpen:
+		return true
+	case DependencyStatusBreakerOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DependencyStatusBreakerMode.
+const (
+	DependencyStatusBreakerModeAuto   DependencyStatusBreakerMode = "auto"
+	DependencyStatusBreakerModeClosed DependencyStatusBreakerMode = "closed"
+	DependencyStatusBreakerModeOpen   DependencyStatusBreakerMode = "open"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusBreakerMode enum.
+func (e DependencyStatusBreakerMode) Valid() bool {
+	switch e {
+	case DependencyStatusBreakerModeAuto:
+		return true
+	case DependencyStatusBreakerModeClosed:
+		return true
+	case DependencyStatusBreakerModeOpen:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FaultRequestDependency.
 const (
-	Blob       FaultRequestDependency = "blob"
-	Crm        FaultRequestDependency = "crm"
-	Dialogflow FaultRequestDependency = "dialogflow"
-	Identity   FaultRequestDependency = "identity"
-	Redis      FaultRequestDependency = "redis"
+	FaultRequestDependencyBlob       FaultRequestDependency = "blob"
+	FaultRequestDependencyCrm        FaultRequestDependency = "crm"
+	FaultRequestDependencyDialogflow FaultRequestDependency = "dialogflow"
+	FaultRequestDependencyIdentity   FaultRequestDependency = "identity"
+	FaultRequestDependencyRedis      FaultRequestDependency = "redis"
 )
 
 // Valid indicates whether the value is a known member of the FaultRequestDependency enum.
 func (e FaultRequestDependency) Valid() bool {
 	switch e {
-	case Blob:
+	case FaultRequestDependencyBlob:
 		return true
-	case Crm:
+	case FaultRequestDependencyCrm:
 		return true
-	case Dialogflow:
+	case FaultRequestDependencyDialogflow:
 		return true
-	case Identity:
+	case FaultRequestDependencyIdentity:
 		return true
-	case Redis:
+	case FaultRequestDependencyRedis:
 		return true
 	default:
 		return false
@@ -69,6 +131,30 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JobState.
+const (
+	JobStateDead     JobState = "dead"
+	JobStateDone     JobState = "done"
+	JobStateInflight JobState = "inflight"
+	JobStatePending  JobState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the JobState enum.
+func (e JobState) Valid() bool {
+	switch e {
+	case JobStateDead:
+		return true
+	case JobStateDone:
+		return true
+	case JobStateInflight:
+		return true
+	case JobStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StatusMode.
 const (
 	Dev        StatusMode = "dev"
@@ -86,6 +172,219 @@ func (e StatusMode) Valid() bool {
 		return false
 	}
 }
+
+// Defines values for DependencyName.
+const (
+	DependencyNameBlob       DependencyName = "blob"
+	DependencyNameCrm        DependencyName = "crm"
+	DependencyNameDialogflow DependencyName = "dialogflow"
+	DependencyNameIdentity   DependencyName = "identity"
+	DependencyNameRedis      DependencyName = "redis"
+)
+
+// Valid indicates whether the value is a known member of the DependencyName enum.
+func (e DependencyName) Valid() bool {
+	switch e {
+	case DependencyNameBlob:
+		return true
+	case DependencyNameCrm:
+		return true
+	case DependencyNameDialogflow:
+		return true
+	case DependencyNameIdentity:
+		return true
+	case DependencyNameRedis:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SetBreakerParamsName.
+const (
+	SetBreakerParamsNameBlob       SetBreakerParamsName = "blob"
+	SetBreakerParamsNameCrm        SetBreakerParamsName = "crm"
+	SetBreakerParamsNameDialogflow SetBreakerParamsName = "dialogflow"
+	SetBreakerParamsNameIdentity   SetBreakerParamsName = "identity"
+	SetBreakerParamsNameRedis      SetBreakerParamsName = "redis"
+)
+
+// Valid indicates whether the value is a known member of the SetBreakerParamsName enum.
+func (e SetBreakerParamsName) Valid() bool {
+	switch e {
+	case SetBreakerParamsNameBlob:
+		return true
+	case SetBreakerParamsNameCrm:
+		return true
+	case SetBreakerParamsNameDialogflow:
+		return true
+	case SetBreakerParamsNameIdentity:
+		return true
+	case SetBreakerParamsNameRedis:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SetBreakerJSONBodyMode.
+const (
+	SetBreakerJSONBodyModeAuto   SetBreakerJSONBodyMode = "auto"
+	SetBreakerJSONBodyModeClosed SetBreakerJSONBodyMode = "closed"
+	SetBreakerJSONBodyModeOpen   SetBreakerJSONBodyMode = "open"
+)
+
+// Valid indicates whether the value is a known member of the SetBreakerJSONBodyMode enum.
+func (e SetBreakerJSONBodyMode) Valid() bool {
+	switch e {
+	case SetBreakerJSONBodyModeAuto:
+		return true
+	case SetBreakerJSONBodyModeClosed:
+		return true
+	case SetBreakerJSONBodyModeOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SetEndpointParamsName.
+const (
+	SetEndpointParamsNameBlob       SetEndpointParamsName = "blob"
+	SetEndpointParamsNameCrm        SetEndpointParamsName = "crm"
+	SetEndpointParamsNameDialogflow SetEndpointParamsName = "dialogflow"
+	SetEndpointParamsNameIdentity   SetEndpointParamsName = "identity"
+	SetEndpointParamsNameRedis      SetEndpointParamsName = "redis"
+)
+
+// Valid indicates whether the value is a known member of the SetEndpointParamsName enum.
+func (e SetEndpointParamsName) Valid() bool {
+	switch e {
+	case SetEndpointParamsNameBlob:
+		return true
+	case SetEndpointParamsNameCrm:
+		return true
+	case SetEndpointParamsNameDialogflow:
+		return true
+	case SetEndpointParamsNameIdentity:
+		return true
+	case SetEndpointParamsNameRedis:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SetEndpointJSONBodyActive.
+const (
+	SetEndpointJSONBodyActivePrimary   SetEndpointJSONBodyActive = "primary"
+	SetEndpointJSONBodyActiveSecondary SetEndpointJSONBodyActive = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the SetEndpointJSONBodyActive enum.
+func (e SetEndpointJSONBodyActive) Valid() bool {
+	switch e {
+	case SetEndpointJSONBodyActivePrimary:
+		return true
+	case SetEndpointJSONBodyActiveSecondary:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListJobsParamsState.
+const (
+	ListJobsParamsStateDead     ListJobsParamsState = "dead"
+	ListJobsParamsStateDone     ListJobsParamsState = "done"
+	ListJobsParamsStateInflight ListJobsParamsState = "inflight"
+	ListJobsParamsStatePending  ListJobsParamsState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ListJobsParamsState enum.
+func (e ListJobsParamsState) Valid() bool {
+	switch e {
+	case ListJobsParamsStateDead:
+		return true
+	case ListJobsParamsStateDone:
+		return true
+	case ListJobsParamsStateInflight:
+		return true
+	case ListJobsParamsStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PurgeJobsJSONBodyState.
+const (
+	PurgeJobsJSONBodyStateDead PurgeJobsJSONBodyState = "dead"
+	PurgeJobsJSONBodyStateDone PurgeJobsJSONBodyState = "done"
+)
+
+// Valid indicates whether the value is a known member of the PurgeJobsJSONBodyState enum.
+func (e PurgeJobsJSONBodyState) Valid() bool {
+	switch e {
+	case PurgeJobsJSONBodyStateDead:
+		return true
+	case PurgeJobsJSONBodyStateDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayJobsJSONBodyState.
+const (
+	ReplayJobsJSONBodyStateDead    ReplayJobsJSONBodyState = "dead"
+	ReplayJobsJSONBodyStateDone    ReplayJobsJSONBodyState = "done"
+	ReplayJobsJSONBodyStatePending ReplayJobsJSONBodyState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ReplayJobsJSONBodyState enum.
+func (e ReplayJobsJSONBodyState) Valid() bool {
+	switch e {
+	case ReplayJobsJSONBodyStateDead:
+		return true
+	case ReplayJobsJSONBodyStateDone:
+		return true
+	case ReplayJobsJSONBodyStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
+// AuditEntry defines model for AuditEntry.
+type AuditEntry struct {
+	Action  string                  `json:"action"`
+	Actor   string                  `json:"actor"`
+	Details *map[string]interface{} `json:"details,omitempty"`
+	Reason  *string                 `json:"reason,omitempty"`
+	Result  string                  `json:"result"`
+	Target  string                  `json:"target"`
+	Time    time.Time               `json:"time"`
+}
+
+// DependencyStatus defines model for DependencyStatus.
+type DependencyStatus struct {
+	ActiveEndpoint       DependencyStatusActiveEndpoint `json:"active_endpoint"`
+	Breaker              DependencyStatusBreaker        `json:"breaker"`
+	BreakerMode          DependencyStatusBreakerMode    `json:"breaker_mode"`
+	Name                 string                         `json:"name"`
+	Tier                 string                         `json:"tier"`
+	AdditionalProperties map[string]interface{}         `json:"-"`
+}
+
+// DependencyStatusActiveEndpoint defines model for DependencyStatus.ActiveEndpoint.
+type DependencyStatusActiveEndpoint string
+
+// DependencyStatusBreaker defines model for DependencyStatus.Breaker.
+type DependencyStatusBreaker string
+
+// DependencyStatusBreakerMode defines model for DependencyStatus.BreakerMode.
+type DependencyStatusBreakerMode string
 
 // Fault defines model for Fault.
 type Fault struct {
@@ -132,6 +431,27 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// Job defines model for Job.
+type Job struct {
+	Attempts       int                     `json:"attempts"`
+	CreatedAt      time.Time               `json:"created_at"`
+	Dependency     *string                 `json:"dependency,omitempty"`
+	FirstFailedAt  *time.Time              `json:"first_failed_at,omitempty"`
+	Id             string                  `json:"id"`
+	IdempotencyKey *string                 `json:"idempotency_key,omitempty"`
+	InteractionId  *string                 `json:"interaction_id,omitempty"`
+	Kind           string                  `json:"kind"`
+	LastError      *string                 `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time              `json:"next_attempt_at,omitempty"`
+	Payload        *map[string]interface{} `json:"payload,omitempty"`
+	Result         *map[string]interface{} `json:"result,omitempty"`
+	State          JobState                `json:"state"`
+	UpdatedAt      *time.Time              `json:"updated_at,omitempty"`
+}
+
+// JobState defines model for Job.State.
+type JobState string
+
 // Problem defines model for Problem.
 type Problem struct {
 	Detail    *string `json:"detail,omitempty"`
@@ -161,8 +481,223 @@ type Status struct {
 // StatusMode defines model for Status.Mode.
 type StatusMode string
 
+// DependencyName defines model for DependencyName.
+type DependencyName string
+
+// GetAuditParams defines parameters for GetAudit.
+type GetAuditParams struct {
+	// Since RFC 3339 time, or a duration ago such as 2h.
+	Since *string `form:"since,omitempty" json:"since,omitempty"`
+	Limit *int    `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// SetBreakerJSONBody defines parameters for SetBreaker.
+type SetBreakerJSONBody struct {
+	Mode   SetBreakerJSONBodyMode `json:"mode"`
+	Reason string                 `json:"reason"`
+}
+
+// SetBreakerParamsName defines parameters for SetBreaker.
+type SetBreakerParamsName string
+
+// SetBreakerJSONBodyMode defines parameters for SetBreaker.
+type SetBreakerJSONBodyMode string
+
+// SetEndpointJSONBody defines parameters for SetEndpoint.
+type SetEndpointJSONBody struct {
+	Active SetEndpointJSONBodyActive `json:"active"`
+	Reason string                    `json:"reason"`
+}
+
+// SetEndpointParamsName defines parameters for SetEndpoint.
+type SetEndpointParamsName string
+
+// SetEndpointJSONBodyActive defines parameters for SetEndpoint.
+type SetEndpointJSONBodyActive string
+
+// ListJobsParams defines parameters for ListJobs.
+type ListJobsParams struct {
+	State       *ListJobsParamsState `form:"state,omitempty" json:"state,omitempty"`
+	Kind        *string              `form:"kind,omitempty" json:"kind,omitempty"`
+	Interaction *string              `form:"interaction,omitempty" json:"interaction,omitempty"`
+
+	// Since RFC 3339 time, or a duration ago such as 2h.
+	Since  *string `form:"since,omitempty" json:"since,omitempty"`
+	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListJobsParamsState defines parameters for ListJobs.
+type ListJobsParamsState string
+
+// PurgeJobsJSONBody defines parameters for PurgeJobs.
+type PurgeJobsJSONBody struct {
+	// OlderThan A duration such as 7d.
+	OlderThan string                 `json:"older_than"`
+	Reason    *string                `json:"reason,omitempty"`
+	State     PurgeJobsJSONBodyState `json:"state"`
+}
+
+// PurgeJobsJSONBodyState defines parameters for PurgeJobs.
+type PurgeJobsJSONBodyState string
+
+// ReplayJobsJSONBody defines parameters for ReplayJobs.
+type ReplayJobsJSONBody struct {
+	DryRun      *bool     `json:"dry_run,omitempty"`
+	Ids         *[]string `json:"ids,omitempty"`
+	Interaction *string   `json:"interaction,omitempty"`
+	Kind        *string   `json:"kind,omitempty"`
+	Limit       *int      `json:"limit,omitempty"`
+	Reason      *string   `json:"reason,omitempty"`
+
+	// Since RFC 3339 time, or a duration ago such as 2h.
+	Since *string                  `json:"since,omitempty"`
+	State *ReplayJobsJSONBodyState `json:"state,omitempty"`
+}
+
+// ReplayJobsJSONBodyState defines parameters for ReplayJobs.
+type ReplayJobsJSONBodyState string
+
+// ReplayJobJSONBody defines parameters for ReplayJob.
+type ReplayJobJSONBody struct {
+	Reason *string `json:"reason,omitempty"`
+}
+
+// SetBreakerJSONRequestBody defines body for SetBreaker for application/json ContentType.
+type SetBreakerJSONRequestBody SetBreakerJSONBody
+
+// SetEndpointJSONRequestBody defines body for SetEndpoint for application/json ContentType.
+type SetEndpointJSONRequestBody SetEndpointJSONBody
+
 // AddFaultJSONRequestBody defines body for AddFault for application/json ContentType.
 type AddFaultJSONRequestBody = FaultRequest
+
+// PurgeJobsJSONRequestBody defines body for PurgeJobs for application/json ContentType.
+type PurgeJobsJSONRequestBody PurgeJobsJSONBody
+
+// ReplayJobsJSONRequestBody defines body for ReplayJobs for application/json ContentType.
+type ReplayJobsJSONRequestBody ReplayJobsJSONBody
+
+// ReplayJobJSONRequestBody defines body for ReplayJob for application/json ContentType.
+type ReplayJobJSONRequestBody ReplayJobJSONBody
+
+// Getter for additional properties for DependencyStatus. Returns the specified
+// element and whether it was found
+func (a DependencyStatus) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for DependencyStatus
+func (a *DependencyStatus) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for DependencyStatus to handle AdditionalProperties
+func (a *DependencyStatus) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["active_endpoint"]; found {
+		err = json.Unmarshal(raw, &a.ActiveEndpoint)
+		if err != nil {
+			return fmt.Errorf("error reading 'active_endpoint': %w", err)
+		}
+		delete(object, "active_endpoint")
+	}
+
+	if raw, found := object["breaker"]; found {
+		err = json.Unmarshal(raw, &a.Breaker)
+		if err != nil {
+			return fmt.Errorf("error reading 'breaker': %w", err)
+		}
+		delete(object, "breaker")
+	}
+
+	if raw, found := object["breaker_mode"]; found {
+		err = json.Unmarshal(raw, &a.BreakerMode)
+		if err != nil {
+			return fmt.Errorf("error reading 'breaker_mode': %w", err)
+		}
+		delete(object, "breaker_mode")
+	}
+
+	if raw, found := object["name"]; found {
+		err = json.Unmarshal(raw, &a.Name)
+		if err != nil {
+			return fmt.Errorf("error reading 'name': %w", err)
+		}
+		delete(object, "name")
+	}
+
+	if raw, found := object["tier"]; found {
+		err = json.Unmarshal(raw, &a.Tier)
+		if err != nil {
+			return fmt.Errorf("error reading 'tier': %w", err)
+		}
+		delete(object, "tier")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for DependencyStatus to handle AdditionalProperties
+func (a DependencyStatus) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["active_endpoint"], err = json.Marshal(a.ActiveEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'active_endpoint': %w", err)
+	}
+
+	object["breaker"], err = json.Marshal(a.Breaker)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'breaker': %w", err)
+	}
+
+	object["breaker_mode"], err = json.Marshal(a.BreakerMode)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'breaker_mode': %w", err)
+	}
+
+	object["name"], err = json.Marshal(a.Name)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'name': %w", err)
+	}
+
+	object["tier"], err = json.Marshal(a.Tier)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'tier': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -175,6 +710,15 @@ type ServerInterface interface {
 	// Readyz Listeners are up and stores are open. Never depends on upstream health.
 	// (GET /readyz)
 	Readyz(w http.ResponseWriter, r *http.Request)
+	// GetAudit The audit log, oldest first.
+	// (GET /v1/admin/audit)
+	GetAudit(w http.ResponseWriter, r *http.Request, params GetAuditParams)
+	// SetBreaker Force a dependency's breaker open or closed, or return it to auto. Audited.
+	// (PUT /v1/admin/dependencies/{name}/breaker)
+	SetBreaker(w http.ResponseWriter, r *http.Request, name SetBreakerParamsName)
+	// SetEndpoint Move new calls to the dependency's primary or secondary endpoint. Audited.
+	// (PUT /v1/admin/dependencies/{name}/endpoint)
+	SetEndpoint(w http.ResponseWriter, r *http.Request, name SetEndpointParamsName)
 	// ListFaults Active injected faults.
 	// (GET /v1/admin/faults)
 	ListFaults(w http.ResponseWriter, r *http.Request)
@@ -184,6 +728,21 @@ type ServerInterface interface {
 	// DeleteFault Remove an injected fault.
 	// (DELETE /v1/admin/faults/{id})
 	DeleteFault(w http.ResponseWriter, r *http.Request, id string)
+	// ListJobs Outbox jobs, filtered, a page at a time.
+	// (GET /v1/admin/outbox)
+	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
+	// PurgeJobs Delete done or dead jobs older than a duration. Audited.
+	// (POST /v1/admin/outbox/purge)
+	PurgeJobs(w http.ResponseWriter, r *http.Request)
+	// ReplayJobs Replay every job matching a filter (e.g. all dead jobs of one kind). Audited.
+	// (POST /v1/admin/outbox/replay)
+	ReplayJobs(w http.ResponseWriter, r *http.Request)
+	// GetJob One job, with its payload and history.
+	// (GET /v1/admin/outbox/{id})
+	GetJob(w http.ResponseWriter, r *http.Request, id string)
+	// ReplayJob Make one job pending and due now, attempts reset. Audited.
+	// (POST /v1/admin/outbox/{id}/replay)
+	ReplayJob(w http.ResponseWriter, r *http.Request, id string)
 	// GetStatus Every dependency's state, the outbox, open drills.
 	// (GET /v1/status)
 	GetStatus(w http.ResponseWriter, r *http.Request)
@@ -211,6 +770,24 @@ func (_ Unimplemented) Readyz(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetAudit The audit log, oldest first.
+// (GET /v1/admin/audit)
+func (_ Unimplemented) GetAudit(w http.ResponseWriter, r *http.Request, params GetAuditParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SetBreaker Force a dependency's breaker open or closed, or return it to auto. Audited.
+// (PUT /v1/admin/dependencies/{name}/breaker)
+func (_ Unimplemented) SetBreaker(w http.ResponseWriter, r *http.Request, name SetBreakerParamsName) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SetEndpoint Move new calls to the dependency's primary or secondary endpoint. Audited.
+// (PUT /v1/admin/dependencies/{name}/endpoint)
+func (_ Unimplemented) SetEndpoint(w http.ResponseWriter, r *http.Request, name SetEndpointParamsName) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListFaults Active injected faults.
 // (GET /v1/admin/faults)
 func (_ Unimplemented) ListFaults(w http.ResponseWriter, r *http.Request) {
@@ -226,6 +803,36 @@ func (_ Unimplemented) AddFault(w http.ResponseWriter, r *http.Request) {
 // DeleteFault Remove an injected fault.
 // (DELETE /v1/admin/faults/{id})
 func (_ Unimplemented) DeleteFault(w http.ResponseWriter, r *http.Request, id string) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListJobs Outbox jobs, filtered, a page at a time.
+// (GET /v1/admin/outbox)
+func (_ Unimplemented) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PurgeJobs Delete done or dead jobs older than a duration. Audited.
+// (POST /v1/admin/outbox/purge)
+func (_ Unimplemented) PurgeJobs(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ReplayJobs Replay every job matching a filter (e.g. all dead jobs of one kind). Audited.
+// (POST /v1/admin/outbox/replay)
+func (_ Unimplemented) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetJob One job, with its payload and history.
+// (GET /v1/admin/outbox/{id})
+func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, id string) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ReplayJob Make one job pending and due now, attempts reset. Audited.
+// (POST /v1/admin/outbox/{id}/replay)
+func (_ Unimplemented) ReplayJob(w http.ResponseWriter, r *http.Request, id string) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -286,6 +893,104 @@ func (siw *ServerInterfaceWrapper) Readyz(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// GetAudit operation middleware
+func (siw *ServerInterfaceWrapper) GetAudit(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAuditParams
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", r.URL.Query(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "since"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "since", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAudit(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SetBreaker operation middleware
+func (siw *ServerInterfaceWrapper) SetBreaker(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name SetBreakerParamsName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", chi.URLParam(r, "name"), &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SetBreaker(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SetEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) SetEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name SetEndpointParamsName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", chi.URLParam(r, "name"), &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SetEndpoint(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListFaults operation middleware
 func (siw *ServerInterfaceWrapper) ListFaults(w http.ResponseWriter, r *http.Request) {
 
@@ -331,6 +1036,184 @@ func (siw *ServerInterfaceWrapper) DeleteFault(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.DeleteFault(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListJobs operation middleware
+func (siw *ServerInterfaceWrapper) ListJobs(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListJobsParams
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", r.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "state"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "state", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "kind" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "kind", r.URL.Query(), &params.Kind, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "kind"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "interaction" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "interaction", r.URL.Query(), &params.Interaction, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "interaction"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "interaction", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", r.URL.Query(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "since"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "since", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListJobs(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PurgeJobs operation middleware
+func (siw *ServerInterfaceWrapper) PurgeJobs(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PurgeJobs(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReplayJobs operation middleware
+func (siw *ServerInterfaceWrapper) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayJobs(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetJob operation middleware
+func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetJob(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReplayJob operation middleware
+func (siw *ServerInterfaceWrapper) ReplayJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayJob(w, r, id)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -488,6 +1371,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/v1/admin/faults/{id}", wrapper.DeleteFault)
 	})
+	r.Group(func(r chi.Router) {
+		r.Put(options.BaseURL+"/v1/admin/dependencies/{name}/breaker", wrapper.SetBreaker)
+	})
+	r.Group(func(r chi.Router) {
+		r.Put(options.BaseURL+"/v1/admin/dependencies/{name}/endpoint", wrapper.SetEndpoint)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/v1/admin/audit", wrapper.GetAudit)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/v1/admin/outbox", wrapper.ListJobs)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/v1/admin/outbox/{id}", wrapper.GetJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/v1/admin/outbox/{id}/replay", wrapper.ReplayJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/v1/admin/outbox/replay", wrapper.ReplayJobs)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/v1/admin/outbox/purge", wrapper.PurgeJobs)
+	})
 
 	return r
 }
@@ -564,6 +1471,208 @@ func (response Readyz503JSONResponse) VisitReadyzResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAuditRequestObject struct {
+	Params GetAuditParams
+}
+
+type GetAuditResponseObject interface {
+	VisitGetAuditResponse(w http.ResponseWriter) error
+}
+
+type GetAudit200JSONResponse struct {
+	Entries []AuditEntry `json:"entries"`
+}
+
+func (response GetAudit200JSONResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudit400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetAudit400ApplicationProblemPlusJSONResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAudit401ApplicationProblemPlusJSONResponse Problem
+
+func (response GetAudit401ApplicationProblemPlusJSONResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreakerRequestObject struct {
+	Name SetBreakerParamsName `json:"name"`
+	Body *SetBreakerJSONRequestBody
+}
+
+type SetBreakerResponseObject interface {
+	VisitSetBreakerResponse(w http.ResponseWriter) error
+}
+
+type SetBreaker200JSONResponse DependencyStatus
+
+func (response SetBreaker200JSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SetBreaker400ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker401ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker401ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker404ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker404ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpointRequestObject struct {
+	Name SetEndpointParamsName `json:"name"`
+	Body *SetEndpointJSONRequestBody
+}
+
+type SetEndpointResponseObject interface {
+	VisitSetEndpointResponse(w http.ResponseWriter) error
+}
+
+type SetEndpoint200JSONResponse DependencyStatus
+
+func (response SetEndpoint200JSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SetEndpoint400ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint401ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint401ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint404ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint404ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint409ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint409ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -733,6 +1842,292 @@ func (response DeleteFault404ApplicationProblemPlusJSONResponse) VisitDeleteFaul
 	return err
 }
 
+type ListJobsRequestObject struct {
+	Params ListJobsParams
+}
+
+type ListJobsResponseObject interface {
+	VisitListJobsResponse(w http.ResponseWriter) error
+}
+
+type ListJobs200JSONResponse struct {
+	Jobs       []Job   `json:"jobs"`
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+func (response ListJobs200JSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs400ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs401ApplicationProblemPlusJSONResponse Problem
+
+func (response ListJobs401ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobsRequestObject struct {
+	Body *PurgeJobsJSONRequestBody
+}
+
+type PurgeJobsResponseObject interface {
+	VisitPurgeJobsResponse(w http.ResponseWriter) error
+}
+
+type PurgeJobs200JSONResponse struct {
+	Purged int `json:"purged"`
+}
+
+func (response PurgeJobs200JSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response PurgeJobs400ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs401ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs401ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobsRequestObject struct {
+	Body *ReplayJobsJSONRequestBody
+}
+
+type ReplayJobsResponseObject interface {
+	VisitReplayJobsResponse(w http.ResponseWriter) error
+}
+
+type ReplayJobs200JSONResponse struct {
+	DryRun   *bool     `json:"dry_run,omitempty"`
+	Errors   *[]string `json:"errors,omitempty"`
+	Ids      []string  `json:"ids"`
+	Matched  int       `json:"matched"`
+	Replayed int       `json:"replayed"`
+}
+
+func (response ReplayJobs200JSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs400ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs401ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs401ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobRequestObject struct {
+	Id string `json:"id"`
+}
+
+type GetJobResponseObject interface {
+	VisitGetJobResponse(w http.ResponseWriter) error
+}
+
+type GetJob200JSONResponse Job
+
+func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob401ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob404ApplicationProblemPlusJSONResponse Problem
+
+func (response GetJob404ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobRequestObject struct {
+	Id   string `json:"id"`
+	Body *ReplayJobJSONRequestBody
+}
+
+type ReplayJobResponseObject interface {
+	VisitReplayJobResponse(w http.ResponseWriter) error
+}
+
+type ReplayJob200JSONResponse Job
+
+func (response ReplayJob200JSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob401ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob401ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob404ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob404ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob409ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob409ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetStatusRequestObject struct {
 }
 
@@ -765,6 +2160,15 @@ type StrictServerInterface interface {
 	// Readyz Listeners are up and stores are open. Never depends on upstream health.
 	// (GET /readyz)
 	Readyz(ctx context.Context, request ReadyzRequestObject) (ReadyzResponseObject, error)
+	// GetAudit The audit log, oldest first.
+	// (GET /v1/admin/audit)
+	GetAudit(ctx context.Context, request GetAuditRequestObject) (GetAuditResponseObject, error)
+	// SetBreaker Force a dependency's breaker open or closed, or return it to auto. Audited.
+	// (PUT /v1/admin/dependencies/{name}/breaker)
+	SetBreaker(ctx context.Context, request SetBreakerRequestObject) (SetBreakerResponseObject, error)
+	// SetEndpoint Move new calls to the dependency's primary or secondary endpoint. Audited.
+	// (PUT /v1/admin/dependencies/{name}/endpoint)
+	SetEndpoint(ctx context.Context, request SetEndpointRequestObject) (SetEndpointResponseObject, error)
 	// ListFaults Active injected faults.
 	// (GET /v1/admin/faults)
 	ListFaults(ctx context.Context, request ListFaultsRequestObject) (ListFaultsResponseObject, error)
@@ -774,6 +2178,21 @@ type StrictServerInterface interface {
 	// DeleteFault Remove an injected fault.
 	// (DELETE /v1/admin/faults/{id})
 	DeleteFault(ctx context.Context, request DeleteFaultRequestObject) (DeleteFaultResponseObject, error)
+	// ListJobs Outbox jobs, filtered, a page at a time.
+	// (GET /v1/admin/outbox)
+	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
+	// PurgeJobs Delete done or dead jobs older than a duration. Audited.
+	// (POST /v1/admin/outbox/purge)
+	PurgeJobs(ctx context.Context, request PurgeJobsRequestObject) (PurgeJobsResponseObject, error)
+	// ReplayJobs Replay every job matching a filter (e.g. all dead jobs of one kind). Audited.
+	// (POST /v1/admin/outbox/replay)
+	ReplayJobs(ctx context.Context, request ReplayJobsRequestObject) (ReplayJobsResponseObject, error)
+	// GetJob One job, with its payload and history.
+	// (GET /v1/admin/outbox/{id})
+	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// ReplayJob Make one job pending and due now, attempts reset. Audited.
+	// (POST /v1/admin/outbox/{id}/replay)
+	ReplayJob(ctx context.Context, request ReplayJobRequestObject) (ReplayJobResponseObject, error)
 	// GetStatus Every dependency's state, the outbox, open drills.
 	// (GET /v1/status)
 	GetStatus(ctx context.Context, request GetStatusRequestObject) (GetStatusResponseObject, error)
@@ -890,6 +2309,98 @@ func (sh *strictHandler) Readyz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetAudit operation middleware
+func (sh *strictHandler) GetAudit(w http.ResponseWriter, r *http.Request, params GetAuditParams) {
+	var request GetAuditRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAudit(ctx, request.(GetAuditRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAudit")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAuditResponseObject); ok {
+		if err := validResponse.VisitGetAuditResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SetBreaker operation middleware
+func (sh *strictHandler) SetBreaker(w http.ResponseWriter, r *http.Request, name SetBreakerParamsName) {
+	var request SetBreakerRequestObject
+
+	request.Name = name
+
+	var body SetBreakerJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SetBreaker(ctx, request.(SetBreakerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetBreaker")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SetBreakerResponseObject); ok {
+		if err := validResponse.VisitSetBreakerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SetEndpoint operation middleware
+func (sh *strictHandler) SetEndpoint(w http.ResponseWriter, r *http.Request, name SetEndpointParamsName) {
+	var request SetEndpointRequestObject
+
+	request.Name = name
+
+	var body SetEndpointJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SetEndpoint(ctx, request.(SetEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SetEndpointResponseObject); ok {
+		if err := validResponse.VisitSetEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListFaults operation middleware
 func (sh *strictHandler) ListFaults(w http.ResponseWriter, r *http.Request) {
 	var request ListFaultsRequestObject
@@ -971,6 +2482,156 @@ func (sh *strictHandler) DeleteFault(w http.ResponseWriter, r *http.Request, id 
 	}
 }
 
+// ListJobs operation middleware
+func (sh *strictHandler) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	var request ListJobsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListJobs(ctx, request.(ListJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListJobsResponseObject); ok {
+		if err := validResponse.VisitListJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PurgeJobs operation middleware
+func (sh *strictHandler) PurgeJobs(w http.ResponseWriter, r *http.Request) {
+	var request PurgeJobsRequestObject
+
+	var body PurgeJobsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PurgeJobs(ctx, request.(PurgeJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PurgeJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PurgeJobsResponseObject); ok {
+		if err := validResponse.VisitPurgeJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReplayJobs operation middleware
+func (sh *strictHandler) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+	var request ReplayJobsRequestObject
+
+	var body ReplayJobsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayJobs(ctx, request.(ReplayJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayJobsResponseObject); ok {
+		if err := validResponse.VisitReplayJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetJob operation middleware
+func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id string) {
+	var request GetJobRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJob(ctx, request.(GetJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetJobResponseObject); ok {
+		if err := validResponse.VisitGetJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReplayJob operation middleware
+func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id string) {
+	var request ReplayJobRequestObject
+
+	request.Id = id
+
+	var body ReplayJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayJob(ctx, request.(ReplayJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayJobResponseObject); ok {
+		if err := validResponse.VisitReplayJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetStatus operation middleware
 func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 	var request GetStatusRequestObject
@@ -1000,31 +2661,51 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"zFjvb9u8Ef5XDtyAN8H0ynJ+7EW8T+nWX8BWBGm+NUFDi2eLLUWq5MmJG/h/H0hKtiTLKYJ1W78xPur4",
-	"3D0P7455YrkpK6NRk2OzJ2bRVUY7DH9cWTNXWPplbjShJr/kVaVkzkkaPanijr98cUZ7m8sLLLlf/dni",
-	"gs3YnyY7/5NodZPW72azSZhAl1tZeXdsxi41XL/5O1ycnf8BjfOU+W3Nt971G16rgKSypkJLMqLlORnr",
-	"F7SukM2YIyv1km0SllvkhOIzD18tjC39iglO+DvJElmy/43ACrVAna9HXYra8gh5xIjWGvvZcsKOWdfl",
-	"HG0wP1bSonsRHClGT1KcDkK06JA6lrkxCrn2JkecatexSU249OjCd99qaVGw2Sd/bC8VncB7ae0FdbfF",
-	"b+ZfMCd/YuDsGr/V6KKIhJDeDVdXHRIXXDlMBrz2mUBdlx5Zbkvm04KaJAVgkiuzXCjzwBI2V2bOfChC",
-	"ug6ecf76CnxnHkAZvQQqEBYeNijuyCWA6TKFv2YOjjhBaRzByVlxnI7R1VdAyR9l6WFPE1ZKHddZsq+M",
-	"Dp2DayEECpjjwlgE5HkBOVeqgXTuRjFY5O6AQLfS6J/yXnu6UMCCS1VbdBA2hkzkRmvM/cbOYaOSGqTz",
-	"5uYKohHMIriSw2O8x22Ozi8uOlk6y3Z5OiTScX2OqfAdckXFfunIC8y/usO6HEnhnu9dAlqJmq8s/GzJ",
-	"f+OXpqr8cl+Qg4gaX2MhdGry8JoQl2oU60KiGq8fUjviOscDKgnX9fOB2nO4iCSMJCl8Jm9PP0hAsLZu",
-	"kufy8XGLYpiOpeUCxXgB3Eqm2S0Jy2f4J1vjyNnND9xavg5edyXopa6ElUqNhIGaz9WhKEJ16uN/ru3G",
-	"vrmHe0zMpRHYlbLAFQt1WdT54HbtqDU1zc3ji0MPN+SF3XmF1o1334GQ2o29Y5r4BjLYV5cHh3ltJa0/",
-	"+hxGSubILdrttBM4iT9tHRREVZxupF6Y/aJ4UyBwUUoNSjpCjRaOBMZmMz35I83SLJ3OLi6y6fEsjEHo",
-	"EiiRrMxd0lZTrsWt9vXUZ5iTsb85X6XJGuVSuEYuHHAbzBrIANdroxEeCgM512BDG6ECb3UL4m+AK7Rr",
-	"KGsKNRRqLdDCZDWdRLQaUbhbfX9ZU2Gs/B52zeBVCB9u6yw7zeNOMl9Rhx/w3iMF6eDBSqKIxcPmtZAE",
-	"yizTW/3a98sI9/7QfHkPR+1oeJzeekqVzFG7IFTNAxGXFc8L/P0kzTpViBVGCSV1m/NKce3Z34qIZek0",
-	"fuFzxSvJZuw0zdJTr3lORaB9UoTm8d2vl7F7xsRLo98L3+kae9Ifok+y7JkB+mWDc9O/xuZmJVfYTMp1",
-	"WXK7bmRWWZOjcz7/fLdn0ojpYDD/auw/DIbwkSaV4nIQxvBa7iG+wUcCfKyMC6UC4sUfhnBlTYlUYO12",
-	"+pc6V7WQeglvDdha+yLRWpvwLHKxPkzVdTT/X5gKZ6debOfZ6f/gvA+GIKQDjtpZBIwFV9QU1sI86ONh",
-	"2v/ZVIR4JesqXGFHxs+EbU1J4YMvFxCLqANfLypHFnkJ8a40ZLTlY7LrV6Os+EPfxC3/ITP9HvrT2mS3",
-	"sTROR5rG/t3MSa6at4QLzJ9l00MotnHvXsl+/9kL9nfaFpt92jWsT3ebuy7JDa7OOL4FWBk3QtClEDE5",
-	"29nwlRHrn6bh3htx00+4nx02e6qY/tyzx8hr30QNb9kLefsVeI4hAG9es3PUyKkADruH028OKqNkvoa8",
-	"4FInvhpDnElTeB2f9jBfgySHajF+rydPUmzirKMwPnz78vlH+L1VUMUtL5HQugDe94/QbFnSNvPwz4e+",
-	"BJJnOszdnjzO9ievayzNasvmr8BORARcDy7iLsm7h9Zo2XyL1DyC/ov9rDlhrI8X2EykwybyOgyTPZH5",
-	"jZiE8S++FpI4njZSi/4d2lUri9qqZp6eTSb90Zht7jb/DgAA//8=",
+	"7Fprb9s41v4rB3pfYBqsajtNuoN4P2V20pkp5lJkCuyHJkhp8dhiQ5EqScXxBPnvC15kyTLlS5tkUmA/",
+	"xREp6vCc5zznQt4lmSxKKVAYnYzvkpIoUqBB5f77EUsUFEW2+J0UaJ8wkYyTkpg8SRPhnvk/aaLwc8UU",
+	"0mRsVIVporMcC2LfQVEVyfhDkqkiSRNGURhmFkmaUEa4nE25nCdpMuFy4pahTCeXaWIWpV1dG8XELLm/",
+	"v7djupRCo5PtnZITjoX9mUlhUBj7k5QlZxkxTIph6Wf845OWwo41Ev2/wmkyTv5v2Gx+6Ef1sF7XfZGi",
+	"zhQr7XLJODkVcP7m33By/Pp7CIsPEjstvGuXPq0oM2fCqIVTp5IlKsO8yCTzC911N5faIamiIxQNYdy/",
+	"TymzKxD+rrWuV3d4T04+YWYSpyyiez6mUFfcRIcMUTPsGWIeAlOpCmKScUKJwZfu6bq12nj4kIRJfpNp",
+	"rYfl15YSXUb20WDwT0NMtVUR6yq/wSsUtJTMQ6SGY6lYQZTFocZMCmp/r+MuTSYKyTWqFSRzqZEmaSJL",
+	"tPvICZ++dL83LHBVSIrtVUhlZLNGWDO2gAjOFzEJxkDT0X5wUDe52U5HrnRNVTFjvCEBOGta7kFvppAY",
+	"pFfE7Aodi/ja4nGHqBTp9SNUSqorRUxbYaIqJqjc8G3JFOq9xGE0+iVOTK+ICvWKE02k5EiEHdJLEIcx",
+	"JgzOrHQdqzGLr5YqWhtfUevKpnptdo6fK9Sm33mmhOs171m1xIPw+Kr9Vvn1ZzkHLsUMTI4wtWIDJ9ro",
+	"FHAwG8A/RxpeEAOF1AZeHecHg5i5VhFQkFtWWLEP06Rgwv8epevIaJmzQ/qUIoUJTqVCQJLlkBHOg0iv",
+	"dVSGzdzrobH6lV+ENRdSmBLGK4Ua3ESniUwKgY4yWx+LQqqjzvfv34EfBDl1S7HuZ+yKSx29Pjlpael4",
+	"1OipD6RxfMZQ+DMSbvJ16shyzK43kHqM9bprNwqoISqvE/dYGfuO/SnL0v683BaqwlqxLbyVkwj1GYNF",
+	"aaIe/Sj0N2VKmytrvz3X7eExRrEopQP/1TXGv2l3pHzUvupZ5pqJPp7U5so5ZXRY4K25CkrcazslWXBJ",
+	"6BfkRXXys9drFhcr0dsayYOLiSlns9xSMZUCHW2TeCSvSronHmJRwem6FiltILiCtxiCWzlzl+htktmD",
+	"N+Q9yBHaEJFhD8+5gNMHl/4waBMVw3GD52/Ld9xovUy6yaObjLKrjpkiFGk8hC8dNMxmBov98/PwgChF",
+	"Fm7VJojuuxRVjPPINlCQCe/bhYuvq/JvKot85rcmd4yOu3kuxZvEZRa0yjrxoTGtrMxE3n6JW6p9CfYG",
+	"lY7njx0g1RNXPhP214HBOrruXV1RKWYWf1odepNMkCifszvFOpv4R8sFcmNKX30yMZXrYf19jkBowQRw",
+	"pg0KVPCCok+XDl99PxgNRoPD8cnJ6PBg7MpU1CkUaBTLdFrnA0TQC2EzAqthYqT6Tts8wyjJ9QDOkVAN",
+	"RLlhAUYCEQspEOa5hIwIUC4RMjleiFqIfwHeoFpAURmXBUAlKCoY3hwOvbQCkeoL8fG0MrlU7C83aww/",
+	"uO3DRTUaHWV+ppHXKNwD/GglBaZhrpgxXhYrNrFlNnA5G1yIMxtcvLgf++r/j/CiLt0PBhfWpJxlKLQD",
+	"amhknJYky/Hlq8GoxUJJLjnlTNQ6LzlxFL8EUTIaHPo3rK5IyZJxcjQYDY4s5onJndmHuUt//rK/Q33t",
+	"Fc+k+IXaXC2Md5ocr0ajDQ2O/RobIQOL9TU4u8HQyagKVxR7mJVKZqi11T9p5gwDmHo381sY37oZg7dm",
+	"WHLCOtuI9H46PoC3BvC2lNpRBXjH727hnZIFmhwr3eCfiYxXNnDDTxJUJSxJ1KNhewoJXfSb6twP/y2W",
+	"ct8eWLC9Hh09wfd+lwacOuBFnU2DVKDzyrjfVM7FQVftvwZG8C5Zlc6FtZG2qqk5ZQC/W7oAT6IaLF+U",
+	"2igkBXhfCcao6WPoPL7XKD+hcZ0353RNC/NDlzwtCRwdHZ2AtXtq90KgrluAzCToKsuBaHiVD1xql4yT",
+	"zxW6NlGgCc1szpNugGt6F32Rs8IJ2LzYVKejka22lrXXYaTyuvxKxHVzA6O6+csmjLT6mrEkoB0266Uj",
+	"MXENYGd+roP0sd9QTIrlxpv2rJ1/uMf8Vjx2uKgj8YdLq9lV3ltGlxQkp6gNuKqrC8l2BjC8s1a+H7a6",
+	"hWUVKfQt+MeuhaBdEQ5Too3zEPvMOs3Ml/1MwZRwPiHZtXM+jik4fBCe2qh7gy/JDIWBnAj6Uk6nKXyu",
+	"sEJ6MADfSxw3zQTrdmwmpEI6AFIZOQZhKZP7WLjqS3+i+WHZJOx4U0zZzZRh58DAY9YVAj9IutgLrnu0",
+	"qboJ52pHNfWN1suNfZqC3P6KYmbyZPw6eGL9/+G2mizkg2GxOOpXT0fuHzF4rPXLY+EzR2jaDN/pZVY4",
+	"Nah8zyknYoZP4JZ2/vEjuPEbqTK05N7eZnBOn9VKFfzEhQGFplICmHHZbmXkABzlId3F69vnC8Ht13zq",
+	"rJ7zbTiVPw74kgOTh/Gq8P3/+dXT+JWdf/IIfvibvEEQOA8hL5RvK0oKuHKJZQ0sqD2q1w2b/kU0IbRJ",
+	"6Bs/5UHzpgdrm7SxHhbdJWE6dW7hT0fqtOk58G2Qq3XAsBSwlDpioFNKvXK+nM22Kr4+9dqJKg4f9tsx",
+	"49WnPN9wXPVbABLO5yYokJi8G2hLyVm2sGzHRGqrc/A9ygGc+cNKmCyAGY18Gvfr4R2j9z575ugb76vw",
+	"+dE9rxHUCaiRWyqucd5/R6Ubi9aLreP1XP4cC3mztOZzsI6XCIjoOGJXyU23tZc838qJ7tFstyAO5xDr",
+	"N36+4Iykr3iuzzz2LbpbR1fbXv9mOgVbGgU9i2aV0u76zT6o/5pQ+ckiaNdA+VZOYqci7ngwSL61X+8+",
+	"uFMQhZLMEOQU7CvPqPnwh/NLJ1UKU8YNKlufEC8vsbxr4Rh352FZqZmjynjEfWeHg1s/QQEhOUV1ZXIS",
+	"uelx2rhS7Ubf0y1XKbrFRPRMcfXgaQvTrB3829ktsZ+i5FjVmbMg3eF2UJi4C9h/lnMoiFjAHBWCf/EZ",
+	"Qd4HcrC2siRrjeXw7zpvtmgiosW8veVAcAGFJSeLfh84d+NP5wRULa5UJeJHsIyu8uMaogty+4sfDA3i",
+	"Lj22o9t+tzJchNmzBb2fN7JwNeCrwup2J29yjK3u/sTOvNH27kbMFvOvWZvu+UJBTJbH+cTu1LrCTmxT",
+	"r9N6yUuzC//8JycGwgqu0T23D+ZEQ73YM2Ijzw/hKPuTnHjBmZjZisfFY3jhbv4RzttcNQXLX9bdDrZR",
+	"VF3Z9J1jvXX3J5+gonm43phL3uLtsE9y8ozqoz+EkyiFOTO5LUAhXCNzwMyZNlItNtht9/jyaCZ89JC1",
+	"M8fHGPX+b0NZq8nqjTT4hpum5Bododh9hQDnEEorBCHnKdR3/vw14QjlNBfs+ngmtLEf0WCbG+Vewu7l",
+	"gTPHvGtNdEydZb0rpv4AJ7SU/Poa1U3taZXi4R7VeDhcvRKV3F/e/zcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/gateway"
+	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/telemetry"
@@ -102,6 +103,12 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 		return nil, fmt.Errorf("sidecar: %w", errors.Join(errs...))
 	}
 
+	auditLog, err := audit.Open(cfg.DataDir, audit.Options{Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, auditLog.Close)
+
 	var faults *resilience.Faults
 	if cfg.Drills.Enabled {
 		faults = resilience.NewFaults(nil)
@@ -118,6 +125,7 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 		Faults:        faults,
 		OnBreakerChange: func(dep, from, to string) {
 			s.log.Warn("breaker changed", "dependency", dep, "from", from, "to", to)
+			auditLog.Record(context.Background(), "system", "breaker.state", dep, "", "ok", map[string]any{"from": from, "to": to})
 		},
 	})
 	if err != nil {
@@ -149,6 +157,8 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 			ScreenPop:     pop,
 			DefaultRegion: cfg.ScreenPop.DefaultRegion,
 			Faults:        faults,
+			Audit:         auditLog,
+			Dependencies:  s.deps,
 		},
 	})
 	if err != nil {

@@ -1,0 +1,143 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/holdline/holdline/gateway/adminapi"
+	"github.com/holdline/holdline/internal/audit"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+// Auditor is the audit log (internal/audit.Log).
+type Auditor interface {
+	Record(ctx context.Context, actor, action, target, reason, result string, details map[string]any)
+	Read(since time.Time, limit int) ([]audit.Entry, error)
+}
+
+// audit records an admin action by the request's actor. Nil records nothing.
+func (s *Server) audit(ctx context.Context, action, target, reason, result string, details map[string]any) {
+	if s.opts.Services.Audit != nil {
+		s.opts.Services.Audit.Record(ctx, Actor(ctx), action, target, reason, result, details)
+	}
+}
+
+func (s *Server) dependency(name string) (*resilience.Dependency, error) {
+	if s.opts.Services.Dependencies == nil {
+		return nil, notConfigured("dependency control")
+	}
+	d := s.opts.Services.Dependencies.Get(name)
+	if d == nil {
+		p := NotFound("no dependency " + name)
+		p.Field = "name"
+		return nil, p
+	}
+	return d, nil
+}
+
+// SetBreaker forces a dependency's breaker open or closed, or returns it
+// to auto, with who and why recorded in the audit log and in status.
+func (s *Server) SetBreaker(ctx context.Context, req adminapi.SetBreakerRequestObject) (adminapi.SetBreakerResponseObject, error) {
+	d, err := s.dependency(string(req.Name))
+	if err != nil {
+		return nil, err
+	}
+	mode, reason := string(req.Body.Mode), strings.TrimSpace(req.Body.Reason)
+	if reason == "" {
+		return nil, Invalid("reason", "say why: the reason is kept in the audit log")
+	}
+	if err := d.SetBreakerMode(resilience.BreakerMode(mode), Actor(ctx), reason); err != nil {
+		s.audit(ctx, "breaker.set", d.Name(), reason, err.Error(), map[string]any{"mode": mode})
+		if fe, ok := errors.AsType[*resilience.FieldError](err); ok {
+			return nil, Invalid(fe.Field, fe.Msg)
+		}
+		return nil, err
+	}
+	s.audit(ctx, "breaker.set", d.Name(), reason, "ok", map[string]any{"mode": mode})
+	return dependencyResponse(d.Status()), nil
+}
+
+// SetEndpoint fails a dependency over to its secondary endpoint, or back.
+func (s *Server) SetEndpoint(ctx context.Context, req adminapi.SetEndpointRequestObject) (adminapi.SetEndpointResponseObject, error) {
+	d, err := s.dependency(string(req.Name))
+	if err != nil {
+		return nil, err
+	}
+	active, reason := string(req.Body.Active), strings.TrimSpace(req.Body.Reason)
+	if reason == "" {
+		return nil, Invalid("reason", "say why: the reason is kept in the audit log")
+	}
+	if err := d.SetActiveEndpoint(active, Actor(ctx), reason); err != nil {
+		s.audit(ctx, "endpoint.set", d.Name(), reason, err.Error(), map[string]any{"active": active})
+		if errors.Is(err, resilience.ErrNoSecondary) {
+			return nil, Conflict(d.Name() + " has no secondary endpoint configured (dependencies." + d.Name() + ".endpoints.secondary)")
+		}
+		return nil, err
+	}
+	s.audit(ctx, "endpoint.set", d.Name(), reason, "ok", map[string]any{"active": active})
+	return dependencyResponse(d.Status()), nil
+}
+
+// dependencyResponse writes a resilience.DependencyStatus as is.
+type dependencyResponse resilience.DependencyStatus
+
+func (r dependencyResponse) write(w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return json.NewEncoder(w).Encode(resilience.DependencyStatus(r))
+}
+
+func (r dependencyResponse) VisitSetBreakerResponse(w http.ResponseWriter) error  { return r.write(w) }
+func (r dependencyResponse) VisitSetEndpointResponse(w http.ResponseWriter) error { return r.write(w) }
+
+// GetAudit reads the audit log.
+func (s *Server) GetAudit(ctx context.Context, req adminapi.GetAuditRequestObject) (adminapi.GetAuditResponseObject, error) {
+	if s.opts.Services.Audit == nil {
+		return nil, notConfigured("the audit log")
+	}
+	since, err := parseSince(req.Params.Since, s.now())
+	if err != nil {
+		return nil, Invalid("since", err.Error())
+	}
+	limit := 1000
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	entries, err := s.opts.Services.Audit.Read(since, limit)
+	if err != nil {
+		return nil, err
+	}
+	return auditResponse(entries), nil
+}
+
+type auditResponse []audit.Entry
+
+func (r auditResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
+	if r == nil {
+		r = auditResponse{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return json.NewEncoder(w).Encode(map[string]any{"entries": []audit.Entry(r)})
+}
+
+// parseSince reads "since" as an RFC 3339 time or a duration ago ("2h",
+// "7d"). Empty means the beginning of time.
+func parseSince(v *string, now time.Time) (time.Time, error) {
+	if v == nil || *v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, *v); err == nil {
+		return t, nil
+	}
+	d, err := config.ParseDuration(*v)
+	if err != nil {
+		return time.Time{}, errors.New("want an RFC 3339 time or a duration ago such as 2h or 7d")
+	}
+	return now.Add(-d.D()), nil
+}
