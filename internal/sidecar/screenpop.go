@@ -45,11 +45,13 @@ func (s *Sidecar) redisClient(addr, user, password string, db int, useTLS bool) 
 		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return dep.Dial(ctx, network, addr)
 		},
-		MaxRetries:   -1,
-		DialTimeout:  max(timeout, 200*time.Millisecond),
-		ReadTimeout:  max(timeout, 100*time.Millisecond),
-		WriteTimeout: max(timeout, 100*time.Millisecond),
-		PoolSize:     s.cfg.Dependencies.Redis.Bulkhead.MaxConcurrent,
+		MaxRetries: -1,
+		// failsafe timeouts cancel the ctx; go-redis only honours it with this.
+		ContextTimeoutEnabled: true,
+		DialTimeout:           max(timeout, 200*time.Millisecond),
+		ReadTimeout:           max(timeout, 100*time.Millisecond),
+		WriteTimeout:          max(timeout, 100*time.Millisecond),
+		PoolSize:              s.cfg.Dependencies.Redis.Bulkhead.MaxConcurrent,
 	}
 	if useTLS {
 		host, _, _ := net.SplitHostPort(addr)
