@@ -91,3 +91,5 @@ func (d *devSidecar) stop(t *testing.T) error {
 		return nil
 	}
 }
+
+func httpClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }

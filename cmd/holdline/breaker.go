@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newBreakerCmd(e env) *cobra.Command {
+	var admin, reason string
+	c := &cobra.Command{
+		Use:   "breaker open|close|auto DEPENDENCY --reason TEXT",
+		Short: "Force a dependency's circuit breaker open or closed, or return it to auto",
+		Long: `Force a dependency's circuit breaker (crm, identity, dialogflow, blob, redis):
+
+  open    calls fail fast and callers get their fallback at once (stale or
+          minimal screen pops, live-agent hand-off, queued CRM writes)
+  close   failures are ignored: the breaker never opens
+  auto    back to normal
+
+Who (the admin token's name), why (--reason) and when are shown in status
+and kept in the audit log.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mode := map[string]string{"open": "open", "close": "closed", "closed": "closed", "auto": "auto"}[args[0]]
+			if mode == "" {
+				return fmt.Errorf("breaker: %q is not open, close or auto", args[0])
+			}
+			if reason == "" {
+				return fmt.Errorf("breaker: --reason is required (it goes to the audit log)")
+			}
+			var st struct {
+				Name, Breaker string
+				Mode          string `json:"breaker_mode"`
+			}
+			c := newAdminClient(e, admin)
+			if err := c.do(cmd.Context(), "PUT", "/v1/admin/dependencies/"+args[1]+"/breaker", nil, map[string]string{"mode": mode, "reason": reason}, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: breaker %s (mode %s)\n", st.Name, st.Breaker, st.Mode)
+			return nil
+		},
+	}
+	addAdminFlags(c, &admin)
+	c.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	return c
+}
+
+func newFailoverCmd(e env) *cobra.Command {
+	var admin, reason, to string
+	c := &cobra.Command{
+		Use:   "failover DEPENDENCY --to secondary|primary --reason TEXT",
+		Short: "Move a dependency's new calls to its other configured endpoint",
+		Long: `Move new calls of a dependency to its secondary endpoint (or back to the
+primary): the "reroute 100% of traffic to the alternative provider" step of
+a contact-center failover runbook. Failover is a decision a person makes;
+holdline never fails over by itself. Recorded in status and the audit log.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to != "primary" && to != "secondary" {
+				return fmt.Errorf("failover: --to must be primary or secondary")
+			}
+			if reason == "" {
+				return fmt.Errorf("failover: --reason is required (it goes to the audit log)")
+			}
+			var st struct {
+				Name     string
+				Active   string `json:"active_endpoint"`
+				Endpoint string
+			}
+			c := newAdminClient(e, admin)
+			if err := c.do(cmd.Context(), "PUT", "/v1/admin/dependencies/"+args[0]+"/endpoint", nil, map[string]string{"active": to, "reason": reason}, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: new calls go to %s (%s)\n", st.Name, st.Active, st.Endpoint)
+			return nil
+		},
+	}
+	addAdminFlags(c, &admin)
+	c.Flags().StringVar(&to, "to", "", "primary or secondary (required)")
+	c.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	return c
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// cli runs a holdline command against the dev sidecar d with its token.
+func (d *devSidecar) cli(t *testing.T, args ...string) (stdout string, code int) {
+	t.Helper()
+	var out, errb syncBuffer
+	getenv := func(k string) string {
+		switch k {
+		case "HOLDLINE_ADMIN_TOKEN":
+			return d.token
+		case "HOLDLINE_ADMIN":
+			return d.admin
+		}
+		return ""
+	}
+	err := run(t.Context(), append([]string{"holdline"}, args...), getenv, &out, &errb)
+	code = exitCode(err, &errb)
+	return out.String() + errb.String(), code
+}
+
+func TestStatusExitCodes(t *testing.T) {
+	d := startDev(t)
+	out, code := d.cli(t, "status")
+	if code != 0 || !strings.Contains(out, "HEALTHY") || !strings.Contains(out, "crm") {
+		t.Fatalf("status on a healthy sidecar = %d:\n%s", code, out)
+	}
+	out, code = d.cli(t, "breaker", "open", "crm", "--reason", "CRM vendor incident 4521")
+	if code != 0 || !strings.Contains(out, "crm: breaker open") {
+		t.Fatalf("breaker open = %d: %s", code, out)
+	}
+	out, code = d.cli(t, "status")
+	if code != 1 || !strings.Contains(out, "DEGRADED") || !strings.Contains(out, "forced open by dev") {
+		t.Fatalf("status with a forced-open breaker = %d, want 1:\n%s", code, out)
+	}
+	out, code = d.cli(t, "status", "--json")
+	var st statusDoc
+	if code != 1 || json.Unmarshal([]byte(strings.TrimSpace(out)), &st) != nil || st.Dependencies[0].BreakerMode != "open" {
+		t.Fatalf("status --json = %d: %s", code, out)
+	}
+	if _, code = d.cli(t, "breaker", "auto", "crm", "--reason", "vendor recovered"); code != 0 {
+		t.Fatalf("breaker auto exit %d", code)
+	}
+	if out, code = d.cli(t, "status"); code != 0 {
+		t.Fatalf("status after auto = %d:\n%s", code, out)
+	}
+	if out, code = d.cli(t, "status", "--admin", "http://127.0.0.1:1"); code != 2 {
+		t.Fatalf("status against nothing = %d, want 2: %s", code, out)
+	}
+}
+
+func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
+	d := startDev(t)
+	if out, code := d.cli(t, "breaker", "open", "crm"); code != 1 || !strings.Contains(out, "--reason") {
+		t.Errorf("breaker without --reason = %d: %s", code, out)
+	}
+	if out, code := d.cli(t, "breaker", "open", "nosuch", "--reason", "x"); code != 1 || !strings.Contains(out, "400") && !strings.Contains(out, "404") {
+		t.Errorf("breaker on an unknown dependency = %d: %s", code, out)
+	}
+	out, code := d.cli(t, "failover", "crm", "--to", "secondary", "--reason", "primary region down")
+	if code != 0 || !strings.Contains(out, "new calls go to secondary") {
+		t.Fatalf("failover = %d: %s", code, out)
+	}
+	// The dev sidecar has no secondary Dialogflow endpoint.
+	if out, code := d.cli(t, "failover", "dialogflow", "--to", "secondary", "--reason", "x"); code != 1 || !strings.Contains(out, "409") {
+		t.Errorf("failover without a secondary = %d: %s", code, out)
+	}
+	var noToken, errb syncBuffer
+	err := run(t.Context(), []string{"holdline", "breaker", "open", "crm", "--reason", "x", "--admin", d.admin}, func(string) string { return "" }, &noToken, &errb)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("breaker without a token = %v, want a 401", err)
+	}
+	// Both actions are in the audit log with who and why.
+	var audit struct {
+		Entries []struct{ Actor, Action, Target, Reason string } `json:"entries"`
+	}
+	c := &adminClient{base: d.admin, token: d.token, hc: httpClient()}
+	if err := c.do(t.Context(), "GET", "/v1/admin/audit", nil, nil, &audit); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range audit.Entries {
+		if e.Action == "endpoint.set" && e.Target == "crm" && e.Reason == "primary region down" && e.Actor == "dev" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("audit log lacks the failover: %+v", audit.Entries)
+	}
+}
