@@ -19,10 +19,10 @@ type statusDoc struct {
 	StartedAt    time.Time `json:"started_at"`
 	Degraded     bool      `json:"degraded"`
 	Dependencies []struct {
-		Name            string  `json:"name"`
-		Tier            string  `json:"tier"`
-		Breaker         string  `json:"breaker"`
-		BreakerMode     string  `json:"breaker_mode"`
+		Name            string `json:"name"`
+		Tier            string `json:"tier"`
+		Breaker         string `json:"breaker"`
+		BreakerMode     string `json:"breaker_mode"`
 		BreakerOverride *struct {
 			Actor, Reason string
 			At            time.Time
