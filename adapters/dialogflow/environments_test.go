@@ -1,0 +1,187 @@
+package dialogflow_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/holdline/holdline/adapters/dialogflow"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/sim"
+)
+
+// eventually polls cond until it holds or a generous deadline passes. It
+// is for waits on real time that no fake clock can stand in for (a
+// breaker's open_for over a real gRPC connection).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDialogflowSecondaryFailoverWithAffinity: new sessions go to the
+// secondary while the primary's breaker is open; a running session stays
+// where it is until it ends or its environment's breaker opens.
+func TestDialogflowSecondaryFailoverWithAffinity(t *testing.T) {
+	df := startSim(t)
+	f := newFixture(t, df, setup{
+		agents: support(secondaryEnv, 2*time.Second),
+		options: func(o *dialogflow.Options) {
+			// min_requests 4 gives each environment a breaker that opens
+			// on its first failure (a quarter of 4).
+			o.Breaker = config.Breaker{FailureRate: 0.5, MinRequests: 4, Window: config.Duration(10 * time.Second),
+				OpenFor: config.Duration(300 * time.Millisecond), HalfOpenProbes: 1}
+		},
+	})
+	breakers := func() (primary, secondary string) {
+		es := f.c.Agents()[0].Environments
+		return es[0].Breaker, es[1].Breaker
+	}
+	step := func(session, text, wantEnv, wantSource string) {
+		t.Helper()
+		got := f.turn(t, session, text)
+		if got.Environment != wantEnv || got.Source != wantSource {
+			t.Errorf("turn %q on session %s: environment %s source %s (reasons %v), want %s from %s",
+				text, session, got.Environment, got.Source, got.Reasons, wantEnv, wantSource)
+		}
+		if wantEnv == secondaryEnv && wantSource == dialogflow.SourceDialogflow &&
+			(!got.Degraded || !cmp.Equal(got.Reasons, []string{"dialogflow: served by the secondary environment"})) {
+			t.Errorf("turn on the secondary: degraded %v reasons %v, want degraded, served by the secondary", got.Degraded, got.Reasons)
+		}
+	}
+
+	step("old", "hello", primaryEnv, dialogflow.SourceDialogflow)
+	df.SetEnvironmentMode(primaryEnv, sim.DialogflowUnavailable)
+	step("old", "hello", primaryEnv, dialogflow.SourceFallback) // the region fails: hand-off, breaker opens
+	if p, s := breakers(); p != "open" || s != "closed" {
+		t.Fatalf("breakers after the failure: primary %s, secondary %s; want open, closed", p, s)
+	}
+	step("new", "hello", secondaryEnv, dialogflow.SourceDialogflow)   // a new session fails over
+	step("old", "balance", secondaryEnv, dialogflow.SourceDialogflow) // its environment's breaker opened: it moves
+
+	df.SetEnvironmentMode(primaryEnv, "")
+	eventually(t, "the primary breaker to allow a probe", func() bool { p, _ := breakers(); return p == "half-open" })
+	step("new", "balance", secondaryEnv, dialogflow.SourceDialogflow) // affinity: stays on the secondary
+	step("fresh", "hello", primaryEnv, dialogflow.SourceDialogflow)   // a new session probes the primary
+	if p, _ := breakers(); p != "closed" {
+		t.Errorf("primary breaker after a good probe = %s, want closed", p)
+	}
+	step("new", "bye", secondaryEnv, dialogflow.SourceDialogflow) // END_SESSION ends the affinity
+	step("new", "hello", primaryEnv, dialogflow.SourceDialogflow) // the same ID is a new session
+
+	want := append(sessionsUnder(primaryEnv, "old", "old"), sessionsUnder(secondaryEnv, "new", "old", "new")...)
+	want = append(want, sessionsUnder(primaryEnv, "fresh")...)
+	want = append(want, sessionsUnder(secondaryEnv, "new")...)
+	want = append(want, sessionsUnder(primaryEnv, "new")...)
+	if diff := cmp.Diff(want, df.Sessions()); diff != "" {
+		t.Errorf("session paths received (-want +got):\n%s", diff)
+	}
+	if !f.dep.BreakerAllows() {
+		t.Errorf("one region's failure tripped the dependency-wide breaker")
+	}
+	if diff := cmp.Diff([]string{"us-central1", "europe-west1"}, f.endpointsAsked()); diff != "" {
+		t.Errorf("endpoint locations asked (-want +got):\n%s", diff)
+	}
+}
+
+func TestDialogflowNoSecondaryBreakerOpenFallsBack(t *testing.T) {
+	df := startSim(t)
+	f := newFixture(t, df, setup{options: func(o *dialogflow.Options) {
+		o.Breaker = config.Breaker{FailureRate: 0.5, MinRequests: 4, Window: config.Duration(10 * time.Second),
+			OpenFor: config.Duration(time.Minute), HalfOpenProbes: 1}
+	}})
+	df.SetMode(sim.DialogflowUnavailable)
+	f.turn(t, "a", "hello")
+	df.SetMode(sim.DialogflowOK)
+	got := f.turn(t, "b", "hello")
+	if got.Source != dialogflow.SourceFallback || !cmp.Equal(got.Reasons, []string{"dialogflow: circuit open"}) {
+		t.Errorf("turn with the environment breaker open = %+v, want a fallback for circuit open", got)
+	}
+	if n := len(df.Sessions()); n != 1 {
+		t.Errorf("Dialogflow got %d calls, want 1 (none while the breaker is open)", n)
+	}
+}
+
+func TestDialogflowVersionsAndDrift(t *testing.T) {
+	df := startSim(t)
+	f := newFixture(t, df, setup{agents: support(secondaryEnv, time.Second)})
+	v1 := []string{"projects/acme/locations/us-central1/agents/a1/flows/" + sim.DialogflowDefaultFlow + "/versions/1"}
+	st := f.c.Agents()[0]
+	if !st.VersionsRead || st.Drift || !cmp.Equal(st.Versions, v1) {
+		t.Errorf("Agents() at start = read %v drift %v versions %v; want read, no drift, %v", st.VersionsRead, st.Drift, st.Versions, v1)
+	}
+
+	v2 := []string{"projects/acme/locations/us-central1/agents/a1/flows/f1/versions/2"}
+	df.SetVersions(primaryEnv, v2)
+	f.c.CheckVersions(t.Context())
+	st = f.c.Agents()[0]
+	if !st.Drift || !cmp.Equal(st.Versions, v1) {
+		t.Errorf("Agents() after a deployment = drift %v versions %v; want drift, versions seen at start-up %v", st.Drift, st.Versions, v1)
+	}
+	if p, s := st.Environments[0], st.Environments[1]; !p.Drift || !cmp.Equal(p.CurrentVersions, v2) || s.Drift {
+		t.Errorf("environments = %+v; want the primary drifted to %v and the secondary not", st.Environments, v2)
+	}
+
+	df.SetVersions(primaryEnv, v1) // rolled back
+	f.c.CheckVersions(t.Context())
+	if st := f.c.Agents()[0]; st.Drift {
+		t.Errorf("Agents() after a rollback: drift %v, want false", st.Drift)
+	}
+}
+
+func TestDialogflowRunReportsDrift(t *testing.T) {
+	df := startSim(t)
+	f := newFixture(t, df, setup{options: func(o *dialogflow.Options) { o.DriftInterval = 10 * time.Millisecond }})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.c.Run(ctx) }()
+
+	df.SetVersions(primaryEnv, []string{primaryEnv + "/../../flows/f/versions/9"})
+	eventually(t, "drift to be reported", func() bool { return f.c.Agents()[0].Drift })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run() = %v, want nil after cancellation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// TestDialogflowStartsWhenEnvironmentsFail: static stability. The control
+// plane is down at start-up: holdline starts on the configured pin, says
+// so, and serves turns.
+func TestDialogflowStartsWhenEnvironmentsFail(t *testing.T) {
+	for _, mode := range []sim.DialogflowMode{sim.DialogflowUnavailable, sim.DialogflowHang} {
+		t.Run(string(mode), func(t *testing.T) {
+			df := startSim(t)
+			df.SetControlMode(mode)
+			start := time.Now()
+			f := newFixture(t, df, setup{options: func(o *dialogflow.Options) { o.ReadTimeout = 200 * time.Millisecond }})
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("New took %v with the control plane %s, want about ReadTimeout", d, mode)
+			}
+			st := f.c.Agents()[0]
+			if st.VersionsRead || len(st.Versions) != 0 || st.Environments[0].LastError == "" {
+				t.Errorf("Agents() = %+v; want versions_read false, no versions and the reason", st)
+			}
+			if got := f.turn(t, "call-1", "hello"); got.Source != dialogflow.SourceDialogflow || got.Environment != primaryEnv {
+				t.Errorf("turn with the control plane down = %+v, want Dialogflow on the pinned environment", got)
+			}
+
+			df.SetControlMode(sim.DialogflowOK)
+			f.c.CheckVersions(t.Context())
+			if st := f.c.Agents()[0]; !st.VersionsRead || st.Drift || len(st.Versions) != 1 {
+				t.Errorf("Agents() after the control plane recovered = %+v; want the first read as the baseline, no drift", st)
+			}
+		})
+	}
+}
