@@ -52,6 +52,13 @@ type DispatcherConfig struct {
 	// Registerer receives the holdline_outbox_* metrics. Nil registers
 	// nothing.
 	Registerer prometheus.Registerer
+	// OnFinish, when set, is called after a job's outcome is stored and
+	// the job is done (State Done, Result set) or dead (State Dead,
+	// LastError set); it is not called for retries or pauses. It runs on
+	// the worker's goroutine, so it must be fast and must not block:
+	// callers waiting for a job (a synchronous write within its budget)
+	// use it as a completion notification instead of polling the store.
+	OnFinish func(Job)
 }
 
 // Dispatcher runs jobs from a Store through handlers registered per kind,
@@ -255,6 +262,8 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 			return
 		}
 		d.m.completed.WithLabelValues(j.Kind).Inc()
+		j.State, j.Result, j.Attempts, j.UpdatedAt = Done, res, j.Attempts+1, now
+		d.finished(j)
 	case ctx.Err() != nil:
 		d.fail(rctx, log, j, Failure{Err: "interrupted: " + err.Error(), Uncounted: true})
 	case errors.Is(err, ErrPaused):
@@ -293,6 +302,16 @@ func (d *Dispatcher) bury(ctx context.Context, log *slog.Logger, j Job, err erro
 	if d.fail(ctx, log, j, Failure{Err: err.Error(), Dead: true}) {
 		d.m.dead.WithLabelValues(j.Kind).Inc()
 		log.Warn("outbox: job dead; later jobs of its interaction are held until it is replayed", "error", err)
+		j.State, j.LastError, j.UpdatedAt = Dead, truncate(err.Error(), maxLastErrorLen), d.cfg.Now()
+		d.finished(j)
+	}
+}
+
+// finished calls DispatcherConfig.OnFinish, if any, with the outcome
+// applied to the claimed copy of the job.
+func (d *Dispatcher) finished(j Job) {
+	if d.cfg.OnFinish != nil {
+		d.cfg.OnFinish(j)
 	}
 }
 
