@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/outbox"
+)
+
+// outboxFlags are shared by the outbox subcommands.
+type outboxFlags struct {
+	admin       string
+	dataDir     string
+	state       string
+	kind        string
+	interaction string
+	since       string
+	olderThan   string
+	reason      string
+	limit       int
+	asJSON      bool
+	dryRun      bool
+}
+
+func newOutboxCmd(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "outbox",
+		Short: "List, inspect, replay and purge the durable outbox of CRM writes and uploads",
+		Long: `Work with the outbox: the durable queue of CRM writes and recording uploads
+that could not be done synchronously.
+
+Online (default): against a running sidecar's admin API (--admin, token from
+HOLDLINE_ADMIN_TOKEN). Offline (--data-dir DIR): directly on the embedded
+store of a stopped sidecar; list and show read it, replay marks jobs to run
+at the next start. Offline mode refuses politely while a sidecar holds the
+store.`,
+	}
+	c.AddCommand(newOutboxListCmd(e), newOutboxShowCmd(e), newOutboxReplayCmd(e), newOutboxPurgeCmd(e))
+	return c
+}
+
+func (f *outboxFlags) add(c *cobra.Command, filters bool) {
+	addAdminFlags(c, &f.admin)
+	c.Flags().StringVar(&f.dataDir, "data-dir", "", "offline: open the embedded store in this data dir (the sidecar must be stopped)")
+	if filters {
+		c.Flags().StringVar(&f.state, "state", "", "pending, inflight, done or dead")
+		c.Flags().StringVar(&f.kind, "kind", "", "job kind, e.g. crm.create_record")
+		c.Flags().StringVar(&f.interaction, "interaction", "", "interaction id")
+		c.Flags().StringVar(&f.since, "since", "", "only jobs created within this long (e.g. 2h) or since an RFC 3339 time")
+		c.Flags().IntVar(&f.limit, "limit", 0, "at most this many jobs")
+	}
+}
+
+// openOffline opens the store of a stopped sidecar.
+func openOffline(dataDir string) (*outbox.BoltStore, error) {
+	path := filepath.Join(dataDir, "outbox.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no outbox at %s: %w", path, err)
+	}
+	s, err := outbox.OpenBolt(path, outbox.BoltOptions{LockTimeout: 500 * time.Millisecond})
+	if errors.Is(err, outbox.ErrLocked) {
+		return nil, fmt.Errorf("%s is held by a running sidecar: stop it first, or drop --data-dir to use its admin API", path)
+	}
+	return s, err
+}
+
+func (f *outboxFlags) filter(now time.Time) (outbox.Filter, error) {
+	fl := outbox.Filter{State: outbox.State(f.state), Kind: f.kind, Interaction: f.interaction, Limit: f.limit}
+	if f.state != "" && !fl.State.Valid() {
+		return fl, fmt.Errorf("--state %q is not pending, inflight, done or dead", f.state)
+	}
+	if f.since != "" {
+		t, err := sinceTime(f.since, now)
+		if err != nil {
+			return fl, err
+		}
+		fl.Since = t
+	}
+	return fl, nil
+}
+
+func sinceTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %q: want a duration such as 2h or 7d, or an RFC 3339 time", s)
+	}
+	return now.Add(-d.D()), nil
+}
+
+func (f *outboxFlags) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"state": f.state, "kind": f.kind, "interaction": f.interaction, "since": f.since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.limit > 0 {
+		q.Set("limit", strconv.Itoa(f.limit))
+	}
+	return q
+}
+
+func newOutboxListCmd(e env) *cobra.Command {
+	var f outboxFlags
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs, newest last (--state dead, --kind, --interaction, --since)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			jobs, err := f.list(cmd.Context(), e, 0)
+			if err != nil {
+				return err
+			}
+			if f.asJSON {
+				return json.NewEncoder(e.stdout).Encode(jobs)
+			}
+			printJobs(e.stdout, jobs)
+			return nil
+		},
+	}
+	f.add(c, true)
+	c.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	return c
+}
+
+// list fetches every matching job (following cursors) up to max (0: all,
+// or --limit).
+func (f *outboxFlags) list(ctx context.Context, e env, max int) ([]outbox.Job, error) {
+	if max == 0 {
+		max = f.limit
+	}
+	var out []outbox.Job
+	if f.dataDir != "" {
+		s, err := openOffline(f.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		fl, err := f.filter(time.Now())
+		if err != nil {
+			return nil, err
+		}
+		for {
+			page, next, err := s.List(ctx, fl)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, page...)
+			if next == "" || (max > 0 && len(out) >= max) {
+				break
+			}
+			fl.Cursor = next
+		}
+	} else {
+		c := newAdminClient(e, f.admin)
+		q := f.query()
+		for {
+			var page struct {
+				Jobs []outbox.Job `json:"jobs"`
+				Next string       `json:"next_cursor"`
+			}
+			if err := c.do(ctx, "GET", "/v1/admin/outbox", q, nil, &page); err != nil {
+				return nil, err
+			}
+			out = append(out, page.Jobs...)
+			if page.Next == "" || (max > 0 && len(out) >= max) {
+				break
+			}
+			q.Set("cursor", page.Next)
+		}
+	}
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out, nil
+}
+
+func printJobs(w io.Writer, jobs []outbox.Job) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tINTERACTION\tSTATE\tATTEMPTS\tAGE\tLAST ERROR")
+	now := time.Now()
+	for _, j := range jobs {
+		last := j.LastError
+		if len(last) > 60 {
+			last = last[:57] + "..."
+		}
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, j.Kind, j.InteractionID, j.State, j.Attempts, now.Sub(j.CreatedAt).Round(time.Second), last)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d job(s)\n", len(jobs))
+}
+
+func newOutboxShowCmd(e env) *cobra.Command {
+	var f outboxFlags
+	c := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one job with its payload, result and last error",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var j outbox.Job
+			if f.dataDir != "" {
+				s, err := openOffline(f.dataDir)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if j, err = s.Get(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+			} else if err := newAdminClient(e, f.admin).do(cmd.Context(), "GET", "/v1/admin/outbox/"+url.PathEscape(args[0]), nil, nil, &j); err != nil {
+				return err
+			}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(j)
+		},
+	}
+	f.add(c, false)
+	return c
+}
+
+func newOutboxReplayCmd(e env) *cobra.Command {
+	var f outboxFlags
+	c := &cobra.Command{
+		Use:   "replay [ID...] [--state dead] [--kind K] [--since 2h] [--dry-run]",
+		Short: "Make jobs pending and due now, attempts reset (by id or by filter)",
+		Long: `Replay jobs: each becomes pending and due now with its attempts reset, and
+runs again in its interaction's order. Give ids, or filters (--state dead
+--kind crm.add_comment --since 2h). --dry-run shows what would be replayed.
+Progress is shown on long runs. Offline (--data-dir) marks the jobs for the
+next start of the sidecar.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.replay(cmd.Context(), e, args)
+		},
+	}
+	f.add(c, true)
+	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "show what would be replayed")
+	c.Flags().StringVar(&f.reason, "reason", "", "why (recorded in the audit log)")
+	return c
+}
+
+func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
+	if len(ids) == 0 && f.state == "" && f.kind == "" && f.interaction == "" && f.since == "" {
+		return errors.New("replay: give job ids or at least one filter (e.g. --state dead)")
+	}
+	if len(ids) == 0 {
+		jobs, err := f.list(ctx, e, 0)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.State != outbox.Inflight {
+				ids = append(ids, j.ID)
+			}
+		}
+	}
+	if f.dryRun {
+		fmt.Fprintf(e.stdout, "would replay %d job(s):\n%s\n", len(ids), strings.Join(ids, "\n"))
+		return nil
+	}
+	var store *outbox.BoltStore
+	var client *adminClient
+	if f.dataDir != "" {
+		s, err := openOffline(f.dataDir)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		store = s
+	} else {
+		client = newAdminClient(e, f.admin)
+	}
+	var failed []string
+	start := time.Now()
+	for i, id := range ids {
+		var err error
+		if store != nil {
+			_, err = store.Replay(ctx, id)
+		} else {
+			err = client.do(ctx, "POST", "/v1/admin/outbox/"+url.PathEscape(id)+"/replay", nil, map[string]string{"reason": f.reason}, nil)
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", id, err))
+		}
+		if (i+1)%100 == 0 || (len(ids) > 100 && i+1 == len(ids)) {
+			fmt.Fprintf(e.stderr, "replayed %d/%d (%s)\n", i+1, len(ids), time.Since(start).Round(time.Millisecond))
+		}
+	}
+	where := "the sidecar runs them now"
+	if store != nil {
+		where = "they run at the sidecar's next start"
+	}
+	fmt.Fprintf(e.stdout, "replayed %d of %d job(s); %s\n", len(ids)-len(failed), len(ids), where)
+	if len(failed) > 0 {
+		return &exitError{code: 1, msg: "not replayed:\n" + strings.Join(failed, "\n")}
+	}
+	return nil
+}
+
+func newOutboxPurgeCmd(e env) *cobra.Command {
+	var f outboxFlags
+	c := &cobra.Command{
+		Use:   "purge --state done|dead --older-than 7d",
+		Short: "Delete done (or dead) jobs older than a duration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.state != "done" && f.state != "dead" {
+				return errors.New("purge: --state must be done or dead")
+			}
+			d, err := config.ParseDuration(f.olderThan)
+			if err != nil || f.olderThan == "" {
+				return errors.New("purge: --older-than must be a duration such as 7d")
+			}
+			var res struct {
+				Purged int `json:"purged"`
+			}
+			if f.dataDir != "" {
+				s, err := openOffline(f.dataDir)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if res.Purged, err = s.Purge(cmd.Context(), outbox.State(f.state), time.Now().Add(-d.D())); err != nil {
+					return err
+				}
+			} else if err := newAdminClient(e, f.admin).do(cmd.Context(), "POST", "/v1/admin/outbox/purge", nil,
+				map[string]string{"state": f.state, "older_than": f.olderThan, "reason": f.reason}, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "purged %d %s job(s) older than %s\n", res.Purged, f.state, f.olderThan)
+			return nil
+		},
+	}
+	addAdminFlags(c, &f.admin)
+	c.Flags().StringVar(&f.dataDir, "data-dir", "", "offline: the data dir of a stopped sidecar")
+	c.Flags().StringVar(&f.state, "state", "", "done or dead (required)")
+	c.Flags().StringVar(&f.olderThan, "older-than", "", "e.g. 7d (required)")
+	c.Flags().StringVar(&f.reason, "reason", "", "why (recorded in the audit log)")
+	return c
+}
