@@ -187,7 +187,7 @@ func payloadClaims(token string) map[string]any {
 // scopes reads the scope claim (space-separated, RFC 9068) or scp (an
 // array, as some providers send).
 func scopes(claims map[string]any) []string {
-	if s, ok := claims["scope"].(string); ok {
+	if s, ok := claims["scope"].(string); ok && s != "" {
 		return strings.Fields(s)
 	}
 	if arr, ok := claims["scp"].([]any); ok {

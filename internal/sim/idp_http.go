@@ -146,11 +146,15 @@ func (p *IdP) introspect(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, inactive)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"active": true, "sub": g.sub, "aud": g.aud, "scope": strings.Join(g.scopes, " "),
+		out := map[string]any{
+			"active": true, "sub": g.sub, "aud": g.aud,
 			"client_id": p.opts.ClientID, "token_type": "Bearer", "iss": p.opts.Issuer,
 			"iat": g.iat.Unix(), "exp": g.exp.Unix(),
-		})
+		}
+		if len(g.scopes) > 0 {
+			out["scope"] = strings.Join(g.scopes, " ")
+		}
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 

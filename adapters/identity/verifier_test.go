@@ -1,0 +1,237 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/sim"
+)
+
+func TestIdPNewRefusesBadConfig(t *testing.T) {
+	set, err := resilience.NewSet(config.Default().Dependencies, resilience.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default().Identity
+	cfg.Algorithms = []string{"RS256", "HS256", "none"}
+	cfg.Budget = 0
+	cfg.IntrospectionURL = "https://idp.example/introspect"
+	_, err = identity.New(cfg, set.Get("identity"), identity.Options{})
+	if err == nil {
+		t.Fatal("New(bad config) = nil error")
+	}
+	var paths []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var p *config.Problem
+		if errors.As(e, &p) {
+			paths = append(paths, p.Path)
+		}
+	}
+	want := []string{"identity.issuer", "identity.audience", "identity.algorithms[1]", "identity.algorithms[2]", "identity.budget", "identity.client_id"}
+	if !slices.Equal(paths, want) {
+		t.Errorf("New(bad config) problems = %v, want %v\n%v", paths, want, err)
+	}
+}
+
+// TestIdPHangingProviderDoesNotSlowOtherDependencies saturates identity's
+// bulkhead with verifications against a hanging provider while CRM calls
+// through the same resilience.Set keep their latency.
+func TestIdPHangingProviderDoesNotSlowOtherDependencies(t *testing.T) {
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(crm.Close)
+	const budget = time.Second
+	e := newEnv(t, func(c *envConfig) {
+		c.idp.Mode = sim.IdPModeHang
+		c.cfg.Budget = config.Duration(budget)
+		c.deps = func(d *config.Dependencies) {
+			d.Identity.Bulkhead.MaxConcurrent = 4
+			d.Identity.Timeout = config.Duration(10 * time.Second)
+			d.CRM.Endpoints.Primary = crm.URL
+		}
+	})
+	crmDep := e.set.Get("crm")
+
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var active, bulkheadFull int
+	var slowest time.Duration
+	for i := range 32 {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				start := time.Now()
+				vd := e.v.Verify(ctx, fmt.Sprintf("op_%d_%d", i, n))
+				took := time.Since(start)
+				mu.Lock()
+				slowest = max(slowest, took)
+				if vd.Active {
+					active++
+				}
+				if slices.Contains(vd.Reasons, "identity: bulkhead full") {
+					bulkheadFull++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+
+	time.Sleep(100 * time.Millisecond) // let the hang take hold
+	var lat []time.Duration
+	for range 100 {
+		start := time.Now()
+		_, err := resilience.Get(t.Context(), crmDep, "lookup", true, func(ctx context.Context) (int, error) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, crm.URL, nil)
+			resp, err := crmDep.HTTPClient().Do(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		})
+		if err != nil {
+			t.Fatalf("CRM call while identity hangs: %v", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	stop()
+	wg.Wait()
+
+	slices.Sort(lat)
+	if p99 := lat[98]; p99 > 200*time.Millisecond {
+		t.Errorf("CRM p99 while the identity provider hangs = %v, want < 200ms (identity budget %v)", p99, budget)
+	}
+	if active != 0 {
+		t.Errorf("%d verifications were active against a hanging provider, want 0 (never fail open)", active)
+	}
+	if bulkheadFull == 0 {
+		t.Errorf("no verification was refused by identity's bulkhead; the test did not saturate it")
+	}
+	if slowest > budget+500*time.Millisecond {
+		t.Errorf("slowest verification took %v, want within the %v budget", slowest, budget)
+	}
+}
+
+func TestIdPRunRefreshesOnSchedule(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) {
+		c.opts.RefreshMin = 20 * time.Millisecond
+		c.opts.RefreshMax = 50 * time.Millisecond
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.v.Run(ctx) }()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for e.idp.Hit(sim.IdPJWKS) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := e.idp.Hit(sim.IdPJWKS); got < 3 {
+		t.Errorf("JWKS hits after Run = %d, want >= 3", got)
+	}
+	if err := e.v.Run(ctx); err == nil {
+		t.Errorf("second concurrent Run = nil, want an error")
+	}
+	// Verify needs no fetch of its own: Run warmed the keys.
+	before := e.idp.Hit(sim.IdPJWKS)
+	if got := e.verify(t, e.mint(t, "agent")); !got.Active {
+		t.Errorf("Verify after Run = inactive %v", got.Reasons)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil on cancellation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+	if got := e.idp.Hit(sim.IdPJWKS); got < before {
+		t.Errorf("hits went backwards")
+	}
+}
+
+func TestIdPMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.verify(t, e.mint(t, "agent"))
+	e.verify(t, e.mint(t, "agent", sim.MintAudience("other")))
+	e.verify(t, e.idp.MintOpaque("agent"))
+	e.clock.Advance(90 * time.Second)
+
+	got := gather(t, e.reg)
+	for name, want := range map[string]float64{
+		`holdline_identity_verifications_total{result="active",source="jwt"}`:           1,
+		`holdline_identity_verifications_total{result="inactive",source="jwt"}`:         1,
+		`holdline_identity_verifications_total{result="active",source="introspection"}`: 1,
+		`holdline_identity_jwks_refreshes_total{outcome="success"}`:                     1,
+		`holdline_identity_jwks_age_seconds`:                                            90,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+}
+
+// gather returns every sample as name{labels sorted} -> value.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				var ls []string
+				for _, l := range m.GetLabel() {
+					ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				slices.Sort(ls)
+				name += "{" + strings.Join(ls, ",") + "}"
+			}
+			out[name] = value(m)
+		}
+	}
+	return out
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	}
+	return 0
+}
+
+func BenchmarkVerifyJWT(b *testing.B) {
+	e := newEnv(b)
+	tok := e.mint(b, "agent-bench", sim.MintScopes("crm.read"))
+	ctx := context.Background()
+	if vd := e.v.Verify(ctx, tok); !vd.Active {
+		b.Fatalf("Verify = inactive %v", vd.Reasons)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if vd := e.v.Verify(ctx, tok); !vd.Active {
+			b.Fatal("inactive")
+		}
+	}
+}
