@@ -30,6 +30,18 @@ func notConfigured(what string) *Problem {
 	return newProblem(http.StatusServiceUnavailable, "unavailable", what+" is not configured on this sidecar")
 }
 
+func (s *Server) GetInteraction(ctx context.Context, req api.GetInteractionRequestObject) (api.GetInteractionResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) CreateRecord(ctx context.Context, req api.CreateRecordRequestObject) (api.CreateRecordResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) AddComment(ctx context.Context, req api.AddCommentRequestObject) (api.AddCommentResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
 func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingRequestObject) (api.UploadRecordingResponseObject, error) {
 	return nil, notConfigured("recording capture")
 }
@@ -38,3 +50,22 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 	return nil, notConfigured("identity")
 }
 
+func (s *Server) ListJobs(ctx context.Context, req adminapi.ListJobsRequestObject) (adminapi.ListJobsResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) GetJob(ctx context.Context, req adminapi.GetJobRequestObject) (adminapi.GetJobResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) ReplayJob(ctx context.Context, req adminapi.ReplayJobRequestObject) (adminapi.ReplayJobResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestObject) (adminapi.ReplayJobsResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
+
+func (s *Server) PurgeJobs(ctx context.Context, req adminapi.PurgeJobsRequestObject) (adminapi.PurgeJobsResponseObject, error) {
+	return nil, notConfigured("the outbox")
+}
