@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/resilience"
 )
@@ -22,24 +21,17 @@ type Services struct {
 	Audit Auditor
 	// Dependencies backs breaker and failover controls.
 	Dependencies *resilience.Set
+	// Interactions runs the interaction writes through the outbox and
+	// answers GET /v1/interactions/{id}.
+	Interactions Interactions
+	// Outbox backs the /v1/admin/outbox operations.
+	Outbox Outbox
 	// Dialogflow answers detect-intent and GET /v1/dialogflow/agents.
 	Dialogflow DialogflowService
 }
 
 func notConfigured(what string) *Problem {
 	return newProblem(http.StatusServiceUnavailable, "unavailable", what+" is not configured on this sidecar")
-}
-
-func (s *Server) GetInteraction(ctx context.Context, req api.GetInteractionRequestObject) (api.GetInteractionResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}
-
-func (s *Server) CreateRecord(ctx context.Context, req api.CreateRecordRequestObject) (api.CreateRecordResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}
-
-func (s *Server) AddComment(ctx context.Context, req api.AddCommentRequestObject) (api.AddCommentResponseObject, error) {
-	return nil, notConfigured("the outbox")
 }
 
 func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingRequestObject) (api.UploadRecordingResponseObject, error) {
@@ -50,22 +42,3 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 	return nil, notConfigured("identity")
 }
 
-func (s *Server) ListJobs(ctx context.Context, req adminapi.ListJobsRequestObject) (adminapi.ListJobsResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}
-
-func (s *Server) GetJob(ctx context.Context, req adminapi.GetJobRequestObject) (adminapi.GetJobResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}
-
-func (s *Server) ReplayJob(ctx context.Context, req adminapi.ReplayJobRequestObject) (adminapi.ReplayJobResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}
-
-func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestObject) (adminapi.ReplayJobsResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}
-
-func (s *Server) PurgeJobs(ctx context.Context, req adminapi.PurgeJobsRequestObject) (adminapi.PurgeJobsResponseObject, error) {
-	return nil, notConfigured("the outbox")
-}

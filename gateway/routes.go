@@ -81,6 +81,9 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	// /metrics is in the spec; promhttp serves it (registered after the
 	// generated routes so it replaces the generated handler).
 	a.Method(http.MethodGet, "/metrics", s.metricsHandler())
+	a.Get("/ui", s.statusPage)
+	a.Post("/ui/breaker", s.uiAction(s.uiBreaker))
+	a.Post("/ui/endpoint", s.uiAction(s.uiEndpoint))
 	for prefix, h := range s.opts.DevRoutes {
 		a.Mount(prefix, h)
 	}

@@ -54,6 +54,8 @@ type Server struct {
 	ready     atomic.Bool
 	stopping  atomic.Bool
 
+	spark sparkHistory
+
 	handlersOnce  sync.Once
 	dataH, adminH http.Handler
 	handlersErr   error

@@ -76,6 +76,10 @@ func (d *Dependency) Endpoint() string {
 
 func (d *Dependency) secondaryActive() bool { return d.secondary.Load() }
 
+// HasSecondary reports whether a secondary endpoint is configured, so an
+// operator can fail over to it.
+func (d *Dependency) HasSecondary() bool { return d.policy.Endpoints.Secondary != "" }
+
 // Override records who changed a breaker mode or an endpoint, why and when.
 type Override struct {
 	Actor  string    `json:"actor"`

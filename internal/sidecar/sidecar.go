@@ -56,6 +56,7 @@ type Sidecar struct {
 
 	deps     *resilience.Set
 	sims     *devSims
+	jobs     *jobs // the outbox (outbox.go)
 	gw       *gateway.Server
 	data     *http.Server
 	admin    *http.Server
@@ -137,6 +138,16 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := s.openOutbox()
+	if err != nil {
+		return nil, err
+	}
+	// Features that queue jobs build here: they register their job
+	// handlers on jobs (Handle, OnFinish) and keep jobs as their queue.
+	writes, err := s.startOutbox(jobs)
+	if err != nil {
+		return nil, err
+	}
 
 	devRoutes := map[string]http.Handler{}
 	if s.sims != nil {
@@ -159,6 +170,8 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 			Faults:        faults,
 			Audit:         auditLog,
 			Dependencies:  s.deps,
+			Interactions:  writes,
+			Outbox:        jobs,
 		},
 	})
 	if err != nil {
@@ -168,6 +181,7 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 		_, err := os.Stat(cfg.DataDir)
 		return err
 	})
+	s.gw.AddReadyCheck("outbox", jobs.ready)
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"time"
 
 	"github.com/holdline/holdline/internal/resilience"
 )
@@ -16,6 +17,12 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults) map[string]func(contex
 			}
 			return out
 		},
+		"outbox": func(ctx context.Context) any {
+			if s.jobs == nil {
+				return nil
+			}
+			return s.jobs.status(ctx, time.Now())
+		},
 		"drills": func(context.Context) any {
 			active := []resilience.Fault{}
 			if faults != nil {
@@ -26,9 +33,13 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults) map[string]func(contex
 	}
 }
 
-// degraded reports whether any dependency is not healthy: a breaker open,
-// half-open or forced, or a drill fault active.
+// degraded reports whether any dependency is not healthy (a breaker open,
+// half-open or forced, or a drill fault active) or dead outbox jobs wait
+// for an operator.
 func (s *Sidecar) degraded() bool {
+	if s.jobs != nil && s.jobs.deadJobs(context.Background()) {
+		return true
+	}
 	for _, d := range s.deps.All() {
 		st := d.Status()
 		if st.Breaker != "closed" || st.BreakerMode != "auto" || st.ActiveFaults > 0 {

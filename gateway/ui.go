@@ -1,0 +1,241 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdline/holdline/internal/resilience"
+)
+
+//go:embed ui/status.html
+var uiFS embed.FS
+
+var uiTemplate = template.Must(template.ParseFS(uiFS, "ui/status.html"))
+
+// sparkHistory keeps the last p99 samples per dependency for the status
+// page's sparklines. Samples are taken when the page is rendered, at most
+// one per sparkEvery, so nothing runs in the background.
+type sparkHistory struct {
+	mu      sync.Mutex
+	last    time.Time
+	samples map[string][]float64
+}
+
+const (
+	sparkEvery = 5 * time.Second
+	sparkLen   = 60
+)
+
+func (h *sparkHistory) sample(now time.Time, deps []resilience.DependencyStatus) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.Sub(h.last) < sparkEvery {
+		return
+	}
+	h.last = now
+	if h.samples == nil {
+		h.samples = map[string][]float64{}
+	}
+	for _, d := range deps {
+		s := append(h.samples[d.Name], d.P99ms)
+		if len(s) > sparkLen {
+			s = s[len(s)-sparkLen:]
+		}
+		h.samples[d.Name] = s
+	}
+}
+
+// points renders a dependency's samples as SVG polyline points in a
+// 220x30 box.
+func (h *sparkHistory) points(name string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.samples[name]
+	if len(s) < 2 {
+		return ""
+	}
+	top := max(slices.Max(s), 1)
+	var b strings.Builder
+	for i, v := range s {
+		fmt.Fprintf(&b, "%.1f,%.1f ", float64(i)*220/float64(sparkLen-1), 29-28*v/top)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+type uiDependency struct {
+	resilience.DependencyStatus
+	FailurePct   float64
+	Calls        int
+	P99          float64
+	Spark        string
+	HasSecondary bool
+}
+
+type uiFault struct{ ID, Dependency, What, Actor, Expires string }
+
+type uiOutbox struct {
+	Pending, Inflight, Dead, Blocked int
+	OldestAge                        string
+}
+
+type uiAudit struct{ Time, Actor, Action, Target, Reason, Result string }
+
+type uiPage struct {
+	Version, Mode, StartedAt, Now string
+	Degraded, DrillsEnabled       bool
+	Flash                         string
+	Dependencies                  []uiDependency
+	Outbox                        *uiOutbox
+	Faults                        []uiFault
+	Audit                         []uiAudit
+}
+
+// statusPage renders /ui: one page a person can read at a glance during an
+// incident. Server-rendered, no JavaScript, no external requests; it
+// refreshes itself every 5 seconds.
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	now := s.now()
+	page := uiPage{Version: s.opts.Version, Mode: "production", StartedAt: s.startedAt.UTC().Format(time.RFC3339), Now: now.UTC().Format("15:04:05 MST"), Flash: r.URL.Query().Get("flash")}
+	if s.opts.Dev {
+		page.Mode = "dev"
+	}
+	if s.opts.Degraded != nil {
+		page.Degraded = s.opts.Degraded()
+	}
+	if set := s.opts.Services.Dependencies; set != nil {
+		var sts []resilience.DependencyStatus
+		for _, d := range set.All() {
+			sts = append(sts, d.Status())
+		}
+		s.spark.sample(now, sts)
+		for i, st := range sts {
+			page.Dependencies = append(page.Dependencies, uiDependency{
+				DependencyStatus: st, FailurePct: st.FailureRate1m * 100, Calls: int(st.Calls1m), P99: st.P99ms,
+				Spark: s.spark.points(st.Name), HasSecondary: set.All()[i].HasSecondary(),
+			})
+		}
+	}
+	if f, ok := s.opts.StatusExtras["outbox"]; ok {
+		var o struct {
+			Pending, Inflight, Dead, Blocked int
+			Age                              float64 `json:"oldest_pending_age_seconds"`
+		}
+		if b, err := json.Marshal(f(r.Context())); err == nil && json.Unmarshal(b, &o) == nil {
+			page.Outbox = &uiOutbox{Pending: o.Pending, Inflight: o.Inflight, Dead: o.Dead, Blocked: o.Blocked, OldestAge: (time.Duration(o.Age) * time.Second).String()}
+		}
+	}
+	if fs := s.opts.Services.Faults; fs != nil {
+		page.DrillsEnabled = true
+		for _, f := range fs.List() {
+			what := []string{}
+			if f.Latency > 0 {
+				what = append(what, "latency "+f.Latency.String())
+			}
+			if f.ErrorRate > 0 {
+				e := fmt.Sprintf("%.0f%% errors", f.ErrorRate*100)
+				if f.Status != 0 {
+					e += fmt.Sprintf(" (%d)", f.Status)
+				}
+				what = append(what, e)
+			}
+			page.Faults = append(page.Faults, uiFault{ID: f.ID, Dependency: f.Dependency, What: strings.Join(what, ", "), Actor: f.Actor, Expires: f.ExpiresAt.UTC().Format("15:04:05")})
+		}
+	}
+	if a := s.opts.Services.Audit; a != nil {
+		if entries, err := a.Read(time.Time{}, 15); err == nil {
+			for i := len(entries) - 1; i >= 0; i-- {
+				e := entries[i]
+				page.Audit = append(page.Audit, uiAudit{Time: e.Time.Format("15:04:05"), Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason, Result: e.Result})
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	if err := uiTemplate.Execute(w, page); err != nil {
+		s.log.Error("render status page", "error", err)
+	}
+}
+
+// uiAction handles the status page's breaker and failover forms. The admin
+// token is a form field (the page has no JavaScript to set headers); a
+// cross-site form cannot know it, so it also defeats CSRF.
+func (s *Server) uiAction(apply func(ctx context.Context, d *resilience.Dependency, r *http.Request, reason string) (string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			writeProblem(w, r, s.log, Invalid("", "could not read the form"))
+			return
+		}
+		actor, ok := s.tokenName(r.PostForm.Get("token"))
+		if !ok {
+			p := newProblem(http.StatusUnauthorized, "unauthorized", "the admin token is wrong")
+			writeProblem(w, r, s.log, p)
+			return
+		}
+		ctx := context.WithValue(r.Context(), actorKey, actor)
+		d, err := s.dependency(r.PostForm.Get("dependency"))
+		if err != nil {
+			writeProblem(w, r, s.log, problemFor(err))
+			return
+		}
+		reason := strings.TrimSpace(r.PostForm.Get("reason"))
+		if reason == "" {
+			writeProblem(w, r, s.log, Invalid("reason", "say why: the reason is kept in the audit log"))
+			return
+		}
+		msg, err := apply(ctx, d, r, reason)
+		if err != nil {
+			msg = "failed: " + problemFor(err).Detail
+		}
+		http.Redirect(w, r, "/ui?flash="+url.QueryEscape(msg), http.StatusSeeOther)
+	}
+}
+
+func (s *Server) uiBreaker(ctx context.Context, d *resilience.Dependency, r *http.Request, reason string) (string, error) {
+	mode := r.PostForm.Get("mode")
+	err := d.SetBreakerMode(resilience.BreakerMode(mode), Actor(ctx), reason)
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	s.audit(ctx, "breaker.set", d.Name(), reason, result, map[string]any{"mode": mode, "via": "ui"})
+	return fmt.Sprintf("%s breaker set to %s by %s", d.Name(), mode, Actor(ctx)), err
+}
+
+func (s *Server) uiEndpoint(ctx context.Context, d *resilience.Dependency, r *http.Request, reason string) (string, error) {
+	active := r.PostForm.Get("active")
+	err := d.SetActiveEndpoint(active, Actor(ctx), reason)
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	s.audit(ctx, "endpoint.set", d.Name(), reason, result, map[string]any{"active": active, "via": "ui"})
+	return fmt.Sprintf("%s now uses its %s endpoint (by %s)", d.Name(), active, Actor(ctx)), err
+}
+
+// tokenName checks a token against the admin tokens in constant time.
+func (s *Server) tokenName(tok string) (string, bool) {
+	if tok == "" {
+		return "", false
+	}
+	got := sha256.Sum256([]byte(tok))
+	name, ok := "", false
+	for _, t := range s.opts.Tokens {
+		want := sha256.Sum256([]byte(t.Value))
+		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+			name, ok = t.Name, true
+		}
+	}
+	return name, ok
+}

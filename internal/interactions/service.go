@@ -1,0 +1,276 @@
+package interactions
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/outbox"
+)
+
+// The job kinds this package enqueues and handles, and the recording kinds
+// (enqueued by internal/capture) that Get reads.
+const (
+	KindCreateRecord    = "crm.create_record"
+	KindAddComment      = "crm.add_comment"
+	KindBlobUpload      = "blob.upload"
+	KindAttachRecording = "crm.attach_recording"
+)
+
+// These errors are returned by the Service's methods; callers match them
+// with errors.Is.
+var (
+	// ErrConflict is returned by CreateRecord and AddComment when the
+	// idempotency key already belongs to a different write (another
+	// request body, operation or interaction).
+	ErrConflict = errors.New("interactions: idempotency key already used for a different request")
+
+	// ErrNoRecord is returned by AddComment when the interaction has no
+	// record write yet: send the record first.
+	ErrNoRecord = errors.New("interactions: the interaction has no record write yet")
+
+	// ErrUnknown is returned by Get for an interaction holdline has no
+	// jobs for (never seen, or its jobs were purged after retention).
+	ErrUnknown = errors.New("interactions: unknown interaction")
+)
+
+// Queue stores jobs durably and wakes whoever runs them
+// (*outbox.Dispatcher).
+type Queue interface {
+	Enqueue(ctx context.Context, j outbox.Job) (job outbox.Job, created bool, err error)
+}
+
+// Breaker tells whether the CRM would take a call now
+// (*resilience.Dependency).
+type Breaker interface {
+	BreakerAllows() bool
+}
+
+// Options tune a Service.
+type Options struct {
+	// WriteBudget is how long a write waits for its job to finish before
+	// it is answered Queued (config outbox.write_budget). Default 1s.
+	WriteBudget time.Duration
+}
+
+// Status says whether the CRM has a write yet.
+type Status string
+
+const (
+	// Created: the CRM took the write; the ids are known.
+	Created Status = "created"
+	// Queued: the write is durable in the outbox and will reach the CRM.
+	Queued Status = "queued"
+)
+
+// Outcome is the answer to a write. JobID is always set; RecordID and
+// CommentID once the CRM has answered.
+type Outcome struct {
+	Status    Status
+	JobID     string
+	RecordID  string
+	CommentID string
+}
+
+// Service runs interaction writes through the outbox and reports what an
+// interaction has. It is safe for concurrent use. Finished must be wired
+// to the Dispatcher's OnFinish, or every write waits its whole budget.
+type Service struct {
+	queue  Queue
+	store  outbox.Store
+	crm    Breaker
+	budget time.Duration
+
+	mu      sync.Mutex
+	waiters map[string][]chan outbox.Job // job id -> writes waiting for it
+}
+
+// New returns a Service that enqueues through queue, reads jobs from
+// store and skips the wait while crm's breaker is open.
+func New(queue Queue, store outbox.Store, crm Breaker, opts Options) *Service {
+	if opts.WriteBudget <= 0 {
+		opts.WriteBudget = time.Second
+	}
+	return &Service{queue: queue, store: store, crm: crm, budget: opts.WriteBudget, waiters: map[string][]chan outbox.Job{}}
+}
+
+// recordPayload is the payload of a crm.create_record job.
+type recordPayload struct {
+	RequestHash string        `json:"request_hash"`
+	Record      crm.NewRecord `json:"record"`
+}
+
+// commentPayload is the payload of a crm.add_comment job.
+type commentPayload struct {
+	RequestHash string      `json:"request_hash"`
+	Comment     crm.Comment `json:"comment"`
+}
+
+// result is the result of both write kinds.
+type result struct {
+	RecordID  string `json:"record_id,omitempty"`
+	CommentID string `json:"comment_id,omitempty"`
+	Appended  bool   `json:"appended,omitempty"`
+}
+
+// CreateRecord creates the interaction's CRM record, or appends to it when
+// it exists (see the package documentation). key is the client's
+// Idempotency-Key; empty derives one. Errors: ErrConflict, and the
+// store's (the write was not accepted).
+func (s *Service) CreateRecord(ctx context.Context, interactionID, key string, r crm.NewRecord) (Outcome, error) {
+	r.InteractionID = interactionID
+	hash := requestHash(KindCreateRecord, r)
+	if key == "" {
+		key = "record:" + interactionID + ":" + hash[:32]
+	}
+	payload, err := json.Marshal(recordPayload{RequestHash: hash, Record: r})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("interactions: create record: %w", err)
+	}
+	return s.write(ctx, outbox.Job{Kind: KindCreateRecord, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}, hash)
+}
+
+// AddComment adds a comment to the interaction's record, after the record
+// write. key is the client's Idempotency-Key; empty derives one. Errors:
+// ErrConflict, ErrNoRecord, and the store's.
+func (s *Service) AddComment(ctx context.Context, interactionID, key string, c crm.Comment) (Outcome, error) {
+	hash := requestHash(KindAddComment, struct {
+		Interaction string      `json:"interaction_id"`
+		Comment     crm.Comment `json:"comment"`
+	}{interactionID, c})
+	if key == "" {
+		key = "comment:" + interactionID + ":" + hash[:32]
+	}
+	jobs, err := s.store.Interaction(ctx, interactionID)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("interactions: add comment: %w", err)
+	}
+	if !hasKind(jobs, KindCreateRecord) {
+		return Outcome{}, ErrNoRecord
+	}
+	payload, err := json.Marshal(commentPayload{RequestHash: hash, Comment: c})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("interactions: add comment: %w", err)
+	}
+	return s.write(ctx, outbox.Job{Kind: KindAddComment, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}, hash)
+}
+
+// write enqueues j (durable when Enqueue returns) and waits for it within
+// the budget. A repeated key answers from the job it already names.
+func (s *Service) write(ctx context.Context, j outbox.Job, hash string) (Outcome, error) {
+	job, created, err := s.queue.Enqueue(ctx, j)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("interactions: %s: %w", j.Kind, err)
+	}
+	if !created {
+		if job.Kind != j.Kind || job.InteractionID != j.InteractionID || payloadHash(job.Payload) != hash {
+			return Outcome{}, ErrConflict
+		}
+		return outcome(job), nil
+	}
+	if !s.crm.BreakerAllows() {
+		return outcome(job), nil // the CRM is not taking calls: don't spend the budget
+	}
+	return s.wait(ctx, job), nil
+}
+
+// wait returns the job's outcome once it is done or dead, or Queued when
+// the budget passes or the caller gives up first.
+func (s *Service) wait(ctx context.Context, job outbox.Job) Outcome {
+	ch := make(chan outbox.Job, 1)
+	s.mu.Lock()
+	s.waiters[job.ID] = append(s.waiters[job.ID], ch)
+	s.mu.Unlock()
+	defer s.forget(job.ID, ch)
+
+	// The job may have finished before this write started listening.
+	if j, err := s.store.Get(ctx, job.ID); err == nil && (j.State == outbox.Done || j.State == outbox.Dead) {
+		return outcome(j)
+	}
+	t := time.NewTimer(s.budget)
+	defer t.Stop()
+	select {
+	case j := <-ch:
+		return outcome(j)
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return outcome(job)
+}
+
+func (s *Service) forget(id string, ch chan outbox.Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiters[id]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(s.waiters, id)
+	} else {
+		s.waiters[id] = ws
+	}
+}
+
+// Finished tells the writes waiting for j that it is done or dead. Wire it
+// to outbox.DispatcherConfig.OnFinish. It never blocks.
+func (s *Service) Finished(j outbox.Job) {
+	s.mu.Lock()
+	ws := s.waiters[j.ID]
+	delete(s.waiters, j.ID)
+	s.mu.Unlock()
+	for _, ch := range ws {
+		select {
+		case ch <- j:
+		default:
+		}
+	}
+}
+
+// outcome is Created with the CRM's ids for a done job, Queued otherwise
+// (a dead job is still accepted: it waits for an operator's replay).
+func outcome(j outbox.Job) Outcome {
+	if j.State != outbox.Done {
+		return Outcome{Status: Queued, JobID: j.ID}
+	}
+	var r result
+	_ = json.Unmarshal(j.Result, &r)
+	return Outcome{Status: Created, JobID: j.ID, RecordID: r.RecordID, CommentID: r.CommentID}
+}
+
+// requestHash is the hex SHA-256 of a write's kind and canonical JSON
+// (encoding/json sorts map keys, so equal requests hash equally).
+func requestHash(kind string, v any) string {
+	b, _ := json.Marshal(v) // plain structs and JSON-decoded maps
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func payloadHash(p json.RawMessage) string {
+	var v struct {
+		RequestHash string `json:"request_hash"`
+	}
+	_ = json.Unmarshal(p, &v)
+	return v.RequestHash
+}
+
+func hasKind(jobs []outbox.Job, kind string) bool {
+	for _, j := range jobs {
+		if j.Kind == kind {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,184 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/internal/interactions"
+	"github.com/holdline/holdline/outbox"
+)
+
+// jobs is the sidecar's outbox while it is built and run. openOutbox opens
+// the store; features then register handlers for their job kinds (Handle)
+// and finish listeners (OnFinish) and keep jobs as their queue; startOutbox
+// builds the one Dispatcher that runs every kind. The dispatcher is the
+// only path by which holdline writes to the CRM or uploads from the spool.
+//
+// Enqueue, Replay and Purge are safe for concurrent use once startOutbox
+// has returned; Handle and OnFinish are for New only.
+type jobs struct {
+	store     *outbox.BoltStore
+	handlers  map[string]outbox.Handler
+	listeners []func(outbox.Job)
+	d         *outbox.Dispatcher
+}
+
+// errOutboxNotStarted is returned by Enqueue before startOutbox.
+var errOutboxNotStarted = errors.New("sidecar: outbox dispatcher not started")
+
+// openOutbox opens the store at {data_dir}/outbox.db (bolt; ErrLocked
+// after outbox.lock_timeout when another process holds it), registers its
+// closer and readiness check, and registers the CRM write handlers.
+func (s *Sidecar) openOutbox() (*jobs, error) {
+	if b := s.cfg.Outbox.Backend; b != "bolt" {
+		return nil, fmt.Errorf("sidecar: outbox.backend %q is not available in this build (use bolt)", b)
+	}
+	store, err := outbox.OpenBolt(filepath.Join(s.cfg.DataDir, "outbox.db"), outbox.BoltOptions{
+		LockTimeout: 5 * time.Second, // a restart may race the previous process's exit
+		Registerer:  s.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sidecar: %w", err)
+	}
+	s.closers = append(s.closers, store.Close)
+	crmDep := s.deps.Get("crm")
+	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	j := &jobs{store: store, handlers: interactions.Handlers(store, client, crmDep)}
+	s.jobs = j
+	return j, nil
+}
+
+// Store is the outbox store, for reading jobs (a handler looking up an
+// earlier job's result through Store.Interaction). Enqueue through jobs.
+func (j *jobs) Store() outbox.Store { return j.store }
+
+// Handle registers the handler of a job kind. It panics on a kind
+// registered twice or after startOutbox: both are wiring mistakes.
+func (j *jobs) Handle(kind string, h outbox.Handler) {
+	if j.d != nil {
+		panic("sidecar: outbox handler for " + kind + " registered after the dispatcher was built")
+	}
+	if _, dup := j.handlers[kind]; dup {
+		panic("sidecar: outbox handler for " + kind + " registered twice")
+	}
+	j.handlers[kind] = h
+}
+
+// OnFinish registers f to be told of every job that is done or dead (see
+// outbox.DispatcherConfig.OnFinish: it must not block).
+func (j *jobs) OnFinish(f func(outbox.Job)) { j.listeners = append(j.listeners, f) }
+
+// Enqueue stores a job durably and wakes the dispatcher (see
+// outbox.Dispatcher.Enqueue).
+func (j *jobs) Enqueue(ctx context.Context, job outbox.Job) (outbox.Job, bool, error) {
+	if j.d == nil {
+		return outbox.Job{}, false, errOutboxNotStarted
+	}
+	return j.d.Enqueue(ctx, job)
+}
+
+// List, Get, Replay and Purge are the admin API's view of the outbox.
+func (j *jobs) List(ctx context.Context, f outbox.Filter) ([]outbox.Job, string, error) {
+	return j.store.List(ctx, f)
+}
+
+func (j *jobs) Get(ctx context.Context, id string) (outbox.Job, error) { return j.store.Get(ctx, id) }
+
+// Replay makes a job due now and wakes the dispatcher.
+func (j *jobs) Replay(ctx context.Context, id string) (outbox.Job, error) {
+	if j.d == nil {
+		return outbox.Job{}, errOutboxNotStarted
+	}
+	return j.d.Replay(ctx, id)
+}
+
+// Purge deletes done or dead jobs and wakes the dispatcher: purging a dead
+// job releases the jobs it held.
+func (j *jobs) Purge(ctx context.Context, state outbox.State, olderThan time.Time) (int, error) {
+	n, err := j.store.Purge(ctx, state, olderThan)
+	if n > 0 && j.d != nil {
+		j.d.Notify()
+	}
+	return n, err
+}
+
+// Stats counts jobs per state.
+func (j *jobs) Stats(ctx context.Context) (outbox.Stats, error) { return j.store.Stats(ctx) }
+
+// startOutbox builds the dispatcher with every registered handler (its
+// Paused follows each dependency's breaker) and the interactions service,
+// and registers the dispatcher as a runner. It runs until Stop, before the
+// store closes.
+func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
+	crmDep := s.deps.Get("crm")
+	var svc *interactions.Service
+	listeners := j.listeners
+	oc := s.cfg.Outbox
+	d, err := outbox.NewDispatcher(j.store, j.handlers, s.log, outbox.DispatcherConfig{
+		Workers:   oc.Workers,
+		Backoff:   oc.Backoff,
+		Retention: oc.Retention.D(),
+		Paused: func(dep string) bool {
+			dd := s.deps.Get(dep)
+			return dd != nil && !dd.BreakerAllows()
+		},
+		OnFinish: func(job outbox.Job) {
+			svc.Finished(job)
+			for _, f := range listeners {
+				f(job)
+			}
+		},
+		Registerer: s.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D()})
+	j.d = d
+	s.runners = append(s.runners, d.Run)
+	return svc, nil
+}
+
+// ready is the readiness check: the store is open and answers a read.
+// (Readiness checks take no ctx; a bolt read does not block.)
+func (j *jobs) ready() error {
+	if _, err := j.store.Get(context.Background(), "readyz"); err != nil && !errors.Is(err, outbox.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// status is the "outbox" section of /v1/status.
+func (j *jobs) status(ctx context.Context, now time.Time) any {
+	st, err := j.store.Stats(ctx)
+	if err != nil {
+		return map[string]any{"error": "outbox unavailable"}
+	}
+	age := 0.0
+	if !st.OldestPending.IsZero() {
+		age = max(0, now.Sub(st.OldestPending).Seconds())
+	}
+	return map[string]any{
+		"backend":                    "bolt",
+		"pending":                    st.Pending,
+		"inflight":                   st.Inflight,
+		"dead":                       st.Dead,
+		"blocked":                    st.Blocked,
+		"done":                       st.Done,
+		"oldest_pending_age_seconds": age,
+	}
+}
+
+// deadJobs reports whether jobs wait for an operator (the sidecar is
+// degraded until they are replayed or purged).
+func (j *jobs) deadJobs(ctx context.Context) bool {
+	st, err := j.store.Stats(ctx)
+	return err == nil && st.Dead > 0
+}
