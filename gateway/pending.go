@@ -28,6 +28,8 @@ type Services struct {
 	Outbox Outbox
 	// Dialogflow answers detect-intent and GET /v1/dialogflow/agents.
 	Dialogflow DialogflowService
+	// Identity answers POST /v1/identity/verify.
+	Identity IdentityService
 }
 
 func notConfigured(what string) *Problem {
@@ -36,9 +38,5 @@ func notConfigured(what string) *Problem {
 
 func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingRequestObject) (api.UploadRecordingResponseObject, error) {
 	return nil, notConfigured("recording capture")
-}
-
-func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
-	return nil, notConfigured("identity")
 }
 

@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/gateway/api"
+)
+
+// IdentityService verifies access tokens (adapters/identity.Verifier).
+type IdentityService interface {
+	// Verify returns the token's verdict within the identity budget. It
+	// never fails: a token it cannot verify is inactive with a reason.
+	Verify(ctx context.Context, token string) identity.Verdict
+}
+
+var _ IdentityService = (*identity.Verifier)(nil)
+
+// VerifyToken answers POST /v1/identity/verify in the RFC 7662 shape: an
+// invalid token, or one that cannot be verified because the provider is
+// down, is a 200 with active false and reasons, never an error. An empty
+// token is a 400 naming the field.
+func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObject) (api.VerifyTokenResponseObject, error) {
+	svc := s.opts.Services.Identity
+	if svc == nil {
+		return nil, notConfigured("identity")
+	}
+	if req.Body == nil {
+		return nil, Invalid("", "a JSON request body is required")
+	}
+	if req.Body.Token == "" {
+		return nil, Invalid("token", "must not be empty")
+	}
+	vd := svc.Verify(ctx, req.Body.Token)
+	out := api.VerifyToken200JSONResponse{
+		Active:   vd.Active,
+		Degraded: vd.Degraded,
+		Source:   api.TokenVerdictSource(vd.Source),
+		Reasons:  vd.Reasons,
+	}
+	if out.Reasons == nil {
+		out.Reasons = []string{}
+	}
+	if vd.Subject != "" {
+		out.Subject = &vd.Subject
+	}
+	if !vd.ExpiresAt.IsZero() {
+		t := vd.ExpiresAt.UTC()
+		out.ExpiresAt = &t
+	}
+	if len(vd.Scopes) > 0 {
+		out.Scopes = &vd.Scopes
+	}
+	if vd.Claims != nil {
+		out.Claims = &vd.Claims
+	}
+	return out, nil
+}
