@@ -1,0 +1,306 @@
+package interactions_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/interactions"
+	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/outbox"
+)
+
+// env is a Service over a real bolt store and dispatcher, writing through
+// the CRM dependency's real policy chain to the CRM simulator.
+type env struct {
+	svc   *interactions.Service
+	store *outbox.BoltStore
+	d     *outbox.Dispatcher
+	crm   *sim.CRM
+	dep   *resilience.Dependency
+	// reject, when set, answers every CRM write with this status (a
+	// validation rule the CRM enforces until someone fixes it).
+	reject atomic.Int32
+}
+
+func start(t *testing.T, budget time.Duration) *env {
+	t.Helper()
+	e := &env{crm: sim.NewCRM(sim.CRMOptions{Empty: true})}
+	h := e.crm.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := e.reject.Load(); code != 0 && r.Method == http.MethodPost {
+			http.Error(w, `{"error":"subject rejected by a validation rule"}`, int(code))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	cfg := config.Default()
+	cfg.Dependencies.CRM.Kind = "generic"
+	cfg.Dependencies.CRM.Endpoints.Primary = srv.URL
+	cfg.Dependencies.CRM.Breaker.MinRequests = 4
+	cfg.Dependencies.CRM.Breaker.OpenFor = config.Duration(200 * time.Millisecond)
+	deps, err := resilience.NewSet(cfg.Dependencies, resilience.Options{AllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dep = deps.Get("crm")
+	client, err := crm.New(cfg.Dependencies.CRM, e.dep.HTTPClient(), e.dep.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store, err = outbox.OpenBolt(filepath.Join(t.TempDir(), "outbox.db"), outbox.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d, err = outbox.NewDispatcher(e.store, interactions.Handlers(e.store, client, e.dep), nil, outbox.DispatcherConfig{
+		Backoff: config.Backoff{Initial: config.Duration(20 * time.Millisecond), Max: config.Duration(100 * time.Millisecond),
+			MaxElapsed: config.Duration(time.Hour)},
+		PollInterval: 20 * time.Millisecond,
+		PauseDelay:   20 * time.Millisecond,
+		Paused:       func(string) bool { return !e.dep.BreakerAllows() },
+		OnFinish:     func(j outbox.Job) { e.svc.Finished(j) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = interactions.New(e.d, e.store, e.dep, interactions.Options{WriteBudget: budget})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := e.store.Check(); err != nil {
+			t.Errorf("store indexes: %v", err)
+		}
+		e.store.Close()
+	})
+	return e
+}
+
+// waitJob waits until job id is done or dead.
+func (e *env) waitJob(t *testing.T, id string, want outbox.State) outbox.Job {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := e.store.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State == want {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s (%s) is %s after 10s, want %s; last error %q", id, j.Kind, j.State, want, j.LastError)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) record(t *testing.T, id string) sim.CRMRecord {
+	t.Helper()
+	r, ok := e.crm.Record(id)
+	if !ok {
+		t.Fatalf("the CRM has no record %q; it has %+v", id, e.crm.Records())
+	}
+	return r
+}
+
+var rec = crm.NewRecord{Subject: "Billing question", Description: "caller disputes invoice 42", Channel: "voice"}
+
+func TestHealthyCRMAnswersCreated(t *testing.T) {
+	e := start(t, 5*time.Second)
+	out, err := e.svc.CreateRecord(t.Context(), "call-1", "", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != interactions.Created || out.RecordID == "" || out.JobID == "" {
+		t.Fatalf("CreateRecord = %+v, want created with a record id and job id", out)
+	}
+	c, err := e.svc.AddComment(t.Context(), "call-1", "", crm.Comment{Body: "promised a callback", Author: "agent-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != interactions.Created || c.RecordID != out.RecordID || c.CommentID == "" {
+		t.Fatalf("AddComment = %+v, want created on record %s", c, out.RecordID)
+	}
+	r := e.record(t, out.RecordID)
+	if r.InteractionID != "call-1" || len(r.Comments) != 1 || r.Comments[0].Body != "promised a callback" {
+		t.Errorf("CRM record = %+v", r)
+	}
+	v, err := e.svc.Get(t.Context(), "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.RecordID != out.RecordID || len(v.Jobs) != 2 || v.Jobs[0].State != outbox.Done || v.Jobs[1].State != outbox.Done {
+		t.Errorf("Get = %+v", v)
+	}
+	if _, err := e.svc.Get(t.Context(), "call-unknown"); !errors.Is(err, interactions.ErrUnknown) {
+		t.Errorf("Get(unknown) error = %v, want ErrUnknown", err)
+	}
+}
+
+func TestCRMDownQueuesThenDeliversInOrder(t *testing.T) {
+	e := start(t, 100*time.Millisecond)
+	if err := e.crm.SetMode(sim.CRMMode{Kind: sim.Mode503, Scope: sim.ScopeWrite}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.svc.CreateRecord(t.Context(), "call-2", "", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != interactions.Queued || out.JobID == "" {
+		t.Fatalf("CreateRecord with the CRM down = %+v, want queued with a job id", out)
+	}
+	c, err := e.svc.AddComment(t.Context(), "call-2", "", crm.Comment{Body: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := e.svc.AddComment(t.Context(), "call-2", "", crm.Comment{Body: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != interactions.Queued || c2.Status != interactions.Queued {
+		t.Fatalf("AddComment with the CRM down = %+v, %+v, want queued", c, c2)
+	}
+	time.Sleep(150 * time.Millisecond) // a few failed attempts
+	if n := len(e.crm.Records()); n != 0 {
+		t.Fatalf("the CRM has %d records while failing writes", n)
+	}
+	if err := e.crm.SetMode(sim.CRMMode{Kind: sim.ModeOK}); err != nil {
+		t.Fatal(err)
+	}
+	j := e.waitJob(t, c2.JobID, outbox.Done)
+	v, err := e.svc.Get(t.Context(), "call-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.record(t, v.RecordID)
+	if len(r.Comments) != 2 || r.Comments[0].Body != "first" || r.Comments[1].Body != "second" {
+		t.Errorf("comments = %+v, want first then second", r.Comments)
+	}
+	if !r.Comments[0].CreatedAt.After(r.CreatedAt) && !r.Comments[0].CreatedAt.Equal(r.CreatedAt) {
+		t.Errorf("comment landed before its record")
+	}
+	if len(e.crm.Records()) != 1 {
+		t.Errorf("the CRM has %d records, want 1", len(e.crm.Records()))
+	}
+	// A repeat of the queued write now answers with the stored ids.
+	again, err := e.svc.AddComment(t.Context(), "call-2", "", crm.Comment{Body: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != interactions.Created || again.JobID != j.ID || again.CommentID == "" {
+		t.Errorf("repeat after delivery = %+v, want created from job %s", again, j.ID)
+	}
+}
+
+func TestPermanentErrorGoesDeadAndReplays(t *testing.T) {
+	e := start(t, 2*time.Second)
+	e.reject.Store(http.StatusUnprocessableEntity)
+	out, err := e.svc.CreateRecord(t.Context(), "call-3", "", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != interactions.Queued {
+		t.Fatalf("CreateRecord with a 422 = %+v, want queued (dead, waiting for a replay)", out)
+	}
+	dead := e.waitJob(t, out.JobID, outbox.Dead)
+	if dead.Attempts != 1 {
+		t.Errorf("dead after %d attempts, want 1 (a 4xx is not retried)", dead.Attempts)
+	}
+	c, err := e.svc.AddComment(t.Context(), "call-3", "", crm.Comment{Body: "held behind the dead record"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.store.Stats(t.Context()); st.Blocked != 1 {
+		t.Errorf("Stats.Blocked = %d, want 1", st.Blocked)
+	}
+	e.reject.Store(0) // the validation rule is fixed
+	if _, err := e.d.Replay(t.Context(), out.JobID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, c.JobID, outbox.Done)
+	v, _ := e.svc.Get(t.Context(), "call-3")
+	r := e.record(t, v.RecordID)
+	if len(r.Comments) != 1 || r.Comments[0].Body != "held behind the dead record" {
+		t.Errorf("comments = %+v", r.Comments)
+	}
+}
+
+func TestIdempotencyKeys(t *testing.T) {
+	e := start(t, 5*time.Second)
+	first, err := e.svc.CreateRecord(t.Context(), "call-4", "k-1", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.svc.CreateRecord(t.Context(), "call-4", "k-1", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Errorf("repeat = %+v, want the first answer %+v", again, first)
+	}
+	other := rec
+	other.Subject = "Something else"
+	if _, err := e.svc.CreateRecord(t.Context(), "call-4", "k-1", other); !errors.Is(err, interactions.ErrConflict) {
+		t.Errorf("same key, other body: error = %v, want ErrConflict", err)
+	}
+	if _, err := e.svc.CreateRecord(t.Context(), "call-5", "k-1", rec); !errors.Is(err, interactions.ErrConflict) {
+		t.Errorf("same key, other interaction: error = %v, want ErrConflict", err)
+	}
+	// A second, different record write appends to the interaction's record.
+	app, err := e.svc.CreateRecord(t.Context(), "call-4", "", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Status != interactions.Created || app.RecordID != first.RecordID || app.JobID == first.JobID {
+		t.Errorf("second record write = %+v, want created on record %s by a new job", app, first.RecordID)
+	}
+	r := e.record(t, first.RecordID)
+	if len(e.crm.Records()) != 1 || len(r.Comments) != 1 || r.Comments[0].Body != "Something else\n\ncaller disputes invoice 42" {
+		t.Errorf("CRM = %d records, comments %+v; want one record with the append as a comment", len(e.crm.Records()), r.Comments)
+	}
+	if _, err := e.svc.AddComment(t.Context(), "call-6", "", crm.Comment{Body: "no record yet"}); !errors.Is(err, interactions.ErrNoRecord) {
+		t.Errorf("comment before any record: error = %v, want ErrNoRecord", err)
+	}
+	jobs, _, _ := e.store.List(t.Context(), outbox.Filter{})
+	if len(jobs) != 2 {
+		t.Errorf("the outbox has %d jobs, want 2 (repeats and conflicts make none)", len(jobs))
+	}
+}
+
+func TestOpenBreakerAnswersAtOnce(t *testing.T) {
+	e := start(t, 5*time.Second)
+	if err := e.dep.SetBreakerMode(resilience.BreakerOpen, "test", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	out, err := e.svc.CreateRecord(t.Context(), "call-7", "", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); out.Status != interactions.Queued || took > time.Second {
+		t.Fatalf("CreateRecord with the breaker open = %+v after %v, want queued at once", out, took)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if j, _ := e.store.Get(t.Context(), out.JobID); j.Attempts != 0 || j.State != outbox.Pending {
+		t.Errorf("job while paused = %s after %d attempts, want pending with none spent", j.State, j.Attempts)
+	}
+	if err := e.dep.SetBreakerMode(resilience.BreakerAuto, "test", "drill over"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, out.JobID, outbox.Done)
+}
