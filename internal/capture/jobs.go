@@ -1,0 +1,254 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path"
+
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+
+	"github.com/holdline/holdline/adapters/blob"
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/outbox"
+)
+
+// uploadPayload is a blob.upload job's payload.
+type uploadPayload struct {
+	RecordingID   string `json:"recording_id"`
+	InteractionID string `json:"interaction_id"`
+	SpoolPath     string `json:"spool_path"`
+	// Object is the URI the recording will have (gs://bucket/name); Name
+	// is the object name inside the store.
+	Object      string `json:"object"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	CRC32C      string `json:"crc32c"`
+	SHA256      string `json:"sha256"`
+	ContentType string `json:"content_type"`
+}
+
+func (p uploadPayload) recording(j outbox.Job) Recording {
+	return Recording{RecordingID: p.RecordingID, Object: p.Object, Size: p.Size, CRC32C: p.CRC32C, SHA256: p.SHA256,
+		Stored: "spool", CRM: "queued", JobID: j.ID}
+}
+
+// attachPayload is a crm.attach_recording job's payload.
+type attachPayload struct {
+	RecordingID   string `json:"recording_id"`
+	InteractionID string `json:"interaction_id"`
+	Object        string `json:"object"`
+	Name          string `json:"name"`
+	// Stored is the store kind: gcs or dir.
+	Stored      string `json:"stored"`
+	Size        int64  `json:"size"`
+	CRC32C      string `json:"crc32c"`
+	SHA256      string `json:"sha256"`
+	ContentType string `json:"content_type"`
+}
+
+func (p attachPayload) recording(j outbox.Job) Recording {
+	r := Recording{RecordingID: p.RecordingID, Object: p.Object, Size: p.Size, CRC32C: p.CRC32C, SHA256: p.SHA256,
+		Stored: p.Stored, CRM: "queued", JobID: j.ID}
+	switch j.State {
+	case outbox.Done:
+		r.CRM = "attached"
+	case outbox.Dead:
+		r.CRM = "dead"
+	}
+	return r
+}
+
+// attachResult is a crm.attach_recording job's result.
+type attachResult struct {
+	AttachmentIDs []string `json:"attachment_ids"`
+}
+
+// uploadResult is a blob.upload job's result.
+type uploadResult struct {
+	Object      string `json:"object"`
+	Stored      string `json:"stored"`
+	AttachJobID string `json:"attach_job_id"`
+}
+
+// Handlers returns the outbox handlers of the recording jobs, keyed by
+// kind: KindUpload and KindAttach. c is the CRM adapter and crmDep the
+// "crm" dependency whose policy chain each attachment part runs through.
+func (f *Flow) Handlers(c crm.Client, crmDep *resilience.Dependency) map[string]outbox.Handler {
+	return map[string]outbox.Handler{
+		KindUpload: f.handleUpload,
+		KindAttach: func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+			return f.handleAttach(ctx, j, c, crmDep)
+		},
+	}
+}
+
+// handleUpload moves a spool file into the store, create-only with the
+// CRC32C declared, then queues the attachment and removes the spool file.
+// It is idempotent: an object already stored with the same bytes (a run
+// that died after committing) counts as uploaded.
+func (f *Flow) handleUpload(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+	var p uploadPayload
+	if err := json.Unmarshal(j.Payload, &p); err != nil {
+		return nil, outbox.Permanent(fmt.Errorf("capture: upload payload: %w", err))
+	}
+	crc, err := blob.DecodeCRC32C(p.CRC32C)
+	if err != nil {
+		return nil, outbox.Permanent(fmt.Errorf("capture: upload payload: %w", err))
+	}
+	if !f.dep.BreakerAllows() {
+		return nil, fmt.Errorf("capture: upload: %w", outbox.ErrPaused)
+	}
+	sum := blob.Sum{Size: p.Size, CRC32C: crc, SHA256: p.SHA256}
+	if err := f.uploadSpooled(ctx, p, sum); err != nil {
+		return nil, jobError("upload", err)
+	}
+	job, err := f.enqueueAttach(ctx, attachPayload{
+		RecordingID: p.RecordingID, InteractionID: p.InteractionID, Object: p.Object, Name: p.Name,
+		Stored: f.store.Kind(), Size: p.Size, CRC32C: p.CRC32C, SHA256: p.SHA256, ContentType: p.ContentType,
+	})
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, outbox.Permanent(err)
+		}
+		return nil, err
+	}
+	if err := f.spool.Remove(p.SpoolPath); err != nil {
+		f.log.Warn("spool file not removed", "path", p.SpoolPath, "error", err)
+	}
+	return json.Marshal(uploadResult{Object: p.Object, Stored: f.store.Kind(), AttachJobID: job.ID})
+}
+
+func (f *Flow) uploadSpooled(ctx context.Context, p uploadPayload, sum blob.Sum) error {
+	if a, err := f.store.Stat(ctx, p.Name); err == nil {
+		return sameBytes(a, sum)
+	} else if !errors.Is(err, blob.ErrNotExist) {
+		return err
+	}
+	file, err := f.spool.Open(p.SpoolPath)
+	if err != nil {
+		return outbox.Permanent(fmt.Errorf("capture: spool file of %s lost: %w", p.RecordingID, err))
+	}
+	defer file.Close()
+	w, err := f.store.Create(ctx, p.Name, blob.Meta{
+		ContentType: p.ContentType, InteractionID: p.InteractionID, RecordingID: p.RecordingID,
+		SHA256: p.SHA256, CRC32C: sum.CRC32C, HasCRC32C: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	// Check the spool file against what the client sent before committing:
+	// a damaged file must not become the recording.
+	crc := crc32.New(blob.Castagnoli)
+	n, err := io.Copy(io.MultiWriter(w, crc), file)
+	if err != nil {
+		return err
+	}
+	if n != sum.Size || crc.Sum32() != sum.CRC32C {
+		return outbox.Permanent(fmt.Errorf("capture: spool file of %s is damaged: %d bytes crc32c %s, want %d bytes crc32c %s",
+			p.RecordingID, n, blob.EncodeCRC32C(crc.Sum32()), sum.Size, p.CRC32C))
+	}
+	_, err = w.Commit(ctx, sum)
+	if errors.Is(err, blob.ErrExists) {
+		a, serr := f.store.Stat(ctx, p.Name)
+		if serr != nil {
+			return serr
+		}
+		return sameBytes(a, sum)
+	}
+	return err
+}
+
+func sameBytes(a blob.Attrs, sum blob.Sum) error {
+	if a.Size != sum.Size || a.CRC32C != sum.CRC32C || (a.SHA256 != "" && sum.SHA256 != "" && a.SHA256 != sum.SHA256) {
+		return outbox.Permanent(fmt.Errorf("capture: %s already holds other bytes: %w", a.Name, ErrConflict))
+	}
+	return nil
+}
+
+// errNoRecord is returned (retryable) by the attach handler while the
+// interaction has no CRM record yet.
+var errNoRecord = errors.New("capture: the interaction has no CRM record yet")
+
+// handleAttach sends the recording to the interaction's CRM record in
+// parts of at most recordings.attach_part_bytes, in order, each streamed
+// from the store with the idempotency key attach:ID:partN.
+func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, c crm.Client, crmDep *resilience.Dependency) (json.RawMessage, error) {
+	var p attachPayload
+	if err := json.Unmarshal(j.Payload, &p); err != nil {
+		return nil, outbox.Permanent(fmt.Errorf("capture: attach payload: %w", err))
+	}
+	recordID, err := f.recordID(ctx, p.InteractionID)
+	if err != nil {
+		return nil, err
+	}
+	if !crmDep.BreakerAllows() {
+		return nil, fmt.Errorf("capture: attach: %w", outbox.ErrPaused)
+	}
+	part := f.cfg.AttachPartBytes
+	parts := max(1, int((p.Size+part-1)/part))
+	ids := make([]string, 0, parts)
+	for i := range parts {
+		off := int64(i) * part
+		n := min(part, p.Size-off)
+		rc, err := f.store.Open(ctx, p.Name, off, n)
+		if err != nil {
+			return nil, jobError("attach: read", err)
+		}
+		a := crm.Attachment{Name: path.Base(p.Name), ContentType: p.ContentType, Size: n, Body: rc}
+		if parts > 1 {
+			a.Part, a.Parts = i+1, parts
+		}
+		key := fmt.Sprintf("attach:%s:part%d", p.RecordingID, i+1)
+		id, err := resilience.Get(ctx, crmDep, "attach_recording", false, func(context.Context) (string, error) {
+			// A part may be tens of megabytes: it is bounded by the job's
+			// ctx, not by the CRM timeout meant for small calls; the
+			// breaker and bulkhead still see it.
+			return c.AttachFile(ctx, recordID, a, key)
+		})
+		rc.Close()
+		if err != nil {
+			return nil, jobError(fmt.Sprintf("attach part %d of %d", i+1, parts), err)
+		}
+		ids = append(ids, id)
+	}
+	return json.Marshal(attachResult{AttachmentIDs: ids})
+}
+
+// recordID reads the CRM record id from the interaction's done
+// crm.create_record job.
+func (f *Flow) recordID(ctx context.Context, interactionID string) (string, error) {
+	jobs, err := f.jobs.Interaction(ctx, interactionID)
+	if err != nil {
+		return "", fmt.Errorf("capture: read interaction jobs: %w", err)
+	}
+	for _, j := range jobs {
+		if j.Kind != "crm.create_record" || j.State != outbox.Done {
+			continue
+		}
+		var r struct {
+			RecordID string `json:"record_id"`
+		}
+		if json.Unmarshal(j.Result, &r) == nil && r.RecordID != "" {
+			return r.RecordID, nil
+		}
+	}
+	return "", errNoRecord
+}
+
+// jobError maps a dependency's error to the outbox's vocabulary: an open
+// breaker pauses, a permanent answer buries, anything else is retried.
+func jobError(op string, err error) error {
+	switch {
+	case errors.Is(err, circuitbreaker.ErrOpen):
+		return fmt.Errorf("capture: %s: %w: %w", op, outbox.ErrPaused, err)
+	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
+		return outbox.Permanent(fmt.Errorf("capture: %s: %w", op, err))
+	}
+	return fmt.Errorf("capture: %s: %w", op, err)
+}
