@@ -9,7 +9,6 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 )
 
-
 func (s *Server) faults() (*resilience.Faults, error) {
 	if s.opts.Services.Faults == nil {
 		return nil, NotFound("fault injection is off on this sidecar (drills.enabled: false)")
