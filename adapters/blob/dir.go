@@ -172,7 +172,6 @@ func (w *dirWriter) Abort() {
 	os.Remove(w.f.Name())
 }
 
-
 func writeMeta(p string, m Meta) error {
 	b, err := json.Marshal(map[string]string{
 		"content_type": m.ContentType, "interaction_id": m.InteractionID, "recording_id": m.RecordingID,

@@ -466,9 +466,9 @@ func (f *Flow) replay(req Request, want string, prev *outbox.Job) (Result, error
 // discard is a blob.Writer that drops bytes, for hashing a replay.
 type discard struct{}
 
-func (discard) Write(p []byte) (int, error)                            { return len(p), nil }
+func (discard) Write(p []byte) (int, error)                          { return len(p), nil }
 func (discard) Commit(context.Context, blob.Sum) (blob.Attrs, error) { return blob.Attrs{}, nil }
-func (discard) Abort()                                                 {}
+func (discard) Abort()                                               {}
 
 // keyedMutex serializes uploads of one recording id.
 type keyedMutex struct {
