@@ -25,7 +25,7 @@ const (
 )
 
 // startSim starts the in-process Dialogflow on loopback.
-func startSim(t *testing.T) *sim.Dialogflow {
+func startSim(t testing.TB) *sim.Dialogflow {
 	t.Helper()
 	df, err := sim.StartDialogflow("127.0.0.1:0")
 	if err != nil {
@@ -61,7 +61,7 @@ func support(secondary string, budget time.Duration) map[string]config.Dialogflo
 	}}
 }
 
-func newFixture(t *testing.T, df *sim.Dialogflow, s setup) *fixture {
+func newFixture(t testing.TB, df *sim.Dialogflow, s setup) *fixture {
 	t.Helper()
 	cfg := config.Default()
 	if s.policy != nil {

@@ -256,3 +256,31 @@ func TestDialogflowInjectedFaultsActBeneathPolicies(t *testing.T) {
 	}
 }
 
+// BenchmarkDialogflowTurn is one turn through the policy chain, the real
+// client and the loopback simulator.
+func BenchmarkDialogflowTurn(b *testing.B) {
+	df := startSim(b)
+	f := newFixture(b, df, setup{})
+	in := dialogflow.Input{Text: "hello", LanguageCode: "en"}
+	for b.Loop() {
+		if _, err := f.c.DetectIntent(b.Context(), "support", "bench", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDialogflowFallbackBreakerOpen is a turn answered by the
+// fallback without calling Dialogflow.
+func BenchmarkDialogflowFallbackBreakerOpen(b *testing.B) {
+	df := startSim(b)
+	f := newFixture(b, df, setup{})
+	if err := f.dep.SetBreakerMode(resilience.BreakerOpen, "bench", "bench"); err != nil {
+		b.Fatal(err)
+	}
+	in := dialogflow.Input{Text: "hello", LanguageCode: "en"}
+	for b.Loop() {
+		if _, err := f.c.DetectIntent(b.Context(), "support", "bench", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

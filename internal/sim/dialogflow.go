@@ -76,8 +76,20 @@ type Dialogflow struct {
 	envModes map[string]DialogflowMode // by environment name
 	control  DialogflowMode            // the Environments service
 	versions map[string][]string       // by environment name
-	sessions []string
-	gets     []string
+	sessions []string                  // the last dfMaxRecorded session paths
+	gets     []string                  // the last dfMaxRecorded environment names
+	turns    int                       // DetectIntent calls received
+}
+
+// dfMaxRecorded bounds what the simulator remembers, so a long dev-mode
+// run does not grow without limit.
+const dfMaxRecorded = 10_000
+
+func dfRecord(s []string, v string) []string {
+	if len(s) >= dfMaxRecorded {
+		s = slices.Delete(s, 0, len(s)-dfMaxRecorded+1)
+	}
+	return append(s, v)
 }
 
 // StartDialogflow listens on addr ("" means 127.0.0.1:0) and serves the
@@ -190,7 +202,7 @@ func (d *Dialogflow) SetVersions(env string, versions []string) {
 }
 
 // Sessions returns the session paths DetectIntent received, in arrival
-// order, including those of calls that were then faulted.
+// order, including those of calls that were then faulted: the last 10,000.
 func (d *Dialogflow) Sessions() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -198,7 +210,7 @@ func (d *Dialogflow) Sessions() []string {
 }
 
 // EnvironmentReads returns the environment names GetEnvironment received,
-// in arrival order.
+// in arrival order: the last 10,000.
 func (d *Dialogflow) EnvironmentReads() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -231,7 +243,7 @@ func (s *dfEnvironments) GetEnvironment(ctx context.Context, req *cxpb.GetEnviro
 	d := s.d
 	name := req.GetName()
 	d.mu.Lock()
-	d.gets = append(d.gets, name)
+	d.gets = dfRecord(d.gets, name)
 	m := d.control
 	versions, ok := d.versions[name]
 	d.mu.Unlock()
@@ -266,7 +278,9 @@ func (s *dfSessions) DetectIntent(ctx context.Context, req *cxpb.DetectIntentReq
 		env = m[1] + m[2]
 	}
 	d.mu.Lock()
-	d.sessions = append(d.sessions, session)
+	d.sessions = dfRecord(d.sessions, session)
+	d.turns++
+	id := d.turns
 	mode, ok := d.envModes[env]
 	if !ok {
 		mode = d.mode
@@ -298,7 +312,7 @@ func (s *dfSessions) DetectIntent(ctx context.Context, req *cxpb.DetectIntentReq
 			}
 		}
 	}
-	return &cxpb.DetectIntentResponse{ResponseId: fmt.Sprintf("sim-%d", len(d.Sessions())), QueryResult: res}, nil
+	return &cxpb.DetectIntentResponse{ResponseId: fmt.Sprintf("sim-%d", id), QueryResult: res}, nil
 }
 
 // dfAnswer picks the canned answer for one query under agent.
