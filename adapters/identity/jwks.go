@@ -167,9 +167,13 @@ func newKeySet(set jwk.Set, allowed map[string]jwa.SignatureAlgorithm) *keySet {
 // a day) and the JWKS now, through the identity dependency's policies and
 // within ctx. On success the new key set replaces the old; on failure the
 // last good set is kept and marked degraded, and the error is returned (it
-// is also logged and counted). Concurrent calls share one fetch. Run calls
-// Refresh; the sidecar may call it once at startup to warm the keys.
+// is also logged and counted). Concurrent calls share one fetch, which is
+// bounded by identity.budget like a Verify: a Verify that joins it never
+// waits longer than its own budget. Run calls Refresh; the sidecar may
+// call it once at startup to warm the keys.
 func (v *Verifier) Refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, v.budget)
+	defer cancel()
 	_, err, _ := v.flight.Do("jwks", func() (any, error) { return v.refresh(ctx) })
 	return err
 }

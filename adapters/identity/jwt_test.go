@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -247,5 +248,45 @@ func TestIdPLogsNeverHoldTokens(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain token material %.12q...:\n%s", secret, logs)
 		}
+	}
+}
+
+func TestIdPHangingProviderStaysWithinBudget(t *testing.T) {
+	const budget = 300 * time.Millisecond
+	e := newEnv(t, func(c *envConfig) {
+		c.cfg.Budget = config.Duration(budget)
+		c.deps = func(d *config.Dependencies) { d.Identity.Timeout = config.Duration(10 * time.Second) }
+	})
+	known := e.mint(t, "warm")
+	if got := e.verify(t, known); !got.Active {
+		t.Fatalf("warm-up Verify = inactive %v", got.Reasons)
+	}
+	if err := e.idp.SetMode(sim.IdPModeHang); err != nil {
+		t.Fatal(err)
+	}
+	e.idp.RotateKey()
+	rotated := e.mint(t, "rotated") // its kid needs a JWKS fetch, which hangs
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			start := time.Now()
+			got := e.verify(t, rotated)
+			if took := time.Since(start); took > budget+300*time.Millisecond {
+				t.Errorf("Verify(unknown kid, provider hanging) took %v, want within the %v budget", took, budget)
+			}
+			if got.Active {
+				t.Errorf("Verify(unknown kid, provider hanging) = active, want inactive")
+			}
+		})
+	}
+	wg.Wait()
+	// Known keys keep verifying without waiting on the provider.
+	start := time.Now()
+	if got := e.verify(t, known); !got.Active {
+		t.Errorf("Verify(known kid, provider hanging) = inactive %v, want active", got.Reasons)
+	}
+	if took := time.Since(start); took > 50*time.Millisecond {
+		t.Errorf("Verify(known kid, provider hanging) took %v, want no provider wait", took)
 	}
 }
