@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
@@ -30,13 +28,10 @@ type Services struct {
 	Dialogflow DialogflowService
 	// Identity answers POST /v1/identity/verify.
 	Identity IdentityService
+	// Recordings answers POST /v1/interactions/{id}/recordings.
+	Recordings Recorder
 }
 
 func notConfigured(what string) *Problem {
 	return newProblem(http.StatusServiceUnavailable, "unavailable", what+" is not configured on this sidecar")
 }
-
-func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingRequestObject) (api.UploadRecordingResponseObject, error) {
-	return nil, notConfigured("recording capture")
-}
-
