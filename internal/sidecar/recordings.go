@@ -1,0 +1,91 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/holdline/holdline/adapters/blob"
+	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/internal/capture"
+	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/outbox"
+)
+
+// devBucket is the bucket dev mode creates in its GCS emulator.
+const devBucket = "holdline-dev"
+
+// buildRecordings builds the recording store (GCS through the blob
+// dependency, or a local directory), the spool in {data_dir}/spool and the
+// capture flow, and registers the blob.upload and crm.attach_recording
+// handlers on j. Call it between openOutbox and startOutbox; the flow is
+// gateway.Services.Recordings.
+//
+// In dev mode with store gcs and no blob endpoint, it starts an in-process
+// GCS emulator (fake-gcs-server on loopback) so the real client path runs.
+func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, error) {
+	rc := s.cfg.Recordings
+	dep := s.deps.Get("blob")
+	var store blob.Store
+	switch rc.Store {
+	case "dir":
+		dir := rc.Dir
+		if dir == "" {
+			dir = filepath.Join(s.cfg.DataDir, "recordings")
+		}
+		d, err := blob.NewDir(dir, dep)
+		if err != nil {
+			return nil, fmt.Errorf("sidecar: recordings.dir: %w", err)
+		}
+		store = d
+	default: // gcs
+		endpoint, bucket := s.cfg.Dependencies.Blob.Endpoints.Primary, rc.Bucket
+		if s.opts.Dev && endpoint == "" {
+			if bucket == "" {
+				bucket = devBucket
+			}
+			g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
+			if err != nil {
+				return nil, err
+			}
+			s.closers = append(s.closers, g.Close)
+			endpoint = g.URL()
+			s.log.Info("dev GCS emulator started", "url", endpoint, "bucket", bucket)
+		}
+		if bucket == "" {
+			return nil, errors.New("recordings.bucket: must be set when recordings.store is gcs")
+		}
+		c, err := blob.NewGCSClient(ctx, dep, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, c.Close)
+		store = blob.NewGCS(c, bucket, blob.GCSOptions{})
+	}
+	spool, err := blob.OpenSpool(filepath.Join(s.cfg.DataDir, "spool"))
+	if err != nil {
+		return nil, err
+	}
+	flow, err := capture.New(store, spool, recordingJobs{j}, dep, rc, capture.Options{Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	crmDep := s.deps.Get("crm")
+	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	for kind, h := range flow.Handlers(client, crmDep) {
+		j.Handle(kind, h)
+	}
+	return flow, nil
+}
+
+// recordingJobs is the outbox as the capture flow sees it: enqueue through
+// the dispatcher (which wakes it), read through the store.
+type recordingJobs struct{ *jobs }
+
+func (r recordingJobs) Interaction(ctx context.Context, id string) ([]outbox.Job, error) {
+	return r.store.Interaction(ctx, id)
+}
