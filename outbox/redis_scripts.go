@@ -104,7 +104,7 @@ local function entryjob(fields)
 end
 `
 
-// scriptEnqueue: ARGV idem, kind, dep, iid, payload, next_ns ('' = now),
+// scriptEnqueue: ARGV idem, kind, dep, iid, payload, next_ns (” = now),
 // next_us. Returns {created 0|1, reply}.
 var scriptEnqueue = redis.NewScript(luaCommon + `
 local idem, kind, dep, iid, payload, nxt, nt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -181,7 +181,7 @@ return out
 
 // scriptFinish applies an outcome to a job that the caller's run still
 // holds. ARGV id, token, group, outcome (done|fail|dead), result,
-// last error, counted 0|1, retry_ns ('' = now), retry_us.
+// last error, counted 0|1, retry_ns (” = now), retry_us.
 // Returns {'ok', reply} or {'notfound'} or {'notinflight', state}.
 var scriptFinish = redis.NewScript(luaCommon + `
 local id, tok, group, outcome, result, lasterr, counted, rns, rus = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
@@ -266,7 +266,7 @@ return {deleted, last, more}
 `)
 
 // scriptStats returns {pending, inflight, dead, done, blocked, created
-// of the oldest pending job or ''}.
+// of the oldest pending job or ”}.
 var scriptStats = redis.NewScript(luaCommon + `
 local function card(s) return redis.call('ZCARD', P .. ':state:' .. s) end
 local oldest = ''
