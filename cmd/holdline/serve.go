@@ -98,7 +98,7 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	sc, err := sidecar.New(cfg, sidecar.Options{Logger: log, Dev: f.dev, SimURL: f.simURL, Version: version, Getenv: e.getenv})
+	sc, err := sidecar.New(cmd.Context(), cfg, sidecar.Options{Logger: log, Dev: f.dev, SimURL: f.simURL, Version: version, Getenv: e.getenv})
 	if err != nil {
 		return err
 	}

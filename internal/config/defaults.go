@@ -64,6 +64,13 @@ func (c *Config) applyDefaults() {
 	for _, p := range c.Dependencies.all() {
 		p.applyDefaults()
 	}
+	// Google APIs are dialled by name; without an allowlist the egress
+	// check would refuse them.
+	for _, p := range []*Policy{&c.Dependencies.Dialogflow, &c.Dependencies.Blob} {
+		if len(p.Allow) == 0 && p.Endpoints.Primary == "" {
+			p.Allow = []string{"*.googleapis.com"}
+		}
+	}
 	setStr(&c.Dependencies.CRM.Kind, "generic")
 	setStr(&c.Dependencies.CRM.Auth.Type, "none")
 	g := &c.Dependencies.CRM.Generic

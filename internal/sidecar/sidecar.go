@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -67,6 +68,8 @@ type Sidecar struct {
 
 	// runners are the background components (cache writers, refreshers,
 	// the outbox dispatcher); each Run returns once its goroutines exit.
+	devRoutes map[string]http.Handler
+
 	runners []func(context.Context) error
 	closers []func() error
 	cancel  context.CancelFunc
@@ -76,14 +79,14 @@ type Sidecar struct {
 
 // New validates cfg, prepares the data dir and builds every component,
 // without listening yet. On error, everything already opened is closed.
-func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
+func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 	if opts.Logger == nil {
 		return nil, errors.New("sidecar: Options.Logger is required")
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
-	s := &Sidecar{cfg: cfg, opts: opts, log: opts.Logger, reg: telemetry.NewRegistry(), errs: make(chan error, 2)}
+	s := &Sidecar{cfg: cfg, opts: opts, log: opts.Logger, reg: telemetry.NewRegistry(), errs: make(chan error, 2), devRoutes: map[string]http.Handler{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -99,6 +102,7 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 			return nil, err
 		}
 		s.closers = append(s.closers, s.sims.Close)
+		maps.Copy(s.devRoutes, s.sims.routes)
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("sidecar: %w", errors.Join(errs...))
@@ -118,6 +122,11 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 	if cfg.Cache.Redis.Addr != "" && deps.Redis.Endpoints.Primary == "" {
 		// Redis's address is its endpoint: the egress allowlist defaults to it.
 		deps.Redis.Endpoints.Primary = "redis://" + cfg.Cache.Redis.Addr
+	}
+	if cfg.Identity.Issuer != "" && deps.Identity.Endpoints.Primary == "" {
+		// The issuer is the identity provider's endpoint: the egress
+		// allowlist defaults to its host.
+		deps.Identity.Endpoints.Primary = cfg.Identity.Issuer
 	}
 	s.deps, err = resilience.NewSet(deps, resilience.Options{
 		Logger:        s.log,
@@ -149,9 +158,14 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 		return nil, err
 	}
 
-	devRoutes := map[string]http.Handler{}
-	if s.sims != nil {
-		devRoutes = s.sims.routes
+	df, err := s.buildDialogflow(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	idv, err := s.buildIdentity()
+	if err != nil {
+		return nil, err
 	}
 	s.gw, err = gateway.New(gateway.Options{
 		Logger:       s.log,
@@ -161,8 +175,8 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Version:      opts.Version,
 		Dev:          opts.Dev,
-		DevRoutes:    devRoutes,
-		StatusExtras: s.statusExtras(faults),
+		DevRoutes:    s.devRoutes,
+		StatusExtras: s.statusExtras(faults, df),
 		Degraded:     s.degraded,
 		Services: gateway.Services{
 			ScreenPop:     pop,
@@ -172,6 +186,8 @@ func New(cfg *config.Config, opts Options) (sc *Sidecar, err error) {
 			Dependencies:  s.deps,
 			Interactions:  writes,
 			Outbox:        jobs,
+			Dialogflow:    dialogflowService(df),
+			Identity:      idv,
 		},
 	})
 	if err != nil {

@@ -48,7 +48,7 @@ func startDev(t *testing.T, mod func(*config.Config)) *testSidecar {
 		mod(cfg)
 	}
 	logs := &syncBuffer{}
-	sc, err := New(cfg, Options{
+	sc, err := New(t.Context(), cfg, Options{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Dev:    true,
 		Getenv: func(k string) string {
@@ -227,7 +227,7 @@ func TestScreenPopWhileCRMHangs(t *testing.T) {
 func TestStopFinishesInFlightRequests(t *testing.T) {
 	cfg := DevConfig()
 	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
-	sc, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Dev: true, Getenv: func(k string) string {
+	sc, err := New(t.Context(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Dev: true, Getenv: func(k string) string {
 		if k == "HOLDLINE_ADMIN_TOKEN" {
 			return token
 		}

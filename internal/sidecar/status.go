@@ -4,12 +4,13 @@ import (
 	"context"
 	"time"
 
+	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
 // statusExtras are the sections /v1/status adds to the gateway's own.
-func (s *Sidecar) statusExtras(faults *resilience.Faults) map[string]func(context.Context) any {
-	return map[string]func(context.Context) any{
+func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client) map[string]func(context.Context) any {
+	extras := map[string]func(context.Context) any{
 		"dependencies": func(context.Context) any {
 			out := make([]resilience.DependencyStatus, 0, len(s.deps.All()))
 			for _, d := range s.deps.All() {
@@ -31,6 +32,10 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults) map[string]func(contex
 			return map[string]any{"enabled": faults != nil, "faults": active}
 		},
 	}
+	if df != nil {
+		extras["dialogflow"] = func(context.Context) any { return map[string]any{"agents": df.Agents()} }
+	}
+	return extras
 }
 
 // degraded reports whether any dependency is not healthy (a breaker open,
