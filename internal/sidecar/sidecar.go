@@ -153,6 +153,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 	}
 	// Features that queue jobs build here: they register their job
 	// handlers on jobs (Handle, OnFinish) and keep jobs as their queue.
+	rec, err := s.buildRecordings(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
 	writes, err := s.startOutbox(jobs)
 	if err != nil {
 		return nil, err
@@ -188,6 +192,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 			Outbox:        jobs,
 			Dialogflow:    dialogflowService(df),
 			Identity:      idv,
+			Recordings:    recorder(rec),
 		},
 	})
 	if err != nil {
