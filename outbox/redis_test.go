@@ -78,3 +78,46 @@ func TestOpenRedisInvalid(t *testing.T) {
 		t.Errorf("OpenRedis(bad options) error = %v, want ErrInvalid naming the prefix and the heartbeat", err)
 	}
 }
+
+func TestCheckPersistence(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		opts testenv.RedisOptions
+		want []string // substrings, one per warning
+	}{
+		{"always", testenv.RedisOptions{Persist: true}, nil},
+		{"everysec", testenv.RedisOptions{Persist: true, Args: []string{"--appendfsync", "everysec"}}, []string{"everysec"}},
+		{"no aof, evicting", testenv.RedisOptions{Args: []string{"--maxmemory-policy", "allkeys-lru"}}, []string{"appendonly is no", "allkeys-lru"}},
+		{"config disabled", testenv.RedisOptions{Persist: true, Args: []string{"--rename-command", "CONFIG", ""}}, []string{"CONFIG GET is disabled"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := testenv.StartRedis(t, tt.opts)
+			got := outbox.CheckPersistence(t.Context(), redisClient(t, srv.Addr))
+			if len(got) != len(tt.want) {
+				t.Fatalf("CheckPersistence = %q, want %d warnings about %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %d = %q, want it to mention %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestRedisWaitReplicas asks for a replica that does not exist: the job is
+// stored on the primary and Enqueue says it was not replicated.
+func TestRedisWaitReplicas(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, testenv.RedisOptions{Persist: true})
+	s := openRedis(t, redisClient(t, srv.Addr), outbox.RedisOptions{Prefix: newPrefix(t), WaitReplicas: 1, WaitTimeout: 50 * time.Millisecond})
+	j, created, err := s.Enqueue(t.Context(), outbox.Job{Kind: "k", IdempotencyKey: "w"})
+	if !errors.Is(err, outbox.ErrNotReplicated) || !created || j.ID == "" {
+		t.Fatalf("Enqueue = %s, created %v, %v; want the job and ErrNotReplicated", j.ID, created, err)
+	}
+	if got, err := s.Get(t.Context(), j.ID); err != nil || got.IdempotencyKey != "w" {
+		t.Errorf("Get(%s) = %+v, %v; want the job", j.ID, got, err)
+	}
+}
