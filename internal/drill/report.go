@@ -59,6 +59,7 @@ type OpReport struct {
 type ExpectationResult struct {
 	Expectation string `json:"expectation"`
 	Passed      bool   `json:"passed"`
+	Skipped     bool   `json:"skipped,omitempty"` // not checkable on this sidecar; does not fail the drill
 	Evidence    string `json:"evidence"`
 }
 
@@ -160,7 +161,7 @@ func (rep *Report) build(s *Scenario, ctl *controls, t *target, pr *prober, resu
 	}
 
 	// What broke that the scenario did not expect.
-	ev := evaluator{s: s, ctl: ctl, pr: pr, results: results, samples: samples, changes: changes, items: items, start: rep.Started}
+	ev := evaluator{s: s, ctl: ctl, pr: pr, results: results, samples: samples, changes: changes, items: items, start: rep.Started, unavailable: rep.Unavailable}
 	rep.Passed = true
 	rep.Unexpected = []string{}
 	for _, a := range rep.Timeline {

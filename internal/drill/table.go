@@ -93,7 +93,10 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w, "\nEXPECTATIONS")
 	for _, e := range rep.Expectations {
 		mark := "ok  "
-		if !e.Passed {
+		switch {
+		case e.Skipped:
+			mark = "SKIP"
+		case !e.Passed:
 			mark = "FAIL"
 		}
 		fmt.Fprintf(w, "  %s %s: %s\n", mark, e.Expectation, e.Evidence)

@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -47,11 +48,11 @@ type controls struct {
 	faults    []*appliedFault
 	intervals []*interval
 	actions   []Action
-	touched   map[string]map[string]bool // dep -> "breaker"/"endpoint"
+	touched   map[string]map[string]string // dep -> "breaker"/"endpoint" -> the value last set
 }
 
 func newControls(admin *api, scenario string, initial map[string]depStatus) *controls {
-	return &controls{admin: admin, scenario: scenario, initial: initial, touched: map[string]map[string]bool{}}
+	return &controls{admin: admin, scenario: scenario, initial: initial, touched: map[string]map[string]string{}}
 }
 
 func (c *controls) reason(given, what string) string {
@@ -92,14 +93,14 @@ func (c *controls) apply(ctx context.Context, offset time.Duration, st Step) {
 	case st.Breaker != nil:
 		b := st.Breaker
 		a.Kind, a.Dependency, a.Detail = "breaker", b.Dependency, "mode "+b.Mode
-		err = c.put(ctx, b.Dependency, "breaker", map[string]string{"mode": b.Mode, "reason": c.reason(b.Reason, "force breaker "+b.Mode)})
+		err = c.put(ctx, b.Dependency, "breaker", b.Mode, map[string]string{"mode": b.Mode, "reason": c.reason(b.Reason, "force breaker "+b.Mode)})
 		if err == nil {
 			c.disturb(b.Dependency, "breaker", b.Mode != c.initial[b.Dependency].BreakerMode, a.Time)
 		}
 	case st.Failover != nil:
 		f := st.Failover
 		a.Kind, a.Dependency, a.Detail = "failover", f.Dependency, "to "+f.To
-		err = c.put(ctx, f.Dependency, "endpoint", map[string]string{"active": f.To, "reason": c.reason(f.Reason, "fail over to "+f.To)})
+		err = c.put(ctx, f.Dependency, "endpoint", f.To, map[string]string{"active": f.To, "reason": c.reason(f.Reason, "fail over to "+f.To)})
 		if err == nil {
 			c.disturb(f.Dependency, "endpoint", f.To != c.initial[f.Dependency].ActiveEndpoint, a.Time)
 		}
@@ -130,14 +131,17 @@ func describeFault(f *FaultAction) string {
 	return s + "for " + f.Duration.String()
 }
 
-func (c *controls) put(ctx context.Context, dep, what string, body any) error {
-	c.mu.Lock()
-	if c.touched[dep] == nil {
-		c.touched[dep] = map[string]bool{}
-	}
-	c.touched[dep][what] = true
-	c.mu.Unlock()
+func (c *controls) put(ctx context.Context, dep, what, value string, body any) error {
 	_, err := c.admin.do(ctx, http.MethodPut, "/v1/admin/dependencies/"+dep+"/"+what, nil, body, nil)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.touched[dep] == nil {
+		c.touched[dep] = map[string]string{}
+	}
+	if err != nil {
+		value = "unknown" // it may have been applied: restore it anyway
+	}
+	c.touched[dep][what] = value
 	return err
 }
 
@@ -209,25 +213,24 @@ func (c *controls) cleanup(ctx context.Context) []string {
 	for _, dep := range deps {
 		init := c.initial[dep]
 		c.mu.Lock()
-		t := c.touched[dep]
+		t := maps.Clone(c.touched[dep])
 		c.mu.Unlock()
-		if t["breaker"] {
-			mode := init.BreakerMode
-			if mode == "" {
-				mode = "auto"
-			}
-			err := c.put(ctx, dep, "breaker", map[string]string{"mode": mode, "reason": c.reason("", "drill ended, breaker back to "+mode)})
+		mode, ep := init.BreakerMode, init.ActiveEndpoint
+		if mode == "" {
+			mode = "auto"
+		}
+		if ep == "" {
+			ep = "primary"
+		}
+		if last, ok := t["breaker"]; ok && last != mode {
+			err := c.put(ctx, dep, "breaker", mode, map[string]string{"mode": mode, "reason": c.reason("", "drill ended, breaker back to "+mode)})
 			done = append(done, outcome(fmt.Sprintf("%s breaker back to %s", dep, mode), err))
 			if err == nil {
 				c.disturb(dep, "breaker", false, time.Now())
 			}
 		}
-		if t["endpoint"] {
-			ep := init.ActiveEndpoint
-			if ep == "" {
-				ep = "primary"
-			}
-			err := c.put(ctx, dep, "endpoint", map[string]string{"active": ep, "reason": c.reason("", "drill ended, back to "+ep)})
+		if last, ok := t["endpoint"]; ok && last != ep {
+			err := c.put(ctx, dep, "endpoint", ep, map[string]string{"active": ep, "reason": c.reason("", "drill ended, back to "+ep)})
 			done = append(done, outcome(fmt.Sprintf("%s endpoint back to %s", dep, ep), err))
 			if err == nil {
 				c.disturb(dep, "endpoint", false, time.Now())
