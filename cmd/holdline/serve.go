@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +24,7 @@ type serveFlags struct {
 	adminListen string
 	dataDir     string
 	simURL      string
+	outboxRedis string
 }
 
 func newServeCmd(e env) *cobra.Command {
@@ -35,6 +40,14 @@ metrics, status, operator controls) on --admin-listen.
 an outbox in a fresh temporary data dir (unless --data-dir is given, so a dev
 sidecar can be restarted on the same data) and fault injection, then prints
 the addresses, the admin token and commands to try.
+
+--sim URL (with --dev) uses a running ` + "`holdline sim`" + ` instead of in-process
+simulators: its CRM at URL, and the GCS emulator it names at GET URL/dev/sim
+for recordings, so the CRM ledger and the stored objects outlive the
+sidecar (a crash test kills the sidecar, not the sim):
+
+  holdline sim --listen 127.0.0.1:7070
+  holdline serve --dev --sim http://127.0.0.1:7070 --data-dir /tmp/holdline
 
 --config FILE runs in production from a config file (see
 examples/holdline.yaml; check it first with holdline config validate).
@@ -52,6 +65,7 @@ it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "data-plane address")
 	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "admin-plane address")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the outbox, recording spool and audit log")
+	fl.StringVar(&f.outboxRedis, "outbox-redis", "", "fleet mode: keep the outbox on Redis Streams at redis://[user:pass@]HOST:PORT/DB (rediss:// for TLS)")
 	fl.StringVar(&f.simURL, "sim", "", "dev mode: use the simulators of a running `holdline sim` at this URL instead of in-process ones")
 	return c
 }
@@ -93,6 +107,18 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	}
 	if f.dataDir != "" {
 		cfg.DataDir = f.dataDir
+	}
+	if f.simURL != "" {
+		if err := sidecar.UseSimStore(cmd.Context(), cfg, f.simURL); err != nil {
+			return err
+		}
+	}
+	if f.outboxRedis != "" {
+		r, err := parseRedisURL(f.outboxRedis)
+		if err != nil {
+			return err
+		}
+		cfg.Outbox.Backend, cfg.Outbox.Redis = "redis", r
 	}
 	log, err := telemetry.NewLogger(e.stderr, cfg.Log.Level)
 	if err != nil {
@@ -146,4 +172,29 @@ Try:
 
 Ctrl-C stops it.
 `, version, data, admin, admin, admin, cfg.DataDir, token, tokenNote, token, data, admin, admin)
+}
+
+// parseRedisURL reads redis://[user:pass@]host:port/db (rediss:// for TLS).
+func parseRedisURL(s string) (config.Redis, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return config.Redis{}, fmt.Errorf("serve: --outbox-redis %q: want redis://HOST:PORT/DB", s)
+	}
+	r := config.Redis{Addr: u.Host, TLS: u.Scheme == "rediss"}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		r.Addr = net.JoinHostPort(u.Host, "6379")
+	}
+	if u.User != nil {
+		r.Username = u.User.Username()
+		p, _ := u.User.Password()
+		r.Password = config.Secret(p)
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return config.Redis{}, fmt.Errorf("serve: --outbox-redis %q: database %q is not a number", s, db)
+		}
+		r.DB = n
+	}
+	return r, nil
 }

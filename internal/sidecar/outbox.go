@@ -2,10 +2,14 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/interactions"
@@ -21,7 +25,8 @@ import (
 // Enqueue, Replay and Purge are safe for concurrent use once startOutbox
 // has returned; Handle and OnFinish are for New only.
 type jobs struct {
-	store     *outbox.BoltStore
+	store     outbox.Store
+	backend   string
 	handlers  map[string]outbox.Handler
 	listeners []func(outbox.Job)
 	d         *outbox.Dispatcher
@@ -34,15 +39,19 @@ var errOutboxNotStarted = errors.New("sidecar: outbox dispatcher not started")
 // after outbox.lock_timeout when another process holds it), registers its
 // closer and readiness check, and registers the CRM write handlers.
 func (s *Sidecar) openOutbox() (*jobs, error) {
-	if b := s.cfg.Outbox.Backend; b != "bolt" {
-		return nil, fmt.Errorf("sidecar: outbox.backend %q is not available in this build (use bolt)", b)
-	}
-	store, err := outbox.OpenBolt(filepath.Join(s.cfg.DataDir, "outbox.db"), outbox.BoltOptions{
+	local, err := outbox.OpenBolt(filepath.Join(s.cfg.DataDir, "outbox.db"), outbox.BoltOptions{
 		LockTimeout: 5 * time.Second, // a restart may race the previous process's exit
 		Registerer:  s.reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sidecar: %w", err)
+	}
+	var store outbox.Store = local
+	if s.cfg.Outbox.Backend == "redis" {
+		if store, err = s.openRedisOutbox(local); err != nil {
+			local.Close()
+			return nil, err
+		}
 	}
 	s.closers = append(s.closers, store.Close)
 	crmDep := s.deps.Get("crm")
@@ -50,7 +59,7 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &jobs{store: store, handlers: interactions.Handlers(store, client, crmDep)}
+	j := &jobs{store: store, backend: s.cfg.Outbox.Backend, handlers: interactions.Handlers(store, client, crmDep)}
 	s.jobs = j
 	return j, nil
 }
@@ -149,6 +158,11 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 // ready is the readiness check: the store is open and answers a read.
 // (Readiness checks take no ctx; a bolt read does not block.)
 func (j *jobs) ready() error {
+	if j.backend != "bolt" {
+		// Fleet mode: the local fallback store is open (OpenBolt succeeded);
+		// Redis being away is an upstream problem, not unreadiness.
+		return nil
+	}
 	if _, err := j.store.Get(context.Background(), "readyz"); err != nil && !errors.Is(err, outbox.ErrNotFound) {
 		return err
 	}
@@ -166,7 +180,7 @@ func (j *jobs) status(ctx context.Context, now time.Time) any {
 		age = max(0, now.Sub(st.OldestPending).Seconds())
 	}
 	return map[string]any{
-		"backend":                    "bolt",
+		"backend":                    j.backend,
 		"pending":                    st.Pending,
 		"inflight":                   st.Inflight,
 		"dead":                       st.Dead,
@@ -181,4 +195,41 @@ func (j *jobs) status(ctx context.Context, now time.Time) any {
 func (j *jobs) deadJobs(ctx context.Context) bool {
 	st, err := j.store.Stats(ctx)
 	return err == nil && st.Dead > 0
+}
+
+// openRedisOutbox opens the fleet outbox on Redis Streams, with local as
+// the durable fallback while Redis is unreachable (jobs are forwarded when
+// it returns). It warns when Redis is not persisting.
+func (s *Sidecar) openRedisOutbox(local *outbox.BoltStore) (outbox.Store, error) {
+	r := s.cfg.Outbox.Redis
+	dep := s.deps.Get("redis")
+	o := &redis.Options{
+		Addr: r.Addr, Username: r.Username, Password: r.Password.Reveal(), DB: r.DB,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dep.Dial(ctx, network, addr)
+		},
+		// Enqueues wait for Redis's fsync (appendfsync always): allow more
+		// than the cache's tight timeout; ctx still governs every call.
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		ContextTimeoutEnabled: true,
+	}
+	if r.TLS {
+		host, _, _ := net.SplitHostPort(r.Addr)
+		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	rdb := redis.NewClient(o)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, w := range outbox.CheckPersistence(ctx, rdb) {
+		s.log.Warn("outbox redis: "+w, "addr", r.Addr)
+	}
+	remote, err := outbox.OpenRedis(ctx, rdb, outbox.RedisOptions{Logger: s.log})
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("sidecar: outbox on redis %s: %w", r.Addr, err)
+	}
+	store := outbox.NewFallback(remote, local, outbox.FallbackOptions{Logger: s.log})
+	s.closers = append(s.closers, rdb.Close)
+	s.runners = append(s.runners, store.Run)
+	return store, nil
 }

@@ -119,9 +119,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		faults = resilience.NewFaults(nil)
 	}
 	deps := cfg.Dependencies
-	if cfg.Cache.Redis.Addr != "" && deps.Redis.Endpoints.Primary == "" {
-		// Redis's address is its endpoint: the egress allowlist defaults to it.
-		deps.Redis.Endpoints.Primary = "redis://" + cfg.Cache.Redis.Addr
+	if len(deps.Redis.Allow) == 0 {
+		// Redis has addresses, not endpoints: the egress allowlist defaults
+		// to the hosts of the cache's and the outbox's Redis.
+		for _, addr := range []string{cfg.Cache.Redis.Addr, cfg.Outbox.Redis.Addr} {
+			if host, _, err := net.SplitHostPort(addr); err == nil && addr != "" {
+				deps.Redis.Allow = append(deps.Redis.Allow, host)
+			}
+		}
 	}
 	if cfg.Identity.Issuer != "" && deps.Identity.Endpoints.Primary == "" {
 		// The issuer is the identity provider's endpoint: the egress

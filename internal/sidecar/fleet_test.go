@@ -1,0 +1,35 @@
+package sidecar
+
+import (
+	"testing"
+
+	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/testenv"
+)
+
+// TestOutboxOnRedis runs a dev sidecar with its outbox on a real
+// redis-server (fleet mode) and checks a CRM write goes through it.
+func TestOutboxOnRedis(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{Persist: true})
+	ts := startDev(t, func(c *config.Config) {
+		c.Outbox.Backend = "redis"
+		c.Outbox.Redis = config.Redis{Addr: r.Addr}
+	})
+	var res struct {
+		Status   string `json:"status"`
+		RecordID string `json:"record_id"`
+	}
+	if code := ts.post(t, ts.data+"/v1/interactions/fleet-1/record", `{"subject":"fleet"}`, &res); code != 201 || res.RecordID == "" {
+		t.Fatalf("record write in fleet mode = %d %+v, want 201 with a record id", code, res)
+	}
+	var st struct {
+		Outbox struct {
+			Backend string `json:"backend"`
+			Done    int    `json:"done"`
+		} `json:"outbox"`
+	}
+	ts.get(t, ts.admin+"/v1/status", &st)
+	if st.Outbox.Backend != "redis" || st.Outbox.Done != 1 {
+		t.Fatalf("status outbox = %+v, want backend redis with one done job", st.Outbox)
+	}
+}
