@@ -1,24 +1,34 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/holdline/holdline/internal/sidecar"
 	"github.com/holdline/holdline/internal/sim"
 )
 
+type simFlags struct {
+	listen    string
+	gcsListen string
+	bucket    string
+}
+
 func newSimCmd(e env) *cobra.Command {
-	var listen string
+	var f simFlags
 	c := &cobra.Command{
 		Use:   "sim",
-		Short: "Run the upstream simulators on their own (CRM, with /dev/ inspection routes)",
+		Short: "Run the upstream simulators on their own (CRM and GCS, with /dev/ inspection routes)",
 		Long: `Run the simulators a dev sidecar uses, outside any sidecar, so a crash test
-or a drill can kill the sidecar while the simulated upstream keeps its ledger:
+or a drill can kill the sidecar while the simulated upstreams keep their
+ledger and objects:
 
   holdline sim --listen 127.0.0.1:7070
   holdline serve --dev --sim http://127.0.0.1:7070
@@ -26,34 +36,89 @@ or a drill can kill the sidecar while the simulated upstream keeps its ledger:
 The CRM simulator speaks the generic REST, Salesforce and Zendesk dialects
 at the root, and shows its ledger at GET /dev/crm/contacts and
 GET /dev/crm/records; POST /dev/crm/mode {"mode":"hang|503|flap|reset|ok"}
-changes how it behaves.`,
+changes how it behaves.
+
+The GCS emulator (fake-gcs-server, objects in memory) listens on
+--gcs-listen, by default the port after --listen's (or a free port when
+--listen's is 0), with the bucket --gcs-bucket; list it with
+GET GCS/storage/v1/b/BUCKET/o. POST /dev/gcs/mode {"down":true} makes it
+answer 503 to everything until {"down":false}.
+
+GET /dev/sim answers {"crm":URL,"gcs":URL,"bucket":NAME}: serve --dev --sim
+reads it to store recordings in this emulator.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			crm := sim.NewCRM(sim.CRMOptions{})
-			mux := http.NewServeMux()
-			mux.Handle("/dev/crm/", crm.DevHandler())
-			mux.Handle("/", crm.Handler())
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("sim: listen %s: %w", listen, err)
-			}
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-			fmt.Fprintf(e.stdout, "holdline sim: CRM simulator on http://%s (ledger: http://%s/dev/crm/records)\n", ln.Addr(), ln.Addr())
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case <-cmd.Context().Done():
-				_ = srv.Close()
-				<-errc
-				return nil
-			case err := <-errc:
-				if errors.Is(err, http.ErrServerClosed) {
-					return nil
-				}
-				return err
-			}
+			return runSim(cmd, e, f)
 		},
 	}
-	c.Flags().StringVar(&listen, "listen", "127.0.0.1:7070", "address to serve the simulators on")
+	fl := c.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:7070", "address to serve the CRM simulator and /dev/ routes on")
+	fl.StringVar(&f.gcsListen, "gcs-listen", "", "address of the GCS emulator (default: --listen's host, the next port; a free port when --listen's is 0)")
+	fl.StringVar(&f.bucket, "gcs-bucket", sidecar.DevBucket, "bucket the GCS emulator creates")
 	return c
+}
+
+func runSim(cmd *cobra.Command, e env, f simFlags) error {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("sim: listen %s: %w", f.listen, err)
+	}
+	gcsAddr := f.gcsListen
+	if gcsAddr == "" {
+		gcsAddr = nextPort(ln.Addr().(*net.TCPAddr), f.listen)
+	}
+	gcs, err := sim.StartGCS(sim.GCSOptions{Addr: gcsAddr, Buckets: []string{f.bucket}})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer gcs.Close()
+
+	base := "http://" + ln.Addr().String()
+	crm := sim.NewCRM(sim.CRMOptions{})
+	mux := http.NewServeMux()
+	mux.Handle("/dev/crm/", crm.DevHandler())
+	mux.HandleFunc("GET /dev/sim", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(sidecar.SimInfo{CRM: base, GCS: gcs.URL(), Bucket: f.bucket})
+	})
+	mux.HandleFunc("POST /dev/gcs/mode", func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Down *bool `json:"down"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.Down == nil {
+			http.Error(w, `send {"down":true} or {"down":false}`, http.StatusBadRequest)
+			return
+		}
+		gcs.SetDown(*m.Down)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(m)
+	})
+	mux.Handle("/", crm.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(e.stdout, "holdline sim: CRM simulator on %s (ledger: %s/dev/crm/records)\n", base, base)
+	fmt.Fprintf(e.stdout, "holdline sim: GCS emulator on %s (bucket %s: %s/storage/v1/b/%s/o)\n", gcs.URL(), f.bucket, gcs.URL(), f.bucket)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-cmd.Context().Done():
+		_ = srv.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// nextPort is the GCS emulator's default address: the CRM listener's host
+// and port plus one, or a free port when the CRM's was chosen by the
+// system (--listen with port 0).
+func nextPort(crm *net.TCPAddr, listen string) string {
+	if _, port, err := net.SplitHostPort(listen); err == nil && port == "0" {
+		return net.JoinHostPort(crm.IP.String(), "0")
+	}
+	return net.JoinHostPort(crm.IP.String(), strconv.Itoa(crm.Port+1))
 }

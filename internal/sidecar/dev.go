@@ -1,13 +1,16 @@
 package sidecar
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +31,51 @@ func DevConfig() *config.Config {
 	crm.Breaker.OpenFor = config.Duration(5 * time.Second)
 	crm.Breaker.HalfOpenProbes = 2
 	return cfg
+}
+
+// SimInfo is what a `holdline sim` answers at GET /dev/sim: the base URLs
+// of its simulators. GCS is empty when it runs no GCS emulator.
+type SimInfo struct {
+	// CRM is the CRM simulator (the URL given to --sim).
+	CRM string `json:"crm"`
+	// GCS is the GCS emulator, on a listener of its own: fake-gcs-server
+	// routes by host, so it cannot share the CRM simulator's.
+	GCS string `json:"gcs,omitempty"`
+	// Bucket is the bucket the emulator holds recordings in.
+	Bucket string `json:"bucket,omitempty"`
+}
+
+// UseSimStore asks the `holdline sim` at simURL where its GCS emulator is
+// (GET simURL/dev/sim) and points cfg's recording store at it, so that
+// stored recordings, like the CRM ledger, outlive the sidecar. A sim
+// without an emulator leaves cfg alone (dev mode then starts one in
+// process). It fails when the sim does not answer within ctx or 5s.
+func UseSimStore(ctx context.Context, cfg *config.Config, simURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(simURL, "/")+"/dev/sim", nil)
+	if err != nil {
+		return fmt.Errorf("sidecar: --sim %q: %w", simURL, err)
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("sidecar: ask the sim where its GCS emulator is: %w", err)
+	}
+	defer resp.Body.Close()
+	var info SimInfo
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("sidecar: GET %s/dev/sim = %d; is it a holdline sim?", simURL, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return fmt.Errorf("sidecar: GET %s/dev/sim: %w", simURL, err)
+	}
+	if info.GCS == "" {
+		return nil
+	}
+	cfg.Recordings.Store = "gcs"
+	cfg.Recordings.Bucket = cmp.Or(info.Bucket, DevBucket)
+	cfg.Dependencies.Blob.Endpoints.Primary = info.GCS
+	return nil
 }
 
 // devSims are the simulators a dev sidecar talks to: in-process ones on

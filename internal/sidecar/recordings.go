@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/holdline/holdline/gateway"
 	"path/filepath"
 
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/sim"
 	"github.com/holdline/holdline/outbox"
 )
 
-// devBucket is the bucket dev mode creates in its GCS emulator.
-const devBucket = "holdline-dev"
+// DevBucket is the bucket dev mode and `holdline sim` create in their GCS
+// emulator.
+const DevBucket = "holdline-dev"
 
 // buildRecordings builds the recording store (GCS through the blob
 // dependency, or a local directory), the spool in {data_dir}/spool and the
@@ -24,7 +25,9 @@ const devBucket = "holdline-dev"
 // gateway.Services.Recordings.
 //
 // In dev mode with store gcs and no blob endpoint, it starts an in-process
-// GCS emulator (fake-gcs-server on loopback) so the real client path runs.
+// GCS emulator (fake-gcs-server on loopback) so the real client path runs;
+// with --sim, UseSimStore has already pointed the endpoint at the
+// emulator of the running `holdline sim`.
 func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, error) {
 	rc := s.cfg.Recordings
 	dep := s.deps.Get("blob")
@@ -44,7 +47,7 @@ func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, 
 		endpoint, bucket := s.cfg.Dependencies.Blob.Endpoints.Primary, rc.Bucket
 		if s.opts.Dev && endpoint == "" {
 			if bucket == "" {
-				bucket = devBucket
+				bucket = DevBucket
 			}
 			g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
 			if err != nil {
