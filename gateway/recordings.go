@@ -18,13 +18,15 @@ type Recorder interface {
 // UploadRecording streams the body to the recording flow: 201 stored, 202
 // spooled, 200 the same recording again. The body is never buffered; the
 // flow enforces recordings.max_bytes while streaming (the body-size
-// middleware leaves this route alone).
+// middleware leaves this route alone, but passes on the declared
+// Content-Length, so a recording declared too large gets 413 before a
+// byte is read).
 func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingRequestObject) (api.UploadRecordingResponseObject, error) {
 	rec := s.opts.Services.Recordings
 	if rec == nil {
 		return nil, notConfigured("recording capture")
 	}
-	in := capture.Request{InteractionID: req.InteractionId, ContentType: req.ContentType, ContentLength: -1, Body: req.Body}
+	in := capture.Request{InteractionID: req.InteractionId, ContentType: req.ContentType, ContentLength: declaredLength(ctx), Body: req.Body}
 	if req.Params.XRecordingId != nil {
 		in.RecordingID = *req.Params.XRecordingId
 	}

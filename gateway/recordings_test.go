@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,3 +156,43 @@ func TestUploadRecordingNotConfigured(t *testing.T) {
 }
 
 func removeDir(dir string) error { return os.RemoveAll(dir) }
+
+// countingReader counts the bytes read from it; it never ends on its own.
+type countingReader struct{ n atomic.Int64 }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// TestUploadRecordingDeclaredTooLarge checks that a Content-Length over
+// recordings.max_bytes is refused before the body is read: with
+// Expect: 100-continue the client never sends a byte of it.
+func TestUploadRecordingDeclaredTooLarge(t *testing.T) {
+	p, _, spoolDir := newRecordingPlanes(t, 1<<20)
+	body := &countingReader{}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", p.data.URL+"/v1/interactions/int-1/recordings", io.LimitReader(body, 1<<30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 1 << 30
+	req.Header.Set("Content-Type", "audio/wav")
+	req.Header.Set("X-Recording-Id", "rec-huge")
+	req.Header.Set("Expect", "100-continue")
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ExpectContinueTimeout: 10 * time.Second}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("1 GiB declared = %d %s %s, want 413 problem+json", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	if n := body.n.Load(); n != 0 {
+		t.Errorf("the client sent %d bytes of the body, want 0 (refused on Content-Length)", n)
+	}
+	if left, _ := os.ReadDir(spoolDir); len(left) != 0 {
+		t.Errorf("spool holds %d entries after a refused upload, want 0", len(left))
+	}
+}
