@@ -88,6 +88,15 @@ func (ev evaluator) evaluate(e Expectation) ExpectationResult {
 	return ExpectationResult{Expectation: "?", Evidence: "empty expectation"}
 }
 
+// dependencyOps are the operations that call each dependency.
+var dependencyOps = map[string][]Operation{
+	"crm":        {OpScreenPop, OpCRMWrite},
+	"dialogflow": {OpDialogflow},
+	"identity":   {OpIdentity},
+	"blob":       {OpRecording},
+	"redis":      {OpScreenPop},
+}
+
 // inMix returns those of ops the scenario sends.
 func (ev evaluator) inMix(ops ...Operation) []Operation {
 	var out []Operation
@@ -199,6 +208,7 @@ func (ev evaluator) breakerOpens(b *BreakerOpensExpectation) ExpectationResult {
 		}
 	}
 	res.Evidence = fmt.Sprintf("never opened after the fault at %s; states seen: %s", ev.at(f), ev.statesSeen(b.Dependency))
+	ev.skip(&res, dependencyOps[b.Dependency]...) // nothing called it
 	return res
 }
 

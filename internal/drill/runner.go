@@ -310,7 +310,7 @@ func recoveriesDone(s *Scenario, ctl *controls, pr *prober, sm *sampler) bool {
 	samples, _ := sm.snapshot()
 	for _, e := range s.Expectations {
 		r := e.Recovers
-		if r == nil {
+		if r == nil || r.Source != "" && pr.t.isUnavailable(probeOps[r.Dependency]) {
 			continue
 		}
 		c, _ := ctl.clearedAt(r.Dependency)

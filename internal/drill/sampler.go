@@ -141,6 +141,9 @@ func (p *prober) run(ctx context.Context, dep string, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if p.t.isUnavailable(op) {
+			return // not wired on this sidecar: nothing to probe
+		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		r := result{Op: op, Start: time.Now()}
 		var err error
@@ -157,6 +160,10 @@ func (p *prober) run(ctx context.Context, dep string, every time.Duration) {
 		}
 		cancel()
 		if ctx.Err() != nil {
+			return
+		}
+		p.t.finish(&r, err) // notices "not configured"
+		if r.Unavailable {
 			return
 		}
 		p.mu.Lock()
