@@ -109,7 +109,7 @@ mix: {screen_pop: 3, crm_write: 1}
 timeline:
   - at: 1s
     fault: {dependency: crm, latency: 10s, duration: 30s}
-recovery: 5s
+recovery: 1s
 expectations:
   - success_rate: {operation: screen_pop, min: 0.9}
   - breaker_stays_closed: {dependency: crm}

@@ -85,6 +85,9 @@ func sendMix(trafficCtx, ctx context.Context, s *Scenario, t *target) []result {
 			rctx, cancel := context.WithTimeout(ctx, s.RequestTimeout.D())
 			defer cancel()
 			r := t.send(rctx, op)
+			if !r.OK && ctx.Err() != nil {
+				return // cut short by the interrupt, not by the sidecar
+			}
 			mu.Lock()
 			results = append(results, r)
 			mu.Unlock()
