@@ -72,7 +72,9 @@ func (l *ledger) check(ctx context.Context, data *api) (settled bool, err error)
 	var errs []error
 	for id, idx := range byID {
 		var v interactionView
-		_, gerr := data.do(ctx, http.MethodGet, "/v1/interactions/"+id, nil, nil, &v)
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, gerr := data.do(gctx, http.MethodGet, "/v1/interactions/"+id, nil, nil, &v)
+		cancel()
 		if gerr != nil && !isStatus(gerr, http.StatusNotFound) {
 			errs = append(errs, gerr)
 			continue

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -55,7 +56,11 @@ func (t *target) markUnavailable(op Operation, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.unavailable[op]; !ok {
-		t.unavailable[op] = err.(*apiError).Detail
+		detail := err.Error()
+		if e, ok := errors.AsType[*apiError](err); ok {
+			detail = e.Detail
+		}
+		t.unavailable[op] = detail
 	}
 }
 
@@ -100,7 +105,7 @@ func (t *target) finish(r *result, err error) {
 		r.Unavailable = true
 		t.markUnavailable(r.Op, err)
 	default:
-		if e, ok := err.(*apiError); ok {
+		if e, ok := errors.AsType[*apiError](err); ok {
 			r.Status, r.Err = e.Status, fmt.Sprintf("%d %s", e.Status, e.Title)
 		} else {
 			r.Err = shortErr(err)

@@ -244,7 +244,9 @@ func runTimeline(ctx context.Context, s *Scenario, ctl *controls, start time.Tim
 		}
 		// A step is applied whole even if the traffic window closes while
 		// it is in flight; cleanup undoes it right after.
-		ctl.apply(context.WithoutCancel(ctx), st.At.D(), st)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		ctl.apply(actx, st.At.D(), st)
+		cancel()
 		ctl.mu.Lock()
 		a := ctl.actions[len(ctl.actions)-1]
 		ctl.mu.Unlock()
