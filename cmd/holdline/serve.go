@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,7 @@ type serveFlags struct {
 	dataDir     string
 	simURL      string
 	outboxRedis string
+	claimIdle   time.Duration
 }
 
 func newServeCmd(e env) *cobra.Command {
@@ -66,6 +68,7 @@ it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
 	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "admin-plane address")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the outbox, recording spool and audit log")
 	fl.StringVar(&f.outboxRedis, "outbox-redis", "", "fleet mode: keep the outbox on Redis Streams at redis://[user:pass@]HOST:PORT/DB (rediss:// for TLS)")
+	fl.DurationVar(&f.claimIdle, "outbox-claim-idle", 0, "fleet mode (with --outbox-redis): take back a run whose sidecar sent no heartbeat for this long; outbox.claim_idle, default 30s, at least 1s")
 	fl.StringVar(&f.simURL, "sim", "", "dev mode: use the simulators of a running `holdline sim` at this URL instead of in-process ones")
 	return c
 }
@@ -76,6 +79,9 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	}
 	if f.simURL != "" && !f.dev {
 		return errors.New("serve: --sim needs --dev")
+	}
+	if cmd.Flags().Changed("outbox-claim-idle") && f.outboxRedis == "" {
+		return errors.New("serve: --outbox-claim-idle needs --outbox-redis (in a config file, set outbox.claim_idle)")
 	}
 	var cfg *config.Config
 	tempDir := ""
@@ -119,6 +125,9 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 			return err
 		}
 		cfg.Outbox.Backend, cfg.Outbox.Redis = "redis", r
+	}
+	if fl.Changed("outbox-claim-idle") {
+		cfg.Outbox.ClaimIdle = config.Duration(f.claimIdle)
 	}
 	log, err := telemetry.NewLogger(e.stderr, cfg.Log.Level)
 	if err != nil {

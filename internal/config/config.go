@@ -125,6 +125,14 @@ type Outbox struct {
 	Backend string `yaml:"backend"`
 	// Redis is the connection for backend redis.
 	Redis Redis `yaml:"redis"`
+	// ClaimIdle (backend redis) is how long a run may go without its
+	// sidecar's heartbeat (sent every claim_idle/3) before another sidecar
+	// presumes it dead, takes the job back and runs it again with the same
+	// idempotency key. It bounds how long a lost pod's in-flight jobs (and
+	// the later jobs of their interactions) wait; a live sidecar stalled
+	// longer than this (a long GC pause, a partition from Redis) loses its
+	// runs and its late outcomes are refused. At least 1s. Default 30s.
+	ClaimIdle Duration `yaml:"claim_idle"`
 	// Workers bounds concurrent jobs. Default 8.
 	Workers int `yaml:"workers"`
 	// WriteBudget is how long a CRM write may take synchronously before

@@ -49,6 +49,7 @@ func (c *Config) applyDefaults() {
 	}
 
 	setStr(&c.Outbox.Backend, "bolt")
+	setDur(&c.Outbox.ClaimIdle, 30*time.Second)
 	setInt(&c.Outbox.Workers, 8)
 	setDur(&c.Outbox.WriteBudget, time.Second)
 	setDur(&c.Outbox.Backoff.Initial, time.Second)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate checks a Config with defaults applied and returns every problem
@@ -41,6 +42,9 @@ func (c *Config) Validate() []error {
 	v.oneOf("outbox.backend", c.Outbox.Backend, "bolt", "redis")
 	if c.Outbox.Backend == "redis" && c.Outbox.Redis.Addr == "" {
 		v.add("outbox.redis.addr", "must be set when outbox.backend is redis")
+	}
+	if c.Outbox.ClaimIdle.D() < time.Second {
+		v.add("outbox.claim_idle", "must be at least 1s: live sidecars heartbeat every claim_idle/3")
 	}
 	v.positive("outbox.workers", int64(c.Outbox.Workers))
 	v.oneOf("recordings.store", c.Recordings.Store, "gcs", "dir")

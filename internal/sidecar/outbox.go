@@ -223,7 +223,7 @@ func (s *Sidecar) openRedisOutbox(local *outbox.BoltStore) (outbox.Store, error)
 	for _, w := range outbox.CheckPersistence(ctx, rdb) {
 		s.log.Warn("outbox redis: "+w, "addr", r.Addr)
 	}
-	remote, err := outbox.OpenRedis(ctx, rdb, outbox.RedisOptions{Logger: s.log})
+	remote, err := outbox.OpenRedis(ctx, rdb, outbox.RedisOptions{Logger: s.log, ClaimIdle: s.cfg.Outbox.ClaimIdle.D()})
 	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("sidecar: outbox on redis %s: %w", r.Addr, err)
