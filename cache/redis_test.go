@@ -220,8 +220,8 @@ func TestRedisDownOrHangingCostsAtMostItsTimeout(t *testing.T) {
 				if _, ok := c.Get(t.Context(), "+14155550199"); ok {
 					t.Fatal("Get(unknown) found an entry")
 				}
-				if el := time.Since(start); el > timeout+50*time.Millisecond {
-					t.Errorf("Get %d with Redis %s took %v, want at most the redis timeout %v (+50ms)", i, tc.name, el, timeout)
+				if el := time.Since(start); el > timeout+250*time.Millisecond {
+					t.Errorf("Get %d with Redis %s took %v, want at most the redis timeout %v (+250ms scheduling slack)", i, tc.name, el, timeout)
 				}
 				if _, ok := c.Get(t.Context(), ada); !ok {
 					t.Errorf("Get(%q) with Redis %s = miss, want the L1 entry", ada, tc.name)

@@ -32,7 +32,7 @@ const (
 // allows on top of it on a shared, loaded 2-core machine under -race.
 const (
 	budget = 200 * time.Millisecond
-	slack  = 50 * time.Millisecond
+	slack  = 150 * time.Millisecond
 )
 
 // clock is a settable clock for cache freshness.
