@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -616,4 +617,57 @@ func TestCrashKeepsEveryRecordingOnce(t *testing.T) {
 	current().term(t)
 	t.Logf("%d recordings in the bucket once and attached once after %d kills (%v); whole test took %v",
 		total, killed, kills, time.Since(started).Round(time.Millisecond))
+}
+
+// TestServeDevStoresRecordingsInTheSim runs `holdline sim` and `holdline
+// serve --dev --sim` in-process: the sim names its GCS emulator at GET
+// /dev/sim, and the sidecar stores recordings there, not in an emulator
+// of its own.
+func TestServeDevStoresRecordingsInTheSim(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	out, done := &syncBuffer{}, make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"holdline", "sim", "--listen", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sim: %v", err)
+		}
+	})
+	re := regexp.MustCompile(`CRM simulator on (http://\S+)[\s\S]*GCS emulator on (http://\S+) \(bucket (\S+):`)
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil; m = re.FindStringSubmatch(out.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sim banner after 10s: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sim := &simProc{crm: m[1], gcs: m[2], bucket: m[3]}
+
+	resp, err := http.Get(sim.crm + "/dev/sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ CRM, GCS, Bucket string }
+	err = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if err != nil || info.CRM != sim.crm || info.GCS != sim.gcs || info.Bucket != "holdline-dev" {
+		t.Fatalf("GET /dev/sim = %+v, %v; want crm %s, gcs %s, bucket holdline-dev", info, err, sim.crm, sim.gcs)
+	}
+
+	d := startDev(t, "--sim", sim.crm)
+	client := httpClient()
+	if code, err := createRecord(client, d.data, "int-sim"); err != nil || (code != 201 && code != 202) {
+		t.Fatalf("create record = %d, %v", code, err)
+	}
+	a := newAudio(1, 600<<10)
+	code, ans, err := upload(client, d.data, "int-sim", "rec-sim", a)
+	if err != nil || code != http.StatusCreated || ans.Stored != "gcs" || !strings.HasPrefix(ans.Object, "gs://holdline-dev/") {
+		t.Fatalf("upload = %d %+v, %v; want 201 stored in gs://holdline-dev", code, ans, err)
+	}
+	objs := listObjects(t, sim)
+	if len(objs) != 1 || objs[0].Metadata["recording_id"] != "rec-sim" || objs[0].CRC32C != a.crc {
+		t.Errorf("the sim's bucket holds %+v, want rec-sim with crc32c %s", objs, a.crc)
+	}
 }
