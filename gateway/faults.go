@@ -50,6 +50,9 @@ func (s *Server) AddFault(ctx context.Context, req adminapi.AddFaultRequestObjec
 	if b.Reset != nil {
 		ft.Reset = *b.Reset
 	}
+	if b.Endpoint != nil {
+		ft.Endpoint = string(*b.Endpoint)
+	}
 	added, err := f.Add(ft)
 	if fe, ok := errors.AsType[*resilience.FieldError](err); ok {
 		return nil, Invalid(fe.Field, fe.Msg)
@@ -99,6 +102,9 @@ func faultWire(f resilience.Fault) adminapi.Fault {
 	}
 	if f.Actor != "" {
 		out.Actor = &f.Actor
+	}
+	if f.Endpoint != "" {
+		out.Endpoint = &f.Endpoint
 	}
 	return out
 }

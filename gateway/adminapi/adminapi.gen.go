@@ -110,6 +110,24 @@ func (e FaultRequestDependency) Valid() bool {
 	}
 }
 
+// Defines values for FaultRequestEndpoint.
+const (
+	FaultRequestEndpointPrimary   FaultRequestEndpoint = "primary"
+	FaultRequestEndpointSecondary FaultRequestEndpoint = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the FaultRequestEndpoint enum.
+func (e FaultRequestEndpoint) Valid() bool {
+	switch e {
+	case FaultRequestEndpointPrimary:
+		return true
+	case FaultRequestEndpointSecondary:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok       HealthStatus = "ok"
@@ -392,6 +410,7 @@ type Fault struct {
 	CreatedAt  time.Time `json:"created_at"`
 	Dependency string    `json:"dependency"`
 	Duration   string    `json:"duration"`
+	Endpoint   *string   `json:"endpoint,omitempty"`
 	ErrorRate  *float32  `json:"error_rate,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	Id         string    `json:"id"`
@@ -405,8 +424,11 @@ type FaultRequest struct {
 	Dependency FaultRequestDependency `json:"dependency"`
 
 	// Duration How long the fault lasts, e.g. 60s (at most 24h).
-	Duration  string   `json:"duration"`
-	ErrorRate *float32 `json:"error_rate,omitempty"`
+	Duration string `json:"duration"`
+
+	// Endpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent.
+	Endpoint  *FaultRequestEndpoint `json:"endpoint,omitempty"`
+	ErrorRate *float32              `json:"error_rate,omitempty"`
 
 	// Latency Added before each call, e.g. 5s.
 	Latency *string `json:"latency,omitempty"`
@@ -421,6 +443,9 @@ type FaultRequest struct {
 
 // FaultRequestDependency defines model for FaultRequest.Dependency.
 type FaultRequestDependency string
+
+// FaultRequestEndpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent.
+type FaultRequestEndpoint string
 
 // Health defines model for Health.
 type Health struct {
@@ -2661,51 +2686,52 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fprb9s41v4rB3pfYBqsajtNuoN4P2V20pkp5lJkCuyHJkhp8dhiQ5EqScXxBPnvC15kyTLlS5tkUmA/",
-	"xREp6vCc5zznQt4lmSxKKVAYnYzvkpIoUqBB5f77EUsUFEW2+J0UaJ8wkYyTkpg8SRPhnvk/aaLwc8UU",
-	"0mRsVIVporMcC2LfQVEVyfhDkqkiSRNGURhmFkmaUEa4nE25nCdpMuFy4pahTCeXaWIWpV1dG8XELLm/",
-	"v7djupRCo5PtnZITjoX9mUlhUBj7k5QlZxkxTIph6Wf845OWwo41Ev2/wmkyTv5v2Gx+6Ef1sF7XfZGi",
-	"zhQr7XLJODkVcP7m33By/Pp7CIsPEjstvGuXPq0oM2fCqIVTp5IlKsO8yCTzC911N5faIamiIxQNYdy/",
-	"TymzKxD+rrWuV3d4T04+YWYSpyyiez6mUFfcRIcMUTPsGWIeAlOpCmKScUKJwZfu6bq12nj4kIRJfpNp",
-	"rYfl15YSXUb20WDwT0NMtVUR6yq/wSsUtJTMQ6SGY6lYQZTFocZMCmp/r+MuTSYKyTWqFSRzqZEmaSJL",
-	"tPvICZ++dL83LHBVSIrtVUhlZLNGWDO2gAjOFzEJxkDT0X5wUDe52U5HrnRNVTFjvCEBOGta7kFvppAY",
-	"pFfE7Aodi/ja4nGHqBTp9SNUSqorRUxbYaIqJqjc8G3JFOq9xGE0+iVOTK+ICvWKE02k5EiEHdJLEIcx",
-	"JgzOrHQdqzGLr5YqWhtfUevKpnptdo6fK9Sm33mmhOs171m1xIPw+Kr9Vvn1ZzkHLsUMTI4wtWIDJ9ro",
-	"FHAwG8A/RxpeEAOF1AZeHecHg5i5VhFQkFtWWLEP06Rgwv8epevIaJmzQ/qUIoUJTqVCQJLlkBHOg0iv",
-	"dVSGzdzrobH6lV+ENRdSmBLGK4Ua3ESniUwKgY4yWx+LQqqjzvfv34EfBDl1S7HuZ+yKSx29Pjlpael4",
-	"1OipD6RxfMZQ+DMSbvJ16shyzK43kHqM9bprNwqoISqvE/dYGfuO/SnL0v683BaqwlqxLbyVkwj1GYNF",
-	"aaIe/Sj0N2VKmytrvz3X7eExRrEopQP/1TXGv2l3pHzUvupZ5pqJPp7U5so5ZXRY4K25CkrcazslWXBJ",
-	"6BfkRXXys9drFhcr0dsayYOLiSlns9xSMZUCHW2TeCSvSronHmJRwem6FiltILiCtxiCWzlzl+htktmD",
-	"N+Q9yBHaEJFhD8+5gNMHl/4waBMVw3GD52/Ld9xovUy6yaObjLKrjpkiFGk8hC8dNMxmBov98/PwgChF",
-	"Fm7VJojuuxRVjPPINlCQCe/bhYuvq/JvKot85rcmd4yOu3kuxZvEZRa0yjrxoTGtrMxE3n6JW6p9CfYG",
-	"lY7njx0g1RNXPhP214HBOrruXV1RKWYWf1odepNMkCifszvFOpv4R8sFcmNKX30yMZXrYf19jkBowQRw",
-	"pg0KVPCCok+XDl99PxgNRoPD8cnJ6PBg7MpU1CkUaBTLdFrnA0TQC2EzAqthYqT6Tts8wyjJ9QDOkVAN",
-	"RLlhAUYCEQspEOa5hIwIUC4RMjleiFqIfwHeoFpAURmXBUAlKCoY3hwOvbQCkeoL8fG0MrlU7C83aww/",
-	"uO3DRTUaHWV+ppHXKNwD/GglBaZhrpgxXhYrNrFlNnA5G1yIMxtcvLgf++r/j/CiLt0PBhfWpJxlKLQD",
-	"amhknJYky/Hlq8GoxUJJLjnlTNQ6LzlxFL8EUTIaHPo3rK5IyZJxcjQYDY4s5onJndmHuUt//rK/Q33t",
-	"Fc+k+IXaXC2Md5ocr0ajDQ2O/RobIQOL9TU4u8HQyagKVxR7mJVKZqi11T9p5gwDmHo381sY37oZg7dm",
-	"WHLCOtuI9H46PoC3BvC2lNpRBXjH727hnZIFmhwr3eCfiYxXNnDDTxJUJSxJ1KNhewoJXfSb6twP/y2W",
-	"ct8eWLC9Hh09wfd+lwacOuBFnU2DVKDzyrjfVM7FQVftvwZG8C5Zlc6FtZG2qqk5ZQC/W7oAT6IaLF+U",
-	"2igkBXhfCcao6WPoPL7XKD+hcZ0353RNC/NDlzwtCRwdHZ2AtXtq90KgrluAzCToKsuBaHiVD1xql4yT",
-	"zxW6NlGgCc1szpNugGt6F32Rs8IJ2LzYVKejka22lrXXYaTyuvxKxHVzA6O6+csmjLT6mrEkoB0266Uj",
-	"MXENYGd+roP0sd9QTIrlxpv2rJ1/uMf8Vjx2uKgj8YdLq9lV3ltGlxQkp6gNuKqrC8l2BjC8s1a+H7a6",
-	"hWUVKfQt+MeuhaBdEQ5Too3zEPvMOs3Ml/1MwZRwPiHZtXM+jik4fBCe2qh7gy/JDIWBnAj6Uk6nKXyu",
-	"sEJ6MADfSxw3zQTrdmwmpEI6AFIZOQZhKZP7WLjqS3+i+WHZJOx4U0zZzZRh58DAY9YVAj9IutgLrnu0",
-	"qboJ52pHNfWN1suNfZqC3P6KYmbyZPw6eGL9/+G2mizkg2GxOOpXT0fuHzF4rPXLY+EzR2jaDN/pZVY4",
-	"Nah8zyknYoZP4JZ2/vEjuPEbqTK05N7eZnBOn9VKFfzEhQGFplICmHHZbmXkABzlId3F69vnC8Ht13zq",
-	"rJ7zbTiVPw74kgOTh/Gq8P3/+dXT+JWdf/IIfvibvEEQOA8hL5RvK0oKuHKJZQ0sqD2q1w2b/kU0IbRJ",
-	"6Bs/5UHzpgdrm7SxHhbdJWE6dW7hT0fqtOk58G2Qq3XAsBSwlDpioFNKvXK+nM22Kr4+9dqJKg4f9tsx",
-	"49WnPN9wXPVbABLO5yYokJi8G2hLyVm2sGzHRGqrc/A9ygGc+cNKmCyAGY18Gvfr4R2j9z575ugb76vw",
-	"+dE9rxHUCaiRWyqucd5/R6Ubi9aLreP1XP4cC3mztOZzsI6XCIjoOGJXyU23tZc838qJ7tFstyAO5xDr",
-	"N36+4Iykr3iuzzz2LbpbR1fbXv9mOgVbGgU9i2aV0u76zT6o/5pQ+ckiaNdA+VZOYqci7ngwSL61X+8+",
-	"uFMQhZLMEOQU7CvPqPnwh/NLJ1UKU8YNKlufEC8vsbxr4Rh352FZqZmjynjEfWeHg1s/QQEhOUV1ZXIS",
-	"uelx2rhS7Ubf0y1XKbrFRPRMcfXgaQvTrB3829ktsZ+i5FjVmbMg3eF2UJi4C9h/lnMoiFjAHBWCf/EZ",
-	"Qd4HcrC2siRrjeXw7zpvtmgiosW8veVAcAGFJSeLfh84d+NP5wRULa5UJeJHsIyu8uMaogty+4sfDA3i",
-	"Lj22o9t+tzJchNmzBb2fN7JwNeCrwup2J29yjK3u/sTOvNH27kbMFvOvWZvu+UJBTJbH+cTu1LrCTmxT",
-	"r9N6yUuzC//8JycGwgqu0T23D+ZEQ73YM2Ijzw/hKPuTnHjBmZjZisfFY3jhbv4RzttcNQXLX9bdDrZR",
-	"VF3Z9J1jvXX3J5+gonm43phL3uLtsE9y8ozqoz+EkyiFOTO5LUAhXCNzwMyZNlItNtht9/jyaCZ89JC1",
-	"M8fHGPX+b0NZq8nqjTT4hpum5Bododh9hQDnEEorBCHnKdR3/vw14QjlNBfs+ngmtLEf0WCbG+Vewu7l",
-	"gTPHvGtNdEydZb0rpv4AJ7SU/Poa1U3taZXi4R7VeDhcvRKV3F/e/zcAAP//",
+	"7Fpbb9s4Fv4rB9oFpsGqttOkO4jnKbOTzkwxlyIzwD40QUqLxxYbilRJKo4nyH9f8CJLlilf2iSTAvsU",
+	"R6SOyHO+79zIuySTRSkFCqOT8V1SEkUKNKjcfz9giYKiyBa/kQLtEyaScVISkydpItwz/ydNFH6qmEKa",
+	"jI2qME10lmNB7DsoqiIZv08yVSRpwigKw8wiSRPKCJezKZfzJE0mXE6cGMp0cpkmZlFa6dooJmbJ/f29",
+	"HdOlFBrd2t4pOeFY2J+ZFAaFsT9JWXKWEcOkGJZ+xr8+ainsWLOifyqcJuPkH8Nm80M/qoe1XPdFijpT",
+	"rLTiknFyKuD8zX/g5Pj1txCEDxI7LbxrRZ9WlJkzYdTCqVPJEpVhfskk84LuuptL7ZBU0RGKhjDu36eU",
+	"WQmEv2vJ9eoO78nJR8xM4pRFdM/HFOqKm+iQIWqGPUPMQ2AqVUFMMk4oMfjSPV23VhsP75MwyW8yrfWw",
+	"/NpyRZeRfTQY/MMQU21VxLrKb/AKBS0l8xCp4VgqVhBlcagxk4La3+u4S5OJQnKNagXJXGqkSZrIEu0+",
+	"csKnL93vDQKuCkmxLYVURjYygsyYABHIFzEJxkDT0X4gqJvcbKezrnRNVTFjvCEBOGta7kFvppAYpFfE",
+	"7Aodi/ja4nFCVIr08qht6PVBpaS6UsS0tSmqYoLKDd+WTKHea62MRr/Eieldv0K9wrCJlByJsEN6ifAw",
+	"xoTBmV1dx6TMgq+lp5ZWVnS+sqleg57jpwq16WfWlHC9Rq1VMz2Ik1817qrz/UnOgUsxA5MjTO2ygRNt",
+	"dAo4mA3g3yMNL4iBQmoDr47zg0HMXG14rIr/XfAFZIRzDUaCyZmGejLIqftos2F4oSUQoIpxDhkRUJBr",
+	"BGlF2InBs4Bm2fXBd0DcJCt5nqMAMtEojF3evp5oFb8FuWWFFXCYJgUT/vcoXcd1C4ydeEYpUpjgVCoE",
+	"JFnulhkU+lpHNbg5rGBEsz8LCzakMCWMVwo1uIlOU5kUAl00aH0sSogOGP788x34wdo6rPsZK3Gpo9cn",
+	"Jy0tHY8aPfVRLM6uGId+QsJNvu4Vsxyz6w3xKubQu7IbBdRgkdeJe6yMfcf+lGVpf15ui8JBVmwLb+Uk",
+	"4tWNwaI0UX/0KJ59ypQ2V9Z+e8rt8cKMYlFKB/6ra4x/0+5I+YTkqkfMNRN9Xl6bK0fK6LDAW3MVlLjX",
+	"dkqy4JLQz0j56rxur9csLlYSE2skDy4mppzNchtIqBTogg6JJylVSffEQyymOV3XS0obCK7gLYbgVjnQ",
+	"DVM2f+7BG/Ie5AhtiMiwx8+5cNkHl/4gbnMww3ED87elcm60FpNuYnSTLHfVMVOEIo0nIEuChtnMYLF/",
+	"6REeEKXIwkltUoB9RbkQG9kGCjLhfbtw2cHq+jdVfD6pXVt3zB13U3iKN4nLi2iVdeJDY1pZmYm8/Rxa",
+	"qn0d7A0qHU+NO0CqJ658JuyvA4N1dN27RKVSzCz+sDr0JpkgUb4ccYp1NvGPlgJyY0pfWDMxleth/c8c",
+	"gdCCCeBMGxSo4AVFn+wdvvp2MBqMBofjk5PR4cHYVeCoUyjQKJbptM4HiKAXwmYEVsPESPWNtnmGUZLr",
+	"AZwjoRqIcsPC5npELKRAmOfSpXLKJUImxwtRL+I7wBtUCygq47IAqARFBcObw6FfrUCk+kJ8OK1MLhX7",
+	"y80aw/du+3BRjUZHmZ9p5DUK9wA/2JUC0zBXzBi/FrtsUlFmgMvZ4EKc2eDil/uhr7XxAV7UXYmDwYU1",
+	"KWcZCu2AGno0pyXJcnz5ajBqeaEkl5xyJmqdl5w4F78EUTIaHPo3rK5IyZJxcjQYDY4s5onJndmHuUt/",
+	"/rK/Q+vAK55J8TO1uVoY7/RvXo1GG3o3+/VsQgYWa9lwdoOhSVMVLsv2MCuVzFBrq3/SzBkGMPVu5tcw",
+	"vnUzBm/NsOSEdbYRaWt1OIC3BvC2lNq5CvDE727hnZIFmhwr3eCfiYxXNnDDjxJUJayTqEfD9hQSuug3",
+	"1bkf/lss5b49sGB7PTp6gu/9Jg04dcCLOpsGqUDnlXG/qZyLg67afwkewVOyKh2FtZG2qql9ygB+s+4i",
+	"lIsarL8otVFICvBcCcao3cfQMb7XKD+icU1FR7qmO/u+6zytEzg6OjoBa/fU7oVAXbcAmUnQVZYD0fAq",
+	"H7jULhknnyp0dWdwE5rZnCfdANf0LvoiZ4VbYPNiU52ORrbaWtZeh5HK6/ILEdfNDYzq5i+bMNJq2caS",
+	"gHbYrEVHYuIawM78XAfpY7+h2CqWG286z3b+4R7zW/HY4aKOxO8vrWZX/d4yuqQgOUVtwFVdXUi2M4Dh",
+	"nbXy/bDVCC2rSKFvwT8OnQ5bxMGUaOMYYp9Z0sx82c8UTAnnE5JdO/JxTMHhg/DURt0bfElmKAzkRNCX",
+	"cjpN4VOFFdKDAfg26bhpJljasZmQCukASGXkGIR1mdzHwlUu/YHm+2X/s8OmmLKbKcPOWYjHrCsEvpd0",
+	"sRdc92iydRPO1WZx6nvIlxv7NAW5/QXFzOTJ+HVgYv3/4baaLOSDQVgc9asHP/ePGDzWjgJi4XOlUfeN",
+	"XmaFU4PK95xyImb4BLS0848fgcZvpMrQOvf2NgM5fVYrVeCJCwMKTaUEMOOy3crIATiXh3QX1rdbpoH2",
+	"a5w6q+d8HaTyJx2fcxb0MKwK3/8/r56GV3b+ySPw8Fd5gyBw3j426CipPgmwiWUNrOW5Qi8Nm/5FNCG0",
+	"SegbP+VB86YHa5u0sR6E7pIwnTpa+LOdOm16Dv42rKt1wLBcYCl1xECnlHrlfL4326r4+sxuJ1dx+LDf",
+	"jhmvPuX5iuOq3wKQcLo4QYHE5N1AW0rOsoX1dkyktjr3x4B6AGf+qBUmC2BGI5/GeT28Y/TeZ88cfeN9",
+	"FT4/uOc1gjoBNXIBxzXO+6/fdGPRerF1vJ7Ln2Mhb5bWfA7W8SsCIjpE7Cq56bb2Os+3cqJ7NNstiMM5",
+	"xPplps84I+krnuszj32L7tbR1bbXv5pOwZZGQY/QrFLa3SzaB/VfEio/WgTtGijfyknsVMQdD4aVb+3X",
+	"uw/uFEShJDMEOQX7yjNqPvzueOlWlcKUcYPK1ifEr5dYv2vhGKfzsKzUzLnKeMR9Z4cDrZ+ggJCcoroy",
+	"OYncUzltqFTT6Fu65SpFt5iInimuHjxt8TRrB/92dmvZT1FyrOrMWZDucLcpTNwF7D/JORRELGCOCsG/",
+	"+Iwg7wM5WFtZJ2uN5fDvOm+2aCKi5Xl7y4FAAYUlJ4t+Dpy78acjAVWLK1WJ+BEso6v+cQ3RBbn92Q+G",
+	"BnHXPbaj2363MlyE2bMFvR8bWbga8EVhdTvJmxxjK92fmMwbbe9uxGwx/5q16Z4vFMRkedyf2J1aKuzk",
+	"bWo5rZf8anbxP//NiYEgwTW65/bBnGiohT0jb+T9QzjK/ignfuFMzGzF4+IxvHA3/wjnbV81Beu/LN0O",
+	"trmourLpO8d6625/PkFF83C9MZe8xdthH+XkGdVHvwu3ohTmzOS2AIVwjcwBM2faSLXYYLfd48ujmfDR",
+	"Q9bOPj7mUe//NpS1mqzeSIOvuGnqb0r7fYUA5xBKKwQh5ynUd/78NeGIy2ku2PX5mdDGfkSDbW6U+xV2",
+	"Lw+cOc+71kTH1FnWUzH1BzihpeTla1Q3NdMqxcM9qvFwuHolKrm/vP9fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -129,7 +129,11 @@ type FaultAction struct {
 	ErrorRate  float64         `yaml:"error_rate" json:"error_rate,omitempty"`
 	Status     int             `yaml:"status" json:"status,omitempty"`
 	Reset      bool            `yaml:"reset" json:"reset,omitempty"`
-	Duration   config.Duration `yaml:"duration" json:"duration"`
+	// Endpoint limits the fault to the dependency's primary or secondary
+	// endpoint (empty: every call), so a drill can make only the primary
+	// sick and exercise a person's failover.
+	Endpoint string          `yaml:"endpoint" json:"endpoint,omitempty"`
+	Duration config.Duration `yaml:"duration" json:"duration"`
 }
 
 // BreakerAction forces a breaker (PUT /v1/admin/dependencies/{name}/breaker).

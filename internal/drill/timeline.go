@@ -128,6 +128,9 @@ func describeFault(f *FaultAction) string {
 		}
 		s += ", "
 	}
+	if f.Endpoint != "" {
+		s += "on the " + f.Endpoint + " only, "
+	}
 	return s + "for " + f.Duration.String()
 }
 

@@ -124,6 +124,9 @@ func (s *Scenario) validateFault(p string, f *FaultAction, bad func(string, stri
 	if f.Latency == 0 && f.ErrorRate == 0 {
 		bad(p, "a fault needs latency or a positive error_rate")
 	}
+	if f.Endpoint != "" && f.Endpoint != "primary" && f.Endpoint != "secondary" {
+		bad(p+".endpoint", "must be primary or secondary (or absent: every call)")
+	}
 	if (f.Status != 0 || f.Reset) && f.ErrorRate == 0 {
 		bad(p+".error_rate", "status and reset apply to failed calls: give error_rate too")
 	}

@@ -29,6 +29,10 @@ type Fault struct {
 	ErrorRate  float64         `json:"error_rate,omitempty"`
 	Status     int             `json:"status,omitempty"`
 	Reset      bool            `json:"reset,omitempty"`
+	// Endpoint limits the fault to calls to the dependency's "primary" or
+	// "secondary" endpoint (so a drill can make only the primary sick and
+	// an operator fail over); empty means every call.
+	Endpoint string `json:"endpoint,omitempty"`
 	Duration   config.Duration `json:"duration"`
 	CreatedAt  time.Time       `json:"created_at"`
 	ExpiresAt  time.Time       `json:"expires_at"`
@@ -77,6 +81,8 @@ func (f *Faults) Add(ft Fault) (Fault, error) {
 		return Fault{}, &FieldError{"duration", "must be positive"}
 	case ft.Duration.D() > MaxFaultDuration:
 		return Fault{}, &FieldError{"duration", "must be at most 24h"}
+	case ft.Endpoint != "" && ft.Endpoint != "primary" && ft.Endpoint != "secondary":
+		return Fault{}, &FieldError{"endpoint", "must be primary, secondary or empty (every call)"}
 	case ft.Latency == 0 && ft.ErrorRate == 0:
 		return Fault{}, &FieldError{"error_rate", "a fault needs latency or a positive error_rate"}
 	}
@@ -136,6 +142,10 @@ func (f *Faults) pruneLocked() {
 	f.active.Store(int32(len(f.faults)))
 }
 
+// any reports whether any fault is active: the cheap check that keeps the
+// no-fault path free of work.
+func (f *Faults) any() bool { return f != nil && f.active.Load() > 0 }
+
 // effect is what the active faults of one dependency do to one call.
 type effect struct {
 	latency time.Duration
@@ -144,9 +154,10 @@ type effect struct {
 	reset   bool
 }
 
-// roll sums the latency of the active faults for dep and rolls each one's
+// roll sums the latency of the active faults for dep whose endpoint
+// matches (a fault without one matches every call) and rolls each one's
 // error_rate; the first fault that fires decides how the call fails.
-func (f *Faults) roll(dep string) (effect, bool) {
+func (f *Faults) roll(dep, endpoint string) (effect, bool) {
 	if f == nil || f.active.Load() == 0 {
 		return effect{}, false
 	}
@@ -156,7 +167,7 @@ func (f *Faults) roll(dep string) (effect, bool) {
 	var e effect
 	found := false
 	for _, ft := range f.faults {
-		if ft.Dependency != dep {
+		if ft.Dependency != dep || (ft.Endpoint != "" && ft.Endpoint != endpoint) {
 			continue
 		}
 		found = true

@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"syscall"
@@ -221,5 +222,46 @@ func TestFaultValidation(t *testing.T) {
 	}
 	if n := len(f.List()); n != 0 {
 		t.Errorf("%d invalid faults were added", n)
+	}
+}
+
+// TestFaultOnOneEndpoint: a fault limited to the primary leaves the
+// secondary healthy, so an operator's failover is what a drill exercises.
+func TestFaultOnOneEndpoint(t *testing.T) {
+	var primaryHits, secondaryHits int
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { primaryHits++ }))
+	defer primary.Close()
+	secondary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { secondaryHits++ }))
+	defer secondary.Close()
+	faults := NewFaults(nil)
+	deps := config.Default().Dependencies
+	deps.CRM.Endpoints.Primary, deps.CRM.Endpoints.Secondary = primary.URL, secondary.URL
+	set, err := NewSet(deps, Options{Logger: slog.New(slog.DiscardHandler), AllowLoopback: true, Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crm := set.Get("crm")
+	if _, err := faults.Add(Fault{Dependency: "crm", Endpoint: "primary", ErrorRate: 1, Status: 503, Duration: config.Duration(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	call := func() int {
+		resp, err := crm.HTTPClient().Get(crm.Endpoint() + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := call(); code != 503 || primaryHits != 0 {
+		t.Fatalf("primary with a primary-only fault = %d (hits %d), want an injected 503", code, primaryHits)
+	}
+	if err := crm.SetActiveEndpoint("secondary", "oncall", "primary sick"); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(); code != 200 || secondaryHits != 1 {
+		t.Fatalf("secondary with a primary-only fault = %d (hits %d), want 200 from the secondary", code, secondaryHits)
+	}
+	if _, err := faults.Add(Fault{Dependency: "crm", Endpoint: "tertiary", ErrorRate: 1, Duration: config.Duration(time.Minute)}); err == nil {
+		t.Errorf("Add with endpoint tertiary succeeded, want a FieldError")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -21,7 +22,10 @@ type faultTransport struct {
 }
 
 func (t *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	e, ok := t.dep.faults.roll(t.dep.name)
+	if !t.dep.faults.any() {
+		return t.next.RoundTrip(req)
+	}
+	e, ok := t.dep.faults.roll(t.dep.name, t.dep.endpointOf(req.URL.Host))
 	if !ok {
 		return t.next.RoundTrip(req)
 	}
@@ -49,7 +53,7 @@ func (t *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // status, a connection-reset error when it has reset, else ErrInjected. It
 // returns nil when no fault applies.
 func (d *Dependency) Inject(ctx context.Context) error {
-	e, ok := d.faults.roll(d.name)
+	e, ok := d.faults.roll(d.name, d.activeEndpointName())
 	if !ok {
 		return nil
 	}
@@ -100,4 +104,26 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
+}
+
+// endpointOf names the configured endpoint whose host:port is host:
+// "primary", "secondary", or "" for neither.
+func (d *Dependency) endpointOf(host string) string {
+	for _, e := range [...]struct{ name, url string }{{"primary", d.policy.Endpoints.Primary}, {"secondary", d.policy.Endpoints.Secondary}} {
+		if e.url == "" {
+			continue
+		}
+		if u, err := url.Parse(e.url); err == nil && strings.EqualFold(u.Host, host) {
+			return e.name
+		}
+	}
+	return ""
+}
+
+// activeEndpointName is the endpoint new calls go to.
+func (d *Dependency) activeEndpointName() string {
+	if d.secondaryActive() {
+		return "secondary"
+	}
+	return "primary"
 }
