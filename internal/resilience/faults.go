@@ -32,11 +32,11 @@ type Fault struct {
 	// Endpoint limits the fault to calls to the dependency's "primary" or
 	// "secondary" endpoint (so a drill can make only the primary sick and
 	// an operator fail over); empty means every call.
-	Endpoint string `json:"endpoint,omitempty"`
-	Duration   config.Duration `json:"duration"`
-	CreatedAt  time.Time       `json:"created_at"`
-	ExpiresAt  time.Time       `json:"expires_at"`
-	Actor      string          `json:"actor,omitempty"`
+	Endpoint  string          `json:"endpoint,omitempty"`
+	Duration  config.Duration `json:"duration"`
+	CreatedAt time.Time       `json:"created_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+	Actor     string          `json:"actor,omitempty"`
 }
 
 // Faults holds the active drill faults. It is safe for concurrent use.
