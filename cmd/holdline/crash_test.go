@@ -40,10 +40,7 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 		clients      = 16
 		token        = "crash-test-admin-token-0123456789"
 	)
-	bin := filepath.Join(t.TempDir(), "holdline")
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildHoldline(t)
 	logDir := t.TempDir()
 	started := time.Now()
 

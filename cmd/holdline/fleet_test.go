@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -57,10 +56,7 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr})
 	t.Cleanup(func() { rdb.Close() })
 
-	bin := filepath.Join(t.TempDir(), "holdline")
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildHoldline(t)
 	built := time.Now()
 	logDir := t.TempDir()
 	simProc := startProc(t, bin, filepath.Join(logDir, "sim.log"), nil, "sim", "--listen", "127.0.0.1:0")

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -31,15 +30,7 @@ import (
 
 const recTestToken = "recordings-test-admin-token-0123456789"
 
-// buildHoldline builds the binary into a temporary directory.
-func buildHoldline(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "holdline")
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+
 
 // simProc is a running `holdline sim` with its CRM and GCS addresses.
 type simProc struct {
@@ -601,18 +592,20 @@ func TestCrashKeepsEveryRecordingOnce(t *testing.T) {
 		t.Errorf("unexpected object(s) for recording %q: %+v", id, objs)
 	}
 	// A kill between a spool file's commit and its job's enqueue orphans
-	// the file (the client's retry stores the recording anew): no
-	// recording is lost or doubled, but the file stays until an operator
-	// removes it. Reported here rather than failed on (see the capture
-	// package for the sweep that would reclaim it).
+	// the file (the client's retry stores the recording anew). The next
+	// start moves such files to spool/orphaned; after the drain the spool
+	// itself must be empty.
 	if left, err := os.ReadDir(filepath.Join(dataDir, "spool")); err != nil {
 		t.Errorf("read the spool: %v", err)
-	} else if len(left) != 0 {
-		var names []string
+	} else {
 		for _, e := range left {
-			names = append(names, e.Name())
+			if e.Name() != "orphaned" {
+				t.Errorf("spool file %s left after the drain: neither uploaded nor moved aside", e.Name())
+			}
 		}
-		t.Logf("note: %d spool file(s) left with no job after the drain: %q", len(names), names)
+	}
+	if orphans, err := os.ReadDir(filepath.Join(dataDir, "spool", "orphaned")); err == nil {
+		t.Logf("%d never-acknowledged spool file(s) moved aside at restarts", len(orphans))
 	}
 	current().term(t)
 	t.Logf("%d recordings in the bucket once and attached once after %d kills (%v); whole test took %v",

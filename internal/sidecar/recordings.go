@@ -2,8 +2,10 @@ package sidecar
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/holdline/holdline/adapters/blob"
@@ -71,6 +73,12 @@ func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, 
 	if err != nil {
 		return nil, err
 	}
+	if n, err := quarantineOrphans(ctx, j.store, spool.Dir()); err != nil {
+		s.log.Warn("spool sweep failed", "error", err)
+	} else if n > 0 {
+		s.log.Warn("spool files no upload job refers to were moved aside; they were never acknowledged (a crash came between the fsync and the job), clients retried them",
+			"count", n, "dir", filepath.Join(spool.Dir(), "orphaned"))
+	}
 	flow, err := capture.New(store, spool, recordingJobs{j}, dep, rc, capture.Options{Logger: s.log})
 	if err != nil {
 		return nil, err
@@ -101,4 +109,53 @@ func recorder(f *capture.Flow) gateway.Recorder {
 		return nil
 	}
 	return f
+}
+
+// quarantineOrphans moves spooled recordings that no unfinished blob.upload
+// job refers to into dir/orphaned. Such a file is left by a crash between
+// the spool's fsync and the job's enqueue: the upload was never answered
+// 2xx, so the client retried it, but the bytes are kept for a person to
+// look at rather than deleted. Run it before the dispatcher starts.
+func quarantineOrphans(ctx context.Context, store outbox.Store, dir string) (int, error) {
+	referenced := map[string]bool{}
+	f := outbox.Filter{Kind: capture.KindUpload, Limit: 1000}
+	for {
+		page, next, err := store.List(ctx, f)
+		if err != nil {
+			return 0, err
+		}
+		for _, j := range page {
+			if j.State == outbox.Done {
+				continue
+			}
+			var p struct {
+				SpoolPath string `json:"spool_path"`
+			}
+			if json.Unmarshal(j.Payload, &p) == nil && p.SpoolPath != "" {
+				referenced[filepath.Base(p.SpoolPath)] = true
+			}
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.rec"))
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for _, path := range files {
+		if referenced[filepath.Base(path)] {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "orphaned"), 0o700); err != nil {
+			return moved, err
+		}
+		if err := os.Rename(path, filepath.Join(dir, "orphaned", filepath.Base(path))); err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
 }
