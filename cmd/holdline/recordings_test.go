@@ -30,8 +30,6 @@ import (
 
 const recTestToken = "recordings-test-admin-token-0123456789"
 
-
-
 // simProc is a running `holdline sim` with its CRM and GCS addresses.
 type simProc struct {
 	*proc
