@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Footprint is scenario 7: what the sidecar process costs at 1,000
+// requests/s of mixed traffic.
+type Footprint struct {
+	Rate    int            `json:"rate"`
+	Seconds float64        `json:"seconds_per_run"`
+	Mix     map[string]int `json:"mix_percent"`
+	Runs    []FootprintRun `json:"runs"`
+}
+
+// FootprintRun is one run: the sidecar's CPU and memory, read from /proc.
+type FootprintRun struct {
+	Latency
+	CPUSeconds float64 `json:"cpu_s"`
+	// CPUPer1000 is CPU seconds per 1,000 requests; Cores is the average
+	// number of cores busy (CPU seconds per second).
+	CPUPer1000 float64 `json:"cpu_s_per_1000"`
+	Cores      float64 `json:"cores"`
+	RSS        int64   `json:"rss_bytes"`
+	HWM        int64   `json:"peak_rss_bytes"`
+}
+
+func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
+	repeats, dur := 3, 8*time.Second
+	if e.quick {
+		repeats, dur = 1, 4*time.Second
+	}
+	res := &Footprint{Rate: 1000, Seconds: dur.Seconds(),
+		Mix: map[string]int{"screen pop, cache hit": 70, "screen pop, CRM lookup": 10, "CRM write (record)": 10, "identity verify (JWT)": 10}}
+	const contacts = 1000
+	crmAddr, _ := freeAddr()
+	idpAddr, _ := freeAddr()
+	tokFile := filepath.Join(e.dir("deps"), "token")
+	deps, err := e.child("crm-sim", "deps", crmAddr, idpAddr, fmt.Sprint(contacts), tokFile)
+	if err != nil {
+		return nil, err
+	}
+	defer deps.stop()
+	if err := waitHTTP(ctx, deps, "http://"+crmAddr+"/dev/crm/mode", 200, 10*time.Second); err != nil {
+		return nil, err
+	}
+	tok, err := os.ReadFile(tokFile)
+	if err != nil {
+		return nil, err
+	}
+	hl, err := e.startHoldline(ctx, "holdline", holdlineOpts{crmURL: "http://" + crmAddr, issuer: "http://" + idpAddr})
+	if err != nil {
+		return nil, err
+	}
+	defer hl.stop()
+	base := "http://" + hl.addr
+	for i := range contacts {
+		if _, err := screenPop(ctx, base, keyedPhone(i)); err != nil {
+			return nil, err
+		}
+	}
+	if b, err := post(ctx, base+"/v1/identity/verify", `{"token":"`+string(tok)+`"}`, http.StatusOK); err != nil || !strings.Contains(string(b), `"active":true`) {
+		return nil, fmt.Errorf("identity verify warm-up: %s %v", b, err)
+	}
+	if _, err := post(ctx, base+"/v1/interactions/bench-warm/record", `{"subject":"Call","contact_id":"101"}`, http.StatusCreated); err != nil {
+		return nil, err
+	}
+	var misses phoneSeq
+	misses.n.Store(5_000_000)
+	for rep := range repeats {
+		tr := mixedTargeter(base, contacts, string(tok), &misses, rep)
+		l := attack(ctx, attackSpec{name: "mixed", targeter: tr, rate: res.Rate, duration: time.Second, okCodes: []int{200, 201, 202}})
+		_ = l
+		cpu0 := hl.cpu()
+		l = attack(ctx, attackSpec{name: "mixed", targeter: tr, rate: res.Rate, duration: dur, okCodes: []int{200, 201, 202}})
+		cpu := (hl.cpu() - cpu0).Seconds()
+		rss, hwm := hl.memory()
+		r := FootprintRun{Latency: l, CPUSeconds: cpu, RSS: rss, HWM: hwm}
+		if l.Requests > 0 {
+			r.CPUPer1000 = cpu / (float64(l.Requests) / 1000)
+		}
+		if l.Seconds > 0 {
+			r.Cores = cpu / l.Seconds
+		}
+		res.Runs = append(res.Runs, r)
+		e.logf("footprint rep %d: %d requests (ok %d), holdline %.3f CPU s (%.3f per 1000, %.3f cores), RSS %.1f MiB, peak %.1f MiB, p99 %.2f ms",
+			rep+1, l.Requests, l.OK, cpu, r.CPUPer1000, r.Cores, float64(rss)/(1<<20), float64(hwm)/(1<<20), l.P99)
+	}
+	return res, nil
+}
+
+// mixedTargeter sends, out of every 10 requests, 7 cache-hit screen
+// pops, 1 screen pop of a new number (a CRM lookup), 1 CRM record write
+// and 1 token verification.
+func mixedTargeter(base string, contacts int, token string, misses *phoneSeq, rep int) vegeta.Targeter {
+	hdr := http.Header{"Content-Type": []string{"application/json"}}
+	var i atomic.Int64
+	verify := []byte(`{"token":"` + token + `"}`)
+	return func(t *vegeta.Target) error {
+		n := i.Add(1)
+		t.Method, t.Header = http.MethodPost, hdr
+		switch n % 10 {
+		case 3:
+			t.URL, t.Body = base+"/v1/screen-pop", []byte(`{"phone":"`+misses.next()+`"}`)
+		case 6:
+			t.URL = fmt.Sprintf("%s/v1/interactions/bench-%d-%d/record", base, rep, n)
+			t.Body = []byte(`{"subject":"Call about invoice","contact_id":"101","channel":"voice"}`)
+		case 9:
+			t.URL, t.Body = base+"/v1/identity/verify", verify
+		default:
+			t.URL, t.Body = base+"/v1/screen-pop", []byte(`{"phone":"`+keyedPhone(int(n)%contacts)+`"}`)
+		}
+		return nil
+	}
+}
