@@ -2,14 +2,10 @@ package sidecar
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/interactions"
@@ -202,22 +198,9 @@ func (j *jobs) deadJobs(ctx context.Context) bool {
 // it returns). It warns when Redis is not persisting.
 func (s *Sidecar) openRedisOutbox(local *outbox.BoltStore) (outbox.Store, error) {
 	r := s.cfg.Outbox.Redis
-	dep := s.deps.Get("redis")
-	o := &redis.Options{
-		Addr: r.Addr, Username: r.Username, Password: r.Password.Reveal(), DB: r.DB,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dep.Dial(ctx, network, addr)
-		},
-		// Enqueues wait for Redis's fsync (appendfsync always): allow more
-		// than the cache's tight timeout; ctx still governs every call.
-		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		ContextTimeoutEnabled: true,
-	}
-	if r.TLS {
-		host, _, _ := net.SplitHostPort(r.Addr)
-		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	}
-	rdb := redis.NewClient(o)
+	// Enqueues wait for Redis's fsync (appendfsync always): allow more
+	// than the cache's tight timeout.
+	rdb := s.redisClient(r, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	for _, w := range outbox.CheckPersistence(ctx, rdb) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/cache"
+	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/screenpop"
 )
 
@@ -23,7 +24,7 @@ func (s *Sidecar) buildScreenPop() (*screenpop.Flow, error) {
 	}
 	var rdb *redis.Client
 	if r := s.cfg.Cache.Redis; r.Addr != "" {
-		rdb = s.redisClient(r.Addr, r.Username, r.Password.Reveal(), r.DB, r.TLS)
+		rdb = s.redisClient(r, 100*time.Millisecond)
 		s.closers = append(s.closers, rdb.Close)
 	}
 	c, err := cache.New(s.cfg.Cache, rdb, s.deps.Get("redis"), cache.Options{Logger: s.log, Registerer: s.reg})
@@ -35,13 +36,15 @@ func (s *Sidecar) buildScreenPop() (*screenpop.Flow, error) {
 	return flow, nil
 }
 
-// redisClient dials through the redis dependency (egress allowlist, drill
-// faults) and leaves retries and timeouts to its policy chain.
-func (s *Sidecar) redisClient(addr, user, password string, db int, useTLS bool) *redis.Client {
+// redisClient dials r through the redis dependency (egress allowlist,
+// drill faults) and leaves retries to its policy chain. minTimeout floors
+// the socket timeouts: the cache wants the dependency's tight timeout, the
+// outbox waits for Redis's fsync. ctx still governs every call.
+func (s *Sidecar) redisClient(r config.Redis, minTimeout time.Duration) *redis.Client {
 	dep := s.deps.Get("redis")
-	timeout := s.cfg.Dependencies.Redis.Timeout.D()
+	timeout := max(s.cfg.Dependencies.Redis.Timeout.D(), minTimeout)
 	o := &redis.Options{
-		Addr: addr, Username: user, Password: password, DB: db,
+		Addr: r.Addr, Username: r.Username, Password: r.Password.Reveal(), DB: r.DB,
 		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return dep.Dial(ctx, network, addr)
 		},
@@ -49,12 +52,12 @@ func (s *Sidecar) redisClient(addr, user, password string, db int, useTLS bool) 
 		// failsafe timeouts cancel the ctx; go-redis only honours it with this.
 		ContextTimeoutEnabled: true,
 		DialTimeout:           max(timeout, 200*time.Millisecond),
-		ReadTimeout:           max(timeout, 100*time.Millisecond),
-		WriteTimeout:          max(timeout, 100*time.Millisecond),
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
 		PoolSize:              s.cfg.Dependencies.Redis.Bulkhead.MaxConcurrent,
 	}
-	if useTLS {
-		host, _, _ := net.SplitHostPort(addr)
+	if r.TLS {
+		host, _, _ := net.SplitHostPort(r.Addr)
 		o.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
 	return redis.NewClient(o)
