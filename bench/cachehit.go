@@ -98,7 +98,7 @@ func runCacheHit(ctx context.Context, e *env) (*CacheHit, error) {
 	for rep := range repeats {
 		for _, t := range targets {
 			best := 0
-			for rate := 2000; rate <= 64000; rate = rate * 3 / 2 {
+			for rate := 1000; rate <= 64000; rate = rate * 3 / 2 {
 				tr := cacheHitTargeter(t.base, res.Keys)
 				m := newCPUMeter(t.p)
 				l := attack(ctx, attackSpec{name: t.name, targeter: tr, rate: rate, duration: dur, timeout: 5 * time.Second})

@@ -218,8 +218,12 @@ http {
 func (e *env) startNginx(name, listen, conf string) (*proc, error) {
 	dir := e.dir(name)
 	for _, d := range []string{"cache", "tmp", "logs"} {
+		// Started as root, nginx's worker runs as an unprivileged user
+		// that must write the cache and temp files.
 		_ = os.MkdirAll(filepath.Join(dir, d), 0o755)
+		_ = os.Chmod(filepath.Join(dir, d), 0o777)
 	}
+	_ = os.Chmod(dir, 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}

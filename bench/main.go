@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// nginx's unprivileged worker must reach its cache under tmp.
+	_ = os.Chmod(tmp, 0o755)
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}

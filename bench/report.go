@@ -429,7 +429,7 @@ func (w *report) cacheHit(c *CacheHit) {
 	}
 	hl, bare := cacheHitMedians(c)
 	w.p(`Screen pops that hit holdline's cache (%d warmed numbers, cycled), against a bare net/http handler
-answering the same %d bytes to the same request. The rate steps up by half (2,000, 3,000, 4,500, …
+answering the same %d bytes to the same request. The rate steps up by half (1,000, 1,500, 2,250, …
 requests/s, %.0f s per step) until a step fails: p99 ≥ %.0f ms, more than 0.1%% errors, or the generator
 unable to send 95%% of the rate. The figure is the last passing step, median over the repeats.
 `, c.Keys, c.BodyBytes, c.Seconds, c.P99LimitMS)
