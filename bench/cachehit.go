@@ -44,7 +44,7 @@ const (
 func runCacheHit(ctx context.Context, e *env) (*CacheHit, error) {
 	repeats, dur := 3, 3*time.Second
 	if e.quick {
-		repeats, dur = 1, 2*time.Second
+		repeats, dur = 1, 1500*time.Millisecond
 	}
 	res := &CacheHit{P99LimitMS: 5, Keys: 100, Max: map[string][]int{}, Steps: map[string][]CacheHitStep{}, Seconds: dur.Seconds()}
 

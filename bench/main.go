@@ -58,9 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	doc := fs.String("doc", "docs/benchmarks.md", "the report to write; empty for none")
 	docJSON := fs.String("doc-json", "docs/benchmarks.json", "a copy of results.json next to the report; empty for none")
 	holdline := fs.String("holdline", "", "use this holdline binary instead of building ./cmd/holdline")
-	profile := fs.Bool("profile", true, "take a CPU profile of an in-process sidecar under scenario 1's load")
+	profile := fs.Bool("profile", true, "take a CPU profile of an in-process sidecar under scenario 1's load (off with -quick unless set)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *quick {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "profile" })
+		*profile = *profile && set
 	}
 	selected := scenarioNames
 	if *only != "" {
@@ -95,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		e.holdline = *holdline
 	} else {
 		e.logf("building holdline")
-		if err := e.buildHoldline(ctx); err != nil {
+		if err := e.buildHoldline(ctx, *outDir); err != nil {
 			return err
 		}
 	}
