@@ -33,3 +33,31 @@ func TestOutboxOnRedis(t *testing.T) {
 		t.Fatalf("status outbox = %+v, want backend redis with one done job", st.Outbox)
 	}
 }
+
+// TestOutboxStartsWithRedisDown: fleet mode must not stop a sidecar from
+// starting while Redis is away (static stability); writes queue locally
+// and the sidecar says it is degraded.
+func TestOutboxStartsWithRedisDown(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	r.Stop()
+	ts := startDev(t, func(c *config.Config) {
+		c.Outbox.Backend = "redis"
+		c.Outbox.Redis = config.Redis{Addr: r.Addr}
+	})
+	var res struct {
+		RecordID string `json:"record_id"`
+	}
+	if code := ts.post(t, ts.data+"/v1/interactions/local-1/record", `{"subject":"redis down"}`, &res); code != 201 || res.RecordID == "" {
+		t.Fatalf("record write with Redis down = %d %+v, want 201 through the local store", code, res)
+	}
+	var st struct {
+		Degraded bool `json:"degraded"`
+		Outbox   struct {
+			Backend string `json:"backend"`
+		} `json:"outbox"`
+	}
+	ts.get(t, ts.admin+"/v1/status", &st)
+	if !st.Degraded || st.Outbox.Backend == "redis" {
+		t.Fatalf("status = %+v, want degraded and the local backend named", st)
+	}
+}

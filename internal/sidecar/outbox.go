@@ -43,10 +43,17 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 		return nil, fmt.Errorf("sidecar: %w", err)
 	}
 	var store outbox.Store = local
-	if s.cfg.Outbox.Backend == "redis" {
-		if store, err = s.openRedisOutbox(local); err != nil {
-			local.Close()
-			return nil, err
+	backend := s.cfg.Outbox.Backend
+	if backend == "redis" {
+		remote, err := s.openRedisOutbox(local)
+		if err != nil {
+			// Static stability: a sidecar must start while Redis is away.
+			// It queues on its own disk until a restart finds Redis; the
+			// fallback store then forwards those jobs to the fleet.
+			s.log.Error("outbox: Redis unreachable at start-up; queueing on the local store until the next start", "error", err)
+			backend = "bolt (redis unreachable at start-up)"
+		} else {
+			store = remote
 		}
 	}
 	s.closers = append(s.closers, store.Close)
@@ -55,7 +62,7 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &jobs{store: store, backend: s.cfg.Outbox.Backend, handlers: interactions.Handlers(store, client, crmDep)}
+	j := &jobs{store: store, backend: backend, handlers: interactions.Handlers(store, client, crmDep)}
 	s.jobs = j
 	return j, nil
 }
@@ -154,7 +161,7 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 // ready is the readiness check: the store is open and answers a read.
 // (Readiness checks take no ctx; a bolt read does not block.)
 func (j *jobs) ready() error {
-	if j.backend != "bolt" {
+	if j.backend == "redis" {
 		// Fleet mode: the local fallback store is open (OpenBolt succeeded);
 		// Redis being away is an upstream problem, not unreadiness.
 		return nil

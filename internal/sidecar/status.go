@@ -42,8 +42,8 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 // half-open or forced, or a drill fault active) or dead outbox jobs wait
 // for an operator.
 func (s *Sidecar) degraded() bool {
-	if s.jobs != nil && s.jobs.deadJobs(context.Background()) {
-		return true
+	if s.jobs != nil && (s.jobs.deadJobs(context.Background()) || s.jobs.backend != s.cfg.Outbox.Backend) {
+		return true // dead jobs wait for a person, or fleet mode fell back to local
 	}
 	for _, d := range s.deps.All() {
 		st := d.Status()
