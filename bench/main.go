@@ -59,8 +59,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	docJSON := fs.String("doc-json", "docs/benchmarks.json", "a copy of results.json next to the report; empty for none")
 	holdline := fs.String("holdline", "", "use this holdline binary instead of building ./cmd/holdline")
 	profile := fs.Bool("profile", true, "take a CPU profile of an in-process sidecar under scenario 1's load (off with -quick unless set)")
+	render := fs.String("render", "", "measure nothing: rewrite -doc from this results.json")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		if err != nil {
+			return err
+		}
+		var res Results
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", *render, err)
+		}
+		return os.WriteFile(*doc, []byte(Render(&res)), 0o644)
 	}
 	if *quick {
 		set := false

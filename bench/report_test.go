@@ -68,7 +68,7 @@ func TestRenderFull(t *testing.T) {
 		"| hang 10s | nginx |",
 		"cache 10, stale 990",
 		// scenario 5: 9000 jobs/s against 1000 × 30
-		"9000 jobs/s vs 1000 fsync/s × 30.0 = 30000 (30%) | **no** |",
+		"9000 jobs/s vs 1000 fsync/s × 30.0 = 30000 (30%; a bbolt commit takes 2 fsyncs) | **no** |",
 		// scenarios 6-8
 		"100 vs 200 MiB/s (50%) | **no** |",
 		"0.075 cores | yes |",
