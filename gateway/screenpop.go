@@ -33,7 +33,7 @@ func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) 
 	if req.Body.Region != nil && *req.Body.Region != "" {
 		region = strings.ToUpper(*req.Body.Region)
 	}
-	n, err := phone.Parse(req.Body.Phone, region)
+	n, err := s.phones.Parse(req.Body.Phone, region)
 	if err != nil {
 		detail := "not a valid phone number"
 		if errors.Is(err, phone.ErrInvalid) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/gateway/api"
+	"github.com/holdline/holdline/internal/phone"
 )
 
 // Options are what the gateway needs from the rest of the sidecar. Flows
@@ -54,7 +55,8 @@ type Server struct {
 	ready     atomic.Bool
 	stopping  atomic.Bool
 
-	spark sparkHistory
+	spark  sparkHistory
+	phones *phone.Parser
 
 	handlersOnce  sync.Once
 	dataH, adminH http.Handler
@@ -84,7 +86,7 @@ func New(opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Server{opts: opts, log: opts.Logger, now: now, startedAt: now(), checks: map[string]func() error{}}, nil
+	return &Server{opts: opts, log: opts.Logger, now: now, startedAt: now(), checks: map[string]func() error{}, phones: phone.NewParser(0)}, nil
 }
 
 // SetReady marks the sidecar ready (listeners up, stores open) or not.

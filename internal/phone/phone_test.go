@@ -66,3 +66,30 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestParserMemoizes(t *testing.T) {
+	p := NewParser(16)
+	for range 3 {
+		n, err := p.Parse("(415) 555-0100", "us")
+		if err != nil || n.E164() != "+14155550100" {
+			t.Fatalf("Parser.Parse = %q, %v", n.E164(), err)
+		}
+		if _, err := p.Parse("not a number", "US"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("Parser.Parse(junk) = %v, want ErrInvalid", err)
+		}
+	}
+	// The region is part of the key: a national number reads differently.
+	gb, err := p.Parse("020 7946 0958", "GB")
+	if err != nil || gb.E164() != "+442079460958" {
+		t.Fatalf("Parser.Parse(GB) = %q, %v", gb.E164(), err)
+	}
+}
+
+func BenchmarkParserHit(b *testing.B) {
+	p := NewParser(0)
+	for b.Loop() {
+		if _, err := p.Parse("(415) 555-0100", "US"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
