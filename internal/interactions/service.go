@@ -164,6 +164,9 @@ func (s *Service) AddComment(ctx context.Context, interactionID, key string, c c
 // write enqueues j (durable when Enqueue returns) and waits for it within
 // the budget. A repeated key answers from the job it already names.
 func (s *Service) write(ctx context.Context, j outbox.Job, hash string) (Outcome, error) {
+	// The budget runs from the request, not from the end of the enqueue:
+	// a slow fsync must not add itself to the caller's wait.
+	deadline := time.Now().Add(s.budget)
 	job, created, err := s.queue.Enqueue(ctx, j)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("interactions: %s: %w", j.Kind, err)
@@ -177,12 +180,12 @@ func (s *Service) write(ctx context.Context, j outbox.Job, hash string) (Outcome
 	if !s.crm.BreakerAllows() {
 		return outcome(job), nil // the CRM is not taking calls: don't spend the budget
 	}
-	return s.wait(ctx, job), nil
+	return s.wait(ctx, job, deadline), nil
 }
 
 // wait returns the job's outcome once it is done or dead, or Queued when
 // the budget passes or the caller gives up first.
-func (s *Service) wait(ctx context.Context, job outbox.Job) Outcome {
+func (s *Service) wait(ctx context.Context, job outbox.Job, deadline time.Time) Outcome {
 	ch := make(chan outbox.Job, 1)
 	s.mu.Lock()
 	s.waiters[job.ID] = append(s.waiters[job.ID], ch)
@@ -193,7 +196,7 @@ func (s *Service) wait(ctx context.Context, job outbox.Job) Outcome {
 	if j, err := s.store.Get(ctx, job.ID); err == nil && (j.State == outbox.Done || j.State == outbox.Dead) {
 		return outcome(j)
 	}
-	t := time.NewTimer(s.budget)
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
 	case j := <-ch:
