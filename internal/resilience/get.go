@@ -112,6 +112,17 @@ func (d *Dependency) run(ctx context.Context, idempotent bool, attempt func(cont
 	var err error
 	if idempotent && d.retry != nil {
 		v, err = d.retry.WithContext(tctx).GetWithExecution(func(e failsafe.Execution[any]) (any, error) {
+			if counted && e.Attempts() > 1 && !d.hedged {
+				// A retry means the attempt before it failed. The breaker
+				// counts that failure too, so retries cannot hide a sick
+				// dependency (at 50% errors and 2 attempts a call succeeds
+				// 75% of the time) while doubling its load; and once the
+				// breaker has opened, no more retries are sent.
+				d.breaker.RecordFailure()
+				if !d.breaker.IsClosed() {
+					return nil, circuitbreaker.ErrOpen
+				}
+			}
 			return attempt(e.Context())
 		})
 		if ee := retrypolicy.AsExceededError(err); ee != nil && ee.LastError != nil {
@@ -176,7 +187,7 @@ func breakerFailure(err error, oc outcome) bool {
 // retryable reports whether another attempt may help.
 func retryable(err error) bool {
 	switch {
-	case err == nil, IsPermanent(err), errors.Is(err, ErrEgressDenied),
+	case err == nil, IsPermanent(err), errors.Is(err, ErrEgressDenied), errors.Is(err, circuitbreaker.ErrOpen),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, timeout.ErrExceeded):
 		return false

@@ -414,3 +414,35 @@ func TestPanicReleasesPermits(t *testing.T) {
 		t.Errorf("Get after a panicking fn = %v, want the bulkhead permit released", err)
 	}
 }
+
+// TestRetriesDoNotHideAFlappingDependency: every first attempt fails and
+// every retry succeeds. Each call succeeds, yet the dependency fails half
+// its requests; the breaker must see that and open, instead of letting
+// retries double the load on it.
+func TestRetriesDoNotHideAFlappingDependency(t *testing.T) {
+	var h hits
+	srv := httptest.NewServer(h.wrap(func(w http.ResponseWriter, r *http.Request) {
+		if h.n.Load()%2 == 1 {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	e := newEnv(t, func(d *config.Dependencies) {
+		d.CRM.Endpoints.Primary = srv.URL
+		d.CRM.Retry.MaxAttempts = 2
+		d.CRM.Retry.Backoff = config.Duration(time.Millisecond)
+		d.CRM.Breaker.MinRequests = 10
+		d.CRM.Breaker.FailureRate = 0.5
+	})
+	d := e.crm()
+	for i := range 20 {
+		_, err := Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+			return httpGet(ctx, d, http.MethodGet, d.Endpoint()+"/contacts")
+		})
+		if errors.Is(err, circuitbreaker.ErrOpen) {
+			t.Logf("breaker open after %d calls (%d requests)", i, h.n.Load())
+			return
+		}
+	}
+	t.Fatalf("breaker still %s after 20 calls that each needed a retry (%d requests); want it open", d.Status().Breaker, h.n.Load())
+}
