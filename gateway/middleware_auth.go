@@ -16,28 +16,15 @@ type Token struct {
 }
 
 // requireAdmin answers 401 unless the request carries
-// "Authorization: Bearer <token>" for one of tokens. Tokens are compared in
-// constant time (over their SHA-256, so the length does not leak either).
+// "Authorization: Bearer <token>" for a token in set (compared in constant time, see tokenSet).
 // The token's name is stored as the actor for the audit log.
-func requireAdmin(tokens []Token, log *slog.Logger) func(http.Handler) http.Handler {
-	sums := make([][32]byte, len(tokens))
-	for i, t := range tokens {
-		sums[i] = sha256.Sum256([]byte(t.Value))
-	}
+func requireAdmin(set tokenSet, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := r.Header.Get("Authorization")
-			scheme, cred, ok := strings.Cut(h, " ")
-			if ok && strings.EqualFold(scheme, "Bearer") && cred != "" {
-				got := sha256.Sum256([]byte(strings.TrimSpace(cred)))
-				match := -1
-				for i := range sums {
-					if subtle.ConstantTimeCompare(got[:], sums[i][:]) == 1 {
-						match = i
-					}
-				}
-				if match >= 0 {
-					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey, tokens[match].Name)))
+			scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			if ok && strings.EqualFold(scheme, "Bearer") {
+				if name, ok := set.match(strings.TrimSpace(cred)); ok {
+					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey, name)))
 					return
 				}
 			}
@@ -46,6 +33,41 @@ func requireAdmin(tokens []Token, log *slog.Logger) func(http.Handler) http.Hand
 			writeProblem(w, r, log, p)
 		})
 	}
+}
+
+// tokenSet checks presented tokens against the admin tokens in constant
+// time (over their SHA-256, so the length does not leak either).
+type tokenSet struct {
+	names []string
+	sums  [][32]byte
+}
+
+func newTokenSet(tokens []Token) tokenSet {
+	ts := tokenSet{}
+	for _, t := range tokens {
+		ts.names = append(ts.names, t.Name)
+		ts.sums = append(ts.sums, sha256.Sum256([]byte(t.Value)))
+	}
+	return ts
+}
+
+// match returns the name of the token tok is, comparing against every
+// token whatever matches first.
+func (ts tokenSet) match(tok string) (string, bool) {
+	if tok == "" {
+		return "", false
+	}
+	got := sha256.Sum256([]byte(tok))
+	match := -1
+	for i := range ts.sums {
+		if subtle.ConstantTimeCompare(got[:], ts.sums[i][:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return "", false
+	}
+	return ts.names[match], true
 }
 
 // Actor returns the name of the admin token that authorized the request.

@@ -126,18 +126,10 @@ func (r auditResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
 	return json.NewEncoder(w).Encode(map[string]any{"entries": []audit.Entry(r)})
 }
 
-// parseSince reads "since" as an RFC 3339 time or a duration ago ("2h",
-// "7d"). Empty means the beginning of time.
+// parseSince reads an optional "since" parameter (config.ParseSince).
 func parseSince(v *string, now time.Time) (time.Time, error) {
-	if v == nil || *v == "" {
+	if v == nil {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, *v); err == nil {
-		return t, nil
-	}
-	d, err := config.ParseDuration(*v)
-	if err != nil {
-		return time.Time{}, errors.New("want an RFC 3339 time or a duration ago such as 2h or 7d")
-	}
-	return now.Add(-d.D()), nil
+	return config.ParseSince(*v, now)
 }

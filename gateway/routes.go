@@ -59,7 +59,7 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	a := chi.NewRouter()
 	s.common(a, "admin", m)
 	a.Use(limitBody(s.opts.MaxBodyBytes, func(*http.Request) bool { return false }, s.log))
-	auth := requireAdmin(s.opts.Tokens, s.log)
+	auth := requireAdmin(s.tokens, s.log)
 	a.Use(func(next http.Handler) http.Handler {
 		protected := auth(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

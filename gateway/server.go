@@ -56,6 +56,7 @@ type Server struct {
 	stopping  atomic.Bool
 
 	spark  sparkHistory
+	tokens tokenSet
 	phones *phone.Parser
 
 	handlersOnce  sync.Once
@@ -86,7 +87,7 @@ func New(opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Server{opts: opts, log: opts.Logger, now: now, startedAt: now(), checks: map[string]func() error{}, phones: phone.NewParser(0)}, nil
+	return &Server{opts: opts, log: opts.Logger, now: now, startedAt: now(), checks: map[string]func() error{}, phones: phone.NewParser(0), tokens: newTokenSet(opts.Tokens)}, nil
 }
 
 // SetReady marks the sidecar ready (listeners up, stores open) or not.

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -224,18 +222,5 @@ func (s *Server) uiEndpoint(ctx context.Context, d *resilience.Dependency, r *ht
 	return fmt.Sprintf("%s now uses its %s endpoint (by %s)", d.Name(), active, Actor(ctx)), err
 }
 
-// tokenName checks a token against the admin tokens in constant time.
-func (s *Server) tokenName(tok string) (string, bool) {
-	if tok == "" {
-		return "", false
-	}
-	got := sha256.Sum256([]byte(tok))
-	name, ok := "", false
-	for _, t := range s.opts.Tokens {
-		want := sha256.Sum256([]byte(t.Value))
-		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
-			name, ok = t.Name, true
-		}
-	}
-	return name, ok
-}
+// tokenName checks a form's token against the admin tokens.
+func (s *Server) tokenName(tok string) (string, bool) { return s.tokens.match(tok) }

@@ -93,14 +93,11 @@ func (f *outboxFlags) filter(now time.Time) (outbox.Filter, error) {
 }
 
 func sinceTime(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	d, err := config.ParseDuration(s)
+	t, err := config.ParseSince(s, now)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--since %q: want a duration such as 2h or 7d, or an RFC 3339 time", s)
+		return time.Time{}, fmt.Errorf("--since %w", err)
 	}
-	return now.Add(-d.D()), nil
+	return t, nil
 }
 
 func (f *outboxFlags) query() url.Values {

@@ -68,3 +68,19 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = v
 	return nil
 }
+
+// ParseSince reads s as an RFC 3339 time or as a duration before now
+// ("2h", "7d"). Empty means the zero time (the beginning).
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time or a duration ago such as 2h or 7d", s)
+	}
+	return now.Add(-d.D()), nil
+}
