@@ -2,7 +2,6 @@ package dialogflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -242,17 +241,19 @@ func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t Turn
 	return t, ended
 }
 
-// reason says why a turn fell back, safe to show to clients. tctx is the
-// turn's context: when it has ended, the budget (or the caller) did it,
-// whatever error the client made of that.
+// reason says why a turn fell back, safe to show to clients. The policy
+// chain has already told a policy timeout from the budget running out (by
+// their deadlines, not by which timer fired first), so err decides; only an
+// error the chain could not classify falls back to the turn's context
+// (tctx) and then to the gRPC code.
 func (c *Client) reason(tctx context.Context, err error) string {
 	dep := c.dep.Name()
-	if tctx.Err() != nil && !errors.Is(err, circuitbreaker.ErrOpen) {
-		return resilience.Reason(dep, tctx.Err())
-	}
 	why := resilience.Reason(dep, err)
 	if why != dep+": error" {
 		return why
+	}
+	if tctx.Err() != nil {
+		return resilience.Reason(dep, tctx.Err())
 	}
 	if st, ok := status.FromError(err); ok {
 		return dep + ": " + words(st.Code().String())

@@ -101,6 +101,8 @@ func reason(err error) string {
 		return "rate limited"
 	case errors.Is(err, timeout.ErrExceeded):
 		return "timeout"
+	case errors.As(err, new(*budgetError)):
+		return "budget exhausted"
 	case errors.Is(err, ErrEgressDenied):
 		return "egress denied"
 	case errors.Is(err, ErrInjected):
@@ -139,3 +141,14 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Is(target error) bool { return target == timeout.ErrExceeded }
 func (e *timeoutError) Unwrap() error        { return e.err }
+
+// budgetError is what Get returns when the caller's own deadline cut the
+// call: it is context.DeadlineExceeded and still unwraps to what fn
+// returned (a transport's raw deadline error, say).
+type budgetError struct {
+	err error
+}
+
+func (e *budgetError) Error() string        { return "budget exhausted: " + e.err.Error() }
+func (e *budgetError) Is(target error) bool { return target == context.DeadlineExceeded }
+func (e *budgetError) Unwrap() error        { return e.err }

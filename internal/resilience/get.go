@@ -3,6 +3,9 @@ package resilience
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
+	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
@@ -10,6 +13,8 @@ import (
 	"github.com/failsafe-go/failsafe-go/ratelimiter"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/failsafe-go/failsafe-go/timeout"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // errTimeoutCause marks the policy timeout's context, to tell it from the
@@ -107,7 +112,8 @@ func (d *Dependency) run(ctx context.Context, idempotent bool, attempt func(cont
 		}
 	}()
 
-	tctx, cancel := context.WithTimeoutCause(ctx, d.timeout, errTimeoutCause)
+	policyDeadline := time.Now().Add(d.timeout)
+	tctx, cancel := context.WithDeadlineCause(ctx, policyDeadline, errTimeoutCause)
 	var v any
 	var err error
 	if idempotent && d.retry != nil {
@@ -131,14 +137,16 @@ func (d *Dependency) run(ctx context.Context, idempotent bool, attempt func(cont
 	} else {
 		v, err = attempt(tctx)
 	}
-	timedOut := err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), errTimeoutCause)
+	cut := expiredBy(ctx, tctx, policyDeadline, err)
 	cancel()
 
 	oc := outcomeSuccess
 	switch {
 	case err == nil:
-	case timedOut:
+	case cut == cutByPolicy:
 		err, oc = &timeoutError{limit: d.timeout, err: err}, outcomeTimeout
+	case cut == cutByCaller:
+		err, oc = &budgetError{err: err}, outcomeTimeout
 	case IsPermanent(err):
 		oc = outcomePermanent
 	case ctx.Err() != nil:
@@ -193,4 +201,50 @@ func retryable(err error) bool {
 		return false
 	}
 	return true
+}
+
+// A cut says which deadline, if any, ended a failed attempt.
+type cut int
+
+const (
+	cutNone     cut = iota
+	cutByPolicy     // the dependency's policy timeout
+	cutByCaller     // the caller's own deadline (its budget)
+)
+
+// expiredBy decides which deadline ended a call that failed with err. It
+// decides by the deadlines themselves, never by which timer happened to
+// fire first: a transport can report a deadline (gRPC's DEADLINE_EXCEEDED,
+// os.ErrDeadlineExceeded, a net.Error timeout) a moment before, or instead
+// of, the context's own timer, and the caller, the status page and the
+// metrics must see the same reason whichever wins. The earlier of the two
+// deadlines is the one that cut the call; when they are equal the caller's
+// budget did. A caller that cancelled (not a deadline) is not a cut.
+func expiredBy(ctx, tctx context.Context, policyDeadline time.Time, err error) cut {
+	if err == nil || errors.Is(ctx.Err(), context.Canceled) {
+		return cutNone
+	}
+	bound, by := policyDeadline, cutByPolicy
+	if cd, ok := ctx.Deadline(); ok && !cd.After(policyDeadline) {
+		bound, by = cd, cutByCaller
+	}
+	if tctx.Err() == nil && !(isDeadline(err) && !time.Now().Before(bound)) {
+		return cutNone
+	}
+	return by
+}
+
+// isDeadline reports whether err is a transport's way of saying a deadline
+// passed.
+func isDeadline(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return true
+	case status.Code(err) == codes.DeadlineExceeded:
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		return true
+	}
+	return false
 }
