@@ -3,16 +3,19 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: dev test test-short build generate vet fmt bench docker
+.PHONY: dev test test-short test-stress build generate vet fmt bench docker
 
 dev: ## run the sidecar in dev mode (simulated upstreams)
 	$(GO) run ./cmd/holdline serve --dev
 
-test: ## the test command CI runs: installs redis-server if missing, vet, gofmt, go test
+test: ## the test command CI runs: installs redis-server/chromium if missing, vet, gofmt, tidy, go test (every step runs; summary at the end)
 	scripts/test
 
 test-short: ## skip the slow end-to-end tests
 	scripts/test -short
+
+test-stress: ## the timing-sensitive packages with -race -count=20 while every core spins (COUNT=N to change)
+	scripts/stress
 
 build: ## a static binary in ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/holdline ./cmd/holdline
