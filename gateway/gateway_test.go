@@ -104,6 +104,9 @@ func TestProblemBodies(t *testing.T) {
 		{"too_large", "POST", "/v1/screen-pop", "application/json", long, 413},
 		{"bad_path_param", "GET", "/v1/interactions/bad%20id", "", "", 400},
 		{"nested_unknown_field", "POST", "/v1/dialogflow/support/sessions/s1/detect-intent", "application/json", `{"language_code":"en","text":"hi","extra":{"a":1}}`, 400},
+		{"encoded_slash_in_path", "POST", "/v1/interactions/q%2Fz/comments", "application/json", `{"bogus":true}`, 400},
+		{"encoded_traversal_in_path", "POST", "/v1/interactions/a%2F..%2F..%2Fevil/recordings", "audio/wav", "RIFF", 400},
+		{"dot_dot_path_param", "GET", "/v1/interactions/..", "", "", 400},
 		{"unknown_route", "GET", "/v1/nope", "", "", 404},
 		{"method_not_allowed", "DELETE", "/v1/screen-pop", "", "", 405},
 	}

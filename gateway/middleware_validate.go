@@ -47,8 +47,12 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		route, params, err := v.router.FindRoute(r)
 		if err != nil {
-			// Unknown routes and methods are answered by the router.
-			next.ServeHTTP(w, r)
+			// This middleware wraps only the spec's operations, so the
+			// router matched this request on its raw path; the spec's
+			// router matches the decoded one. They disagree when a path
+			// parameter holds an encoded '/' (q%2Fz, a%2F..%2Fevil): fail
+			// closed, before any handler or flow sees the value.
+			writeProblem(w, r, v.log, Invalid("path", "a path parameter holds an encoded '/' or is not a segment this API has"))
 			return
 		}
 		opts := filterOptions

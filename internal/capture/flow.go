@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"regexp"
 	"sync"
 	"time"
 
@@ -231,17 +232,22 @@ func (f *Flow) validate(req *Request) (ext string, err error) {
 		return "", fmt.Errorf("%w: %q (send audio/wav, audio/mpeg, audio/ogg or application/octet-stream)", ErrUnsupportedType, req.ContentType)
 	}
 	req.ContentType = mt
-	if req.InteractionID == "" || req.InteractionID == "." || req.InteractionID == ".." {
-		return "", &InvalidError{Field: "interaction_id", Detail: "must be a name other than . and .."}
+	// Object and spool names are built from these ids: whatever the
+	// transport decoded, they hold no '/', and no '.' leads (so no "." or
+	// ".." segment), the same rule the API spec states.
+	if !safeID.MatchString(req.InteractionID) {
+		return "", &InvalidError{Field: "interaction_id", Detail: "must be 1 to 128 letters, digits, '.', '_', ':' or '-', not starting with '.'"}
 	}
-	switch req.RecordingID {
-	case "":
+	if req.RecordingID == "" {
 		req.RecordingID = newID()
-	case ".", "..":
-		return "", &InvalidError{Field: "X-Recording-Id", Detail: "must be a name other than . and .."}
+	} else if !safeID.MatchString(req.RecordingID) {
+		return "", &InvalidError{Field: "X-Recording-Id", Detail: "must be 1 to 128 letters, digits, '.', '_', ':' or '-', not starting with '.'"}
 	}
 	return ext, nil
 }
+
+// safeID is an interaction or recording id that is safe in an object name.
+var safeID = regexp.MustCompile(`^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$`)
 
 func newID() string {
 	var b [12]byte
