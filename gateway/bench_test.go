@@ -24,6 +24,10 @@ func (f fixedPop) Pop(ctx context.Context, n phone.Number) screenpop.Result {
 	return r
 }
 
+func (f fixedPop) Unknown(reason string) screenpop.Result {
+	return screenpop.Result{Records: []crm.Record{}, Source: screenpop.SourceMinimal, Degraded: true, Reasons: []string{reason}}
+}
+
 // BenchmarkScreenPopHandler is the HTTP layer's cost for one screen pop
 // (middleware, spec validation, phone parsing, encoding) around a flow that
 // answers at once.

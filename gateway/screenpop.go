@@ -17,10 +17,13 @@ import (
 // does (internal/screenpop.Flow).
 type ScreenPopper interface {
 	Pop(ctx context.Context, n phone.Number) screenpop.Result
+	// Unknown answers a pop without a usable number, with the reason.
+	Unknown(reason string) screenpop.Result
 }
 
-// ScreenPop normalizes the ANI and asks the flow. An unparseable number is
-// a 400 naming phone; it never reaches the CRM.
+// ScreenPop normalizes the ANI and asks the flow. A withheld or
+// unparseable caller id is not the caller's fault and must not block
+// routing: it gets a 200 minimal pop, degraded, and never reaches the CRM.
 func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) (api.ScreenPopResponseObject, error) {
 	svc := s.opts.Services
 	if svc.ScreenPop == nil {
@@ -34,12 +37,11 @@ func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) 
 		region = strings.ToUpper(*req.Body.Region)
 	}
 	n, err := s.phones.Parse(req.Body.Phone, region)
-	if err != nil {
-		detail := "not a valid phone number"
-		if errors.Is(err, phone.ErrInvalid) {
-			detail = "not a valid phone number for region " + region + " (send E.164 such as +14155550100, or a national number with the right region)"
-		}
-		return nil, Invalid("phone", detail)
+	switch {
+	case errors.Is(err, phone.ErrWithheld):
+		return screenPopResponse(svc.ScreenPop.Unknown(screenpop.ReasonNoNumber)), nil
+	case err != nil:
+		return screenPopResponse(svc.ScreenPop.Unknown(screenpop.ReasonUnparseableNumber)), nil
 	}
 	return screenPopResponse(svc.ScreenPop.Pop(ctx, n)), nil
 }

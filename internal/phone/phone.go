@@ -11,21 +11,65 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// ErrInvalid is returned by Parse for input that is not a valid number.
-var ErrInvalid = errors.New("phone: not a valid phone number")
+var (
+	// ErrInvalid is returned by Parse for input that is not a valid number.
+	ErrInvalid = errors.New("phone: not a valid phone number")
+
+	// ErrWithheld is returned by Parse when the caller sent no number: an
+	// empty caller id, or a privacy marker such as "anonymous",
+	// "withheld", "private", "restricted", "unavailable" or "unknown"
+	// (also as the user part of a sip: URI).
+	ErrWithheld = errors.New("phone: no caller number")
+)
+
+// withheld are the caller ids carriers and PBXs send instead of a number.
+var withheld = map[string]bool{
+	"anonymous": true, "withheld": true, "private": true, "restricted": true,
+	"unavailable": true, "unknown": true, "blocked": true, "p": true, "o": true,
+}
+
+// callerID reduces the caller id forms a call carries to the number part:
+// "tel:+14155550100;ext=2" (RFC 3966) and "sip:+14155550100@pbx;user=phone"
+// or "sips:..." (RFC 3261) give "+14155550100". Anything else is returned
+// as it came.
+func callerID(raw string) string {
+	s := strings.TrimSpace(raw)
+	if len(s) > 1 && s[0] == '<' && s[len(s)-1] == '>' {
+		s = s[1 : len(s)-1]
+	}
+	lower := strings.ToLower(s)
+	switch {
+	case strings.HasPrefix(lower, "tel:"):
+		s = s[len("tel:"):]
+	case strings.HasPrefix(lower, "sip:"):
+		s = s[len("sip:"):]
+	case strings.HasPrefix(lower, "sips:"):
+		s = s[len("sips:"):]
+	default:
+		return s
+	}
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
 
 // Number is a valid E.164 number. Its String and LogValue mask all but
 // the country code and the last two digits; E164 gives the whole number.
 type Number struct{ e164 string }
 
-// Parse reads raw (as received from the carrier, in any common format)
-// with region as the default ISO 3166 region for numbers without a
-// country code. It returns an error wrapping ErrInvalid when raw is not a
-// valid number.
+// Parse reads raw (as received from the carrier, in any common format,
+// including tel: and sip:/sips: URIs whose user part is a number) with
+// region as the default ISO 3166 region for numbers without a country
+// code. It returns ErrWithheld (wrapped) when the caller sent no number,
+// and an error wrapping ErrInvalid when raw is not a valid number.
 func Parse(raw, region string) (Number, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return Number{}, fmt.Errorf("%w: empty", ErrInvalid)
+	raw = callerID(raw)
+	if raw == "" || withheld[strings.ToLower(raw)] {
+		return Number{}, ErrWithheld
 	}
 	n, err := phonenumbers.Parse(raw, strings.ToUpper(region))
 	if err != nil {

@@ -16,6 +16,11 @@ func TestParse(t *testing.T) {
 		{"international ignores region", "+44 20 7946 0958", "US", "+442079460958"},
 		{"lowercase region", "415.555.0100", "us", "+14155550100"},
 		{"extension dropped", "+1 415 555 0100 ext. 99", "US", "+14155550100"},
+		{"tel URI", "tel:+1-415-555-0100", "US", "+14155550100"},
+		{"tel URI with parameters", "tel:+14155550100;ext=2", "US", "+14155550100"},
+		{"sip URI", "sip:+14155550100@pbx.example.com", "US", "+14155550100"},
+		{"sip URI with user=phone, in angle brackets", "<sip:+14155550100@pbx;user=phone>", "US", "+14155550100"},
+		{"sips URI, national user part", "SIPS:4155550100@10.0.0.1", "US", "+14155550100"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,8 +35,16 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestParseWithheld(t *testing.T) {
+	for _, raw := range []string{"", "  ", "anonymous", "Anonymous", "WITHHELD", "private", "restricted", "unavailable", "unknown", "sip:anonymous@anonymous.invalid", "<sip:anonymous@pbx>"} {
+		if n, err := Parse(raw, "US"); !errors.Is(err, ErrWithheld) {
+			t.Errorf("Parse(%q) = %v, %v; want ErrWithheld", raw, n.E164(), err)
+		}
+	}
+}
+
 func TestParseRejects(t *testing.T) {
-	for _, raw := range []string{"", "not a number", "555-1234", "+1", "12"} {
+	for _, raw := range []string{"0", "not a number", "555-1234", "+1", "12", "sip:alice@pbx"} {
 		if n, err := Parse(raw, "US"); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Parse(%q) = %v, %v; want ErrInvalid", raw, n.E164(), err)
 		}

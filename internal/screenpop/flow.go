@@ -193,6 +193,20 @@ func (f *Flow) Pop(ctx context.Context, n phone.Number) Result {
 	return f.done(start, r)
 }
 
+// Reasons for a pop without a usable caller number.
+const (
+	ReasonNoNumber          = "no caller number"
+	ReasonUnparseableNumber = "unparseable caller number"
+)
+
+// Unknown answers a pop whose caller number is withheld or unparseable:
+// minimal and Degraded with reason (ReasonNoNumber or
+// ReasonUnparseableNumber), at once and without asking the CRM, so a
+// caller id never blocks routing. It is counted like any minimal pop.
+func (f *Flow) Unknown(reason string) Result {
+	return f.done(time.Now(), Result{Records: []crm.Record{}, Source: SourceMinimal, Degraded: true, Reasons: []string{reason}})
+}
+
 func fromEntry(key string, e cache.Entry, source string, now time.Time) Result {
 	return Result{
 		E164:    key,
