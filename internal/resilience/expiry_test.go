@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
@@ -87,5 +88,14 @@ func TestGetTransportDeadlineReasons(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestFaultsListIsNeverNull: the status page and the admin API send the
+// active faults as an array, [] when there are none, as the spec says.
+func TestFaultsListIsNeverNull(t *testing.T) {
+	b, err := json.Marshal(NewFaults(nil).List())
+	if err != nil || string(b) != "[]" {
+		t.Errorf("json of an empty Faults.List() = %s, %v; want []", b, err)
 	}
 }

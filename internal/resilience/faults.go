@@ -100,12 +100,13 @@ func (f *Faults) Add(ft Fault) (Fault, error) {
 	return ft, nil
 }
 
-// List returns the active faults, oldest first.
+// List returns the active faults, oldest first; never nil, so an empty
+// list is [] on the wire.
 func (f *Faults) List() []Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pruneLocked()
-	return slices.Clone(f.faults)
+	return append([]Fault{}, f.faults...)
 }
 
 // Delete removes the fault with id and reports whether it was active.
