@@ -31,6 +31,25 @@ type allowlist struct {
 var (
 	linkLocal4 = netip.MustParsePrefix("169.254.0.0/16")
 	linkLocal6 = netip.MustParsePrefix("fe80::/10")
+
+	// notPublic are ranges that are neither private in net/netip's sense
+	// nor reachable public hosts, or that carry an IPv4 address inside an
+	// IPv6 one (so an internal IPv4 address could hide in them). A name
+	// from a domain pattern never resolves into them; an operator who
+	// needs one lists it as a CIDR.
+	notPublic = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
+		netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT (RFC 6598)
+		netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+		netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking (RFC 2544)
+		netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and broadcast
+		netip.MustParsePrefix("::/96"),          // IPv4-compatible IPv6 (deprecated)
+		netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 (RFC 6052)
+		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215)
+		netip.MustParsePrefix("2002::/16"),      // 6to4 (RFC 3056)
+		netip.MustParsePrefix("2001::/32"),      // Teredo (RFC 4380)
+		netip.MustParsePrefix("100::/64"),       // discard-only (RFC 6666)
+	}
 )
 
 // newAllowlist compiles p.Allow, or the endpoints' own hosts when it is
@@ -127,6 +146,11 @@ func (a *allowlist) publicIP(ip netip.Addr) bool {
 		return a.loopback
 	case ip.IsUnspecified(), ip.IsMulticast(), ip.IsPrivate(), ip.IsInterfaceLocalMulticast():
 		return false
+	}
+	for _, p := range notPublic {
+		if p.Contains(ip) {
+			return false
+		}
 	}
 	return true
 }

@@ -233,6 +233,15 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	d.client = &http.Client{Transport: &faultTransport{dep: d, next: d.transport}}
+	d.client = &http.Client{Transport: &faultTransport{dep: d, next: d.transport}, CheckRedirect: refuseRedirect}
 	return d, nil
+}
+
+// refuseRedirect is every dependency client's redirect policy: never
+// follow. The APIs holdline calls do not redirect, a redirect would carry
+// the credentials to wherever it points, and each hop would need its own
+// egress decision; so a redirect is an egress denial naming the target
+// (never retried, never a breaker failure), and the operator sees it.
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	return fmt.Errorf("%w: redirect to %s refused (dependencies are called without following redirects)", ErrEgressDenied, req.URL.Host)
 }
