@@ -44,6 +44,7 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	// Data plane: every route comes from the spec.
 	d := chi.NewRouter()
 	s.common(d, "data", m)
+	d.Use(readDeadline(s.opts.BodyTimeout, s.opts.BodyIdleTimeout, isRecordingUpload))
 	d.Use(limitBody(s.opts.MaxBodyBytes, isRecordingUpload, s.log))
 	api.HandlerWithOptions(api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc:  s.requestError,
@@ -58,6 +59,7 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	// the non-API pages (/ui, dev-mode inspection routes).
 	a := chi.NewRouter()
 	s.common(a, "admin", m)
+	a.Use(readDeadline(s.opts.BodyTimeout, s.opts.BodyIdleTimeout, func(*http.Request) bool { return false }))
 	a.Use(limitBody(s.opts.MaxBodyBytes, func(*http.Request) bool { return false }, s.log))
 	auth := requireAdmin(s.tokens, s.log)
 	a.Use(func(next http.Handler) http.Handler {

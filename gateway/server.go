@@ -27,6 +27,10 @@ type Options struct {
 	Tokens []Token
 	// MaxBodyBytes caps JSON bodies (413 past it).
 	MaxBodyBytes int64
+	// BodyTimeout bounds how long a JSON request body may take to arrive;
+	// BodyIdleTimeout how long a streamed upload may go without sending a
+	// byte. 0 means no bound.
+	BodyTimeout, BodyIdleTimeout time.Duration
 	// Version is reported by /v1/status.
 	Version string
 	// Dev marks a dev-mode sidecar in /v1/status.

@@ -57,6 +57,20 @@ type HTTP struct {
 	// ReadHeaderTimeout bounds how long a client may take to send
 	// request headers. Default 5s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// BodyTimeout bounds how long a client may take to send a whole JSON
+	// request body; a slower one gets its connection closed. Default 10s.
+	BodyTimeout Duration `yaml:"body_timeout"`
+	// BodyIdleTimeout bounds how long a recording upload may go without
+	// sending a byte (uploads may be large, so they are bounded by
+	// progress, not by total time). Default 30s.
+	BodyIdleTimeout Duration `yaml:"body_idle_timeout"`
+	// IdleTimeout closes a keep-alive connection with no request for this
+	// long. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the open connections of each listener (data
+	// and admin); connections past it wait to be accepted, so a flood of
+	// idle connections cannot exhaust file descriptors. Default 4096.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Admin configures who may change things through the admin API.

@@ -37,6 +37,12 @@ func (c *Config) applyDefaults() {
 	setInt(&c.HTTP.MaxBodyBytes, 1<<20)
 	setDur(&c.HTTP.ShutdownTimeout, 15*time.Second)
 	setDur(&c.HTTP.ReadHeaderTimeout, 5*time.Second)
+	setDur(&c.HTTP.BodyTimeout, 10*time.Second)
+	setDur(&c.HTTP.BodyIdleTimeout, 30*time.Second)
+	setDur(&c.HTTP.IdleTimeout, 120*time.Second)
+	if c.HTTP.MaxConnections == 0 {
+		c.HTTP.MaxConnections = 4096
+	}
 
 	setDur(&c.ScreenPop.Budget, 300*time.Millisecond)
 	setStr(&c.ScreenPop.DefaultRegion, "US")

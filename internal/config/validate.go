@@ -20,6 +20,9 @@ func (c *Config) Validate() []error {
 	v.hostPort("admin_listen", c.AdminListen)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.positive("http.max_body_bytes", c.HTTP.MaxBodyBytes)
+	v.positive("http.max_connections", int64(c.HTTP.MaxConnections))
+	v.positive("http.body_timeout", int64(c.HTTP.BodyTimeout))
+	v.positive("http.body_idle_timeout", int64(c.HTTP.BodyIdleTimeout))
 	for i, t := range c.Admin.Tokens {
 		p := fmt.Sprintf("admin.tokens[%d]", i)
 		if t.Name == "" {

@@ -21,6 +21,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/config"
@@ -177,16 +179,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		return nil, err
 	}
 	s.gw, err = gateway.New(gateway.Options{
-		Logger:       s.log,
-		Registry:     s.reg,
-		Gatherer:     s.reg,
-		Tokens:       s.tokens,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		Version:      opts.Version,
-		Dev:          opts.Dev,
-		DevRoutes:    s.devRoutes,
-		StatusExtras: s.statusExtras(faults, df),
-		Degraded:     s.degraded,
+		Logger:          s.log,
+		Registry:        s.reg,
+		Gatherer:        s.reg,
+		Tokens:          s.tokens,
+		MaxBodyBytes:    cfg.HTTP.MaxBodyBytes,
+		BodyTimeout:     cfg.HTTP.BodyTimeout.D(),
+		BodyIdleTimeout: cfg.HTTP.BodyIdleTimeout.D(),
+		Version:         opts.Version,
+		Dev:             opts.Dev,
+		DevRoutes:       s.devRoutes,
+		StatusExtras:    s.statusExtras(faults, df),
+		Degraded:        s.degraded,
 		Services: gateway.Services{
 			ScreenPop:     pop,
 			DefaultRegion: cfg.ScreenPop.DefaultRegion,
@@ -251,8 +255,10 @@ func (s *Sidecar) Start(ctx context.Context) error {
 		return fmt.Errorf("sidecar: admin listen %s: %w", s.cfg.AdminListen, err)
 	}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
-	s.data = &http.Server{Handler: dataH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: errLog}
-	s.admin = &http.Server{Handler: adminH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), ErrorLog: errLog}
+	s.dataLn = netutil.LimitListener(s.dataLn, s.cfg.HTTP.MaxConnections)
+	s.adminLn = netutil.LimitListener(s.adminLn, s.cfg.HTTP.MaxConnections)
+	s.data = &http.Server{Handler: dataH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: s.cfg.HTTP.IdleTimeout.D(), MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	s.admin = &http.Server{Handler: adminH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: s.cfg.HTTP.IdleTimeout.D(), MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
 
 	// Background work stops with Stop, not with the caller's ctx: the
 	// caller's ctx ending is what triggers Stop, which drains requests
