@@ -103,6 +103,8 @@ cache: {fresh_ttl: 1h, stale_ttl: 1m}
 unknown_top: 1
 `, nil},
 		{"bad_int", minimal + "    bulkhead: {max_concurrent: lots}\n", nil},
+		{"redis_cache_without_key", minimal + "cache: {redis: {addr: \"127.0.0.1:6379\"}}\n", nil},
+		{"slow_client_limits", minimal + "http: {body_timeout: 0s, max_connections: -1}\n", nil},
 		{"not_yaml", "listen: [unclosed", nil},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,12 @@ func (c *Config) Validate() []error {
 		v.add("screen_pop.default_region", fmt.Sprintf("%q is not a two-letter region code such as US", c.ScreenPop.DefaultRegion))
 	}
 	v.positive("cache.max_entries", int64(c.Cache.MaxEntries))
+	if c.Cache.Redis.Addr != "" && !c.Cache.EncryptionKey.IsSet() {
+		// Entries hold contact data and are keyed by phone number: in
+		// clear, Redis (and its backups) would hold personal data, and a
+		// plain hash of a number is reversed by hashing every number.
+		v.add("cache.encryption_key", "is required when cache.redis.addr is set: it encrypts contact data in Redis and keys entries by HMAC, not a reversible hash of the number (generate one with: openssl rand -base64 32)")
+	}
 	if c.Cache.StaleTTL < c.Cache.FreshTTL {
 		v.add("cache.stale_ttl", "must be at least cache.fresh_ttl")
 	}
