@@ -7,10 +7,12 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -171,40 +173,103 @@ func (l *Log) rotate() error {
 	return l.open()
 }
 
+// maxLine is the longest entry Read parses; a longer line (none that
+// Append writes) is skipped and counted, never a reason to stop reading.
+const maxLine = 1 << 20
+
 // Read returns the entries at or after since, oldest first, at most limit
-// (the newest ones when there are more), across rotated files.
+// (the newest ones when there are more), across rotated files. The lock
+// is held only to open the files, so reading a long history never holds
+// up an audited request; a line that cannot be parsed (a torn last line
+// after a crash, or one over 1 MiB) is skipped and the reading goes on.
+// It fails only when a file cannot be opened or read.
 func (l *Log) Read(since time.Time, limit int) ([]Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	files, _ := filepath.Glob(filepath.Join(l.dir, name+".*"))
-	sort.Strings(files)
-	files = append(files, filepath.Join(l.dir, name))
-	var out []Entry
-	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return nil, fmt.Errorf("audit: read: %w", err)
+	files, err := l.openAll()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+	}()
+	var out []Entry
+	for _, f := range files {
+		err := eachLine(f, func(line []byte) {
 			var e Entry
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue // a torn last line after a crash
+			if json.Unmarshal(line, &e) != nil {
+				return
 			}
 			if !e.Time.Before(since) {
 				out = append(out, e)
 			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("audit: read %s: %w", filepath.Base(f.Name()), err)
 		}
-		f.Close()
 	}
 	if limit > 0 && len(out) > limit {
 		out = out[len(out)-limit:]
 	}
 	return out, nil
+}
+
+// openAll opens the rotated files, oldest first, then the current one,
+// under the lock so that a rotation cannot move a file between listing and
+// opening it.
+func (l *Log) openAll() ([]*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	paths, _ := filepath.Glob(filepath.Join(l.dir, name+".*"))
+	sort.Strings(paths)
+	paths = append(paths, filepath.Join(l.dir, name))
+	var files []*os.File
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("audit: read: %w", err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// eachLine calls fn with every line of r up to maxLine bytes, skipping
+// longer ones whole.
+func eachLine(r io.Reader, fn func([]byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	long := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			line = append(line, chunk...)
+			if len(line) > maxLine {
+				long, line = true, line[:0]
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == nil || (err == io.EOF && len(line) > 0):
+			if !long {
+				fn(bytes.TrimRight(line, "\r\n"))
+			}
+			line, long = line[:0], false
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
+		}
+	}
 }
 
 // Close closes the file.

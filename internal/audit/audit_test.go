@@ -3,6 +3,7 @@ package audit
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,5 +71,34 @@ func TestTornLineIsSkipped(t *testing.T) {
 	got, err := l.Read(time.Time{}, 0)
 	if err != nil || len(got) != 2 || got[0].Actor != "a" || got[1].Actor != "b" {
 		t.Fatalf("Read after a torn line = %+v, %v; want a's and b's entries, the torn one skipped", got, err)
+	}
+}
+
+// TestOverlongLineDoesNotHideLaterEntries: a line longer than Read parses
+// is skipped, and the entries after it are still returned.
+func TestOverlongLineDoesNotHideLaterEntries(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(Entry{Actor: "a", Action: "x", Target: "t", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	f, _ := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"actor":"huge","reason":"` + strings.Repeat("x", 3<<20) + "\"}\n")
+	f.Close()
+	l, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Append(Entry{Actor: "b", Action: "y", Target: "t", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Read(time.Time{}, 0)
+	if err != nil || len(got) != 2 || got[0].Actor != "a" || got[1].Actor != "b" {
+		t.Fatalf("Read past a 3 MiB line = %d entries %v; want a's and b's, the long line skipped", len(got), err)
 	}
 }
