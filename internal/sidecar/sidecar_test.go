@@ -310,6 +310,7 @@ func TestStopFinishesInFlightRequests(t *testing.T) {
 		p   pop
 		err error
 	}
+	before := ts.crmHits(t, "generic.lookup")
 	done := make(chan result, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(t.Context(), "POST", ts.data+"/v1/screen-pop", strings.NewReader(`{"phone":"+14155550100"}`))
@@ -327,7 +328,7 @@ func TestStopFinishesInFlightRequests(t *testing.T) {
 	// Once the CRM has the contact lookup, the pop is in flight, waiting.
 	waitUntil(t, "the pop's contact lookup to reach the CRM", func() (bool, string) {
 		n := ts.crmHits(t, "generic.lookup")
-		return n > 0, fmt.Sprintf("%v lookups", n)
+		return n > before, fmt.Sprintf("%v lookups, as before the pop", n)
 	})
 	if err := sc.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
