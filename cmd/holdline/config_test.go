@@ -8,6 +8,7 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -59,6 +60,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	var out, errb syncBuffer
 	if err := run(t.Context(), []string{"holdline", "version"}, os.Getenv, &out, &errb); err != nil {
 		t.Fatal(err)

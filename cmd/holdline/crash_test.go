@@ -35,6 +35,7 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it; skipped with -short")
 	}
+	t.Parallel()
 	const (
 		interactions = 180 // 1 record and 1-3 comments each: 540 writes
 		clients      = 16
@@ -86,10 +87,9 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 	}
 
 	var accepted, created, queued, retries atomic.Int64
-	stop := make(chan struct{})
 	client := &http.Client{Timeout: 10 * time.Second}
 	send := func(w write) (int, error) {
-		req, err := http.NewRequest(http.MethodPost, dataURL.Load().(string)+w.path, strings.NewReader(w.body))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, dataURL.Load().(string)+w.path, strings.NewReader(w.body))
 		if err != nil {
 			return 0, err
 		}
@@ -128,12 +128,11 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 							}
 							break
 						}
-						// No answer (killed, restarting) or 5xx: same key again.
+						// No answer (killed, restarting) or 5xx: same key
+						// again, until the test ends.
 						retries.Add(1)
-						select {
-						case <-stop:
+						if !pause(t, 20*time.Millisecond) {
 							return
-						case <-time.After(20 * time.Millisecond):
 						}
 					}
 				}
@@ -141,22 +140,21 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 		})
 	}
 
-	// Kill the sidecar at random moments as the writes progress.
+	// Kill the sidecar at random moments as the writes progress: wall
+	// time decides only when a kill lands, never whether the test passes.
 	rng := rand.New(rand.NewPCG(4, 2))
 	kills := 0
 	for k, at := range []float64{0.15, 0.35, 0.55, 0.75} {
 		if k == 2 {
 			setMode(t, simURL, `{"mode":"flap","scope":"write","flap_rate":0.5,"seed":7}`)
 		}
-		deadline := time.Now().Add(40 * time.Second)
-		for float64(accepted.Load()) < at*float64(total) {
-			if time.Now().After(deadline) {
-				close(stop)
-				t.Fatalf("only %d of %d writes accepted after 40s; logs in %s", accepted.Load(), total, logDir)
+		waitUntil(t, fmt.Sprintf("%.0f%% of the writes accepted", at*100), func() (bool, string) {
+			if err := clientErr.Load(); err != nil {
+				t.Fatalf("a write was refused: %v; logs in %s", err, logDir)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+			return float64(accepted.Load()) >= at*float64(total), fmt.Sprintf("%d of %d accepted; logs in %s", accepted.Load(), total, logDir)
+		})
+		pause(t, time.Duration(rng.IntN(150))*time.Millisecond)
 		mu.Lock()
 		p := sidecar
 		mu.Unlock()
@@ -165,8 +163,9 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 		t.Logf("kill %d: %d of %d writes accepted, %d records in the CRM", kills, accepted.Load(), total, len(crmLedger(t, simURL)))
 		startSidecar(k + 1)
 	}
-	wg.Wait()
-	close(stop)
+	waitGroup(t, "every write accepted", &wg, func() string {
+		return fmt.Sprintf("%d of %d accepted; logs in %s", accepted.Load(), total, logDir)
+	})
 	if err := clientErr.Load(); err != nil {
 		t.Fatalf("a write was refused: %v", err)
 	}
@@ -176,19 +175,7 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 	// The CRM recovers; the outbox drains.
 	setMode(t, simURL, `{"mode":"ok"}`)
 	drainStart := time.Now()
-	for {
-		st := outboxStatus(t, adminURL)
-		if st.Pending+st.Inflight == 0 {
-			if st.Dead != 0 {
-				t.Fatalf("outbox drained with %d dead jobs; logs in %s", st.Dead, logDir)
-			}
-			break
-		}
-		if time.Since(drainStart) > 45*time.Second {
-			t.Fatalf("outbox not drained after 45s: %+v; logs in %s", st, logDir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitDrained(t, adminURL, logDir)
 	t.Logf("outbox drained in %v", time.Since(drainStart).Round(time.Millisecond))
 
 	// Every accepted write is in the ledger exactly once, in order.
@@ -262,19 +249,17 @@ func startProc(t *testing.T, bin, logFile string, env []string, args ...string) 
 // waitFor waits for re to match the process's stdout.
 func (p *proc) waitFor(t *testing.T, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(p.stdout.String()); m != nil {
-			return m
-		}
+	var m []string
+	waitUntil(t, fmt.Sprintf("%q on the stdout of %v", re, p.cmd.Args), func() (bool, string) {
 		select {
 		case <-p.done:
 			t.Fatalf("%v exited early; stdout: %s", p.cmd.Args, p.stdout.String())
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
-	t.Fatalf("%v: no %q on stdout after 20s: %s", p.cmd.Args, re, p.stdout.String())
-	return nil
+		m = re.FindStringSubmatch(p.stdout.String())
+		return m != nil, p.stdout.String()
+	})
+	return m
 }
 
 // kill sends SIGKILL (no drain, no deferred close) and waits for the exit.
@@ -295,30 +280,43 @@ func (p *proc) term(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Errorf("%v did not stop within 20s of SIGTERM", p.cmd.Args)
+	case <-time.After(hangGuard):
+		t.Errorf("%v did not stop within %v of SIGTERM (hang guard)", p.cmd.Args, hangGuard)
 		p.kill(t)
 	}
 }
 
+// waitReady waits for admin/readyz to answer 200.
 func waitReady(t *testing.T, admin string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	client := &http.Client{Timeout: 5 * time.Second}
+	waitUntil(t, admin+"/readyz to answer 200", func() (bool, string) {
+		resp, err := client.Get(admin + "/readyz")
+		if err != nil {
+			return false, err.Error()
 		}
-		time.Sleep(10 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+}
+
+// waitDrained waits until the outbox behind admin has nothing pending or
+// in flight, and fails if it then holds dead jobs.
+func waitDrained(t *testing.T, admin, logDir string) {
+	t.Helper()
+	var st outboxCounts
+	waitUntil(t, "the outbox to drain", func() (bool, string) {
+		st = outboxStatus(t, admin)
+		return st.Pending+st.Inflight == 0, fmt.Sprintf("%+v; logs in %s", st, logDir)
+	})
+	if st.Dead != 0 {
+		t.Fatalf("outbox drained with %d dead jobs; logs in %s", st.Dead, logDir)
 	}
-	t.Fatalf("%s/readyz never answered 200", admin)
 }
 
 func setMode(t *testing.T, simURL, mode string) {
 	t.Helper()
-	resp, err := http.Post(simURL+"/dev/crm/mode", "application/json", bytes.NewBufferString(mode))
+	resp, err := httpClient().Post(simURL+"/dev/crm/mode", "application/json", bytes.NewBufferString(mode))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +335,7 @@ type outboxCounts struct {
 
 func outboxStatus(t *testing.T, admin string) outboxCounts {
 	t.Helper()
-	resp, err := http.Get(admin + "/v1/status")
+	resp, err := httpClient().Get(admin + "/v1/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +359,7 @@ type ledgerRecord struct {
 
 func crmLedger(t *testing.T, simURL string) []ledgerRecord {
 	t.Helper()
-	resp, err := http.Get(simURL + "/dev/crm/records")
+	resp, err := httpClient().Get(simURL + "/dev/crm/records")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 // TestBinaryDependencies keeps test-only code out of the shipped binary.
 func TestBinaryDependencies(t *testing.T) {
+	t.Parallel()
 	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)

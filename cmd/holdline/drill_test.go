@@ -38,7 +38,7 @@ func drillRun(ctx context.Context, t *testing.T, d *devSidecar, scenario string)
 // activeFaults lists the sidecar's faults through the admin API.
 func activeFaults(t *testing.T, d *devSidecar) []any {
 	t.Helper()
-	req, _ := http.NewRequest("GET", d.admin+"/v1/admin/faults", nil)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, d.admin+"/v1/admin/faults", nil)
 	req.Header.Set("Authorization", "Bearer "+d.token)
 	resp, err := httpClient().Do(req)
 	if err != nil {
@@ -61,9 +61,10 @@ func writeScenario(t *testing.T, body string) string {
 	return p
 }
 
-// The shipped crm-hang drill passes against a dev sidecar, in well under a
-// minute, and leaves no fault behind. Not parallel: its budgets are about
-// latency, so it runs alone in this package.
+// The shipped crm-hang drill passes against a dev sidecar and leaves no
+// fault behind. Not parallel: the drill's own expectations include screen
+// pops answered within budget, so it runs alone in this package (the
+// drill, not this test, judges latency; the test asserts no duration).
 func TestDrillCRMHangPasses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 20 s drill")
@@ -71,13 +72,9 @@ func TestDrillCRMHangPasses(t *testing.T) {
 	d := startDev(t)
 	start := time.Now()
 	code, out, rep := drillRun(t.Context(), t, d, "../../examples/drills/crm-hang.yaml")
-	took := time.Since(start)
-	t.Logf("crm-hang took %v", took)
+	t.Logf("crm-hang took %v", time.Since(start).Round(time.Millisecond))
 	if code != 0 {
 		t.Fatalf("crm-hang exit %d, want 0", code)
-	}
-	if took > 60*time.Second {
-		t.Errorf("crm-hang took %v, want under 60s", took)
 	}
 	for _, want := range []string{"PASSED", "WHAT STILL WORKED", "WHAT BROKE THAT THE SCENARIO DID NOT EXPECT", "WHAT WAS LOST OR DELAYED", "screen_pop"} {
 		if !strings.Contains(out, want) {
@@ -135,7 +132,9 @@ expectations:
 }
 
 // Ctrl-C during a drill removes its faults and puts back the breaker it
-// forced, writes a partial report and exits 1.
+// forced, writes a partial report and exits 1. The drill would run for a
+// minute: a report that says it was interrupted shows the interrupt, not
+// the end of the scenario, stopped it.
 func TestDrillInterruptCleansUp(t *testing.T) {
 	t.Parallel()
 	d := startDev(t)
@@ -153,25 +152,28 @@ expectations:
   - success_rate: {operation: screen_pop, min: 0.9}
 `)
 	ctx, cancel := context.WithCancel(t.Context())
+	interrupted := make(chan struct{})
 	go func() {
-		// Interrupt once the fault is in place, as a person would.
-		for ctx.Err() == nil {
-			if len(activeFaults(t, d)) > 0 {
-				time.Sleep(500 * time.Millisecond)
-				cancel()
-				return
+		// Interrupt once both timeline steps are in place (the CRM fault
+		// and the forced identity breaker), as a person would mid-drill.
+		defer close(interrupted)
+		defer cancel()
+		tick := time.NewTicker(pollEvery)
+		defer tick.Stop()
+		for ctx.Err() == nil && !drillStepsApplied(ctx, d) {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}()
 	start := time.Now()
 	code, out, rep := drillRun(ctx, t, d, scenario)
 	cancel()
+	<-interrupted
+	t.Logf("the interrupted drill stopped %v after it started", time.Since(start).Round(time.Millisecond))
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
-	}
-	if took := time.Since(start); took > 30*time.Second {
-		t.Errorf("interrupted drill took %v to stop", took)
 	}
 	if !strings.Contains(out, "INTERRUPTED") || rep["interrupted"] != true {
 		t.Errorf("report does not say it was interrupted")
@@ -196,6 +198,43 @@ expectations:
 			t.Errorf("%s breaker left in mode %s", dep.Name, dep.Mode)
 		}
 	}
+}
+
+// drillStepsApplied reports whether d has a fault in place and its
+// identity breaker forced open. It runs outside the test goroutine, so a
+// failed request only reports false.
+func drillStepsApplied(ctx context.Context, d *devSidecar) bool {
+	get := func(path string, auth bool, out any) bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.admin+path, nil)
+		if err != nil {
+			return false
+		}
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+d.token)
+		}
+		resp, err := httpClient().Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(out) == nil
+	}
+	var faults struct{ Faults []any }
+	var st struct {
+		Dependencies []struct {
+			Name string `json:"name"`
+			Mode string `json:"breaker_mode"`
+		}
+	}
+	if !get("/v1/admin/faults", true, &faults) || len(faults.Faults) == 0 || !get("/v1/status", false, &st) {
+		return false
+	}
+	for _, dep := range st.Dependencies {
+		if dep.Name == "identity" && dep.Mode == "open" {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDrillValidate(t *testing.T) {

@@ -45,6 +45,7 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary, runs redis-server and four processes; skipped with -short")
 	}
+	t.Parallel()
 	const (
 		interactions = 60 // 1 record and 1-3 comments each: 180 writes
 		clients      = 12
@@ -114,7 +115,7 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	// send posts w through sidecar s and returns the status and job id.
 	send := func(s *sidecar, w write) (int, string, error) {
-		req, err := http.NewRequest(http.MethodPost, s.data+w.path, strings.NewReader(w.body))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.data+w.path, strings.NewReader(w.body))
 		if err != nil {
 			return 0, "", err
 		}
@@ -153,7 +154,7 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 		clientErrs = append(clientErrs, err)
 	}
 	accept := func(s *sidecar, w write) (string, bool) {
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(hangGuard)
 		for {
 			code, jobID, err := send(s, w)
 			switch {
@@ -166,11 +167,13 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 				fail(err)
 				return "", false
 			case time.Now().After(deadline):
-				fail(fmt.Errorf("not accepted within 30s: %v", err))
+				fail(fmt.Errorf("%s not accepted through %s within %v (hang guard): %v", w.key, s.name, hangGuard, err))
 				return "", false
 			}
 			retried.Add(1)
-			time.Sleep(20 * time.Millisecond)
+			if !pause(t, 20*time.Millisecond) {
+				return "", false
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -234,13 +237,10 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 	// the CRM timeout. Kill the victim while it holds at least two runs.
 	setMode(t, simURL, `{"mode":"hang","scope":"write","hang_max":"20s"}`)
 	victimPid := victim.p.cmd.Process.Pid
-	deadline := time.Now().Add(30 * time.Second)
-	for held := 0; held < 2; held = fleetRuns(t, rdb)[victimPid] {
-		if time.Now().After(deadline) {
-			t.Fatalf("sidecar %s (pid %d) held no runs within 30s; runs by pid: %v; logs in %s", victim.name, victimPid, fleetRuns(t, rdb), logDir)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("sidecar %s (pid %d) to hold two runs", victim.name, victimPid), func() (bool, string) {
+		runs := fleetRuns(t, rdb)
+		return runs[victimPid] >= 2, fmt.Sprintf("runs by pid: %v; logs in %s", runs, logDir)
+	})
 	victim.p.kill(t)
 	killedAt := time.Now()
 	held := fleetHeldJobs(t, rdb, victimPid)
@@ -262,18 +262,13 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 	// sidecar's runs back once they have been idle for claimIdle.
 	setMode(t, simURL, `{"mode":"ok"}`)
 	recovered := time.Now()
-	for {
-		st := outboxStatus(t, survivors[0].admin)
-		if st.Pending+st.Inflight == 0 {
-			if st.Dead != 0 {
-				t.Fatalf("outbox drained with %d dead jobs; logs in %s", st.Dead, logDir)
-			}
-			break
-		}
-		if time.Since(recovered) > 60*time.Second {
-			t.Fatalf("outbox not drained 60s after the CRM recovered: %+v; runs by pid: %v; logs in %s", st, fleetRuns(t, rdb), logDir)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var st outboxCounts
+	waitUntil(t, "the fleet outbox to drain after the CRM recovered", func() (bool, string) {
+		st = outboxStatus(t, survivors[0].admin)
+		return st.Pending+st.Inflight == 0, fmt.Sprintf("%+v; runs by pid: %v; logs in %s", st, fleetRuns(t, rdb), logDir)
+	})
+	if st.Dead != 0 {
+		t.Fatalf("outbox drained with %d dead jobs; logs in %s", st.Dead, logDir)
 	}
 	drained := time.Since(recovered)
 
@@ -348,6 +343,7 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 // TestServeClaimIdleFlag checks --outbox-claim-idle is refused without
 // --outbox-redis and below the 1s floor of outbox.claim_idle.
 func TestServeClaimIdleFlag(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -452,7 +448,7 @@ func fleetJob(t *testing.T, admin, token, id string) fleetJobView {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

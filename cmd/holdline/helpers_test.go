@@ -47,32 +47,20 @@ func startDev(t *testing.T, extraArgs ...string) *devSidecar {
 	go func() { d.done <- run(ctx, args, getenv, d.stdout, d.stderr) }()
 	t.Cleanup(func() { d.stop(t) })
 	re := regexp.MustCompile(`data plane\s+(http://\S+)[\s\S]*admin plane\s+(http://\S+)[\s\S]*admin token\s+(\S+)`)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(d.stdout.String()); m != nil {
-			d.data, d.admin, d.token = m[1], m[2], m[3]
-			break
-		}
+	waitUntil(t, "the serve --dev banner", func() (bool, string) {
 		select {
 		case err := <-d.done:
 			t.Fatalf("serve --dev exited early: %v\nstderr: %s", err, d.stderr.String())
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
-	if d.admin == "" {
-		t.Fatalf("no banner after 10s; stdout: %s\nstderr: %s", d.stdout.String(), d.stderr.String())
-	}
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(d.admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
-			}
+		if m := re.FindStringSubmatch(d.stdout.String()); m != nil {
+			d.data, d.admin, d.token = m[1], m[2], m[3]
+			return true, ""
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("/readyz never answered 200")
-	return nil
+		return false, "stdout: " + d.stdout.String() + "\nstderr: " + d.stderr.String()
+	})
+	waitReady(t, d.admin)
+	return d
 }
 
 // stop cancels the sidecar's context (as SIGTERM does) and waits for run.
@@ -86,9 +74,69 @@ func (d *devSidecar) stop(t *testing.T) error {
 	select {
 	case err := <-d.done:
 		return err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not stop within 30s")
+	case <-time.After(hangGuard):
+		t.Fatalf("serve did not stop within %v of its context ending (hang guard)", hangGuard)
 		return nil
+	}
+}
+
+// hangGuard bounds every wait for an event in this package's tests. It is
+// not a latency budget (budgets are measured by the bench harness): it only
+// turns a hang into a clear failure, and is generous so that a loaded
+// machine never trips it.
+const hangGuard = 2 * time.Minute
+
+// pollEvery is how often waitUntil checks its condition.
+const pollEvery = 10 * time.Millisecond
+
+// waitUntil polls cond until it reports done, and fails the test once
+// hangGuard has passed, naming what it waited for and cond's last
+// description of what it saw instead. cond may call t.Fatal.
+func waitUntil(t *testing.T, what string, cond func() (done bool, seen string)) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		done, seen := cond()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %v (hang guard); last seen: %s", what, hangGuard, seen)
+		}
+		select {
+		case <-tick.C:
+		case <-t.Context().Done():
+			t.Fatalf("test ended while waiting for %s", what)
+		}
+	}
+}
+
+// waitGroup waits for wg, failing the test once hangGuard has passed.
+func waitGroup(t *testing.T, what string, wg *sync.WaitGroup, seen func() string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	waitUntil(t, what, func() (bool, string) {
+		select {
+		case <-done:
+			return true, ""
+		default:
+			return false, seen()
+		}
+	})
+}
+
+// pause waits d, or until the test ends, and reports whether d passed. It
+// paces retries and decides when a kill lands; no test relies on it for
+// correctness.
+func pause(t *testing.T, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-t.Context().Done():
+		return false
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,7 +9,8 @@ import (
 	"testing"
 )
 
-// The real-binary tests (crash, fleet, recordings) share one build.
+// The real-binary tests (crash, fleet, recordings) share one build, made
+// once per package run by whichever asks first.
 var (
 	buildOnce sync.Once
 	buildDir  string
@@ -18,23 +20,35 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// A whole-package run (no -run, no -short) needs the binary: start
+	// building it now, so that the build overlaps the tests that run
+	// before the first real-binary test asks for it.
+	if !testing.Short() && flag.Lookup("test.run").Value.String() == "" {
+		go buildOnce.Do(build)
+	}
 	code := m.Run()
+	buildOnce.Do(func() {}) // wait for a background build before removing it
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
 
-// buildHoldline builds the binary once per test run and returns its path.
+// build builds the binary into a fresh temporary directory.
+func build() {
+	if buildDir, buildErr = os.MkdirTemp("", "holdline-bin-"); buildErr != nil {
+		return
+	}
+	buildBin = filepath.Join(buildDir, "holdline")
+	buildOut, buildErr = exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
+}
+
+// buildHoldline returns the path of the binary, building it first unless
+// that is done or under way.
 func buildHoldline(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "holdline-bin-"); buildErr != nil {
-			return
-		}
-		buildBin = filepath.Join(buildDir, "holdline")
-		buildOut, buildErr = exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
-	})
+	buildOnce.Do(build)
 	if buildErr != nil {
 		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
 	}

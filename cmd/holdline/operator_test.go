@@ -25,6 +25,7 @@ func (d *devSidecar) cli(t *testing.T, args ...string) (stdout string, code int)
 }
 
 func TestStatusExitCodes(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	out, code := d.cli(t, "status")
 	if code != 0 || !strings.Contains(out, "HEALTHY") || !strings.Contains(out, "crm") {
@@ -55,6 +56,7 @@ func TestStatusExitCodes(t *testing.T) {
 }
 
 func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	if out, code := d.cli(t, "breaker", "open", "crm"); code != 1 || !strings.Contains(out, "--reason") {
 		t.Errorf("breaker without --reason = %d: %s", code, out)

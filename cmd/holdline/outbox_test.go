@@ -52,6 +52,7 @@ func runCLI(t *testing.T, args ...string) (string, int) {
 }
 
 func TestOutboxOffline(t *testing.T) {
+	t.Parallel()
 	dir, deadID := seedStore(t)
 	out, code := runCLI(t, "outbox", "list", "--data-dir", dir, "--state", "dead")
 	if code != 0 || !strings.Contains(out, deadID) || !strings.Contains(out, "1 job(s)") {
@@ -81,6 +82,7 @@ func TestOutboxOffline(t *testing.T) {
 }
 
 func TestOutboxOfflineRefusesWhileHeld(t *testing.T) {
+	t.Parallel()
 	dir, _ := seedStore(t)
 	s, err := outbox.OpenBolt(filepath.Join(dir, "outbox.db"), outbox.BoltOptions{})
 	if err != nil {
@@ -94,6 +96,7 @@ func TestOutboxOfflineRefusesWhileHeld(t *testing.T) {
 }
 
 func TestOutboxReplayNeedsAFilter(t *testing.T) {
+	t.Parallel()
 	out, code := runCLI(t, "outbox", "replay", "--data-dir", t.TempDir())
 	if code != 1 || !strings.Contains(out, "at least one filter") {
 		t.Fatalf("replay without ids or filters = %d: %s", code, out)

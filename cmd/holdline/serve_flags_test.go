@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseRedisURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want config.Redis

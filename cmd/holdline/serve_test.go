@@ -10,6 +10,7 @@ import (
 )
 
 func TestServeDevIsReadyQuickly(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	d := startDev(t)
 	ready := time.Since(start)
@@ -40,6 +41,7 @@ func TestServeDevIsReadyQuickly(t *testing.T) {
 }
 
 func TestServeStopsCleanlyAndRemovesTempDir(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	dir := regexp.MustCompile(`data dir\s+(\S+)`).FindStringSubmatch(d.stdout.String())
 	if dir == nil {
@@ -60,6 +62,7 @@ func TestServeStopsCleanlyAndRemovesTempDir(t *testing.T) {
 }
 
 func TestServeKeepsGivenDataDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d := startDev(t, "--data-dir", dir)
 	if !strings.Contains(d.stdout.String(), dir) {
@@ -74,6 +77,7 @@ func TestServeKeepsGivenDataDir(t *testing.T) {
 }
 
 func TestServeNeedsDevOrConfig(t *testing.T) {
+	t.Parallel()
 	var out, errb syncBuffer
 	err := run(t.Context(), []string{"holdline", "serve"}, func(string) string { return "" }, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "--dev or --config") {
@@ -82,6 +86,7 @@ func TestServeNeedsDevOrConfig(t *testing.T) {
 }
 
 func TestServePortTaken(t *testing.T) {
+	t.Parallel()
 	d := startDev(t)
 	addr := strings.TrimPrefix(d.admin, "http://")
 	var out, errb syncBuffer

@@ -46,6 +46,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
+	t.Parallel()
 	bin := chromium(t)
 	d := startDev(t)
 	if out, code := d.cli(t, "breaker", "open", "crm", "--reason", "CRM vendor incident 4521"); code != 0 {

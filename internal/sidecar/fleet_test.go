@@ -10,6 +10,7 @@ import (
 // TestOutboxOnRedis runs a dev sidecar with its outbox on a real
 // redis-server (fleet mode) and checks a CRM write goes through it.
 func TestOutboxOnRedis(t *testing.T) {
+	t.Parallel()
 	r := testenv.StartRedis(t, testenv.RedisOptions{Persist: true})
 	ts := startDev(t, func(c *config.Config) {
 		c.Outbox.Backend = "redis"
@@ -37,6 +38,9 @@ func TestOutboxOnRedis(t *testing.T) {
 // TestOutboxStartsWithRedisDown: fleet mode must not stop a sidecar from
 // starting while Redis is away (static stability); writes queue locally
 // and the sidecar says it is degraded.
+//
+// Not parallel: the stopped redis-server's port must stay free, so no
+// other test of this package may start a redis-server meanwhile.
 func TestOutboxStartsWithRedisDown(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
 	r.Stop()
