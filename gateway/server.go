@@ -56,6 +56,7 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	startedAt time.Time
+	flashes   flashKey
 	ready     atomic.Bool
 	stopping  atomic.Bool
 
@@ -91,7 +92,7 @@ func New(opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Server{opts: opts, log: opts.Logger, now: now, startedAt: now(), checks: map[string]func() error{}, phones: phone.NewParser(0), tokens: newTokenSet(opts.Tokens)}, nil
+	return &Server{opts: opts, log: opts.Logger, now: now, startedAt: now(), checks: map[string]func() error{}, phones: phone.NewParser(0), tokens: newTokenSet(opts.Tokens), flashes: newFlashKey()}, nil
 }
 
 // SetReady marks the sidecar ready (listeners up, stores open) or not.

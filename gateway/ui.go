@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -12,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/holdline/holdline/internal/resilience"
 )
@@ -104,7 +109,7 @@ type uiPage struct {
 // refreshes itself every 5 seconds.
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	page := uiPage{Version: s.opts.Version, Mode: "production", StartedAt: s.startedAt.UTC().Format(time.RFC3339), Now: now.UTC().Format("15:04:05 MST"), Flash: r.URL.Query().Get("flash")}
+	page := uiPage{Version: s.opts.Version, Mode: "production", StartedAt: s.startedAt.UTC().Format(time.RFC3339), Now: now.UTC().Format("15:04:05 MST"), Flash: s.flashes.verify(r.URL.Query().Get("flash"), r.URL.Query().Get("sig"))}
 	if s.opts.Dev {
 		page.Mode = "dev"
 	}
@@ -154,7 +159,9 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		if entries, err := a.Read(time.Time{}, 15); err == nil {
 			for i := len(entries) - 1; i >= 0; i-- {
 				e := entries[i]
-				page.Audit = append(page.Audit, uiAudit{Time: e.Time.Format("15:04:05"), Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason, Result: e.Result})
+				// Who did it and why stay behind the admin token
+				// (GET /v1/admin/audit): the page is readable without one.
+				page.Audit = append(page.Audit, uiAudit{Time: e.Time.Format("15:04:05"), Action: e.Action, Target: e.Target, Result: e.Result})
 			}
 		}
 	}
@@ -192,11 +199,15 @@ func (s *Server) uiAction(apply func(ctx context.Context, d *resilience.Dependen
 			writeProblem(w, r, s.log, Invalid("reason", "say why: the reason is kept in the audit log"))
 			return
 		}
+		if utf8.RuneCountInString(reason) > maxReason {
+			writeProblem(w, r, s.log, Invalid("reason", fmt.Sprintf("at most %d characters", maxReason)))
+			return
+		}
 		msg, err := apply(ctx, d, r, reason)
 		if err != nil {
 			msg = "failed: " + problemFor(err).Detail
 		}
-		http.Redirect(w, r, "/ui?flash="+url.QueryEscape(msg), http.StatusSeeOther)
+		http.Redirect(w, r, "/ui?flash="+url.QueryEscape(msg)+"&sig="+s.flashes.sign(msg), http.StatusSeeOther)
 	}
 }
 
@@ -224,3 +235,32 @@ func (s *Server) uiEndpoint(ctx context.Context, d *resilience.Dependency, r *ht
 
 // tokenName checks a form's token against the admin tokens.
 func (s *Server) tokenName(tok string) (string, bool) { return s.tokens.match(tok) }
+
+// maxReason is the longest reason a form may give, as in the admin API.
+const maxReason = 500
+
+// flashKey signs the status page's flash messages, so that only a message
+// this process wrote after a form is shown: a link cannot put its own text
+// on the page. The key is random per process; a flash link does not outlive
+// a restart, which is fine for a message about what was just done.
+type flashKey []byte
+
+func newFlashKey() flashKey {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}
+
+func (k flashKey) sign(msg string) string {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// verify returns msg when sig is its signature, else "".
+func (k flashKey) verify(msg, sig string) string {
+	if msg == "" || !hmac.Equal([]byte(sig), []byte(k.sign(msg))) {
+		return ""
+	}
+	return msg
+}

@@ -47,7 +47,7 @@ func TestStatusPageRendersTiles(t *testing.T) {
 
 func TestStatusPageFormsNeedTheToken(t *testing.T) {
 	set := newSet(t)
-	p := newPlanes(t, func(o *Options) { o.Services.Dependencies = set })
+	p := newPlanes(t, func(o *Options) { o.Services.Dependencies = set; o.MaxBodyBytes = 4096 })
 	post := func(form url.Values) *http.Response {
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		resp, err := c.PostForm(p.admin.URL+"/ui/breaker", form)
@@ -65,8 +65,22 @@ func TestStatusPageFormsNeedTheToken(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("form without a reason = %d, want 400", resp.StatusCode)
 	}
+	resp = post(url.Values{"dependency": {"crm"}, "mode": {"open"}, "reason": {strings.Repeat("r", 501)}, "token": {testToken}})
+	if resp.StatusCode != 400 || set.Get("crm").BreakerMode() != resilience.BreakerAuto {
+		t.Fatalf("form with a 501-character reason = %d, mode %s; want 400 and no change", resp.StatusCode, set.Get("crm").BreakerMode())
+	}
 	resp = post(url.Values{"dependency": {"crm"}, "mode": {"open"}, "reason": {"drill"}, "token": {testToken}})
 	if resp.StatusCode != http.StatusSeeOther || set.Get("crm").BreakerMode() != resilience.BreakerOpen {
 		t.Fatalf("form with the token = %d, mode %s; want 303 and forced open", resp.StatusCode, set.Get("crm").BreakerMode())
+	}
+
+	// The redirect's flash is shown; a link's own text is not.
+	_, body := do(t, "GET", p.admin.URL+resp.Header.Get("Location"), "", "", nil)
+	if !strings.Contains(string(body), `id="flash">crm breaker set to open by oncall<`) {
+		t.Errorf("/ui after the form lacks the flash:\n%s", body)
+	}
+	_, body = do(t, "GET", p.admin.URL+"/ui?flash="+url.QueryEscape("call 555-0100 to restore service"), "", "", nil)
+	if strings.Contains(string(body), "555-0100") {
+		t.Errorf("/ui shows an unsigned flash from a link")
 	}
 }
