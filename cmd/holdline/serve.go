@@ -23,6 +23,7 @@ type serveFlags struct {
 	dev         bool
 	listen      string
 	adminListen string
+	probeListen string
 	dataDir     string
 	simURL      string
 	outboxRedis string
@@ -66,6 +67,7 @@ it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
 	fl.BoolVar(&f.dev, "dev", false, "dev mode: simulated upstreams, temporary data dir, fault injection on")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "data-plane address")
 	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "admin-plane address")
+	fl.StringVar(&f.probeListen, "probe-listen", "", "address serving only /healthz and /readyz (e.g. 0.0.0.0:9902 for the kubelet, keeping the admin plane on loopback)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the outbox, recording spool and audit log")
 	fl.StringVar(&f.outboxRedis, "outbox-redis", "", "fleet mode: keep the outbox on Redis Streams at redis://[user:pass@]HOST:PORT/DB (rediss:// for TLS)")
 	fl.DurationVar(&f.claimIdle, "outbox-claim-idle", 0, "fleet mode (with --outbox-redis): take back a run whose sidecar sent no heartbeat for this long; outbox.claim_idle, default 30s, at least 1s")
@@ -110,6 +112,9 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	}
 	if fl.Changed("admin-listen") || f.dev {
 		cfg.AdminListen = f.adminListen
+	}
+	if fl.Changed("probe-listen") {
+		cfg.ProbeListen = f.probeListen
 	}
 	if f.dataDir != "" {
 		cfg.DataDir = f.dataDir

@@ -11,6 +11,11 @@ type Config struct {
 	// /metrics, /v1/status, /v1/admin/..., /ui). Default 127.0.0.1:9901.
 	// The --admin-listen flag overrides it.
 	AdminListen string `yaml:"admin_listen"`
+	// ProbeListen, when set, is an address that serves only /healthz and
+	// /readyz: give it to the kubelet (0.0.0.0:9902) and keep the admin
+	// plane, which holds operator controls and status, on loopback.
+	// Default empty: the probes are on the admin plane only.
+	ProbeListen string `yaml:"probe_listen"`
 	// DataDir holds the outbox, the recording spool and the audit log.
 	// Default /var/lib/holdline. The --data-dir flag overrides it.
 	DataDir string `yaml:"data_dir"`

@@ -18,6 +18,9 @@ func (c *Config) Validate() []error {
 	v := &validator{}
 	v.hostPort("listen", c.Listen)
 	v.hostPort("admin_listen", c.AdminListen)
+	if c.ProbeListen != "" {
+		v.hostPort("probe_listen", c.ProbeListen)
+	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.positive("http.max_body_bytes", c.HTTP.MaxBodyBytes)
 	v.positive("http.max_connections", int64(c.HTTP.MaxConnections))

@@ -65,6 +65,7 @@ type Sidecar struct {
 	admin    *http.Server
 	dataLn   net.Listener
 	adminLn  net.Listener
+	probes   probeServer
 	tokens   []gateway.Token
 	devToken string
 
@@ -255,6 +256,11 @@ func (s *Sidecar) Start(ctx context.Context) error {
 		return fmt.Errorf("sidecar: admin listen %s: %w", s.cfg.AdminListen, err)
 	}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	if err := s.probes.listen(s.cfg, adminH, errLog); err != nil {
+		s.dataLn.Close()
+		s.adminLn.Close()
+		return err
+	}
 	s.dataLn = netutil.LimitListener(s.dataLn, s.cfg.HTTP.MaxConnections)
 	s.adminLn = netutil.LimitListener(s.adminLn, s.cfg.HTTP.MaxConnections)
 	s.data = &http.Server{Handler: dataH, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: s.cfg.HTTP.IdleTimeout.D(), MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
@@ -282,6 +288,7 @@ func (s *Sidecar) Start(ctx context.Context) error {
 			}
 		})
 	}
+	s.probes.serve(&s.wg, s.errs)
 	s.gw.SetReady(true)
 	s.log.Info("holdline started", "listen", s.Addr(), "admin_listen", s.AdminAddr(), "data_dir", s.cfg.DataDir, "dev", s.opts.Dev)
 	return nil
@@ -306,7 +313,7 @@ func (s *Sidecar) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout.D())
 	defer cancel()
 	var errs []error
-	for _, srv := range []*http.Server{s.data, s.admin} {
+	for _, srv := range []*http.Server{s.data, s.admin, s.probes.srv} {
 		if srv == nil {
 			continue
 		}
@@ -341,3 +348,6 @@ func randomToken() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// ProbeAddr is the probe listener's address, "" when probe_listen is unset.
+func (s *Sidecar) ProbeAddr() string { return s.probes.Addr() }
