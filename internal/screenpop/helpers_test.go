@@ -93,15 +93,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 		logs: &syncBuffer{},
 	}
 	var crmURL string
-	var httpClient func(*resilience.Dependency) *http.Client
+	var pipeClient *http.Client // nil: the crm dependency's own client
 	if o.bubble {
-		crmURL, httpClient = servePipe(t, e.sim.Handler())
+		crmURL, pipeClient = servePipe(t, e.sim.Handler())
 		e.bubble = true
 	} else {
 		srv := httptest.NewServer(e.sim.Handler())
 		t.Cleanup(srv.Close)
 		crmURL = srv.URL
-		httpClient = (*resilience.Dependency).HTTPClient
 	}
 
 	cfg := config.Default()
@@ -135,7 +134,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(set.CloseIdleConnections)
 	e.crmDep = set.Get("crm")
-	client, err := crm.New(cfg.Dependencies.CRM, httpClient(e.crmDep), e.crmDep.Endpoint)
+	hc := e.crmDep.HTTPClient()
+	if pipeClient != nil {
+		hc = pipeClient
+	}
+	client, err := crm.New(cfg.Dependencies.CRM, hc, e.crmDep.Endpoint)
 	if err != nil {
 		t.Fatalf("crm.New: %v", err)
 	}

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"sync"
 	"testing"
-
-	"github.com/holdline/holdline/internal/resilience"
 )
 
 // pipeNet is an in-memory network with one listener: each dial hands the
@@ -68,9 +66,10 @@ func (pipeAddr) String() string  { return "pipe" }
 
 // servePipe serves h over a pipeNet until the test ends. It returns the
 // URL to configure as the CRM endpoint and, for the adapter, an HTTP
-// client on the pipes (the dependency's own client dials real sockets).
-// Call it inside the bubble.
-func servePipe(t testing.TB, h http.Handler) (url string, client func(*resilience.Dependency) *http.Client) {
+// client on the pipes (the dependency's own client dials real sockets, and
+// skips the drill-fault transport, which these tests do not use). Call it
+// inside the bubble.
+func servePipe(t testing.TB, h http.Handler) (url string, client *http.Client) {
 	t.Helper()
 	pn := newPipeNet()
 	srv := &http.Server{Handler: h}
@@ -84,5 +83,5 @@ func servePipe(t testing.TB, h http.Handler) (url string, client func(*resilienc
 			t.Errorf("Serve = %v, want ErrServerClosed", err)
 		}
 	})
-	return "http://crm.test", func(*resilience.Dependency) *http.Client { return &http.Client{Transport: tr} }
+	return "http://crm.test", &http.Client{Transport: tr}
 }
