@@ -264,10 +264,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // hangingRedis returns a client of a Redis that accepts connections and
 // never answers: every dial gets one end of an in-memory pipe whose other
-// end is never read (the address is never dialed; it is an IP so that
-// go-redis resolves no name). Unlike a TCP listener it works in a synctest bubble
+// end is never read. Unlike a TCP listener it works in a synctest bubble
 // (a pipe blocks durably), so the client's waits run on the bubble's
-// clock. Call it inside the bubble.
+// clock. Call it inside the bubble. The address is never dialed; it is an
+// IP so that go-redis resolves no name (a resolver first used inside a
+// bubble breaks its later users outside it), and one dial attempt keeps
+// go-redis's dial retries from outliving the bubble.
 func hangingRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	var mu sync.Mutex
