@@ -3,12 +3,15 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/holdline/holdline/cache"
 	"github.com/holdline/holdline/internal/config"
@@ -46,17 +49,10 @@ func newFleet(t *testing.T, keyA, keyB config.Secret) *fleet {
 func (f *fleet) waitL2(t *testing.T, n int) {
 	t.Helper()
 	rdb := newRedisClient(t, f.redis.Addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually(t, fmt.Sprintf("Redis to hold %d keys", n), func() bool {
 		got, err := rdb.DBSize(t.Context()).Result()
-		if err == nil && got >= int64(n) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Redis holds %d keys (err %v), want %d", got, err, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil && got >= int64(n)
+	})
 }
 
 func TestRedisSharesEntriesAcrossTheFleet(t *testing.T) {
@@ -192,71 +188,85 @@ func TestRedisTamperedValueIsAnError(t *testing.T) {
 
 // TestRedisDownOrHangingCostsAtMostItsTimeout: a Redis that is gone or
 // never answers is skipped within the redis dependency's timeout, L1 keeps
-// answering, and once the breaker opens Redis costs nothing.
+// answering, and once the breaker opens Redis costs nothing. It runs in a
+// synctest bubble, so the durations it asserts are exact, whatever the
+// machine's load.
 func TestRedisDownOrHangingCostsAtMostItsTimeout(t *testing.T) {
 	const timeout = 50 * time.Millisecond
+	stopped := testenv.StartRedis(t, testenv.RedisOptions{})
+	stopped.Stop()
 	for _, tc := range []struct {
-		name string
-		addr func(*testing.T) string
+		name   string
+		client func(*testing.T) *redis.Client
 	}{
-		{"stopped", func(t *testing.T) string {
-			r := testenv.StartRedis(t, testenv.RedisOptions{})
-			r.Stop()
-			return r.Addr
+		// A real refused port: the dial fails at once, no bubble time passes.
+		{"stopped", func(t *testing.T) *redis.Client {
+			// One dial attempt: a dial goroutine of go-redis waiting on a
+			// retry backoff would outlive the bubble.
+			rdb := redis.NewClient(&redis.Options{Addr: stopped.Addr, ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
+			t.Cleanup(func() { rdb.Close() })
+			return rdb
 		}},
-		{"hanging", blackhole},
+		{"hanging", hangingRedis},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := prometheus.NewRegistry()
-			c, err := cache.New(testConfig(), newRedisClient(t, tc.addr(t)), redisDep(t, timeout),
-				cache.Options{Registerer: reg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, c)
-			c.Set(ada, c.NewEntry(lookup(), time.Now()))
-			for i := range 20 {
+			synctest.Test(t, func(t *testing.T) {
+				reg := prometheus.NewRegistry()
+				c, err := cache.New(testConfig(), tc.client(t), redisDep(t, timeout), cache.Options{Registerer: reg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				run(t, c)
+				c.Set(ada, c.NewEntry(lookup(), time.Now()))
+				for i := range 20 {
+					start := time.Now()
+					if _, ok := c.Get(t.Context(), "+14155550199"); ok {
+						t.Fatal("Get(unknown) found an entry")
+					}
+					if el := time.Since(start); el > timeout {
+						t.Errorf("Get %d with Redis %s took %v, want at most the redis timeout %v", i, tc.name, el, timeout)
+					}
+					if _, ok := c.Get(t.Context(), ada); !ok {
+						t.Errorf("Get(%q) with Redis %s = miss, want the L1 entry", ada, tc.name)
+					}
+				}
+				if got := counter(t, reg, "l2", "error"); got != 20 {
+					t.Errorf("l2 error = %v, want 20", got)
+				}
+				// The breaker is open by now: a lookup no longer touches Redis.
 				start := time.Now()
-				if _, ok := c.Get(t.Context(), "+14155550199"); ok {
-					t.Fatal("Get(unknown) found an entry")
+				c.Get(t.Context(), "+14155550198")
+				if el := time.Since(start); el != 0 {
+					t.Errorf("Get with the redis breaker open took %v, want no wait", el)
 				}
-				if el := time.Since(start); el > timeout+250*time.Millisecond {
-					t.Errorf("Get %d with Redis %s took %v, want at most the redis timeout %v (+250ms scheduling slack)", i, tc.name, el, timeout)
-				}
-				if _, ok := c.Get(t.Context(), ada); !ok {
-					t.Errorf("Get(%q) with Redis %s = miss, want the L1 entry", ada, tc.name)
-				}
-			}
-			if got := counter(t, reg, "l2", "error"); got != 20 {
-				t.Errorf("l2 error = %v, want 20", got)
-			}
-			// The breaker is open by now: a lookup no longer touches Redis.
-			start := time.Now()
-			c.Get(t.Context(), "+14155550198")
-			if el := time.Since(start); el > 10*time.Millisecond {
-				t.Errorf("Get with the redis breaker open took %v, want no wait", el)
-			}
+			})
 		})
 	}
 }
 
 func TestGetHonoursTheCallersDeadline(t *testing.T) {
-	c, err := cache.New(testConfig(), newRedisClient(t, blackhole(t)), redisDep(t, time.Second), cache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	c.Get(ctx, ada)
-	if el := time.Since(start); el > 80*time.Millisecond {
-		t.Errorf("Get with a 30ms deadline and a hanging Redis took %v", el)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		c, err := cache.New(testConfig(), hangingRedis(t), redisDep(t, time.Second), cache.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, c) // its return stops L1's maintenance goroutine, which must not outlive the bubble
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		c.Get(ctx, ada)
+		if el := time.Since(start); el != 30*time.Millisecond {
+			t.Errorf("Get with a 30ms deadline and a hanging Redis took %v, want the 30ms deadline", el)
+		}
+	})
 }
 
 // TestRedisDrillFaultsApply: a drill that slows or fails the redis
 // dependency reaches the Redis calls (through Dependency.Inject), and the
-// lookups still end within the redis timeout.
+// lookups still end within the redis timeout. The bubble makes the
+// durations exact; the real Redis under it answers at once (its I/O takes
+// no bubble time), so a drill that did not apply would show as a miss, not
+// an error.
 func TestRedisDrillFaultsApply(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
 	for _, tc := range []struct {
@@ -267,32 +277,37 @@ func TestRedisDrillFaultsApply(t *testing.T) {
 		{"errors", resilience.Fault{ErrorRate: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			faults := resilience.NewFaults(nil)
-			deps := config.Default().Dependencies
-			deps.Redis.Timeout = config.Duration(50 * time.Millisecond)
-			set, err := resilience.NewSet(deps, resilience.Options{AllowLoopback: true, Faults: faults})
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg := prometheus.NewRegistry()
-			c, err := cache.New(testConfig(), newRedisClient(t, r.Addr), set.Get("redis"), cache.Options{Registerer: reg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.fault.Dependency, tc.fault.Duration = "redis", config.Duration(time.Minute)
-			if _, err := faults.Add(tc.fault); err != nil {
-				t.Fatalf("Faults.Add: %v", err)
-			}
-			start := time.Now()
-			if _, ok := c.Get(t.Context(), ada); ok {
-				t.Error("Get found an entry")
-			}
-			if el := time.Since(start); el > 100*time.Millisecond {
-				t.Errorf("Get under a redis %s drill took %v, want at most the 50ms timeout (+50ms)", tc.name, el)
-			}
-			if got := counter(t, reg, "l2", "error"); got != 1 {
-				t.Errorf("l2 error = %v, want 1: the drill did not reach the Redis call", got)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				faults := resilience.NewFaults(nil)
+				deps := config.Default().Dependencies
+				deps.Redis.Timeout = config.Duration(50 * time.Millisecond)
+				set, err := resilience.NewSet(deps, resilience.Options{AllowLoopback: true, Faults: faults})
+				if err != nil {
+					t.Fatal(err)
+				}
+				reg := prometheus.NewRegistry()
+				c, err := cache.New(testConfig(), newRedisClient(t, r.Addr), set.Get("redis"), cache.Options{Registerer: reg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				run(t, c)
+				tc.fault.Dependency, tc.fault.Duration = "redis", config.Duration(time.Minute)
+				if _, err := faults.Add(tc.fault); err != nil {
+					t.Fatalf("Faults.Add: %v", err)
+				}
+				start := time.Now()
+				if _, ok := c.Get(t.Context(), ada); ok {
+					t.Error("Get found an entry")
+				}
+				// The timeout cuts the injected second short; injected errors
+				// cost only the retry policy's backoff.
+				if el := time.Since(start); el > 50*time.Millisecond {
+					t.Errorf("Get under a redis %s drill took %v, want at most the 50ms timeout", tc.name, el)
+				}
+				if got := counter(t, reg, "l2", "error"); got != 1 {
+					t.Errorf("l2 error = %v, want 1: the drill did not reach the Redis call", got)
+				}
+			})
 		})
 	}
 }

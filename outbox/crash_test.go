@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,13 @@ func TestKill9(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKill9$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	cmd.Stderr = os.Stderr
+	// The child blocks reading its stdin until it is killed; the pipe also
+	// ends it if this test dies first.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,20 +88,13 @@ func TestKill9(t *testing.T) {
 			return nil, nil
 		},
 	}, outbox.DispatcherConfig{PollInterval: 10 * time.Millisecond})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, "30 jobs done after the restart", func() bool {
 		st, err := h.store.Stats(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Done == 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Stats = %+v, want 30 done", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return st.Done == 30
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for i := range 3 {
@@ -113,7 +114,8 @@ func TestKill9(t *testing.T) {
 }
 
 // crashChild enqueues 30 jobs over 3 interactions, claims the 3 heads and
-// waits to be killed.
+// waits to be killed: it reads its stdin, which the parent never writes
+// to.
 func crashChild(path string) {
 	s, err := outbox.OpenBolt(path, outbox.BoltOptions{})
 	if err != nil {
@@ -132,5 +134,6 @@ func crashChild(path string) {
 		os.Exit(2)
 	}
 	fmt.Println("ready")
-	time.Sleep(time.Hour)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(3) // the parent closed the pipe without killing the child
 }

@@ -29,16 +29,27 @@ type fleetCRM struct {
 	mu      sync.Mutex
 	effects map[string][]string // idempotency key -> sidecars that wrote it
 	order   map[string][]int    // interaction -> seq of each write
+	failed  map[string]int      // sidecar -> calls refused while down
 }
 
 func newFleetCRM() *fleetCRM {
-	return &fleetCRM{effects: map[string][]string{}, order: map[string][]int{}}
+	return &fleetCRM{effects: map[string][]string{}, order: map[string][]int{}, failed: map[string]int{}}
+}
+
+// failures returns how many calls sidecar name made while the CRM was down.
+func (c *fleetCRM) failures(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed[name]
 }
 
 // handler is sidecar name's handler for kind "crm.add_comment".
 func (c *fleetCRM) handler(name string) outbox.Handler {
 	return func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
 		if !c.up.Load() {
+			c.mu.Lock()
+			c.failed[name]++
+			c.mu.Unlock()
 			return nil, errors.New("crm: 503 service unavailable")
 		}
 		var p struct{ Seq int }
@@ -144,22 +155,16 @@ func comment(iid string, seq int) outbox.Job {
 // waitDone polls s until want jobs are done.
 func waitDone(t *testing.T, s outbox.Store, want int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st, err := s.Stats(t.Context())
-		if err != nil {
+	var st outbox.Stats
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d jobs done", want), func() bool {
+		var err error
+		if st, err = s.Stats(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if st.Done == want {
-			if st != (outbox.Stats{Done: want}) {
-				t.Errorf("Stats = %+v, want only %d done", st, want)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Stats = %+v, want %d done", st, want)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return st.Done == want
+	})
+	if st != (outbox.Stats{Done: want}) {
+		t.Errorf("Stats = %+v, want only %d done", st, want)
 	}
 }
 
@@ -217,16 +222,13 @@ func TestRedisFleet(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	time.Sleep(200 * time.Millisecond) // failures spend attempts on all three
+	// Failures spend attempts on all three before c starts to hang.
+	for _, sc := range fleet {
+		waitFor(t, 20*time.Second, sc.name+" to fail CRM calls", func() bool { return crm.failures(sc.name) >= 3 })
+	}
 
 	cHang.Store(true)
-	deadline := time.Now().Add(20 * time.Second)
-	for holding.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("c holds %d runs, want 3", holding.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 20*time.Second, "c to hold 3 runs", func() bool { return holding.Load() >= 3 })
 	c.abandon()
 	close(hang)
 	crm.up.Store(true)
@@ -264,8 +266,11 @@ func TestRedisFencing(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
 	rdb := redisClient(t, srv.Addr)
 	prefix := newPrefix(t)
-	live := openRedis(t, rdb, outbox.RedisOptions{Prefix: prefix, ClaimIdle: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
-	peer := openRedis(t, rdb, outbox.RedisOptions{Prefix: prefix, ClaimIdle: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	// The heartbeat comes 20 times per ClaimIdle: the owner keeps its run
+	// unless it gets no CPU for most of a second, which a loaded CI machine
+	// did do to a 300ms ClaimIdle.
+	live := openRedis(t, rdb, outbox.RedisOptions{Prefix: prefix, ClaimIdle: time.Second, Heartbeat: 50 * time.Millisecond})
+	peer := openRedis(t, rdb, outbox.RedisOptions{Prefix: prefix, ClaimIdle: time.Second, Heartbeat: 50 * time.Millisecond})
 	j, _, err := live.Enqueue(t.Context(), outbox.Job{Kind: "k", InteractionID: "a"})
 	if err != nil {
 		t.Fatal(err)
@@ -273,12 +278,15 @@ func TestRedisFencing(t *testing.T) {
 	if got, err := live.Claim(t.Context(), time.Now(), 1, nil); err != nil || len(got) != 1 {
 		t.Fatalf("Claim = %v, %v", got, err)
 	}
-	time.Sleep(time.Second) // three ClaimIdle: the heartbeat keeps the run
+	// Wall time on purpose: the lease is the entry's idle time on the
+	// redis-server's own clock, which no fake clock reaches. Past ClaimIdle
+	// the run would be taken back; the heartbeat must keep it all along.
+	time.Sleep(1500 * time.Millisecond)
 	if n, err := peer.RecoverInflight(t.Context()); err != nil || n != 0 {
 		t.Errorf("peer RecoverInflight while the owner lives = %d, %v, want 0", n, err)
 	}
 	if err := live.Complete(t.Context(), j.ID, nil); err != nil {
-		t.Fatalf("owner Complete after a second: %v", err)
+		t.Fatalf("owner Complete after 1.5 ClaimIdle: %v", err)
 	}
 
 	// A stalled owner: a long ClaimIdle means a slow heartbeat, so a peer
@@ -293,13 +301,12 @@ func TestRedisFencing(t *testing.T) {
 		t.Fatalf("Claim = %v, %v", got, err)
 	}
 	var got []outbox.Job
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the reaper to take the stalled run back", func() bool {
 		if got, err = reaper.Claim(t.Context(), time.Now(), 1, nil); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return len(got) > 0
+	})
 	if len(got) != 1 || got[0].ID != j2.ID || got[0].Attempts != 0 {
 		t.Fatalf("reaper Claim = %v, want %s with 0 attempts", got, j2.ID)
 	}

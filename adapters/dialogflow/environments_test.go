@@ -2,6 +2,7 @@ package dialogflow_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,11 +19,13 @@ import (
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 }
 
@@ -166,12 +169,25 @@ func TestDialogflowStartsWhenEnvironmentsFail(t *testing.T) {
 			df.SetControlMode(mode)
 			start := time.Now()
 			f := newFixture(t, df, setup{options: func(o *dialogflow.Options) { o.ReadTimeout = 200 * time.Millisecond }})
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("New took %v with the control plane %s, want about ReadTimeout", d, mode)
+			// A hang guard, not a speed claim: New's context never ends, so
+			// only ReadTimeout can end a read of a hung control plane.
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("New took %v with the control plane %s: ReadTimeout did not end the read", d, mode)
 			}
 			st := f.c.Agents()[0]
 			if st.VersionsRead || len(st.Versions) != 0 || st.Environments[0].LastError == "" {
 				t.Errorf("Agents() = %+v; want versions_read false, no versions and the reason", st)
+			}
+			// With the control plane hung, the read's own deadline
+			// (ReadTimeout) ends the call: the reason is the caller's budget,
+			// or the deadline gRPC reports when its status wins the race with
+			// the context's; never the dependency's policy timeout.
+			want := map[sim.DialogflowMode][]string{
+				sim.DialogflowUnavailable: {"dialogflow: unavailable"},
+				sim.DialogflowHang:        {"dialogflow: budget exhausted", "dialogflow: deadline exceeded"},
+			}[mode]
+			if got := st.Environments[0].LastError; !slices.Contains(want, got) {
+				t.Errorf("LastError = %q with the control plane %s, want one of %q", got, mode, want)
 			}
 			if got := f.turn(t, "call-1", "hello"); got.Source != dialogflow.SourceDialogflow || got.Environment != primaryEnv {
 				t.Errorf("turn with the control plane down = %+v, want Dialogflow on the pinned environment", got)

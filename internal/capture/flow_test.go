@@ -214,7 +214,10 @@ func TestGCSDownSpoolsThenUploadsThenAttaches(t *testing.T) {
 	if again, err := e.upload(t, "int-6", "rec-6", body, ""); err != nil || again.Outcome != capture.Replayed || again.Recording.Stored != "spool" {
 		t.Errorf("replay while spooled = %+v, %v", again, err)
 	}
-	time.Sleep(200 * time.Millisecond) // the upload job fails or pauses meanwhile
+	// The dispatcher takes the upload job up a few times (it fails, or the
+	// open breaker holds it) while GCS is down.
+	turns := e.blobTurns.Load()
+	eventually(t, "the dispatcher to take the upload job up 3 times", func() bool { return e.blobTurns.Load() >= turns+3 })
 	if objs := e.objects(t); len(objs) != 0 {
 		t.Fatalf("bucket holds %v while GCS is down", objs)
 	}

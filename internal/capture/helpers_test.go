@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ type env struct {
 	jobs     *outbox.BoltStore
 	spoolDir string
 	cfg      config.Recordings
+	// blobTurns counts the times the dispatcher considered running a job
+	// of the blob dependency (and either held it, breaker open, or ran it).
+	blobTurns atomic.Int64
 }
 
 type envOptions struct {
@@ -123,7 +127,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 		handlers[k] = h
 	}
 	disp, err = outbox.NewDispatcher(e.jobs, handlers, nil, outbox.DispatcherConfig{
-		Paused:       func(dep string) bool { d := e.deps.Get(dep); return d != nil && !d.BreakerAllows() },
+		Paused: func(dep string) bool {
+			if dep == "blob" {
+				e.blobTurns.Add(1)
+			}
+			d := e.deps.Get(dep)
+			return d != nil && !d.BreakerAllows()
+		},
 		PauseDelay:   50 * time.Millisecond,
 		PollInterval: 20 * time.Millisecond,
 		Backoff:      config.Backoff{Initial: config.Duration(20 * time.Millisecond), Max: config.Duration(100 * time.Millisecond), MaxElapsed: config.Duration(time.Minute)},
@@ -167,6 +177,8 @@ func (e *env) upload(t testing.TB, interactionID, recordingID string, body []byt
 func (e *env) waitJob(t testing.TB, interactionID, kind string, timeout time.Duration) outbox.Job {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		jobs, err := e.jobs.Interaction(t.Context(), interactionID)
 		if err != nil {
@@ -183,7 +195,22 @@ func (e *env) waitJob(t testing.TB, interactionID, kind string, timeout time.Dur
 		if time.Now().After(deadline) {
 			t.Fatalf("job %s of %s not done after %v: %+v", kind, interactionID, timeout, jobs)
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
+	}
+}
+
+// eventually polls cond until it holds, and fails the test naming what it
+// waited for after 10s: a hang guard, never a claim about speed.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 10s waiting for %s", what)
+		}
+		<-tick.C
 	}
 }
 

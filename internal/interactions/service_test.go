@@ -29,6 +29,9 @@ type env struct {
 	// reject, when set, answers every CRM write with this status (a
 	// validation rule the CRM enforces until someone fixes it).
 	reject atomic.Int32
+	// holds counts the times the dispatcher found the crm dependency
+	// paused (its breaker open) and held a job back.
+	holds atomic.Int64
 }
 
 func start(t *testing.T, budget time.Duration) *env {
@@ -67,8 +70,14 @@ func start(t *testing.T, budget time.Duration) *env {
 			MaxElapsed: config.Duration(time.Hour)},
 		PollInterval: 20 * time.Millisecond,
 		PauseDelay:   20 * time.Millisecond,
-		Paused:       func(string) bool { return !e.dep.BreakerAllows() },
-		OnFinish:     func(j outbox.Job) { e.svc.Finished(j) },
+		Paused: func(string) bool {
+			if e.dep.BreakerAllows() {
+				return false
+			}
+			e.holds.Add(1)
+			return true
+		},
+		OnFinish: func(j outbox.Job) { e.svc.Finished(j) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,22 +99,32 @@ func start(t *testing.T, budget time.Duration) *env {
 	return e
 }
 
-// waitJob waits until job id is done or dead.
+// waitJob waits until job id is in state want.
 func (e *env) waitJob(t *testing.T, id string, want outbox.State) outbox.Job {
 	t.Helper()
+	return e.waitJobUntil(t, id, string(want), func(j outbox.Job) bool { return j.State == want })
+}
+
+// waitJobUntil polls job id until cond holds, and fails the test naming
+// what it waited for after 10s: a hang guard for work that goes through
+// real sockets (the CRM simulator), never a claim about speed.
+func (e *env) waitJobUntil(t *testing.T, id, what string, cond func(outbox.Job) bool) outbox.Job {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		j, err := e.store.Get(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State == want {
+		if cond(j) {
 			return j
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %s (%s) is %s after 10s, want %s; last error %q", id, j.Kind, j.State, want, j.LastError)
+			t.Fatalf("job %s (%s) is %s after %d attempts and 10s, want %s; last error %q", id, j.Kind, j.State, j.Attempts, what, j.LastError)
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 }
 
@@ -175,7 +194,7 @@ func TestCRMDownQueuesThenDeliversInOrder(t *testing.T) {
 	if c.Status != interactions.Queued || c2.Status != interactions.Queued {
 		t.Fatalf("AddComment with the CRM down = %+v, %+v, want queued", c, c2)
 	}
-	time.Sleep(150 * time.Millisecond) // a few failed attempts
+	e.waitJobUntil(t, out.JobID, "2 failed attempts", func(j outbox.Job) bool { return j.Attempts >= 2 })
 	if n := len(e.crm.Records()); n != 0 {
 		t.Fatalf("the CRM has %d records while failing writes", n)
 	}
@@ -283,19 +302,38 @@ func TestIdempotencyKeys(t *testing.T) {
 }
 
 func TestOpenBreakerAnswersAtOnce(t *testing.T) {
-	e := start(t, 5*time.Second)
+	// An hour's write budget: a write that waited for its job instead of
+	// answering at once would hang, which the guard below turns into a
+	// failure. The guard is no claim about speed.
+	e := start(t, time.Hour)
 	if err := e.dep.SetBreakerMode(resilience.BreakerOpen, "test", "drill"); err != nil {
 		t.Fatal(err)
 	}
-	begin := time.Now()
-	out, err := e.svc.CreateRecord(t.Context(), "call-7", "", rec)
-	if err != nil {
-		t.Fatal(err)
+	type result struct {
+		out interactions.Outcome
+		err error
 	}
-	if took := time.Since(begin); out.Status != interactions.Queued || took > time.Second {
-		t.Fatalf("CreateRecord with the breaker open = %+v after %v, want queued at once", out, took)
+	res := make(chan result, 1)
+	go func() {
+		out, err := e.svc.CreateRecord(t.Context(), "call-7", "", rec)
+		res <- result{out, err}
+	}()
+	var out interactions.Outcome
+	select {
+	case r := <-res:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		out = r.out
+	case <-time.After(30 * time.Second):
+		t.Fatal("CreateRecord with the breaker open still waits after 30s, want queued at once (the budget is 1h)")
 	}
-	time.Sleep(100 * time.Millisecond)
+	if out.Status != interactions.Queued {
+		t.Fatalf("CreateRecord with the breaker open = %+v, want queued", out)
+	}
+	// The dispatcher looks at the job again and again and holds it back.
+	before := e.holds.Load()
+	e.waitJobUntil(t, out.JobID, "held back 5 times", func(outbox.Job) bool { return e.holds.Load() >= before+5 })
 	if j, _ := e.store.Get(t.Context(), out.JobID); j.Attempts != 0 || j.State != outbox.Pending {
 		t.Errorf("job while paused = %s after %d attempts, want pending with none spent", j.State, j.Attempts)
 	}

@@ -123,8 +123,11 @@ func TestDialogflowSimModes(t *testing.T) {
 		_, err := sc.DetectIntent(t.Context(), dfText(dfEnv+"/sessions/s2", "hi"), dfNoRetry)
 		done <- err
 	}()
-	for len(df.Sessions()) < 4 {
-		time.Sleep(time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second) // a hang guard
+	for tick := time.Tick(time.Millisecond); len(df.Sessions()) < 4; <-tick {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hung call did not reach the simulator: %d sessions, want 4", len(df.Sessions()))
+		}
 	}
 	df.Stop()
 	df.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -249,12 +250,10 @@ func TestIdPModes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
-	start := time.Now()
-	if _, err := http.DefaultClient.Do(req); err == nil {
-		t.Errorf("JWKS in hang mode answered, want the client to give up")
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("hang outlived the client's deadline: %v", took)
+	// The client, not the simulator, ends the call: the hang holds the
+	// request until the client's deadline passes.
+	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("JWKS in hang mode = %v, want the client to give up at its deadline", err)
 	}
 
 	// net/http retries a GET once on a reused connection that was reset.
