@@ -31,6 +31,8 @@ type allowlist struct {
 var (
 	linkLocal4 = netip.MustParsePrefix("169.254.0.0/16")
 	linkLocal6 = netip.MustParsePrefix("fe80::/10")
+	loopback4  = netip.MustParsePrefix("127.0.0.0/8")
+	loopback6  = netip.MustParsePrefix("::1/128")
 )
 
 // newAllowlist compiles p.Allow, or the endpoints' own hosts when it is
@@ -60,6 +62,12 @@ func newAllowlist(dep, path string, p config.Policy, loopback bool) (*allowlist,
 				a.prefixes = append(a.prefixes, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
 			} else {
 				a.hosts = append(a.hosts, e)
+				if e == "localhost" {
+					// localhost is the loopback interface (RFC 6761 §6.3),
+					// however it is spelled: allow it by address too, so
+					// allow: [localhost] admits an issuer at 127.0.0.1.
+					a.prefixes = append(a.prefixes, loopback4, loopback6)
+				}
 			}
 		}
 	}
