@@ -218,7 +218,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) Verdict {
 // sweepEvery is how often Run drops expired introspection answers.
 const sweepEvery = time.Minute
 
-// Run keeps the key set fresh until ctx ends: it fetches it at once, then
+// Run keeps the key set fresh until ctx ends: it fetches it at once (or
+// when due, after a Refresh made before Run), then
 // again when the JWKS response's cache headers say (bounded by
 // identity.jwks.refresh_min and refresh_max), and refresh_min after a
 // failure, every time, however many failures came before; it also sweeps
@@ -229,7 +230,10 @@ func (v *Verifier) Run(ctx context.Context) error {
 		return errors.New("identity: verifier: already running")
 	}
 	defer v.running.Store(false)
-	due := v.now() // the first fetch is at once
+	due := v.now() // the first fetch is at once, unless one was just made
+	if st := v.keys.Load(); st != nil && !st.attempt.IsZero() {
+		due = st.next
+	}
 	lastSweep := v.now()
 	for {
 		if now := v.now(); !now.Before(due) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/holdline/holdline/adapters/identity"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/config"
@@ -57,7 +58,8 @@ type Sidecar struct {
 
 	deps     *resilience.Set
 	sims     *devSims
-	jobs     *jobs // the outbox (outbox.go)
+	jobs     *jobs              // the outbox (outbox.go)
+	identity *identity.Verifier // nil when identity is off (identity.go)
 	gw       *gateway.Server
 	data     *http.Server
 	admin    *http.Server
@@ -172,7 +174,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		return nil, err
 	}
 
-	idv, err := s.buildIdentity()
+	idv, err := s.buildIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}
