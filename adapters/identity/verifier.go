@@ -102,7 +102,6 @@ type Verifier struct {
 	log    *slog.Logger
 	now    func() time.Time
 	after  func(time.Duration) <-chan time.Time
-	opts   Options
 	state  string // path of the persisted key set; "" for none
 
 	keys   atomic.Pointer[keyState]
@@ -131,9 +130,11 @@ func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifi
 		errs = append(errs, errors.New("identity: a resilience dependency is required"))
 	}
 	if cfg.Issuer == "" {
+		// Validate takes an empty issuer for identity turned off.
 		errs = append(errs, &config.Problem{Path: "identity.issuer", Msg: "must be the provider's http(s) issuer URL"})
+	} else {
+		errs = append(errs, cfg.Validate()...)
 	}
-	errs = append(errs, cfg.Validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -171,7 +172,6 @@ func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifi
 		log:              opts.Logger.With("component", "identity"),
 		now:              opts.Now,
 		after:            opts.After,
-		opts:             opts,
 	}
 	if opts.StateDir != "" {
 		v.state = filepath.Join(opts.StateDir, stateFile)
