@@ -11,7 +11,8 @@ type Config struct {
 	// /metrics, /v1/status, /v1/admin/..., /ui). Default 127.0.0.1:9901.
 	// The --admin-listen flag overrides it.
 	AdminListen string `yaml:"admin_listen"`
-	// DataDir holds the outbox, the recording spool and the audit log.
+	// DataDir holds the outbox, the recording spool, the audit log and
+	// the identity provider's last good key set (identity-jwks.json).
 	// Default /var/lib/holdline. The --data-dir flag overrides it.
 	DataDir string `yaml:"data_dir"`
 
