@@ -17,10 +17,17 @@ import (
 	"github.com/holdline/holdline/internal/sim"
 )
 
-// clock is a settable test clock shared by the IdP and the Verifier.
+// clock is a settable test clock shared by the IdP and the Verifier, with
+// timers (After) that fire when Advance passes them.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
 }
 
 func (c *clock) Now() time.Time {
@@ -29,10 +36,40 @@ func (c *clock) Now() time.Time {
 	return c.t
 }
 
+// Advance moves the clock and fires the timers it passes.
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.t) {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- c.t
+	}
+	c.waiters = kept
+}
+
+// After is Options.After on this clock.
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.t
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{at: c.t.Add(d), ch: ch})
+	return ch
+}
+
+// Waiting is the number of timers not yet fired.
+func (c *clock) Waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
 }
 
 // env is a Verifier wired to a simulated IdP on 127.0.0.1 through a real
@@ -41,6 +78,8 @@ type env struct {
 	idp   *sim.IdP
 	clock *clock
 	set   *resilience.Set
+	cfg   config.Identity
+	opts  identity.Options
 	v     *identity.Verifier
 	reg   *prometheus.Registry
 	logs  *syncBuffer
@@ -96,16 +135,42 @@ func newEnv(t testing.TB, mutate ...func(*envConfig)) *env {
 	}
 	t.Cleanup(set.CloseIdleConnections)
 
-	e := &env{idp: idp, clock: clk, set: set, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
-	opts := ec.opts
-	opts.Now = clk.Now
+	e := &env{idp: idp, clock: clk, set: set, cfg: ec.cfg, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e.opts = ec.opts
+	e.opts.Now = clk.Now
+	e.opts.After = clk.After
+	e.opts.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts := e.opts
 	opts.Registerer = e.reg
-	opts.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.v, err = identity.New(ec.cfg, set.Get("identity"), opts)
 	if err != nil {
 		t.Fatalf("identity.New: %v", err)
 	}
 	return e
+}
+
+// restart builds a new Verifier with the same configuration, clock and
+// state directory, as a restarted sidecar would.
+func (e *env) restart(t testing.TB) *identity.Verifier {
+	t.Helper()
+	v, err := identity.New(e.cfg, e.set.Get("identity"), e.opts)
+	if err != nil {
+		t.Fatalf("identity.New (restart): %v", err)
+	}
+	return v
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// hang guard.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
 }
 
 // mint returns a JWT from the IdP or fails the test.
@@ -142,12 +207,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// background runs Run until the test ends.
-func (e *env) background(t testing.TB) {
+// background runs v's Run until the test ends.
+func (e *env) background(t testing.TB, v *identity.Verifier) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.v.Run(ctx) }()
+	go func() { done <- v.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

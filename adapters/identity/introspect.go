@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/holdline/holdline/internal/resilience"
 )
@@ -69,10 +71,12 @@ func (v *Verifier) verifyOpaque(ctx context.Context, token string) (Verdict, out
 			return vd, outcomeDegraded
 		}
 		v.log.Warn("introspection failed; token refused", "token", tokenID(token), "reason", why)
-		return inactive(SourceIntrospection, why), outcomeUnavailable
+		vd := inactive(SourceIntrospection, why)
+		vd.Degraded = true // the provider, not the token, is why
+		return vd, outcomeUnavailable
 	}
 	if a.active {
-		a.fresh = now.Add(v.opts.MaxPositiveTTL)
+		a.fresh = now.Add(v.cfg.Introspection.MaxPositiveTTL.D())
 		a.keep = now.Add(v.maxStale)
 		if !a.exp.IsZero() {
 			a.fresh, a.keep = minTime(a.fresh, a.exp), minTime(a.keep, a.exp)
@@ -80,10 +84,10 @@ func (v *Verifier) verifyOpaque(ctx context.Context, token string) (Verdict, out
 			a.keep = a.fresh // nothing says how long it may live
 		}
 	} else {
-		a.fresh = now.Add(v.opts.NegativeTTL)
+		a.fresh = now.Add(v.cfg.Introspection.MaxNegativeTTL.D())
 		a.keep = a.fresh
 	}
-	v.cache.put(key, a, now)
+	v.cache.put(key, a)
 	if !a.active {
 		return a.verdict(SourceIntrospection), outcomeInvalid
 	}
@@ -195,51 +199,61 @@ func hasAudience(aud any, want string) bool {
 }
 
 // introCache holds introspection answers by the token's SHA-256: tokens
-// themselves are never stored. It is safe for concurrent use.
+// themselves are never stored. It is bounded by
+// identity.introspection.max_entries and evicts by W-TinyLFU (otter), so a
+// flood of one-off tokens cannot push out the answers agents reuse. Expiry
+// is by the verifier's clock: answers past keep are dropped when read and
+// by sweep. It is safe for concurrent use.
 type introCache struct {
-	mu  sync.Mutex
-	m   map[[sha256.Size]byte]*answer
+	c   *otter.Cache[[sha256.Size]byte, *answer]
 	max int
 }
 
-func newIntroCache(max int) *introCache {
-	return &introCache{m: map[[sha256.Size]byte]*answer{}, max: max}
-}
-
-func (c *introCache) get(k [sha256.Size]byte) *answer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[k]
-}
-
-// put stores a, making room when full: expired answers first, then
-// arbitrary ones (map order is random).
-func (c *introCache) put(k [sha256.Size]byte, a *answer, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		c.sweepLocked(now)
-		for k := range c.m {
-			if len(c.m) < c.max {
-				break
-			}
-			delete(c.m, k)
-		}
+func newIntroCache(maxEntries int, log *slog.Logger) (*introCache, error) {
+	c, err := otter.New(&otter.Options[[sha256.Size]byte, *answer]{MaximumSize: maxEntries, Logger: otterLogger{log}})
+	if err != nil {
+		return nil, fmt.Errorf("identity: introspection cache: %w", err)
 	}
-	c.m[k] = a
+	return &introCache{c: c, max: maxEntries}, nil
+}
+
+// get returns the answer cached for k, or nil.
+func (c *introCache) get(k [sha256.Size]byte) *answer {
+	a, _ := c.c.GetIfPresent(k)
+	return a
+}
+
+// put stores a for k, evicting by frequency when the cache is full.
+func (c *introCache) put(k [sha256.Size]byte, a *answer) { c.c.Set(k, a) }
+
+// len is the number of cached answers, after pending evictions (for
+// status, not the hot path).
+func (c *introCache) len() int {
+	c.c.CleanUp()
+	return c.c.EstimatedSize()
 }
 
 // sweep drops answers that can no longer be served.
 func (c *introCache) sweep(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sweepLocked(now)
-}
-
-func (c *introCache) sweepLocked(now time.Time) {
-	for k, a := range c.m {
+	var expired [][sha256.Size]byte
+	for k, a := range c.c.All() {
 		if !now.Before(a.keep) {
-			delete(c.m, k)
+			expired = append(expired, k)
 		}
 	}
+	for _, k := range expired {
+		c.c.Invalidate(k)
+	}
+}
+
+// otterLogger sends otter's warnings to the verifier's logger instead of
+// slog.Default.
+type otterLogger struct{ log *slog.Logger }
+
+func (l otterLogger) Warn(ctx context.Context, msg string, err error) {
+	l.log.WarnContext(ctx, "introspection cache: "+msg, "error", err)
+}
+
+func (l otterLogger) Error(ctx context.Context, msg string, err error) {
+	l.log.ErrorContext(ctx, "introspection cache: "+msg, "error", err)
 }

@@ -1,6 +1,9 @@
 package identity_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -28,9 +32,10 @@ func TestIdPOpaqueTokenIntrospectedThenCached(t *testing.T) {
 	}
 
 	// A cached positive answer makes no call to the provider, even after
-	// revocation, until MaxPositiveTTL.
-	e.idp.Revoke(tok)
-	e.clock.Advance(9 * time.Minute)
+	// revocation (through the provider's RFC 7009 endpoint), until
+	// identity.introspection.max_positive_ttl (30s).
+	revoke(t, e, tok)
+	e.clock.Advance(29 * time.Second)
 	want.Source = identity.SourceCache
 	if diff := cmp.Diff(want, e.verify(t, tok), opts...); diff != "" {
 		t.Errorf("Verify(opaque, cached) mismatch (-want +got):\n%s", diff)
@@ -39,15 +44,65 @@ func TestIdPOpaqueTokenIntrospectedThenCached(t *testing.T) {
 		t.Errorf("introspection hits = %d, want 1: a cached positive answer must not call the provider", got)
 	}
 
-	// Past MaxPositiveTTL (10m) the provider is asked again and the
+	// Past max_positive_ttl the provider is asked again and the
 	// revocation is seen.
-	e.clock.Advance(2 * time.Minute)
+	e.clock.Advance(2 * time.Second)
 	got = e.verify(t, tok)
-	if got.Active || got.Source != identity.SourceIntrospection {
-		t.Errorf("Verify(revoked, past MaxPositiveTTL) = %+v, want inactive from introspection", got)
+	if got.Active || got.Degraded || got.Source != identity.SourceIntrospection {
+		t.Errorf("Verify(revoked, past max_positive_ttl) = %+v, want inactive from introspection", got)
 	}
 	if got := e.idp.Hit(sim.IdPIntrospect); got != 2 {
 		t.Errorf("introspection hits = %d, want 2", got)
+	}
+}
+
+// revoke revokes tok through the IdP's RFC 7009 endpoint over HTTP.
+func revoke(t *testing.T, e *env, tok string) {
+	t.Helper()
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.idp.Issuer()+"/revoke", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.idp.ClientID(), e.idp.ClientSecret())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /revoke: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /revoke = %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestIdPOpaquePositiveTTLNeverPastExp(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.cfg.Introspection.MaxPositiveTTL = config.Duration(10 * time.Minute) })
+	tok := e.idp.MintOpaque("agent", sim.MintExpiresAt(e.clock.Now().Add(time.Minute)))
+	if got := e.verify(t, tok); !got.Active {
+		t.Fatalf("Verify(opaque) = inactive %v", got.Reasons)
+	}
+	e.clock.Advance(61 * time.Second) // past exp, well within max_positive_ttl
+	if got := e.verify(t, tok); got.Active {
+		t.Errorf("Verify(opaque past its exp) = active from %s, want inactive", got.Source)
+	}
+	if got := e.idp.Hit(sim.IdPIntrospect); got != 2 {
+		t.Errorf("introspection hits = %d, want 2: the cached answer ends at the token's exp", got)
+	}
+}
+
+func TestIdPOpaqueCacheIsBoundedAndReported(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.cfg.Introspection.MaxEntries = 10 })
+	for i := range 50 {
+		e.verify(t, fmt.Sprintf("op_unknown_%d", i))
+	}
+	st := e.v.Status().Introspection
+	want := identity.IntrospectionStatus{CacheEntries: st.CacheEntries, MaxEntries: 10, MaxPositiveTTL: "30s", MaxNegativeTTL: "10s"}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("Status().Introspection mismatch (-want +got):\n%s", diff)
+	}
+	if st.CacheEntries < 1 || st.CacheEntries > 10 {
+		t.Errorf("introspection cache holds %d answers after 50 tokens, want 1..10", st.CacheEntries)
 	}
 }
 
@@ -65,7 +120,7 @@ func TestIdPOpaqueNegativeCaching(t *testing.T) {
 	if got := e.idp.Hit(sim.IdPIntrospect); got != 1 {
 		t.Errorf("introspection hits = %d, want 1 (negative answer cached)", got)
 	}
-	e.clock.Advance(31 * time.Second) // past NegativeTTL
+	e.clock.Advance(11 * time.Second) // past max_negative_ttl (10s)
 	e.verify(t, unknown)
 	if got := e.idp.Hit(sim.IdPIntrospect); got != 2 {
 		t.Errorf("introspection hits after NegativeTTL = %d, want 2", got)
@@ -94,7 +149,7 @@ func TestIdPOpaqueDuringOutage(t *testing.T) {
 		t.Errorf("Verify(seen, provider down) mismatch (-want +got):\n%s", diff)
 	}
 
-	want = identity.Verdict{Source: identity.SourceIntrospection, Reasons: []string{"identity: http 503"}}
+	want = identity.Verdict{Source: identity.SourceIntrospection, Degraded: true, Reasons: []string{"identity: http 503"}}
 	if diff := cmp.Diff(want, e.verify(t, never)); diff != "" {
 		t.Errorf("Verify(never seen, provider down) mismatch (-want +got):\n%s", diff)
 	}
@@ -108,7 +163,7 @@ func TestIdPOpaqueDuringOutage(t *testing.T) {
 func TestIdPOpaqueBadClientCredentials(t *testing.T) {
 	e := newEnv(t, func(c *envConfig) { c.cfg.ClientSecret = "wrong" })
 	got := e.verify(t, e.idp.MintOpaque("agent"))
-	want := identity.Verdict{Source: identity.SourceIntrospection, Reasons: []string{"identity: http 401"}}
+	want := identity.Verdict{Source: identity.SourceIntrospection, Degraded: true, Reasons: []string{"identity: http 401"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Verify(opaque, wrong client secret) mismatch (-want +got):\n%s", diff)
 	}

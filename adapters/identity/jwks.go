@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ var (
 	// algorithms. The last good set is kept.
 	errNoUsableKeys = errors.New("identity: jwks has no usable signing keys")
 	// errRefreshLimited: an on-demand JWKS fetch was refused because one
-	// ran less than JWKSMinRefresh ago.
+	// ran less than identity.jwks.min_interval ago.
 	errRefreshLimited = errors.New("identity: jwks refresh rate-limited")
 )
 
@@ -51,9 +52,30 @@ type discovered struct {
 // keyState is an immutable snapshot of the key set and its freshness.
 type keyState struct {
 	set       *keySet   // last good set; nil before the first success
-	fetchedAt time.Time // when set was fetched
+	doc       []byte    // the JWKS document set was read from (persisted)
+	issuer    string    // the issuer in the discovery document's exact form
+	fetchedAt time.Time // when set was fetched from the provider
 	next      time.Time // when the background refresh is due
+	attempt   time.Time // when the last fetch was attempted; zero for none
 	err       error     // the last attempt's failure; nil when it succeeded
+	persisted bool      // set was loaded from disk; no fetch has succeeded since
+}
+
+// degraded reports whether tokens verified with st rest on keys the
+// provider has not confirmed: the last fetch failed, or the keys were
+// loaded from disk and no fetch has succeeded since. Missing keys are
+// degraded too.
+func (st *keyState) degraded() bool {
+	return st == nil || st.set == nil || st.err != nil || st.persisted
+}
+
+// issuerOr is the issuer tokens verified with st must carry: the
+// discovery document's form, or def.
+func (st *keyState) issuerOr(def string) string {
+	if st.issuer != "" {
+		return st.issuer
+	}
+	return def
 }
 
 // keySet is the usable keys of a JWKS, by kid.
@@ -179,7 +201,7 @@ func (v *Verifier) Refresh(ctx context.Context) error {
 }
 
 // refreshOnDemand is Refresh for Verify: rate-limited to one fetch per
-// JWKSMinRefresh, joining a fetch already in flight. A successful fetch
+// identity.jwks.min_interval, joining a fetch already in flight. A successful fetch
 // for a set that was missing or past max_stale (not for an unknown kid)
 // leaves the limit unspent, so a rotation right after a cold start is
 // still picked up.
@@ -192,7 +214,7 @@ func (v *Verifier) refreshOnDemand(ctx context.Context, unknownKID bool) (*keySt
 			v.metrics.refreshed("rate_limited")
 			return nil, errRefreshLimited
 		}
-		v.nextOnDemand = now.Add(v.opts.JWKSMinRefresh)
+		v.nextOnDemand = now.Add(v.cfg.JWKS.MinInterval.D())
 		v.mu.Unlock()
 		st, err := v.refresh(ctx)
 		// A caller that gave up says nothing about the provider.
@@ -210,41 +232,63 @@ func (v *Verifier) refreshOnDemand(ctx context.Context, unknownKID bool) (*keySt
 }
 
 // refresh runs one fetch; callers hold the "jwks" flight, so refreshes
-// never overlap.
+// never overlap. The new set replaces the old one whole: a key the
+// provider dropped stops verifying now.
 func (v *Verifier) refresh(ctx context.Context) (*keyState, error) {
 	old := v.keys.Load()
 	if old == nil {
 		old = &keyState{}
 	}
-	set, maxAge, err := v.fetchKeys(ctx)
+	f, err := v.fetchKeys(ctx)
 	now := v.now()
+	lo, hi := v.cfg.JWKS.RefreshMin.D(), v.cfg.JWKS.RefreshMax.D()
 	if err != nil {
 		st := *old
 		st.err = err
-		st.next = now.Add(v.opts.RefreshMin)
+		st.attempt = now
+		st.next = now.Add(lo)
 		v.keys.Store(&st)
 		v.metrics.refreshed("failure")
 		v.log.Warn("jwks refresh failed; keeping the last good key set",
-			"reason", resilience.Reason("identity", err), "keys_age", v.ageOf(&st, now), "error", err)
+			"reason", reasonFor(err), "keys", len(keyIDs(st.set)), "keys_age", v.ageOf(&st, now).String(),
+			"max_stale", v.maxStale.String(), "retry_in", lo.String(), "error", err)
 		return &st, err
 	}
+	maxAge := f.maxAge
 	if maxAge <= 0 {
-		maxAge = v.opts.RefreshMax
+		maxAge = hi
 	}
-	st := &keyState{set: set, fetchedAt: now, next: now.Add(min(max(maxAge, v.opts.RefreshMin), v.opts.RefreshMax))}
+	st := &keyState{set: f.set, doc: f.doc, issuer: f.issuer, fetchedAt: now, attempt: now,
+		next: now.Add(min(max(maxAge, lo), hi))}
 	v.keys.Store(st)
 	v.metrics.refreshed("success")
-	if old.err != nil || old.set == nil {
-		v.log.Info("jwks fetched", "keys", len(set.all))
+	if old.err != nil || old.set == nil || old.persisted {
+		v.log.Info("jwks fetched", "keys", len(f.set.all), "kids", keyIDs(f.set), "next_refresh_in", st.next.Sub(now).String())
 	}
+	v.saveState(st)
 	return st, nil
 }
 
+// ageOf is the age of st's key set, rounded to the second; 0 when there
+// is none.
 func (v *Verifier) ageOf(st *keyState, now time.Time) time.Duration {
-	if st.set == nil {
+	if st == nil || st.set == nil {
 		return 0
 	}
 	return now.Sub(st.fetchedAt).Round(time.Second)
+}
+
+// keyIDs lists the kids of a key set, sorted, without duplicates.
+func keyIDs(ks *keySet) []string {
+	if ks == nil {
+		return []string{}
+	}
+	out := make([]string, 0, len(ks.byKID))
+	for kid := range ks.byKID {
+		out = append(out, kid)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // keyAge is the age of the key set in seconds for the gauge, -1 before
@@ -257,14 +301,23 @@ func (v *Verifier) keyAge() float64 {
 	return v.now().Sub(st.fetchedAt).Seconds()
 }
 
+// fetched is the result of one successful JWKS fetch.
+type fetched struct {
+	set    *keySet
+	doc    []byte
+	issuer string
+	maxAge time.Duration // from the cache headers; 0 when they say nothing
+}
+
 // fetchKeys returns the usable keys of the provider's JWKS and how long
-// its cache headers say they stay fresh (0: no headers).
-func (v *Verifier) fetchKeys(ctx context.Context) (*keySet, time.Duration, error) {
+// its cache headers say they stay fresh.
+func (v *Verifier) fetchKeys(ctx context.Context) (*fetched, error) {
 	d, err := v.discover(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	type result struct {
+		doc    []byte
 		set    jwk.Set
 		maxAge time.Duration
 	}
@@ -277,20 +330,28 @@ func (v *Verifier) fetchKeys(ctx context.Context) (*keySet, time.Duration, error
 		if err != nil {
 			return result{}, fmt.Errorf("identity: parse jwks: %w", err)
 		}
-		return result{set, cacheLifetime(hdr, v.now())}, nil
+		return result{body, set, cacheLifetime(hdr, v.now())}, nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	ks := newKeySet(r.set, v.algs)
 	if len(ks.all) == 0 {
-		return nil, 0, errNoUsableKeys
+		return nil, errNoUsableKeys
 	}
-	return ks, r.maxAge, nil
+	return &fetched{set: ks, doc: r.doc, issuer: d.Issuer, maxAge: r.maxAge}, nil
+}
+
+// sameIssuer reports whether two issuer URLs differ at most by a trailing
+// slash: the one normalisation holdline applies to identity.issuer.
+func sameIssuer(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
 // discover returns the discovery document, fetching it when not yet
 // known or older than discoveryMaxAge (an old one is kept on failure).
+// Its issuer must be the configured one, give or take a trailing slash;
+// tokens are then held to the document's exact form.
 func (v *Verifier) discover(ctx context.Context) (*discovered, error) {
 	cur := v.disc.Load()
 	if cur != nil && v.now().Sub(cur.at) < discoveryMaxAge {
@@ -310,7 +371,7 @@ func (v *Verifier) discover(ctx context.Context) (*discovered, error) {
 	})
 	if err == nil {
 		switch {
-		case d.Issuer != v.issuer:
+		case !sameIssuer(d.Issuer, v.issuer):
 			err = fmt.Errorf("%w: %q", errIssuerMismatch, d.Issuer)
 		case d.JWKSURI == "":
 			err = errors.New("identity: discovery has no jwks_uri")
@@ -321,6 +382,10 @@ func (v *Verifier) discover(ctx context.Context) (*discovered, error) {
 			return cur, nil // a day-old document beats none
 		}
 		return nil, err
+	}
+	if d.Issuer != v.issuer && (cur == nil || cur.Issuer != d.Issuer) {
+		v.log.Info("identity.issuer differs from the discovery document by a trailing slash; tokens must carry the document's form",
+			"configured", v.issuer, "discovered", d.Issuer)
 	}
 	d.at = v.now()
 	v.disc.Store(d)

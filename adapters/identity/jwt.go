@@ -21,6 +21,7 @@ import (
 type joseHeader struct {
 	Alg string `json:"alg"`
 	Kid string `json:"kid"`
+	Typ string `json:"typ"`
 }
 
 func parseHeader(token string) (joseHeader, bool) {
@@ -51,10 +52,16 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 		return inactive(SourceJWT, "unknown algorithm"), outcomeInvalid
 	}
 
+	if !v.typeAllowed(h.Typ) {
+		return inactive(SourceJWT, fmt.Sprintf("token type %q is not an accepted access token type (identity.token_types)", clip(h.Typ))), outcomeInvalid
+	}
+
 	st, why := v.usableKeys(ctx)
 	if st == nil {
 		v.log.Warn("jwt refused: no usable signing keys", "token", tokenID(token), "reason", why)
-		return inactive(SourceJWT, why), outcomeUnavailable
+		vd := inactive(SourceJWT, why)
+		vd.Degraded = true // the provider, not the token, is why
+		return vd, outcomeUnavailable
 	}
 	keys := st.set.find(h.Kid, alg)
 	if len(keys) == 0 {
@@ -74,6 +81,10 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 			if err != nil && !errors.Is(err, errRefreshLimited) {
 				vd.Reasons = append(vd.Reasons, reasonFor(err))
 			}
+			// During an outage a rotated key cannot be told from a forged
+			// kid: say the verdict rests on keys the provider did not
+			// confirm.
+			vd.Degraded = fresh.degraded()
 			return vd, outcomeInvalid
 		}
 	}
@@ -93,7 +104,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 	tok, err := jwt.Parse(payload,
 		jwt.WithVerify(false), // verified above
 		jwt.WithValidate(true),
-		jwt.WithIssuer(v.issuer),
+		jwt.WithIssuer(st.issuerOr(v.issuer)), // exact (RFC 9068 §4)
 		jwt.WithAudience(v.audience),
 		jwt.WithAcceptableSkew(v.leeway),
 		jwt.WithClock(jwt.ClockFunc(v.now)),
@@ -110,13 +121,37 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 		vd.Claims = nil
 	}
 	vd.Scopes = scopes(vd.Claims)
-	if st.err != nil {
+	switch {
+	case st.err != nil:
 		vd.Degraded = true
 		vd.Reasons = []string{fmt.Sprintf("%s; verified with cached signing keys %s old",
-			reasonFor(st.err), v.now().Sub(st.fetchedAt).Round(time.Second))}
+			reasonFor(st.err), v.ageOf(st, v.now()))}
+		return vd, outcomeDegraded
+	case st.persisted:
+		vd.Degraded = true
+		vd.Reasons = []string{fmt.Sprintf("verified with signing keys persisted %s ago, not yet confirmed by the provider",
+			v.ageOf(st, v.now()))}
 		return vd, outcomeDegraded
 	}
 	return vd, outcomeActive
+}
+
+// typeAllowed reports whether a JWT's typ header is one of
+// identity.token_types (case-insensitively, RFC 7515 §4.1.9); a token
+// without typ passes only when JWT is listed.
+func (v *Verifier) typeAllowed(typ string) bool {
+	if typ == "" {
+		return v.typs["jwt"]
+	}
+	return v.typs[strings.ToLower(typ)]
+}
+
+// clip shortens attacker-controlled text for a reason.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 // usableKeys returns the key set to verify with, fetching it when there is

@@ -42,6 +42,53 @@ func TestIdPVerifyValidJWT(t *testing.T) {
 	}
 }
 
+func TestIdPTokenTypes(t *testing.T) {
+	tests := []struct {
+		name   string
+		types  []string // nil: the default
+		typ    string
+		active bool
+	}{
+		{"at+jwt by default", nil, "at+jwt", true},
+		{"application/at+jwt by default", nil, "application/at+jwt", true},
+		{"case-insensitive", nil, "AT+JWT", true},
+		{"JWT refused by default", nil, "JWT", false},
+		{"no typ refused by default", nil, "", false},
+		{"JWT opted in", []string{"at+jwt", "JWT"}, "JWT", true},
+		{"no typ with JWT opted in", []string{"at+jwt", "JWT"}, "", true},
+		{"dpop+jwt never", []string{"at+jwt", "JWT"}, "dpop+jwt", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *envConfig) {
+				if tt.types != nil {
+					c.cfg.TokenTypes = tt.types
+				}
+			})
+			got := e.verify(t, e.mint(t, "agent", sim.MintType(tt.typ)))
+			if got.Active != tt.active {
+				t.Errorf("Verify(typ %q, token_types %v) = active %v %v, want %v", tt.typ, tt.types, got.Active, got.Reasons, tt.active)
+			}
+		})
+	}
+}
+
+// TestIdPIssuerTrailingSlash: an issuer configured with a trailing slash
+// the provider does not use is taken in the discovery document's form, so
+// tokens verify; iss is then compared exactly.
+func TestIdPIssuerTrailingSlash(t *testing.T) {
+	e := newEnv(t, func(c *envConfig) { c.cfg.Issuer += "/" })
+	if got := e.verify(t, e.mint(t, "agent")); !got.Active {
+		t.Fatalf("Verify(issuer configured with a trailing slash) = inactive %v, want active", got.Reasons)
+	}
+	if got := e.verify(t, e.mint(t, "agent", sim.MintIssuer(e.idp.Issuer()+"/"))); got.Active || !cmp.Equal(got.Reasons, []string{"wrong issuer"}) {
+		t.Errorf("Verify(iss with a trailing slash) = %+v, want inactive, wrong issuer", got)
+	}
+	if got := e.v.Status().Issuer; got != e.idp.Issuer() {
+		t.Errorf("Status().Issuer = %q, want the discovery form %q", got, e.idp.Issuer())
+	}
+}
+
 func TestIdPVerifyES256(t *testing.T) {
 	e := newEnv(t, func(c *envConfig) {
 		c.idp.Alg = "ES256"
@@ -74,6 +121,9 @@ func TestIdPVerifyRejects(t *testing.T) {
 		{"tampered signature", func() string { return good[:len(good)-6] + flip(good[len(good)-6:]) }, "invalid signature"},
 		{"alg none", func() string { return e.mint(t, "a", sim.MintAlg("none")) }, "algorithm none refused"},
 		{"HS256 keyed with the public key", func() string { return e.mint(t, "a", sim.MintAlg("HS256")) }, "algorithm HS256 not allowed"},
+		{"typ JWT (an ID token's shape)", func() string { return e.mint(t, "a", sim.MintType("JWT")) }, `token type "JWT" is not an accepted access token type (identity.token_types)`},
+		{"no typ", func() string { return e.mint(t, "a", sim.MintType("")) }, `token type "" is not an accepted access token type (identity.token_types)`},
+		{"issuer with a trailing slash the provider does not use", func() string { return e.mint(t, "a", sim.MintIssuer(e.idp.Issuer()+"/")) }, "wrong issuer"},
 		{"malformed header", func() string { return "abc.def.ghi" }, "malformed token"},
 		{"empty", func() string { return "" }, "empty token"},
 		{"too long", func() string { return strings.Repeat("a", 20<<10) }, "token too long"},

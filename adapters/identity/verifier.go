@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,32 +60,25 @@ type Verdict struct {
 }
 
 // Options are the optional knobs of New. Zero values take the defaults.
+// The tunable limits (refresh intervals, TTLs, cache size) are in
+// config.Identity.
 type Options struct {
 	// Logger receives refresh failures and degraded verdicts. Nil
 	// discards them.
 	Logger *slog.Logger
 	// Registerer receives the metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
-	// Now is the clock for token validation and caches. Nil is time.Now.
+	// Now is the clock for token validation, key ages and caches. Nil is
+	// time.Now.
 	Now func() time.Time
-	// JWKSMinRefresh is the least time between two JWKS fetches asked for
-	// by Verify (a token with an unknown kid, no key set yet, or keys past
-	// max_stale). Concurrent asks share one fetch. Default 10s.
-	JWKSMinRefresh time.Duration
-	// RefreshMin and RefreshMax bound the background refresh interval
-	// that Run takes from the JWKS response's Cache-Control max-age or
-	// Expires (RefreshMax when it has neither). After a failed refresh
-	// Run tries again after RefreshMin. Defaults 1m and 1h.
-	RefreshMin, RefreshMax time.Duration
-	// NegativeTTL is how long an inactive introspection answer is cached.
-	// Default 30s.
-	NegativeTTL time.Duration
-	// MaxPositiveTTL bounds how long an active introspection answer is
-	// trusted without asking again (it is never trusted past the token's
-	// exp): the longest a revocation can go unnoticed. Default 10m.
-	MaxPositiveTTL time.Duration
-	// MaxCacheEntries bounds the introspection cache. Default 100000.
-	MaxCacheEntries int
+	// After is the timer Run waits on: it returns a channel that receives
+	// once d has passed on the Now clock. Nil uses real timers. Tests
+	// that inject Now inject After with it.
+	After func(d time.Duration) <-chan time.Time
+	// StateDir is where the last good key set is kept (data_dir), so a
+	// restart while the provider is down still verifies tokens, degraded,
+	// until identity.max_stale. Empty keeps it in memory only.
+	StateDir string
 }
 
 // maxTokenLen refuses absurd tokens before any parsing or provider call.
@@ -94,10 +87,12 @@ const maxTokenLen = 16 << 10
 // Verifier verifies tokens. It is safe for concurrent use; build it with
 // New and run Run in the background to keep its keys fresh.
 type Verifier struct {
+	cfg              config.Identity
 	issuer, audience string
 	leeway, maxStale time.Duration
 	budget           time.Duration
 	algs             map[string]jwa.SignatureAlgorithm // allowed, by name
+	typs             map[string]bool                   // allowed typ headers, lower case
 	introspectionURL string                            // from config; else discovered
 	clientID         string
 	clientSecret     config.Secret
@@ -106,7 +101,8 @@ type Verifier struct {
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
-	opts   Options
+	after  func(time.Duration) <-chan time.Time
+	state  string // path of the persisted key set; "" for none
 
 	keys   atomic.Pointer[keyState]
 	disc   atomic.Pointer[discovered]
@@ -120,49 +116,37 @@ type Verifier struct {
 	running atomic.Bool
 }
 
-// New returns a Verifier for cfg, calling the provider through dep (the
-// identity dependency of a resilience.Set). It makes no network call: keys
-// are fetched by Run, or on the first Verify. It returns every problem with
-// cfg at once, each a *config.Problem naming its key, and an error if the
-// metrics cannot be registered.
+// New returns a Verifier for cfg (with defaults applied), calling the
+// provider through dep (the identity dependency of a resilience.Set). It
+// makes no network call: it loads the key set persisted in
+// Options.StateDir, if any, and keys are fetched by Run, or on the first
+// Verify. It returns every problem with cfg at once, each a
+// *config.Problem naming its key (the same config.Identity.Validate that
+// `holdline config validate` runs), and an error if the metrics cannot be
+// registered.
 func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifier, error) {
 	var errs []error
-	bad := func(key, msg string) { errs = append(errs, &config.Problem{Path: "identity." + key, Msg: msg}) }
 	if dep == nil {
 		errs = append(errs, errors.New("identity: a resilience dependency is required"))
 	}
-	if u, err := url.Parse(cfg.Issuer); cfg.Issuer == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		bad("issuer", "must be the provider's http(s) issuer URL")
-	}
-	if cfg.Audience == "" {
-		bad("audience", "must be set: tokens minted for other services must not pass")
-	}
-	algs := map[string]jwa.SignatureAlgorithm{}
-	for i, name := range cfg.Algorithms {
-		alg, ok := jwa.LookupSignatureAlgorithm(name)
-		if !ok || !asymmetric(alg) {
-			bad(fmt.Sprintf("algorithms[%d]", i), fmt.Sprintf("%q is not an allowed asymmetric algorithm (none and HMAC are refused)", name))
-			continue
-		}
-		algs[name] = alg
-	}
-	if len(cfg.Algorithms) == 0 {
-		bad("algorithms", "must list at least one algorithm")
-	}
-	if cfg.Leeway < 0 {
-		bad("leeway", "must not be negative")
-	}
-	if cfg.MaxStale <= 0 {
-		bad("max_stale", "must be positive")
-	}
-	if cfg.Budget <= 0 {
-		bad("budget", "must be positive")
-	}
-	if cfg.IntrospectionURL != "" && cfg.ClientID == "" {
-		bad("client_id", "must be set when identity.introspection_url is")
+	if cfg.Issuer == "" {
+		// Validate takes an empty issuer for identity turned off.
+		errs = append(errs, &config.Problem{Path: "identity.issuer", Msg: "must be the provider's http(s) issuer URL"})
+	} else {
+		errs = append(errs, cfg.Validate()...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	algs := map[string]jwa.SignatureAlgorithm{}
+	for _, name := range cfg.Algorithms {
+		if alg, ok := jwa.LookupSignatureAlgorithm(name); ok && asymmetric(alg) {
+			algs[name] = alg
+		}
+	}
+	typs := map[string]bool{}
+	for _, t := range cfg.TokenTypes {
+		typs[strings.ToLower(strings.TrimSpace(t))] = true
 	}
 
 	if opts.Logger == nil {
@@ -171,22 +155,15 @@ func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifi
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	setDefault(&opts.JWKSMinRefresh, 10*time.Second)
-	setDefault(&opts.RefreshMin, time.Minute)
-	setDefault(&opts.RefreshMax, time.Hour)
-	opts.RefreshMax = max(opts.RefreshMax, opts.RefreshMin)
-	setDefault(&opts.NegativeTTL, 30*time.Second)
-	setDefault(&opts.MaxPositiveTTL, 10*time.Minute)
-	if opts.MaxCacheEntries <= 0 {
-		opts.MaxCacheEntries = 100_000
-	}
 	v := &Verifier{
+		cfg:              cfg,
 		issuer:           cfg.Issuer,
 		audience:         cfg.Audience,
 		leeway:           cfg.Leeway.D(),
 		maxStale:         cfg.MaxStale.D(),
 		budget:           cfg.Budget.D(),
 		algs:             algs,
+		typs:             typs,
 		introspectionURL: cfg.IntrospectionURL,
 		clientID:         cfg.ClientID,
 		clientSecret:     cfg.ClientSecret,
@@ -194,22 +171,24 @@ func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifi
 		client:           dep.HTTPClient(),
 		log:              opts.Logger.With("component", "identity"),
 		now:              opts.Now,
-		opts:             opts,
-		cache:            newIntroCache(opts.MaxCacheEntries),
+		after:            opts.After,
 	}
+	if opts.StateDir != "" {
+		v.state = filepath.Join(opts.StateDir, stateFile)
+	}
+	cache, err := newIntroCache(cfg.Introspection.MaxEntries, v.log)
+	if err != nil {
+		return nil, err
+	}
+	v.cache = cache
 	v.metrics = newMetrics(v.keyAge)
 	if opts.Registerer != nil {
 		if err := v.metrics.register(opts.Registerer); err != nil {
 			return nil, fmt.Errorf("identity: register metrics: %w", err)
 		}
 	}
+	v.loadState()
 	return v, nil
-}
-
-func setDefault(d *time.Duration, def time.Duration) {
-	if *d <= 0 {
-		*d = def
-	}
 }
 
 // Verify checks token within identity.budget and returns its verdict. A
@@ -236,40 +215,73 @@ func (v *Verifier) Verify(ctx context.Context, token string) Verdict {
 	return vd
 }
 
-// Run keeps the key set fresh until ctx ends: it fetches it at once, then
-// again when the JWKS response's cache headers say (bounded by RefreshMin
-// and RefreshMax), RefreshMin after a failure, and sweeps expired
-// introspection answers every minute. It returns nil once ctx is done and
-// its work has stopped. Calling Run twice at once is an error.
+// sweepEvery is how often Run drops expired introspection answers.
+const sweepEvery = time.Minute
+
+// Run keeps the key set fresh until ctx ends: it fetches it at once (or
+// when due, after a Refresh made before Run), then
+// again when the JWKS response's cache headers say (bounded by
+// identity.jwks.refresh_min and refresh_max), and refresh_min after a
+// failure, every time, however many failures came before; it also sweeps
+// expired introspection answers every minute. It returns nil once ctx is
+// done and its work has stopped. Calling Run twice at once is an error.
 func (v *Verifier) Run(ctx context.Context) error {
 	if !v.running.CompareAndSwap(false, true) {
 		return errors.New("identity: verifier: already running")
 	}
 	defer v.running.Store(false)
-	refresh := time.NewTimer(0)
-	defer refresh.Stop()
-	sweep := time.NewTicker(time.Minute)
-	defer sweep.Stop()
+	due := v.now() // the first fetch is at once, unless one was just made
+	if st := v.keys.Load(); st != nil && !st.attempt.IsZero() {
+		due = st.next
+	}
+	lastSweep := v.now()
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-refresh.C:
+		if now := v.now(); !now.Before(due) {
 			_ = v.Refresh(ctx) // logged and counted inside
-			refresh.Reset(v.untilRefresh())
-		case <-sweep.C:
-			v.cache.sweep(v.now())
+			due = v.now().Add(v.untilRefresh())
+		}
+		if now := v.now(); now.Sub(lastSweep) >= sweepEvery {
+			v.cache.sweep(now)
+			lastSweep = now
+		}
+		wait := min(due.Sub(v.now()), sweepEvery)
+		if err := v.sleep(ctx, max(wait, 0)); err != nil {
+			return nil
 		}
 	}
 }
 
-// untilRefresh is how long Run waits before the next refresh.
-func (v *Verifier) untilRefresh() time.Duration {
-	st := v.keys.Load()
-	if st == nil {
-		return v.opts.RefreshMin
+// sleep waits d on the verifier's clock, or until ctx ends (then it
+// returns ctx's error).
+func (v *Verifier) sleep(ctx context.Context, d time.Duration) error {
+	if v.after != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-v.after(d):
+			return nil
+		}
 	}
-	return min(max(st.next.Sub(v.now()), v.opts.RefreshMin), v.opts.RefreshMax)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// untilRefresh is how long Run waits before the next refresh: what the
+// last successful fetch's cache headers said, bounded, or refresh_min
+// while the last attempt failed or the keys come from disk.
+func (v *Verifier) untilRefresh() time.Duration {
+	lo, hi := v.cfg.JWKS.RefreshMin.D(), v.cfg.JWKS.RefreshMax.D()
+	st := v.keys.Load()
+	if st == nil || st.set == nil || st.err != nil || st.persisted {
+		return lo
+	}
+	return min(max(st.next.Sub(v.now()), lo), hi)
 }
 
 // inactive is a verdict for a token that is not active.

@@ -27,7 +27,9 @@ func TestIdPNewRefusesBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default().Identity
+	cfg.Issuer = "idp.example"
 	cfg.Algorithms = []string{"RS256", "HS256", "none"}
+	cfg.TokenTypes = []string{"at+jwt", " "}
 	cfg.Budget = 0
 	cfg.IntrospectionURL = "https://idp.example/introspect"
 	_, err = identity.New(cfg, set.Get("identity"), identity.Options{})
@@ -41,9 +43,18 @@ func TestIdPNewRefusesBadConfig(t *testing.T) {
 			paths = append(paths, p.Path)
 		}
 	}
-	want := []string{"identity.issuer", "identity.audience", "identity.algorithms[1]", "identity.algorithms[2]", "identity.budget", "identity.client_id"}
+	want := []string{"identity.issuer", "identity.audience", "identity.algorithms[1]", "identity.algorithms[2]",
+		"identity.token_types[1]", "identity.budget", "identity.client_id"}
 	if !slices.Equal(paths, want) {
 		t.Errorf("New(bad config) problems = %v, want %v\n%v", paths, want, err)
+	}
+	// The same problems, from the same Validate, as `holdline config validate`.
+	if got := cfg.Validate(); len(got) != len(want) {
+		t.Errorf("config.Identity.Validate() = %v, want the %d problems New reports", got, len(want))
+	}
+	cfg = config.Default().Identity
+	if _, err := identity.New(cfg, set.Get("identity"), identity.Options{}); err == nil {
+		t.Errorf("New(no issuer) = nil error, want identity.issuer refused")
 	}
 }
 
@@ -128,28 +139,34 @@ func TestIdPHangingProviderDoesNotSlowOtherDependencies(t *testing.T) {
 }
 
 func TestIdPRunRefreshesOnSchedule(t *testing.T) {
-	e := newEnv(t, func(c *envConfig) {
-		c.opts.RefreshMin = 20 * time.Millisecond
-		c.opts.RefreshMax = 50 * time.Millisecond
-	})
+	e := newEnv(t, func(c *envConfig) { c.idp.JWKSMaxAge = 5 * time.Minute })
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- e.v.Run(ctx) }()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for e.idp.Hit(sim.IdPJWKS) < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := e.idp.Hit(sim.IdPJWKS); got < 3 {
-		t.Errorf("JWKS hits after Run = %d, want >= 3", got)
+	waitFor(t, "the first fetch", func() bool { return e.idp.Hit(sim.IdPJWKS) == 1 && e.clock.Waiting() > 0 })
+	for want := int64(2); want <= 3; want++ {
+		// Run also wakes every minute to sweep the introspection cache;
+		// the JWKS is fetched only when its max-age (5m) has passed.
+		for range 4 {
+			e.clock.Advance(time.Minute)
+			waitFor(t, "Run to wait again", func() bool { return e.clock.Waiting() > 0 })
+		}
+		if got := e.idp.Hit(sim.IdPJWKS); got != want-1 {
+			t.Fatalf("JWKS hits 4m into a 5m max-age = %d, want %d", got, want-1)
+		}
+		e.clock.Advance(time.Minute)
+		waitFor(t, fmt.Sprintf("JWKS fetch %d", want), func() bool { return e.idp.Hit(sim.IdPJWKS) == want && e.clock.Waiting() > 0 })
 	}
 	if err := e.v.Run(ctx); err == nil {
 		t.Errorf("second concurrent Run = nil, want an error")
 	}
 	// Verify needs no fetch of its own: Run warmed the keys.
-	before := e.idp.Hit(sim.IdPJWKS)
-	if got := e.verify(t, e.mint(t, "agent")); !got.Active {
-		t.Errorf("Verify after Run = inactive %v", got.Reasons)
+	if got := e.verify(t, e.mint(t, "agent")); !got.Active || got.Degraded {
+		t.Errorf("Verify after Run = %+v, want active", got)
+	}
+	if got := e.idp.Hit(sim.IdPJWKS); got != 3 {
+		t.Errorf("JWKS hits after Verify = %d, want 3", got)
 	}
 	cancel()
 	select {
@@ -159,9 +176,6 @@ func TestIdPRunRefreshesOnSchedule(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancellation")
-	}
-	if got := e.idp.Hit(sim.IdPJWKS); got < before {
-		t.Errorf("hits went backwards")
 	}
 }
 

@@ -41,6 +41,15 @@ type statusDoc struct {
 		Blocked          int     `json:"blocked"`
 		OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
 	} `json:"outbox"`
+	Identity *struct {
+		Degraded        bool       `json:"degraded"`
+		Reason          string     `json:"reason"`
+		KeySource       string     `json:"key_source"`
+		KeyIDs          []string   `json:"key_ids"`
+		KeysAge         string     `json:"keys_age"`
+		KeysUsableUntil *time.Time `json:"keys_usable_until"`
+		LastError       string     `json:"last_error"`
+	} `json:"identity"`
 	Drills struct {
 		Enabled bool `json:"enabled"`
 		Faults  []struct {
@@ -56,10 +65,11 @@ func newStatusCmd(e env) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show every dependency, the outbox and open drills of a running sidecar",
+		Short: "Show every dependency, the outbox, identity keys and open drills of a running sidecar",
 		Long: `Show the state of a running sidecar: each dependency (tier, breaker, active
 endpoint, failure rate and p99 over the last minute, last error), the outbox
-(pending, inflight, dead, oldest pending age) and open drills.
+(pending, inflight, dead, oldest pending age), the identity key set (source,
+age, until when it verifies tokens during a provider outage) and open drills.
 
 Exit code: 0 healthy, 1 degraded, 2 unreachable, so it works in a probe or
 a runbook step.`,
@@ -123,6 +133,22 @@ func printStatus(w io.Writer, st *statusDoc) {
 	if o := st.Outbox; o != nil {
 		fmt.Fprintf(w, "\noutbox: %d pending (%d blocked behind dead jobs), %d inflight, %d dead, oldest pending %s\n",
 			o.Pending, o.Blocked, o.Inflight, o.Dead, (time.Duration(o.OldestPendingAge) * time.Second).String())
+	}
+	if id := st.Identity; id != nil {
+		line := fmt.Sprintf("identity: keys %s", id.KeySource)
+		if id.KeySource != "none" {
+			line += fmt.Sprintf(" %s old [%s]", id.KeysAge, strings.Join(id.KeyIDs, " "))
+		}
+		if id.KeysUsableUntil != nil {
+			line += ", usable until " + id.KeysUsableUntil.Format(time.RFC3339)
+		}
+		if id.Degraded {
+			line += "; DEGRADED: " + id.Reason
+			if id.LastError != "" {
+				line += " (" + id.LastError + ")"
+			}
+		}
+		fmt.Fprintln(w, line)
 	}
 	if st.Drills.Enabled {
 		var fs []string

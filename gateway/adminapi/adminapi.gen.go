@@ -149,6 +149,27 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for IdentityStatusKeySource.
+const (
+	Fetched   IdentityStatusKeySource = "fetched"
+	None      IdentityStatusKeySource = "none"
+	Persisted IdentityStatusKeySource = "persisted"
+)
+
+// Valid indicates whether the value is a known member of the IdentityStatusKeySource enum.
+func (e IdentityStatusKeySource) Valid() bool {
+	switch e {
+	case Fetched:
+		return true
+	case None:
+		return true
+	case Persisted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobState.
 const (
 	JobStateDead     JobState = "dead"
@@ -456,6 +477,36 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
+// IdentityStatus Token verification (present when identity.issuer is set). During a provider outage, degraded is true and keys_usable_until says until when JWTs still verify against the last good key set.
+type IdentityStatus struct {
+	// Degraded Keys are missing, past max_stale, not confirmed since a restart, or the last fetch failed.
+	Degraded      bool `json:"degraded"`
+	Introspection struct {
+		CacheEntries   int    `json:"cache_entries"`
+		MaxEntries     int    `json:"max_entries"`
+		MaxNegativeTtl string `json:"max_negative_ttl"`
+		MaxPositiveTtl string `json:"max_positive_ttl"`
+	} `json:"introspection"`
+
+	// Issuer The issuer tokens must carry.
+	Issuer    string                  `json:"issuer"`
+	KeyIds    []string                `json:"key_ids"`
+	KeySource IdentityStatusKeySource `json:"key_source"`
+
+	// KeysAge e.g. 2h0m0s
+	KeysAge         *string    `json:"keys_age,omitempty"`
+	KeysFetchedAt   *time.Time `json:"keys_fetched_at,omitempty"`
+	KeysUsableUntil *time.Time `json:"keys_usable_until,omitempty"`
+	LastError       *string    `json:"last_error,omitempty"`
+	LastRefresh     *time.Time `json:"last_refresh,omitempty"`
+	MaxStale        string     `json:"max_stale"`
+	NextRefresh     *time.Time `json:"next_refresh,omitempty"`
+	Reason          *string    `json:"reason,omitempty"`
+}
+
+// IdentityStatusKeySource defines model for IdentityStatus.KeySource.
+type IdentityStatusKeySource string
+
 // Job defines model for Job.
 type Job struct {
 	Attempts       int                     `json:"attempts"`
@@ -497,6 +548,9 @@ type Status struct {
 		Enabled *bool    `json:"enabled,omitempty"`
 		Faults  *[]Fault `json:"faults,omitempty"`
 	} `json:"drills,omitempty"`
+
+	// Identity Token verification (present when identity.issuer is set). During a provider outage, degraded is true and keys_usable_until says until when JWTs still verify against the last good key set.
+	Identity  *IdentityStatus         `json:"identity,omitempty"`
 	Mode      StatusMode              `json:"mode"`
 	Outbox    *map[string]interface{} `json:"outbox,omitempty"`
 	StartedAt time.Time               `json:"started_at"`
@@ -2686,52 +2740,58 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fpbb9s4Fv4rB9oFpsGqttOkO4jnKbOTzkwxlyIzwD40QUqLxxYbilRJKo4nyH9f8CJLlilf2iSTAvsU",
-	"R6SOyHO+79zIuySTRSkFCqOT8V1SEkUKNKjcfz9giYKiyBa/kQLtEyaScVISkydpItwz/ydNFH6qmEKa",
-	"jI2qME10lmNB7DsoqiIZv08yVSRpwigKw8wiSRPKCJezKZfzJE0mXE6cGMp0cpkmZlFa6dooJmbJ/f29",
-	"HdOlFBrd2t4pOeFY2J+ZFAaFsT9JWXKWEcOkGJZ+xr8+ainsWLOifyqcJuPkH8Nm80M/qoe1XPdFijpT",
-	"rLTiknFyKuD8zX/g5Pj1txCEDxI7LbxrRZ9WlJkzYdTCqVPJEpVhfskk84LuuptL7ZBU0RGKhjDu36eU",
-	"WQmEv2vJ9eoO78nJR8xM4pRFdM/HFOqKm+iQIWqGPUPMQ2AqVUFMMk4oMfjSPV23VhsP75MwyW8yrfWw",
-	"/NpyRZeRfTQY/MMQU21VxLrKb/AKBS0l8xCp4VgqVhBlcagxk4La3+u4S5OJQnKNagXJXGqkSZrIEu0+",
-	"csKnL93vDQKuCkmxLYVURjYygsyYABHIFzEJxkDT0X4gqJvcbKezrnRNVTFjvCEBOGta7kFvppAYpFfE",
-	"7Aodi/ja4nFCVIr08qht6PVBpaS6UsS0tSmqYoLKDd+WTKHea62MRr/Eieldv0K9wrCJlByJsEN6ifAw",
-	"xoTBmV1dx6TMgq+lp5ZWVnS+sqleg57jpwq16WfWlHC9Rq1VMz2Ik1817qrz/UnOgUsxA5MjTO2ygRNt",
-	"dAo4mA3g3yMNL4iBQmoDr47zg0HMXG14rIr/XfAFZIRzDUaCyZmGejLIqftos2F4oSUQoIpxDhkRUJBr",
-	"BGlF2InBs4Bm2fXBd0DcJCt5nqMAMtEojF3evp5oFb8FuWWFFXCYJgUT/vcoXcd1C4ydeEYpUpjgVCoE",
-	"JFnulhkU+lpHNbg5rGBEsz8LCzakMCWMVwo1uIlOU5kUAl00aH0sSogOGP788x34wdo6rPsZK3Gpo9cn",
-	"Jy0tHY8aPfVRLM6uGId+QsJNvu4Vsxyz6w3xKubQu7IbBdRgkdeJe6yMfcf+lGVpf15ui8JBVmwLb+Uk",
-	"4tWNwaI0UX/0KJ59ypQ2V9Z+e8rt8cKMYlFKB/6ra4x/0+5I+YTkqkfMNRN9Xl6bK0fK6LDAW3MVlLjX",
-	"dkqy4JLQz0j56rxur9csLlYSE2skDy4mppzNchtIqBTogg6JJylVSffEQyymOV3XS0obCK7gLYbgVjnQ",
-	"DVM2f+7BG/Ie5AhtiMiwx8+5cNkHl/4gbnMww3ED87elcm60FpNuYnSTLHfVMVOEIo0nIEuChtnMYLF/",
-	"6REeEKXIwkltUoB9RbkQG9kGCjLhfbtw2cHq+jdVfD6pXVt3zB13U3iKN4nLi2iVdeJDY1pZmYm8/Rxa",
-	"qn0d7A0qHU+NO0CqJ658JuyvA4N1dN27RKVSzCz+sDr0JpkgUb4ccYp1NvGPlgJyY0pfWDMxleth/c8c",
-	"gdCCCeBMGxSo4AVFn+wdvvp2MBqMBofjk5PR4cHYVeCoUyjQKJbptM4HiKAXwmYEVsPESPWNtnmGUZLr",
-	"AZwjoRqIcsPC5npELKRAmOfSpXLKJUImxwtRL+I7wBtUCygq47IAqARFBcObw6FfrUCk+kJ8OK1MLhX7",
-	"y80aw/du+3BRjUZHmZ9p5DUK9wA/2JUC0zBXzBi/FrtsUlFmgMvZ4EKc2eDil/uhr7XxAV7UXYmDwYU1",
-	"KWcZCu2AGno0pyXJcnz5ajBqeaEkl5xyJmqdl5w4F78EUTIaHPo3rK5IyZJxcjQYDY4s5onJndmHuUt/",
-	"/rK/Q+vAK55J8TO1uVoY7/RvXo1GG3o3+/VsQgYWa9lwdoOhSVMVLsv2MCuVzFBrq3/SzBkGMPVu5tcw",
-	"vnUzBm/NsOSEdbYRaWt1OIC3BvC2lNq5CvDE727hnZIFmhwr3eCfiYxXNnDDjxJUJayTqEfD9hQSuug3",
-	"1bkf/lss5b49sGB7PTp6gu/9Jg04dcCLOpsGqUDnlXG/qZyLg67afwkewVOyKh2FtZG2qql9ygB+s+4i",
-	"lIsarL8otVFICvBcCcao3cfQMb7XKD+icU1FR7qmO/u+6zytEzg6OjoBa/fU7oVAXbcAmUnQVZYD0fAq",
-	"H7jULhknnyp0dWdwE5rZnCfdANf0LvoiZ4VbYPNiU52ORrbaWtZeh5HK6/ILEdfNDYzq5i+bMNJq2caS",
-	"gHbYrEVHYuIawM78XAfpY7+h2CqWG286z3b+4R7zW/HY4aKOxO8vrWZX/d4yuqQgOUVtwFVdXUi2M4Dh",
-	"nbXy/bDVCC2rSKFvwT8OnQ5bxMGUaOMYYp9Z0sx82c8UTAnnE5JdO/JxTMHhg/DURt0bfElmKAzkRNCX",
-	"cjpN4VOFFdKDAfg26bhpJljasZmQCukASGXkGIR1mdzHwlUu/YHm+2X/s8OmmLKbKcPOWYjHrCsEvpd0",
-	"sRdc92iydRPO1WZx6nvIlxv7NAW5/QXFzOTJ+HVgYv3/4baaLOSDQVgc9asHP/ePGDzWjgJi4XOlUfeN",
-	"XmaFU4PK95xyImb4BLS0848fgcZvpMrQOvf2NgM5fVYrVeCJCwMKTaUEMOOy3crIATiXh3QX1rdbpoH2",
-	"a5w6q+d8HaTyJx2fcxb0MKwK3/8/r56GV3b+ySPw8Fd5gyBw3j426CipPgmwiWUNrOW5Qi8Nm/5FNCG0",
-	"SegbP+VB86YHa5u0sR6E7pIwnTpa+LOdOm16Dv42rKt1wLBcYCl1xECnlHrlfL4326r4+sxuJ1dx+LDf",
-	"jhmvPuX5iuOq3wKQcLo4QYHE5N1AW0rOsoX1dkyktjr3x4B6AGf+qBUmC2BGI5/GeT28Y/TeZ88cfeN9",
-	"FT4/uOc1gjoBNXIBxzXO+6/fdGPRerF1vJ7Ln2Mhb5bWfA7W8SsCIjpE7Cq56bb2Os+3cqJ7NNstiMM5",
-	"xPplps84I+krnuszj32L7tbR1bbXv5pOwZZGQY/QrFLa3SzaB/VfEio/WgTtGijfyknsVMQdD4aVb+3X",
-	"uw/uFEShJDMEOQX7yjNqPvzueOlWlcKUcYPK1ifEr5dYv2vhGKfzsKzUzLnKeMR9Z4cDrZ+ggJCcoroy",
-	"OYncUzltqFTT6Fu65SpFt5iInimuHjxt8TRrB/92dmvZT1FyrOrMWZDucLcpTNwF7D/JORRELGCOCsG/",
-	"+Iwg7wM5WFtZJ2uN5fDvOm+2aCKi5Xl7y4FAAYUlJ4t+Dpy78acjAVWLK1WJ+BEso6v+cQ3RBbn92Q+G",
-	"BnHXPbaj2363MlyE2bMFvR8bWbga8EVhdTvJmxxjK92fmMwbbe9uxGwx/5q16Z4vFMRkedyf2J1aKuzk",
-	"bWo5rZf8anbxP//NiYEgwTW65/bBnGiohT0jb+T9QzjK/ignfuFMzGzF4+IxvHA3/wjnbV81Beu/LN0O",
-	"trmourLpO8d6625/PkFF83C9MZe8xdthH+XkGdVHvwu3ohTmzOS2AIVwjcwBM2faSLXYYLfd48ujmfDR",
-	"Q9bOPj7mUe//NpS1mqzeSIOvuGnqb0r7fYUA5xBKKwQh5ynUd/78NeGIy2ku2PX5mdDGfkSDbW6U+xV2",
-	"Lw+cOc+71kTH1FnWUzH1BzihpeTla1Q3NdMqxcM9qvFwuHolKrm/vP9fAAAA//8=",
+	"7Fvrj9s2Ev9XBroDmsUptjePK+J+Sq9Jm1wfQRqgH5LAocWxxSxFKiS1u26w//thSMl6mFrbaXabAPcp",
+	"ikmNhjO/eXM/JpkuSq1QOZvMPyYlM6xAh8b/7wcsUXFU2eZXViD9IlQyT0rm8iRNlP8t/JMmBj9UwiBP",
+	"5s5UmCY2y7Fg9A6qqkjmr5PMFEmaCI7KCbdJ0oQLJvV6JfVFkiZLqZeeDBc2eZsmblMSdeuMUOvk6uqK",
+	"1myplUXP2wujlxILesy0cqgcPbKylCJjTmg1LcOOf723WtFay9E/Da6SefKPaXv4aVi104au/yJHmxlR",
+	"ErlknjxW8PLpf+DRg4ffQk18ktC2+l0i/bjiwj1Rzmy8OI0u0TgRWGZZIPRxeLiUlrSJrnB0TMjwPueC",
+	"KDD5okM3iLt+Ty/fY+YSLyxmRz5m0FbSRZccM2scWRIBAittCuaSecKZw7v+111tdfHwOqk3hUOmjRy2",
+	"X9ty9DZyjhaDvzvmqr2C2BX5OS5Q8VKLAJEGjqURBTOEQ4uZVpyed3GXJkuD7AxND8lSW+RJmugS6Rw5",
+	"k6u7/vkaAotCc+xSYZXTLY2aZoyAqo0vohKMgWYg/dpA/eb2OAO+0h1RxZTxlNXA2ZHyCHozg8whXzB3",
+	"KHQI8Y3G4wZRGTZqR11F7y4ao83CMNeVpqqKJRq/fFkKg/YoXgWPfkkyN8q/QduzsKXWEpmiJbtFeL0m",
+	"lMM1cTdQqSDwdeTUkUpP5r1DjSr0JX6o0Lpxy1oxaXdMq6+mz+Lk+8rtO9+f9AVIrdbgcoQVsQ2SWWdT",
+	"wMl6Av+eWbjDHBTaOrj3ID+ZxNTVhUef/G9KbiBjUlpwGlwuLDSbQa/8R9sDwx2rgQE3QkrImIKCnSFo",
+	"IkEba88CVmRnJ98B85uI8kWOCtjSonLE3rGeqI/fgl2KggicpkkhVHiepbu47oBxEM84Rw5LXGmDgCzL",
+	"PZu1QB/aqASvDysYkewzRWBDDismZGXQgt/oJZVppdBHg87HogYxAMOrVy8gLDbaEcPPEMWtjB4+etSR",
+	"0oNZK6cxE4tbV8yGfkImXb7rFbMcs7Nr4lXMoQ9ptwJowKLPEv+zcfQOPeqypMe3+6JwTSt2hGe1vf4+",
+	"Iu9X+gwVnKMRqzq7gjslqVG5AOrG4CfC2goNCAsW3ckEfqiIF2CUMJ0LjgZ05dgaU+C4NowAKCxQ6Aam",
+	"OJzhxi4qy5YSF5VyQoJlGwvh0X/p+R+vLFhHluf52QBbM6FsABS5BFhr7SkRC4SCod8K39095X9xY4EZ",
+	"hEJYK9Q6hZLIFexyYR2TmILSjjC7EqZADlaoDIERnkkfKWjTMrFCl+UejMjj4BbKGW1L3GaFA/iwLKdw",
+	"7EwfLVvAenjv36BwzXxkd05GQUebSm3FNZsGSOqz1ucjQi/CRwyEAToR8JF1B1g5wqGForIOMmbMJuqj",
+	"znCzENyLRDgsrjU1ZgzbNC9ZXZmsl6N5LfpUr0RjhXX+WWmFUQ/t4cvWuHsI71Pv5bNiZpOxF+uPHZWA",
+	"7BjM4a8STBc+pozkMNYtDK4M2vxwoltjidJUePkJNEdjzjArCgBKWxPvqbUFRpfNoR3GkPlcLyNJr3NY",
+	"lG7E8m4g8V0JY90ieJTPkaQKjkWpfW6wOMP4N+lEJtRrixEyZ0LxcQCN48tjoRbiUccp2UZqxj+hIm7K",
+	"3qNeo7DZ8wmkpBB7hVpJsc4pz+bkEkiFLF7DVSU/Eg+xlN/LumEpbSHYw1sMwZ1uyTAaOibkCN5QjiBH",
+	"WcdUhiNpoK8mxuAyXuNQiepGHEf4YZ8D8KsNmfS6hKdNdMaTg92IvTXQevc2uhwFqGHk6VRIx5LyFUjk",
+	"GKgoIIycwhdPff6va4iFmn+H71i2ui379pAcpJsUNga9EY7nIXHj1dAtt6DQlVvqy08xaHOsaz6n6H9I",
+	"DGo29j5Tn28AoF1cXvkKsDIkGhJVUOYSmQl5kZef12b4aUsgd64MHUuhVjqeQjFeCAWSchiFBu5wDFX0",
+	"6b1vJ7PJbHI6f/Rodnoy961NtCkU6IzIbNoUWkzxN4ryW5Iwc9p8YykZdkZLO4GXyHjInnWJiopopjZa",
+	"IVzk2tfIxleYLsc3qmHiO8BzNBsoKheKikpRhTA9P50GbhUit2/Uu8eVy7URf/pdc/jeHx/eVLPZ/Szs",
+	"9Jmh/wHf+UpCWLgwwrnAC7HNKi4cSL2evFFPKCwFdt+N9YzfwZ2m3XsyeUMqlSJDZT1Q6+b345JS4bv3",
+	"JrOO/0pyLbkUqpF5KZkPDlsQJbPJaXiDZMVKkcyT+5PZ5D5hnrncq32a+7ryT3que7JB8EKrZ5yK4Hp9",
+	"0Bi/N5td0xQ/rhlel7axXrgU51h3v6vCty8CzEqjM7SW5M/aPdMaTKOH+aVe33sYh5duWkomBseIzAsG",
+	"NoCXDvAyVCZaQTD84RFeGF2gy7GyLf6FymRFIR9+1GAoyy6wWa2PZ5DxzbiqXoblv0VT/tsTAtvD2f1b",
+	"+N6v2oEXB9xp2hRUGNu8cv6Z6wt1MhT7z7VHCCZZld6ErdMGW58ygV/JXdR9OAvkL0rrDLICgq3Uymjc",
+	"x9Rb/KhSfkTnpzXe6Nqx1+uh8yQncP/+/UdAevdFPoOmIQRsrcFWWQ7Mwr184pPCZJ58qNA39Go34TsF",
+	"SXoNXNOP0RelKDyD7Ytt2282m806Ta3TSEvr7V9E3DCr2LYaDsocOrOwWPrQDZsN6UhM3AHYk7DXQ/pB",
+	"OFCMi+3B25Ee7T89Yn8nHntcNJH49VuSbN/vbaNLClpytA58vTaEZDcDmH4kLV9NOxOmsop0UAn887qF",
+	"TOUfrJh13kLoNzKadeinCgMrJuWSZWfe+CSm4PHBZEpR9xzvsjUqBzlT/K5erVL4UGGF/GQCYf40b7u0",
+	"ZHZirbRBPgFWOT0HRS5ThljYt6Xf0X2/HSwNrCkm7HbLdDBkDpj1JcT3mm+OgusR04thwtmfwqVhOPf2",
+	"2mZEwS5/RrV2eTJ/WFti8//TfdVcnQ/WxOKo70/Ur24weOzMWGPhszcB+cZus8KVw9D2zHKm1ngLZkn7",
+	"H9yAGT/Vxvdze8esjTNktdrUduLDgEFXGQXC+Wy3cnoC3uUhP8Tqu7Oo2ux3bOpJs+frMKowQv6UIfvn",
+	"sar6+/+3q9uxK9r/6Abs8Bd9jqDwojuPHQipGbFSYtkAazuwHTXDtvMRTQgpCX0atnzWvOmzNVy6WK+J",
+	"HpIwPfZmEYbmTdr0Jfjbmq/O5HbLYKltREGPOQ/C+XRvtlfwzWWIg1zF6ef9dkx5zfj8K46r4QjA6msb",
+	"S1TIXD4MtKWWItuQtxMqpeo83K+wE3gS7rDAcgPCWZSruF1PPwp+FbJniaFl34fPD/73BkGDgBq52ehb",
+	"7uP3GoexaLfYerCby7/EQp9vtfklaCdwBEwNDHEo5LbbOuo8n+ulHZHssCCuJxi7t0Q/YboyVjw305Jj",
+	"i+7O0Gvf619Np2BPo2CEaFYZ669sHoP6vxIq3xOCDg2Uz/UyNk/xg8Wa8739ev/Bg4IolGyNoFdAr3xB",
+	"zYffvF16rlJYCenQUH3CAr+M/C7BMW7O07Iy4bpCPOK+oOXarG+hgNCSo1m4nEUuAD5uTakxo2/5njtq",
+	"w2IiOo3sD572eJqdG1W0u8P2bZQcfZl5DfIDLo3WGw8B+0/6AgqmNnCBBiG8+AVBPgRyIF2RkyVlefz7",
+	"zhsVTUx1PO9oOVCbgMFSss24Dbz067dnBNxsFqZS8eHt3ntNBbt8FhbrBvHQPXaj23H3OXyEObIFfZw1",
+	"ivpSwV8Kq/uNvM0x9pr7LRvztbr3d2mOvNZ29D24goUbb9ELGsFUDvI2DZ3OS4GbQ/zPHzlzUFPwje4L",
+	"+uGCWWiIfUHeKPiHepT9Xi8D4+HWa4jHcMdf/2NSdn3VCsh/kbmd7HNRTWUzNsd67q/V30JF8/l6Yz55",
+	"i7fD3uvlF1Qf/aY8RylcCJdTAQr1BTQPzFxYp83mGr0dHl9uTIU3HrIO9vExj3r1t6Gs02QNSpp8xU3T",
+	"8Cco4Vx1gPMI5RWC0hcpNLcFw99fRFxOezVvzM/UbewbVNj1jfLA4fDywBPveXea6Jh6zQZTTMMAp24p",
+	"BfoWzXljaZWR9T2q+XTavxKVXL29+l8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -16,7 +16,8 @@ type Config struct {
 	// plane, which holds operator controls and status, on loopback.
 	// Default empty: the probes are on the admin plane only.
 	ProbeListen string `yaml:"probe_listen"`
-	// DataDir holds the outbox, the recording spool and the audit log.
+	// DataDir holds the outbox, the recording spool, the audit log and
+	// the identity provider's last good key set (identity-jwks.json).
 	// Default /var/lib/holdline. The --data-dir flag overrides it.
 	DataDir string `yaml:"data_dir"`
 

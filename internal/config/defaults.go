@@ -93,12 +93,7 @@ func (c *Config) applyDefaults() {
 		c.Dialogflow.Agents[alias] = a
 	}
 
-	if len(c.Identity.Algorithms) == 0 {
-		c.Identity.Algorithms = []string{"RS256", "ES256"}
-	}
-	setDur(&c.Identity.Leeway, 30*time.Second)
-	setDur(&c.Identity.MaxStale, 24*time.Hour)
-	setDur(&c.Identity.Budget, 500*time.Millisecond)
+	c.Identity.applyDefaults()
 }
 
 // all returns every dependency's policy with its name, in a stable order.

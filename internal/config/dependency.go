@@ -152,27 +152,3 @@ type DialogflowFallback struct {
 	// Queue is the hand-off target queue.
 	Queue string `yaml:"queue"`
 }
-
-// Identity configures token verification.
-type Identity struct {
-	// Issuer is the OIDC issuer URL; discovery is at
-	// {issuer}/.well-known/openid-configuration.
-	Issuer string `yaml:"issuer"`
-	// Audience the token must carry.
-	Audience string `yaml:"audience"`
-	// Algorithms allowed. Default [RS256, ES256].
-	Algorithms []string `yaml:"algorithms"`
-	// Leeway for exp, nbf and iat. Default 30s.
-	Leeway Duration `yaml:"leeway"`
-	// MaxStale is how long the last good key set serves when the
-	// provider is down. Default 24h.
-	MaxStale Duration `yaml:"max_stale"`
-	// IntrospectionURL is the RFC 7662 endpoint for opaque tokens.
-	IntrospectionURL string `yaml:"introspection_url"`
-	// ClientID for introspection.
-	ClientID string `yaml:"client_id"`
-	// ClientSecret for introspection.
-	ClientSecret Secret `yaml:"client_secret"`
-	// Budget bounds one verification. Default 500ms.
-	Budget Duration `yaml:"budget"`
-}

@@ -106,20 +106,7 @@ func (c *Config) Validate() []error {
 		}
 	}
 
-	if c.Identity.Issuer != "" {
-		v.url("identity.issuer", c.Identity.Issuer)
-	}
-	if c.Identity.IntrospectionURL != "" {
-		v.url("identity.introspection_url", c.Identity.IntrospectionURL)
-		if c.Identity.ClientID == "" {
-			v.add("identity.client_id", "must be set when identity.introspection_url is")
-		}
-	}
-	for i, alg := range c.Identity.Algorithms {
-		if !slices.Contains([]string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}, alg) {
-			v.add(fmt.Sprintf("identity.algorithms[%d]", i), fmt.Sprintf("%q is not an allowed asymmetric algorithm (none and HMAC are refused)", alg))
-		}
-	}
+	v.errs = append(v.errs, c.Identity.Validate()...)
 	return v.errs
 }
 

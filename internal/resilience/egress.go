@@ -50,6 +50,8 @@ var (
 		netip.MustParsePrefix("2001::/32"),      // Teredo (RFC 4380)
 		netip.MustParsePrefix("100::/64"),       // discard-only (RFC 6666)
 	}
+	loopback4 = netip.MustParsePrefix("127.0.0.0/8")
+	loopback6 = netip.MustParsePrefix("::1/128")
 )
 
 // newAllowlist compiles p.Allow, or the endpoints' own hosts when it is
@@ -79,6 +81,12 @@ func newAllowlist(dep, path string, p config.Policy, loopback bool) (*allowlist,
 				a.prefixes = append(a.prefixes, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
 			} else {
 				a.hosts = append(a.hosts, e)
+				if e == "localhost" {
+					// localhost is the loopback interface (RFC 6761 §6.3),
+					// however it is spelled: allow it by address too, so
+					// allow: [localhost] admits an issuer at 127.0.0.1.
+					a.prefixes = append(a.prefixes, loopback4, loopback6)
+				}
 			}
 		}
 	}

@@ -24,6 +24,7 @@ func TestEgressDial(t *testing.T) {
 		"internal.crm.test": "10.1.2.3",
 		"v6meta.crm.test":   "fe80::1",
 		"elsewhere.test":    "127.0.0.1",
+		"localhost":         "127.0.0.1",
 	})
 	tests := []struct {
 		name     string
@@ -47,6 +48,9 @@ func TestEgressDial(t *testing.T) {
 		{"unlisted name resolving into an allowed CIDR", []string{"127.0.0.0/8"}, false, "elsewhere.test", true},
 		{"loopback IP in dev mode whatever the list", []string{"*.crm.test"}, true, "127.0.0.1", true},
 		{"metadata IP even in dev mode", []string{"*.crm.test"}, true, "169.254.169.254", false},
+		{"localhost allows the loopback address", []string{"localhost"}, false, "127.0.0.1", true},
+		{"localhost allows the name localhost", []string{"localhost"}, false, "localhost", true},
+		{"localhost allows no other address", []string{"localhost"}, false, "internal.crm.test", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,7 +17,7 @@ import (
 // buildIdentity builds the token verifier when an issuer is configured
 // (dev mode starts the OIDC provider simulator and points at it). It
 // returns nil when there is none: /v1/identity/verify then answers 503.
-func (s *Sidecar) buildIdentity() (gateway.IdentityService, error) {
+func (s *Sidecar) buildIdentity(ctx context.Context) (gateway.IdentityService, error) {
 	if s.opts.Dev && s.cfg.Identity.Issuer == "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -42,10 +43,17 @@ func (s *Sidecar) buildIdentity() (gateway.IdentityService, error) {
 	if s.cfg.Identity.Issuer == "" {
 		return nil, nil
 	}
-	v, err := identity.New(s.cfg.Identity, s.deps.Get("identity"), identity.Options{Logger: s.log, Registerer: s.reg})
+	// The last good key set lives in data_dir, so a restart while the
+	// provider is down still verifies tokens (degraded) until max_stale.
+	v, err := identity.New(s.cfg.Identity, s.deps.Get("identity"), identity.Options{Logger: s.log, Registerer: s.reg, StateDir: s.cfg.DataDir})
 	if err != nil {
 		return nil, err
 	}
+	// Warm the keys before serving (bounded by identity.budget), so a
+	// healthy sidecar is not reported degraded for want of a first fetch.
+	// A failure is logged inside and retried by Run.
+	_ = v.Refresh(ctx)
 	s.runners = append(s.runners, v.Run)
+	s.identity = v
 	return v, nil
 }

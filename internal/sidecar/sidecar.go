@@ -20,9 +20,9 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-
 	"golang.org/x/net/netutil"
 
+	"github.com/holdline/holdline/adapters/identity"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/config"
@@ -59,7 +59,8 @@ type Sidecar struct {
 
 	deps     *resilience.Set
 	sims     *devSims
-	jobs     *jobs // the outbox (outbox.go)
+	jobs     *jobs              // the outbox (outbox.go)
+	identity *identity.Verifier // nil when identity is off (identity.go)
 	gw       *gateway.Server
 	data     *http.Server
 	admin    *http.Server
@@ -175,7 +176,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		return nil, err
 	}
 
-	idv, err := s.buildIdentity()
+	idv, err := s.buildIdentity(ctx)
 	if err != nil {
 		return nil, err
 	}

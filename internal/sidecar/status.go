@@ -32,6 +32,9 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 			return map[string]any{"enabled": faults != nil, "faults": active}
 		},
 	}
+	if s.identity != nil {
+		extras["identity"] = func(context.Context) any { return s.identity.Status() }
+	}
 	if df != nil {
 		extras["dialogflow"] = func(context.Context) any { return map[string]any{"agents": df.Agents()} }
 	}
@@ -39,9 +42,13 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 }
 
 // degraded reports whether any dependency is not healthy (a breaker open,
-// half-open or forced, or a drill fault active) or dead outbox jobs wait
-// for an operator.
+// half-open or forced, or a drill fault active), dead outbox jobs wait
+// for an operator, or identity verifies with keys the provider has not
+// confirmed (or has none).
 func (s *Sidecar) degraded() bool {
+	if s.identity != nil && s.identity.Degraded() {
+		return true
+	}
 	if s.jobs != nil && (s.jobs.deadJobs(context.Background()) || s.jobs.backend != s.cfg.Outbox.Backend) {
 		return true // dead jobs wait for a person, or fleet mode fell back to local
 	}

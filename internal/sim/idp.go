@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/url"
@@ -70,6 +71,7 @@ const (
 	IdPJWKS       = "jwks"
 	IdPToken      = "token"
 	IdPIntrospect = "introspect"
+	IdPRevoke     = "revoke"
 )
 
 // IdP simulates an OpenID Connect provider: discovery, a JWKS with key
@@ -81,6 +83,7 @@ const (
 //	GET  /jwks         the public keys, with Cache-Control max-age
 //	POST /token        grant_type=client_credentials (Basic auth) -> a JWT
 //	POST /introspect   token=... (Basic auth) -> RFC 7662 answer
+//	POST /revoke       token=... (Basic auth) -> RFC 7009 revocation
 //
 // It is safe for concurrent use.
 type IdP struct {
@@ -233,6 +236,37 @@ func newIdPKey(alg, kid string) *idpKey {
 	return k
 }
 
+// DropKey unpublishes the key kid (the IdP stops trusting it; tokens it
+// signed should stop verifying at the verifier's next fetch). Dropping the
+// signing key makes the previous published key sign. It reports whether
+// kid was published; the last key is never dropped.
+func (p *IdP) DropKey(kid string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, k := range p.keys {
+		if k.kid == kid && len(p.keys) > 1 {
+			p.keys = append(p.keys[:i:i], p.keys[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// SigningKID returns the kid of the key that signs new tokens.
+func (p *IdP) SigningKID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys[len(p.keys)-1].kid
+}
+
+// SetJWKSMaxAge changes the Cache-Control max-age sent with the JWKS from
+// now on.
+func (p *IdP) SetJWKSMaxAge(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opts.JWKSMaxAge = d
+}
+
 // SetMode changes the fault mode for requests that arrive from now on. An
 // unknown mode is an error and changes nothing.
 func (p *IdP) SetMode(m IdPMode) error {
@@ -303,6 +337,7 @@ type mint struct {
 	claims    map[string]any
 	setIat    bool
 	noExpClam bool
+	typ       *string
 }
 
 // MintExpiresAt sets exp (default now + TokenTTL).
@@ -339,6 +374,11 @@ func MintClaim(name string, v any) MintOption {
 		m.claims[name] = v
 	}
 }
+
+// MintType sets the typ header (default "at+jwt", the RFC 9068 access
+// token type); "" leaves typ out. "JWT" makes a token shaped like an ID
+// token.
+func MintType(typ string) MintOption { return func(m *mint) { m.typ = &typ } }
 
 // MintAlg signs with another algorithm, for attack tests: "none" leaves the
 // token unsigned, and "HS256" signs it with HMAC keyed by the current
@@ -386,22 +426,39 @@ func (p *IdP) Mint(sub string, opts ...MintOption) (string, error) {
 	if kid != "" {
 		_ = hdr.Set(jws.KeyIDKey, kid)
 	}
+	typ := "at+jwt"
+	if m.typ != nil {
+		typ = *m.typ
+	}
+	if typ != "" {
+		_ = hdr.Set(jws.TypeKey, typ)
+	}
 	var signed []byte
 	switch m.alg {
 	case "none":
 		signed, err = jwt.Sign(tok, jwt.WithInsecureNoSignature())
 	case "HS256":
-		signed, err = jwt.Sign(tok, jwt.WithKey(jwa.HS256(), key.pem, jws.WithProtectedHeaders(hdr)))
+		signed, err = signJWS(tok, jwa.HS256(), key.pem, hdr)
 	default:
 		var raw any
 		if err = jwk.Export(key.priv, &raw); err == nil {
-			signed, err = jwt.Sign(tok, jwt.WithKey(key.alg, raw, jws.WithProtectedHeaders(hdr)))
+			signed, err = signJWS(tok, key.alg, raw, hdr)
 		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("sim: sign token: %w", err)
 	}
 	return string(signed), nil
+}
+
+// signJWS signs tok's claims with exactly the headers in hdr (jwt.Sign
+// would add typ JWT when hdr has none).
+func signJWS(tok jwt.Token, alg jwa.SignatureAlgorithm, key any, hdr jws.Headers) ([]byte, error) {
+	payload, err := json.Marshal(tok)
+	if err != nil {
+		return nil, err
+	}
+	return jws.Sign(payload, jws.WithKey(alg, key, jws.WithProtectedHeaders(hdr)))
 }
 
 // MintOpaque returns a random opaque access token for sub that

@@ -20,6 +20,7 @@ func (p *IdP) Handler() http.Handler {
 	mux.HandleFunc("GET "+p.prefix+"/jwks", p.route(IdPJWKS, p.jwks))
 	mux.HandleFunc("POST "+p.prefix+"/token", p.route(IdPToken, p.token))
 	mux.HandleFunc("POST "+p.prefix+"/introspect", p.route(IdPIntrospect, p.introspect))
+	mux.HandleFunc("POST "+p.prefix+"/revoke", p.route(IdPRevoke, p.revoke))
 	return mux
 }
 
@@ -55,6 +56,7 @@ func (p *IdP) discovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                      iss + "/jwks",
 		"token_endpoint":                                iss + "/token",
 		"introspection_endpoint":                        iss + "/introspect",
+		"revocation_endpoint":                           iss + "/revoke",
 		"authorization_endpoint":                        iss + "/authorize",
 		"response_types_supported":                      []string{"token"},
 		"subject_types_supported":                       []string{"public"},
@@ -72,7 +74,10 @@ func (p *IdP) jwks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(p.opts.JWKSMaxAge/time.Second)))
+	p.mu.Lock()
+	maxAge := p.opts.JWKSMaxAge
+	p.mu.Unlock()
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
 	_, _ = w.Write(b)
 }
 
@@ -119,6 +124,23 @@ func (p *IdP) token(w http.ResponseWriter, r *http.Request) {
 		"token_type":   "Bearer",
 		"expires_in":   int(p.opts.TokenTTL / time.Second),
 	})
+}
+
+// revoke implements RFC 7009: the token (opaque, or a JWT by its jti) is
+// inactive to introspection from now on. Unknown tokens are answered 200
+// too, as the RFC requires.
+func (p *IdP) revoke(w http.ResponseWriter, r *http.Request) {
+	if !p.clientOK(r) {
+		p.unauthorized(w)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("token") == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	p.Revoke(r.PostForm.Get("token"))
+	w.WriteHeader(http.StatusOK)
 }
 
 // introspect answers RFC 7662: active with claims for a known, unrevoked,

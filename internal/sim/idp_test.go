@@ -138,8 +138,17 @@ func TestIdPMintedTokenShape(t *testing.T) {
 		t.Errorf("minted claims (-want +got):\n%s", diff)
 	}
 	hdr := decodeSegment(t, tok, 0)
-	if hdr["kid"] != "custom" || hdr["alg"] != "ES256" {
-		t.Errorf("header = %v, want kid custom, alg ES256", hdr)
+	if hdr["kid"] != "custom" || hdr["alg"] != "ES256" || hdr["typ"] != "at+jwt" {
+		t.Errorf("header = %v, want kid custom, alg ES256, typ at+jwt", hdr)
+	}
+	for typ, want := range map[string]any{"JWT": "JWT", "": nil} {
+		tok, err := p.Mint("x", MintType(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := decodeSegment(t, tok, 0); h["typ"] != want {
+			t.Errorf("Mint(MintType(%q)) header = %v, want typ %v", typ, h, want)
+		}
 	}
 	for _, alg := range []string{"none", "HS256"} {
 		tok, err := p.Mint("x", MintAlg(alg))
@@ -292,3 +301,38 @@ func TestIdPDevHandler(t *testing.T) {
 }
 
 func jwkBase64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func TestIdPRevocationEndpointAndDropKey(t *testing.T) {
+	p, srv := startIdP(t, IdPOptions{})
+	_, disc, _ := getJSON(t, srv.URL+"/.well-known/openid-configuration")
+	if disc["revocation_endpoint"] != p.Issuer()+"/revoke" {
+		t.Errorf("revocation_endpoint = %v", disc["revocation_endpoint"])
+	}
+	tok := p.MintOpaque("agent")
+	if code, _ := introspect(t, srv.URL+"/revoke", "holdline", "wrong", tok); code != http.StatusUnauthorized {
+		t.Errorf("POST /revoke with a wrong secret = %d, want 401", code)
+	}
+	if _, m := introspect(t, srv.URL+"/introspect", "holdline", "holdline-secret", tok); m["active"] != true {
+		t.Fatalf("introspect before revocation = %v, want active", m)
+	}
+	if code, _ := introspect(t, srv.URL+"/revoke", "holdline", "holdline-secret", tok); code != http.StatusOK {
+		t.Errorf("POST /revoke = %d, want 200", code)
+	}
+	if _, m := introspect(t, srv.URL+"/introspect", "holdline", "holdline-secret", tok); m["active"] != false {
+		t.Errorf("introspect after revocation = %v, want inactive", m)
+	}
+
+	old := p.SigningKID()
+	next := p.RotateKey()
+	if !p.DropKey(old) || p.DropKey(old) {
+		t.Errorf("DropKey(%s) twice = want true then false", old)
+	}
+	if p.DropKey(next) {
+		t.Errorf("DropKey(last key) = true, want the last key kept")
+	}
+	_, set, _ := getJSON(t, srv.URL+"/jwks")
+	keys, _ := set["keys"].([]any)
+	if len(keys) != 1 || keys[0].(map[string]any)["kid"] != next {
+		t.Errorf("jwks after DropKey = %v, want only %s", set, next)
+	}
+}
