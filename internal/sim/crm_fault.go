@@ -67,12 +67,12 @@ type CRMMode struct {
 }
 
 type crmModeJSON struct {
-	Mode       string  `json:"mode"`
-	Scope      string  `json:"scope,omitempty"`
-	Latency    string  `json:"latency,omitempty"`
-	HangMax    string  `json:"hang_max,omitempty"`
-	RetryAfter string  `json:"retry_after,omitempty"`
-	FlapRate   float64 `json:"flap_rate,omitempty"`
+	Mode       string   `json:"mode"`
+	Scope      string   `json:"scope,omitempty"`
+	Latency    string   `json:"latency,omitempty"`
+	HangMax    string   `json:"hang_max,omitempty"`
+	RetryAfter string   `json:"retry_after,omitempty"`
+	FlapRate   float64  `json:"flap_rate,omitempty"`
 	Seed       uint64   `json:"seed,omitempty"`
 	Routes     []string `json:"routes,omitempty"`
 }
