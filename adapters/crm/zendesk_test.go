@@ -8,7 +8,7 @@ import (
 
 func TestZendeskBasicAuthUsesTokenLogin(t *testing.T) {
 	t.Parallel()
-	fake := &customCRM{answers: map[string]string{"/api/v2/users/search.json?query=phone%3A%2B14155550100": `{"users":[]}`}}
+	fake := &customCRM{answers: map[string]string{"/api/v2/users/search.json?query=phone%3A14155550100": `{"users":[]}`}}
 	srv := fake.start(t)
 	cfg := crmConfig("zendesk")
 	cfg.Auth = config.CRMAuth{Type: "basic", Username: "agent@example.com", Secret: "t"}
