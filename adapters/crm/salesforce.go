@@ -209,4 +209,3 @@ func (s *Salesforce) CreateRecord(ctx context.Context, in NewRecord, idemKey str
 	}
 	return answer.ID, nil
 }
-
