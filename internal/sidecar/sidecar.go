@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/config"
@@ -56,6 +57,7 @@ type Sidecar struct {
 	reg  *prometheus.Registry
 
 	deps     *resilience.Set
+	crm      crm.Client // built once by crmClient
 	sims     *devSims
 	jobs     *jobs // the outbox (outbox.go)
 	gw       *gateway.Server

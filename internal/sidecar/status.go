@@ -32,6 +32,9 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 			return map[string]any{"enabled": faults != nil, "faults": active}
 		},
 	}
+	if s.crm != nil {
+		extras["crm"] = s.crmStatus
+	}
 	if df != nil {
 		extras["dialogflow"] = func(context.Context) any { return map[string]any{"agents": df.Agents()} }
 	}
