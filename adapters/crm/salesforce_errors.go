@@ -24,9 +24,11 @@ var (
 	// rolling 24-hour usage falls; the outbox keeps the job and retries.
 	ErrRequestLimit = errors.New("crm: salesforce API request limit exceeded")
 	// ErrSessionExpired is returned when the access token is no longer
-	// valid (401 INVALID_SESSION_ID). Whoever supplies the token renews it
-	// (the CRM dependency's token renewal); the call is retried with the
-	// new one.
+	// valid (401 INVALID_SESSION_ID). It is the signal for the CRM
+	// dependency's token renewal; the job is retried meanwhile. The
+	// adapter reads its bearer token from config.CRMAuth when built, so a
+	// renewed token must reach it through the dependency's HTTP client or
+	// a rebuilt adapter.
 	ErrSessionExpired = errors.New("crm: salesforce session expired")
 )
 

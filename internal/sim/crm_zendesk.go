@@ -218,7 +218,8 @@ func custom(m map[string]any, k string) string {
 
 // zdCreateTicket answers POST tickets.json: 201 {"ticket":{...}}. A
 // repeated Idempotency-Key answers the first ticket with
-// x-idempotency-lookup: hit, as Zendesk does.
+// x-idempotency-lookup: hit, as Zendesk documents for ticket creation
+// (Ticketing API introduction, "Idempotency").
 func (c *CRM) zdCreateTicket(w http.ResponseWriter, r *http.Request) {
 	var in zdTicketWrite
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&in); err != nil {
