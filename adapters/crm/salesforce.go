@@ -78,7 +78,7 @@ type sfQueryResult[T any] struct {
 // nextRecordsUrl until done (REST API Developer Guide, "Query" and "Query
 // More Results": an answer holds at most one batch, up to 2,000 records).
 // It stops early, without reading further batches, when each returns
-// false. max bounds the batches read, a guard against a locator loop.
+// false, and fails past sfMaxBatches, a guard against a locator loop.
 func sfQuery[T any](ctx context.Context, s *Salesforce, soql string, each func(T) bool) error {
 	path := sfAPI + "/query?q=" + url.QueryEscape(soql)
 	for batch := 0; ; batch++ {

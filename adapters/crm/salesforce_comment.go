@@ -68,6 +68,9 @@ func (s *Salesforce) AddComment(ctx context.Context, recordID string, c Comment,
 			return "", fmt.Errorf("crm: add case comment: find earlier: %w", err)
 		}
 	}
+	if id, ok := done[sfMarker(idemKey, 1, 1)]; ok && idemKey != "" {
+		return id, nil // written whole (or cut to fit by an older holdline)
+	}
 	first := ""
 	for i, p := range parts {
 		id, ok := done[p.marker]

@@ -189,3 +189,23 @@ func TestSalesforceCreateNeedsKey(t *testing.T) {
 		t.Error("CreateRecord without a key succeeded; want an error")
 	}
 }
+
+// TestSalesforceLongCommentCutByAnOlderHoldlineIsNotRepeated: a comment an
+// older holdline cut to fit, under the plain marker, counts as written.
+func TestSalesforceLongCommentCutByAnOlderHoldlineIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	s, srv := startSim(t, sim.CRMOptions{})
+	c := newClient(t, crmConfig("salesforce"), srv)
+	cut := strings.Repeat("a", 3000) + "…\n[holdline:old/1]"
+	id, err := c.AddComment(t.Context(), "1001", crm.Comment{Body: cut}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.AddComment(t.Context(), "1001", crm.Comment{Body: strings.Repeat("a", 5000)}, "old/1")
+	if err != nil || got != id {
+		t.Fatalf("AddComment replay of a comment cut by an older holdline = %q, %v; want %q", got, err, id)
+	}
+	if r, _ := s.Record("1001"); len(r.Comments) != 1 {
+		t.Errorf("ledger has %d comments, want 1", len(r.Comments))
+	}
+}
