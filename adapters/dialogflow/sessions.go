@@ -248,6 +248,7 @@ func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t Turn
 // whatever error the client made of that.
 func (c *Client) reason(tctx context.Context, err error) string {
 	dep := c.dep.Name()
+	resilience.AwaitExpiry(tctx)
 	if tctx.Err() != nil && !errors.Is(err, circuitbreaker.ErrOpen) {
 		return resilience.Reason(dep, tctx.Err())
 	}

@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
@@ -131,6 +132,9 @@ func (d *Dependency) run(ctx context.Context, idempotent bool, attempt func(cont
 	} else {
 		v, err = attempt(tctx)
 	}
+	if err != nil {
+		AwaitExpiry(tctx)
+	}
 	timedOut := err != nil && ctx.Err() == nil && errors.Is(context.Cause(tctx), errTimeoutCause)
 	cancel()
 
@@ -157,6 +161,21 @@ func (d *Dependency) run(ctx context.Context, idempotent bool, attempt func(cont
 		}
 	}
 	return v, err, oc
+}
+
+// AwaitExpiry waits for ctx to be done when its deadline has passed but
+// its timer has not fired yet. A client that tracks the deadline itself
+// (gRPC does) can report DeadlineExceeded a moment before the context's
+// timer fires; the outcome (policy timeout or caller budget) depends on
+// which deadline it was, so the caller waits the moment out first. It
+// returns at once when ctx is done or its deadline is still ahead.
+func AwaitExpiry(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		<-ctx.Done()
+	}
 }
 
 func ctxOutcome(err error) outcome {
