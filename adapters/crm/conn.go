@@ -30,6 +30,9 @@ type conn struct {
 	endpoint func() string
 	auth     config.CRMAuth
 	now      func() time.Time
+	// observe, when set, sees the headers of every answer (Salesforce
+	// reads Sforce-Limit-Info from them).
+	observe func(http.Header)
 }
 
 // newConn checks the parts every kind needs and reports every problem.
@@ -126,6 +129,9 @@ func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
 			return nil, fmt.Errorf("%s: %w", ue.Op, ue.Err)
 		}
 		return nil, err
+	}
+	if c.observe != nil {
+		c.observe(resp.Header)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))

@@ -99,3 +99,21 @@ type Client interface {
 
 // ErrNotFound is returned by writes that name a record the CRM does not have.
 var ErrNotFound = errors.New("crm: not found")
+
+// PartLimiter is implemented by a Client whose CRM limits the size of one
+// attached file: AttachFile refuses a part larger than MaxPartBytes.
+type PartLimiter interface {
+	MaxPartBytes() int64
+}
+
+// MaxPartBytes returns the largest part to send to c: configured
+// (recordings.attach_part_bytes), lowered to c's own limit when c is a
+// PartLimiter (Salesforce 2 GB, Zendesk 50 MB).
+func MaxPartBytes(c Client, configured int64) int64 {
+	if pl, ok := c.(PartLimiter); ok {
+		if m := pl.MaxPartBytes(); m > 0 && m < configured {
+			return m
+		}
+	}
+	return configured
+}

@@ -29,21 +29,26 @@
 //     must have that field on Case: Text(255), External ID, Unique. A
 //     replay re-sends Subject and Description, so an agent's edit to them
 //     made between a lost answer and its replay is overwritten.
-//     AddComment ends the CaseComment body with a marker line
-//     "[holdline:KEY]" and first queries the case's comments for it
-//     (CommentBody cannot be filtered in SOQL, so it reads them all).
-//     AttachFile sets ContentVersion.ReasonForChange to "holdline:KEY" and
-//     first queries ContentVersion by it. Both lookups run before the
-//     create, so two concurrent attempts with one key could both create;
-//     holdline's outbox runs an interaction's jobs one at a time.
+//     AddComment ends each CaseComment body with a marker line
+//     "[holdline:KEY]" ("[holdline:KEY part I/N]" for a comment split in
+//     parts) and first reads every query batch of the case's comments for
+//     it (CommentBody cannot be filtered in SOQL); only missing parts are
+//     created. AttachFile sets ContentVersion.ReasonForChange to
+//     "holdline:KEY" and first queries ContentVersion by it. Both
+//     lookups run before the create, so two concurrent attempts with one
+//     key could both create; holdline's outbox runs an interaction's jobs
+//     one at a time.
 //   - zendesk: CreateRecord sets the ticket's external_id to the key and
 //     first lists tickets with that external_id; the create also sends
-//     Idempotency-Key, which Zendesk honours for ticket creation for two
-//     hours and which covers concurrent attempts. AddComment and AttachFile
-//     put the key in the update's audit metadata
-//     (metadata.custom.holdline_key), first read the ticket's newest audits
-//     for it, and send Idempotency-Key on the update as well. A replayed
-//     attachment may leave an unused upload behind, which Zendesk expires.
+//     Idempotency-Key, which Zendesk documents for ticket creation
+//     (Ticketing API introduction, "Idempotency") and honours for two
+//     hours, and which covers concurrent attempts. AddComment and
+//     AttachFile send the key as ticket.metadata.holdline_key, which
+//     Zendesk stores on the update's audit as metadata.custom.holdline_key
+//     (Tickets reference, "Setting Metadata"), and first read the
+//     ticket's newest audits for it. Updates carry no Idempotency-Key:
+//     Zendesk does not document it there. A replayed attachment may leave
+//     an unused upload behind, which Zendesk expires.
 //
 // # Generic wire shapes
 //
@@ -122,27 +127,39 @@
 // MobilePhone = 'N' LIMIT 1, so contacts must store numbers in E.164
 // (Salesforce matches phone fields as stored), then the contact's open
 // Cases (IsClosed = false), newest first, at most 50. Literals are SOQL
-// escaped. Records are Cases, comments CaseComments (private, cut to fit
-// 4,000 characters; the author is a line before the marker), attachments
-// ContentVersions published to the Case (FirstPublishLocationId) with
-// base64 VersionData streamed as it is encoded, or ContentUrl for a link,
-// and "holdline recording part N of M" as Description. A 400 whose
-// errorCode is INVALID_CROSS_REFERENCE_KEY, ENTITY_IS_DELETED,
-// MALFORMED_ID or NOT_FOUND, or a 404, on a comment or attachment is
-// ErrNotFound. The Case Description ends with a line "holdline
-// interaction: ID"; NewRecord.Fields are sent as Case fields; Channel maps
-// to Origin (voice: Phone, chat: Web, email: Email).
+// escaped; every query follows nextRecordsUrl until done. Records are
+// Cases, comments private CaseComments (CommentBody holds 4,000 bytes: a
+// longer comment is split in order, see above; the author is a line
+// before the marker), attachments ContentVersions published to the Case
+// (FirstPublishLocationId) as a multipart/form-data insert (part
+// entity_content with the fields as JSON, then part VersionData with the
+// bytes, streamed; REST API Developer Guide, "Insert or Update Blob Data":
+// 2 GB per file, where a base64 JSON body would be limited to 37.5 MB),
+// or ContentUrl for a link, with "holdline recording part N of M" as
+// Description. A 400 whose errorCode is INVALID_CROSS_REFERENCE_KEY,
+// ENTITY_IS_DELETED, MALFORMED_ID or NOT_FOUND, or a 404, on a comment or
+// attachment is ErrNotFound. 403 REQUEST_LIMIT_EXCEEDED is ErrRequestLimit
+// and 401 INVALID_SESSION_ID is ErrSessionExpired, both with a Transient
+// StatusError, so they are retried rather than dead-lettered. Every
+// answer's Sforce-Limit-Info is kept (Salesforce.APIUsage, RegisterUsage).
+// The Case Description ends with a line "holdline interaction: ID";
+// NewRecord.Fields are sent as Case fields; Channel maps to Origin (voice:
+// Phone, chat: Web, email: Email).
 //
 // # Zendesk
 //
 // Support API v2 with basic auth (the agent email, to which "/token" is
 // added, and an API token) or a bearer OAuth token. FindByPhone searches
-// users (users/search.json?query=phone:N), takes the first, and lists its
-// requested tickets, newest first, one page, keeping new, open, pending
-// and hold. Records are tickets (the description is the first, private
-// comment; tags ["holdline"]; metadata.custom.holdline_interaction),
-// comments are private comments added with PUT tickets/{id}.json (the
-// author goes to metadata.custom.holdline_author), attachments are an
-// upload (uploads.json, raw body, 50 MB at most) referenced by a private
-// comment. ContactID must be a Zendesk user id.
+// users with phone:DIGITS, the number without its "+" as the caller-lookup
+// guide ("Retrieving the Zendesk user id of a caller") asks, takes the
+// first, and lists its requested tickets, newest first, one page, keeping
+// new, open, pending and hold. Records are tickets (the description is the
+// first, private comment; tags ["holdline"]; metadata
+// holdline_interaction), comments are private comments added with PUT
+// tickets/{id}.json (the author goes to metadata holdline_author),
+// attachments are an upload (uploads.json, raw body, 50 MB at most)
+// referenced by a private comment. ContactID must be a Zendesk user id.
+//
+// docs/crm.md lists, per kind, the calls, the permissions the integration
+// user needs and how holdline behaves at each documented limit.
 package crm

@@ -63,10 +63,31 @@ func (id zdID) String() string {
 	return strconv.FormatInt(int64(id), 10)
 }
 
-// FindByPhone searches users by phone, then lists the first match's
-// requested tickets (newest first, one page of up to 100) and keeps those
-// new, open, pending or on hold.
+// zdPhoneQuery is the user search for a phone number in the form
+// Zendesk's caller-lookup guide ("Retrieving the Zendesk user id of a
+// caller") documents: digits only, without the leading "+" or any other
+// non-numeric character. Zendesk matches it against numbers stored in
+// E.164 ("+14155550100"), the form the guide "Creating a user profile in
+// Support for a caller" asks for.
+func zdPhoneQuery(e164 string) string {
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, e164)
+	return "phone:" + digits
+}
+
+// FindByPhone searches users by phone (digits only, see zdPhoneQuery),
+// then lists the first match's requested tickets (newest first, one page
+// of up to 100) and keeps those new, open, pending or on hold. A number
+// with no digits is nobody.
 func (z *Zendesk) FindByPhone(ctx context.Context, e164 string) (Lookup, error) {
+	q := zdPhoneQuery(e164)
+	if q == "phone:" {
+		return Lookup{}, nil
+	}
 	var users struct {
 		Users []struct {
 			ID    zdID   `json:"id"`
@@ -75,7 +96,7 @@ func (z *Zendesk) FindByPhone(ctx context.Context, e164 string) (Lookup, error) 
 			Phone string `json:"phone"`
 		} `json:"users"`
 	}
-	if err := z.get(ctx, zdAPI+"/users/search.json?query="+url.QueryEscape("phone:"+e164), &users); err != nil {
+	if err := z.get(ctx, zdAPI+"/users/search.json?query="+url.QueryEscape(q), &users); err != nil {
 		return Lookup{}, fmt.Errorf("crm: search users: %w", err)
 	}
 	if len(users.Users) == 0 {
@@ -140,15 +161,15 @@ func (z *Zendesk) CreateRecord(ctx context.Context, in NewRecord, idemKey string
 	t["subject"] = in.Subject
 	t["comment"] = map[string]any{"body": body, "public": false}
 	t["tags"] = []string{"holdline"}
-	custom := map[string]any{}
+	meta := map[string]any{}
 	if idemKey != "" {
 		t["external_id"] = idemKey
-		custom["holdline_key"] = idemKey
+		meta["holdline_key"] = idemKey
 	}
 	if in.InteractionID != "" {
-		custom["holdline_interaction"] = in.InteractionID
+		meta["holdline_interaction"] = in.InteractionID
 	}
-	t["metadata"] = map[string]any{"custom": custom}
+	t["metadata"] = meta // Zendesk returns it as the audit's metadata.custom
 	if in.ContactID != "" {
 		id, err := strconv.ParseInt(in.ContactID, 10, 64)
 		if err != nil {
@@ -222,12 +243,16 @@ func (z *Zendesk) earlier(ctx context.Context, ticketID, key string) (zdEvent, b
 	return zdEvent{}, false, nil
 }
 
-// comment updates the ticket with one private comment and audit metadata,
-// sending key as Idempotency-Key, and returns the Comment event.
-func (z *Zendesk) comment(ctx context.Context, ticketID string, cm, custom map[string]any, key string) (zdEvent, error) {
+// comment updates the ticket with one private comment and returns the
+// Comment event. meta goes in ticket.metadata, which Zendesk stores on the
+// update's audit as metadata.custom (Tickets reference, "Setting
+// Metadata"): sending {"custom": {...}} would nest it twice. No
+// Idempotency-Key is sent: Zendesk documents it for ticket creation only
+// (Ticketing API introduction, "Idempotency"), so dedupe rests on earlier.
+func (z *Zendesk) comment(ctx context.Context, ticketID string, cm, meta map[string]any) (zdEvent, error) {
 	cm["public"] = false
-	body := map[string]any{"ticket": map[string]any{"comment": cm, "metadata": map[string]any{"custom": custom}}}
-	req, err := z.c.jsonRequest(ctx, http.MethodPut, zdAPI+"/tickets/"+url.PathEscape(ticketID)+".json", body, key)
+	body := map[string]any{"ticket": map[string]any{"comment": cm, "metadata": meta}}
+	req, err := z.c.jsonRequest(ctx, http.MethodPut, zdAPI+"/tickets/"+url.PathEscape(ticketID)+".json", body, "")
 	if err != nil {
 		return zdEvent{}, err
 	}
@@ -250,7 +275,7 @@ func (z *Zendesk) comment(ctx context.Context, ticketID string, cm, custom map[s
 // AddComment adds a private comment and returns its id. The key goes in
 // the audit's metadata.custom.holdline_key and the author in
 // holdline_author; a replay finds the earlier audit and returns its
-// comment's id. The update also carries Idempotency-Key.
+// comment's id.
 func (z *Zendesk) AddComment(ctx context.Context, recordID string, c Comment, idemKey string) (string, error) {
 	custom := map[string]any{}
 	if idemKey != "" {
@@ -266,7 +291,7 @@ func (z *Zendesk) AddComment(ctx context.Context, recordID string, c Comment, id
 	if c.Author != "" {
 		custom["holdline_author"] = c.Author
 	}
-	e, err := z.comment(ctx, recordID, map[string]any{"body": c.Body}, custom, idemKey)
+	e, err := z.comment(ctx, recordID, map[string]any{"body": c.Body}, custom)
 	if err != nil {
 		return "", fmt.Errorf("crm: add ticket comment: %w", err)
 	}
@@ -308,7 +333,7 @@ func (z *Zendesk) AttachFile(ctx context.Context, recordID string, a Attachment,
 		}
 		cm["body"], cm["uploads"] = text, []string{tok}
 	}
-	e, err := z.comment(ctx, recordID, cm, custom, idemKey)
+	e, err := z.comment(ctx, recordID, cm, custom)
 	if err != nil {
 		return "", fmt.Errorf("crm: attach to ticket: %w", err)
 	}
@@ -324,8 +349,19 @@ func attachmentID(e zdEvent) string {
 	return e.ID.String()
 }
 
+// ZendeskMaxPartBytes is the largest file part the Zendesk adapter sends
+// in one upload: Zendesk's 50 MB attachment size limit, read as 10^6
+// bytes (the stricter reading).
+const ZendeskMaxPartBytes = 50_000_000
+
+// MaxPartBytes is the largest Attachment part AttachFile accepts (50 MB).
+func (z *Zendesk) MaxPartBytes() int64 { return ZendeskMaxPartBytes }
+
 // upload sends the part's bytes and returns the upload token.
 func (z *Zendesk) upload(ctx context.Context, a Attachment) (string, error) {
+	if a.Size > ZendeskMaxPartBytes {
+		return "", fmt.Errorf("part of %d bytes is over Zendesk's %d-byte attachment limit", a.Size, int64(ZendeskMaxPartBytes))
+	}
 	var body io.Reader = http.NoBody
 	if a.Body != nil {
 		body = io.NopCloser(a.Body)

@@ -10,6 +10,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/resilience"
 )
 
 // newBreaker builds one environment's breaker from the dependency's
@@ -79,7 +80,8 @@ func (c *Client) route(a *agent, key string) (e *environment, ok bool) {
 // request reached the gRPC client (the dependency chain admitted it);
 // caller is the turn's incoming context.
 //
-// A call that never ran, or that the caller abandoned, says nothing about
+// A caller's error (a permanent 4xx, see classify) moves nothing while
+// closed. A call that never ran, or that the caller abandoned, says nothing about
 // the environment: in the closed state there is nothing to give back, and
 // in the half-open state the probe permit is returned as a failure, which
 // keeps the region out of rotation for one more open_for rather than
@@ -93,6 +95,13 @@ func (e *environment) settle(caller context.Context, called bool, err error) {
 		}
 	case err == nil:
 		e.breaker.RecordSuccess()
+	case resilience.IsPermanent(err):
+		// A caller's error (classify) says nothing about the environment's
+		// health, so it does not move the failure rate; but it is an
+		// answer, so a half-open probe that got one proves it is up.
+		if e.breaker.IsHalfOpen() {
+			e.breaker.RecordSuccess()
+		}
 	default:
 		e.breaker.RecordFailure()
 	}

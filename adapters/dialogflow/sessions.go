@@ -113,7 +113,8 @@ func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in I
 		called := false
 		resp, err = resilience.Get(tctx, c.dep, "detect_intent", false, func(ctx context.Context) (*cxpb.DetectIntentResponse, error) {
 			called = true
-			return e.clients.sessions.DetectIntent(ctx, req, noRetry)
+			resp, err := e.clients.sessions.DetectIntent(ctx, req, noRetry)
+			return resp, classify(err)
 		})
 		e.settle(ctx, called, err)
 	}
@@ -248,6 +249,9 @@ func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t Turn
 // (tctx) and then to the gRPC code.
 func (c *Client) reason(tctx context.Context, err error) string {
 	dep := c.dep.Name()
+	if st, ok := status.FromError(err); ok && resilience.IsPermanent(err) {
+		return dep + ": " + words(st.Code().String())
+	}
 	why := resilience.Reason(dep, err)
 	if why != dep+": error" {
 		return why

@@ -176,7 +176,8 @@ func sameBytes(a blob.Attrs, sum blob.Sum) error {
 var errNoRecord = errors.New("capture: the interaction has no CRM record yet")
 
 // handleAttach sends the recording to the interaction's CRM record in
-// parts of at most recordings.attach_part_bytes, in order, each streamed
+// parts of at most recordings.attach_part_bytes (lowered to the CRM's own
+// file limit, crm.MaxPartBytes), in order, each streamed
 // from the store with the idempotency key attach:ID:partN.
 func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, c crm.Client, crmDep *resilience.Dependency) (json.RawMessage, error) {
 	var p attachPayload
@@ -190,7 +191,7 @@ func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, c crm.Client, cr
 	if !crmDep.BreakerAllows() {
 		return nil, fmt.Errorf("capture: attach: %w", outbox.ErrPaused)
 	}
-	part := f.cfg.AttachPartBytes
+	part := crm.MaxPartBytes(c, f.cfg.AttachPartBytes)
 	parts := max(1, int((p.Size+part-1)/part))
 	ids := make([]string, 0, parts)
 	for i := range parts {

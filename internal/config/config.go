@@ -188,7 +188,12 @@ type Recordings struct {
 	// MaxBytes caps one recording; larger uploads get 413.
 	// Default 2147483648 (2 GiB).
 	MaxBytes int64 `yaml:"max_bytes"`
-	// AttachPartBytes is the largest part sent to the CRM. Default 50 MB.
+	// AttachPartBytes is the largest part of a recording sent to the CRM
+	// in one attachment; a longer recording is attached as several parts,
+	// in order. The CRM adapter lowers it to what its CRM takes in one
+	// file: Salesforce 2 GB (a multipart ContentVersion insert), Zendesk
+	// 50 MB (one upload); the generic kind takes it as it is. Default
+	// 50,000,000 (50 MB). See docs/crm.md.
 	AttachPartBytes int64 `yaml:"attach_part_bytes"`
 }
 

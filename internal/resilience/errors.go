@@ -49,16 +49,24 @@ type StatusError struct {
 	Code int
 	// RetryAfter is the parsed Retry-After header, 0 when absent.
 	RetryAfter time.Duration
+	// Transient marks a 4xx that asking again later can fix, which an
+	// adapter recognises from the dependency's error body: a spent quota
+	// (Salesforce 403 REQUEST_LIMIT_EXCEEDED) or an expired session
+	// (Salesforce 401 INVALID_SESSION_ID, fixed by a token renewal).
+	// IsPermanent reports false for it, so it is retried later and counts
+	// against the breaker instead of sending a job to dead.
+	Transient bool
 }
 
 func (e *StatusError) Error() string { return "http " + strconv.Itoa(e.Code) }
 
 // IsPermanent reports whether err is a 4xx StatusError other than 408, 425
-// and 429: the dependency answered and asking again will not help. Permanent
-// errors are never retried and do not count as breaker failures.
+// and 429 and not Transient: the dependency answered and asking again will
+// not help. Permanent errors are never retried and do not count as breaker
+// failures.
 func IsPermanent(err error) bool {
 	var se *StatusError
-	if !errors.As(err, &se) {
+	if !errors.As(err, &se) || se.Transient {
 		return false
 	}
 	switch se.Code {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
 )
@@ -58,7 +57,7 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 	}
 	s.closers = append(s.closers, store.Close)
 	crmDep := s.deps.Get("crm")
-	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	client, err := s.crmClient()
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/holdline/holdline/adapters/blob"
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/sim"
@@ -84,7 +83,7 @@ func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, 
 		return nil, err
 	}
 	crmDep := s.deps.Get("crm")
-	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	client, err := s.crmClient()
 	if err != nil {
 		return nil, err
 	}

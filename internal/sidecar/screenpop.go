@@ -8,7 +8,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/cache"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/screenpop"
@@ -18,7 +17,7 @@ import (
 // screen-pop flow, and registers their background workers.
 func (s *Sidecar) buildScreenPop() (*screenpop.Flow, error) {
 	crmDep := s.deps.Get("crm")
-	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	client, err := s.crmClient()
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
 
+	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/adapters/identity"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/audit"
@@ -58,6 +59,7 @@ type Sidecar struct {
 	reg  *prometheus.Registry
 
 	deps     *resilience.Set
+	crm      crm.Client // built once by crmClient
 	sims     *devSims
 	jobs     *jobs              // the outbox (outbox.go)
 	identity *identity.Verifier // nil when identity is off (identity.go)

@@ -35,6 +35,9 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 	if s.identity != nil {
 		extras["identity"] = func(context.Context) any { return s.identity.Status() }
 	}
+	if s.crm != nil {
+		extras["crm"] = s.crmStatus
+	}
 	if df != nil {
 		extras["dialogflow"] = func(context.Context) any { return map[string]any{"agents": df.Agents()} }
 	}

@@ -23,8 +23,17 @@ type CRMOptions struct {
 	Token string
 	// Mode is the initial fault mode. The zero value is CRMModeOK.
 	Mode CRMMode
-	// Now is the clock for timestamps. Default time.Now.
+	// Now is the clock for timestamps, sessions and rate-limit windows.
+	// Default time.Now.
 	Now func() time.Time
+
+	// ZendeskPerMinute, when positive, is the Zendesk dialect's request
+	// limit per clock minute; past it, requests get 429 with Retry-After
+	// (seconds to the next minute), as Zendesk's API introduction ("Rate
+	// limits") documents.
+	ZendeskPerMinute int
+	// Salesforce tunes the Salesforce dialect's documented limits.
+	Salesforce SalesforceOptions
 }
 
 // CRMContact is a contact in the simulator's ledger.
@@ -101,6 +110,7 @@ type CRM struct {
 	idem    map[string]string
 	uploads map[string]*upload
 	zd      zdState
+	sf      sfState
 	seq     map[string]int
 	hits    map[string]int64
 }
@@ -133,9 +143,10 @@ func NewCRM(opts CRMOptions) *CRM {
 		byID:    map[string]*CRMRecord{},
 		idem:    map[string]string{},
 		uploads: map[string]*upload{},
-		zd:      zdState{audits: map[string][]zdAudit{}, replays: map[string]zdReplay{}},
+		zd:      zdState{audits: map[string][]zdAudit{}},
+		sf:      sfState{sessions: map[string]time.Time{}, cursors: map[string][]map[string]any{}},
 		seq: map[string]int{"contact": 100, "record": 1000, "comment": 5000, "attachment": 7000,
-			"upload": 0, "audit": 20000, "event": 30000},
+			"upload": 0, "audit": 20000, "event": 30000, "cursor": 0},
 		hits: map[string]int64{},
 	}
 	if c.now == nil {
@@ -242,7 +253,12 @@ func (c *CRM) route(name string, write bool, h http.HandlerFunc) http.Handler {
 		c.mu.Lock()
 		c.hits[name]++
 		c.mu.Unlock()
-		if !c.faults.apply(w, r, write) {
+		if !c.faults.apply(w, r, name, write) {
+			return
+		}
+		if c.faults.losesAnswer(name, write) {
+			h(&discard{}, r)
+			reset(w)
 			return
 		}
 		h(w, r)

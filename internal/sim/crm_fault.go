@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +28,11 @@ const (
 	ModeFlap = "flap"
 	// ModeReset drops the connection (a TCP reset) without answering.
 	ModeReset = "reset"
+	// ModeLoseAnswer carries the request out and then drops the connection
+	// instead of answering: the write happened but the client never hears
+	// of it, as when a response is lost on the way back. A correct client
+	// replays with the same idempotency key and creates nothing new.
+	ModeLoseAnswer = "lose_answer"
 )
 
 // Fault scopes (CRMMode.Scope).
@@ -54,16 +60,21 @@ type CRMMode struct {
 	FlapRate float64
 	// Seed seeds flap mode's generator.
 	Seed uint64
+	// Routes, when set, limits the fault and the latency to requests of
+	// these route names (the keys of CRM.Hits, such as
+	// "zendesk.update_ticket"); other requests are answered normally.
+	Routes []string
 }
 
 type crmModeJSON struct {
-	Mode       string  `json:"mode"`
-	Scope      string  `json:"scope,omitempty"`
-	Latency    string  `json:"latency,omitempty"`
-	HangMax    string  `json:"hang_max,omitempty"`
-	RetryAfter string  `json:"retry_after,omitempty"`
-	FlapRate   float64 `json:"flap_rate,omitempty"`
-	Seed       uint64  `json:"seed,omitempty"`
+	Mode       string   `json:"mode"`
+	Scope      string   `json:"scope,omitempty"`
+	Latency    string   `json:"latency,omitempty"`
+	HangMax    string   `json:"hang_max,omitempty"`
+	RetryAfter string   `json:"retry_after,omitempty"`
+	FlapRate   float64  `json:"flap_rate,omitempty"`
+	Seed       uint64   `json:"seed,omitempty"`
+	Routes     []string `json:"routes,omitempty"`
 }
 
 // MarshalJSON writes the mode with durations as strings.
@@ -76,7 +87,7 @@ func (m CRMMode) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(crmModeJSON{
 		Mode: m.Kind, Scope: m.Scope, Latency: d(m.Latency), HangMax: d(m.HangMax),
-		RetryAfter: d(m.RetryAfter), FlapRate: m.FlapRate, Seed: m.Seed,
+		RetryAfter: d(m.RetryAfter), FlapRate: m.FlapRate, Seed: m.Seed, Routes: m.Routes,
 	})
 }
 
@@ -86,7 +97,7 @@ func (m *CRMMode) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	out := CRMMode{Kind: j.Mode, Scope: j.Scope, FlapRate: j.FlapRate, Seed: j.Seed}
+	out := CRMMode{Kind: j.Mode, Scope: j.Scope, FlapRate: j.FlapRate, Seed: j.Seed, Routes: j.Routes}
 	var errs []error
 	for _, f := range []struct {
 		name string
@@ -115,9 +126,9 @@ func (m *CRMMode) validate() error {
 	switch m.Kind {
 	case "":
 		m.Kind = ModeOK
-	case ModeOK, ModeHang, Mode503, ModeFlap, ModeReset:
+	case ModeOK, ModeHang, Mode503, ModeFlap, ModeReset, ModeLoseAnswer:
 	default:
-		errs = append(errs, fmt.Errorf("mode: %q is not one of ok, hang, 503, flap, reset", m.Kind))
+		errs = append(errs, fmt.Errorf("mode: %q is not one of ok, hang, 503, flap, reset, lose_answer", m.Kind))
 	}
 	switch m.Scope {
 	case "":
@@ -179,12 +190,12 @@ func (f *faults) flapFails() bool {
 	return f.rng.Float64() < f.m.FlapRate
 }
 
-// apply runs the current fault for one request. It returns true when the
-// handler should go on and answer; false when the fault has answered (or
-// dropped) the request.
-func (f *faults) apply(w http.ResponseWriter, r *http.Request, write bool) bool {
+// apply runs the current fault for one request of route name. It returns
+// true when the handler should go on and answer; false when the fault has
+// answered (or dropped) the request.
+func (f *faults) apply(w http.ResponseWriter, r *http.Request, name string, write bool) bool {
 	m := f.get()
-	if m.Scope == ScopeRead && write || m.Scope == ScopeWrite && !write {
+	if !m.covers(name, write) {
 		return true
 	}
 	if m.Latency > 0 && !sleep(r, m.Latency) {
@@ -214,6 +225,34 @@ func (f *faults) apply(w http.ResponseWriter, r *http.Request, write bool) bool 
 	}
 	return true
 }
+
+// covers reports whether the mode applies to a request of route name.
+func (m CRMMode) covers(name string, write bool) bool {
+	if m.Scope == ScopeRead && write || m.Scope == ScopeWrite && !write {
+		return false
+	}
+	return len(m.Routes) == 0 || slices.Contains(m.Routes, name)
+}
+
+// losesAnswer reports whether the answer to a request of route name is to
+// be dropped after the handler ran (ModeLoseAnswer).
+func (f *faults) losesAnswer(name string, write bool) bool {
+	m := f.get()
+	return m.Kind == ModeLoseAnswer && m.covers(name, write)
+}
+
+// discard is a ResponseWriter that throws the answer away, for
+// ModeLoseAnswer.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
 
 // sleep waits d or until the request is cancelled; it reports whether the
 // whole d passed.

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -16,15 +14,16 @@ const sfPrefix = "/services/data/v60.0"
 // sfTime is the layout of Salesforce datetimes.
 const sfTime = "2006-01-02T15:04:05.000-0700"
 
-// sfMaxBody bounds a Salesforce request body (ContentVersion carries a
-// base64 part of up to 50 MB).
-const sfMaxBody = 80 << 20
+// sfCommentMaxBytes is CaseComment.CommentBody's limit: 4,000 bytes
+// (Object Reference, "CaseComment").
+const sfCommentMaxBytes = 4000
 
 func (c *CRM) salesforceRoutes(mux *http.ServeMux) {
-	mux.Handle("GET "+sfPrefix+"/query", c.route("salesforce.query", false, c.sfQuery))
-	mux.Handle("PATCH "+sfPrefix+"/sobjects/Case/Holdline_Key__c/{key}", c.route("salesforce.upsert_case", true, c.sfUpsertCase))
-	mux.Handle("POST "+sfPrefix+"/sobjects/CaseComment", c.route("salesforce.case_comment", true, c.sfCaseComment))
-	mux.Handle("POST "+sfPrefix+"/sobjects/ContentVersion", c.route("salesforce.content_version", true, c.sfContentVersion))
+	mux.Handle("GET "+sfPrefix+"/query", c.route("salesforce.query", false, c.sfGate(c.sfQuery)))
+	mux.Handle("GET "+sfPrefix+"/query/{locator}", c.route("salesforce.query_more", false, c.sfGate(c.sfQueryMore)))
+	mux.Handle("PATCH "+sfPrefix+"/sobjects/Case/Holdline_Key__c/{key}", c.route("salesforce.upsert_case", true, c.sfGate(c.sfUpsertCase)))
+	mux.Handle("POST "+sfPrefix+"/sobjects/CaseComment", c.route("salesforce.case_comment", true, c.sfGate(c.sfCaseComment)))
+	mux.Handle("POST "+sfPrefix+"/sobjects/ContentVersion", c.route("salesforce.content_version", true, c.sfGate(c.sfContentVersion)))
 }
 
 type sfError struct {
@@ -135,10 +134,7 @@ func (c *CRM) sfQuery(w http.ResponseWriter, r *http.Request) {
 		sfFail(w, http.StatusBadRequest, "INVALID_TYPE", "sObject type '"+m[1]+"' is not supported.")
 		return
 	}
-	if recs == nil {
-		recs = []map[string]any{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"totalSize": len(recs), "done": true, "records": recs})
+	c.sfAnswerQuery(w, recs)
 }
 
 // sfCaseFields are the Case fields the simulator accepts besides custom
@@ -202,8 +198,8 @@ func (c *CRM) sfCaseComment(w http.ResponseWriter, r *http.Request) {
 		sfFail(w, http.StatusBadRequest, "JSON_PARSER_ERROR", err.Error())
 		return
 	}
-	if utf8.RuneCountInString(in.CommentBody) > 4000 {
-		sfFail(w, http.StatusBadRequest, "STRING_TOO_LONG", "Body: data value too large", "CommentBody")
+	if len(in.CommentBody) > sfCommentMaxBytes || !utf8.ValidString(in.CommentBody) {
+		sfFail(w, http.StatusBadRequest, "STRING_TOO_LONG", "Body: data value too large: max length=4000", "CommentBody")
 		return
 	}
 	cm := CRMComment{Body: in.CommentBody, Dialect: "salesforce"}
@@ -213,38 +209,6 @@ func (c *CRM) sfCaseComment(w http.ResponseWriter, r *http.Request) {
 	id, _, ok := c.addComment(in.ParentId, cm, false)
 	if !ok {
 		sfFail(w, http.StatusBadRequest, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", "ParentId")
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "success": true, "errors": []any{}})
-}
-
-// sfContentVersion answers POST sobjects/ContentVersion with VersionData
-// (base64) or ContentUrl, published to FirstPublishLocationId. It never
-// deduplicates; ReasonForChange is kept (as the attachment's
-// idempotency_key) for clients to query.
-func (c *CRM) sfContentVersion(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Title                  string
-		PathOnClient           string
-		Description            string
-		ReasonForChange        string
-		FirstPublishLocationId string
-		ContentUrl             string
-		VersionData            []byte
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, sfMaxBody)).Decode(&in); err != nil {
-		sfFail(w, http.StatusBadRequest, "JSON_PARSER_ERROR", err.Error())
-		return
-	}
-	a := CRMAttachment{Name: in.Title, Link: in.ContentUrl, Dialect: "salesforce", IdempotencyKey: in.ReasonForChange}
-	parsePartOf(in.Description, &a)
-	if a.Link == "" {
-		sum := sha256.Sum256(in.VersionData)
-		a.Size, a.SHA256 = int64(len(in.VersionData)), hex.EncodeToString(sum[:])
-	}
-	id, _, ok := c.addAttachment(in.FirstPublishLocationId, a, false)
-	if !ok {
-		sfFail(w, http.StatusBadRequest, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", "FirstPublishLocationId")
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "success": true, "errors": []any{}})

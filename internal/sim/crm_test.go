@@ -123,7 +123,7 @@ func TestCRMModeRoute(t *testing.T) {
 	}
 	_, _, body := call(t, srv, "GET", "/dev/crm/mode", "")
 	var got sim.CRMMode
-	if err := json.Unmarshal([]byte(body), &got); err != nil || got != want {
+	if err := json.Unmarshal([]byte(body), &got); err != nil || !cmp.Equal(got, want) {
 		t.Errorf("GET /dev/crm/mode = %s (%v), want %+v", body, err, want)
 	}
 }

@@ -13,27 +13,22 @@ import (
 const zdPrefix = "/api/v2"
 
 func (c *CRM) zendeskRoutes(mux *http.ServeMux) {
-	mux.Handle("GET "+zdPrefix+"/users/search.json", c.route("zendesk.user_search", false, c.zdUserSearch))
-	mux.Handle("GET "+zdPrefix+"/users/{id}/tickets/requested.json", c.route("zendesk.tickets_requested", false, c.zdRequested))
-	mux.Handle("GET "+zdPrefix+"/tickets.json", c.route("zendesk.tickets_by_external_id", false, c.zdTicketsByExternalID))
-	mux.Handle("POST "+zdPrefix+"/tickets.json", c.route("zendesk.create_ticket", true, c.zdCreateTicket))
-	mux.Handle("PUT "+zdPrefix+"/tickets/{idjson}", c.route("zendesk.update_ticket", true, c.zdUpdateTicket))
-	mux.Handle("GET "+zdPrefix+"/tickets/{id}/audits.json", c.route("zendesk.audits", false, c.zdAudits))
-	mux.Handle("POST "+zdPrefix+"/uploads.json", c.route("zendesk.upload", true, c.zdUpload))
+	mux.Handle("GET "+zdPrefix+"/users/search.json", c.route("zendesk.user_search", false, c.zdLimited(c.zdUserSearch)))
+	mux.Handle("GET "+zdPrefix+"/users/{id}/tickets/requested.json", c.route("zendesk.tickets_requested", false, c.zdLimited(c.zdRequested)))
+	mux.Handle("GET "+zdPrefix+"/tickets.json", c.route("zendesk.tickets_by_external_id", false, c.zdLimited(c.zdTicketsByExternalID)))
+	mux.Handle("POST "+zdPrefix+"/tickets.json", c.route("zendesk.create_ticket", true, c.zdLimited(c.zdCreateTicket)))
+	mux.Handle("PUT "+zdPrefix+"/tickets/{idjson}", c.route("zendesk.update_ticket", true, c.zdLimited(c.zdUpdateTicket)))
+	mux.Handle("GET "+zdPrefix+"/tickets/{id}/audits.json", c.route("zendesk.audits", false, c.zdLimited(c.zdAudits)))
+	mux.Handle("POST "+zdPrefix+"/uploads.json", c.route("zendesk.upload", true, c.zdLimited(c.zdUpload)))
 }
 
 // zdState is the Zendesk-only part of the ledger, guarded by CRM.mu.
 type zdState struct {
 	// audits by ticket id, oldest first.
 	audits map[string][]zdAudit
-	// replays maps an update's Idempotency-Key to its first answer.
-	replays map[string]zdReplay
-}
-
-type zdReplay struct {
-	ticketID string
-	audit    zdAudit
-	pending  bool
+	// window and used count requests in the current rate-limit minute.
+	window time.Time
+	used   int
 }
 
 type zdAudit struct {
@@ -57,6 +52,32 @@ type zdAttachment struct {
 	FileName    string `json:"file_name"`
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
+}
+
+// zdLimited enforces CRMOptions.ZendeskPerMinute: past the minute's
+// budget it answers 429 with Retry-After, the seconds left in the minute
+// (Zendesk API introduction, "Rate limits").
+func (c *CRM) zdLimited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n := c.opts.ZendeskPerMinute; n > 0 {
+			now := c.now()
+			minute := now.Truncate(time.Minute)
+			c.mu.Lock()
+			if !c.zd.window.Equal(minute) {
+				c.zd.window, c.zd.used = minute, 0
+			}
+			c.zd.used++
+			over := c.zd.used > n
+			c.mu.Unlock()
+			if over {
+				wait := minute.Add(time.Minute).Sub(now)
+				w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+				zdFail(w, http.StatusTooManyRequests, "TooManyRequests", "Number of allowed API requests per minute exceeded")
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 func zdFail(w http.ResponseWriter, status int, code, desc string) {
@@ -83,17 +104,53 @@ func (c *CRM) zdTicket(r *http.Request, rec CRMRecord) map[string]any {
 	return t
 }
 
-// zdUserSearch answers users/search.json?query=phone:+1415... with
-// {"users":[...]}.
+// zdUserSearch answers users/search.json?query=phone:N with
+// {"users":[...]}. It matches phone numbers as the caller-lookup guide
+// ("Retrieving the Zendesk user id of a caller") documents: N is digits
+// only, without a leading "+" or any other non-numeric character, and is
+// compared with the digits of each user's phone; a leading "*" matches
+// numbers that end with N, whatever their format. A query with a "+" or
+// other non-digits finds nobody, as the guide says not to send one.
 func (c *CRM) zdUserSearch(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query().Get("query")
+	q := strings.TrimSpace(r.URL.Query().Get("query"))
 	phone, _ := strings.CutPrefix(q, "phone:")
+	suffix := strings.HasPrefix(phone, "*")
+	phone = strings.TrimPrefix(phone, "*")
 	users := []map[string]any{}
-	if ct, ok := c.contactByPhone(strings.TrimSpace(phone)); ok {
-		users = append(users, map[string]any{"id": num(ct.ID), "url": "http://" + r.Host + zdPrefix + "/users/" + ct.ID + ".json",
-			"name": ct.Name, "email": ct.Email, "phone": ct.Phone, "role": "end-user"})
+	if phone != "" && strings.Trim(phone, "0123456789") == "" {
+		for _, ct := range c.Contacts() {
+			if !zdPhoneMatch(ct, phone, suffix) {
+				continue
+			}
+			users = append(users, map[string]any{"id": num(ct.ID), "url": "http://" + r.Host + zdPrefix + "/users/" + ct.ID + ".json",
+				"name": ct.Name, "email": ct.Email, "phone": ct.Phone, "role": "end-user"})
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": users, "next_page": nil, "count": len(users)})
+}
+
+// zdPhoneMatch compares the digits of a contact's phone and mobile with
+// the searched digits.
+func zdPhoneMatch(ct CRMContact, digits string, suffix bool) bool {
+	for _, p := range []string{ct.Phone, ct.Mobile} {
+		d := onlyDigits(p)
+		if d == "" {
+			continue
+		}
+		if d == digits || suffix && strings.HasSuffix(d, digits) {
+			return true
+		}
+	}
+	return false
+}
+
+func onlyDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // zdRequested answers users/{id}/tickets/requested.json with every ticket
@@ -142,9 +199,10 @@ type zdTicketWrite struct {
 		RequesterID int64    `json:"requester_id"`
 		ExternalID  string   `json:"external_id"`
 		Tags        []string `json:"tags"`
-		Metadata    struct {
-			Custom map[string]any `json:"custom"`
-		} `json:"metadata"`
+		// Metadata is stored on the audit as metadata.custom, exactly as
+		// sent (Zendesk Tickets reference, "Setting Metadata"): a client
+		// that sends {"custom": {...}} gets metadata.custom.custom.
+		Metadata map[string]any `json:"metadata"`
 	} `json:"ticket"`
 }
 
@@ -160,7 +218,8 @@ func custom(m map[string]any, k string) string {
 
 // zdCreateTicket answers POST tickets.json: 201 {"ticket":{...}}. A
 // repeated Idempotency-Key answers the first ticket with
-// x-idempotency-lookup: hit, as Zendesk does.
+// x-idempotency-lookup: hit, as Zendesk documents for ticket creation
+// (Ticketing API introduction, "Idempotency").
 func (c *CRM) zdCreateTicket(w http.ResponseWriter, r *http.Request) {
 	var in zdTicketWrite
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&in); err != nil {
@@ -173,7 +232,7 @@ func (c *CRM) zdCreateTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := CRMRecord{Subject: t.Subject, Description: t.Comment.Body, Dialect: "zendesk",
-		InteractionID: custom(t.Metadata.Custom, "holdline_interaction"), externalID: t.ExternalID}
+		InteractionID: custom(t.Metadata, "holdline_interaction"), externalID: t.ExternalID}
 	if t.RequesterID != 0 {
 		rec.ContactID = strconv.FormatInt(t.RequesterID, 10)
 		if _, ok := c.contactByID(rec.ContactID); !ok {
@@ -193,9 +252,10 @@ func (c *CRM) zdCreateTicket(w http.ResponseWriter, r *http.Request) {
 
 // zdUpdateTicket answers PUT tickets/{id}.json with a comment: a plain
 // comment becomes a ledger comment; a comment with uploads (or with
-// metadata.custom.holdline_link) becomes ledger attachments. The
-// simulator honours Idempotency-Key here too: a repeat answers the first
-// audit and adds nothing.
+// metadata holdline_link) becomes ledger attachments. Like Zendesk, it
+// ignores Idempotency-Key here: the Ticketing API introduction
+// ("Idempotency") documents the key for ticket creation only, so every
+// update adds a new audit.
 func (c *CRM) zdUpdateTicket(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(r.PathValue("idjson"), ".json")
 	if !ok {
@@ -215,32 +275,8 @@ func (c *CRM) zdUpdateTicket(w http.ResponseWriter, r *http.Request) {
 		zdFail(w, http.StatusUnprocessableEntity, "RecordInvalid", "the simulator only takes comment updates")
 		return
 	}
-	key := idemKey(r)
-	if key != "" {
-		c.mu.Lock()
-		prev, replay := c.zd.replays[key]
-		if !replay {
-			c.zd.replays[key] = zdReplay{ticketID: id, pending: true} // claim the key
-		}
-		c.mu.Unlock()
-		switch {
-		case replay && prev.pending:
-			zdFail(w, http.StatusConflict, "IdempotentRequestError", "a request with this key is in progress")
-			return
-		case replay && prev.ticketID != id:
-			zdFail(w, http.StatusBadRequest, "IdempotentRequestError", "key reused with a different request")
-			return
-		case replay:
-			w.Header().Set("X-Idempotency-Lookup", "hit")
-			c.zdAnswerUpdate(w, r, id, prev.audit)
-			return
-		}
-	}
-	audit, status := c.zdApplyComment(id, in, key)
+	audit, status := c.zdApplyComment(id, in)
 	if status != 0 {
-		c.mu.Lock()
-		delete(c.zd.replays, key)
-		c.mu.Unlock()
 		zdFail(w, status, "RecordInvalid", "Uploads: invalid token")
 		return
 	}
@@ -254,8 +290,8 @@ func (c *CRM) zdAnswerUpdate(w http.ResponseWriter, r *http.Request, id string, 
 
 // zdApplyComment records one comment update and its audit. It returns a
 // non-zero status for an invalid upload token.
-func (c *CRM) zdApplyComment(id string, in zdTicketWrite, key string) (zdAudit, int) {
-	cm, meta := in.Ticket.Comment, in.Ticket.Metadata.Custom
+func (c *CRM) zdApplyComment(id string, in zdTicketWrite) (zdAudit, int) {
+	cm, meta := in.Ticket.Comment, in.Ticket.Metadata
 	hkey := custom(meta, "holdline_key")
 	c.mu.Lock()
 	var ups []*upload
@@ -298,9 +334,6 @@ func (c *CRM) zdApplyComment(id string, in zdTicketWrite, key string) (zdAudit, 
 		a.Metadata["custom"] = map[string]any{}
 	}
 	c.zd.audits[id] = append(c.zd.audits[id], a)
-	if key != "" {
-		c.zd.replays[key] = zdReplay{ticketID: id, audit: a}
-	}
 	return a, 0
 }
 

@@ -37,6 +37,11 @@ const (
 const DialogflowDefaultFlow = "00000000-0000-0000-0000-000000000000"
 
 // sessionPath is projects/P/locations/L/agents/A[/environments/E]/sessions/S.
+// languageTag is the shape of a language code the simulated agent takes
+// (en, en-US, pt-BR, zh-Hant-TW); anything else is INVALID_ARGUMENT, as
+// Dialogflow answers a language the agent does not support.
+var languageTag = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
 var sessionPath = regexp.MustCompile(`^(projects/[^/]+/locations/[^/]+/agents/[^/]+)(/environments/[^/]+)?/sessions/[^/]+$`)
 
 // Dialogflow is an in-process Dialogflow CX: a gRPC server on a loopback
@@ -295,6 +300,9 @@ func (s *dfSessions) DetectIntent(ctx context.Context, req *cxpb.DetectIntentReq
 	in := req.GetQueryInput()
 	if in == nil || in.GetLanguageCode() == "" {
 		return nil, status.Error(codes.InvalidArgument, "query_input.language_code is required")
+	}
+	if !languageTag.MatchString(in.GetLanguageCode()) {
+		return nil, status.Errorf(codes.InvalidArgument, "language code %q is not supported", in.GetLanguageCode())
 	}
 	res, err := dfAnswer(m[1], in)
 	if err != nil {

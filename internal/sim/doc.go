@@ -24,9 +24,23 @@
 // The ledger is what exactly-once tests check: every object a client
 // creates is there, in arrival order. The simulator deduplicates writes
 // only where the real service would: an Idempotency-Key header (generic
-// and Zendesk), an upsert on an external id (Salesforce Case). A client
+// writes; Zendesk ticket creation only, as its Ticketing API introduction
+// documents), an upsert on an external id (Salesforce Case). A client
 // that sends no key and does no lookup before create leaves its duplicates
 // visible in the ledger; the simulator never deduplicates by content.
+//
+// The Salesforce and Zendesk dialects enforce the vendors' documented
+// rules, each naming its documentation section in a comment, so a request
+// the real service would refuse or misread fails here too: Zendesk stores
+// ticket.metadata as the audit's metadata.custom, searches phones as
+// digits only and can rate-limit with 429 and Retry-After
+// (CRMOptions.ZendeskPerMinute); Salesforce takes ContentVersion bytes as
+// a multipart insert (up to 2 GB) and refuses a base64 JSON body past
+// 50 MB with 413, refuses a CommentBody past 4,000 bytes, answers queries
+// in batches with nextRecordsUrl, expires sessions (401
+// INVALID_SESSION_ID), counts a daily API limit (403
+// REQUEST_LIMIT_EXCEEDED) and reports it in Sforce-Limit-Info
+// (CRMOptions.Salesforce).
 //
 // Inspection and drill routes live under /dev/crm/ (DevHandler):
 //
@@ -34,9 +48,9 @@
 //	POST /dev/crm/contacts   add a contact {"name","email","phone","mobile"}
 //	GET  /dev/crm/records    {"records":[...]} with comments and attachments in arrival order
 //	GET  /dev/crm/mode       the current fault mode
-//	POST /dev/crm/mode       {"mode":"ok|hang|503|flap|reset","scope":"all|read|write",
+//	POST /dev/crm/mode       {"mode":"ok|hang|503|flap|reset|lose_answer","scope":"all|read|write",
 //	                          "latency":"50ms","hang_max":"10s","retry_after":"1s",
-//	                          "flap_rate":0.5,"seed":1}
+//	                          "flap_rate":0.5,"seed":1,"routes":["zendesk.update_ticket"]}
 //	GET  /dev/crm/stats      {"hits":{"generic.lookup":3,...},"contacts":N,"records":N}
 //
 // Faults apply to the dialect routes only, never to /dev/crm/.
