@@ -14,8 +14,10 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/holdline /holdline
 USER nonroot:nonroot
 VOLUME ["/var/lib/holdline"]
-EXPOSE 8080 9901
+EXPOSE 9902
 ENTRYPOINT ["/holdline"]
-# The data plane stays on loopback (the middleware shares the pod); the admin
-# plane listens on the pod IP so the kubelet can probe it.
-CMD ["serve", "--config", "/etc/holdline/holdline.yaml", "--listen", "127.0.0.1:8080", "--admin-listen", "0.0.0.0:9901"]
+# The data plane and the admin plane stay on loopback (the middleware and an
+# operator's `kubectl exec ... holdline status` share the pod); only the
+# probe listener, which serves /healthz and /readyz and nothing else, is on
+# the pod IP for the kubelet.
+CMD ["serve", "--config", "/etc/holdline/holdline.yaml", "--listen", "127.0.0.1:8080", "--admin-listen", "127.0.0.1:9901", "--probe-listen", "0.0.0.0:9902"]
