@@ -416,6 +416,9 @@ type IdempotencyKey = string
 // InteractionID defines model for InteractionID.
 type InteractionID = string
 
+// InsufficientStorage defines model for InsufficientStorage.
+type InsufficientStorage = Problem
+
 // VerifyTokenJSONBody defines parameters for VerifyToken.
 type VerifyTokenJSONBody struct {
 	Token string `json:"token"`
@@ -985,6 +988,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
+type InsufficientStorageResponseHeaders struct {
+	RetryAfter *int
+}
+type InsufficientStorageApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers InsufficientStorageResponseHeaders
+}
+
 type ProblemApplicationProblemPlusJSONResponse Problem
 
 type GetOpenAPIRequestObject struct {
@@ -1482,15 +1494,20 @@ func (response UploadRecording415ApplicationProblemPlusJSONResponse) VisitUpload
 	return err
 }
 
-type UploadRecording507ApplicationProblemPlusJSONResponse Problem
+type UploadRecording507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
 
 func (response UploadRecording507ApplicationProblemPlusJSONResponse) VisitUploadRecordingResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1905,62 +1922,65 @@ func (sh *strictHandler) ScreenPop(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fv7c9u2k/9XdtjO1G6ppx9JlLm5cZW247u2yTnpYy722RCxIhGTAAuAclSP/vcbAHxKkG05cb794fub",
-	"TBLYxT4/uwvfBpHIcsGRaxVMboOcSJKhRmn/OqWY5UIjj5b/jUvzhKKKJMs1EzyYBGeYI9GMx0DgRjKN",
-	"cMN0AjpBUCRDuMYlSNSF5Mo+nDOpNBCublD24RXOSZFqBVqA4AgUJVsghbkUmf2ccY2SRIYYEE5B5CiJ",
-	"+asfhAEzDCRIKMogDDjJMJi0Ge4ZjsNARQlmxLCekY8/I491EkzGR8dhoJe5WaK0ZDwOVqswOG3onb4y",
-	"SyyNnOikodDi6ZLRIAwk/lUwiTSYaFlgm2BOtEZptvi/9ye9/yW9v4e9F/3LSe/idhSOxs9XXwebXKzM",
-	"jioXXKFVwRspZilm5mckuEauzU+S5ymLrCwGufviuw/K6OS2xcDXEufBJPhq0Oh44N6qQbWvpdjV6gmH",
-	"sx+n8OLw6BmUm/etfMq1Zuvp2S9nGAlJ7UGl0YxmjmNmn62dKwyUJrpQ/lfF7ANG2vuuyCnRSC+JfT0X",
-	"MjO/AvOwp1mGmyIMg0Kmnr1WbV29N2xe1GuFY2AVBlORZcj1Gf5VoHKyppQZyZD0Teucc5IqDNeOTgqd",
-	"COk9x0zQ5ZoVHoyHw2EYZIxXT0bhPUzbXfxsc02cCLssYUZY6uVozjClavsJnTlvUNqiXucenhd5Irj/",
-	"zaeo6RVqjPRp7RDdQ1OMJaHY5nQmRIqEm7XIF0wKnpVLN/hKCKdiPr/8q8DCzzmr6W68StkCL0mMXF+W",
-	"+/iZyFApEpceozHze0b5gEhJllaYJN4i5U7c3kmhEokSfEdGlChkZFlBXmRGUZSRVMTzVNwEYTAnaToj",
-	"0XVLd1v0W8uhq5eagleiYaPhhv/7zORxLk11Nl8P5sPei2+/MkH8YOyL4WGAi9I8Wt4+Gj/3fJkSHhck",
-	"xstIUFyPD0ed4DAOP6vaNX7UD0uLbXV1+fWKvLaDk7hGFd0oWT+v7W3tg5QRvxnOJJJr9EdYKtlcP87j",
-	"FUaCUyKX3rcLlIrt7CHVqkuJxBuI1iTrDt3l1SffLp31TZxofeta4MaTs7uoxne+D2LWlcBd6OK/xMwn",
-	"E2khwzYK7i3j8cPpnFVL7pXMBm6z5+kQ9UnNHGTTPrXGLNdtOzDbxyjNkkjizohli0SuGfe/SInSlyjl",
-	"FrDB8aO+LLnciQ+Jqkj1zrHEYLtOMsiRW62YVDlPWZyYiE4NEDChm1BPXngM1NvECqXMKpbCRlcdxfhU",
-	"3ULa62hC34mhNuuidwmCmM+dEEC6xAP24xDmQsKCpIxa+F4hbNX32gVXmvAIt/iL3ffyoYC7ZaOa6RTv",
-	"CGPrBzoBpcksRfjt7BQ4ycyxTIVmhA1iXh0iBOzHfUi0ztVkMEhESlPGsU9xUZUpatCc/V6F2rcVt/WJ",
-	"fMpzgeBxKT5KCOeYtu13IZjFHlFCLBbJbGS2UNpnuZFD39s00ZGlrwT4XNh8O9bejmVbxVcHChztVplU",
-	"22xXjlm14VuRjA7G0abBfU8UHh/C9Gx6MJ7C3pQoTWIuUrZvzM2Y3myp0e80kczaurRHpy4UkCixP7fG",
-	"oA9itk2LopZTl9U/EpQITANToLSQSEs3iI0PzIroGvXAlEd9f8QtZbPVjRMyPjr2v2J/YydUMq6PDxsq",
-	"LYd3jLXFEkfGpimTxr5zIdL7sXqH15J8WKmwpuEU4LODt5FE5G9E7sWEl5nyBJ4YK4VTogkolAsjYMYh",
-	"Y2nKHHKzdvAAKURNlUzS9PU8mLy/G19UZfXqIgx4kaYmBjrvW4X3VZmj40Mr748ky82q4LvR4ejo6Oho",
-	"OBoO/abwiELM6eThiKlp3DyoqjOqDIPI+I0LwDYQZ4yzjDzAYqwQGrk37LbqO08pF1b2cKcVPWW0vwj9",
-	"VX8XJN9b3tUBeRMfSHIDJ7+eAlEgMUK2QGqsuLXl8aHXSOIyjXS3LJup4N7D3unb13AwOj7et3iDF9kM",
-	"pbLtWVFoIBCJgmu5BFPHGbqbzcqLW291u6Zhd0Kfnt6Ja+S/o6TM15cyclyg33WilLBs9+x3jz9+zJlE",
-	"tSMcfkxrJBI5fnI75cONtuhZS6FyjEq45BzRZ5zbe6jrJaIT/N0O6NPnH5JpPKsLhDWvcm3TO4rHu6u+",
-	"+0FsE5Esig/CKrHfG4S2wsaVdeq58DuoCVrG3WF69ov5g2OkhVQQI0dJNEKUMhNa7byiDxXYNX+ap7hA",
-	"uTznEUlTKONfL0ITQiBjlKZ4QyRCRq7RDkCIIRMC4cAocs300oDqBaMogXB6zpu+Ckz/7MNUMs0ikvZy",
-	"opNmMqJgT9n4CLnIQ2gtslOY8JzXSRwikutC4j6Q9IYsVTmXsTGCcZNymYRZQWPUL+EmQQ4EKJrKDnm0",
-	"POdzwlI71llWK+3gxppoCDZV2JwdQpkuXAYXEgikbIE926w45wnhtCfm89ANj64qc5yA8fMrO/kx+b+0",
-	"zf45P+c/mNJXgZHg1bZZyBXsVWOM/T783lRc6BYbSHbOdadUs7jbgIsr++uqf85tBzJCrqx7llOgk9yc",
-	"sjfuD1vVVFCbgD1onhJb75aNoGASDPsjt0DkyEnOgklw0B/2D1z4TayZD8p3/SXJbJKK0bpbreFTGkyC",
-	"n1C/zpGfvDkN1uZF4+HwjllRtWkzI/LMnzZdoaQFVESFcfNyHFRkme2ZBe8Splovw0CTWLnuribBhfl4",
-	"sBgNmhbxoOkBes/3M1N6o5G400l3m4Zt0NoiCMf2+vFPUkYUqrD0mZxxjhRajTwVQtUOBIXIQ7DNSmva",
-	"ZUsTbMOiLbtWQ90nwVvLy2qgUNmNB7flr0tGVwNqG9+9ZlDR7hS/v92c+NndwDYhSz8WfM7ietLanYLa",
-	"r3cffl7a0efxoR9XeOetzaEeS+7g2EvuIgxyofz1HG8HThvnQjAYQYEBT0IC06pWHFMm/HKr/SoSMuUi",
-	"i5XnN6oV76AKd7B35TLwBKppydW+izddX+iMuuquz/flPPHzmL9nTLLqptGy5nk6D2yfcov3mRTWN/Hz",
-	"0BH27Vcz2Ey4zfeHO3zf8e3XHGHBpC5IWirQcAGCQ1u/pcvnxSxlKuk6/30+XeX7wQIlm1ulVobZNYTf",
-	"7XsLqz/BDnYolbQlZeqcHRpBbpEfbH05c+oUH1vMaeFev7Sgi9u2JFjujUs7mAxOLsCFCdYOOTzCAjsW",
-	"5dQIpKRlQcqz4+MxqITkuN+HXw10dGHHRpa2AVXG0jKfpipVg9tujbq6C0C0B0JPqIk2mS2KaDH9pd37",
-	"j4ToBrpfc3GjbFZOiIK8AoVC2vtJHTZbKmkpILhYG8pu6S81nwy6l45WFw9R66Ast5Qns+9GLrx/QfcO",
-	"WDtvdk3qhNLy8swTZam1qzkPiiijz0a9Xf76Lk1RirZyMGlhevaLNeTxcPyl6P+PLYYrBmgh7bhGFHom",
-	"Pj7SqV7s9v3oYKfvj4YHj3XaE0ptB8uagyme1y4LfqNsze4qXRO8bwxm04kURexuJ1Zy2erFD/JC2dyA",
-	"+5f5YNcKxsORK9VLKwQtxLX9o7meWZqIe1DV9+Ph2C1k+pzfEAWuuQJ75tMPYmZSYmVUM5wLiS24u9+H",
-	"E5D2LijSatx5zrt3QdeuZm6/F+qBwFPb8yn71k8TXLoDxH9WbHHH/3d0+TLRxUm79iDn5CDmDibWnvvk",
-	"caW6CPOpscXT2bSNy28UMGrBjU6Ygpqou6HAGnftw09ly5OWfcCZKusa7yXsP3v1wLd3SrfdwbYDky1X",
-	"pHsX323pEKzdP/9xCi+ODoZAWYxK16NhQZflDFYlpDc+Ov6Pyfcnb384Ppz0wcJvVh0lZgvcfp38DHPZ",
-	"e2X37hzjjl5CN3D9lqeC0Gb+fVfs+nbwbddf6xnFjHFjmuHDmnWkoEy48XgISkskGdI+TB2l3rtljrZn",
-	"we1k1X49uCGL8Jy731mOcVg+F3FsG7atuCIijbrn9n0JUVLwa6TmIxPuz3lFxqnZBfMvV/a17oP5hWNT",
-	"UdMCN5mOpBIJXZaz+5ebCcnF2tGXYfKt5aKKtA2nlrvPHvbvZiUXIkVTE0MqIpICZerayaewdm3MyOGE",
-	"f2QOOBwd7Zgznj02Z1itAWnpa++n6VtnRvu2M8jBXT8BViNWi8/uTB7ty4lV6nDjnV5e3qLwwsBfTeRI",
-	"2d/o4FU1atYCfuiPjg9theuMW8Fcokqa/7mxUyjz1znvTHKa2U4XYJbdUSHrKc+eoyF4uvT2M5tbIE+D",
-	"5DbuB3zh1lNzvm0xqB7Q9Ztp1xUoslRGtjpBWV4nMrunqPFx7vWk7rLWRRGWXZKmjMf/CSftgaJqVx2N",
-	"9ZalR9vcW6Z9YWVnb/uUuMf+t0iQaJ1PBoPR+Fl/2B/2R5Pnw+dDWxCVm9QjutZmBjhs/vuWaj9veVrr",
-	"aatd296j6sG1ntlB1+pi9f8BAAD//w==",
+	"7Ft7c+M2kv8qXdytip1Q1MOPZDR1deU42ZTvNo/zZJOtG/tkiGiKGJMAA4DyKC599ysAfEqQbXnGvv3j",
+	"/pMIAmj089fd4H0Qi7wQHLlWwfQ+KIgkOWqU9t8FxbwQGnm8+k9cmScUVSxZoZngwTS4xAKJZnwBBO4k",
+	"0wh3TKegUwRFcoRbXIFEXUqu7MOESaWBcHWHMoLvMCFlphVoAYIjUJRsiRQSKXL7OuMaJYnNZkA4BVGg",
+	"JOZfFIQBMwSkSCjKIAw4yTGYdgkeGIrDQMUp5sSQnpOPf0e+0GkwnZychoFeFWaK0pLxRbBeh8FFu9/F",
+	"d2aK3aMgOm136NA0YzQIA4l/lEwiDaZaltjdsCBaozRL/M/7s8F/k8Gfo8GbaDYdXN+Pw/Hkm/Vfg20q",
+	"1mZFVQiu0ImAqzJJWMyQ63daSLJA8zgWXCPX5icpiozFli/DQop5hvlXH5SRz32HmL9KTIJp8JdhK++h",
+	"G1XDX9wst3tfwr+mCBJjIamRstJCIjAFJSdLwjIyz9BKxkgrEzHJQBVCZBATzoUGTW7RjrVLHDQ/VWTf",
+	"neXk42y+0qhASDd9JlGhXGL1WCKJU6ShGTeLUaZuDRFJmWWHEfwkdGpWviPKEUjfwvnlj04hFRCJYGgh",
+	"SYKxRhrBJWq5ApJodOvZ/4Mz+59iRlZGvZxmWRF0xrdN4B3GglOrw3eEaZhjYngkzRxDldmgLDJBaNTX",
+	"RsZZXubBdNzogFGtBUojhnUY1EJ5RWGfcbj82zm8OT75GqrFI2sY1Vyz9Pnlj5dWglbDpTFJzZyqMvts",
+	"Q6HDQGmiS+UfKucfMNbesbKgRCOdETucCJmbX4F5ONAsx23bCYNSZp611l0jfW/IvG7mCkfAOgzORZ4j",
+	"15f4R4nK8ZpSZjhDsl8650xIpjDcODopdSqk9xxzQVcb7udoMhqNQqMC9ZNx+AjRdhU/2VwTx8I+SZgT",
+	"lnkpShhmVO0+ofNjWzvtEK/zi56BIhXcP/IpYvoONcb6ojGI/qEpLiSh2KV0LkSGhJu5yJdMCp5XU7fo",
+	"SgmnIklmf5RY+ilnzb5bQxlb4owskOtZtY6fiByVIovKYjTmfsuoHhApycoys/L721zuBey9BCqRKMH3",
+	"JESJUsaWFOTGfb0PKCOZWCSZuAvCICFZNifxbUd2O+Tb8KEvl2YHL0fDVsIt/Y+pyfNMmuo82Yzio8Gb",
+	"L/9iovfRxBe8wwCXlXp0rH08+cbzZkb4oiQLnMWC4qZ/OOk5h0n4WcWu8aN+Gh7qiqtPr5fljR6cLRo4",
+	"2feSzfNG3zZeyBjxq+FcIrlFv4elkiX6eRavbPQmcuUdXaJUbG8LqWfNJBKvI9rgrDt0n1Yff/v7bC7i",
+	"WOub10G1npjdh7O+830Q8z4HHkIX/yHmPp440LdrhxYSPnmfy3rKo5zZAuz2PL1NfVwzB9nWT60xL3RX",
+	"DxrQFgaxxL0Ryw6O3DLuH8iI0jOUcgfY4PhRzyoq96JDoiozvbcvMdiuFwwK5FYqJlQmGVukxqNTAwSM",
+	"6ybUExeeA/W2sULFs5qksJVVTzA+UXeQ9iaa0A9iqO1swKRLIkkcE0C6wAP25RASIWFJMkYtfK8Rtoq8",
+	"esGVJjzGHfZi1509FXB3dFQzneEDbmzzQGegtM3y/nF5AZzkdUpjmA0iqQ8RAkaLCFKtCzUdDlOR0Yxx",
+	"jCgu6zRFDduzPypQO1pT25zIJzznCJ4X4uOUcI5ZV3+XglnsEafEYpHcemYLpX2aGzv0vUsSPV76UoDP",
+	"hc13Y+3dWLaTfPWgwMl+mUm9zG7hmFlbthXL+GgSbyvct0Th6TGcX54fTc7h4JwoTRZcZOzQqJtRPVsU",
+	"8BpNLPOuLO3RqXMFtoLwkA/6IOa7pCgaPvVJ/T1FicA0sLrwUJnBwtjAvIxvUQ9NehT5PW7Fm51mnJLJ",
+	"yal/iP2JPVfJuD49DkKPwTvCumxZxEanKZNGvwshssexeo/WavuwFmGzhxOATw/exRKR/yIKLyac5crj",
+	"eBZYC5wSTcAWhGgIjEPOsow55Gb14AlciNssmWTZz0kwff8wvqjT6vV1GPAys5UuZ33r8LEsc3x6bPn9",
+	"keSFmRV8NT4en5ycnIzGo5FfFZ6RiDmZPB0xtYWbJ2V1RpRhEBu7cQ7YOmJbtSJP0BjLhJbvLbmd/M6T",
+	"yoW1PjyoRS/p7a9Df9bfB8mPpneNQ/aUU8kdnP10AUSBxBjZEm1psLPk6bFXSRZVGOkvWVXRwY3DwcW7",
+	"n+FofHp6aPEGL/M5SmXr8qLUQCAWJddyBSaPM/tuV6mv773Z7YaE3Ql9cvpV3CL/DSVlvrqU4eMS/aYT",
+	"Z4Tl+0e/R+zxY8Ekqj3h8HNKI7Eo8JPLKR/utEXPWgpVYFzBJWeIPuXcXUPdTBEd4x82QJ88f5dM42WT",
+	"IGxYlSubPpA8Ppz1PQ5iW49kUXwQ1oH9USe0EzaurVEnwm+gxmkZc7ddhFhwjrEWUsECOUqiEeKMGddq",
+	"G1UR1GDX/DVPcYlydcVjkmVQ+b9BjMaFQM4ozfCOSISc3KLtGhCzTQiEA6PINdMrA6qXjKIEwukVb+sq",
+	"cP7PCM4l0ywm2aAgOm1bYgoOlPWPUIgihM4k234Lr3jbg4lJoUuJh0CyO7JSVUPO+gjGTchlEuYlXaB+",
+	"C3cpciBA0WR2yOPVFU8Iy2w/b1XPtB07q6Ih2FBhY3YIVbhwEVxIIJCxJQ5sseKKp4TTgUiS0HUNb2p1",
+	"nIKx85umsVTpZnTFr/j3JvV1TZ2bXb2QGzio2xiHEfzWZlzoJhtIdsV1L1WzuNuAixv76ya64rYCGSNX",
+	"1jyr9t9ZYU45mESjTjYVNCpgD1pkxOa7VSEomAajaOwmiAI5KVgwDY6iUXTk3G9q1XxYjUUrktsgtUBr",
+	"bo2EL2gwDX5A/XOB/OyXi2CjUTgZjR7oFdWLtj0iT+Nx2xSqvYCKuDRmXrWDyjy3NbPg15SpzmAYaLJQ",
+	"rrqrSXBtXh4ux8O2RDxsa4De8/2dKb1VSNzrpPt1w7b22sEIR/bm8c8yRhSqsLKZgnGOFDqFPBVCXQ4E",
+	"hchDsMVKq9pVSRNswaLLu05B3cfBe0vLeqhQ2YWH99WvGaPrIbWF70HbqOhWit/fb3f87Gpgi5CVHQue",
+	"sEXTYu+3v+3b+3e9Z7bnfXrsxxXeRnt7qOdud3Tq3e46DAqh/Pkc7zpO6+dCMBhBgQFPQgLTqhEcU8b9",
+	"civ92hMy5TyL5ecXquPvoHZ3cHDjIvAU6m7JzaHzN31b6LW6mqrPt1U/8fOov6dNsu6H0SrneTkL7J5y",
+	"h/WZEBYZ/3nsNvat1xDYdrjN+8d7vN+z7Z85wpJJXZKsEqChAgSHrnwrky/KecZU2jf+x2y6jvfDJUqW",
+	"WKHWitlXhN/suIXVn6AHe6RK2m7lbik8uRDkJvnB1uupUy/52KFOSzf81oIubsuSYKk3Ju1gMji+uJsj",
+	"FXJ4hgb2NMqJEUi1lwUpX5+eTkClpMDDCH4y0NG5HetZugpUK0tHfdqsVA3v+znq+iEA0W0IvaAkutvs",
+	"EESH6Nc2799TolvofsvFnbJROSUKihoUCmkvpvXI7IikI4DgeqMpu6O+1L4y7N82W18/RazDKt1Snsi+",
+	"33bh4xP6l/+6cbOvUmeUVpdnXihKbVzNeZJHGX+23bvpr+/SFKVoMwcTFs4vf7SKPBlNXmv//7LJcE0A",
+	"LaVt14hSz8XHZxrVm/3eHx/t9f7J6Oi5RntGqa1gWXUwyfPGLdEvlM3ZXaZrnPeduzMoRblw11Jrvuy0",
+	"4idZoWxvwP2f2WBfCyajsUvVKy0ELcSt/dPey61UxD2o8/vJaOImMn3F74gCV1yBA/PqBzE3IbFWqupu",
+	"Ywt3DyM4A2kvASOt251XvH8JeONO7u4LwR4IfG5rPlXd+mWcS7+B+K/lW9zx/9+7vI53cdxuLMgZOYjE",
+	"wcTGcl/cr9QXYT7Vt3gqm7Zw+YUCRi240SlT7d1sd0OBteYawQ9VyZNWdcC5qvIa7+37fw6ahu/ggu66",
+	"fG8bJjvuxg+uv9pRIdj48OBv5/Dm5GgElC1Q6aY1LOiq6sGqlAwmJ6f/Nv327N33p8fTCCz8ZvVRFmyJ",
+	"u78juMRCDr6za/eO8UAtoe+4/mGvfLf974d815fDL/v22vQo5owb1QyfVqwjJWXCtcdDUFoiyZFGcO52",
+	"Gvy6KuzdfYNojVKbt4d3ZBlecfc7L3ARVs/FYmELth2/ImKNeuDWfQtxWvJbpOYl4+6veL2NE7Nz5q+X",
+	"9nXug/mZY0NRWwI3kY5kEgldNR8NbAUk52vHr0PkO0tF7Wk3vrn47G7/YVIKITI0OXH1UQdl6vZt51MG",
+	"o0YOJ/xLxoDj8cmeMePrx9/3fYjTjx9WgkC6H7v8cP7OqdShrRJycFdRgDXo1WK1BwNJ96JiHUZcq2dQ",
+	"VDcqvJDwJ+NFMvYnOqhVt521gO+j8emxzXadoitIJKq0/fDKdqTMvyve6+q0fZ4+2KwqpUI2HZ8Dt4fg",
+	"2cpb22xvhLwMqtu6K/DKZaj2fLv8UdOsi9rO1w0oslKGtzpFWV0tMqtnqPF5pvaiprNRURGWXJJljC/+",
+	"Hc66zUXVzUBa7a3SkK66d1T72vLO3vypMJD9ciRItS6mw+F48nU0ikbRePrN6JuRTY6qRZp2XWcxAyK2",
+	"v+FT3ecdS+s87ZRuu2vU9bjOM9v0Wl+v/zcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
