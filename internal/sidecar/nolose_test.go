@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,6 +88,15 @@ func (f *fleet) start(t *testing.T, dataDir string, mod func(*config.Config)) *n
 	}
 	n := &node{testSidecar: &testSidecar{Sidecar: sc, data: "http://" + sc.Addr(), admin: "http://" + sc.AdminAddr(), logs: logs}, dir: dataDir}
 	t.Cleanup(n.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for l := range strings.SplitSeq(logs.String(), "\n") {
+				if strings.Contains(l, "outbox") || strings.Contains(l, "spool") || strings.Contains(l, "ERROR") {
+					t.Log(dataDir, l)
+				}
+			}
+		}
+	})
 	return n
 }
 
@@ -110,6 +120,39 @@ func (n *node) upload(t *testing.T, interaction, recordingID string, body []byte
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
+}
+
+// clearFaults deletes every drill fault of n (the dependency is well
+// again).
+func (n *node) clearFaults(t *testing.T) {
+	t.Helper()
+	var list struct {
+		Faults []struct {
+			ID string `json:"id"`
+		} `json:"faults"`
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, n.admin+"/v1/admin/faults", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || len(list.Faults) == 0 {
+		t.Fatalf("GET faults = %d, %v, %+v; want the active faults", resp.StatusCode, err, list)
+	}
+	for _, ft := range list.Faults {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodDelete, n.admin+"/v1/admin/faults/"+ft.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("DELETE fault %s = %d", ft.ID, resp.StatusCode)
+		}
+	}
 }
 
 // status reads the parts of /v1/status these tests look at.
@@ -290,4 +333,103 @@ func (f *fleet) storedOnce(t *testing.T, want map[string]string) {
 			t.Errorf("recording %s stored %d times, want 1 (objects %v)", rec, got[rec], got)
 		}
 	}
+}
+
+// TestFleetRedisDown: two sidecars, Redis stopped mid-run. Comments on
+// interactions created before the outage and recording uploads keep being
+// accepted (201/202); once Redis is back, every comment reaches the CRM
+// exactly once and in order, and every recording is stored and attached
+// exactly once.
+func TestFleetRedisDown(t *testing.T) {
+	f := startFleet(t)
+	a := f.start(t, t.TempDir(), nil)
+	b := f.start(t, t.TempDir(), nil)
+	interactions := []string{"down-0", "down-1", "down-2"}
+	for _, iid := range interactions {
+		a.record(t, iid)
+	}
+	waitFor(t, "records created", 30*time.Second, func() (bool, string) {
+		for _, iid := range interactions {
+			if _, ok := f.crmRecord(iid); !ok {
+				return false, iid
+			}
+		}
+		return true, ""
+	})
+
+	f.redis.Stop()
+	want := map[string]string{}
+	for i, iid := range interactions {
+		for seq := range 2 {
+			body := fmt.Sprintf(`{"body":"%s comment %d"}`, iid, seq)
+			if code := a.post(t, a.data+"/v1/interactions/"+iid+"/comments", body, nil); code != 201 && code != 202 {
+				t.Fatalf("comment %d on %s with Redis down = %d, want 201 or 202", seq, iid, code)
+			}
+		}
+		rec := fmt.Sprintf("rec-down-%d", i)
+		want[rec] = iid
+		if code, _, body := b.upload(t, iid, rec, bytes.Repeat([]byte(rec), 1000)); code != 201 && code != 202 {
+			t.Fatalf("upload %s with Redis down = %d %s, want 201 or 202", rec, code, body)
+		}
+	}
+	// A spooled upload with Redis down too: the store fails on B as well.
+	b.fault(t, `{"dependency":"blob","error_rate":1,"status":503,"duration":"10m"}`)
+	want["rec-down-spooled"] = interactions[0]
+	if code, _, body := b.upload(t, interactions[0], "rec-down-spooled", []byte("spooled while everything is down")); code != 202 {
+		t.Fatalf("upload with Redis and the store down = %d %s, want 202", code, body)
+	}
+
+	b.clearFaults(t)
+	f.redis.Restart(t, f.ropts)
+	waitFor(t, "every comment in the CRM once, in order", time.Minute, func() (bool, string) {
+		for _, iid := range interactions {
+			r, _ := f.crmRecord(iid)
+			var got []string
+			for _, c := range r.Comments {
+				got = append(got, c.Body)
+			}
+			wantC := []string{iid + " comment 0", iid + " comment 1"}
+			if strings.Join(got, "|") != strings.Join(wantC, "|") {
+				return false, fmt.Sprintf("%s comments %q, want %q", iid, got, wantC)
+			}
+		}
+		return true, ""
+	})
+	waitFor(t, "every recording attached once", time.Minute, func() (bool, string) { return f.attachedOnce(want) })
+	f.storedOnce(t, want)
+	for _, s := range []*node{a, b} {
+		if st := s.status(t); st.Outbox.Dead != 0 {
+			t.Errorf("status after Redis returned = %+v, want no dead job", st)
+		}
+	}
+}
+
+// TestFleetSpoolFull: with the store down and the spool at
+// recordings.spool_max_bytes, an upload gets 507 with Retry-After and
+// status says why, while CRM writes are still accepted; what was
+// accepted before still reaches the CRM once the store is back.
+func TestFleetSpoolFull(t *testing.T) {
+	f := startFleet(t)
+	small := func(c *config.Config) { c.Recordings.SpoolMaxBytes = 3000 }
+	a := f.start(t, t.TempDir(), small)
+	f.start(t, t.TempDir(), small)
+	a.record(t, "full-0")
+	a.fault(t, `{"dependency":"blob","error_rate":1,"status":503,"duration":"10m"}`)
+	want := map[string]string{"rec-full-0": "full-0"}
+	if code, _, body := a.upload(t, "full-0", "rec-full-0", bytes.Repeat([]byte("x"), 2000)); code != 202 {
+		t.Fatalf("first upload = %d %s, want 202 (spooled)", code, body)
+	}
+	code, h, body := a.upload(t, "full-0", "rec-full-1", bytes.Repeat([]byte("y"), 2000))
+	if code != 507 || h.Get("Retry-After") == "" || !strings.Contains(h.Get("Content-Type"), "problem+json") {
+		t.Fatalf("upload past spool_max_bytes = %d %q %s, want a 507 problem with Retry-After", code, h, body)
+	}
+	if st := a.status(t); st.Spool.Full == "" && st.Spool.Bytes+2000 <= 3000 {
+		t.Errorf("status spool = %+v, want it to say the spool is full", st.Spool)
+	}
+	if code := a.post(t, a.data+"/v1/interactions/full-0/comments", `{"body":"still writing"}`, nil); code != 201 && code != 202 {
+		t.Fatalf("comment with the spool full = %d, want 201 or 202", code)
+	}
+	a.clearFaults(t)
+	waitFor(t, "the spooled recording attached once", 20*time.Second, func() (bool, string) { return f.attachedOnce(want) })
+	f.storedOnce(t, want)
 }
