@@ -85,10 +85,11 @@ func (s *Spool) Create(recordingID string) (*SpoolFile, error) {
 	return &SpoolFile{s: s, f: f, base: base}, nil
 }
 
-// room reports ErrSpoolFull when n more bytes would pass MaxBytes (they
-// are not counted here) or leave less than ReserveBytes free.
+// room reports ErrSpoolFull when the spool is at MaxBytes, n more bytes
+// would pass it (they are not counted here) or leave less than
+// ReserveBytes free.
 func (s *Spool) room(n int64) error {
-	if max := s.opts.MaxBytes; max > 0 && s.used.Load()+n > max {
+	if max := s.opts.MaxBytes; max > 0 && (s.used.Load()+n > max || s.used.Load() >= max) {
 		return fmt.Errorf("%w: the spool holds %d of recordings.spool_max_bytes %d", ErrSpoolFull, s.used.Load(), max)
 	}
 	if s.opts.ReserveBytes > 0 {
