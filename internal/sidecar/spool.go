@@ -68,7 +68,7 @@ func newSpoolMetrics(reg prometheus.Registerer, owner string, spool *blob.Spool)
 	return m, nil
 }
 
-// spoolOwner is what the fleet's pending upload jobs say of one owner.
+// spoolOwner is what the fleet's unfinished upload jobs say of one owner.
 type spoolOwner struct {
 	Jobs             int     `json:"jobs"`
 	Bytes            int64   `json:"bytes"`
@@ -112,36 +112,39 @@ func (j *jobs) spoolStatus(ctx context.Context, now time.Time) any {
 	return out
 }
 
-// uploadsByOwner adds store's pending and inflight upload jobs to owners
-// (at most a few thousand: a status read must stay cheap).
+// uploadsByOwner adds store's unfinished (pending, inflight or dead)
+// upload jobs to owners. It reads all states in one listing, so that a job
+// moving from pending to inflight meanwhile is counted once; it reads at
+// most a few thousand jobs: a status read must stay cheap.
 func uploadsByOwner(ctx context.Context, store outbox.Store, now time.Time, owners map[string]*spoolOwner) error {
-	for _, state := range []outbox.State{outbox.Pending, outbox.Inflight} {
-		f := outbox.Filter{Kind: capture.KindUpload, State: state, Limit: 1000}
-		for range 5 {
-			page, next, err := store.List(ctx, f)
-			if err != nil {
-				return err
-			}
-			for _, jb := range page {
-				var p struct {
-					Owner string `json:"owner"`
-					Size  int64  `json:"size"`
-				}
-				_ = json.Unmarshal(jb.Payload, &p)
-				o := owners[p.Owner]
-				if o == nil {
-					o = &spoolOwner{}
-					owners[p.Owner] = o
-				}
-				o.Jobs++
-				o.Bytes += p.Size
-				o.OldestAgeSeconds = max(o.OldestAgeSeconds, now.Sub(jb.CreatedAt).Seconds())
-			}
-			if next == "" {
-				break
-			}
-			f.Cursor = next
+	f := outbox.Filter{Kind: capture.KindUpload, Limit: 1000}
+	for range 5 {
+		page, next, err := store.List(ctx, f)
+		if err != nil {
+			return err
 		}
+		for _, jb := range page {
+			if jb.State == outbox.Done {
+				continue
+			}
+			var p struct {
+				Owner string `json:"owner"`
+				Size  int64  `json:"size"`
+			}
+			_ = json.Unmarshal(jb.Payload, &p)
+			o := owners[p.Owner]
+			if o == nil {
+				o = &spoolOwner{}
+				owners[p.Owner] = o
+			}
+			o.Jobs++
+			o.Bytes += p.Size
+			o.OldestAgeSeconds = max(o.OldestAgeSeconds, now.Sub(jb.CreatedAt).Seconds())
+		}
+		if next == "" {
+			return nil
+		}
+		f.Cursor = next
 	}
 	return nil
 }
