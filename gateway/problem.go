@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // problemBase prefixes every problem type. The slugs after it are stable:
@@ -22,6 +24,10 @@ type Problem struct {
 	Field     string `json:"field,omitempty"`
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+
+	// RetryAfter, when positive, is sent as the Retry-After header (whole
+	// seconds): when the client may try again.
+	RetryAfter time.Duration `json:"-"`
 
 	Err error `json:"-"`
 }
@@ -118,6 +124,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, p *P
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if out.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((out.RetryAfter+time.Second-1)/time.Second)))
+	}
 	w.WriteHeader(out.Status)
 	_ = json.NewEncoder(w).Encode(&out)
 }

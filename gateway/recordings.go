@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/capture"
@@ -65,6 +66,11 @@ func optional(s string) *string {
 	return &s
 }
 
+// storageRetryAfter is the Retry-After of a 507: long enough for the
+// spool to drain a few recordings once the store is back, short enough
+// that a client's retry finds it.
+const storageRetryAfter = 30 * time.Second
+
 // recordingProblem maps the flow's errors to what the client sees.
 func recordingProblem(err error) error {
 	if inv, ok := errors.AsType[*capture.InvalidError](err); ok {
@@ -81,7 +87,9 @@ func recordingProblem(err error) error {
 	case errors.Is(err, capture.ErrConflict):
 		return Conflict("X-Recording-Id already names a recording with other bytes or of another interaction; nothing was stored")
 	case errors.Is(err, capture.ErrInsufficientStorage):
-		return InsufficientStorage("the recording store is unavailable and the local spool cannot take the recording; nothing was stored, retry later", err)
+		p := InsufficientStorage("the recording store is unavailable and the local spool cannot take the recording; nothing was stored, retry later", err)
+		p.RetryAfter = storageRetryAfter
+		return p
 	case errors.Is(err, capture.ErrBody):
 		p := Invalid("", "the request body could not be read to its end; nothing was stored")
 		p.Err = err

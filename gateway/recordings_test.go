@@ -45,7 +45,7 @@ func newRecordingPlanes(t *testing.T, maxBytes int64) (*planes, *resilience.Faul
 	}
 	t.Cleanup(func() { c.Close() })
 	dir := t.TempDir()
-	spool, err := blob.OpenSpool(filepath.Join(dir, "spool"))
+	spool, err := blob.OpenSpool(filepath.Join(dir, "spool"), blob.SpoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -497,7 +497,7 @@ func (s *BoltStore) Complete(ctx context.Context, id string, result json.RawMess
 		return fmt.Errorf("outbox: complete: %w: result is not valid JSON", ErrInvalid)
 	}
 	err := s.finish(ctx, id, func(j *Job, now time.Time) {
-		j.State, j.UpdatedAt, j.Result = Done, now, bytes.Clone(result)
+		j.State, j.UpdatedAt, j.Result, j.LastError = Done, now, bytes.Clone(result), ""
 		j.Attempts++
 	})
 	if err != nil {

@@ -283,9 +283,30 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 			d.bury(rctx, log, j, fmt.Errorf("retry budget %s spent: %w", d.cfg.Backoff.MaxElapsed, err))
 			return
 		}
+		if ra := retryAfter(err); ra > delay {
+			// The dependency said when to come back (429/503 Retry-After):
+			// not before, but never later than the backoff's max.
+			delay = min(ra, d.cfg.Backoff.Max.D())
+		}
 		log.Info("outbox: job failed, will retry", "error", err, "retry_in", delay)
 		d.fail(rctx, log, j, Failure{Err: err.Error(), RetryAt: now.Add(delay)})
 	}
+}
+
+// RetryDelayer is implemented by errors that carry a dependency's
+// Retry-After (resilience.StatusError): a handler error wrapping one is
+// retried no sooner than RetryDelay, capped by Backoff.Max.
+type RetryDelayer interface {
+	error
+	RetryDelay() time.Duration
+}
+
+// retryAfter is the Retry-After carried by err, 0 when none.
+func retryAfter(err error) time.Duration {
+	if rd, ok := errors.AsType[RetryDelayer](err); ok {
+		return rd.RetryDelay()
+	}
+	return 0
 }
 
 // call runs h, turning a panic into an error.

@@ -218,10 +218,56 @@ func (s *FallbackStore) List(ctx context.Context, f Filter) ([]Job, string, erro
 	return s.remote.List(ctx, f)
 }
 
-// Interaction implements Store (Redis only).
+// Interaction implements Store: Redis's jobs of the interaction, then the
+// local jobs not yet forwarded (they will run after them). When Redis
+// cannot answer within Timeout, it returns the local jobs alone with an
+// error wrapping ErrPartial, so that a caller may still accept a write for
+// an interaction it cannot see whole while Redis is down.
 func (s *FallbackStore) Interaction(ctx context.Context, id string) ([]Job, error) {
-	return s.remote.Interaction(ctx, id)
+	// Local first: a job forwarded in between then shows twice (and is
+	// deduplicated by its key) rather than not at all.
+	all, err := s.local.Interaction(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var local []Job
+	for _, j := range all {
+		if j.State != Done {
+			local = append(local, j)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	remote, err := s.remote.Interaction(rctx, id)
+	cancel()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, err
+	case err != nil:
+		return local, fmt.Errorf("%w: %w", ErrPartial, err)
+	}
+	seen := make(map[string]bool, len(remote))
+	for _, j := range remote {
+		if j.IdempotencyKey != "" {
+			seen[j.IdempotencyKey] = true
+		}
+	}
+	for _, j := range local {
+		key := j.IdempotencyKey
+		if key == "" {
+			key = "holdline-fallback/" + j.ID
+		}
+		if !seen[key] {
+			remote = append(remote, j)
+		}
+	}
+	return remote, nil
 }
+
+// Local is the local fallback store: it holds the jobs accepted while
+// Redis was unreachable until Run forwards them. A sweep that must know
+// every job that may still run (the spool's orphan sweep) asks it as
+// well as the FallbackStore.
+func (s *FallbackStore) Local() *BoltStore { return s.local }
 
 // Claim implements Store (Redis only: local jobs run once forwarded).
 func (s *FallbackStore) Claim(ctx context.Context, now time.Time, max int, paused func(string) bool) ([]Job, error) {

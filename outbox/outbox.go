@@ -40,6 +40,14 @@ var (
 	// ErrInflight is returned by Replay when a worker is running the job.
 	ErrInflight = errors.New("outbox: job inflight")
 
+	// ErrPartial is returned (wrapped) by FallbackStore.Interaction and
+	// FallbackStore.List together with a usable answer when Redis could
+	// not be asked: the jobs returned are those the local fallback store
+	// holds, and jobs only Redis holds are missing. Callers that can work
+	// with what this sidecar knows (accepting a write while Redis is down)
+	// use the jobs; others treat it as an error.
+	ErrPartial = errors.New("outbox: shared store unreachable; the answer holds local jobs only")
+
 	// ErrPaused is returned by handlers (wrapped) when their dependency
 	// refused the call without trying it, typically because its circuit
 	// breaker is open (the caller maps failsafe's circuitbreaker.ErrOpen to
@@ -110,8 +118,9 @@ type Job struct {
 	CreatedAt time.Time `json:"created_at"`
 	// UpdatedAt is the time of the last state change.
 	UpdatedAt time.Time `json:"updated_at"`
-	// LastError is the most recent failure, kept after success for
-	// history.
+	// LastError is the most recent failure of a job that has not
+	// succeeded; Complete clears it, so a done job shows none (its
+	// Attempts still count the failures before).
 	LastError string `json:"last_error,omitempty"`
 	// Result is what the handler returned on success; a later job of the
 	// interaction can read it through Store.Interaction.

@@ -193,7 +193,7 @@ local ns, us = now()
 release(group, tok)
 redis.call('HSET', k, 'u', ns, 'tok', '', 'o', '')
 if outcome == 'done' then
-  redis.call('HSET', k, 'r', result)
+  redis.call('HSET', k, 'r', result, 'e', '')
   redis.call('HINCRBY', k, 'a', 1)
   setstate(id, 'inflight', 'done')
 else

@@ -40,7 +40,9 @@ var (
 	ErrNoLinks = errors.New("blob: store cannot sign links")
 
 	// ErrSpoolFull is wrapped by Spool writes that failed because the disk
-	// is full (ENOSPC, EDQUOT).
+	// is full (ENOSPC, EDQUOT), because the spool holds SpoolOptions.MaxBytes
+	// already, or because the write would leave less free space on the
+	// filesystem than SpoolOptions.ReserveBytes.
 	ErrSpoolFull = errors.New("blob: spool disk full")
 )
 

@@ -189,7 +189,7 @@ func TestGCSDeclaredCRC(t *testing.T) {
 func TestSpool(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "old.123.part"), []byte("half"), 0o600)
-	sp, err := blob.OpenSpool(dir)
+	sp, err := blob.OpenSpool(dir, blob.SpoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

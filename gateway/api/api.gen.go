@@ -418,6 +418,9 @@ type IdempotencyKey = string
 // InteractionID defines model for InteractionID.
 type InteractionID = string
 
+// InsufficientStorage defines model for InsufficientStorage.
+type InsufficientStorage = Problem
+
 // VerifyTokenJSONBody defines parameters for VerifyToken.
 type VerifyTokenJSONBody struct {
 	Token string `json:"token"`
@@ -987,6 +990,15 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
+type InsufficientStorageResponseHeaders struct {
+	RetryAfter *int
+}
+type InsufficientStorageApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers InsufficientStorageResponseHeaders
+}
+
 type ProblemApplicationProblemPlusJSONResponse Problem
 
 type GetOpenAPIRequestObject struct {
@@ -1484,15 +1496,20 @@ func (response UploadRecording415ApplicationProblemPlusJSONResponse) VisitUpload
 	return err
 }
 
-type UploadRecording507ApplicationProblemPlusJSONResponse Problem
+type UploadRecording507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
 
 func (response UploadRecording507ApplicationProblemPlusJSONResponse) VisitUploadRecordingResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1907,66 +1924,69 @@ func (sh *strictHandler) ScreenPop(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ft7c+M2kv8qXdytip2lnn4k0dTVlePkUr7bTXKebLJ1sc+GiJaIMQkwACiP4vJ3v0KDTwmyLWdmbv/Y",
-	"/0QSj37j193QQ5SovFASpTXR7CEqmGY5WtT0dMExL5RFmaz/C9fuDUeTaFFYoWQ0iy6xQGaFXAKDey0s",
-	"wr2wKdgUwbAc4Q7XoNGWWhp6uRDaWGDS3KMewje4YGVmDVgFSiJw1GKFHBZa5TRcSIuaJW4zYJKDKlAz",
-	"9zSM4kg4AlJkHHUUR5LlGM26BA8cxXFkkhRz5kjP2fu/olzaNJpNT07jyK4LN8VYLeQyenyMo4t2v4tv",
-	"trn9KUVIlLQssYME3dgehYLPYOJ4mUy/BLWADK2TYwxcLIU1MQzhBmYwiEEqC8YyTZIjiTHgysKB4AaY",
-	"RigNchAS1PwdJhYcc+awYbpgNm1Z7pBwI3gURxp/K4VGHs2sLrErgYI5itwS//vr2eB/2OD38eCrm9ng",
-	"un0auseHcTyZfvH452hbSI9ufVMoaZAs5Eet5hnm7qcTDUrrfrKiyERCqhoVfsRf3hknxIcOOX/WuIhm",
-	"0Z9GrQmO/FczqtelHftqOJNw+R/n8NXxyRdQLT4k9VVz3dLnl3+7xERpTmxrZzhWeIoFvdvgK46MZbY0",
-	"4U8lqSH4rSw4s8hvGH1eKJ27X5F7ObAix20RxlGps8Baj13N/erIvG7mejtwc89VnqO0l/hbicbLmnPh",
-	"JMOyHzt8LlhmMN5gnZU2VTrIx1zx9YaTHE3H43Ec5ULWbybxM0TTKmGyyW22tYE5E1mQooXAjJvdHHrj",
-	"3tpph3q9swQ+FKmS4S9/RE3foMXEXjQO0Wea41Izjl1K50plyKSbi3IltJJ5NXWLrpRJrhaLm99KLMOU",
-	"i2bfrU+ZWOENW6K0N9U6YSJyNIYtK4+xmIc9o3rBtGZrEiZb7pBy71jZS6EamVFyT0KMKnVCpKAsc6co",
-	"LlimlotM3UdxtGBZNmfJXUd3O/TbyKGvl2aHoETjVsMt/c+Zyetcmtt8sRnax4OvPv/T9cMkPpqGYngc",
-	"4aoyj463T6ZfBkZmTC5LtsSbRHHcjA8nveAwjT+o2i2+ty87tbvq6tMbFHljB2fLBvT0o2TzvrG3jQGZ",
-	"YGEznGtkdxiOsFyLhX2dxxtMlORMr4NfV6iN2NtD6lk3GlkwEG1I1jPdpzUk3/4+m4t40YbmdbBX4Mzu",
-	"Y5wQf+/UvC+Bp9DFf6p5SCaaIMOuHfxXIZcv3+eynvKsZLZQHPHT2zQkNcfItn1ai3lhu3bgll+idlMS",
-	"jXsjlh0SuRMy/CFjxt6g1jvAhsT39qaici86NJoys3vHEofteodBgZK04o7KRSaWqYvo3AEBF7oZD5wL",
-	"r4F621ihkllNUtzqqqeYkKo7SHsTTdgnMVQ4kVGLhRcCaH/wAA2OYaE0rFgmOMH3GmGbYdAupLFMJrjD",
-	"X2jdm5cC7o6NWmEzfCKMbTJ05tKpeYbw98sLly05tlwC6YTtUrGKiRhwuBxCam1hZqNRqjKeCYlDjqs6",
-	"TTGjlvdnFUpfa2objkLK84HgdUd8kjIpMeva70oJwh5JygiL5BSZCUqHLLdKWndpoifLUArwobD5bqy9",
-	"G8t2kq8eFDjZLzOpl9mtHDdry7cSnRxNk22D+5oZPD2G88vzo+k5HJwzY9lSqkwcOnNzpjdfWww7TaLz",
-	"ri6Jde5DAUtS+rkzBr1T811aVI2c+qT+kqJGEBaEAWOVRl65wdL5wLxM7tCOXHo0DEfcSjY73Thl05PT",
-	"8CfxO/ZCpZD29LjdpePwnrCuWJaJs2kutLPvQqnseazeo7XaPq5V2OzhFRCyg7eJRpQ/qiKICW9yEwg8",
-	"S6wVzpllYFCvnICFhFxkmfDIjezgBVJI2iyZZdkPi2j269P4ok6rH6/jSJZZ5mKg977H+Lksc3J6vKPE",
-	"xbIM9WcGZJnPqcYF3w4np8dvwJ1Ua7hPURLHfiAIDvfMUB0rxYyD0lDKgmmDjhzHOr5neeEoi/4yOZ6c",
-	"nJycjCfjcdjcXpHseb2/HJW1xaEXZY7OXOIocb7pgzwF+1xIkbMXWCUJutVtS24nhwyki3Ftc09a6sc8",
-	"Ua7jcGWhD8SfTSGboL9taZrdw9n3F8AMaExQrJDPvK3FwEAyz05thwdUKdW4FEoexs7MGFjMZu6XEcVs",
-	"ZERhZgQB7lNlqIqqoWCaQh+rlhnCWWuqrQUfkG3HwKSS61yVJm5GxVBosWIWY9Do+Eqsc/FSshUT5HLu",
-	"4U6qe3lY1bYNTMfjurJbWQoUqoih1rRbyykariKpajo8hVfRm4ZasCmzkDAplYU5ArkV7+1SLd9ZsON9",
-	"mysP4XsUNkXtRicp+rL8+eXfnJt2VHl6HHTOZQUR+qqs6viVauDg4u0PcDQ5PT0kLOm39vFBlRYYJKqU",
-	"Vq/B5ehu3+2y9PVDsHKx4VneskL+8ZO6Q/kzai5CNUdnvysMh8UkYyLfH9k8E2vfF0Kj2TPVeU3ZK1EF",
-	"/uFS2bt7S5mR1coUmFRQ2AfAUFDYXR/fTP+94J8OfCF9/qKFxcsm+duIZr4k/kRh4OmM/vkEpT0JKEOL",
-	"4hq0PRv8d6YEjxRMF2p3l8mFWeeZ7kFiYpU2sESJmlmEJBPuSKNW2RDqRMY9ure4Qr2+ks73NxtWueA8",
-	"w3umEXJ2h9R7Y24bF/pAcJRW2LVLmFaCowYm+ZVsa2Zw/o8hnGthRcKyQcFs2jblDBwYOpd8pOtMogZg",
-	"fCUbgAYJK2yp8RBYds/WpgpoFCMEgQuhYV7yJdo3Hm8w4OiydpTJ+koumMgodK3rmdQzJBONgY5owmNx",
-	"E3wJndGRkYkVDqgQdSVTJvlALRY+2MNtbY4zcH5+S01HFyAr2xxeySv5rdZOFU6Ct7v6XLdwULeoDofw",
-	"c5tNo5/s4PaVtL00nHIqB7Zu6dft8EpSdTlBacg9q37fWeG4HEyH406mHDUmQIwWGaNaRlXki2bReDjx",
-	"E1SBkhUimkVHw/HwyIfflMx8VH0brllO4GCJ5G6Nhi94NIu+Q/tDgfLsx4tooxc4HY+f6APWi7b9v0Bv",
-	"cdsVqr2Aq6R0bl61+so8p3po9FMqTOdjHFm2NL5yb1l07QaPVpNRW/4ftfXdIH9/FcZuFYn34nS/TufW",
-	"XjsE4cneZP8sE8ygiSufKYSUyKFTpDUx1KVeMIgyBipEk2lX5WqgYlRXdp1mSUiCD0TL48igoYVHD9Wv",
-	"G8EfR5yaGoO2CdXtAvz6sN3NpdWACsyVHyu5EMsd/W4a/Yo29+D6YRKfHodxxUNop5ap1253dBrc7jqO",
-	"CmXCubrsBk6KczE4jGDAgSelQVjTKE4YF34lab+OhML4yELy/Mx04h3U4Q4Obv0JPIO6E3Z76ONN3xd6",
-	"bcymovd11Sv+MOYfaIE99o/RKp/9eB7Y5XKH97kjbOji57HfOLReQ2B7e8GNP95jfM+3f5AIK6FtybJK",
-	"gY4KUD77rvVbuXxRzjNh0r7zP+fT9Xk/WqEWC1JqbZh9Q/iZvhOs/gN2sEeKamkrl1/uUeTzk8Jg69OZ",
-	"Uy/52GFOK//5DYEuSSVnIOopVSWYDF4udFmIVcjhFRbYsyivRpc3014EUr44PZ2CSVmBhy47XDkwRfDK",
-	"RZauAdXG0jGfthpgRg/92sDjUwCi2+z7iJrobrNDER2iP7V7/+JS+wa33Ul1b+hUTpmBogaFStPVuB6Z",
-	"HZV0FBBdbzTcd9QO2yGj/n23x+uXqHVUpVsmcLLvt138/IT+9cPuudk3qTPOq4tRH+mU2rh29aKIMvlg",
-	"u3fT39CFOM79dcGmlvMYR9Px9FPt/9+UDNcE8FJT5UmVdq7ev9Kpvtpv/ORor/En46PXOu0Z51TBInNw",
-	"yfPGPdXPDOXsPtN1wfveYTabalUu/cXYWi47vfhFXqjb243/bz7Yt4LpeNK2BpwMrFJ39NDeDK5MxL+o",
-	"8/vpeOonCnsl75kBX1yBAzf0nZq7I7E2qjkulMYO3D0cwhlouoaMvG5lX8n+NeSNW8G7ryQHIPA51Xyq",
-	"fsHHCS795vA/V2zx7P8runya6OKl3XiQd3JQCw8TG8/96HGlvuT0R2NLoLJJhcvPDAhO4MamwkCzqb99",
-	"Ilp3HcJ3VcmTV3XAuanymuD9/38Mmmb+4IJHL0nTu3ffn7z6vsUPlfhOjsbAxRKNbTr/iq+rFrtJ2WB6",
-	"cvpvs6/P3n57ejwbAiFwUXOzFCvc/WeGSyz04Btau8fJE+WEfuz6e5EpxtvrDU+Fr89Hn/ddtmlTzIV0",
-	"1hm/rF7HSi6Uv/0Qg7EaWY58COd+p8FP6wKpbCGpcU6jR/dsFV9J/zsvcBlX79VySTXbTmhRiUU78Ou+",
-	"gSQt5R1Sy9lF/CtZb+NTRh/PP13m17nuFxYOnUZtFdwddizTyPi6uprxZvtM8uF28mmIfEtU1MG2pZSo",
-	"++CR/2lSCqUydGkxZCphGXBh7rx8SrJrZ0YeKvxTHgPHk5M9j40vXntskNaAdfR18N35W29Gh1QclOBv",
-	"F4FoQCtBtCfPj+7d0/r08B2eQVFdkgkiwe9d5MjE71V3ue7yW+V7+5Tk1h3shUaTtv/4okaUe7qSvWZO",
-	"297pY8yqQKp00+g58Hsoma2DJc32ks/HAXNbVzM+cfWp5W9XDGp6dMO24XULhq2Nky1dDvC3xdzqGVp8",
-	"nXt9VHfZKKQoIpdlmZDLf4ezbk/RdBOP1nqr7KNr7h3TvibZ0WWuCvrQn4Gi1NpiNhpNpl8Mx8PxcDL7",
-	"cvzlmHKiapGmS9dZzAGH7f/qme77jqd13nYqtt016jJc5x31uh6vH/8vAAD//w==",
+	"7Ft5c+M2lv8qrzhTFTtDnT46UdfWluNkU96dHOvOJFPb9toQ8SSiTQIMAMqtuPzdt/DAU4J89bH5Y/6T",
+	"SBwP78LvHbyLEpUXSqK0JprdRQXTLEeLmv6dccwLZVEm6//CtXvC0SRaFFYoGc2icyyQWSGXwOBWC4tw",
+	"K2wKNkUwLEe4wTVotKWWhh4uhDYWmDS3qIfwLS5YmVkDVoGSCBy1WCGHhVY5DRfSomaJ2wyY5KAK1Mz9",
+	"G0ZxJBwBKTKOOoojyXKMZl2CB47iODJJijlzpOfs/d9RLm0azaZHx3Fk14WbYqwWchnd38fRWbvf2bfb",
+	"p/0lRUiUtCyxgwTd2B6Fgs9g4s4ymX4FagEZWsfHGLhYCmtiGMIVzGAQg1QWjGWaOEccY8CVhT3BDTCN",
+	"UBrkICSo+TtMLLjDmf3m0AWzaXvkDglXgkdxpPH3Umjk0czqErscKJijyC3xv29PBv/DBn+MB19fzQaX",
+	"7b+h+3s3jifTV/d/jbaZdO/WN4WSBr2GSFMuFiIRKO0bqzRbonvs2ITSup+sKDKRkNhGhVbzDPO/vTOO",
+	"oXcd0v6qcRHNor+MWnUc+bdm9LOf5XffFonGRGnuWGms0gjCQCnZiomMzTMkxXHKlKmEZWAKpTJImHQy",
+	"sOwG6V27xF7z0wxp7FXO3l/N1xYNKO2nX2k0qFdYPdbIkhR57N67xbgwN46IRZll+0P4UdmU5MyMJ5C/",
+	"htPzH7y9eHE7WthigYlFPoRztHoNbOH0y61H/wcn9J9jxtZOEbzikwg677d19g0mSnIysVsmLMxx4Xik",
+	"3RxHldugLDLF+LBvLEKKvMyj2aTRAadoS9RODPdxVAvlMwr7RML5f5zC14dHr6BafEh2W811S5+e/3BO",
+	"EiR9185jWOFVVdCzDYWOI2OZLU34VUn2F3xXFpxZ5FeMXi+Uzt2vyD0cWJHjtu3EUamzwFr3XZN968i8",
+	"bOZ6B+Dmnqo8R2nP8fcSjec158JxhmU/d865YJnBeOPorLSp0sFzzBVfb3jHg+l4PI6dCtRPJvEjRNMq",
+	"YbLJX25LA3MmsiBFC4EZN7tP6L3a1k47xOu9ZOBFkSoZfvMhYvoWLSb2rDGI/qE5LjXj2KV0rlSGTLq5",
+	"KFdCK5lXU7foSpnkarG4+r3EMky5aPbdepWJFV6xJUp7Va0TJiJHY9iyshiLedgyqgdMa7YmZlZ+f5vL",
+	"PTzxLIFqZEbJZxJiVKkTIgWlc19vIy5YppaLTN1GcbRgWTZnyU1Hdjvk2/ChL5dmhyBH41bCLf2PqcnL",
+	"TJrbfLF5p48HX3/5l8u7SXwwDV3ecYSrSj061j6ZfhUYmTG5LNkSrxLFcdM/HPWcwzT+qGK3+N4+Da51",
+	"xdWnN8jyRg9Olg3a7XvJ5nmjbxsDMsHCajjXyG4w7GG5Fgv7Mos3dHszvQ6+XaE24tkWUs+60siCjmiD",
+	"s/7QfVpD/O3vs7mIZ21oXgd0B+7sPrgNne+dmvc58BC6+E81D/HEg75dO7SQ8Mn7nNdTHuXMFnyn8/Q2",
+	"DXHNHWRbP63FvLBdPWhAWxwlGp+NWHZw5EbI8IuMGXuFWu8AGxLf26uKymfRodGUmX22L3HYrncZFChJ",
+	"Ku6qXGRimTqPzh0QcK6b8cC98BKot40VKp7VJMWtrHqCCYm6g7Q30YR9EEOFI1i1WHgmgPYXD9DgGBZK",
+	"w4plghN8rxG2GQb1QhrLZII77IXWvXoq4O7oqBU2wwfc2OaBTlwc7aK8f5yfuTC5Dmkcs10MXh0iBhwu",
+	"h5BaW5jZaJSqjGdC4pDjqg5TzKg9+6MCpbc1tc2JQsLzjuBlV3ySMikx6+rvSgnCHknKCIvk5JkJSoc0",
+	"t8pW7JJEj5ehEOBjYfPdWHs3lu0EXz0ocPS8yKReZrdw3Kwt20p0cjBNthXuG2bw+BBOz08Ppqewd8qM",
+	"ZUupMrHv1M2pHiUFgkaT6LwrSzo6966AMggP+aB3ar5LiqrhU5/U31LUCMKCqBMPlRksnQ3My+QG7ciF",
+	"R8Owx614s9OMUzY9Og6/En9gz1UKaY8Pozhg8J6wLluWidNpLrTT70Kp7HGs3qO12j6uRdjs4QUQ0oM3",
+	"iUaUP6siiAmvchNwPEusBc6ZZUAJIR6DkJCLLBMeuZEePIELSRslsyz7aRHN3j6ML+qw+v4yjmSZUabL",
+	"W999/FiUOTk+3JHbZFmG+gsDssznlNyE74aT48PX4G6qNdymKOnEfiAITkmtW2HTFDMOSkMpC6YNOnLc",
+	"0fE9ywtHWfS3yeHk6OjoaDwZj8Pq9oJgz8v96aisTQ49KXJ06hJHibNN7+TJ2VNmjD1BK4nRrWxbcjsx",
+	"ZCBcjGude1BTP+WNchmHMwt9IP5oCNk4/UDKlt3CyY9nwAxoTFCskM+8rsXAQDJ/nFoP9yhFrnEplNyn",
+	"NCsDi9mMErKimI2MKMyMIMBtqgylzzUUTJPrY9UyQzhpVbXV4D3S7RiYVHKdq9LEzagYCi1WzGIMGt25",
+	"EutMvJNcdn9upLqV+1VRw8B0PK5T+pWmQKGKGGpJu7WcoOEikqqmw1N4Eb1uqAWbMlvnqecIZFa8t0u1",
+	"fGfBjvVtrjyEH1HYFHWVrvb1mNPzH5yZdkR5fBg0zmUFEfqirAo4lWhg7+zNT3AwOT7eJyzpt/b+QZUW",
+	"GCSqlFavwcXobt/tesTlXTBzsWFZXrNC9vGLukH5K2ouQjlHp78rDLvFJGMifz6yecTXvi+ERvPMUOcl",
+	"aa9EFfjBqbJ3t5YiI6uVKTCpoLB3gCGnsDs/vhn+e8Y/7PhC8vxNC4vnTfC34c18SvyBxMDDEf3jAUp7",
+	"E1CEFsU1aHvU+e8MCe7JmS7U7vKic7NUIUqUlJhYpQ0sUaJmFiHJhLvSqEY6hDqQcX/dU1yhXl9IZ/ub",
+	"lcpccJ7hLdMIObtBqggxt41zfSA4Sivs2gVMK8FRA5P8QrY5Mzj95xBOtbAiYdmgYDZtq7EG9gzdS97T",
+	"dSZR5Te+kG19LWGFLTXuA8tu2dpUDo18hCBwITTMS75E+9rjDQYcXdSOMllfyAUTGbmudT2TisWkojHQ",
+	"FU14LG6cL6EzujIyscIBJaIuZMokH6jFwjt7uK7VcQbOzq+bomGlm8MLeSG/09qJwnHweled6xr26hLV",
+	"/hB+baNp9JMd3L6QtheGU0zlwNY1/boeXkjKLicoDZlnVeg9KdwpB9PhuBMpR40K0EGLjFEuo0ryRbNo",
+	"PJz4CapAyQoRzaKD4Xh44N1vSmo+qt4N1ywncLBEMrdGwmc8mkXfo/2pQHny81m0UQSejscP1AHrRdv6",
+	"X6CovG0K1V7AVVI6M69KfWWeUz40+iUVpvMyjixbGp+5tyy6dINHq8moTf+P2vxu8Hx/F8ZuJYmfddLn",
+	"VTq39trBCE/25vFPMsEMmriymUJIiRw6SVoTQ53qBYMoY6BENKl2la4GSkZ1edcploQ4eEe03I8MGlp4",
+	"dFf9uhL8fsSpqDFoi1DdKsDbu+1qLq0GlGCu7FjJhVjuaHSg0S/obxhc3k3i48MwrrgL7dQe6qXbHRwH",
+	"t7uMo0KZcKwuu46T/FwMDiMYcOBJaRDWNIITxrlfSdKvPaEw3rMQP78wHX8HtbuDvWt/A8+groRd73t/",
+	"07eFXhmzyeh9U9WKP476B0pg9/1rtIpnP50Fdk+5w/rcFTZ0/vPQbxxaryGw7V5w4w+fMb5n2z9JhJXQ",
+	"tmRZJUBHBSgffdfyrUy+KOeZMGnf+B+z6fq+H61QiwUJtVbMviL8Su8JVn+AHjwjRLW0le9AeXKSz08K",
+	"g63Pp0694GOHOq3869cEuiSlnIGop1CVYDJ4vviuoAo5vEADexrlxejiZtqLQMqr4+MpmJQVuO+iw5UD",
+	"UwSvnGfpKlCtLB31abMBZnTXzw3cPwQgusW+TyiJ7jY7BNEh+nOb928utG9w241Ut4Zu5ZQZKGpQqDT1",
+	"RPbI7IikI4DocqPgviN32A4Z9Rsd7y+fItZRFW6ZwM3+vO3ixyf0+06792ZfpU44rxqjPtEttdF29SSP",
+	"Mvlou3fD31BDHOe+T7TJ5dzH0XQ8/Vz7/zcFwzUBvNSUeVKlnav3LzSqr583fnLwrPFH44OXGu0J55TB",
+	"InVwwfNGg/IXhmJ2H+k6533r+0G1Kpe+I7rmy04rfpIV6ra78f/NBvtaMB1P2tKA44FV6ob+tC3hlYr4",
+	"B3V8Px1P/URhL+QtM+CTK7Dnhr5Tc3cl1kpV9a22cHd/CCegqf8ceV3KvpD9/vONdvDdvegBCHxKOZ+q",
+	"XvBpnEu/OPzn8i3++P/yLp/Hu3huNxbkjRzUwsPExnI/uV+pm5w+1LcEMpuUuPzCgOAEbmwqTNt377tP",
+	"RGuuQ/i+SnnyKg84N1VcE/zw45+Dppg/OOPRU8L07kcPD37zsHUeSvEdHYyBiyUa21T+FV9XJXaTssH0",
+	"6PjfZt+cvPnu+HA2BELgoj7NUqxw91cs51jowbe0du8kD6QT+r7rH9TR37Y3POS+vhx92TfZpkwxF9Jp",
+	"Z/y0fB0ruVC++yEGYzWyHPkQTv1Og1/WBX2a4UCt02s3enTLVvGF9L/zApdx9Vwtl5Sz7bgWlVi0A7/u",
+	"a0jSUt4glZydx7+Q9TY+ZPT+/PNFfp12vzBz6DZqs+DusmOZRsbXzTchW3eSd7eTz0PkG6KidrYbn9R8",
+	"dM//MCmFUhm6sLj6ZocLc/O686WKUyMPFf6U18Dh5OiZ18arx8eHvrPqXyEkQWDdb5m+P33jVWqfEoUS",
+	"fKcRiAbAElx78C7p9qHWN4mv9gyKqmEmiAp/dF4kE39Ulea64m+Vr/NTwFtXsxcaTdp+9kdFKffvQvYK",
+	"O22pp483q2Sp0k3RZ8/voWS2DqY324afTwPstto0PnMmqj3fLn/U1OuGbfHrGgxbG8dbahTwnWNu9Qwt",
+	"vszUPqnpbCRVFJHLskzI5b/DSbe+aLpBSKu9VSTSVfeOal8S76ixq4JB9GFQlFpbzEajyfTVcDwcDyez",
+	"r8ZfjSk+qhZpKnadxRyI2P5g03Sfdyyt87STve2uUafkOs+o7nV/ef9/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

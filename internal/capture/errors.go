@@ -30,6 +30,11 @@ var (
 	// Nothing is stored.
 	ErrInsufficientStorage = errors.New("capture: no room to store the recording")
 
+	// ErrSpoolLost is wrapped by the upload job's error (the job goes
+	// dead) when the owner's spool no longer has the recording's file:
+	// the sidecar's data_dir was lost or wiped.
+	ErrSpoolLost = errors.New("capture: spool file lost")
+
 	// ErrBody is returned when the request body could not be read (the
 	// client went away). Nothing is stored.
 	ErrBody = errors.New("capture: reading the recording")

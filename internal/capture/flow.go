@@ -54,6 +54,32 @@ type Options struct {
 	// Notify, when set, is called after a job is queued (wire it to
 	// outbox.Dispatcher.Notify so the job runs without waiting for a poll).
 	Notify func()
+	// Owner is this sidecar's id (stable across restarts on the same
+	// data_dir). A spooled recording's upload job carries it, with the
+	// dependency SpoolDependency(Owner), so that only the sidecar holding
+	// the bytes runs the upload (see the package documentation). "" makes
+	// upload jobs anyone's, which is right only for a single sidecar.
+	Owner string
+	// OnSpoolLost, when set, is called when an upload job finds its spool
+	// file gone on its owner (the data_dir was lost): the job goes dead,
+	// and this makes the loss countable (a metric). It must not block.
+	OnSpoolLost func()
+}
+
+// SpoolDependencyPrefix starts the outbox dependency of an upload job
+// whose bytes are in one sidecar's spool: SpoolDependency(owner).
+const SpoolDependencyPrefix = "spool:"
+
+// SpoolDependency is the outbox dependency of upload jobs whose spool
+// files only the sidecar owner holds. A dispatcher pauses every such
+// dependency but its own (and its own while the blob breaker is open), so
+// the upload is only ever claimed by the owner; the attach job it queues
+// once the object is stored is anyone's. Empty owner: "blob".
+func SpoolDependency(owner string) string {
+	if owner == "" {
+		return "blob"
+	}
+	return SpoolDependencyPrefix + owner
 }
 
 // Flow stores recordings: store first, spool when the store fails, CRM
@@ -69,6 +95,8 @@ type Flow struct {
 	wake  func()
 	locks keyedMutex
 	bufs  sync.Pool
+	owner string
+	lost  func()
 }
 
 // New returns a Flow. dep is the "blob" dependency: while its breaker is
@@ -96,6 +124,10 @@ func New(store blob.Store, spool *blob.Spool, jobs Jobs, dep *resilience.Depende
 	}
 	if f.wake == nil {
 		f.wake = func() {}
+	}
+	f.owner, f.lost = opts.Owner, opts.OnSpoolLost
+	if f.lost == nil {
+		f.lost = func() {}
 	}
 	f.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	return f, nil
@@ -376,10 +408,11 @@ func (f *Flow) spooled(ctx context.Context, req Request, name string, sum blob.S
 	p := uploadPayload{
 		RecordingID: req.RecordingID, InteractionID: req.InteractionID, SpoolPath: path, Object: f.store.URI(name), Name: name,
 		Size: sum.Size, CRC32C: blob.EncodeCRC32C(sum.CRC32C), SHA256: sum.SHA256, ContentType: req.ContentType,
+		Owner: f.owner,
 	}
 	body, _ := json.Marshal(p)
 	job, created, err := f.jobs.Enqueue(ctx, outbox.Job{
-		Kind: KindUpload, Dependency: "blob", InteractionID: req.InteractionID,
+		Kind: KindUpload, Dependency: SpoolDependency(f.owner), InteractionID: req.InteractionID,
 		IdempotencyKey: "upload:" + req.RecordingID, Payload: body,
 	})
 	if err != nil || !created {
@@ -426,7 +459,10 @@ func (f *Flow) enqueueAttach(ctx context.Context, p attachPayload) (outbox.Job, 
 // id: its attach job (stored) or, failing that, its upload job (spooled).
 func (f *Flow) previous(ctx context.Context, interactionID, recordingID string) (*outbox.Job, error) {
 	jobs, err := f.jobs.Interaction(ctx, interactionID)
-	if err != nil {
+	// ErrPartial (Redis down in fleet mode): decide from the local jobs. A
+	// replay missed here is still caught: the store's create-only commit
+	// finds the object, and the job's idempotency key finds the job.
+	if err != nil && !errors.Is(err, outbox.ErrPartial) {
 		return nil, fmt.Errorf("capture: read interaction jobs: %w", err)
 	}
 	var found *outbox.Job

@@ -99,7 +99,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.store = blob.NewGCS(c, bucket, blob.GCSOptions{ChunkRetryDeadline: time.Second})
 	}
 	e.spoolDir = filepath.Join(t.TempDir(), "spool")
-	spool, err := blob.OpenSpool(e.spoolDir)
+	spool, err := blob.OpenSpool(e.spoolDir, blob.SpoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

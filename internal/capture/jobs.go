@@ -30,6 +30,9 @@ type uploadPayload struct {
 	CRC32C      string `json:"crc32c"`
 	SHA256      string `json:"sha256"`
 	ContentType string `json:"content_type"`
+	// Owner is the id of the sidecar whose spool holds the bytes ("" for
+	// jobs of a single sidecar, or queued before owners existed).
+	Owner string `json:"owner,omitempty"`
 }
 
 func (p uploadPayload) recording(j outbox.Job) Recording {
@@ -100,6 +103,11 @@ func (f *Flow) handleUpload(ctx context.Context, j *outbox.Job) (json.RawMessage
 	if err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("capture: upload payload: %w", err))
 	}
+	if p.Owner != "" && p.Owner != f.owner {
+		// Another sidecar's spool holds the bytes (a peer reclaimed the
+		// run of a stalled owner): leave it for the owner, spending nothing.
+		return nil, fmt.Errorf("capture: upload: spool of sidecar %s: %w", p.Owner, outbox.ErrPaused)
+	}
 	if !f.dep.BreakerAllows() {
 		return nil, fmt.Errorf("capture: upload: %w", outbox.ErrPaused)
 	}
@@ -131,7 +139,12 @@ func (f *Flow) uploadSpooled(ctx context.Context, p uploadPayload, sum blob.Sum)
 	}
 	file, err := f.spool.Open(p.SpoolPath)
 	if err != nil {
-		return outbox.Permanent(fmt.Errorf("capture: spool file of %s lost: %w", p.RecordingID, err))
+		// The owner runs this job (see handleUpload) and its spool does not
+		// have the file: its data_dir was lost. Make the loss loud.
+		f.lost()
+		f.log.Error("recording lost: its spool file is gone from this sidecar's data_dir",
+			"interaction_id", p.InteractionID, "recording_id", p.RecordingID, "error", err)
+		return outbox.Permanent(fmt.Errorf("capture: spool file of %s lost: %w: %w", p.RecordingID, ErrSpoolLost, err))
 	}
 	defer file.Close()
 	w, err := f.store.Create(ctx, p.Name, blob.Meta{

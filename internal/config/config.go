@@ -195,6 +195,17 @@ type Recordings struct {
 	// 50 MB (one upload); the generic kind takes it as it is. Default
 	// 50,000,000 (50 MB). See docs/crm.md.
 	AttachPartBytes int64 `yaml:"attach_part_bytes"`
+	// SpoolMaxBytes caps what the local spool ({data_dir}/spool) holds
+	// while the store is unavailable, recordings being written included.
+	// When it is reached, an upload the store cannot take gets 507 with
+	// Retry-After; CRM writes are not affected. Default 10737418240
+	// (10 GiB).
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+	// SpoolReserveBytes is the free space the spool always leaves on the
+	// data_dir filesystem, so that the outbox database (which shares it)
+	// can keep taking CRM writes when recordings fill the disk. Default
+	// 268435456 (256 MiB).
+	SpoolReserveBytes int64 `yaml:"spool_reserve_bytes"`
 }
 
 // Drills configures fault injection.

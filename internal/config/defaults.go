@@ -67,6 +67,8 @@ func (c *Config) applyDefaults() {
 	setStr(&c.Recordings.Prefix, "recordings/")
 	setInt(&c.Recordings.MaxBytes, 2<<30)
 	setInt(&c.Recordings.AttachPartBytes, 50_000_000)
+	setInt(&c.Recordings.SpoolMaxBytes, 10<<30)
+	setInt(&c.Recordings.SpoolReserveBytes, 256<<20)
 
 	for _, p := range c.Dependencies.all() {
 		p.applyDefaults()

@@ -62,6 +62,10 @@ func (c *Config) Validate() []error {
 	v.oneOf("recordings.store", c.Recordings.Store, "gcs", "dir")
 	v.positive("recordings.max_bytes", c.Recordings.MaxBytes)
 	v.positive("recordings.attach_part_bytes", c.Recordings.AttachPartBytes)
+	v.positive("recordings.spool_max_bytes", c.Recordings.SpoolMaxBytes)
+	if c.Recordings.SpoolReserveBytes < 0 {
+		v.add("recordings.spool_reserve_bytes", "must not be negative")
+	}
 
 	for _, name := range Names {
 		c.Dependencies.Policy(name).validate(v, "dependencies."+name)

@@ -137,8 +137,11 @@ func (s *Service) CreateRecord(ctx context.Context, interactionID, key string, r
 }
 
 // AddComment adds a comment to the interaction's record, after the record
-// write. key is the client's Idempotency-Key; empty derives one. Errors:
-// ErrConflict, ErrNoRecord, and the store's.
+// write. key is the client's Idempotency-Key; empty derives one. While
+// the store can only answer with this sidecar's local jobs
+// (outbox.ErrPartial: Redis is down in fleet mode) the comment is accepted
+// without the record check. Errors: ErrConflict, ErrNoRecord, and the
+// store's.
 func (s *Service) AddComment(ctx context.Context, interactionID, key string, c crm.Comment) (Outcome, error) {
 	hash := requestHash(KindAddComment, struct {
 		Interaction string      `json:"interaction_id"`
@@ -148,10 +151,14 @@ func (s *Service) AddComment(ctx context.Context, interactionID, key string, c c
 		key = "comment:" + interactionID + ":" + hash[:32]
 	}
 	jobs, err := s.store.Interaction(ctx, interactionID)
-	if err != nil {
+	// ErrPartial: the shared store is unreachable and only this sidecar's
+	// local jobs are known. The record may well be there: accept the
+	// comment rather than refuse a write because Redis is down.
+	partial := errors.Is(err, outbox.ErrPartial)
+	if err != nil && !partial {
 		return Outcome{}, fmt.Errorf("interactions: add comment: %w", err)
 	}
-	if !hasKind(jobs, KindCreateRecord) {
+	if !partial && !hasKind(jobs, KindCreateRecord) {
 		return Outcome{}, ErrNoRecord
 	}
 	payload, err := json.Marshal(commentPayload{RequestHash: hash, Comment: c})

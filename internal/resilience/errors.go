@@ -60,6 +60,10 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return "http " + strconv.Itoa(e.Code) }
 
+// RetryDelay is RetryAfter: the outbox reads it (through an interface, to
+// stay free of this package) as the earliest time to try a write again.
+func (e *StatusError) RetryDelay() time.Duration { return e.RetryAfter }
+
 // IsPermanent reports whether err is a 4xx StatusError other than 408, 425
 // and 429 and not Transient: the dependency answered and asking again will
 // not help. Permanent errors are never retried and do not count as breaker

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/holdline/holdline/adapters/blob"
+	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
 )
@@ -20,7 +23,14 @@ import (
 // Enqueue, Replay and Purge are safe for concurrent use once startOutbox
 // has returned; Handle and OnFinish are for New only.
 type jobs struct {
-	store     outbox.Store
+	store outbox.Store
+	// local is the fallback store in fleet mode (nil otherwise): it holds
+	// the jobs accepted while Redis was unreachable.
+	local outbox.Store
+	// owner is this sidecar's id (see loadOwner).
+	owner string
+	// spool is the recording spool, once buildRecordings has opened it.
+	spool     *blob.Spool
 	backend   string
 	handlers  map[string]outbox.Handler
 	listeners []func(outbox.Job)
@@ -41,7 +51,12 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sidecar: %w", err)
 	}
-	var store outbox.Store = local
+	owner, err := loadOwner(s.cfg.DataDir)
+	if err != nil {
+		local.Close()
+		return nil, err
+	}
+	var store, fallback outbox.Store = local, nil
 	backend := s.cfg.Outbox.Backend
 	if backend == "redis" {
 		remote, err := s.openRedisOutbox(local)
@@ -52,7 +67,7 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 			s.log.Error("outbox: Redis unreachable at start-up; queueing on the local store until the next start", "error", err)
 			backend = "bolt (redis unreachable at start-up)"
 		} else {
-			store = remote
+			store, fallback = remote, local
 		}
 	}
 	s.closers = append(s.closers, store.Close)
@@ -61,7 +76,7 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &jobs{store: store, backend: backend, handlers: interactions.Handlers(store, client, crmDep)}
+	j := &jobs{store: store, local: fallback, owner: owner, backend: backend, handlers: interactions.Handlers(store, client, crmDep)}
 	s.jobs = j
 	return j, nil
 }
@@ -137,6 +152,13 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 		Backoff:   oc.Backoff,
 		Retention: oc.Retention.D(),
 		Paused: func(dep string) bool {
+			if owner, ok := strings.CutPrefix(dep, capture.SpoolDependencyPrefix); ok {
+				// A spooled upload: only its owner has the bytes.
+				if owner != j.owner {
+					return true
+				}
+				dep = "blob"
+			}
 			dd := s.deps.Get(dep)
 			return dd != nil && !dd.BreakerAllows()
 		},

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/gateway"
@@ -68,20 +68,24 @@ func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, 
 		s.closers = append(s.closers, c.Close)
 		store = blob.NewGCS(c, bucket, blob.GCSOptions{})
 	}
-	spool, err := blob.OpenSpool(filepath.Join(s.cfg.DataDir, "spool"))
+	spool, err := blob.OpenSpool(filepath.Join(s.cfg.DataDir, "spool"), blob.SpoolOptions{
+		MaxBytes: rc.SpoolMaxBytes, ReserveBytes: rc.SpoolReserveBytes,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if n, err := quarantineOrphans(ctx, j.store, spool.Dir()); err != nil {
-		s.log.Warn("spool sweep failed", "error", err)
-	} else if n > 0 {
-		s.log.Warn("spool files no upload job refers to were moved aside; they were never acknowledged (a crash came between the fsync and the job), clients retried them",
-			"count", n, "dir", filepath.Join(spool.Dir(), "orphaned"))
-	}
-	flow, err := capture.New(store, spool, recordingJobs{j}, dep, rc, capture.Options{Logger: s.log})
+	s.sweepSpool(ctx, j, spool)
+	m, err := newSpoolMetrics(s.reg, j.owner, spool)
 	if err != nil {
 		return nil, err
 	}
+	flow, err := capture.New(store, spool, recordingJobs{j}, dep, rc, capture.Options{
+		Logger: s.log, Owner: j.owner, OnSpoolLost: m.lost.Inc,
+	})
+	if err != nil {
+		return nil, err
+	}
+	j.spool = spool
 	crmDep := s.deps.Get("crm")
 	client, err := s.crmClient()
 	if err != nil {
@@ -110,18 +114,77 @@ func recorder(f *capture.Flow) gateway.Recorder {
 	return f
 }
 
+// sweepSpool moves aside the spool files no unfinished upload job refers
+// to (see quarantineOrphans). It is skipped, with a warning, when fleet
+// mode could not reach Redis at start-up: jobs only Redis holds would be
+// missed.
+func (s *Sidecar) sweepSpool(ctx context.Context, j *jobs, spool *blob.Spool) {
+	if j.backend != s.cfg.Outbox.Backend {
+		s.log.Warn("spool sweep skipped: the outbox cannot see every job while Redis is unreachable")
+		return
+	}
+	stores := []outbox.Store{j.store}
+	if j.local != nil {
+		// The local fallback first: a job it forwards meanwhile is then in
+		// Redis when Redis is asked.
+		stores = []outbox.Store{j.local, j.store}
+	}
+	minAge := s.cfg.Outbox.Backoff.MaxElapsed.D()
+	n, err := quarantineOrphans(ctx, stores, spool, minAge, time.Now())
+	switch {
+	case err != nil:
+		s.log.Warn("spool sweep failed; nothing was moved", "error", err)
+	case n > 0:
+		s.log.Warn("spool files no upload job refers to, older than outbox.backoff.max_elapsed, were moved aside; they were never acknowledged (a crash came between the fsync and the job), clients retried them",
+			"count", n, "dir", filepath.Join(spool.Dir(), "orphaned"))
+	}
+}
+
 // quarantineOrphans moves spooled recordings that no unfinished blob.upload
-// job refers to into dir/orphaned. Such a file is left by a crash between
-// the spool's fsync and the job's enqueue: the upload was never answered
-// 2xx, so the client retried it, but the bytes are kept for a person to
-// look at rather than deleted. Run it before the dispatcher starts.
-func quarantineOrphans(ctx context.Context, store outbox.Store, dir string) (int, error) {
+// job in any of stores refers to, and that are older than minAge, aside
+// (Spool.MoveAside). Such a file is left by a crash between the spool's
+// fsync and the job's enqueue: the upload was never answered 2xx, so the
+// client retried it, but the bytes are kept for a person to look at rather
+// than deleted; a job that does refer to it still finds it there. Every
+// store that can hold a job must be given (Redis and the local fallback):
+// if one cannot be read, nothing is moved. Run it before the dispatcher
+// starts.
+func quarantineOrphans(ctx context.Context, stores []outbox.Store, spool *blob.Spool, minAge time.Duration, now time.Time) (int, error) {
 	referenced := map[string]bool{}
+	for _, store := range stores {
+		if err := referencedFiles(ctx, store, referenced); err != nil {
+			return 0, err
+		}
+	}
+	files, err := spool.Committed()
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	for _, e := range files {
+		if referenced[e.Name()] {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < minAge {
+			continue // gone meanwhile, or too young to be sure
+		}
+		if err := spool.MoveAside(e.Name()); err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
+}
+
+// referencedFiles adds the spool files (base names) of store's unfinished
+// upload jobs to into.
+func referencedFiles(ctx context.Context, store outbox.Store, into map[string]bool) error {
 	f := outbox.Filter{Kind: capture.KindUpload, Limit: 1000}
 	for {
 		page, next, err := store.List(ctx, f)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		for _, j := range page {
 			if j.State == outbox.Done {
@@ -131,30 +194,12 @@ func quarantineOrphans(ctx context.Context, store outbox.Store, dir string) (int
 				SpoolPath string `json:"spool_path"`
 			}
 			if json.Unmarshal(j.Payload, &p) == nil && p.SpoolPath != "" {
-				referenced[filepath.Base(p.SpoolPath)] = true
+				into[filepath.Base(p.SpoolPath)] = true
 			}
 		}
 		if next == "" {
-			break
+			return nil
 		}
 		f.Cursor = next
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.rec"))
-	if err != nil {
-		return 0, err
-	}
-	moved := 0
-	for _, path := range files {
-		if referenced[filepath.Base(path)] {
-			continue
-		}
-		if err := os.MkdirAll(filepath.Join(dir, "orphaned"), 0o700); err != nil {
-			return moved, err
-		}
-		if err := os.Rename(path, filepath.Join(dir, "orphaned", filepath.Base(path))); err != nil {
-			return moved, err
-		}
-		moved++
-	}
-	return moved, nil
 }

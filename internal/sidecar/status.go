@@ -24,6 +24,12 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 			}
 			return s.jobs.status(ctx, time.Now())
 		},
+		"spool": func(ctx context.Context) any {
+			if s.jobs == nil {
+				return nil
+			}
+			return s.jobs.spoolStatus(ctx, time.Now())
+		},
 		"drills": func(context.Context) any {
 			active := []resilience.Fault{}
 			if faults != nil {
@@ -46,14 +52,14 @@ func (s *Sidecar) statusExtras(faults *resilience.Faults, df *dialogflow.Client)
 
 // degraded reports whether any dependency is not healthy (a breaker open,
 // half-open or forced, or a drill fault active), dead outbox jobs wait
-// for an operator, or identity verifies with keys the provider has not
-// confirmed (or has none).
+// for an operator, the spool is full, or identity verifies with keys the
+// provider has not confirmed (or has none).
 func (s *Sidecar) degraded() bool {
 	if s.identity != nil && s.identity.Degraded() {
 		return true
 	}
-	if s.jobs != nil && (s.jobs.deadJobs(context.Background()) || s.jobs.backend != s.cfg.Outbox.Backend) {
-		return true // dead jobs wait for a person, or fleet mode fell back to local
+	if s.jobs != nil && (s.jobs.deadJobs(context.Background()) || s.jobs.backend != s.cfg.Outbox.Backend || s.jobs.spoolFull()) {
+		return true // dead jobs wait for a person, fleet mode fell back to local, or the spool refuses recordings
 	}
 	for _, d := range s.deps.All() {
 		st := d.Status()
