@@ -246,11 +246,11 @@ func counter(t *testing.T, reg *prometheus.Registry, tier, result string) float6
 }
 
 // eventually polls cond until it holds, and fails the test naming what it
-// waited for after 5s: a hang guard for work that goes through real
+// waited for after 30s: a hang guard for work that goes through real
 // sockets, never a claim about speed. On failure it dumps the goroutines.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {

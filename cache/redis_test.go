@@ -33,7 +33,10 @@ func newFleet(t *testing.T, keyA, keyB config.Secret) *fleet {
 	mk := func(key config.Secret, reg prometheus.Registerer) *cache.Cache {
 		cfg := testConfig()
 		cfg.EncryptionKey = key
-		c, err := cache.New(cfg, newRedisClient(t, f.redis.Addr), redisDep(t, 100*time.Millisecond),
+		// A timeout far above any real Redis write: these tests are about
+		// sharing and keys, and a background write cut short by a busy
+		// machine would be dropped (the L2 is best effort).
+		c, err := cache.New(cfg, newRedisClient(t, f.redis.Addr), redisDep(t, 10*time.Second),
 			cache.Options{Now: f.clk.Now, Registerer: reg})
 		if err != nil {
 			t.Fatalf("cache.New: %v", err)

@@ -74,6 +74,8 @@ func TestIdPHangingProviderDoesNotSlowOtherDependencies(t *testing.T) {
 			d.Identity.Bulkhead.MaxConcurrent = 4
 			d.Identity.Timeout = config.Duration(10 * time.Second)
 			d.CRM.Endpoints.Primary = crm.URL
+			d.CRM.Timeout = config.Duration(30 * time.Second) // only a hang may fail a CRM call
+			d.CRM.Retry.MaxAttempts = 1
 		}
 	})
 	crmDep := e.set.Get("crm")
