@@ -122,6 +122,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 	cfg.Dependencies.Redis.Timeout = config.Duration(30 * time.Millisecond)
 	cfg.Dependencies.Redis.Retry.MaxAttempts = 1
 	cfg.Cache.Redis.Addr = o.redisAddr
+	if !o.bubble {
+		// Real sockets on a machine that may be busy: the CRM gets all the
+		// time a loaded machine could need, so these tests prove what they
+		// are about (Redis trouble never reaching a pop, a fleet sharing
+		// entries) and not how fast loopback is today. Redis keeps its own
+		// short timeout: that is what must keep its trouble away.
+		cfg.ScreenPop.Budget = config.Duration(10 * time.Second)
+		p.Timeout = config.Duration(5 * time.Second)
+	}
 	if o.mutate != nil {
 		o.mutate(cfg)
 	}
