@@ -19,6 +19,7 @@ import (
 const (
 	KindCreateRecord    = "crm.create_record"
 	KindAddComment      = "crm.add_comment"
+	KindMoveRecord      = "crm.move_record"
 	KindBlobUpload      = "blob.upload"
 	KindAttachRecording = "crm.attach_recording"
 )
@@ -117,6 +118,16 @@ type result struct {
 	RecordID  string `json:"record_id,omitempty"`
 	CommentID string `json:"comment_id,omitempty"`
 	Appended  bool   `json:"appended,omitempty"`
+	// Endpoint is the CRM endpoint holding the record (primary or
+	// secondary); set by the record and move kinds.
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// movePayload is the payload of a crm.move_record job.
+type movePayload struct {
+	To     string    `json:"to"`
+	From   RecordRef `json:"from"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // CreateRecord creates the interaction's CRM record, or appends to it when
@@ -267,6 +278,11 @@ func payloadHash(p json.RawMessage) string {
 	}
 	_ = json.Unmarshal(p, &v)
 	return v.RequestHash
+}
+
+// outboxJob is a CRM job of the interaction.
+func outboxJob(kind, interactionID, key string, payload json.RawMessage) outbox.Job {
+	return outbox.Job{Kind: kind, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}
 }
 
 func hasKind(jobs []outbox.Job, kind string) bool {

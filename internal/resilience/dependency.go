@@ -76,6 +76,10 @@ func (d *Dependency) Endpoint() string {
 
 func (d *Dependency) secondaryActive() bool { return d.secondary.Load() }
 
+// ActiveEndpoint names the endpoint new calls go to: "primary" or
+// "secondary".
+func (d *Dependency) ActiveEndpoint() string { return d.activeEndpointName() }
+
 // HasSecondary reports whether a secondary endpoint is configured, so an
 // operator can fail over to it.
 func (d *Dependency) HasSecondary() bool { return d.policy.Endpoints.Secondary != "" }

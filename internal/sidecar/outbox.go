@@ -23,6 +23,8 @@ import (
 type jobs struct {
 	store     outbox.Store
 	backend   string
+	records   *interactions.Records
+	svc       *interactions.Service
 	handlers  map[string]outbox.Handler
 	listeners []func(outbox.Job)
 	d         *outbox.Dispatcher
@@ -57,14 +59,35 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 		}
 	}
 	s.closers = append(s.closers, store.Close)
-	crmDep := s.deps.Get("crm")
-	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
+	records, err := s.crmRecords(store)
 	if err != nil {
 		return nil, err
 	}
-	j := &jobs{store: store, backend: backend, handlers: interactions.Handlers(store, client, crmDep)}
+	j := &jobs{store: store, backend: backend, records: records, handlers: interactions.Handlers(records)}
 	s.jobs = j
 	return j, nil
+}
+
+// crmRecords builds one CRM adapter per configured endpoint, each bound to
+// its endpoint's URL (writes follow their record, not the active
+// endpoint), and the Records that route writes between them.
+func (s *Sidecar) crmRecords(store outbox.Store) (*interactions.Records, error) {
+	cfg := s.cfg.Dependencies.CRM
+	crmDep := s.deps.Get("crm")
+	clients := map[string]crm.Client{}
+	for name, url := range map[string]string{interactions.Primary: cfg.Endpoints.Primary, interactions.Secondary: cfg.Endpoints.Secondary} {
+		if url == "" {
+			continue
+		}
+		c, err := crm.New(cfg, crmDep.HTTPClient(), func() string { return url })
+		if err != nil {
+			return nil, err
+		}
+		clients[name] = c
+	}
+	return interactions.NewRecords(store, interactions.Endpoints{
+		Clients: clients, Active: crmDep.ActiveEndpoint, SharedRecords: cfg.SharedRecords,
+	}, crmDep)
 }
 
 // Store is the outbox store, for reading jobs (a handler looking up an
@@ -111,6 +134,26 @@ func (j *jobs) Replay(ctx context.Context, id string) (outbox.Job, error) {
 	return j.d.Replay(ctx, id)
 }
 
+// ReplayTo re-homes the record of job id's interaction on endpoint to
+// (interactions.Service.MoveRecord: the record is re-created there before
+// any held write goes there), then replays the job.
+func (j *jobs) ReplayTo(ctx context.Context, id, to, reason string) (outbox.Job, error) {
+	if j.d == nil {
+		return outbox.Job{}, errOutboxNotStarted
+	}
+	job, err := j.store.Get(ctx, id)
+	if err != nil {
+		return outbox.Job{}, err
+	}
+	if job.InteractionID == "" {
+		return outbox.Job{}, fmt.Errorf("%w: job %s belongs to no interaction", interactions.ErrNoRecord, id)
+	}
+	if err := j.svc.MoveRecord(ctx, job.InteractionID, to, reason); err != nil {
+		return outbox.Job{}, err
+	}
+	return j.d.Replay(ctx, id)
+}
+
 // Purge deletes done or dead jobs and wakes the dispatcher: purging a dead
 // job releases the jobs it held.
 func (j *jobs) Purge(ctx context.Context, state outbox.State, olderThan time.Time) (int, error) {
@@ -153,7 +196,7 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 		return nil, err
 	}
 	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D()})
-	j.d = d
+	j.d, j.svc = d, svc
 	s.runners = append(s.runners, d.Run)
 	return svc, nil
 }
@@ -187,6 +230,7 @@ func (j *jobs) status(ctx context.Context, now time.Time) any {
 		"pending":                    st.Pending,
 		"inflight":                   st.Inflight,
 		"dead":                       st.Dead,
+		"held":                       st.Held,
 		"blocked":                    st.Blocked,
 		"done":                       st.Done,
 		"oldest_pending_age_seconds": age,

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/holdline/holdline/adapters/blob"
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/sim"
@@ -83,12 +82,7 @@ func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, 
 	if err != nil {
 		return nil, err
 	}
-	crmDep := s.deps.Get("crm")
-	client, err := crm.New(s.cfg.Dependencies.CRM, crmDep.HTTPClient(), crmDep.Endpoint)
-	if err != nil {
-		return nil, err
-	}
-	for kind, h := range flow.Handlers(client, crmDep) {
+	for kind, h := range flow.Handlers(j.records, s.deps.Get("crm")) {
 		j.Handle(kind, h)
 	}
 	return flow, nil
