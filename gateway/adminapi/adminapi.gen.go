@@ -153,6 +153,7 @@ func (e HealthStatus) Valid() bool {
 const (
 	JobStateDead     JobState = "dead"
 	JobStateDone     JobState = "done"
+	JobStateHeld     JobState = "held"
 	JobStateInflight JobState = "inflight"
 	JobStatePending  JobState = "pending"
 )
@@ -163,6 +164,8 @@ func (e JobState) Valid() bool {
 	case JobStateDead:
 		return true
 	case JobStateDone:
+		return true
+	case JobStateHeld:
 		return true
 	case JobStateInflight:
 		return true
@@ -315,6 +318,7 @@ func (e SetEndpointJSONBodyActive) Valid() bool {
 const (
 	ListJobsParamsStateDead     ListJobsParamsState = "dead"
 	ListJobsParamsStateDone     ListJobsParamsState = "done"
+	ListJobsParamsStateHeld     ListJobsParamsState = "held"
 	ListJobsParamsStateInflight ListJobsParamsState = "inflight"
 	ListJobsParamsStatePending  ListJobsParamsState = "pending"
 )
@@ -325,6 +329,8 @@ func (e ListJobsParamsState) Valid() bool {
 	case ListJobsParamsStateDead:
 		return true
 	case ListJobsParamsStateDone:
+		return true
+	case ListJobsParamsStateHeld:
 		return true
 	case ListJobsParamsStateInflight:
 		return true
@@ -357,6 +363,7 @@ func (e PurgeJobsJSONBodyState) Valid() bool {
 const (
 	ReplayJobsJSONBodyStateDead    ReplayJobsJSONBodyState = "dead"
 	ReplayJobsJSONBodyStateDone    ReplayJobsJSONBodyState = "done"
+	ReplayJobsJSONBodyStateHeld    ReplayJobsJSONBodyState = "held"
 	ReplayJobsJSONBodyStatePending ReplayJobsJSONBodyState = "pending"
 )
 
@@ -367,7 +374,27 @@ func (e ReplayJobsJSONBodyState) Valid() bool {
 		return true
 	case ReplayJobsJSONBodyStateDone:
 		return true
+	case ReplayJobsJSONBodyStateHeld:
+		return true
 	case ReplayJobsJSONBodyStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayJobsJSONBodyTo.
+const (
+	ReplayJobsJSONBodyToPrimary   ReplayJobsJSONBodyTo = "primary"
+	ReplayJobsJSONBodyToSecondary ReplayJobsJSONBodyTo = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the ReplayJobsJSONBodyTo enum.
+func (e ReplayJobsJSONBodyTo) Valid() bool {
+	switch e {
+	case ReplayJobsJSONBodyToPrimary:
+		return true
+	case ReplayJobsJSONBodyToSecondary:
 		return true
 	default:
 		return false
@@ -470,11 +497,13 @@ type Job struct {
 	NextAttemptAt  *time.Time              `json:"next_attempt_at,omitempty"`
 	Payload        *map[string]interface{} `json:"payload,omitempty"`
 	Result         *map[string]interface{} `json:"result,omitempty"`
-	State          JobState                `json:"state"`
-	UpdatedAt      *time.Time              `json:"updated_at,omitempty"`
+
+	// State held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
+	State     JobState   `json:"state"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
-// JobState defines model for Job.State.
+// JobState held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
 type JobState string
 
 // Problem defines model for Problem.
@@ -578,10 +607,16 @@ type ReplayJobsJSONBody struct {
 	// Since RFC 3339 time, or a duration ago such as 2h.
 	Since *string                  `json:"since,omitempty"`
 	State *ReplayJobsJSONBodyState `json:"state,omitempty"`
+
+	// To Re-create each job's interaction record on this CRM endpoint first (a crm.move_record job), then replay: for jobs held because the endpoint that created their record is gone. A reason is required.
+	To *ReplayJobsJSONBodyTo `json:"to,omitempty"`
 }
 
 // ReplayJobsJSONBodyState defines parameters for ReplayJobs.
 type ReplayJobsJSONBodyState string
+
+// ReplayJobsJSONBodyTo defines parameters for ReplayJobs.
+type ReplayJobsJSONBodyTo string
 
 // ReplayJobJSONBody defines parameters for ReplayJob.
 type ReplayJobJSONBody struct {
@@ -2686,52 +2721,55 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fpbb9s4Fv4rB9oFpsGqttOkO4jnKbOTzkwxlyIzwD40QUqLxxYbilRJKo4nyH9f8CJLlilf2iSTAvsU",
-	"R6SOyHO+79zIuySTRSkFCqOT8V1SEkUKNKjcfz9giYKiyBa/kQLtEyaScVISkydpItwz/ydNFH6qmEKa",
-	"jI2qME10lmNB7DsoqiIZv08yVSRpwigKw8wiSRPKCJezKZfzJE0mXE6cGMp0cpkmZlFa6dooJmbJ/f29",
-	"HdOlFBrd2t4pOeFY2J+ZFAaFsT9JWXKWEcOkGJZ+xr8+ainsWLOifyqcJuPkH8Nm80M/qoe1XPdFijpT",
-	"rLTiknFyKuD8zX/g5Pj1txCEDxI7LbxrRZ9WlJkzYdTCqVPJEpVhfskk84LuuptL7ZBU0RGKhjDu36eU",
-	"WQmEv2vJ9eoO78nJR8xM4pRFdM/HFOqKm+iQIWqGPUPMQ2AqVUFMMk4oMfjSPV23VhsP75MwyW8yrfWw",
-	"/NpyRZeRfTQY/MMQU21VxLrKb/AKBS0l8xCp4VgqVhBlcagxk4La3+u4S5OJQnKNagXJXGqkSZrIEu0+",
-	"csKnL93vDQKuCkmxLYVURjYygsyYABHIFzEJxkDT0X4gqJvcbKezrnRNVTFjvCEBOGta7kFvppAYpFfE",
-	"7Aodi/ja4nFCVIr08qht6PVBpaS6UsS0tSmqYoLKDd+WTKHea62MRr/Eieldv0K9wrCJlByJsEN6ifAw",
-	"xoTBmV1dx6TMgq+lp5ZWVnS+sqleg57jpwq16WfWlHC9Rq1VMz2Ik1817qrz/UnOgUsxA5MjTO2ygRNt",
-	"dAo4mA3g3yMNL4iBQmoDr47zg0HMXG14rIr/XfAFZIRzDUaCyZmGejLIqftos2F4oSUQoIpxDhkRUJBr",
-	"BGlF2InBs4Bm2fXBd0DcJCt5nqMAMtEojF3evp5oFb8FuWWFFXCYJgUT/vcoXcd1C4ydeEYpUpjgVCoE",
-	"JFnulhkU+lpHNbg5rGBEsz8LCzakMCWMVwo1uIlOU5kUAl00aH0sSogOGP788x34wdo6rPsZK3Gpo9cn",
-	"Jy0tHY8aPfVRLM6uGId+QsJNvu4Vsxyz6w3xKubQu7IbBdRgkdeJe6yMfcf+lGVpf15ui8JBVmwLb+Uk",
-	"4tWNwaI0UX/0KJ59ypQ2V9Z+e8rt8cKMYlFKB/6ra4x/0+5I+YTkqkfMNRN9Xl6bK0fK6LDAW3MVlLjX",
-	"dkqy4JLQz0j56rxur9csLlYSE2skDy4mppzNchtIqBTogg6JJylVSffEQyymOV3XS0obCK7gLYbgVjnQ",
-	"DVM2f+7BG/Ie5AhtiMiwx8+5cNkHl/4gbnMww3ED87elcm60FpNuYnSTLHfVMVOEIo0nIEuChtnMYLF/",
-	"6REeEKXIwkltUoB9RbkQG9kGCjLhfbtw2cHq+jdVfD6pXVt3zB13U3iKN4nLi2iVdeJDY1pZmYm8/Rxa",
-	"qn0d7A0qHU+NO0CqJ658JuyvA4N1dN27RKVSzCz+sDr0JpkgUb4ccYp1NvGPlgJyY0pfWDMxleth/c8c",
-	"gdCCCeBMGxSo4AVFn+wdvvp2MBqMBofjk5PR4cHYVeCoUyjQKJbptM4HiKAXwmYEVsPESPWNtnmGUZLr",
-	"AZwjoRqIcsPC5npELKRAmOfSpXLKJUImxwtRL+I7wBtUCygq47IAqARFBcObw6FfrUCk+kJ8OK1MLhX7",
-	"y80aw/du+3BRjUZHmZ9p5DUK9wA/2JUC0zBXzBi/FrtsUlFmgMvZ4EKc2eDil/uhr7XxAV7UXYmDwYU1",
-	"KWcZCu2AGno0pyXJcnz5ajBqeaEkl5xyJmqdl5w4F78EUTIaHPo3rK5IyZJxcjQYDY4s5onJndmHuUt/",
-	"/rK/Q+vAK55J8TO1uVoY7/RvXo1GG3o3+/VsQgYWa9lwdoOhSVMVLsv2MCuVzFBrq3/SzBkGMPVu5tcw",
-	"vnUzBm/NsOSEdbYRaWt1OIC3BvC2lNq5CvDE727hnZIFmhwr3eCfiYxXNnDDjxJUJayTqEfD9hQSuug3",
-	"1bkf/lss5b49sGB7PTp6gu/9Jg04dcCLOpsGqUDnlXG/qZyLg67afwkewVOyKh2FtZG2qql9ygB+s+4i",
-	"lIsarL8otVFICvBcCcao3cfQMb7XKD+icU1FR7qmO/u+6zytEzg6OjoBa/fU7oVAXbcAmUnQVZYD0fAq",
-	"H7jULhknnyp0dWdwE5rZnCfdANf0LvoiZ4VbYPNiU52ORrbaWtZeh5HK6/ILEdfNDYzq5i+bMNJq2caS",
-	"gHbYrEVHYuIawM78XAfpY7+h2CqWG286z3b+4R7zW/HY4aKOxO8vrWZX/d4yuqQgOUVtwFVdXUi2M4Dh",
-	"nbXy/bDVCC2rSKFvwT8OnQ5bxMGUaOMYYp9Z0sx82c8UTAnnE5JdO/JxTMHhg/DURt0bfElmKAzkRNCX",
-	"cjpN4VOFFdKDAfg26bhpJljasZmQCukASGXkGIR1mdzHwlUu/YHm+2X/s8OmmLKbKcPOWYjHrCsEvpd0",
-	"sRdc92iydRPO1WZx6nvIlxv7NAW5/QXFzOTJ+HVgYv3/4baaLOSDQVgc9asHP/ePGDzWjgJi4XOlUfeN",
-	"XmaFU4PK95xyImb4BLS0848fgcZvpMrQOvf2NgM5fVYrVeCJCwMKTaUEMOOy3crIATiXh3QX1rdbpoH2",
-	"a5w6q+d8HaTyJx2fcxb0MKwK3/8/r56GV3b+ySPw8Fd5gyBw3j426CipPgmwiWUNrOW5Qi8Nm/5FNCG0",
-	"SegbP+VB86YHa5u0sR6E7pIwnTpa+LOdOm16Dv42rKt1wLBcYCl1xECnlHrlfL4326r4+sxuJ1dx+LDf",
-	"jhmvPuX5iuOq3wKQcLo4QYHE5N1AW0rOsoX1dkyktjr3x4B6AGf+qBUmC2BGI5/GeT28Y/TeZ88cfeN9",
-	"FT4/uOc1gjoBNXIBxzXO+6/fdGPRerF1vJ7Ln2Mhb5bWfA7W8SsCIjpE7Cq56bb2Os+3cqJ7NNstiMM5",
-	"xPplps84I+krnuszj32L7tbR1bbXv5pOwZZGQY/QrFLa3SzaB/VfEio/WgTtGijfyknsVMQdD4aVb+3X",
-	"uw/uFEShJDMEOQX7yjNqPvzueOlWlcKUcYPK1ifEr5dYv2vhGKfzsKzUzLnKeMR9Z4cDrZ+ggJCcoroy",
-	"OYncUzltqFTT6Fu65SpFt5iInimuHjxt8TRrB/92dmvZT1FyrOrMWZDucLcpTNwF7D/JORRELGCOCsG/",
-	"+Iwg7wM5WFtZJ2uN5fDvOm+2aCKi5Xl7y4FAAYUlJ4t+Dpy78acjAVWLK1WJ+BEso6v+cQ3RBbn92Q+G",
-	"BnHXPbaj2363MlyE2bMFvR8bWbga8EVhdTvJmxxjK92fmMwbbe9uxGwx/5q16Z4vFMRkedyf2J1aKuzk",
-	"bWo5rZf8anbxP//NiYEgwTW65/bBnGiohT0jb+T9QzjK/ignfuFMzGzF4+IxvHA3/wjnbV81Beu/LN0O",
-	"trmourLpO8d6625/PkFF83C9MZe8xdthH+XkGdVHvwu3ohTmzOS2AIVwjcwBM2faSLXYYLfd48ujmfDR",
-	"Q9bOPj7mUe//NpS1mqzeSIOvuGnqb0r7fYUA5xBKKwQh5ynUd/78NeGIy2ku2PX5mdDGfkSDbW6U+xV2",
-	"Lw+cOc+71kTH1FnWUzH1BzihpeTla1Q3NdMqxcM9qvFwuHolKrm/vP9fAAAA//8=",
+	"7Fpdc9u20v4rO3zfmdpzGEmOk9OxeuW2SdtMPzJuZ85F4nEgYiXCJgEGAC2rGf/3MwuAIkWBlpXEbjJz",
+	"riwT4BLYffbZD+BDkqmyUhKlNcn0Q1IxzUq0qN1/P2KFkqPMVr+zEumJkMk0qZjNkzSR7pn/kyYa39dC",
+	"I0+mVteYJibLsWT0Dsq6TKZvkkyXSZoIjtIKu0rShAtWqMW8UMskTWaFmjkxXJjkPE3sqiLpxmohF8nt",
+	"7S2NmUpJg25tr7WaFVjSz0xJi9LST1ZVhciYFUqOKz/jX5dGSRprV/T/GufJNPm/cbv5sR8140au+yJH",
+	"k2lRkbhkmpxKOHv5A5w8e/4tBOGjhKaFd0n0ac2FfSGtXjl1alWhtsIvmWVe0If+5lIaUjo6wtEyUfj3",
+	"ORckgRWvO3K9usN7anaJmU2cspgZ+JhGUxc2OmSZXuDAkPAQmCtdMptME84sPnFPt63VxcObJEzym0wb",
+	"Pay/tl7ReWQfLQb/tMzWOxWxrfJrvEDJKyU8RBo4VlqUTBMODWZKcvq9jbs0mWlkV6g3kFwogzxJE1Uh",
+	"7SNnxfyJ+32HgItScexKYbVVrYwgMyZABueLmARjoOlpPziom9xup7eudEtVMWO8ZAE4W1oeQG+mkVnk",
+	"F8zeFzqE+MbicYeoNRv0o66htwe1VvpCM9vVpqzLGWo3fFMJjWavtQoe/VLB7OD6NZoND5spVSCTNGTW",
+	"CA9jQlpc0Op6JhUEvo6eOlrZ0PnGpgYNeobvazR22LPmrDBbrrVpps9C8pvG3STfn9USCiUXYHOEOS0b",
+	"CmasSQFHixH8e2LggFkolbHw9Fl+OIqZqwuPTfF/yGIFGSsKA1aBzYWBZjKouftou2E4MAoYcC2KAjIm",
+	"oWRXCIpE0MTALGBEdnX4HTA3iSQvc5TAZgalpeXty0Sb+C3ZjShJwFGalEL635N0G9cdMPbiGefIYYZz",
+	"pRGQZblbZlDocxPV4N1hBSOa/UUS2JDDnImi1mjATXSaypSU6KJB52NRh+iB4a+/XoMfbKwj+p8hiWsd",
+	"PT856Wjp2aTV05CLxb0r5kM/Iytsvs2KWY7Z1R3xKkbofdmtAhqwqKvEPdaW3qGfqqro5/muKBxkxbbw",
+	"Ss0irG4tlpWN8tGDMPtcaGMvyH57yh1gYcGxrJQD/8UVxr9JO9I+IbkYEHMl5BDLG3vhnDI6LPHGXgQl",
+	"7rWdiq0KxfhHpHxNXrfXa4QL3PaxHAs+da51qWawZMIamCvtnvxw9ltLjzZnFnJVcAM0R2OmNCcWnaGb",
+	"7BMLUBKBLZiQ30GrODBsRby42uBDlNyDW8h5IRY5BTJaDnmikuhiH4vnSnXF94RlLLQ6kzeaSVtP2IB9",
+	"zJE6VUk/WlIaPwB72locnMYymeEA3bqoPYTa4VyCUkFb4B0EtCujdKONmPQuYmlz9r46Fppx5PE8aM0T",
+	"YbawWO5fAYUHTGu2clLbTGRfUS7SR7aBks2KoV24JGVz/XcVnj633lp3LCr0KwmO14lLz3id9cJUa1pV",
+	"25m6+Rh20Pvy/DVqE8/Qe0BqJm58JuyvB4NtdN26fKnWwq7+JB16k8yQaV8VOcU6m/hHawG5tZWv74Wc",
+	"q23m+4tIi5dCQiGMRYkaDjj6nPPo6bejyWgyOpqenEyODqeuEYAmhRKtFplJm7SESf5WEv2RhplV+htD",
+	"6Y7VqjAjOEPGDTDthiWRJZMrYshlrlxGqV0+ZnN8K5tFfAd4jXoFZW1dMgK15KhhfH009quViNy8le9O",
+	"a5srLf52s6bwvds+vK0nk+PMz7TqCqV7gO9opSAMLLWw1q/FsXbNhYVCLUZv5Quiar/cd0Mdlndw0DRH",
+	"DkdvyaSFyFAaB9TQKjqtWJbjk6ejSYeFEgodhZCNzquCOYpfgyiZjI78G6QrVolkmhyPJqNjwjyzuTP7",
+	"OHdZ2N/0O3QwvOKFkr9wShnDeK+N9HQyuaOFtF/rKCSCsc5RIa4x9Irq0iX7HmaVVhkaQ/pn7ZxxANPg",
+	"Zn4L4zs3Y/HGjquCid42It21ng/gjQW8qZRxVAHe8ftbeK1ViTbH2rT4FzIraorf8JMCXUsiiWY0bE8j",
+	"46thU5354X/EUu7bIwLb88nxI3zvd2XBqQMOmqQeKC3Ka+t+c7WUh321/xoYwbtkXTkXNlZRcdVwygh+",
+	"J7oIVasB4ovKWI2sBO8rwRgNfYydxw8a5Se0rrfpnK5tEr/pkyeRwPHx8QmQ3VPaC4OmfAK2UGDqLAdm",
+	"4Gk+chleMk3e1+jK30ATRlDOk94B1/RD9MVClG6B7YttkTyZUNG3LgGPIgXg+Scirp8bWN3PX+7CSKdz",
+	"HEsCumGzER2JiVsAe+HnOkg/8xuKrWK98bYBTvOP9pjficcOF00kfnNOmt3kvXV0SUEVHI0FV/z1IdnN",
+	"AMYfyMq3404/tqoj/QYC/zQ0XKiWhDkz1nkIPSOnWfjug9AwZ0UxY9mVc74CU3D4YEVKUfcan7AFSgs5",
+	"k/yJms9TeF9jjfxwBL5bO217GuR2YiGVRj4CVls1BUmUWfhYuOlLf6L9ft2G7XlTTNntlHHvSMZj1hUC",
+	"3yu+2guue/T6+gnnZs869a3s8zvbRSW7+RXlwubJ9HnwxOb/o101WcgHg7A46jfPn24fMHhsnUjEwudG",
+	"v/Abs84K5xZ9CZ3lTC7wEdyS5j97ADd+qXSGRO7dbQbn9Fmt0sFPXBjQaGstQViX7dZWjcBRHvL7eH23",
+	"cxvcfsunXjRzvg6n8n2RjzmS+jxeFb7/P796HL+i+ScP4Ie/qWsEicvu6UVPSc2BBCWWDbDW/btBN2z7",
+	"F9GEkJLQl37KZ82bPlvbpIv1IPQ+CdOpb1f6N0ZfDt+GdXXOOdYLrJSJGOiUc6+cj2eznYpvjg7vRRVH",
+	"n/fbMeM1h01fcVz1WwAWDjlnKJHZvB9oK1WIbEVsJ2Tq+vK+RzmCF/7EF2YrENZgMY/79fiD4Lc+ey7Q",
+	"9/834fOje94gqBdQI/eAXON8+BZQPxZtF1vPtnP5MyzV9dqaX4J1/IqAyZ4j9pXcdlsHyfOVmpkBzfYL",
+	"4nAOsX2n6uOPSoZq6OboY9/au3OQtuv1r6ZhsKNfMCA0q7Vx95z2Af+nRMxLAtJ94+UrNYsdjrjDyrDy",
+	"nW1798F7xVKo2AJBzYFe+YJ6EH8493SrSmEuCouayhTm18uIfgmOca8eV7VeOMaMB97XNBy8+xHqCFVw",
+	"1Bc2Z5FbM6etKzVu9C3fcbGjX1NEjxY3z592MM3WNQSa3Vn2Y1QemzpzFuT3uGkVJt4H7D+rJZRMrmCJ",
+	"GsG/+AVB3sdzIFsRyZKxHP5dA45qJyY7zDtYFQQX0FgVbDXsA2du/PGcgOvVha5l/CRW8E1+3EJ0yW5+",
+	"8YOhT9ynx2502++OiIswe3ai9/NGEW4IfFJY3e3kbapxz6sYVsUSuif+BoW/b3apZt8Y6Ci3uT2ipL+D",
+	"t3HRxLWI4YBBpssRpWEXYfalmh2mVPbS+4S7qcuIHbppsTDDjNXGX0fZvLcS7nOEfnCQJwwslMQRnII3",
+	"BD1pWGH/m3u3j05vd3qDu3izwyG28M/3fKFkNsvjDEs7JSPdi38bOZ2X/Gruw8j/IQsHCe4EYEkPlsxA",
+	"I+wL4mfPmOGM/1LN/MKFXFAp6DIUOHA3M1lRdNl77m5WEQEd7iLtpuQbOuB75W7nPkKp9/mahi6djfcJ",
+	"L9XsCyoc/5BuRSkshc3dRblwzc8BMxfGKr26w273j7gPZsIHD+L3jnoxRr39x1DW6T57I42+4m6yv8nu",
+	"9xVCvkMorxGkWqbQXIb017gjlNPePBzimdDff0CD3X2C4FfYv1XxwjHv1ukCuswCvCum/mQr9Nq8fIP6",
+	"uvG0Whfhgtl0PN68K5bcnt/+NwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

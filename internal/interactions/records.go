@@ -97,6 +97,22 @@ func (r *Records) writer(ref RecordRef) (crm.Client, error) {
 		outbox.ErrHeld, ref.ID, ref.Endpoint, name, name)
 }
 
+// holds reports whether writes to the record among jobs are held: it is on
+// an endpoint that is not the active one and no move to the active one
+// is asked for.
+func (r *Records) holds(jobs []outbox.Job) bool {
+	ref := Record(jobs, "")
+	if ref.ID == "" {
+		return false
+	}
+	_, err := r.writer(ref)
+	if !errors.Is(err, outbox.ErrHeld) {
+		return false
+	}
+	_, moving := pendingMove(jobs, r.eps.Active())
+	return !moving
+}
+
 // Writer returns the record of j's interaction and the client to write to it. When the record is on an
 // endpoint that is not the active one and an operator has asked for it to
 // be moved to the active one (a crm.move_record job, see

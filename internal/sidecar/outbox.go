@@ -136,7 +136,8 @@ func (j *jobs) Replay(ctx context.Context, id string) (outbox.Job, error) {
 
 // ReplayTo re-homes the record of job id's interaction on endpoint to
 // (interactions.Service.MoveRecord: the record is re-created there before
-// any held write goes there), then replays the job.
+// any held write goes there), then replays the job; a job running now is
+// left to its run, which sees the move.
 func (j *jobs) ReplayTo(ctx context.Context, id, to, reason string) (outbox.Job, error) {
 	if j.d == nil {
 		return outbox.Job{}, errOutboxNotStarted
@@ -151,7 +152,12 @@ func (j *jobs) ReplayTo(ctx context.Context, id, to, reason string) (outbox.Job,
 	if err := j.svc.MoveRecord(ctx, job.InteractionID, to, reason); err != nil {
 		return outbox.Job{}, err
 	}
-	return j.d.Replay(ctx, id)
+	replayed, err := j.d.Replay(ctx, id)
+	if errors.Is(err, outbox.ErrInflight) {
+		// A held job runs again every pause delay; this run sees the move.
+		return job, nil
+	}
+	return replayed, err
 }
 
 // Purge deletes done or dead jobs and wakes the dispatcher: purging a dead
@@ -195,7 +201,7 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D()})
+	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D(), Records: j.records})
 	j.d, j.svc = d, svc
 	s.runners = append(s.runners, d.Run)
 	return svc, nil
