@@ -414,12 +414,15 @@ type AuditEntry struct {
 
 // DependencyStatus defines model for DependencyStatus.
 type DependencyStatus struct {
-	ActiveEndpoint       DependencyStatusActiveEndpoint `json:"active_endpoint"`
-	Breaker              DependencyStatusBreaker        `json:"breaker"`
-	BreakerMode          DependencyStatusBreakerMode    `json:"breaker_mode"`
-	Name                 string                         `json:"name"`
-	Tier                 string                         `json:"tier"`
-	AdditionalProperties map[string]interface{}         `json:"-"`
+	ActiveEndpoint DependencyStatusActiveEndpoint `json:"active_endpoint"`
+
+	// Auth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
+	Auth                 *string                     `json:"auth,omitempty"`
+	Breaker              DependencyStatusBreaker     `json:"breaker"`
+	BreakerMode          DependencyStatusBreakerMode `json:"breaker_mode"`
+	Name                 string                      `json:"name"`
+	Tier                 string                      `json:"tier"`
+	AdditionalProperties map[string]interface{}      `json:"-"`
 }
 
 // DependencyStatusActiveEndpoint defines model for DependencyStatus.ActiveEndpoint.
@@ -674,6 +677,14 @@ func (a *DependencyStatus) UnmarshalJSON(b []byte) error {
 		delete(object, "active_endpoint")
 	}
 
+	if raw, found := object["auth"]; found {
+		err = json.Unmarshal(raw, &a.Auth)
+		if err != nil {
+			return fmt.Errorf("error reading 'auth': %w", err)
+		}
+		delete(object, "auth")
+	}
+
 	if raw, found := object["breaker"]; found {
 		err = json.Unmarshal(raw, &a.Breaker)
 		if err != nil {
@@ -728,6 +739,13 @@ func (a DependencyStatus) MarshalJSON() ([]byte, error) {
 	object["active_endpoint"], err = json.Marshal(a.ActiveEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'active_endpoint': %w", err)
+	}
+
+	if a.Auth != nil {
+		object["auth"], err = json.Marshal(a.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'auth': %w", err)
+		}
 	}
 
 	object["breaker"], err = json.Marshal(a.Breaker)
@@ -2721,55 +2739,56 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fpdc9u20v4rO3zfmdpzGEmOk9OxeuW2SdtMPzJuZ85F4nEgYiXCJgEGAC2rGf/3MwuAIkWBlpXEbjJz",
-	"riwT4BLYffbZD+BDkqmyUhKlNcn0Q1IxzUq0qN1/P2KFkqPMVr+zEumJkMk0qZjNkzSR7pn/kyYa39dC",
-	"I0+mVteYJibLsWT0Dsq6TKZvkkyXSZoIjtIKu0rShAtWqMW8UMskTWaFmjkxXJjkPE3sqiLpxmohF8nt",
-	"7S2NmUpJg25tr7WaFVjSz0xJi9LST1ZVhciYFUqOKz/jX5dGSRprV/T/GufJNPm/cbv5sR8140au+yJH",
-	"k2lRkbhkmpxKOHv5A5w8e/4tBOGjhKaFd0n0ac2FfSGtXjl1alWhtsIvmWVe0If+5lIaUjo6wtEyUfj3",
-	"ORckgRWvO3K9usN7anaJmU2cspgZ+JhGUxc2OmSZXuDAkPAQmCtdMptME84sPnFPt63VxcObJEzym0wb",
-	"Pay/tl7ReWQfLQb/tMzWOxWxrfJrvEDJKyU8RBo4VlqUTBMODWZKcvq9jbs0mWlkV6g3kFwogzxJE1Uh",
-	"7SNnxfyJ+32HgItScexKYbVVrYwgMyZABueLmARjoOlpPziom9xup7eudEtVMWO8ZAE4W1oeQG+mkVnk",
-	"F8zeFzqE+MbicYeoNRv0o66htwe1VvpCM9vVpqzLGWo3fFMJjWavtQoe/VLB7OD6NZoND5spVSCTNGTW",
-	"CA9jQlpc0Op6JhUEvo6eOlrZ0PnGpgYNeobvazR22LPmrDBbrrVpps9C8pvG3STfn9USCiUXYHOEOS0b",
-	"CmasSQFHixH8e2LggFkolbHw9Fl+OIqZqwuPTfF/yGIFGSsKA1aBzYWBZjKouftou2E4MAoYcC2KAjIm",
-	"oWRXCIpE0MTALGBEdnX4HTA3iSQvc5TAZgalpeXty0Sb+C3ZjShJwFGalEL635N0G9cdMPbiGefIYYZz",
-	"pRGQZblbZlDocxPV4N1hBSOa/UUS2JDDnImi1mjATXSaypSU6KJB52NRh+iB4a+/XoMfbKwj+p8hiWsd",
-	"PT856Wjp2aTV05CLxb0r5kM/Iytsvs2KWY7Z1R3xKkbofdmtAhqwqKvEPdaW3qGfqqro5/muKBxkxbbw",
-	"Ss0irG4tlpWN8tGDMPtcaGMvyH57yh1gYcGxrJQD/8UVxr9JO9I+IbkYEHMl5BDLG3vhnDI6LPHGXgQl",
-	"7rWdiq0KxfhHpHxNXrfXa4QL3PaxHAs+da51qWawZMIamCvtnvxw9ltLjzZnFnJVcAM0R2OmNCcWnaGb",
-	"7BMLUBKBLZiQ30GrODBsRby42uBDlNyDW8h5IRY5BTJaDnmikuhiH4vnSnXF94RlLLQ6kzeaSVtP2IB9",
-	"zJE6VUk/WlIaPwB72locnMYymeEA3bqoPYTa4VyCUkFb4B0EtCujdKONmPQuYmlz9r46Fppx5PE8aM0T",
-	"YbawWO5fAYUHTGu2clLbTGRfUS7SR7aBks2KoV24JGVz/XcVnj633lp3LCr0KwmO14lLz3id9cJUa1pV",
-	"25m6+Rh20Pvy/DVqE8/Qe0BqJm58JuyvB4NtdN26fKnWwq7+JB16k8yQaV8VOcU6m/hHawG5tZWv74Wc",
-	"q23m+4tIi5dCQiGMRYkaDjj6nPPo6bejyWgyOpqenEyODqeuEYAmhRKtFplJm7SESf5WEv2RhplV+htD",
-	"6Y7VqjAjOEPGDTDthiWRJZMrYshlrlxGqV0+ZnN8K5tFfAd4jXoFZW1dMgK15KhhfH009quViNy8le9O",
-	"a5srLf52s6bwvds+vK0nk+PMz7TqCqV7gO9opSAMLLWw1q/FsXbNhYVCLUZv5Quiar/cd0Mdlndw0DRH",
-	"DkdvyaSFyFAaB9TQKjqtWJbjk6ejSYeFEgodhZCNzquCOYpfgyiZjI78G6QrVolkmhyPJqNjwjyzuTP7",
-	"OHdZ2N/0O3QwvOKFkr9wShnDeK+N9HQyuaOFtF/rKCSCsc5RIa4x9Irq0iX7HmaVVhkaQ/pn7ZxxANPg",
-	"Zn4L4zs3Y/HGjquCid42It21ng/gjQW8qZRxVAHe8ftbeK1ViTbH2rT4FzIraorf8JMCXUsiiWY0bE8j",
-	"46thU5354X/EUu7bIwLb88nxI3zvd2XBqQMOmqQeKC3Ka+t+c7WUh321/xoYwbtkXTkXNlZRcdVwygh+",
-	"J7oIVasB4ovKWI2sBO8rwRgNfYydxw8a5Se0rrfpnK5tEr/pkyeRwPHx8QmQ3VPaC4OmfAK2UGDqLAdm",
-	"4Gk+chleMk3e1+jK30ATRlDOk94B1/RD9MVClG6B7YttkTyZUNG3LgGPIgXg+Scirp8bWN3PX+7CSKdz",
-	"HEsCumGzER2JiVsAe+HnOkg/8xuKrWK98bYBTvOP9pjficcOF00kfnNOmt3kvXV0SUEVHI0FV/z1IdnN",
-	"AMYfyMq3404/tqoj/QYC/zQ0XKiWhDkz1nkIPSOnWfjug9AwZ0UxY9mVc74CU3D4YEVKUfcan7AFSgs5",
-	"k/yJms9TeF9jjfxwBL5bO217GuR2YiGVRj4CVls1BUmUWfhYuOlLf6L9ft2G7XlTTNntlHHvSMZj1hUC",
-	"3yu+2guue/T6+gnnZs869a3s8zvbRSW7+RXlwubJ9HnwxOb/o101WcgHg7A46jfPn24fMHhsnUjEwudG",
-	"v/Abs84K5xZ9CZ3lTC7wEdyS5j97ADd+qXSGRO7dbQbn9Fmt0sFPXBjQaGstQViX7dZWjcBRHvL7eH23",
-	"cxvcfsunXjRzvg6n8n2RjzmS+jxeFb7/P796HL+i+ScP4Ie/qWsEicvu6UVPSc2BBCWWDbDW/btBN2z7",
-	"F9GEkJLQl37KZ82bPlvbpIv1IPQ+CdOpb1f6N0ZfDt+GdXXOOdYLrJSJGOiUc6+cj2eznYpvjg7vRRVH",
-	"n/fbMeM1h01fcVz1WwAWDjlnKJHZvB9oK1WIbEVsJ2Tq+vK+RzmCF/7EF2YrENZgMY/79fiD4Lc+ey7Q",
-	"9/834fOje94gqBdQI/eAXON8+BZQPxZtF1vPtnP5MyzV9dqaX4J1/IqAyZ4j9pXcdlsHyfOVmpkBzfYL",
-	"4nAOsX2n6uOPSoZq6OboY9/au3OQtuv1r6ZhsKNfMCA0q7Vx95z2Af+nRMxLAtJ94+UrNYsdjrjDyrDy",
-	"nW1798F7xVKo2AJBzYFe+YJ6EH8493SrSmEuCouayhTm18uIfgmOca8eV7VeOMaMB97XNBy8+xHqCFVw",
-	"1Bc2Z5FbM6etKzVu9C3fcbGjX1NEjxY3z592MM3WNQSa3Vn2Y1QemzpzFuT3uGkVJt4H7D+rJZRMrmCJ",
-	"GsG/+AVB3sdzIFsRyZKxHP5dA45qJyY7zDtYFQQX0FgVbDXsA2du/PGcgOvVha5l/CRW8E1+3EJ0yW5+",
-	"8YOhT9ynx2502++OiIswe3ai9/NGEW4IfFJY3e3kbapxz6sYVsUSuif+BoW/b3apZt8Y6Ci3uT2ipL+D",
-	"t3HRxLWI4YBBpssRpWEXYfalmh2mVPbS+4S7qcuIHbppsTDDjNXGX0fZvLcS7nOEfnCQJwwslMQRnII3",
-	"BD1pWGH/m3u3j05vd3qDu3izwyG28M/3fKFkNsvjDEs7JSPdi38bOZ2X/Gruw8j/IQsHCe4EYEkPlsxA",
-	"I+wL4mfPmOGM/1LN/MKFXFAp6DIUOHA3M1lRdNl77m5WEQEd7iLtpuQbOuB75W7nPkKp9/mahi6djfcJ",
-	"L9XsCyoc/5BuRSkshc3dRblwzc8BMxfGKr26w273j7gPZsIHD+L3jnoxRr39x1DW6T57I42+4m6yv8nu",
-	"9xVCvkMorxGkWqbQXIb017gjlNPePBzimdDff0CD3X2C4FfYv1XxwjHv1ukCuswCvCum/mQr9Nq8fIP6",
-	"uvG0Whfhgtl0PN68K5bcnt/+NwAA//8=",
+	"7Ftrbxu30v4rg31foDbORpJj5xRWPrlt0jboJXALnA+J4VDLkZY2l9yQXMtq4P9+wMtqL+JaUmq7CXA+",
+	"RV5yucOZZ565kPmUZLIopUBhdDL9lJREkQINKvfXD1iioCiy1W+kQPuEiWSalMTkSZoI98z/kyYKP1ZM",
+	"IU2mRlWYJjrLsSD2HRRVkUzfJZkqkjRhFIVhZpWkCWWEy8Wcy2WSJjMuZ24ZynRykSZmVdrVtVFMLJK7",
+	"uzs7pkspNDrZ3io541jYn5kUBoWxP0lZcpYRw6QYl37Gv660FHaskej/Fc6TafJ/42bzYz+qx/W67osU",
+	"daZYaZdLpsmZgPPX38PpyYtvISw+Suy08K5d+qyizLwSRq2cOpUsURnmRSaZX+hTf3OpHZIqOkLREMb9",
+	"+5QyuwLhb1vrenWH9+TsCjOTOGURPfAxhbriJjpkiFrgwBDzEJhLVRCTTBNKDD5zTzet1cbDuyRM8ptM",
+	"az2sv7aW6CKyjwaDfxhiqq2K2FT5DV6ioKVkHiI1HEvFCqIsDjVmUlD7exN3aUIqk9v3uliQ1ylIBXbw",
+	"ck4YRwrLnHEEkyPQtcygcF5p1JBLTjkT+I2GTKHzAcI1HDCjgRNtgAi9RIUUMsI5LIkGAieTo8OXsFTM",
+	"oIYlYQaYcB+QlZnJ2xQE3qACioSOkojoM4XkGlXHCbnUSJM0kSVaE+SEz5+53xfDC1wWkmJ7FVIZ2awR",
+	"1owtIAJvRNCEMbz3gBO4xU1uttOTK92wcgxHr0nA/AZABhwvU0gM0ktidkW9ddba8HFfrhQZpIA2RjcH",
+	"lZLqUhHT1qaoihkqN3xbMoV6L1kZjX6JEzMov0LdIYeZlByJsEN67ZxhjAmDCytdz6TMgq+lp5ZWOjrv",
+	"bGrQoOf4sUJthklhTrjeYIWumR4kPnWN2+WKn+QSuBQL57pzK7ZzeZ0CjhYj+PdEwwExUEht4PlJfhj1",
+	"5TY8usv/LvjKsYYGI8HkTEM9GeS8T0gHWgIBqhjnkBEBBblGkHYJOzGQImiWXR++BOIm2ZWXOQogM43C",
+	"WPH2JdEufgtyywq7wFGaFEz435N0E9ctMPZCMaVIYYZzqRCQZLkTMyj0hY5q8P6IiBHN/iws2JCCZfhK",
+	"oQY30Wkqk0KgC2Stj0UdogeGP/98C36wtg7rf8auuNbRi9PTlpZOJo2ehlws7l0xH/oJCffRresgWY7Z",
+	"9T2hNkbo/bUbBdRgkdeJe6yMfcf+lGVpf15sSyDCWrEtvJGzCKsbg0Vponz0KMw+Z0qbkAg8BAszikUp",
+	"HfgvrzH+Tbsj5XOpy4FlrpkYYnltLp1TRocF3prLoMS9tlOSFZeEfka2Wqeke71mcYGbPpYjp1PnWldy",
+	"5hInDXOp3JPvz39t6NHkxLjUTIOdozCTiloWnflEzicWIAUCWRAmXkKjONBkZXlx1eFDFNSDm4k5Z4vc",
+	"BjIrjvVEKdDFPhLPlaqS7gnLWGh1Jq81kzae0IF9zJFaBVU/WtoKZAD2dmtxcGpDRIYDdOui9hBqh3MJ",
+	"mwoajvcQ0LaM0o3Wy6T3EUtTbvTVsVCEIo3nQWueCLOZwWL/4i08IEqRlVu1yUT2XcpF+sg2UJAZH9qF",
+	"S1K68t9XM/vcekPuWFToVxIUbxKXntEq64WpxrS+3PkcdlD78vwNKh3P0HtAqid2PhP214PBJrruXL5U",
+	"KWZWf1gdepPMkChfFTnFOpv4R+sFcmNK35pgYi43me9PS1q0YAI40wYFKjig6HPOo+ffjiajyehoeno6",
+	"OTqcuh4G6hQKNIplOq3TEiLoe+HKzBIVMVLZolUKoyTXIzhHQjUQ5YaFJUsiVpYhl7l0GaVy+ZjJ8b2o",
+	"hXgJtlBdQVEZl4xAJSgqGN8cjb20ApHq9+LDWWVyqdhfbtYUvnPbh/fVZHKc+ZlGXqNwD/CDlRSYdhWy",
+	"8bI41q4oM8DlYvRevLJU7cX9MNQc+gAHdV/ncPTempSzDIV2QA1drrOSZDk+ez6atFgoqav6oPOSE0fx",
+	"axAlk9GRf8PqipQsmSbHo8no2GKemNyZfZy7LOwv+zs0X7zimRQ/U5syhvFeB+z5ZHJP92u/rldIBGNN",
+	"L85uMLS5qsIl+x5mpZIZam31T5o54wCmwc38Gsa3bsbgrRmXnLDeNiKNwZ4P4K0BvC2ldlQB3vH7W3ir",
+	"ZIEmx0o3+Gci45WN3/CjBFUJSxL1aNieQkJXw6Y698P/iKXct0cWbC8mx0/wvd+kAacOOKiTerBpUV4Z",
+	"95vKpTjsq/2XwAjeJavSubA20hZXNaeM4LfQ17IkqsHyRamNQlKA95VgjJo+xs7jB43yIxrXlnVO1/S3",
+	"3/XJ05LA8fHxKVi7+/Ye1OUTkIUEXWU5EA3P85HL8JJp8rFCV/4GmtDM5jzpPXBNP0Vf5KxwAjYvNkXy",
+	"ZGKLvnUJeBQpAC/+JuL6uYFR/fzlPoy0mt6xJKAdNuulIzFxA2Cv/FwH6RO/oZgU6403vXs7/2iP+a14",
+	"7HBRR+J3F1azXd5bR5cUJKeoDbjirw/JdgYw/mStfDdu9WPLKtJvsOCfhoaLrSVh7jvDvilsnWbhuw9M",
+	"wZxwPiPZtXM+jik4fBCe2qh7g8/IAoWBnAj6TM7nKXyssEJ6OALfrZ02PQ3rdmwhpEI6AlIZOQVhKZP7",
+	"WNj1pT/QfLduw/a8KabsZsq4d5rkMesKge8kXe0F1z16ff2Es9uzTn0r++LedlFBbn9BsTB5Mn0RPLH+",
+	"+2hbTRbywbBYHPXdo7O7RwweG4cpsfDZ6Rd+o9dZ4dygL6GznIgFPoFb2vknj+DGr6XK0JJ7e5vBOX1W",
+	"K1XwExcGFJpKCWDGZbuVkSNwlId0F69vd26D22/41Kt6ztfhVL4v8jmnaQ/jVeH7//Orp/ErO//0Efzw",
+	"V3mDIHDZPr3oKak+kLCJZQ2sdf9u0A2b/kU0IbRJ6Gs/5UHzpgdrm7SxHhbdJWE68+1K/8boy+HbIFfr",
+	"nGMtYCl1xEBnlHrlfD6bbVV8fXS4E1UcPey3Y8arD5u+4rjqtwAkHHLOUCAxeT/QlpKzbGXZjonU9eV9",
+	"j3IEr/yJL8xWwIxGPo/79fgTo3c+e+bo+/9d+PzgntcI6gXUyBUm1zgfvsDUj0WbxdbJZi5/joW8WVvz",
+	"S7COlwiI6DliX8lNt3WQPN/ImR7QbL8gDucQm9fBPv+oZKiGro8+9q29Wwdp217/ahoGW/oFA4tmldLu",
+	"itY+4P87EfPKAmnXePlGzmKHI+6wMki+tW3vPrhTLIWSLBDkHOwrX1AP4nfnnk6qFOaMG1S2TCFeXmLp",
+	"18Ix7tXjslILx5jxwPvWDgfvfoI6QnKK6tLkJHJr5qxxpdqNvqVbLnb0a4ro0WL3/GkL02xcQ7CzW2I/",
+	"ReXR1ZmzIN3hplWYuAvYf5JLKIhYwRIVgn/xC4K8j+dgbWVJ1hrL4d814GztRESLeQerguACCktOVsM+",
+	"cO7Gn84JqFpdqkrET2IZ7fLjBqILcvuzHwx94j49tqPbfndEXITZsxO9nzeycEPgb4XV7U7epBo7XsUw",
+	"MpbQPfM3KPx9sys5+0ZDS7n17REp/B28zkUT1yKGAwKZKkY2DbsMs6/k7DC1Za993+Ju6jJih24rLMww",
+	"I5X211G691bCfY7QDw7rMQ0LKXAEZ+ANYZ/UrLD/zb27J6e3e73BXbzZ4hAb+Kd7vlAQk+VxhrU7tUba",
+	"iX/rdVoveWl2YeT/WAuHFdwJwNI+WBIN9WJfED97xgxn/Fdy5gVnYmFLQZehwIG7mUk4b7P33N2ssgR0",
+	"uI2065Jv6IDvjbud+wSl3sM1DV06G+8TXsnZF1Q4/i6cRCksmcndRblwzc8BM2faSLW6x267R9xHM+Gj",
+	"B/Gdo16MUe/+MZS1us/eSKOvuJvsb7L7fYWQ7xBKKwQhlynUlyH9Ne4I5TQ3D4d4JvT3H9Fg958geAn7",
+	"typeOebdOF3AtPO/hdzJVui1+fU1qpva0yrFwwWz6XjcvSuW3F3c/TcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -232,6 +232,9 @@ func jobError(op string, err error) error {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen):
 		return fmt.Errorf("capture: %s: %w: %w", op, outbox.ErrPaused, err)
+	case resilience.IsAuthFailure(err):
+		// The credentials are refused, not the write: never dead.
+		return fmt.Errorf("capture: %s: credentials refused (auth_failed): %w: %w", op, outbox.ErrPaused, err)
 	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
 		return outbox.Permanent(fmt.Errorf("capture: %s: %w", op, err))
 	}

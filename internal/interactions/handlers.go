@@ -30,8 +30,9 @@ var errNoRecordYet = errors.New("interactions: the interaction has no CRM record
 // to the endpoint that holds it (records.Writer), and is held
 // (outbox.ErrHeld) while that endpoint is not the active one.
 //
-// Errors: the breaker open, the bulkhead full or the rate limiter
-// exceeded wrap outbox.ErrPaused (no attempt spent); a permanent answer
+// Errors: the breaker open, the bulkhead full, the rate limiter
+// exceeded or a 401 (the credentials refused: status auth_failed) wrap
+// outbox.ErrPaused (no attempt spent, never dead); a permanent answer
 // (resilience.IsPermanent) or a record the CRM does not have
 // (crm.ErrNotFound) is outbox.Permanent (the job goes dead and waits for
 // a replay); anything else is retried with backoff.
@@ -139,6 +140,10 @@ func jobError(err error) error {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen), errors.Is(err, bulkhead.ErrFull), errors.Is(err, ratelimiter.ErrExceeded):
 		return fmt.Errorf("%w: %w", outbox.ErrPaused, err)
+	case resilience.IsAuthFailure(err):
+		// The credentials are refused, not the write: it waits (no
+		// attempt spent, never dead) until they are accepted again.
+		return fmt.Errorf("%w: credentials refused (auth_failed): %w", outbox.ErrPaused, err)
 	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
 		return outbox.Permanent(err)
 	}
