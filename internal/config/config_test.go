@@ -104,6 +104,7 @@ unknown_top: 1
 `, nil},
 		{"bad_int", minimal + "    bulkhead: {max_concurrent: lots}\n", nil},
 		{"not_yaml", "listen: [unclosed", nil},
+		{"identity_secondary", minimal + "  identity:\n    endpoints: {primary: https://idp.example.com, secondary: https://idp-dr.example.com}\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
