@@ -75,6 +75,9 @@ func (s *Server) SetEndpoint(ctx context.Context, req adminapi.SetEndpointReques
 	if err := d.SetActiveEndpoint(active, Actor(ctx), reason); err != nil {
 		s.audit(ctx, "endpoint.set", d.Name(), reason, err.Error(), map[string]any{"active": active})
 		if errors.Is(err, resilience.ErrNoSecondary) {
+			if d.Name() == "identity" {
+				return nil, Conflict("identity has no failover: JWKS and introspection use the issuer's URLs (identity.issuer, identity.introspection_url), not dependencies.identity.endpoints")
+			}
 			return nil, Conflict(d.Name() + " has no secondary endpoint configured (dependencies." + d.Name() + ".endpoints.secondary)")
 		}
 		return nil, err

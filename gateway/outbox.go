@@ -9,6 +9,7 @@ import (
 
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -18,6 +19,10 @@ type Outbox interface {
 	List(ctx context.Context, f outbox.Filter) ([]outbox.Job, string, error)
 	Get(ctx context.Context, id string) (outbox.Job, error)
 	Replay(ctx context.Context, id string) (outbox.Job, error)
+	// ReplayTo re-creates the record of the job's interaction on CRM
+	// endpoint to ("primary" or "secondary") before its held writes go
+	// there, then replays the job.
+	ReplayTo(ctx context.Context, id, to, reason string) (outbox.Job, error)
 	Purge(ctx context.Context, state outbox.State, olderThan time.Time) (int, error)
 }
 
@@ -139,6 +144,17 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 	dry := valueOf(b.DryRun)
 	out := map[string]any{"matched": len(ids), "replayed": 0, "dry_run": dry, "ids": ids}
 	reason := strings.TrimSpace(valueOf(b.Reason))
+	to := ""
+	if b.To != nil {
+		if !b.To.Valid() {
+			return nil, Invalid("to", "must be primary or secondary")
+		}
+		if reason == "" {
+			return nil, Invalid("reason", "say why the records move to the "+string(*b.To)+" endpoint")
+		}
+		to = string(*b.To)
+		out["to"] = to
+	}
 	if dry {
 		s.audit(ctx, "outbox.replay_many", "outbox", reason, "dry run", map[string]any{"matched": len(ids)})
 		return adminJSON{status: http.StatusOK, body: out}, nil
@@ -146,7 +162,13 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 	replayed := []string{}
 	var errs []string
 	for _, id := range ids {
-		if _, err := ob.Replay(ctx, id); err != nil {
+		var err error
+		if to != "" {
+			_, err = ob.ReplayTo(ctx, id, to, reason)
+		} else {
+			_, err = ob.Replay(ctx, id)
+		}
+		if err != nil {
 			errs = append(errs, id+": "+replayError(err))
 			continue
 		}
@@ -161,7 +183,7 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 		result = "partial"
 	}
 	s.audit(ctx, "outbox.replay_many", "outbox", reason, result,
-		map[string]any{"matched": len(ids), "replayed": len(replayed), "failed": len(errs), "state": valueOf(b.State), "kind": valueOf(b.Kind)})
+		map[string]any{"matched": len(ids), "replayed": len(replayed), "failed": len(errs), "state": valueOf(b.State), "kind": valueOf(b.Kind), "to": to})
 	return adminJSON{status: http.StatusOK, body: out}, nil
 }
 
@@ -194,6 +216,8 @@ func replayError(err error) string {
 		return "not found"
 	case errors.Is(err, outbox.ErrInflight):
 		return "inflight"
+	case errors.Is(err, interactions.ErrNoRecord):
+		return "its interaction has no CRM record to move"
 	}
 	return "error"
 }

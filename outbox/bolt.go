@@ -521,6 +521,9 @@ func (s *BoltStore) Fail(ctx context.Context, id string, f Failure) error {
 			return
 		}
 		j.State, j.NextAttemptAt = Pending, now
+		if f.Held {
+			j.State = Held
+		}
 		if !f.RetryAt.IsZero() {
 			j.NextAttemptAt = f.RetryAt.UTC().Round(0)
 		}
@@ -631,6 +634,7 @@ func (s *BoltStore) Stats(ctx context.Context) (Stats, error) {
 			Inflight: int(c[stateIndex(Inflight)]),
 			Done:     int(c[stateIndex(Done)]),
 			Dead:     int(c[stateIndex(Dead)]),
+			Held:     int(c[stateIndex(Held)]),
 		}
 		if k, _ := b.states.Cursor().Seek([]byte{stateByte(Pending)}); k != nil && k[0] == stateByte(Pending) {
 			j, err := b.get(string(k[1:]))

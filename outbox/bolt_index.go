@@ -37,6 +37,8 @@ func stateByte(s State) byte {
 		return 'c'
 	case Dead:
 		return 'x'
+	case Held:
+		return 'h'
 	}
 	panic("outbox: unknown state " + string(s))
 }
@@ -52,11 +54,21 @@ func stateIndex(s State) int {
 		return 2
 	case Dead:
 		return 3
+	case Held:
+		return 4
 	}
 	panic("outbox: unknown state " + string(s))
 }
 
-var byteState = map[byte]State{'p': Pending, 'i': Inflight, 'c': Done, 'x': Dead}
+var byteState = map[byte]State{'p': Pending, 'i': Inflight, 'c': Done, 'x': Dead, 'h': Held}
+
+// numStates is the number of slots in the counts record. A record written
+// before Held existed has four slots; the fifth reads as zero.
+const numStates = 5
+
+// claimable reports whether a job in state st (its one-byte code) may be
+// claimed when it is its interaction's head: pending and held jobs.
+func claimable(st byte) bool { return st == stateByte(Pending) || st == stateByte(Held) }
 
 // ikey is the ordering key of a job: its interaction, or the job alone.
 func ikey(j *Job) string {
@@ -120,10 +132,10 @@ func decodeJob(v []byte) (*Job, error) {
 }
 
 // counts reads the number of jobs per state.
-func (b btx) counts() [4]uint64 {
-	var c [4]uint64
-	if v := b.metadata.Get(keyCounts); len(v) == 32 {
-		for i := range c {
+func (b btx) counts() [numStates]uint64 {
+	var c [numStates]uint64
+	if v := b.metadata.Get(keyCounts); len(v)%8 == 0 && len(v) <= 8*numStates {
+		for i := range len(v) / 8 {
 			c[i] = binary.BigEndian.Uint64(v[i*8:])
 		}
 	}
@@ -133,7 +145,7 @@ func (b btx) counts() [4]uint64 {
 func (b btx) addCount(s State, delta int) error {
 	c := b.counts()
 	c[stateIndex(s)] += uint64(delta)
-	v := make([]byte, 0, 32)
+	v := make([]byte, 0, 8*numStates)
 	for _, n := range c {
 		v = binary.BigEndian.AppendUint64(v, n)
 	}
@@ -221,7 +233,7 @@ func (b btx) refresh(ik string, full bool) error {
 		id := string(k[len(prefix):])
 		if head == "" {
 			head, headState = id, st
-		} else if full && st == stateByte(Pending) {
+		} else if full && claimable(st) {
 			if err := b.unready(id); err != nil {
 				return err
 			}
@@ -230,7 +242,7 @@ func (b btx) refresh(ik string, full bool) error {
 			inflight = true
 		}
 	}
-	if head == "" || headState != stateByte(Pending) {
+	if head == "" || !claimable(headState) {
 		return nil
 	}
 	if inflight {
@@ -255,7 +267,7 @@ func (b btx) unready(id string) error {
 func (b btx) check() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	var counts [4]uint64
+	var counts [numStates]uint64
 	jobs := map[string]*Job{}
 	heads := map[string]string{}  // ikey -> head id
 	inflights := map[string]int{} // ikey -> inflight jobs
@@ -297,7 +309,7 @@ func (b btx) check() []error {
 		return append(errs, err)
 	}
 	if got := b.counts(); got != counts {
-		bad("counts record %v, want %v (pending, inflight, done, dead)", got, counts)
+		bad("counts record %v, want %v (pending, inflight, done, dead, held)", got, counts)
 	}
 	if n := b.inter.Stats().KeyN; n != len(jobs) {
 		bad("interactions index has %d entries for %d jobs", n, len(jobs))
@@ -318,7 +330,7 @@ func (b btx) check() []error {
 	}
 	wantReady := map[string]bool{}
 	for ik, id := range heads {
-		if j := jobs[id]; j.State == Pending && inflights[ik] == 0 {
+		if j := jobs[id]; claimable(stateByte(j.State)) && inflights[ik] == 0 {
 			wantReady[string(readyKey(j))] = true
 		}
 	}

@@ -33,8 +33,8 @@ type DispatcherConfig struct {
 	// claimed and spend no attempts. It is called inside the store's write
 	// transaction, so it must be fast. Nil means never paused.
 	Paused func(dependency string) bool
-	// PauseDelay is how long a job whose handler returned ErrPaused waits
-	// before it is due again. Default 1s.
+	// PauseDelay is how long a job whose handler returned ErrPaused or
+	// ErrHeld waits before it is due again. Default 1s.
 	PauseDelay time.Duration
 	// PollInterval is how often the store is asked for due jobs when
 	// nothing wakes the dispatcher: it bounds how late a retry or a resumed
@@ -266,6 +266,9 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 		d.finished(j)
 	case ctx.Err() != nil:
 		d.fail(rctx, log, j, Failure{Err: "interrupted: " + err.Error(), Uncounted: true})
+	case errors.Is(err, ErrHeld):
+		log.Info("outbox: job held", "reason", err)
+		d.fail(rctx, log, j, Failure{Err: err.Error(), Uncounted: true, Held: true, RetryAt: now.Add(d.cfg.PauseDelay)})
 	case errors.Is(err, ErrPaused):
 		log.Debug("outbox: dependency paused", "error", err)
 		d.fail(rctx, log, j, Failure{Err: err.Error(), Uncounted: true, RetryAt: now.Add(d.cfg.PauseDelay)})
@@ -383,7 +386,7 @@ func (d *Dispatcher) updateStats(ctx context.Context) {
 		return
 	}
 	for state, n := range map[string]int{
-		"pending": st.Pending, "inflight": st.Inflight, "dead": st.Dead, "done": st.Done, "blocked": st.Blocked,
+		"pending": st.Pending, "inflight": st.Inflight, "dead": st.Dead, "done": st.Done, "blocked": st.Blocked, "held": st.Held,
 	} {
 		d.m.depth.WithLabelValues(state).Set(float64(n))
 	}

@@ -207,6 +207,8 @@ func (s *FallbackStore) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	st.Pending += lst.Pending + lst.Inflight
+	st.Held += lst.Held
+	st.Dead += lst.Dead
 	if !lst.OldestPending.IsZero() && (st.OldestPending.IsZero() || lst.OldestPending.Before(st.OldestPending)) {
 		st.OldestPending = lst.OldestPending
 	}

@@ -53,6 +53,14 @@ var (
 	// breaker is open (the caller maps failsafe's circuitbreaker.ErrOpen to
 	// it). The Dispatcher reschedules the job without spending an attempt.
 	ErrPaused = errors.New("outbox: dependency paused")
+
+	// ErrHeld is returned by handlers (wrapped, with the reason) when the
+	// job must not run now although its dependency is up: a CRM write
+	// whose record lives on an endpoint that is not the active one. The
+	// Dispatcher makes the job Held without spending an attempt and tries
+	// it again after DispatcherConfig.PauseDelay; it never goes dead for
+	// being held.
+	ErrHeld = errors.New("outbox: job held")
 )
 
 // State is where a job is in its life.
@@ -70,12 +78,17 @@ const (
 	// Dead jobs failed permanently or ran out of retry time and wait for
 	// Replay. They hold later jobs of their interaction.
 	Dead State = "dead"
+	// Held jobs are pending jobs their handler refused to run for now
+	// (ErrHeld); LastError says why. They are claimed again when due, like
+	// pending jobs, so the handler can look whether the hold still applies,
+	// and they hold later jobs of their interaction meanwhile.
+	Held State = "held"
 )
 
-// Valid reports whether s is one of the four states.
+// Valid reports whether s is one of the five states.
 func (s State) Valid() bool {
 	switch s {
-	case Pending, Inflight, Done, Dead:
+	case Pending, Inflight, Done, Dead, Held:
 		return true
 	}
 	return false
@@ -152,6 +165,8 @@ type Failure struct {
 	// Uncounted leaves Attempts and FirstFailedAt alone: the dependency
 	// was paused or the worker was stopped, so the job was not really tried.
 	Uncounted bool
+	// Held makes the job Held instead of pending (ignored with Dead).
+	Held bool
 }
 
 // Stats is a snapshot of the queue.
@@ -160,6 +175,8 @@ type Stats struct {
 	Inflight int `json:"inflight"`
 	Dead     int `json:"dead"`
 	Done     int `json:"done"`
+	// Held counts jobs waiting for their hold to end (see Held).
+	Held int `json:"held"`
 	// Blocked counts pending jobs held behind a dead job of their
 	// interaction (they are also counted in Pending).
 	Blocked int `json:"blocked"`
@@ -188,7 +205,7 @@ type Store interface {
 	// Result of an earlier job.
 	Interaction(ctx context.Context, interactionID string) ([]Job, error)
 	// Claim marks up to max due jobs inflight and returns them, earliest
-	// NextAttemptAt first. A job is due when NextAttemptAt <= now, it is the
+	// NextAttemptAt first. A pending or held job is due when NextAttemptAt <= now, it is the
 	// head of its interaction and nothing of its interaction is inflight
 	// (see the package documentation). Jobs whose Dependency makes paused
 	// return true are left alone; paused may be nil and must be fast and
@@ -200,7 +217,7 @@ type Store interface {
 	// Fail records a failed run of an inflight job, see Failure.
 	// ErrNotFound, ErrNotInflight.
 	Fail(ctx context.Context, id string, f Failure) error
-	// Replay makes a dead, done or pending job pending and due now, with
+	// Replay makes a dead, done, held or pending job pending and due now, with
 	// Attempts and FirstFailedAt reset. ErrNotFound, ErrInflight.
 	Replay(ctx context.Context, id string) (Job, error)
 	// Purge deletes done or dead jobs last updated before olderThan,

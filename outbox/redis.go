@@ -479,8 +479,11 @@ func (s *RedisStore) Complete(ctx context.Context, id string, result json.RawMes
 // Fail implements Store.
 func (s *RedisStore) Fail(ctx context.Context, id string, f Failure) error {
 	outcome, counted, rns, rus := "fail", "1", "", ""
-	if f.Dead {
+	switch {
+	case f.Dead:
 		outcome = "dead"
+	case f.Held:
+		outcome = "held"
 	}
 	if f.Uncounted {
 		counted = "0"
@@ -563,6 +566,7 @@ func (s *RedisStore) Stats(ctx context.Context) (Stats, error) {
 		Dead:     int(r[2].(int64)),
 		Done:     int(r[3].(int64)),
 		Blocked:  int(r[4].(int64)),
+		Held:     int(r[6].(int64)),
 	}
 	if st.OldestPending, err = parseNS(r[5].(string)); err != nil {
 		return Stats{}, fmt.Errorf("outbox: stats: %w", err)

@@ -90,7 +90,7 @@ func (s *RedisStore) Check() error {
 		fields[j.ID] = m
 	}
 	// States.
-	for _, st := range []State{Pending, Inflight, Done, Dead} {
+	for _, st := range []State{Pending, Inflight, Done, Dead, Held} {
 		members, err := s.rdb.ZRange(ctx, s.key("state", string(st)), 0, -1).Result()
 		if err != nil {
 			return err
@@ -120,7 +120,7 @@ func (s *RedisStore) Check() error {
 			continue
 		}
 		if j.InteractionID == "" {
-			if j.State == Pending {
+			if j.State == Pending || j.State == Held {
 				addReady(j)
 			}
 			continue
@@ -136,7 +136,7 @@ func (s *RedisStore) Check() error {
 			bad("interaction %q index = %v, want %v", iid, members, want)
 		}
 		busy := slices.ContainsFunc(js, func(j *Job) bool { return j.State == Inflight })
-		if i := slices.IndexFunc(js, func(j *Job) bool { return j.State != Done }); i >= 0 && js[i].State == Pending && !busy {
+		if i := slices.IndexFunc(js, func(j *Job) bool { return j.State != Done }); i >= 0 && (js[i].State == Pending || js[i].State == Held) && !busy {
 			addReady(js[i])
 		}
 	}

@@ -46,6 +46,7 @@ local function setstate(id, old, new)
     redis.call('HSET', jkey(id), 's', new)
   end
 end
+local function claimable(s) return s == 'pending' or s == 'held' end
 local function unready(id, dep) redis.call('ZREM', P .. ':ready:' .. dep, id) end
 local function ready(id, dep, t)
   redis.call('ZADD', P .. ':ready:' .. dep, t, id)
@@ -58,7 +59,7 @@ end
 local function refresh(iid, id)
   if iid == '' then
     local f = redis.call('HMGET', jkey(id), 's', 'p', 't')
-    if f[1] == 'pending' then ready(id, f[2], f[3]) elseif f[1] then unready(id, f[2]) end
+    if claimable(f[1]) then ready(id, f[2], f[3]) elseif f[1] then unready(id, f[2]) end
     return
   end
   local head, hs, hdep, ht, busy = nil, nil, nil, nil, false
@@ -72,7 +73,7 @@ local function refresh(iid, id)
     end
   end
   if head then
-    if hs == 'pending' and not busy then ready(head, hdep, ht) else unready(head, hdep) end
+    if claimable(hs) and not busy then ready(head, hdep, ht) else unready(head, hdep) end
   end
 end
 local function reply(id) return {id, redis.call('HGETALL', jkey(id))} end
@@ -166,7 +167,7 @@ for i = 1, math.min(#cands, max) do
   local c = cands[i]
   local tok = redis.call('XADD', RUN, '*', 'job', c.id)
   unready(c.id, c.dep)
-  setstate(c.id, 'pending', 'inflight')
+  setstate(c.id, redis.call('HGET', jkey(c.id), 's'), 'inflight')
   redis.call('HSET', jkey(c.id), 'u', now_ns, 'tok', tok, 'o', consumer)
   table.insert(out, reply(c.id))
 end
@@ -180,7 +181,7 @@ return out
 `)
 
 // scriptFinish applies an outcome to a job that the caller's run still
-// holds. ARGV id, token, group, outcome (done|fail|dead), result,
+// holds. ARGV id, token, group, outcome (done|fail|held|dead), result,
 // last error, counted 0|1, retry_ns (” = now), retry_us.
 // Returns {'ok', reply} or {'notfound'} or {'notinflight', state}.
 var scriptFinish = redis.NewScript(luaCommon + `
@@ -207,7 +208,7 @@ else
   else
     if rns == '' then rns, rus = ns, us end
     redis.call('HSET', k, 'n', rns, 't', rus)
-    setstate(id, 'inflight', 'pending')
+    if outcome == 'held' then setstate(id, 'inflight', 'held') else setstate(id, 'inflight', 'pending') end
   end
 end
 refresh(f[3], id)
@@ -266,7 +267,7 @@ return {deleted, last, more}
 `)
 
 // scriptStats returns {pending, inflight, dead, done, blocked, created
-// of the oldest pending job or ”}.
+// of the oldest pending job or ”, held}.
 var scriptStats = redis.NewScript(luaCommon + `
 local function card(s) return redis.call('ZCARD', P .. ':state:' .. s) end
 local oldest = ''
@@ -284,7 +285,7 @@ for _, id in ipairs(redis.call('ZRANGE', P .. ':state:dead', 0, -1)) do
     end
   end
 end
-return {card('pending'), card('inflight'), card('dead'), card('done'), blocked, oldest}
+return {card('pending'), card('inflight'), card('dead'), card('done'), blocked, oldest, card('held')}
 `)
 
 // scriptRecoverOwn ends every run in consumer ARGV[2]'s pending entries

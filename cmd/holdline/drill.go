@@ -50,8 +50,9 @@ func loadScenario(path string) (*drill.Scenario, error) {
 
 func newDrillRunCmd(e env) *cobra.Command {
 	var admin, target, report string
+	var force bool
 	c := &cobra.Command{
-		Use:   "run FILE [--admin URL] [--target URL] [--report FILE]",
+		Use:   "run FILE [--admin URL] [--target URL] [--report FILE] [--force]",
 		Short: "Run a scenario; exit 0 when every expectation held, 1 otherwise",
 		Long: `Run the scenario in FILE against a sidecar: apply its timeline through the
 admin API (faults, forced breakers, failovers), send its request mix to the
@@ -81,6 +82,7 @@ HOLDLINE_DRILL_IDENTITY_TOKEN when set (a dev sidecar mints one).`,
 				Admin: ac.base, Target: withScheme(target), Token: ac.token,
 				IdentityToken: e.getenv("HOLDLINE_DRILL_IDENTITY_TOKEN"),
 				Progress:      e.stderr,
+				Force:         force,
 			})
 			if rep == nil {
 				return runErr
@@ -104,6 +106,7 @@ HOLDLINE_DRILL_IDENTITY_TOKEN when set (a dev sidecar mints one).`,
 	addAdminFlags(c, &admin)
 	c.Flags().StringVar(&target, "target", "", "data-plane URL of the sidecar (default $HOLDLINE_TARGET or http://127.0.0.1:8080)")
 	c.Flags().StringVar(&report, "report", "drill-report.json", "where to write the JSON report")
+	c.Flags().BoolVar(&force, "force", false, "run although the baseline is not clean (a breaker not closed, faults, errors, dead jobs); the report is marked FORCED")
 	return c
 }
 

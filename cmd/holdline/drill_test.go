@@ -13,7 +13,7 @@ import (
 
 // drillRun runs `holdline drill run` in-process against d and returns the
 // exit code, stdout and the decoded JSON report.
-func drillRun(ctx context.Context, t *testing.T, d *devSidecar, scenario string) (int, string, map[string]any) {
+func drillRun(ctx context.Context, t *testing.T, d *devSidecar, scenario string, extra ...string) (int, string, map[string]any) {
 	t.Helper()
 	report := filepath.Join(t.TempDir(), "report.json")
 	var out, errb syncBuffer
@@ -23,7 +23,8 @@ func drillRun(ctx context.Context, t *testing.T, d *devSidecar, scenario string)
 		}
 		return ""
 	}
-	err := run(ctx, []string{"holdline", "drill", "run", scenario, "--admin", d.admin, "--target", d.data, "--report", report}, getenv, &out, &errb)
+	args := append([]string{"holdline", "drill", "run", scenario, "--admin", d.admin, "--target", d.data, "--report", report}, extra...)
+	err := run(ctx, args, getenv, &out, &errb)
 	code := exitCode(err, &errb)
 	t.Logf("drill exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	var rep map[string]any

@@ -72,6 +72,10 @@ func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
 	if out, code := d.cli(t, "failover", "dialogflow", "--to", "secondary", "--reason", "x"); code != 1 || !strings.Contains(out, "409") {
 		t.Errorf("failover without a secondary = %d: %s", code, out)
 	}
+	// Identity calls do not use endpoints: its failover is refused, saying why.
+	if out, code := d.cli(t, "failover", "identity", "--to", "secondary", "--reason", "x"); code != 1 || !strings.Contains(out, "identity has no failover") {
+		t.Errorf("failover identity = %d: %s, want refused with the reason", code, out)
+	}
 	var noToken, errb syncBuffer
 	err := run(t.Context(), []string{"holdline", "breaker", "open", "crm", "--reason", "x", "--admin", d.admin}, func(string) string { return "" }, &noToken, &errb)
 	if err == nil || !strings.Contains(err.Error(), "401") {

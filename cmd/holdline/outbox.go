@@ -33,6 +33,7 @@ type outboxFlags struct {
 	limit       int
 	asJSON      bool
 	dryRun      bool
+	to          string
 }
 
 func newOutboxCmd(e env) *cobra.Command {
@@ -56,7 +57,7 @@ func (f *outboxFlags) add(c *cobra.Command, filters bool) {
 	addAdminFlags(c, &f.admin)
 	c.Flags().StringVar(&f.dataDir, "data-dir", "", "offline: open the embedded store in this data dir (the sidecar must be stopped)")
 	if filters {
-		c.Flags().StringVar(&f.state, "state", "", "pending, inflight, done or dead")
+		c.Flags().StringVar(&f.state, "state", "", "pending, inflight, held, done or dead")
 		c.Flags().StringVar(&f.kind, "kind", "", "job kind, e.g. crm.create_record")
 		c.Flags().StringVar(&f.interaction, "interaction", "", "interaction id")
 		c.Flags().StringVar(&f.since, "since", "", "only jobs created within this long (e.g. 2h) or since an RFC 3339 time")
@@ -80,7 +81,7 @@ func openOffline(dataDir string) (*outbox.BoltStore, error) {
 func (f *outboxFlags) filter(now time.Time) (outbox.Filter, error) {
 	fl := outbox.Filter{State: outbox.State(f.state), Kind: f.kind, Interaction: f.interaction, Limit: f.limit}
 	if f.state != "" && !fl.State.Valid() {
-		return fl, fmt.Errorf("--state %q is not pending, inflight, done or dead", f.state)
+		return fl, fmt.Errorf("--state %q is not pending, inflight, held, done or dead", f.state)
 	}
 	if f.since != "" {
 		t, err := sinceTime(f.since, now)
@@ -238,13 +239,19 @@ func newOutboxShowCmd(e env) *cobra.Command {
 func newOutboxReplayCmd(e env) *cobra.Command {
 	var f outboxFlags
 	c := &cobra.Command{
-		Use:   "replay [ID...] [--state dead] [--kind K] [--since 2h] [--dry-run]",
+		Use:   "replay [ID...] [--state dead] [--kind K] [--since 2h] [--dry-run] [--to secondary --reason R]",
 		Short: "Make jobs pending and due now, attempts reset (by id or by filter)",
 		Long: `Replay jobs: each becomes pending and due now with its attempts reset, and
 runs again in its interaction's order. Give ids, or filters (--state dead
 --kind crm.add_comment --since 2h). --dry-run shows what would be replayed.
 Progress is shown on long runs. Offline (--data-dir) marks the jobs for the
-next start of the sidecar.`,
+next start of the sidecar.
+
+--to primary|secondary (with --reason; live sidecar only) is for writes held
+because the CRM endpoint that created their record is gone for good: the
+record is re-created on that endpoint first, then the writes go there.
+Audited. Example: holdline outbox replay --state held --to secondary
+--reason "primary org lost"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.replay(cmd.Context(), e, args)
 		},
@@ -252,6 +259,7 @@ next start of the sidecar.`,
 	f.add(c, true)
 	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "show what would be replayed")
 	c.Flags().StringVar(&f.reason, "reason", "", "why (recorded in the audit log)")
+	c.Flags().StringVar(&f.to, "to", "", "re-create each job's record on this CRM endpoint (primary or secondary) first")
 	return c
 }
 
@@ -273,6 +281,9 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 	if f.dryRun {
 		fmt.Fprintf(e.stdout, "would replay %d job(s):\n%s\n", len(ids), strings.Join(ids, "\n"))
 		return nil
+	}
+	if f.to != "" {
+		return f.replayTo(ctx, e, ids)
 	}
 	var store *outbox.BoltStore
 	var client *adminClient
@@ -309,6 +320,32 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 	fmt.Fprintf(e.stdout, "replayed %d of %d job(s); %s\n", len(ids)-len(failed), len(ids), where)
 	if len(failed) > 0 {
 		return &exitError{code: 1, msg: "not replayed:\n" + strings.Join(failed, "\n")}
+	}
+	return nil
+}
+
+// replayTo replays ids on the live sidecar after re-creating their
+// records on endpoint f.to.
+func (f *outboxFlags) replayTo(ctx context.Context, e env, ids []string) error {
+	switch {
+	case f.to != "primary" && f.to != "secondary":
+		return fmt.Errorf("replay: --to %q is not primary or secondary", f.to)
+	case f.reason == "":
+		return errors.New("replay: --to needs --reason (it is audited)")
+	case f.dataDir != "":
+		return errors.New("replay: --to needs the live sidecar (--admin), not --data-dir: the record is re-created through the CRM")
+	}
+	var res struct {
+		Replayed int      `json:"replayed"`
+		Errors   []string `json:"errors"`
+	}
+	body := map[string]any{"ids": ids, "to": f.to, "reason": f.reason}
+	if err := newAdminClient(e, f.admin).do(ctx, "POST", "/v1/admin/outbox/replay", nil, body, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "replayed %d of %d job(s) onto the %s CRM endpoint's record; the sidecar runs them now\n", res.Replayed, len(ids), f.to)
+	if len(res.Errors) > 0 {
+		return &exitError{code: 1, msg: "not replayed:\n" + strings.Join(res.Errors, "\n")}
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type statusDoc struct {
 			At            time.Time
 		} `json:"breaker_override"`
 		ActiveEndpoint string  `json:"active_endpoint"`
+		Auth           string  `json:"auth"`
 		Calls          int     `json:"calls_1m"`
 		FailureRate    float64 `json:"failure_rate_1m"`
 		P99            float64 `json:"p99_ms"`
@@ -39,6 +40,7 @@ type statusDoc struct {
 		Inflight         int     `json:"inflight"`
 		Dead             int     `json:"dead"`
 		Blocked          int     `json:"blocked"`
+		Held             int     `json:"held"`
 		OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
 	} `json:"outbox"`
 	Identity *struct {
@@ -123,6 +125,9 @@ func printStatus(w io.Writer, st *statusDoc) {
 		if d.ActiveFaults > 0 {
 			breaker += fmt.Sprintf(" [%d fault]", d.ActiveFaults)
 		}
+		if d.Auth == "auth_failed" {
+			breaker += " [auth_failed]"
+		}
 		last := d.LastError
 		if last == "" {
 			last = "-"
@@ -131,8 +136,8 @@ func printStatus(w io.Writer, st *statusDoc) {
 	}
 	tw.Flush()
 	if o := st.Outbox; o != nil {
-		fmt.Fprintf(w, "\noutbox: %d pending (%d blocked behind dead jobs), %d inflight, %d dead, oldest pending %s\n",
-			o.Pending, o.Blocked, o.Inflight, o.Dead, (time.Duration(o.OldestPendingAge) * time.Second).String())
+		fmt.Fprintf(w, "\noutbox: %d pending (%d blocked behind dead jobs), %d held (waiting for their record's CRM endpoint), %d inflight, %d dead, oldest pending %s\n",
+			o.Pending, o.Blocked, o.Held, o.Inflight, o.Dead, (time.Duration(o.OldestPendingAge) * time.Second).String())
 	}
 	if id := st.Identity; id != nil {
 		line := fmt.Sprintf("identity: keys %s", id.KeySource)

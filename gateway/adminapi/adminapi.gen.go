@@ -174,6 +174,7 @@ func (e IdentityStatusKeySource) Valid() bool {
 const (
 	JobStateDead     JobState = "dead"
 	JobStateDone     JobState = "done"
+	JobStateHeld     JobState = "held"
 	JobStateInflight JobState = "inflight"
 	JobStatePending  JobState = "pending"
 )
@@ -184,6 +185,8 @@ func (e JobState) Valid() bool {
 	case JobStateDead:
 		return true
 	case JobStateDone:
+		return true
+	case JobStateHeld:
 		return true
 	case JobStateInflight:
 		return true
@@ -336,6 +339,7 @@ func (e SetEndpointJSONBodyActive) Valid() bool {
 const (
 	ListJobsParamsStateDead     ListJobsParamsState = "dead"
 	ListJobsParamsStateDone     ListJobsParamsState = "done"
+	ListJobsParamsStateHeld     ListJobsParamsState = "held"
 	ListJobsParamsStateInflight ListJobsParamsState = "inflight"
 	ListJobsParamsStatePending  ListJobsParamsState = "pending"
 )
@@ -346,6 +350,8 @@ func (e ListJobsParamsState) Valid() bool {
 	case ListJobsParamsStateDead:
 		return true
 	case ListJobsParamsStateDone:
+		return true
+	case ListJobsParamsStateHeld:
 		return true
 	case ListJobsParamsStateInflight:
 		return true
@@ -378,6 +384,7 @@ func (e PurgeJobsJSONBodyState) Valid() bool {
 const (
 	ReplayJobsJSONBodyStateDead    ReplayJobsJSONBodyState = "dead"
 	ReplayJobsJSONBodyStateDone    ReplayJobsJSONBodyState = "done"
+	ReplayJobsJSONBodyStateHeld    ReplayJobsJSONBodyState = "held"
 	ReplayJobsJSONBodyStatePending ReplayJobsJSONBodyState = "pending"
 )
 
@@ -388,7 +395,27 @@ func (e ReplayJobsJSONBodyState) Valid() bool {
 		return true
 	case ReplayJobsJSONBodyStateDone:
 		return true
+	case ReplayJobsJSONBodyStateHeld:
+		return true
 	case ReplayJobsJSONBodyStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReplayJobsJSONBodyTo.
+const (
+	ReplayJobsJSONBodyToPrimary   ReplayJobsJSONBodyTo = "primary"
+	ReplayJobsJSONBodyToSecondary ReplayJobsJSONBodyTo = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the ReplayJobsJSONBodyTo enum.
+func (e ReplayJobsJSONBodyTo) Valid() bool {
+	switch e {
+	case ReplayJobsJSONBodyToPrimary:
+		return true
+	case ReplayJobsJSONBodyToSecondary:
 		return true
 	default:
 		return false
@@ -408,12 +435,15 @@ type AuditEntry struct {
 
 // DependencyStatus defines model for DependencyStatus.
 type DependencyStatus struct {
-	ActiveEndpoint       DependencyStatusActiveEndpoint `json:"active_endpoint"`
-	Breaker              DependencyStatusBreaker        `json:"breaker"`
-	BreakerMode          DependencyStatusBreakerMode    `json:"breaker_mode"`
-	Name                 string                         `json:"name"`
-	Tier                 string                         `json:"tier"`
-	AdditionalProperties map[string]interface{}         `json:"-"`
+	ActiveEndpoint DependencyStatusActiveEndpoint `json:"active_endpoint"`
+
+	// Auth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
+	Auth                 *string                     `json:"auth,omitempty"`
+	Breaker              DependencyStatusBreaker     `json:"breaker"`
+	BreakerMode          DependencyStatusBreakerMode `json:"breaker_mode"`
+	Name                 string                      `json:"name"`
+	Tier                 string                      `json:"tier"`
+	AdditionalProperties map[string]interface{}      `json:"-"`
 }
 
 // DependencyStatusActiveEndpoint defines model for DependencyStatus.ActiveEndpoint.
@@ -521,11 +551,13 @@ type Job struct {
 	NextAttemptAt  *time.Time              `json:"next_attempt_at,omitempty"`
 	Payload        *map[string]interface{} `json:"payload,omitempty"`
 	Result         *map[string]interface{} `json:"result,omitempty"`
-	State          JobState                `json:"state"`
-	UpdatedAt      *time.Time              `json:"updated_at,omitempty"`
+
+	// State held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
+	State     JobState   `json:"state"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
-// JobState defines model for Job.State.
+// JobState held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
 type JobState string
 
 // Problem defines model for Problem.
@@ -632,10 +664,16 @@ type ReplayJobsJSONBody struct {
 	// Since RFC 3339 time, or a duration ago such as 2h.
 	Since *string                  `json:"since,omitempty"`
 	State *ReplayJobsJSONBodyState `json:"state,omitempty"`
+
+	// To Re-create each job's interaction record on this CRM endpoint first (a crm.move_record job), then replay: for jobs held because the endpoint that created their record is gone. A reason is required.
+	To *ReplayJobsJSONBodyTo `json:"to,omitempty"`
 }
 
 // ReplayJobsJSONBodyState defines parameters for ReplayJobs.
 type ReplayJobsJSONBodyState string
+
+// ReplayJobsJSONBodyTo defines parameters for ReplayJobs.
+type ReplayJobsJSONBodyTo string
 
 // ReplayJobJSONBody defines parameters for ReplayJob.
 type ReplayJobJSONBody struct {
@@ -693,6 +731,14 @@ func (a *DependencyStatus) UnmarshalJSON(b []byte) error {
 		delete(object, "active_endpoint")
 	}
 
+	if raw, found := object["auth"]; found {
+		err = json.Unmarshal(raw, &a.Auth)
+		if err != nil {
+			return fmt.Errorf("error reading 'auth': %w", err)
+		}
+		delete(object, "auth")
+	}
+
 	if raw, found := object["breaker"]; found {
 		err = json.Unmarshal(raw, &a.Breaker)
 		if err != nil {
@@ -747,6 +793,13 @@ func (a DependencyStatus) MarshalJSON() ([]byte, error) {
 	object["active_endpoint"], err = json.Marshal(a.ActiveEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'active_endpoint': %w", err)
+	}
+
+	if a.Auth != nil {
+		object["auth"], err = json.Marshal(a.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'auth': %w", err)
+		}
 	}
 
 	object["breaker"], err = json.Marshal(a.Breaker)
@@ -2740,58 +2793,62 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fvrj9s2Ev9XBroDmsUptjePK+J+Sq9Jm1wfQRqgH5LAocWxxSxFKiS1u26w//thSMl6mFrbaXabAPcp",
-	"ikmNhjO/eXM/JpkuSq1QOZvMPyYlM6xAh8b/7wcsUXFU2eZXViD9IlQyT0rm8iRNlP8t/JMmBj9UwiBP",
-	"5s5UmCY2y7Fg9A6qqkjmr5PMFEmaCI7KCbdJ0oQLJvV6JfVFkiZLqZeeDBc2eZsmblMSdeuMUOvk6uqK",
-	"1myplUXP2wujlxILesy0cqgcPbKylCJjTmg1LcOOf723WtFay9E/Da6SefKPaXv4aVi104au/yJHmxlR",
-	"ErlknjxW8PLpf+DRg4ffQk18ktC2+l0i/bjiwj1Rzmy8OI0u0TgRWGZZIPRxeLiUlrSJrnB0TMjwPueC",
-	"KDD5okM3iLt+Ty/fY+YSLyxmRz5m0FbSRZccM2scWRIBAittCuaSecKZw7v+111tdfHwOqk3hUOmjRy2",
-	"X9ty9DZyjhaDvzvmqr2C2BX5OS5Q8VKLAJEGjqURBTOEQ4uZVpyed3GXJkuD7AxND8lSW+RJmugS6Rw5",
-	"k6u7/vkaAotCc+xSYZXTLY2aZoyAqo0vohKMgWYg/dpA/eb2OAO+0h1RxZTxlNXA2ZHyCHozg8whXzB3",
-	"KHQI8Y3G4wZRGTZqR11F7y4ao83CMNeVpqqKJRq/fFkKg/YoXgWPfkkyN8q/QduzsKXWEpmiJbtFeL0m",
-	"lMM1cTdQqSDwdeTUkUpP5r1DjSr0JX6o0Lpxy1oxaXdMq6+mz+Lk+8rtO9+f9AVIrdbgcoQVsQ2SWWdT",
-	"wMl6Av+eWbjDHBTaOrj3ID+ZxNTVhUef/G9KbiBjUlpwGlwuLDSbQa/8R9sDwx2rgQE3QkrImIKCnSFo",
-	"IkEba88CVmRnJ98B85uI8kWOCtjSonLE3rGeqI/fgl2KggicpkkhVHiepbu47oBxEM84Rw5LXGmDgCzL",
-	"PZu1QB/aqASvDysYkewzRWBDDismZGXQgt/oJZVppdBHg87HogYxAMOrVy8gLDbaEcPPEMWtjB4+etSR",
-	"0oNZK6cxE4tbV8yGfkImXb7rFbMcs7Nr4lXMoQ9ptwJowKLPEv+zcfQOPeqypMe3+6JwTSt2hGe1vf4+",
-	"Iu9X+gwVnKMRqzq7gjslqVG5AOrG4CfC2goNCAsW3ckEfqiIF2CUMJ0LjgZ05dgaU+C4NowAKCxQ6Aam",
-	"OJzhxi4qy5YSF5VyQoJlGwvh0X/p+R+vLFhHluf52QBbM6FsABS5BFhr7SkRC4SCod8K39095X9xY4EZ",
-	"hEJYK9Q6hZLIFexyYR2TmILSjjC7EqZADlaoDIERnkkfKWjTMrFCl+UejMjj4BbKGW1L3GaFA/iwLKdw",
-	"7EwfLVvAenjv36BwzXxkd05GQUebSm3FNZsGSOqz1ucjQi/CRwyEAToR8JF1B1g5wqGForIOMmbMJuqj",
-	"znCzENyLRDgsrjU1ZgzbNC9ZXZmsl6N5LfpUr0RjhXX+WWmFUQ/t4cvWuHsI71Pv5bNiZpOxF+uPHZWA",
-	"7BjM4a8STBc+pozkMNYtDK4M2vxwoltjidJUePkJNEdjzjArCgBKWxPvqbUFRpfNoR3GkPlcLyNJr3NY",
-	"lG7E8m4g8V0JY90ieJTPkaQKjkWpfW6wOMP4N+lEJtRrixEyZ0LxcQCN48tjoRbiUccp2UZqxj+hIm7K",
-	"3qNeo7DZ8wmkpBB7hVpJsc4pz+bkEkiFLF7DVSU/Eg+xlN/LumEpbSHYw1sMwZ1uyTAaOibkCN5QjiBH",
-	"WcdUhiNpoK8mxuAyXuNQiepGHEf4YZ8D8KsNmfS6hKdNdMaTg92IvTXQevc2uhwFqGHk6VRIx5LyFUjk",
-	"GKgoIIycwhdPff6va4iFmn+H71i2ui379pAcpJsUNga9EY7nIXHj1dAtt6DQlVvqy08xaHOsaz6n6H9I",
-	"DGo29j5Tn28AoF1cXvkKsDIkGhJVUOYSmQl5kZef12b4aUsgd64MHUuhVjqeQjFeCAWSchiFBu5wDFX0",
-	"6b1vJ7PJbHI6f/Rodnoy961NtCkU6IzIbNoUWkzxN4ryW5Iwc9p8YykZdkZLO4GXyHjInnWJiopopjZa",
-	"IVzk2tfIxleYLsc3qmHiO8BzNBsoKheKikpRhTA9P50GbhUit2/Uu8eVy7URf/pdc/jeHx/eVLPZ/Szs",
-	"9Jmh/wHf+UpCWLgwwrnAC7HNKi4cSL2evFFPKCwFdt+N9YzfwZ2m3XsyeUMqlSJDZT1Q6+b345JS4bv3",
-	"JrOO/0pyLbkUqpF5KZkPDlsQJbPJaXiDZMVKkcyT+5PZ5D5hnrncq32a+7ryT3que7JB8EKrZ5yK4Hp9",
-	"0Bi/N5td0xQ/rhlel7axXrgU51h3v6vCty8CzEqjM7SW5M/aPdMaTKOH+aVe33sYh5duWkomBseIzAsG",
-	"NoCXDvAyVCZaQTD84RFeGF2gy7GyLf6FymRFIR9+1GAoyy6wWa2PZ5DxzbiqXoblv0VT/tsTAtvD2f1b",
-	"+N6v2oEXB9xp2hRUGNu8cv6Z6wt1MhT7z7VHCCZZld6ErdMGW58ygV/JXdR9OAvkL0rrDLICgq3Uymjc",
-	"x9Rb/KhSfkTnpzXe6Nqx1+uh8yQncP/+/UdAevdFPoOmIQRsrcFWWQ7Mwr184pPCZJ58qNA39Go34TsF",
-	"SXoNXNOP0RelKDyD7Ytt2282m806Ta3TSEvr7V9E3DCr2LYaDsocOrOwWPrQDZsN6UhM3AHYk7DXQ/pB",
-	"OFCMi+3B25Ee7T89Yn8nHntcNJH49VuSbN/vbaNLClpytA58vTaEZDcDmH4kLV9NOxOmsop0UAn887qF",
-	"TOUfrJh13kLoNzKadeinCgMrJuWSZWfe+CSm4PHBZEpR9xzvsjUqBzlT/K5erVL4UGGF/GQCYf40b7u0",
-	"ZHZirbRBPgFWOT0HRS5ThljYt6Xf0X2/HSwNrCkm7HbLdDBkDpj1JcT3mm+OgusR04thwtmfwqVhOPf2",
-	"2mZEwS5/RrV2eTJ/WFti8//TfdVcnQ/WxOKo70/Ur24weOzMWGPhszcB+cZus8KVw9D2zHKm1ngLZkn7",
-	"H9yAGT/Vxvdze8esjTNktdrUduLDgEFXGQXC+Wy3cnoC3uUhP8Tqu7Oo2ux3bOpJs+frMKowQv6UIfvn",
-	"sar6+/+3q9uxK9r/6Abs8Bd9jqDwojuPHQipGbFSYtkAazuwHTXDtvMRTQgpCX0atnzWvOmzNVy6WK+J",
-	"HpIwPfZmEYbmTdr0Jfjbmq/O5HbLYKltREGPOQ/C+XRvtlfwzWWIg1zF6ef9dkx5zfj8K46r4QjA6msb",
-	"S1TIXD4MtKWWItuQtxMqpeo83K+wE3gS7rDAcgPCWZSruF1PPwp+FbJniaFl34fPD/73BkGDgBq52ehb",
-	"7uP3GoexaLfYerCby7/EQp9vtfklaCdwBEwNDHEo5LbbOuo8n+ulHZHssCCuJxi7t0Q/YboyVjw305Jj",
-	"i+7O0Gvf619Np2BPo2CEaFYZ669sHoP6vxIq3xOCDg2Uz/UyNk/xg8Wa8739ev/Bg4IolGyNoFdAr3xB",
-	"zYffvF16rlJYCenQUH3CAr+M/C7BMW7O07Iy4bpCPOK+oOXarG+hgNCSo1m4nEUuAD5uTakxo2/5njtq",
-	"w2IiOo3sD572eJqdG1W0u8P2bZQcfZl5DfIDLo3WGw8B+0/6AgqmNnCBBiG8+AVBPgRyIF2RkyVlefz7",
-	"zhsVTUx1PO9oOVCbgMFSss24Dbz067dnBNxsFqZS8eHt3ntNBbt8FhbrBvHQPXaj23H3OXyEObIFfZw1",
-	"ivpSwV8Kq/uNvM0x9pr7LRvztbr3d2mOvNZ29D24goUbb9ELGsFUDvI2DZ3OS4GbQ/zPHzlzUFPwje4L",
-	"+uGCWWiIfUHeKPiHepT9Xi8D4+HWa4jHcMdf/2NSdn3VCsh/kbmd7HNRTWUzNsd67q/V30JF8/l6Yz55",
-	"i7fD3uvlF1Qf/aY8RylcCJdTAQr1BTQPzFxYp83mGr0dHl9uTIU3HrIO9vExj3r1t6Gs02QNSpp8xU3T",
-	"8Cco4Vx1gPMI5RWC0hcpNLcFw99fRFxOezVvzM/UbewbVNj1jfLA4fDywBPveXea6Jh6zQZTTMMAp24p",
-	"BfoWzXljaZWR9T2q+XTavxKVXL29+l8AAAD//w==",
+	"7Ftfb9u4sv8qA90LNMFVbad/7qLuU/Zse7a9Z3eLboHz0AYuLY4tJhKpklQcnyLf/WJIypZkKra7bU4L",
+	"nKeqJjUaDn/zf/I5yVRZKYnSmmT6OamYZiVa1O5/v2CFkqPM1r+zEukXIZNpUjGbJ2ki3W/+nzTR+KkW",
+	"GnkytbrGNDFZjiWjd1DWZTJ9n2S6TNJEcJRW2HWSJlywQi0XhVolaTIv1NyR4cIkF2li1xVRN1YLuUxu",
+	"b29pzVRKGnS8vdFqXmBJj5mSFqWlR1ZVhciYFUqOK7/jfy6NkrS25ei/NS6SafJf4+3hx37VjBu67osc",
+	"TaZFReSSaXIu4e3Lv8GzJ09/gkB8lNC28C6RPq+5sC+k1WsnTq0q1FZ4llnmCX3uHy6lJaWjKxwtE4V/",
+	"n3NBFFjxpkXXizu8p+aXmNnECYuZgY9pNHVho0uW6SUOLAkPgYXSJbPJNOHM4kP36+5ttfHwPgmb/CHT",
+	"Rg6br204uoicY4vBPy2z9V5B7Ir8GmcoeaWEh0gDx0qLkmnCocFMSU7Pu7hLE1bbnN7rYkFdpaA00OJs",
+	"wUSBHFa5KBBsjsA3PIPGRW3QQK4KXgiJDwxkGp0OsMLAibAGCmYsMGlWqJFDxooCVswAgyeTs9PnsNLC",
+	"ooEVExaEdB9QtZ2rmxQkXqMGjoyPkgjrc43sCnVHCQtlkCdpoiqkK8hZsXjoni+GCcxKxbFNhdVWbWkE",
+	"mjECMtiNCJowhvcecIJtcZu3x+nxle7ccgxHL1nA/A5ABhQv08gs8hmzh6KelLW5+Lgu15oNmoA2RncX",
+	"tVZ6ppltS1PW5Ry1W76phEZzFK+CR79UMDvIv0bTMQ5zpQpkkpbMRjnDmpAWl8Rd70oFga8lp5ZUOjLv",
+	"HGrwQt/ipxqNHTYKC1aYHavQvaav4p+6l9u1Fb+qFRRKLp3qLohtp/ImBRwtR/C/EwMnzEKpjIVHT/LT",
+	"qC634dEl/4cs1s5qGLAKbC4MNJtBLfoG6cQoYMC1KArImISSXSEoIkEbg1EEI7Kr0+fA3CaivMpRApsb",
+	"lJbYO9aIdvFbshtREoGzNCmF9M+TdBfXLTD2XDHnyGGOC6URkGW5YzMI9KmJSvBuj4gRyb6SBDbkQBa+",
+	"1mjAbXSSypSU6BxZ62NRheiB4d27N+AXm9sR/c8QxY2Mnj571pLSk8lWTkMqFteumA79iqzw3q2rIFmO",
+	"2dUdrjZm0Pu0twJowKKuEveztvQOPaqqoseLfQFEoBU7wqugr38OyPudukIJ16jFIgSGcFLRNUrrQd0o",
+	"/EgYU6MGYcCgPR3BLzXxAoxivWvBUZPbZUtMgeNSMwKgMEBRBzDJ4QrXZlYbNi9wVksrCjBsbcA/ui+9",
+	"/uc7A8aS5jl+1sCWTEjjAeWigKVSjhKxQCjo2y3/3d1T/h+uDTCNUApjhFymUBG5kt3MjGUFpiCVJcwu",
+	"hC6RgxEyQ2CEZ7oPF8tsmFigzXLwUU0c3EJarUyFm4C2Bx+W5eSOre6iZQNYB+/9GyQumfPs1hZR0NGm",
+	"Shlxx6YekrqsdfmI0IvwEQOhh04EfKTdHlaWcGigrI2FjGm9jtqoK1zPBHciERbLO1WNac3WzUtG1Trr",
+	"xGjuFl2oV6E2wlj3LJXEqIV28GVL3D2Es6mP8kk5McnQi+FjRwUgOwpz+KsE05nzKQMxjLEzjQuNJj+c",
+	"6EZZojQl3nwBzUGf04+KPIDSrYp3rnULjDabfT2MIfO1mkeCXmuxrOyA5n2DwHchtLEhT/oaQargWFbK",
+	"xQazK4x/k06kfao5GyBzJSQfBtAwvhwWghCPOk7F1oVi/AuS+SZjP+o1cpsRhc6x4FNn7i/V3OWVBhbB",
+	"Afzt7W/b6NHmzLrM1QDt0ZgpzSnInPs81+ddoCR6T/YctoLz3m+VrzvhIkrufb+Qi0Isc4rziR1CPlkm",
+	"QhKLp5J1xY+EZSzzcFfeSCbdakIH9jFFatWb+k7ZMlEMwJ6OFgensUxmOBCNuqRmCLXDqRZlynbAfvkf",
+	"9tkht9qQSe+Ku7bx1nCMshs4bOxE2L1xckfhuu8AW4nasaRcIhQ5BkrySwOncDlcl/+7Soq+9LDDdyxo",
+	"3mSfe0j2ol7yXr0SDcdrHz/yuu8dtqDwdaQvsSv6WA9xTUHIIa6w2dj5TDhfD0C7uLx1iWitSTQkKn+Z",
+	"c2Tah2dOfu42/U8bArm1la/5CrlQ8UiO8VJIKCiUkqjhhKNP5s8e/TSajCajs+mzZ5Oz06krDqNJoUSr",
+	"RWbSJt9jkn+Qrn5XoWZW6QeGYnKrVWFG8BYZ90G8qlCSmWVyTbZ1lSuXqmuX6NocP8iGieeA16jXUNbW",
+	"5za1pERlfH029txKRG4+yI/ntc2VFv9yu6bwszs+fKgnk8eZ3+kCVPcDfnQJjTCu9Gg9L87e11xYKNRy",
+	"9EG+ICPv2f04VHX/CCdNwfx09IGutBAZSuOAGtoH5xVF5A8fjSYt+5U05dIg86pgzjlsQJRMRmf+DZIV",
+	"q0QyTR6PJqPHhHlmc3ft49ylt/+i51DV9oIXSr7ilIuH9V5r4dFkckdb4bh2QsiwY92EQlxj6B/Upaui",
+	"eJhVWmVoDMmfbfeMA5gGD/NbWN97GIs3dlwVTPSOEem49HQAbyzgjU+QlASv+P0jvNGqRJtjbbb4FzIr",
+	"avL88HcFmoL9EpvVcDyNjK+Hr+qtX/633JT79ojA9nTy+B6+97uy4MQBJ021hPJzk9fWPXO1kqd9sf8j",
+	"WASvknXlVNhYpXFrU0bwe2gYkBE1QPaiMlYjK8HrSriMxnyMncYPXsrf0bp+l1O6bePwfd94khF4/Pjx",
+	"M6B7930TaOpSwJYKTJ3lwAw8ykcuNkymyacaXV0xmAlXsEjSO+Cafo6+WIjSMbh9cVt9nEwmk1Zt7SxS",
+	"Wbv4i4jrRxWbisdBkUOrmxgLH9pusyEd8Yk7AHvh9zpIP/EHinGxOfi2KUr7z47Y3/LHDheNJ35/QZLt",
+	"2r2Nd0lBFRyNBZc29iHZjgDGn+mWb8etRldVRwq5BP5pqGRTFgoL33Lz3TZSmqUv6woNC1YUc5ZdOeUr",
+	"MAWHD1ak5HWv8SFborSQM8kfqsUihU811shPR+DbYNNtsZjUTiyl0shHwGqrpiDJZBbeF3Z16U+0P2/6",
+	"Wz1tigl7u2Xca9N7zLoU4mfF10fB9YgmSj/g7DYDU98jvLizJlKym3+gXNo8mT4Nmtj8/2xfNhfiwUAs",
+	"jvruTMLtN3QeO13qmPvsNGIemE1UuLDok+8sZ3KJ96CWtP/JN1Djl0q7snLnmEE5fVSrdNAT5wY02lpL",
+	"ENZFu7VVI3AmD/khWt9uiQW139GpF82eH0OpfEXlS8YUvo5Whe//R6/uR69o/7NvoIe/qWsEiat2W7gn",
+	"pKbTS4FlA6xN5W9QDbeVj2hASEHoS7/lq8ZNX63g0sZ6IHpIwHTuC53+jdH3Y28DX60G8obBSpnIBZ1z",
+	"7oXz5dZsr+CbmYyDTMXZ1/127PKaLv4P7Ff9EYCF6ZE5SmQ27zvaShUiW5O1EzJ1FX1f3RzBCz9KA/M1",
+	"CGuwWMT1evxZ8FsfPRfoOwdd+Pzifm8Q1HOokdlQV3Ifngzt+6LdZOvJbiz/Fkt1vbnN7+F2PEfAZE8R",
+	"+0LeVlsHjedrNTcDku0nxKGDsTtn++VNlqEcummaHJt7t1pw+17/YQoGe+oFA0SzWhs3+3oM+P+Kx7wk",
+	"IB3qL1+reayt4tqcgfO9ZXv3wYN8KVRsiaAWQK98RzWIP5x6Oq5SWIjCoqY0hXl+GZlfgmNcq8dVrf3w",
+	"RNzxvqHloN33kEeogqOe2ZxFxhHPt6rUqNFPfM/EXD+niDYlu/2nPZZmZ76LdrfYvo/Moyszd4P8gBHW",
+	"sPEQsP+qVlAyuYYVagT/4ncEee/Pge6KjCxdlsO/K8BR7sRky/IOZgVBBTRWBVsP68Bbt35/SsD1eqZr",
+	"Ge/h7p2yKtnNK78Y6sR989j2bsdNlzgPc2Ql+jhtFGG24C+51f1Kvg01DhzisCoW0D30sxd+kPdSzR8Y",
+	"aAm3mTtR0g83d0ZUXIkYThhkuhxRGDYLuy/V/DSltJfeJ9xNXUTs0E3MwhwzVhs/yNKdeAmTIKEeHOgJ",
+	"A0slcQTn4C+CfmmswvEj0bf3bt7u1AY3snPk2OHRc4ol8xOJ0ckVf0kH2d+GTuslz80hFvmfdMOBgusA",
+	"rOiHFTPQEPuO7LO3mKHHf6nmnnE/lewjFDhx45msKNrWe+FmssgAne4z2k3KN9Tge+3+7OEeUr2vVzR0",
+	"4Wy8Tnip5t9R4viHdBylsBI2dyN2YUDQATMXxiq9vuPeDve43+wKv7kTP9jrxSzq7b8NZa3qs7+k0Q9c",
+	"TfZ/IuTPFVy+QyivEaRapdCMUfq/j4mYnO3M4pCdCfX9b3hhd3cQPIf9qYoXzvLudBcw7fwZputshVqb",
+	"p29QXzeaVusiDJhNx+PurFhye3H7/wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -122,8 +122,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handlers := interactions.Handlers(e.jobs, client, crmDep)
-	for k, h := range e.flow.Handlers(client, crmDep) {
+	records, err := interactions.NewRecords(e.jobs, interactions.Endpoints{
+		Clients: map[string]crm.Client{interactions.Primary: client}, Active: crmDep.ActiveEndpoint}, crmDep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers := interactions.Handlers(records)
+	for k, h := range e.flow.Handlers(records, crmDep) {
 		handlers[k] = h
 	}
 	disp, err = outbox.NewDispatcher(e.jobs, handlers, nil, outbox.DispatcherConfig{

@@ -62,6 +62,8 @@ func (p attachPayload) recording(j outbox.Job) Recording {
 		r.CRM = "attached"
 	case outbox.Dead:
 		r.CRM = "dead"
+	case outbox.Held:
+		r.CRM = "held"
 	}
 	return r
 }
@@ -78,14 +80,22 @@ type uploadResult struct {
 	AttachJobID string `json:"attach_job_id"`
 }
 
+// Records finds an interaction's CRM record and the adapter bound to the
+// endpoint that holds it (*interactions.Records). Its error wraps
+// outbox.ErrHeld while that endpoint is not the active one.
+type Records interface {
+	Writer(ctx context.Context, j *outbox.Job) (recordID string, c crm.Client, err error)
+}
+
 // Handlers returns the outbox handlers of the recording jobs, keyed by
-// kind: KindUpload and KindAttach. c is the CRM adapter and crmDep the
-// "crm" dependency whose policy chain each attachment part runs through.
-func (f *Flow) Handlers(c crm.Client, crmDep *resilience.Dependency) map[string]outbox.Handler {
+// kind: KindUpload and KindAttach. records routes an attachment to its
+// record's endpoint and crmDep is the "crm" dependency whose policy chain
+// each attachment part runs through.
+func (f *Flow) Handlers(records Records, crmDep *resilience.Dependency) map[string]outbox.Handler {
 	return map[string]outbox.Handler{
 		KindUpload: f.handleUpload,
 		KindAttach: func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
-			return f.handleAttach(ctx, j, c, crmDep)
+			return f.handleAttach(ctx, j, records, crmDep)
 		},
 	}
 }
@@ -184,22 +194,18 @@ func sameBytes(a blob.Attrs, sum blob.Sum) error {
 	return nil
 }
 
-// errNoRecord is returned (retryable) by the attach handler while the
-// interaction has no CRM record yet.
-var errNoRecord = errors.New("capture: the interaction has no CRM record yet")
-
 // handleAttach sends the recording to the interaction's CRM record in
 // parts of at most recordings.attach_part_bytes (lowered to the CRM's own
 // file limit, crm.MaxPartBytes), in order, each streamed
 // from the store with the idempotency key attach:ID:partN.
-func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, c crm.Client, crmDep *resilience.Dependency) (json.RawMessage, error) {
+func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, records Records, crmDep *resilience.Dependency) (json.RawMessage, error) {
 	var p attachPayload
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("capture: attach payload: %w", err))
 	}
-	recordID, err := f.recordID(ctx, p.InteractionID)
+	recordID, c, err := records.Writer(ctx, j)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("capture: attach: %w", err)
 	}
 	if !crmDep.BreakerAllows() {
 		return nil, fmt.Errorf("capture: attach: %w", outbox.ErrPaused)
@@ -234,33 +240,15 @@ func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, c crm.Client, cr
 	return json.Marshal(attachResult{AttachmentIDs: ids})
 }
 
-// recordID reads the CRM record id from the interaction's done
-// crm.create_record job.
-func (f *Flow) recordID(ctx context.Context, interactionID string) (string, error) {
-	jobs, err := f.jobs.Interaction(ctx, interactionID)
-	if err != nil {
-		return "", fmt.Errorf("capture: read interaction jobs: %w", err)
-	}
-	for _, j := range jobs {
-		if j.Kind != "crm.create_record" || j.State != outbox.Done {
-			continue
-		}
-		var r struct {
-			RecordID string `json:"record_id"`
-		}
-		if json.Unmarshal(j.Result, &r) == nil && r.RecordID != "" {
-			return r.RecordID, nil
-		}
-	}
-	return "", errNoRecord
-}
-
 // jobError maps a dependency's error to the outbox's vocabulary: an open
 // breaker pauses, a permanent answer buries, anything else is retried.
 func jobError(op string, err error) error {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen):
 		return fmt.Errorf("capture: %s: %w: %w", op, outbox.ErrPaused, err)
+	case resilience.IsAuthFailure(err):
+		// The credentials are refused, not the write: never dead.
+		return fmt.Errorf("capture: %s: credentials refused (auth_failed): %w: %w", op, outbox.ErrPaused, err)
 	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
 		return outbox.Permanent(fmt.Errorf("capture: %s: %w", op, err))
 	}

@@ -106,6 +106,7 @@ unknown_top: 1
 		{"redis_cache_without_key", minimal + "cache: {redis: {addr: \"127.0.0.1:6379\"}}\n", nil},
 		{"slow_client_limits", minimal + "http: {body_timeout: 0s, max_connections: -1}\n", nil},
 		{"not_yaml", "listen: [unclosed", nil},
+		{"identity_secondary", minimal + "  identity:\n    endpoints: {primary: https://idp.example.com, secondary: https://idp-dr.example.com}\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -93,6 +93,13 @@ type CRM struct {
 	Auth CRMAuth `yaml:"auth"`
 	// Generic maps a custom CRM's REST API (kind generic).
 	Generic GenericCRM `yaml:"generic"`
+	// SharedRecords declares that endpoints.primary and endpoints.secondary
+	// serve one database (a CRM with a DR replica behind two URLs), so a
+	// record id issued by one is valid on the other: comments and
+	// attachments go to the active endpoint. Default false: each record
+	// remembers the endpoint that created it, and its writes wait (held)
+	// while that endpoint is not the active one.
+	SharedRecords bool `yaml:"shared_records"`
 }
 
 // CRMAuth is one of header, basic or bearer.

@@ -111,6 +111,12 @@ func (c *Config) Validate() []error {
 	}
 
 	v.errs = append(v.errs, c.Identity.Validate()...)
+	if c.Dependencies.Identity.Endpoints.Secondary != "" {
+		// Identity calls go to the issuer's JWKS and introspection URLs,
+		// not to these endpoints: a failover to a secondary would change
+		// nothing while looking like it did.
+		v.add("dependencies.identity.endpoints.secondary", "identity has no failover: JWKS (discovered from identity.issuer) and introspection (identity.introspection_url) never use these endpoints; remove this key")
+	}
 	return v.errs
 }
 

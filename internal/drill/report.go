@@ -24,6 +24,11 @@ type Report struct {
 	Seconds     float64   `json:"duration_seconds"`
 	Passed      bool      `json:"passed"`
 	Interrupted bool      `json:"interrupted,omitempty"`
+	// Forced says the drill ran with --force on a baseline that was not
+	// clean; Dirty names what was dirty. The verdict says FORCED: read
+	// its results knowing the damage may predate the drill.
+	Forced bool     `json:"forced,omitempty"`
+	Dirty  []string `json:"dirty_baseline,omitempty"`
 
 	Timeline []Action `json:"timeline"`
 	// Disturbed is when the drill first and last disturbed a dependency:

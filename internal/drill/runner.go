@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +33,13 @@ type Options struct {
 	// SampleEvery is how often /v1/status is read (default 1s) and
 	// ProbeEvery how often recovery probes are sent (default 500ms).
 	SampleEvery, ProbeEvery time.Duration
+	// Force runs the drill although the baseline is not clean (see
+	// ErrDirty); the report says so (Report.Forced, Report.Dirty).
+	Force bool
+	// MaxBaselineErrorRate is the failure rate a dependency may have over
+	// the last minute for the baseline to be clean. Default
+	// DefaultMaxBaselineErrorRate.
+	MaxBaselineErrorRate float64
 }
 
 // ErrSetup wraps the problems that stop a drill before it starts: the
@@ -71,14 +79,18 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Report, error) {
 		api: data, runID: hex.EncodeToString(rid[:4]), scenario: s.Name, ledger: &ledger{},
 		phoneOff: int64(binary.BigEndian.Uint32(rid[4:]) % 7_000_000), unavailable: map[Operation]string{},
 	}
-	initial, err := preflight(ctx, s, admin, t, opts)
+	initial, dirty, err := preflight(ctx, s, admin, t, opts)
 	if err != nil {
 		return nil, err
 	}
 	ctl := newControls(admin, s.Name, initial)
 	sm := &sampler{admin: admin}
 	pr := &prober{t: t, by: map[string][]probe{}}
-	rep := &Report{Scenario: s.Name, Description: s.Description, Admin: admin.base, Target: data.base, RunID: t.runID, Started: time.Now()}
+	rep := &Report{Scenario: s.Name, Description: s.Description, Admin: admin.base, Target: data.base, RunID: t.runID, Started: time.Now(),
+		Forced: len(dirty) > 0, Dirty: dirty}
+	for _, d := range dirty {
+		progress("forced past a dirty baseline: %s", d)
+	}
 	progress("run %s against %s (admin %s): %v at %g/s, then up to %v of recovery", t.runID, data.base, admin.base, s.Duration, s.Rate, s.Recovery)
 
 	// Cleanup must run even when ctx is cancelled (Ctrl-C): that is when
@@ -170,16 +182,34 @@ func probedDeps(s *Scenario) []string {
 }
 
 // preflight checks the sidecar before anything is changed: it answers,
-// accepts the token and has drills enabled when the timeline injects
-// faults. It returns each dependency's breaker mode and endpoint, which
-// cleanup restores, and finds a Dialogflow alias and an identity token.
-func preflight(ctx context.Context, s *Scenario, admin *api, t *target, opts Options) (map[string]depStatus, error) {
+// accepts the token, has drills enabled when the timeline injects faults,
+// and is at a clean baseline (dirtyBaseline; with opts.Force the dirty
+// items are returned instead of refused). It returns each dependency's
+// breaker mode and endpoint, which cleanup restores, and finds a
+// Dialogflow alias and an identity token.
+func preflight(ctx context.Context, s *Scenario, admin *api, t *target, opts Options) (map[string]depStatus, []string, error) {
+	initial, dirty, err := preflightChecks(ctx, s, admin, t, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(dirty) > 0 && !opts.Force {
+		return nil, nil, fmt.Errorf("%w: %w: %s (fix it, wait for it to clear, or run with --force)", ErrSetup, ErrDirty, strings.Join(dirty, "; "))
+	}
+	return initial, dirty, nil
+}
+
+func preflightChecks(ctx context.Context, s *Scenario, admin *api, t *target, opts Options) (map[string]depStatus, []string, error) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var st statusDoc
 	if _, err := admin.do(pctx, http.MethodGet, "/v1/status", nil, nil, &st); err != nil {
-		return nil, fmt.Errorf("%w: admin %s: %w", ErrSetup, admin.base, err)
+		return nil, nil, fmt.Errorf("%w: admin %s: %w", ErrSetup, admin.base, err)
 	}
+	maxRate := opts.MaxBaselineErrorRate
+	if maxRate <= 0 {
+		maxRate = DefaultMaxBaselineErrorRate
+	}
+	dirty := dirtyBaseline(st, maxRate)
 	initial := map[string]depStatus{}
 	for _, d := range st.Dependencies {
 		initial[d.Name] = d
@@ -190,16 +220,16 @@ func preflight(ctx context.Context, s *Scenario, admin *api, t *target, opts Opt
 		faults = faults || step.Fault != nil
 	}
 	if faults && !st.Drills.Enabled {
-		return nil, fmt.Errorf("%w: drills are not enabled on %s (drills.enabled: true, on staging only; see docs/drills.md)", ErrSetup, admin.base)
+		return nil, nil, fmt.Errorf("%w: drills are not enabled on %s (drills.enabled: true, on staging only; see docs/drills.md)", ErrSetup, admin.base)
 	}
 	if needsAdmin {
 		if _, err := admin.do(pctx, http.MethodGet, "/v1/admin/faults", nil, nil, nil); err != nil && !(isStatus(err, http.StatusNotFound) && !faults) {
-			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrSetup, err)
 		}
 	}
 	if _, err := t.api.do(pctx, http.MethodGet, "/openapi.yaml", nil, nil, nil); err != nil {
 		if _, ok := errors.AsType[*apiError](err); !ok {
-			return nil, fmt.Errorf("%w: data plane %s: %w", ErrSetup, t.api.base, err)
+			return nil, nil, fmt.Errorf("%w: data plane %s: %w", ErrSetup, t.api.base, err)
 		}
 	}
 	if s.Mix.Dialogflow > 0 || slices.Contains(probedDeps(s), "dialogflow") {
@@ -231,7 +261,7 @@ func preflight(ctx context.Context, s *Scenario, admin *api, t *target, opts Opt
 			t.idToken = "holdline-drill-unknown-token"
 		}
 	}
-	return initial, nil
+	return initial, dirty, nil
 }
 
 // runTimeline applies each step at its offset from start.

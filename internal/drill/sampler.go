@@ -11,11 +11,14 @@ import (
 
 // depStatus is one dependency's row of /v1/status, as far as drills care.
 type depStatus struct {
-	Name           string `json:"name"`
-	Breaker        string `json:"breaker"`
-	BreakerMode    string `json:"breaker_mode"`
-	ActiveEndpoint string `json:"active_endpoint"`
-	ActiveFaults   int    `json:"active_faults"`
+	Name           string  `json:"name"`
+	Breaker        string  `json:"breaker"`
+	BreakerMode    string  `json:"breaker_mode"`
+	ActiveEndpoint string  `json:"active_endpoint"`
+	ActiveFaults   int     `json:"active_faults"`
+	Calls1m        int64   `json:"calls_1m"`
+	FailureRate1m  float64 `json:"failure_rate_1m"`
+	Auth           string  `json:"auth"`
 }
 
 // outboxStatus is the outbox section of /v1/status.

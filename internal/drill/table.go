@@ -20,9 +20,15 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	case !rep.Passed:
 		verdict = "FAILED"
 	}
+	if rep.Forced {
+		verdict += " (FORCED on a dirty baseline)"
+	}
 	fmt.Fprintf(w, "holdline drill %s (run %s): %s in %.1fs against %s\n", rep.Scenario, rep.RunID, verdict, rep.Seconds, rep.Target)
 	if rep.Description != "" {
 		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(strings.ReplaceAll(rep.Description, "\n", "\n  ")))
+	}
+	for _, d := range rep.Dirty {
+		fmt.Fprintf(w, "  dirty before the drill: %s\n", d)
 	}
 
 	fmt.Fprintln(w, "\nTIMELINE")

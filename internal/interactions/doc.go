@@ -39,13 +39,31 @@
 // is ErrNoRecord, because the comment would otherwise sit at the head of
 // the interaction and hold the record write sent after it.
 //
+// # Writes follow their record
+//
+// A record is created on the CRM endpoint active at the time (primary or
+// secondary) and its job's result names that endpoint. Every later write
+// to it (comments, appends, recording attachments, through
+// Records.Writer) goes to that endpoint, never to the other one: record
+// ids of two separate CRM instances mean different things. While that
+// endpoint is not the active one the write is held (outbox.ErrHeld: state
+// held, the reason in last_error, no attempt spent) and answered Queued
+// at once. Failing back releases it. An operator who gives up on the
+// endpoint moves the record (Service.MoveRecord, `holdline outbox replay
+// --to`): it is re-created on the active endpoint, idempotently, before
+// any held write goes there. With Endpoints.SharedRecords (config
+// dependencies.crm.shared_records: one database behind two URLs) every
+// write goes to the active endpoint. Results written before records
+// remembered their endpoint are on the primary.
+//
 // # Job shapes
 //
 // crm.create_record: payload {"request_hash", "record": crm.NewRecord},
-// result {"record_id"} (plus "comment_id" and "appended" for an append).
-// Other handlers (the recording attach) read the record id from that
-// result. crm.add_comment: payload {"request_hash", "comment":
-// crm.Comment}, result {"record_id", "comment_id"}.
+// result {"record_id", "endpoint"} (plus "comment_id" and "appended" for
+// an append). crm.add_comment: payload {"request_hash", "comment":
+// crm.Comment}, result {"record_id", "comment_id"}. crm.move_record:
+// payload {"to", "from": {"record_id", "endpoint"}, "reason"}, result
+// {"record_id", "endpoint"}: the interaction's record from then on.
 //
 // Not a stable API: holdline is a binary, and this package serves it.
 package interactions

@@ -22,52 +22,61 @@ import (
 // enqueued before it.
 var errNoRecordYet = errors.New("interactions: the interaction has no CRM record yet")
 
-// Handlers returns the outbox handlers for crm.create_record and
-// crm.add_comment. Each makes one call through dep's policy chain, as a
-// write (never retried there: the outbox retries, with the job's key),
-// and reads the interaction's record id from store.
+// Handlers returns the outbox handlers for crm.create_record,
+// crm.add_comment and crm.move_record. Each makes one call through the CRM
+// dependency's policy chain, as a write (never retried there: the outbox
+// retries, with the job's key). A new record goes to the active endpoint
+// and its result names that endpoint; a write to an existing record goes
+// to the endpoint that holds it (records.Writer), and is held
+// (outbox.ErrHeld) while that endpoint is not the active one.
 //
-// Errors: the breaker open, the bulkhead full or the rate limiter
-// exceeded wrap outbox.ErrPaused (no attempt spent); a permanent answer
+// Errors: the breaker open, the bulkhead full, the rate limiter
+// exceeded or a 401 (the credentials refused: status auth_failed) wrap
+// outbox.ErrPaused (no attempt spent, never dead); a permanent answer
 // (resilience.IsPermanent) or a record the CRM does not have
 // (crm.ErrNotFound) is outbox.Permanent (the job goes dead and waits for
 // a replay); anything else is retried with backoff.
-func Handlers(store outbox.Store, client crm.Client, dep *resilience.Dependency) map[string]outbox.Handler {
-	h := &handlers{store: store, client: client, dep: dep}
+func Handlers(records *Records) map[string]outbox.Handler {
+	h := &handlers{r: records}
 	return map[string]outbox.Handler{
 		KindCreateRecord: h.createRecord,
 		KindAddComment:   h.addComment,
+		KindMoveRecord:   h.moveRecord,
 	}
 }
 
-type handlers struct {
-	store  outbox.Store
-	client crm.Client
-	dep    *resilience.Dependency
-}
+type handlers struct{ r *Records }
 
 func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
 	var p recordPayload
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("read payload: %w", err))
 	}
-	existing, err := h.recordID(ctx, j)
+	jobs, err := h.r.store.Interaction(ctx, j.InteractionID)
 	if err != nil {
 		return nil, err
 	}
-	if existing != "" {
+	if ref := Record(jobs, j.ID); ref.ID != "" {
 		// The interaction has its record: append this write to it.
+		recordID, c, err := h.r.writerIn(ctx, jobs, ref)
+		if err != nil {
+			return nil, err
+		}
 		body := strings.TrimSpace(p.Record.Subject + "\n\n" + p.Record.Description)
-		id, err := resilience.Get(ctx, h.dep, "add_comment", false, func(ctx context.Context) (string, error) {
-			return h.client.AddComment(ctx, existing, crm.Comment{Body: body}, j.IdempotencyKey)
+		id, err := resilience.Get(ctx, h.r.dep, "add_comment", false, func(ctx context.Context) (string, error) {
+			return c.AddComment(ctx, recordID, crm.Comment{Body: body}, j.IdempotencyKey)
 		})
 		if err != nil {
 			return nil, jobError(err)
 		}
-		return json.Marshal(result{RecordID: existing, CommentID: id, Appended: true})
+		return json.Marshal(result{RecordID: recordID, CommentID: id, Appended: true})
 	}
-	id, err := resilience.Get(ctx, h.dep, "create_record", false, func(ctx context.Context) (string, error) {
-		return h.client.CreateRecord(ctx, p.Record, j.IdempotencyKey)
+	endpoint, c, err := h.r.active()
+	if err != nil {
+		return nil, err
+	}
+	id, err := resilience.Get(ctx, h.r.dep, "create_record", false, func(ctx context.Context) (string, error) {
+		return c.CreateRecord(ctx, p.Record, j.IdempotencyKey)
 	})
 	if err != nil {
 		return nil, jobError(err)
@@ -75,7 +84,7 @@ func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMes
 	if id == "" {
 		return nil, errors.New("the CRM answered without a record id")
 	}
-	return json.Marshal(result{RecordID: id})
+	return json.Marshal(result{RecordID: id, Endpoint: endpoint})
 }
 
 func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
@@ -83,15 +92,12 @@ func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessa
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("read payload: %w", err))
 	}
-	recordID, err := h.recordID(ctx, j)
+	recordID, c, err := h.r.Writer(ctx, j)
 	if err != nil {
 		return nil, err
 	}
-	if recordID == "" {
-		return nil, errNoRecordYet
-	}
-	id, err := resilience.Get(ctx, h.dep, "add_comment", false, func(ctx context.Context) (string, error) {
-		return h.client.AddComment(ctx, recordID, p.Comment, j.IdempotencyKey)
+	id, err := resilience.Get(ctx, h.r.dep, "add_comment", false, func(ctx context.Context) (string, error) {
+		return c.AddComment(ctx, recordID, p.Comment, j.IdempotencyKey)
 	})
 	if err != nil {
 		return nil, jobError(err)
@@ -99,34 +105,34 @@ func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessa
 	return json.Marshal(result{RecordID: recordID, CommentID: id})
 }
 
-// recordID returns the record id from the first done record job of j's
-// interaction enqueued before j, or "".
-func (h *handlers) recordID(ctx context.Context, j *outbox.Job) (string, error) {
-	jobs, err := h.store.Interaction(ctx, j.InteractionID)
+// moveRecord re-creates the interaction's record on the payload's endpoint
+// (the same record the held jobs before it wrote to, when they did) and
+// makes it the interaction's record from then on. A record already there
+// is kept. It is held while the target is not the active endpoint.
+func (h *handlers) moveRecord(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+	var p movePayload
+	if err := json.Unmarshal(j.Payload, &p); err != nil {
+		return nil, outbox.Permanent(fmt.Errorf("read payload: %w", err))
+	}
+	jobs, err := h.r.store.Interaction(ctx, j.InteractionID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return RecordID(jobs, j.ID), nil
-}
-
-// RecordID returns the record id in the result of the first done
-// crm.create_record job among jobs (in ID order) whose ID sorts before
-// before ("" for no bound), or "" when there is none. Handlers of other
-// kinds (the recording attach) use it to find the record they write to.
-func RecordID(jobs []outbox.Job, before string) string {
-	for _, o := range jobs {
-		if before != "" && o.ID >= before {
-			break
-		}
-		if o.Kind != KindCreateRecord || o.State != outbox.Done {
-			continue
-		}
-		var r result
-		if json.Unmarshal(o.Result, &r) == nil && r.RecordID != "" {
-			return r.RecordID
-		}
+	ref := Record(jobs, j.ID)
+	if ref.ID == "" {
+		return nil, errNoRecordYet
 	}
-	return ""
+	if ref.Endpoint == p.To {
+		return json.Marshal(result{RecordID: ref.ID, Endpoint: ref.Endpoint})
+	}
+	if active := h.r.eps.Active(); active != p.To {
+		return nil, fmt.Errorf("%w: the record is to move to the %s CRM endpoint and the active one is %s", outbox.ErrHeld, p.To, active)
+	}
+	id, err := h.r.recreate(ctx, jobs, p.To)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(result{RecordID: id, Endpoint: p.To})
 }
 
 // jobError tells the Dispatcher what a failed CRM call means for the job.
@@ -134,6 +140,10 @@ func jobError(err error) error {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen), errors.Is(err, bulkhead.ErrFull), errors.Is(err, ratelimiter.ErrExceeded):
 		return fmt.Errorf("%w: %w", outbox.ErrPaused, err)
+	case resilience.IsAuthFailure(err):
+		// The credentials are refused, not the write: it waits (no
+		// attempt spent, never dead) until they are accepted again.
+		return fmt.Errorf("%w: credentials refused (auth_failed): %w", outbox.ErrPaused, err)
 	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
 		return outbox.Permanent(err)
 	}

@@ -19,6 +19,7 @@ import (
 const (
 	KindCreateRecord    = "crm.create_record"
 	KindAddComment      = "crm.add_comment"
+	KindMoveRecord      = "crm.move_record"
 	KindBlobUpload      = "blob.upload"
 	KindAttachRecording = "crm.attach_recording"
 )
@@ -57,6 +58,10 @@ type Options struct {
 	// WriteBudget is how long a write waits for its job to finish before
 	// it is answered Queued (config outbox.write_budget). Default 1s.
 	WriteBudget time.Duration
+	// Records, when set, lets a write to a record whose endpoint is not
+	// the active one answer Queued at once instead of waiting its budget
+	// for a job that is held.
+	Records *Records
 }
 
 // Status says whether the CRM has a write yet.
@@ -82,10 +87,11 @@ type Outcome struct {
 // interaction has. It is safe for concurrent use. Finished must be wired
 // to the Dispatcher's OnFinish, or every write waits its whole budget.
 type Service struct {
-	queue  Queue
-	store  outbox.Store
-	crm    Breaker
-	budget time.Duration
+	queue   Queue
+	store   outbox.Store
+	crm     Breaker
+	budget  time.Duration
+	records *Records
 
 	mu      sync.Mutex
 	waiters map[string][]chan outbox.Job // job id -> writes waiting for it
@@ -97,7 +103,7 @@ func New(queue Queue, store outbox.Store, crm Breaker, opts Options) *Service {
 	if opts.WriteBudget <= 0 {
 		opts.WriteBudget = time.Second
 	}
-	return &Service{queue: queue, store: store, crm: crm, budget: opts.WriteBudget, waiters: map[string][]chan outbox.Job{}}
+	return &Service{queue: queue, store: store, crm: crm, budget: opts.WriteBudget, records: opts.Records, waiters: map[string][]chan outbox.Job{}}
 }
 
 // recordPayload is the payload of a crm.create_record job.
@@ -117,6 +123,16 @@ type result struct {
 	RecordID  string `json:"record_id,omitempty"`
 	CommentID string `json:"comment_id,omitempty"`
 	Appended  bool   `json:"appended,omitempty"`
+	// Endpoint is the CRM endpoint holding the record (primary or
+	// secondary); set by the record and move kinds.
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// movePayload is the payload of a crm.move_record job.
+type movePayload struct {
+	To     string    `json:"to"`
+	From   RecordRef `json:"from"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // CreateRecord creates the interaction's CRM record, or appends to it when
@@ -184,10 +200,21 @@ func (s *Service) write(ctx context.Context, j outbox.Job, hash string) (Outcome
 		}
 		return outcome(job), nil
 	}
-	if !s.crm.BreakerAllows() {
-		return outcome(job), nil // the CRM is not taking calls: don't spend the budget
+	if !s.crm.BreakerAllows() || s.holds(ctx, j.InteractionID) {
+		// The CRM is not taking calls, or not on this record's endpoint:
+		// don't spend the budget.
+		return outcome(job), nil
 	}
 	return s.wait(ctx, job, deadline), nil
+}
+
+// holds reports whether writes to the interaction's record are held now.
+func (s *Service) holds(ctx context.Context, interactionID string) bool {
+	if s.records == nil {
+		return false
+	}
+	jobs, err := s.store.Interaction(ctx, interactionID)
+	return err == nil && s.records.holds(jobs)
 }
 
 // wait returns the job's outcome once it is done or dead, or Queued when
@@ -274,6 +301,11 @@ func payloadHash(p json.RawMessage) string {
 	}
 	_ = json.Unmarshal(p, &v)
 	return v.RequestHash
+}
+
+// outboxJob is a CRM job of the interaction.
+func outboxJob(kind, interactionID, key string, payload json.RawMessage) outbox.Job {
+	return outbox.Job{Kind: kind, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}
 }
 
 func hasKind(jobs []outbox.Job, kind string) bool {

@@ -65,7 +65,12 @@ func start(t *testing.T, budget time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.d, err = outbox.NewDispatcher(e.store, interactions.Handlers(e.store, client, e.dep), nil, outbox.DispatcherConfig{
+	records, err := interactions.NewRecords(e.store, interactions.Endpoints{
+		Clients: map[string]crm.Client{interactions.Primary: client}, Active: e.dep.ActiveEndpoint}, e.dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.d, err = outbox.NewDispatcher(e.store, interactions.Handlers(records), nil, outbox.DispatcherConfig{
 		Backoff: config.Backoff{Initial: config.Duration(20 * time.Millisecond), Max: config.Duration(100 * time.Millisecond),
 			MaxElapsed: config.Duration(time.Hour)},
 		PollInterval: 20 * time.Millisecond,

@@ -30,7 +30,8 @@ type Recording struct {
 	// Stored is gcs or dir once the bytes are in the store, spool while
 	// they wait on local disk for a blob.upload job.
 	Stored string
-	// CRM is queued, attached or dead.
+	// CRM is queued, held (waiting for the endpoint holding the record),
+	// attached or dead.
 	CRM string
 	// JobID is the job the recording waits on (or last finished).
 	JobID string
@@ -106,8 +107,11 @@ func recordings(jobs []outbox.Job) []Recording {
 }
 
 func crmState(s outbox.State) string {
-	if s == outbox.Dead {
+	switch s {
+	case outbox.Dead:
 		return "dead"
+	case outbox.Held:
+		return "held"
 	}
 	return "queued"
 }

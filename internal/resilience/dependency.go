@@ -37,8 +37,9 @@ type Dependency struct {
 	retry    failsafe.Executor[any] // retry and/or hedge for idempotent calls; nil: none
 	hedged   bool
 
-	mode      atomic.Int32 // a breakerMode
-	secondary atomic.Bool  // failed over
+	mode       atomic.Int32 // a breakerMode
+	secondary  atomic.Bool  // failed over
+	authFailed atomic.Bool  // last answered call was a 401
 
 	mu               sync.Mutex // guards the overrides
 	breakerOverride  *Override
@@ -75,6 +76,29 @@ func (d *Dependency) Endpoint() string {
 }
 
 func (d *Dependency) secondaryActive() bool { return d.secondary.Load() }
+
+// AuthFailed reports whether the dependency's last answered call was a
+// 401: its credentials are refused (status auth_failed, metric
+// holdline_dependency_auth_failed). The next successful call clears it.
+func (d *Dependency) AuthFailed() bool { return d.authFailed.Load() }
+
+// noteAuth keeps AuthFailed in step with a call's outcome.
+func (d *Dependency) noteAuth(oc outcome, err error) {
+	switch {
+	case IsAuthFailure(err):
+		if !d.authFailed.Swap(true) {
+			d.log.Error("credentials refused (401): CRM writes wait in the outbox until a call succeeds again; check the secret", "dependency", d.name)
+		}
+	case oc == outcomeSuccess:
+		if d.authFailed.Swap(false) {
+			d.log.Info("credentials accepted again", "dependency", d.name)
+		}
+	}
+}
+
+// ActiveEndpoint names the endpoint new calls go to: "primary" or
+// "secondary".
+func (d *Dependency) ActiveEndpoint() string { return d.activeEndpointName() }
 
 // HasSecondary reports whether a secondary endpoint is configured, so an
 // operator can fail over to it.
@@ -221,6 +245,9 @@ type DependencyStatus struct {
 	LastErrorAt      *time.Time  `json:"last_error_at"`
 	LastSuccessAt    *time.Time  `json:"last_success_at"`
 	ActiveFaults     int         `json:"active_faults"`
+	// Auth is ok, or auth_failed while the dependency refuses holdline's
+	// credentials (see AuthFailed).
+	Auth string `json:"auth"`
 }
 
 // Status reports the dependency's state and its last minute.
@@ -243,6 +270,10 @@ func (d *Dependency) Status() DependencyStatus {
 	}
 	if w.calls > 0 {
 		st.FailureRate1m = float64(w.failures) / float64(w.calls)
+	}
+	st.Auth = "ok"
+	if d.AuthFailed() {
+		st.Auth = "auth_failed"
 	}
 	st.ActiveEndpoint = "primary"
 	if d.secondary.Load() {

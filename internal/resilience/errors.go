@@ -80,6 +80,14 @@ func IsPermanent(err error) bool {
 	return se.Code >= 400 && se.Code < 500
 }
 
+// IsAuthFailure reports whether err is a StatusError 401: the dependency
+// refused holdline's credentials. Writes must not be buried for it: the
+// credentials are at fault, not the write.
+func IsAuthFailure(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == 401
+}
+
 // FieldError is a validation error that names the offending JSON field, for
 // admin requests (faults, breaker modes, failover).
 type FieldError struct {

@@ -81,6 +81,7 @@ func (d *Dependency) call(ctx context.Context, op string, idempotent bool, attem
 	rejected := oc == outcomeCircuitOpen || oc == outcomeBulkheadFull ||
 		(oc == outcomeRateLimited && errors.Is(err, ratelimiter.ErrExceeded))
 	d.stats.record(end, elapsed, failed, !rejected, why)
+	d.noteAuth(oc, err)
 	return v, err
 }
 

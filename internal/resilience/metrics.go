@@ -76,6 +76,7 @@ type stateCollector struct {
 	state    *prometheus.Desc
 	forced   *prometheus.Desc
 	endpoint *prometheus.Desc
+	auth     *prometheus.Desc
 }
 
 func newStateCollector(s *Set) *stateCollector {
@@ -87,6 +88,8 @@ func newStateCollector(s *Set) *stateCollector {
 			"1 for the breaker mode in force (auto, open or closed), 0 for the others.", []string{"dependency", "mode"}, nil),
 		endpoint: prometheus.NewDesc("holdline_active_endpoint",
 			"1 for the endpoint new calls go to (primary or secondary), 0 for the other.", []string{"dependency", "endpoint"}, nil),
+		auth: prometheus.NewDesc("holdline_dependency_auth_failed",
+			"1 while the dependency refuses holdline's credentials (its last answered call was a 401): alert on it.", []string{"dependency"}, nil),
 	}
 }
 
@@ -94,6 +97,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.forced
 	ch <- c.endpoint
+	ch <- c.auth
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -113,6 +117,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		secondary := d.secondaryActive()
 		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(!secondary), d.name, "primary")
 		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(secondary), d.name, "secondary")
+		ch <- prometheus.MustNewConstMetric(c.auth, prometheus.GaugeValue, b2f(d.AuthFailed()), d.name)
 	}
 }
 

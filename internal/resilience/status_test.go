@@ -136,6 +136,7 @@ func TestStatus(t *testing.T) {
 			LastErrorAt:    &now,
 			LastSuccessAt:  &now,
 			ActiveFaults:   1,
+			Auth:           "ok",
 		}
 		if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 			t.Errorf("Status() (-want +got):\n%s", diff)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/adapters/blob"
+	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
@@ -32,6 +33,8 @@ type jobs struct {
 	// spool is the recording spool, once buildRecordings has opened it.
 	spool     *blob.Spool
 	backend   string
+	records   *interactions.Records
+	svc       *interactions.Service
 	handlers  map[string]outbox.Handler
 	listeners []func(outbox.Job)
 	d         *outbox.Dispatcher
@@ -71,14 +74,35 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 		}
 	}
 	s.closers = append(s.closers, store.Close)
-	crmDep := s.deps.Get("crm")
-	client, err := s.crmClient()
+	records, err := s.crmRecords(store)
 	if err != nil {
 		return nil, err
 	}
-	j := &jobs{store: store, local: fallback, owner: owner, backend: backend, handlers: interactions.Handlers(store, client, crmDep)}
+	j := &jobs{store: store, local: fallback, owner: owner, backend: backend, records: records, handlers: interactions.Handlers(records)}
 	s.jobs = j
 	return j, nil
+}
+
+// crmRecords builds one CRM adapter per configured endpoint, each bound to
+// its endpoint's URL (writes follow their record, not the active
+// endpoint), and the Records that route writes between them.
+func (s *Sidecar) crmRecords(store outbox.Store) (*interactions.Records, error) {
+	cfg := s.cfg.Dependencies.CRM
+	crmDep := s.deps.Get("crm")
+	clients := map[string]crm.Client{}
+	for name, url := range map[string]string{interactions.Primary: cfg.Endpoints.Primary, interactions.Secondary: cfg.Endpoints.Secondary} {
+		if url == "" {
+			continue
+		}
+		c, err := crm.New(cfg, crmDep.HTTPClient(), func() string { return url })
+		if err != nil {
+			return nil, err
+		}
+		clients[name] = c
+	}
+	return interactions.NewRecords(store, interactions.Endpoints{
+		Clients: clients, Active: crmDep.ActiveEndpoint, SharedRecords: cfg.SharedRecords,
+	}, crmDep)
 }
 
 // Store is the outbox store, for reading jobs (a handler looking up an
@@ -123,6 +147,32 @@ func (j *jobs) Replay(ctx context.Context, id string) (outbox.Job, error) {
 		return outbox.Job{}, errOutboxNotStarted
 	}
 	return j.d.Replay(ctx, id)
+}
+
+// ReplayTo re-homes the record of job id's interaction on endpoint to
+// (interactions.Service.MoveRecord: the record is re-created there before
+// any held write goes there), then replays the job; a job running now is
+// left to its run, which sees the move.
+func (j *jobs) ReplayTo(ctx context.Context, id, to, reason string) (outbox.Job, error) {
+	if j.d == nil {
+		return outbox.Job{}, errOutboxNotStarted
+	}
+	job, err := j.store.Get(ctx, id)
+	if err != nil {
+		return outbox.Job{}, err
+	}
+	if job.InteractionID == "" {
+		return outbox.Job{}, fmt.Errorf("%w: job %s belongs to no interaction", interactions.ErrNoRecord, id)
+	}
+	if err := j.svc.MoveRecord(ctx, job.InteractionID, to, reason); err != nil {
+		return outbox.Job{}, err
+	}
+	replayed, err := j.d.Replay(ctx, id)
+	if errors.Is(err, outbox.ErrInflight) {
+		// A held job runs again every pause delay; this run sees the move.
+		return job, nil
+	}
+	return replayed, err
 }
 
 // Purge deletes done or dead jobs and wakes the dispatcher: purging a dead
@@ -173,8 +223,8 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D()})
-	j.d = d
+	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D(), Records: j.records})
+	j.d, j.svc = d, svc
 	s.runners = append(s.runners, d.Run)
 	return svc, nil
 }
@@ -208,6 +258,7 @@ func (j *jobs) status(ctx context.Context, now time.Time) any {
 		"pending":                    st.Pending,
 		"inflight":                   st.Inflight,
 		"dead":                       st.Dead,
+		"held":                       st.Held,
 		"blocked":                    st.Blocked,
 		"done":                       st.Done,
 		"oldest_pending_age_seconds": age,

@@ -86,12 +86,7 @@ func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, 
 		return nil, err
 	}
 	j.spool = spool
-	crmDep := s.deps.Get("crm")
-	client, err := s.crmClient()
-	if err != nil {
-		return nil, err
-	}
-	for kind, h := range flow.Handlers(client, crmDep) {
+	for kind, h := range flow.Handlers(j.records, s.deps.Get("crm")) {
 		j.Handle(kind, h)
 	}
 	return flow, nil

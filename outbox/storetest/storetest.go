@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) outbox.Store) {
 		{"ClaimSkipsPausedDependency", testClaimPaused},
 		{"FailRetryAndDead", testFail},
 		{"DeadHoldsLaterJobs", testDeadBlocks},
+		{"HeldWaitsThenRunsAgain", testHeld},
 		{"CompleteFailRequireInflight", testRequireInflight},
 		{"Replay", testReplay},
 		{"ReplayDoneJobGoesFirst", testReplayDone},
@@ -435,6 +436,43 @@ func testDeadBlocks(t *testing.T, s outbox.Store) {
 	}
 }
 
+// testHeld: a held job keeps its reason, spends no attempt, holds later
+// jobs of its interaction, is claimed again when due, and leaves held by
+// succeeding or by a replay.
+func testHeld(t *testing.T, s outbox.Store) {
+	ctx := t.Context()
+	com := enqueue(t, s, outbox.Job{Kind: "crm.add_comment", InteractionID: "a"})
+	att := enqueue(t, s, outbox.Job{Kind: "crm.attach_recording", InteractionID: "a"})
+	now := time.Now()
+	claimOne(t, s, com.ID)
+	reason := "record on primary; active endpoint is secondary"
+	fail(t, s, com.ID, outbox.Failure{Err: reason, Uncounted: true, Held: true, RetryAt: now.Add(time.Minute)})
+	got := get(t, s, com.ID)
+	if got.State != outbox.Held || got.Attempts != 0 || got.LastError != reason || !got.FirstFailedAt.IsZero() {
+		t.Errorf("after held Fail: state %s, attempts %d, last error %q, first failed %v; want held, 0, %q, zero",
+			got.State, got.Attempts, got.LastError, got.FirstFailedAt, reason)
+	}
+	if held := listAll(t, s, outbox.Filter{State: outbox.Held}); len(held) != 1 || held[0].ID != com.ID {
+		t.Errorf("List(state held) = %v, want [%s]", ids(held), com.ID)
+	}
+	if st := stats(t, s); st.Held != 1 || st.Pending != 1 {
+		t.Errorf("Stats = %+v, want 1 held, 1 pending", st)
+	}
+	wantClaim(t, s, now, 10, nil) // not due; the attachment waits behind it
+	wantClaim(t, s, now.Add(time.Minute), 10, nil, com.ID)
+	fail(t, s, com.ID, outbox.Failure{Err: reason, Uncounted: true, Held: true})
+	r, err := s.Replay(ctx, com.ID)
+	if err != nil {
+		t.Fatalf("Replay(held): %v", err)
+	}
+	if r.State != outbox.Pending {
+		t.Errorf("Replay(held) state = %s, want pending", r.State)
+	}
+	wantClaim(t, s, time.Now(), 10, nil, com.ID)
+	complete(t, s, com.ID, nil)
+	wantClaim(t, s, time.Now(), 10, nil, att.ID)
+}
+
 func testRequireInflight(t *testing.T, s outbox.Store) {
 	ctx := t.Context()
 	j := enqueue(t, s, outbox.Job{Kind: "k"})
@@ -652,6 +690,8 @@ func checkInvariants(t *testing.T, s outbox.Store) {
 		case outbox.Dead:
 			want.Dead++
 			heldBy[j.InteractionID] = true
+		case outbox.Held:
+			want.Held++
 		default:
 			t.Errorf("invariants: job %s in state %q", j.ID, j.State)
 		}
