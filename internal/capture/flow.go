@@ -331,8 +331,23 @@ func (t *tee) abort() {
 	}
 }
 
-// copy streams body into the tee, hashing and counting.
+// truncated marks a body whose sender stopped before its declared end
+// (net/http reports that as io.ErrUnexpectedEOF, which io.ReadFull also
+// uses for a short last read, so it must be told apart before ReadFull).
+type truncated struct{ r io.Reader }
+
+func (t truncated) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err == io.ErrUnexpectedEOF {
+		err = fmt.Errorf("the client sent less than its Content-Length: %w", err)
+	}
+	return n, err
+}
+
+// copy streams body into the tee, hashing and counting. A body cut short
+// (the client hung up) is ErrBody: nothing of it is kept.
 func (f *Flow) copy(body io.Reader, t *tee) (blob.Sum, error) {
+	body = truncated{body}
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	buf := *bp
@@ -352,7 +367,7 @@ func (f *Flow) copy(body io.Reader, t *tee) (blob.Sum, error) {
 			}
 		}
 		switch {
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF: // ReadFull's own: the body ended
 			return blob.Sum{Size: n, CRC32C: crc.Sum32(), SHA256: hexSum(sha)}, nil
 		case rerr != nil:
 			return blob.Sum{}, fmt.Errorf("%w: %w", ErrBody, rerr)
