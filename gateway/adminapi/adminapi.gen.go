@@ -1501,6 +1501,23 @@ func (response Healthz200JSONResponse) VisitHealthzResponse(w http.ResponseWrite
 	return err
 }
 
+type Healthz4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response Healthz4XXApplicationProblemPlusJSONResponse) VisitHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MetricsRequestObject struct {
 }
 
@@ -1516,6 +1533,23 @@ func (response Metrics200TextResponse) VisitMetricsResponse(w http.ResponseWrite
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type Metrics4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response Metrics4XXApplicationProblemPlusJSONResponse) VisitMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -1536,6 +1570,23 @@ func (response Readyz200JSONResponse) VisitReadyzResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Readyz4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response Readyz4XXApplicationProblemPlusJSONResponse) VisitReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1608,6 +1659,20 @@ func (response GetAudit401ApplicationProblemPlusJSONResponse) VisitGetAuditRespo
 	return err
 }
 
+type GetAudit503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetAudit503ApplicationProblemPlusJSONResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetBreakerRequestObject struct {
 	Name SetBreakerParamsName `json:"name"`
 	Body *SetBreakerJSONRequestBody
@@ -1671,6 +1736,48 @@ func (response SetBreaker404ApplicationProblemPlusJSONResponse) VisitSetBreakerR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker413ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker413ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker415ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker415ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker503ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker503ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1752,6 +1859,48 @@ func (response SetEndpoint409ApplicationProblemPlusJSONResponse) VisitSetEndpoin
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint413ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint413ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint415ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint415ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint503ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint503ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1875,6 +2024,34 @@ func (response AddFault404ApplicationProblemPlusJSONResponse) VisitAddFaultRespo
 	return err
 }
 
+type AddFault413ApplicationProblemPlusJSONResponse Problem
+
+func (response AddFault413ApplicationProblemPlusJSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddFault415ApplicationProblemPlusJSONResponse Problem
+
+func (response AddFault415ApplicationProblemPlusJSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteFaultRequestObject struct {
 	Id string `json:"id"`
 }
@@ -1891,9 +2068,23 @@ func (response DeleteFault204Response) VisitDeleteFaultResponse(w http.ResponseW
 	return nil
 }
 
-type DeleteFault401ApplicationProblemPlusJSONResponse struct {
+type DeleteFault400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response DeleteFault400ApplicationProblemPlusJSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFault401ApplicationProblemPlusJSONResponse Problem
 
 func (response DeleteFault401ApplicationProblemPlusJSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
 
@@ -1976,6 +2167,20 @@ func (response ListJobs401ApplicationProblemPlusJSONResponse) VisitListJobsRespo
 	return err
 }
 
+type ListJobs503ApplicationProblemPlusJSONResponse Problem
+
+func (response ListJobs503ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PurgeJobsRequestObject struct {
 	Body *PurgeJobsJSONRequestBody
 }
@@ -2026,6 +2231,48 @@ func (response PurgeJobs401ApplicationProblemPlusJSONResponse) VisitPurgeJobsRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs413ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs413ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs415ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs415ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs503ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs503ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2088,6 +2335,48 @@ func (response ReplayJobs401ApplicationProblemPlusJSONResponse) VisitReplayJobsR
 	return err
 }
 
+type ReplayJobs413ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs413ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs415ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs415ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs503ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs503ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJobRequestObject struct {
 	Id string `json:"id"`
 }
@@ -2110,9 +2399,23 @@ func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter)
 	return err
 }
 
-type GetJob401ApplicationProblemPlusJSONResponse struct {
+type GetJob400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response GetJob400ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob401ApplicationProblemPlusJSONResponse Problem
 
 func (response GetJob401ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 
@@ -2140,6 +2443,20 @@ func (response GetJob404ApplicationProblemPlusJSONResponse) VisitGetJobResponse(
 	return err
 }
 
+type GetJob503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReplayJobRequestObject struct {
 	Id   string `json:"id"`
 	Body *ReplayJobJSONRequestBody
@@ -2163,9 +2480,23 @@ func (response ReplayJob200JSONResponse) VisitReplayJobResponse(w http.ResponseW
 	return err
 }
 
-type ReplayJob401ApplicationProblemPlusJSONResponse struct {
+type ReplayJob400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response ReplayJob400ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob401ApplicationProblemPlusJSONResponse Problem
 
 func (response ReplayJob401ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
 
@@ -2207,6 +2538,48 @@ func (response ReplayJob409ApplicationProblemPlusJSONResponse) VisitReplayJobRes
 	return err
 }
 
+type ReplayJob413ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob413ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob415ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob415ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob503ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob503ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetStatusRequestObject struct {
 }
 
@@ -2224,6 +2597,23 @@ func (response GetStatus200JSONResponse) VisitGetStatusResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatus4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetStatus4XXApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2740,58 +3130,64 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fvrj9s2Ev9XBroDmsUptjePK+J+Sq9Jm1wfQRqgH5LAocWxxSxFKiS1u26w//thSMl6mFrbaXabAPcp",
-	"ikmNhjO/eXM/JpkuSq1QOZvMPyYlM6xAh8b/7wcsUXFU2eZXViD9IlQyT0rm8iRNlP8t/JMmBj9UwiBP",
-	"5s5UmCY2y7Fg9A6qqkjmr5PMFEmaCI7KCbdJ0oQLJvV6JfVFkiZLqZeeDBc2eZsmblMSdeuMUOvk6uqK",
-	"1myplUXP2wujlxILesy0cqgcPbKylCJjTmg1LcOOf723WtFay9E/Da6SefKPaXv4aVi104au/yJHmxlR",
-	"ErlknjxW8PLpf+DRg4ffQk18ktC2+l0i/bjiwj1Rzmy8OI0u0TgRWGZZIPRxeLiUlrSJrnB0TMjwPueC",
-	"KDD5okM3iLt+Ty/fY+YSLyxmRz5m0FbSRZccM2scWRIBAittCuaSecKZw7v+111tdfHwOqk3hUOmjRy2",
-	"X9ty9DZyjhaDvzvmqr2C2BX5OS5Q8VKLAJEGjqURBTOEQ4uZVpyed3GXJkuD7AxND8lSW+RJmugS6Rw5",
-	"k6u7/vkaAotCc+xSYZXTLY2aZoyAqo0vohKMgWYg/dpA/eb2OAO+0h1RxZTxlNXA2ZHyCHozg8whXzB3",
-	"KHQI8Y3G4wZRGTZqR11F7y4ao83CMNeVpqqKJRq/fFkKg/YoXgWPfkkyN8q/QduzsKXWEpmiJbtFeL0m",
-	"lMM1cTdQqSDwdeTUkUpP5r1DjSr0JX6o0Lpxy1oxaXdMq6+mz+Lk+8rtO9+f9AVIrdbgcoQVsQ2SWWdT",
-	"wMl6Av+eWbjDHBTaOrj3ID+ZxNTVhUef/G9KbiBjUlpwGlwuLDSbQa/8R9sDwx2rgQE3QkrImIKCnSFo",
-	"IkEba88CVmRnJ98B85uI8kWOCtjSonLE3rGeqI/fgl2KggicpkkhVHiepbu47oBxEM84Rw5LXGmDgCzL",
-	"PZu1QB/aqASvDysYkewzRWBDDismZGXQgt/oJZVppdBHg87HogYxAMOrVy8gLDbaEcPPEMWtjB4+etSR",
-	"0oNZK6cxE4tbV8yGfkImXb7rFbMcs7Nr4lXMoQ9ptwJowKLPEv+zcfQOPeqypMe3+6JwTSt2hGe1vf4+",
-	"Iu9X+gwVnKMRqzq7gjslqVG5AOrG4CfC2goNCAsW3ckEfqiIF2CUMJ0LjgZ05dgaU+C4NowAKCxQ6Aam",
-	"OJzhxi4qy5YSF5VyQoJlGwvh0X/p+R+vLFhHluf52QBbM6FsABS5BFhr7SkRC4SCod8K39095X9xY4EZ",
-	"hEJYK9Q6hZLIFexyYR2TmILSjjC7EqZADlaoDIERnkkfKWjTMrFCl+UejMjj4BbKGW1L3GaFA/iwLKdw",
-	"7EwfLVvAenjv36BwzXxkd05GQUebSm3FNZsGSOqz1ucjQi/CRwyEAToR8JF1B1g5wqGForIOMmbMJuqj",
-	"znCzENyLRDgsrjU1ZgzbNC9ZXZmsl6N5LfpUr0RjhXX+WWmFUQ/t4cvWuHsI71Pv5bNiZpOxF+uPHZWA",
-	"7BjM4a8STBc+pozkMNYtDK4M2vxwoltjidJUePkJNEdjzjArCgBKWxPvqbUFRpfNoR3GkPlcLyNJr3NY",
-	"lG7E8m4g8V0JY90ieJTPkaQKjkWpfW6wOMP4N+lEJtRrixEyZ0LxcQCN48tjoRbiUccp2UZqxj+hIm7K",
-	"3qNeo7DZ8wmkpBB7hVpJsc4pz+bkEkiFLF7DVSU/Eg+xlN/LumEpbSHYw1sMwZ1uyTAaOibkCN5QjiBH",
-	"WcdUhiNpoK8mxuAyXuNQiepGHEf4YZ8D8KsNmfS6hKdNdMaTg92IvTXQevc2uhwFqGHk6VRIx5LyFUjk",
-	"GKgoIIycwhdPff6va4iFmn+H71i2ui379pAcpJsUNga9EY7nIXHj1dAtt6DQlVvqy08xaHOsaz6n6H9I",
-	"DGo29j5Tn28AoF1cXvkKsDIkGhJVUOYSmQl5kZef12b4aUsgd64MHUuhVjqeQjFeCAWSchiFBu5wDFX0",
-	"6b1vJ7PJbHI6f/Rodnoy961NtCkU6IzIbNoUWkzxN4ryW5Iwc9p8YykZdkZLO4GXyHjInnWJiopopjZa",
-	"IVzk2tfIxleYLsc3qmHiO8BzNBsoKheKikpRhTA9P50GbhUit2/Uu8eVy7URf/pdc/jeHx/eVLPZ/Szs",
-	"9Jmh/wHf+UpCWLgwwrnAC7HNKi4cSL2evFFPKCwFdt+N9YzfwZ2m3XsyeUMqlSJDZT1Q6+b345JS4bv3",
-	"JrOO/0pyLbkUqpF5KZkPDlsQJbPJaXiDZMVKkcyT+5PZ5D5hnrncq32a+7ryT3que7JB8EKrZ5yK4Hp9",
-	"0Bi/N5td0xQ/rhlel7axXrgU51h3v6vCty8CzEqjM7SW5M/aPdMaTKOH+aVe33sYh5duWkomBseIzAsG",
-	"NoCXDvAyVCZaQTD84RFeGF2gy7GyLf6FymRFIR9+1GAoyy6wWa2PZ5DxzbiqXoblv0VT/tsTAtvD2f1b",
-	"+N6v2oEXB9xp2hRUGNu8cv6Z6wt1MhT7z7VHCCZZld6ErdMGW58ygV/JXdR9OAvkL0rrDLICgq3Uymjc",
-	"x9Rb/KhSfkTnpzXe6Nqx1+uh8yQncP/+/UdAevdFPoOmIQRsrcFWWQ7Mwr184pPCZJ58qNA39Go34TsF",
-	"SXoNXNOP0RelKDyD7Ytt2282m806Ta3TSEvr7V9E3DCr2LYaDsocOrOwWPrQDZsN6UhM3AHYk7DXQ/pB",
-	"OFCMi+3B25Ee7T89Yn8nHntcNJH49VuSbN/vbaNLClpytA58vTaEZDcDmH4kLV9NOxOmsop0UAn887qF",
-	"TOUfrJh13kLoNzKadeinCgMrJuWSZWfe+CSm4PHBZEpR9xzvsjUqBzlT/K5erVL4UGGF/GQCYf40b7u0",
-	"ZHZirbRBPgFWOT0HRS5ThljYt6Xf0X2/HSwNrCkm7HbLdDBkDpj1JcT3mm+OgusR04thwtmfwqVhOPf2",
-	"2mZEwS5/RrV2eTJ/WFti8//TfdVcnQ/WxOKo70/Ur24weOzMWGPhszcB+cZus8KVw9D2zHKm1ngLZkn7",
-	"H9yAGT/Vxvdze8esjTNktdrUduLDgEFXGQXC+Wy3cnoC3uUhP8Tqu7Oo2ux3bOpJs+frMKowQv6UIfvn",
-	"sar6+/+3q9uxK9r/6Abs8Bd9jqDwojuPHQipGbFSYtkAazuwHTXDtvMRTQgpCX0atnzWvOmzNVy6WK+J",
-	"HpIwPfZmEYbmTdr0Jfjbmq/O5HbLYKltREGPOQ/C+XRvtlfwzWWIg1zF6ef9dkx5zfj8K46r4QjA6msb",
-	"S1TIXD4MtKWWItuQtxMqpeo83K+wE3gS7rDAcgPCWZSruF1PPwp+FbJniaFl34fPD/73BkGDgBq52ehb",
-	"7uP3GoexaLfYerCby7/EQp9vtfklaCdwBEwNDHEo5LbbOuo8n+ulHZHssCCuJxi7t0Q/YboyVjw305Jj",
-	"i+7O0Gvf619Np2BPo2CEaFYZ669sHoP6vxIq3xOCDg2Uz/UyNk/xg8Wa8739ev/Bg4IolGyNoFdAr3xB",
-	"zYffvF16rlJYCenQUH3CAr+M/C7BMW7O07Iy4bpCPOK+oOXarG+hgNCSo1m4nEUuAD5uTakxo2/5njtq",
-	"w2IiOo3sD572eJqdG1W0u8P2bZQcfZl5DfIDLo3WGw8B+0/6AgqmNnCBBiG8+AVBPgRyIF2RkyVlefz7",
-	"zhsVTUx1PO9oOVCbgMFSss24Dbz067dnBNxsFqZS8eHt3ntNBbt8FhbrBvHQPXaj23H3OXyEObIFfZw1",
-	"ivpSwV8Kq/uNvM0x9pr7LRvztbr3d2mOvNZ29D24goUbb9ELGsFUDvI2DZ3OS4GbQ/zPHzlzUFPwje4L",
-	"+uGCWWiIfUHeKPiHepT9Xi8D4+HWa4jHcMdf/2NSdn3VCsh/kbmd7HNRTWUzNsd67q/V30JF8/l6Yz55",
-	"i7fD3uvlF1Qf/aY8RylcCJdTAQr1BTQPzFxYp83mGr0dHl9uTIU3HrIO9vExj3r1t6Gs02QNSpp8xU3T",
-	"8Cco4Vx1gPMI5RWC0hcpNLcFw99fRFxOezVvzM/UbewbVNj1jfLA4fDywBPveXea6Jh6zQZTTMMAp24p",
-	"BfoWzXljaZWR9T2q+XTavxKVXL29+l8AAAD//w==",
+	"7Fv7b9u2t/9XDnQv8E1wVdtp0jvU/anb0q29XVe0BTagDVxaPLbYSKRKUnG8Iv/7BR+yXpQfWZqt2H6K",
+	"IlKH5Dmf8+TxlygReSE4cq2i6ZeoIJLkqFHa/37EAjlFnqxfkRzNG8ajaVQQnUZxxO079yeOJH4umUQa",
+	"TbUsMY5UkmJOzDfIyzyavo8SmUdxxChyzfQ6iiPKSCaWi0ysojiaZ2JuyVCmoos40uvCUFdaMr6Mbm5u",
+	"zJgqBFdo9/ZainmGuXlMBNfItXkkRZGxhGgm+LhwM/7nkxLcjNU7+m+Ji2ga/de4PvzYjapxRdeuSFEl",
+	"khWGXDSNnnJ48+wHeHz26DvwxEeRmea/NaSflpTpc67l2rJTigKlZm7LJHGEvnQPF5shIYMjFDVhmfue",
+	"UmYokOx1g65jt/9OzD9hoiPLLKIGFpOoykwHhzSRSxwYYg4CCyFzoqNpRInGB/ZtX1pNPLyP/CR3yLji",
+	"w2a1zY4uAueoMfhWE13uZESf5Vc4Q04LwRxEKjgWkuVEGhwqTASn5rmPuziaSySXKFtIzoRCGsWRKNCc",
+	"IyXZ4oF93kJglguKTSqk1KKm4WmGCHCvfAGRYAg0He57BbWT6+N09hX3WBUSxjPigdPj8gB6E4lEI50R",
+	"vS90DOIriYcVopRkUI+agu4PSinkTBLd5CYv8zlKO3xdMInqoL0yGlwpI3pw/xJVS8PmQmRIuBlSG4T7",
+	"McY1Ls3uOiJlBnwNPjW40uJ561CDAn2Dn0tUelizFiRTPdVqi+lOjHxbuG3j+7NYQSb4EnSKsDDbhowo",
+	"rWLA0XIE/ztRcEQ05EJpeHiWHo9C4mrCo03+V56tISFZpkAL0ClTUE0GsbCL1geGIyWAAJUsyyAhHHJy",
+	"iSAMCTPRWxZQLLk8fgLETjKUVylyIHOFXJvtHWqJ2vjNyTXLDYGTOMoZd8+TuI/rBhg7/oxSpDDHhZAI",
+	"SJLUbtMz9JEKcnC7W8EAZ59zAzaksCAsKyUqsBMtpxLBOVpv0FgsqBAdMLx79xrcYCUd1l3GUNzw6NHj",
+	"xw0unU1qPg2pWFi7Qjr0M5JMp32rmKSYXG7xVyGD3qVdM6ACi7iM7GupzTfmURSFebzY5YU9rdARnnt9",
+	"fTvA73fiEjlcoWQLH13BUWHEyLUDdaXwI6ZUiRKYAoX6eAQ/lmYvQEzAdMUoShClJkuMgeJSEgNApsC4",
+	"biCcwiWu1axUZJ7hrOSaZaDIWoF7tCu9+O2dAqWN5tn9rIEsCePKAcqYBFgKYSmZLRgUdO2WW7d/yv/D",
+	"tQIiEXKmFOPLGApDLifXM6VJhjFwoQ1mF0zmSEExniAQg2cjjxiErDexQJ2kFoxIw+BmXEuhCtxEhR34",
+	"kCQ17ljLNlo2gLXw3j2B45JYz651FgSdmVQIxbZM6iCpvbX2PgL0AvsIgdBBJwA+o90OVtrgUEFeKg0J",
+	"kXIdtFGXuJ4xalnCNOZbVY1ISdbVR0qUMmnFaFaKNtQrUCqmtH3mgmPQQlv4kiX2D2Ft6sN0kk9UNPSh",
+	"X+ygAKSnMPt/amA6sz5lIIZReiZxIVGl+xPdKEuQJsfrW9Ac9DndqMgBKK5VvCXWGhjNbXb1MITMF2Ie",
+	"CHq1xrzQA5r3FQLfBZNKz5xFuYsglVHMC2Fjg9klhtc0J5IuX5sNkLlknA4DaBhfFgueiQcdpyDrTBB6",
+	"i4y4SnsP+sy4zZZNMEJyvpfxRcaWqYmzqTEJRoQknMOVBT0QD6GQ3/K62lJcQ7CFtxCCG9WSrjfUhGUD",
+	"eMNsADlcacITHAgDbTYxBJfhHMekqHrAcLgXuwyAHa3IxNsCnjrQGQ4O+h57o6B+9sa7HASorudpZEiH",
+	"krIZSOAYyI1DGDiFTZ7a+99WEHM5f2/foWh1k/btINkJN43b6NRGKF65wI2WXbNcg0KUei6ub6PQ8lDT",
+	"fGW8/z4+qJrYWsafrwOgPi5vbAZYSsMawyonzDkS6eIiyz8rTfdqQyDVunAVS8YXoqqJksSe0NdpU5HR",
+	"jHGEnDCuCeMojeEoZeYJqOl4XE0aGQH0CqAmEiM0ZxwyEwpxlHBE0SXjJw+/G01Gk9HJ9PHjycnx1FZI",
+	"UcWQo5YsUXGVrxFOP3ATJhtBES3kf5SJqbUUmRrBGyTUBeGiQG5yccLXgiOsUmFTbWkTVZ3iB15t4gng",
+	"Fco15KV2uUnJTaIxvjoZu91yRKo+8I9PS50Kyf6ws6bwveUifCgnk9PEzbQBpn2BH21CwhSsJNPa7cVs",
+	"m5SUacjEcvSBnxvv5rb7caj0/BGOqqrx8eiDQUbGEuQKG7J5WpiI+sHD0aQnkdVqNSJ2eCTkcuy/VeOX",
+	"z384f/X23H5Tm85ayu48RUasX9rgN5qMTtwXhr+kYNE0Oh1NRqdG3YhOLeLGqU1p/zDPvhzshMUEf05N",
+	"/u3HOzX5h5PJlnr8YXV4n1WHyvAZu8KROcLZ778Pkdnsq1HQr7Urmr6/iCNV5rbu4oBdSJGgUkbixK0Q",
+	"R5oslavQGCxHF4bG2AN6kDm/+PGdzNF4rcdFRliHLYGrj44e4rUGvHZJluDgbNjdsuS1FDnqFEtVazDj",
+	"SVaa2Ad+EiBNupFjNTrILomEroeh9MYN/yVIsmvfgm1x9Ghyeg/7eyU0WPbBUVXxASFBpaW2z1Ss+PFo",
+	"qxhfehvpjFRZWKOmtJBYW9kRvDIG1Bc4FRgLWigtkeTgLMGgcCsTO7ZWcVDIP6G2F2PWyNQ3jO+7WbIx",
+	"lKenp4/BIMvWUwhUtTcgSwGqTFIgCh7aLdnbyM8l2tqpN6W2KBPFW9Qp/hL8MGO53WD9YV1hnUwmk0b9",
+	"8CRQPbz4kwjuBnCbqs5eQVrj2jEUqTUjlIp0IPzoAfDczXUq4g60t4qcTU5uo1K3slx1kPT+4qZn2Tce",
+	"OwaRUVQabCrdBLWDbwfTzWht/MXA5GbcuA0sykC12+jT1Jf7TaoOC6K0VTrzzujh0tW+mYQFybI5SS6t",
+	"dmcYgwUYyWIT2lzhA7JEriElnD4Qi0UMn0sskR6PwN0VTuuKutFktuRCIh0BKbWYAjc+IXMBR1sZ36L+",
+	"fnMJ2FHHEPfrKeNOQ4ADvU33vhd0fRDeD7hp6iYH7RvT2F2kXmwtHOXk+iXypU6j6SOvytX/J7sybx+7",
+	"e2JhtWl3P9x8RW/Wuw8PxQet26r/qE3ovdDoStRJSvgS70WvzyZnh80/OT1w/qO/gZ15JqS9C2ix3RsL",
+	"l8oI6fXW+jWJupQcmLYpTqnFCKwN95cF3iy188Xd1ql5v+nNU0/3z6s534byu7aE2zRu3I32+/X/1f97",
+	"0//J43+AvfhFXCFwXDV7DjpCq9oITMRfAX3TlHCwuairfsEI3eQJz9yUOw1k76zY2NRJT3SfCPapVV/X",
+	"MFLFsV8Tv/vK3++r0bXgNlgLszrkTRwVQgVE9pRSx67b2+Gdoqhag/Yycid3u3ZInFUzyT8wctkXWY5F",
+	"QHyT1Bw5Ep12Q5NCZCxZGz/AeAwLIV03kxrBuesYg/kamFaYLYKgDNiW8RdGb1xGlKG7MmsD9kf7vsJs",
+	"J/gIdBbbK6/hvuKu3+5n4Gf9/OwN5uLqb4mffeXrTgCEd4zHbjHV9yWDLuCFmKsB2XTrLP4Ost/nfYv7",
+	"0aGaTHXfeWgtp3Ftvevzb6YAtaP+NEA0KaWyTdeH6M2fcfifDIL2dfcvxDx0I2pbA/zOd9642QX3CgWg",
+	"IEsEsQDzyTdc0/rV6rE9RQwLlmmUJqsk7nzE2H4D36ZB8KofNAjjopSuZSkcZ7w2w94w3EPCJzKKcqZT",
+	"EmgCflorY6WI39Edfard5C/YkdC+fN5hq3pdlWZ2Y9v3kSK2eWYlSPdoHPcT91GXn8UKcsLXsEKJ4D68",
+	"H7f5TSZ0LrgBgx3jNgx4rIbakrNJuglv+JJg+rZVSSUWGVkPa+kbO35/akrleiZLHm4x2dl9mZPr527Q",
+	"3610XUDTgx/WdWa96IG3N4fZC+Zbn/5U6LDbDNVx1E6DdM/mZqvsbcffgc23B3fr5sT15QbbyJyq7GUP",
+	"KzqNj9xu9rGQv6VEg6dgr3hW5sWKKKiI/Wsvt6QxhkW+c+eTmDtGut8KuJgGjmzTNMmypjVdgLGwRv2P",
+	"DzeiVYY6dEn9wv486R4y07urB9sQOlwC/iTmf8s6yVeKirk9cQwrplNgWoFvFLaqmTKlhf+9wL5I2d/n",
+	"fjXQfHU3vrffC3mZm78M142rDCekf68y/rqrDPfjRycXH7RYnaMlAherGKo+dffLv73Mdt0mPmSr/fXX",
+	"V4Tg9gs2t8O7bbo7t96wd3WHsUW641HsrpN9ubbBwqrd/catIK8qW1Q3lE7H43afrr3F9QS6Ae1LdoUc",
+	"lYptDxozj1asvuHPFo3Nti7Lucl97FjdNfjEbjMGLlxT7ag2hL6DrF99swEVdnjQPLtdw16U2dPbvhcq",
+	"GF9uWU1VTeZbfphaZlo1iuBw5Lnr++iPn9gWYtf+W/cJNxbxBdf+Ir7Txm68/kHxFUrJKNY8rHqhwws9",
+	"cS1MTmP8iq27vv66rb4nEzU5tjqiVaO0W01tOZfriwrxzv5gKvbW1x7PlggqQZlgbYD8k836KnAubwhu",
+	"Lm7+PwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

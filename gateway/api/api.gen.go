@@ -229,7 +229,7 @@ type CommentRequest struct {
 	Body   string  `json:"body"`
 }
 
-// Contact defines model for Contact.
+// Contact A CRM contact; null in a screen pop with no match.
 type Contact struct {
 	Email  *string                 `json:"email,omitempty"`
 	Fields *map[string]interface{} `json:"fields,omitempty"`
@@ -355,7 +355,9 @@ type RecordingStored string
 // ScreenPop defines model for ScreenPop.
 type ScreenPop struct {
 	// AgeMs Age of the data served, in milliseconds.
-	AgeMs    int64    `json:"age_ms"`
+	AgeMs int64 `json:"age_ms"`
+
+	// Contact A CRM contact; null in a screen pop with no match.
 	Contact  *Contact `json:"contact"`
 	Degraded bool     `json:"degraded"`
 
@@ -1016,6 +1018,23 @@ func (response GetOpenAPI200ApplicationyamlResponse) VisitGetOpenAPIResponse(w h
 	return err
 }
 
+type GetOpenAPI4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetOpenAPI4XXApplicationProblemPlusJSONResponse) VisitGetOpenAPIResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListDialogflowAgentsRequestObject struct {
 }
 
@@ -1033,6 +1052,37 @@ func (response ListDialogflowAgents200JSONResponse) VisitListDialogflowAgentsRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDialogflowAgents4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListDialogflowAgents4XXApplicationProblemPlusJSONResponse) VisitListDialogflowAgentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDialogflowAgents503ApplicationProblemPlusJSONResponse Problem
+
+func (response ListDialogflowAgents503ApplicationProblemPlusJSONResponse) VisitListDialogflowAgentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1091,6 +1141,48 @@ func (response DetectIntent404ApplicationProblemPlusJSONResponse) VisitDetectInt
 	return err
 }
 
+type DetectIntent413ApplicationProblemPlusJSONResponse Problem
+
+func (response DetectIntent413ApplicationProblemPlusJSONResponse) VisitDetectIntentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DetectIntent415ApplicationProblemPlusJSONResponse Problem
+
+func (response DetectIntent415ApplicationProblemPlusJSONResponse) VisitDetectIntentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DetectIntent503ApplicationProblemPlusJSONResponse Problem
+
+func (response DetectIntent503ApplicationProblemPlusJSONResponse) VisitDetectIntentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type VerifyTokenRequestObject struct {
 	Body *VerifyTokenJSONRequestBody
 }
@@ -1125,6 +1217,48 @@ func (response VerifyToken400ApplicationProblemPlusJSONResponse) VisitVerifyToke
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyToken413ApplicationProblemPlusJSONResponse Problem
+
+func (response VerifyToken413ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyToken415ApplicationProblemPlusJSONResponse Problem
+
+func (response VerifyToken415ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyToken503ApplicationProblemPlusJSONResponse Problem
+
+func (response VerifyToken503ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1177,6 +1311,20 @@ func (response GetInteraction404ApplicationProblemPlusJSONResponse) VisitGetInte
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetInteraction503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetInteraction503ApplicationProblemPlusJSONResponse) VisitGetInteractionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1259,6 +1407,20 @@ func (response AddComment413ApplicationProblemPlusJSONResponse) VisitAddCommentR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddComment415ApplicationProblemPlusJSONResponse Problem
+
+func (response AddComment415ApplicationProblemPlusJSONResponse) VisitAddCommentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1355,6 +1517,20 @@ func (response CreateRecord413ApplicationProblemPlusJSONResponse) VisitCreateRec
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRecord415ApplicationProblemPlusJSONResponse Problem
+
+func (response CreateRecord415ApplicationProblemPlusJSONResponse) VisitCreateRecordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1484,6 +1660,20 @@ func (response UploadRecording415ApplicationProblemPlusJSONResponse) VisitUpload
 	return err
 }
 
+type UploadRecording503ApplicationProblemPlusJSONResponse Problem
+
+func (response UploadRecording503ApplicationProblemPlusJSONResponse) VisitUploadRecordingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadRecording507ApplicationProblemPlusJSONResponse Problem
 
 func (response UploadRecording507ApplicationProblemPlusJSONResponse) VisitUploadRecordingResponse(w http.ResponseWriter) error {
@@ -1560,6 +1750,20 @@ func (response ScreenPop415ApplicationProblemPlusJSONResponse) VisitScreenPopRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ScreenPop503ApplicationProblemPlusJSONResponse Problem
+
+func (response ScreenPop503ApplicationProblemPlusJSONResponse) VisitScreenPopResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1907,66 +2111,69 @@ func (sh *strictHandler) ScreenPop(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ft7c+M2kv8qXdytip2lnn4k0dTVlePkUr7bTXKebLJ1sc+GiJaIMQkwACiP4vJ3v0KDTwmyLWdmbv/Y",
-	"/0QSj37j193QQ5SovFASpTXR7CEqmGY5WtT0dMExL5RFmaz/C9fuDUeTaFFYoWQ0iy6xQGaFXAKDey0s",
-	"wr2wKdgUwbAc4Q7XoNGWWhp6uRDaWGDS3KMewje4YGVmDVgFSiJw1GKFHBZa5TRcSIuaJW4zYJKDKlAz",
-	"9zSM4kg4AlJkHHUUR5LlGM26BA8cxXFkkhRz5kjP2fu/olzaNJpNT07jyK4LN8VYLeQyenyMo4t2v4tv",
-	"trn9KUVIlLQssYME3dgehYLPYOJ4mUy/BLWADK2TYwxcLIU1MQzhBmYwiEEqC8YyTZIjiTHgysKB4AaY",
-	"RigNchAS1PwdJhYcc+awYbpgNm1Z7pBwI3gURxp/K4VGHs2sLrErgYI5itwS//vr2eB/2OD38eCrm9ng",
-	"un0auseHcTyZfvH452hbSI9ufVMoaZAs5Eet5hnm7qcTDUrrfrKiyERCqhoVfsRf3hknxIcOOX/WuIhm",
-	"0Z9GrQmO/FczqtelHftqOJNw+R/n8NXxyRdQLT4k9VVz3dLnl3+7xERpTmxrZzhWeIoFvdvgK46MZbY0",
-	"4U8lqSH4rSw4s8hvGH1eKJ27X5F7ObAix20RxlGps8Baj13N/erIvG7mejtwc89VnqO0l/hbicbLmnPh",
-	"JMOyHzt8LlhmMN5gnZU2VTrIx1zx9YaTHE3H43Ec5ULWbybxM0TTKmGyyW22tYE5E1mQooXAjJvdHHrj",
-	"3tpph3q9swQ+FKmS4S9/RE3foMXEXjQO0Wea41Izjl1K50plyKSbi3IltJJ5NXWLrpRJrhaLm99KLMOU",
-	"i2bfrU+ZWOENW6K0N9U6YSJyNIYtK4+xmIc9o3rBtGZrEiZb7pBy71jZS6EamVFyT0KMKnVCpKAsc6co",
-	"LlimlotM3UdxtGBZNmfJXUd3O/TbyKGvl2aHoETjVsMt/c+Zyetcmtt8sRnax4OvPv/T9cMkPpqGYngc",
-	"4aoyj463T6ZfBkZmTC5LtsSbRHHcjA8nveAwjT+o2i2+ty87tbvq6tMbFHljB2fLBvT0o2TzvrG3jQGZ",
-	"YGEznGtkdxiOsFyLhX2dxxtMlORMr4NfV6iN2NtD6lk3GlkwEG1I1jPdpzUk3/4+m4t40YbmdbBX4Mzu",
-	"Y5wQf+/UvC+Bp9DFf6p5SCaaIMOuHfxXIZcv3+eynvKsZLZQHPHT2zQkNcfItn1ai3lhu3bgll+idlMS",
-	"jXsjlh0SuRMy/CFjxt6g1jvAhsT39qaici86NJoys3vHEofteodBgZK04o7KRSaWqYvo3AEBF7oZD5wL",
-	"r4F621ihkllNUtzqqqeYkKo7SHsTTdgnMVQ4kVGLhRcCaH/wAA2OYaE0rFgmOMH3GmGbYdAupLFMJrjD",
-	"X2jdm5cC7o6NWmEzfCKMbTJ05tKpeYbw98sLly05tlwC6YTtUrGKiRhwuBxCam1hZqNRqjKeCYlDjqs6",
-	"TTGjlvdnFUpfa2objkLK84HgdUd8kjIpMeva70oJwh5JygiL5BSZCUqHLLdKWndpoifLUArwobD5bqy9",
-	"G8t2kq8eFDjZLzOpl9mtHDdry7cSnRxNk22D+5oZPD2G88vzo+k5HJwzY9lSqkwcOnNzpjdfWww7TaLz",
-	"ri6Jde5DAUtS+rkzBr1T811aVI2c+qT+kqJGEBaEAWOVRl65wdL5wLxM7tCOXHo0DEfcSjY73Thl05PT",
-	"8CfxO/ZCpZD29LjdpePwnrCuWJaJs2kutLPvQqnseazeo7XaPq5V2OzhFRCyg7eJRpQ/qiKICW9yEwg8",
-	"S6wVzpllYFCvnICFhFxkmfDIjezgBVJI2iyZZdkPi2j269P4ok6rH6/jSJZZ5mKg977H+Lksc3J6vKPE",
-	"xbIM9WcGZJnPqcYF3w4np8dvwJ1Ua7hPURLHfiAIDvfMUB0rxYyD0lDKgmmDjhzHOr5neeEoi/4yOZ6c",
-	"nJycjCfjcdjcXpHseb2/HJW1xaEXZY7OXOIocb7pgzwF+1xIkbMXWCUJutVtS24nhwyki3Ftc09a6sc8",
-	"Ua7jcGWhD8SfTSGboL9taZrdw9n3F8AMaExQrJDPvK3FwEAyz05thwdUKdW4FEoexs7MGFjMZu6XEcVs",
-	"ZERhZgQB7lNlqIqqoWCaQh+rlhnCWWuqrQUfkG3HwKSS61yVJm5GxVBosWIWY9Do+Eqsc/FSshUT5HLu",
-	"4U6qe3lY1bYNTMfjurJbWQoUqoih1rRbyykariKpajo8hVfRm4ZasCmzkDAplYU5ArkV7+1SLd9ZsON9",
-	"mysP4XsUNkXtRicp+rL8+eXfnJt2VHl6HHTOZQUR+qqs6viVauDg4u0PcDQ5PT0kLOm39vFBlRYYJKqU",
-	"Vq/B5ehu3+2y9PVDsHKx4VneskL+8ZO6Q/kzai5CNUdnvysMh8UkYyLfH9k8E2vfF0Kj2TPVeU3ZK1EF",
-	"/uFS2bt7S5mR1coUmFRQ2AfAUFDYXR/fTP+94J8OfCF9/qKFxcsm+duIZr4k/kRh4OmM/vkEpT0JKEOL",
-	"4hq0PRv8d6YEjxRMF2p3l8mFWeeZ7kFiYpU2sESJmlmEJBPuSKNW2RDqRMY9ure4Qr2+ks73NxtWueA8",
-	"w3umEXJ2h9R7Y24bF/pAcJRW2LVLmFaCowYm+ZVsa2Zw/o8hnGthRcKyQcFs2jblDBwYOpd8pOtMogZg",
-	"fCUbgAYJK2yp8RBYds/WpgpoFCMEgQuhYV7yJdo3Hm8w4OiydpTJ+koumMgodK3rmdQzJBONgY5owmNx",
-	"E3wJndGRkYkVDqgQdSVTJvlALRY+2MNtbY4zcH5+S01HFyAr2xxeySv5rdZOFU6Ct7v6XLdwULeoDofw",
-	"c5tNo5/s4PaVtL00nHIqB7Zu6dft8EpSdTlBacg9q37fWeG4HEyH406mHDUmQIwWGaNaRlXki2bReDjx",
-	"E1SBkhUimkVHw/HwyIfflMx8VH0brllO4GCJ5G6Nhi94NIu+Q/tDgfLsx4tooxc4HY+f6APWi7b9v0Bv",
-	"cdsVqr2Aq6R0bl61+so8p3po9FMqTOdjHFm2NL5yb1l07QaPVpNRW/4ftfXdIH9/FcZuFYn34nS/TufW",
-	"XjsE4cneZP8sE8ygiSufKYSUyKFTpDUx1KVeMIgyBipEk2lX5WqgYlRXdp1mSUiCD0TL48igoYVHD9Wv",
-	"G8EfR5yaGoO2CdXtAvz6sN3NpdWACsyVHyu5EMsd/W4a/Yo29+D6YRKfHodxxUNop5ap1253dBrc7jqO",
-	"CmXCubrsBk6KczE4jGDAgSelQVjTKE4YF34lab+OhML4yELy/Mx04h3U4Q4Obv0JPIO6E3Z76ONN3xd6",
-	"bcymovd11Sv+MOYfaIE99o/RKp/9eB7Y5XKH97kjbOji57HfOLReQ2B7e8GNP95jfM+3f5AIK6FtybJK",
-	"gY4KUD77rvVbuXxRzjNh0r7zP+fT9Xk/WqEWC1JqbZh9Q/iZvhOs/gN2sEeKamkrl1/uUeTzk8Jg69OZ",
-	"Uy/52GFOK//5DYEuSSVnIOopVSWYDF4udFmIVcjhFRbYsyivRpc3014EUr44PZ2CSVmBhy47XDkwRfDK",
-	"RZauAdXG0jGfthpgRg/92sDjUwCi2+z7iJrobrNDER2iP7V7/+JS+wa33Ul1b+hUTpmBogaFStPVuB6Z",
-	"HZV0FBBdbzTcd9QO2yGj/n23x+uXqHVUpVsmcLLvt138/IT+9cPuudk3qTPOq4tRH+mU2rh29aKIMvlg",
-	"u3fT39CFOM79dcGmlvMYR9Px9FPt/9+UDNcE8FJT5UmVdq7ev9Kpvtpv/ORor/En46PXOu0Z51TBInNw",
-	"yfPGPdXPDOXsPtN1wfveYTabalUu/cXYWi47vfhFXqjb243/bz7Yt4LpeNK2BpwMrFJ39NDeDK5MxL+o",
-	"8/vpeOonCnsl75kBX1yBAzf0nZq7I7E2qjkulMYO3D0cwhlouoaMvG5lX8n+NeSNW8G7ryQHIPA51Xyq",
-	"fsHHCS795vA/V2zx7P8runya6OKl3XiQd3JQCw8TG8/96HGlvuT0R2NLoLJJhcvPDAhO4MamwkCzqb99",
-	"Ilp3HcJ3VcmTV3XAuanymuD9/38Mmmb+4IJHL0nTu3ffn7z6vsUPlfhOjsbAxRKNbTr/iq+rFrtJ2WB6",
-	"cvpvs6/P3n57ejwbAiFwUXOzFCvc/WeGSyz04Btau8fJE+WEfuz6e5EpxtvrDU+Fr89Hn/ddtmlTzIV0",
-	"1hm/rF7HSi6Uv/0Qg7EaWY58COd+p8FP6wKpbCGpcU6jR/dsFV9J/zsvcBlX79VySTXbTmhRiUU78Ou+",
-	"gSQt5R1Sy9lF/CtZb+NTRh/PP13m17nuFxYOnUZtFdwddizTyPi6uprxZvtM8uF28mmIfEtU1MG2pZSo",
-	"++CR/2lSCqUydGkxZCphGXBh7rx8SrJrZ0YeKvxTHgPHk5M9j40vXntskNaAdfR18N35W29Gh1QclOBv",
-	"F4FoQCtBtCfPj+7d0/r08B2eQVFdkgkiwe9d5MjE71V3ue7yW+V7+5Tk1h3shUaTtv/4okaUe7qSvWZO",
-	"297pY8yqQKp00+g58Hsoma2DJc32ks/HAXNbVzM+cfWp5W9XDGp6dMO24XULhq2Nky1dDvC3xdzqGVp8",
-	"nXt9VHfZKKQoIpdlmZDLf4ezbk/RdBOP1nqr7KNr7h3TvibZ0WWuCvrQn4Gi1NpiNhpNpl8Mx8PxcDL7",
-	"cvzlmHKiapGmS9dZzAGH7f/qme77jqd13nYqtt016jJc5x31uh6vH/8vAAD//w==",
+	"7Ft7c9u2lv8qZ3jvTOxeinr4kVaZnR3XzXa826ZZp7fJbOy1IeKIREwCLABKUT3+7jsA+JQg23Ie2+nu",
+	"f5JIAOeN33noNohFXgiOXKtgehsURJIcNUr77YxiXgiNPF79B67MLxRVLFmhmeDBNDjHAolmPAECS8k0",
+	"wpLpFHSKoEiOcIMrkKhLyZX9cc6k0kC4WqKM4AeckzLTCrQAwREoSrZACnMpcvs64xolic1hQDgFUaAk",
+	"5lsUhAEzBKRIKMogDDjJMZh2CR4YisNAxSnmxJCek48/IU90GkwnR8dhoFeFWaK0ZDwJ7u7C4Kw97+yH",
+	"TW5/TRFiwTWJ9SBG826PQkanMDa8jCffgphDhtrIMQTKEqZVCBFcwRQGIXChQWkireSsxAhQoWGPUQVE",
+	"IpQKKTAOYvYBYw2GObXfMF0QnbYsd0i4YjQIA4m/l0wiDaZaltiVQEEMRWaL/35/MvgvMvhjNPjuajq4",
+	"bL9F5uvtKBxPnt/9PdgU0p3ZXxWCK7QW8lqKWYa5+WhEg1ybj6QoMhZbVQ0L98Y/PigjxNsOOX+XOA+m",
+	"wd+GrQkO3VM1rPe1J/bVcMLh/N9O4bvDo+dQbR5Z9VVrzdan5z+fYywktWxLYziaOYqZ/W2NrzBQmuhS",
+	"+R+VVg3eZ2VBiUZ6RezjuZC5+RSYHwea5bgpwjAoZebZ666rufeGzMtmrbMDs/ZU5DlyfY6/l6icrCll",
+	"RjIke93hc04yheEa66TUqZBePmaCrtac5GAyGo3CIGe8/mUcPkC03cVPtnWbTZ86gdPzn2uvegG8zDJj",
+	"+ARULBE5FKJwHsIF5ETHqfEC8xaZZVhbeJ9LzAnLvEzOGWZUbRea222D+C0W4/zP86BIBfc/+RTN/4Aa",
+	"Y33W+FifaYqJJBS7lM6EyJBwsxb5gknB82rpBl0p4VTM51e/l1j6KWfNuRuPMrbAK5Ig11fVPn4iclSK",
+	"JJUTasz9zlb9QKQkKytMkmyRcu+m2kmhEokSfEdClChlbElBXuZGUZSRTCTzTCyDMJiTLJuR+Kajuy36",
+	"beTQ10tzgleiYavhlv6HzORpUYLqfL5+W4wG333zt8vbcXgw8V0LYYCLyjw6AWQ8+dbzZkZ4UpIEr2JB",
+	"cT3kHPXizST8rGrX+FE/Dgh01dWn1yvyxg5OkgZH9QNv83tjb2svZIz4zXAmkdygP2hTyeb6aR6vMBac",
+	"ErnyPl2gVGxnD6lXXUkk3kC0JlnHdJ9Wn3z756xv4kTrW9eBcx4Y0IdNPv4+iFlfAvcBln8XM59MpEUh",
+	"205wTxlPHn/Oeb3kQclsAEPLT+9Qn9QMI5v2qTXmhe7agdk+QWmWxBJ3BkFbJHLDuP9BRpS+Qim34BeO",
+	"H/VVReVOdEhUZaZ3jiUGLvYugwK51Yq5KucZS1IT0akBAiZ0E+q5F56CHjexQiWzmqSw1VVPMT5Vd8D7",
+	"OprQ92Iof24k5nMnBJDu4gH7cghzIWFBMkZtRlCDdhV57YIrTXiMW/zF7nv1WAzfsVHNdIb3hLFNYKq0",
+	"wZjwz/Mzk4AZtkxOaoRtsruKiRAwSiJItS7UdDhMRUYzxjGiuKgzHzVseX9QofZpTW3DkU95LhA87YqP",
+	"U8I5Zl37XQhmsUecEotFchuZLZT2WW6F2LdpoidLX1bxubD5dqy9Hct28rkeFDjaLdmpt9muHLNqw7di",
+	"GR9M4k2D+54oPD6E0/PTg8kp7J0SpUnCRcb2jbkZ05utNPqdJpZ5V5eWdepCAYlT+3FrDPogZtu0KBo5",
+	"9Ul9m6JEYBqYAqWFRFq5QWJ8YFbGN6iHJj2K/BG3ks1WN07J5OjY/4j9gb1Qybg+PmxP6Ti8I6wrliQ2",
+	"Nk2ZNPZdCJE9jNV7tFbHh7UKmzOcAnx28MZmsa9F4cWEV7nyBJ4Ea4VTogkolAsjYMYhZ1nGHHKzdvAI",
+	"KcRt4n0fqqjz87vwoUxyfHy4pTJGsgzlMwW8zGe2NAYvo/Hx4Qswt9EKlilyy5V7ERiFJVE2uU8xoyAk",
+	"lLwgUqEJu4Y9/EjywgTt4B/jw/HR0dHRaDwa+U3qCQmd0+3jkVdbU3pUdmhMIgxi438ukNuAnjPOcvII",
+	"y7OCbvXXktvJEz0pYVjb1b3W+CVvjcvQXz3og+0H08QmsG9amiRLOHl1BkSBxBjZAunU2VoIBDhx7NR2",
+	"uGfLRxITJvh+aMyMgMZsaj4pVkyHihVqaq/5ZSqULb5KKIi04Y1U20Rw0ppqa8F71rZDIFzwVS5KFTZv",
+	"hVBItiAaQ5Bo+Iq1ceOSkwVhtnxlvtxwseT7VUlcwWQ0qgvClaVAIYoQak2bvYyi4SLgoqbDUXgRvGio",
+	"BZ0SDTHhXGiYIVi3or1Tqu07G3a8b33nCF4h0ylK83acoqvmn57/bNy0o8rjQ69zJhUM6KuyKv9XqoG9",
+	"sze/wMH4+Hjf4kV3tIsPotRAIBYl13IFJg83525Wsy9vvdWJNc9yluXzj1/FDfLfUFIWe0psxn4X6A+L",
+	"cUZYvjt6eSDWfiyYRLVjOvOU0lYsCvzkctiHpbbZj5ZCFRhXcNcFQF9Q2F5WX0/xneDvD3w+fb6VTON5",
+	"k+CtRTNXSb8n+b8/a384CWlvApuFBWENzB4M/lth/50NpnNR91uqq71qBdXZB+SEcU0YR2luBFt1Dnwp",
+	"ygZUb3pcJlrXpXmOsRZSQYIcJdEIccbMzWgbdRE0p86lML/iAuXqgpsQst4uyxmlGS6JNCTeoO38EXOM",
+	"iaDAKHLN9MrkVgtGUQLh9IK35TU4fRfBqWSaxSQbFESnbUtQwV7bMgihs8i2H8ML3mA5iEmhS4n7QLIl",
+	"WakqLtpQwyxGYRJmJU1Qv3CwhQBFk+Ajj1cXfE5YZiPgql5pO5bW0kOwN72FbmETwy2QszdPxhY4sDWr",
+	"C54STgdiPnd3BlzXVj0FEy6ubcvTxNnKxKMLfsFfSmlUYSR4va3Ldg17dYNsP4Lf2sQb3WJjLRdc9zJ2",
+	"m34ZzHZtP11HF9wWomPkCjsmdlIYLgeTaLRhWMvlMiL2cSRkMqzWquFPZ6cvX715ade0iXhrrFY4RUZs",
+	"qaSqIQbTYBSN3QJRICcFC6bBQTSKDlzkT62HDatn0YrkFpckaP2hsYozGkyDH1H/UiA/eX0WrHUvJ6PR",
+	"PZ3LetO2Y+nphm66T3UWUBGXJsJEhonDd++24cuGok7T00THPLfl2eDXlKnOZmGgSaJcI0GT4NK8PFyM",
+	"h203YtiWm73y+IkpvVGz3kkyu/VyN87aIjhH9hPEFQZHo4OnivckY0ShCiu/LxjnSKFTk1Yh1JVtUIg8",
+	"BFt3t+5ZVefB1t66uun0hnwaurW83g0VKrvx8Lb6dMXo3ZDaHs6g7bl1mx7vbzf74XY3sPX0KhYJPmfJ",
+	"lokB+/YTBgUGl7fj8PjQD7FufSe1TD31uINj73GXYVAI5S9N8G7wt7E6BAOXFBgcKSQwrRrFMWWuEG61",
+	"X0dzplx0tPJ8pjoxG+qQDXvXDoxMoW78Xe+7mNn3tV7Xtilgfl912z+Pe3k6fnd9RGEEfvclPbzL5Rbv",
+	"Ntew82138KN9+3B0uNv744Md3z/6WrHmF46wYFKXJKsMykgFhCuM1PZWhaCinGVMpf1g9FCMqTHUcIGS",
+	"za2R1Y7SN8zf7HOb8XyCXe5QPdD2KJP671BjdYv8OPjrmXcvL9xi3gv3+IUFstxW/MFSb6sINoMBJxc7",
+	"/kUqNPY0j/jzWrgzKyAV7xaIPj8+noBKSYH7Ebwy6YELyzbydg26Nt6OObeFIzW87ZeR7u4DfN3e7xe0",
+	"jO4xWwyjQ/RXCX+foLy3KdFtOnfDxVJZlJMSBUWdKAhphzV7bHVU2FFYcLk2r/HeT1b7yrA/gXl3+Rgz",
+	"GFaZvPIgpd2OCx9e0B+I7eKQvgmeUFqN6n2hW39tEPBREXH82U7vVlZ8I5qUugHWpkx4FwaT0eRrnf+f",
+	"ts5SE0BLaYuaotQz8fGJTvjdXyVCn1Bqi6nWfECL9UnrZ8rWfVy1xFxWS4OZdSpFmbjR7lqOW73+UV4r",
+	"2/nc/zWf7VvNZDRuu1RGBlqIG/ulnW2vTMr9UNeIJqOJW8j0BV8SBa7OB3vm1Q9iZiBAbYQznAuJnXRj",
+	"P4ITkHaQHmk9OXHB+4P0a3Pt24fqPSnIqS0/Vq2rLxOM+rMIf65Y5Nj//2j054xGTjuNx7mgAGLuYHTj",
+	"6V88DtUzeJ8aizzVdFssf6aAUQuedMoUNIe64SjWuncEP1ZldlrVnmeqyvu8/3h5N2hmTQZnNHhMWaX7",
+	"b497/+yxwY8tKx8djICyBJVuBlMEXVUTIColg8nR8b9Mvz958/L4cBqBzQhYzU3CFrj97zvnWMjBD3bv",
+	"Hif3lH/6se6fRSYIbadv7gt33wy/6bt402GbMW6sM3xcvZeUlAk3nBOC0hJJjjSCU3fS4NdVgbbMxO1c",
+	"h317uCSL8IK7z3mBSVj9LpLE9gk6oUjEGvXA7fsC4rTkN2inJcwNccHrY1xK7eL/18uMO9OofuHY26vt",
+	"vJjLkWQSCV1Vk0MvNu8wF57HX4fIN5aKOji3lFrqPvtNcT8phRAZUoPJMhGTDChTN04+pbVrY0YOWvwf",
+	"vDbM+8+fes1YLQPp6Hfvx9M3zuz2bfGXgxuWA9aAYgsB771vuqPU9W3jupCDopr58iLNVybSZOyPapCi",
+	"HmjRwo2x2KS7HtaYS1Rp+59I2yw13y54r+HYtiD7GLYqgAvZNCP33BmCZytvybqdWfsyYHFjCukrV/Na",
+	"/rbFrKaPHLVN2WtQZKWMbO0cjBt+NLtnqPGvVsV7mwrLHskyxpN/hZNun1x1E6HW2qtsqOseHVe4tLK2",
+	"s4wVtGqbx9PhcDx5Ho2iUTSefjv6dmRztGqTzQZPl7SwosnAiweIqltSLU2b+KaFoK7wVVeWfIDUpIAa",
+	"uQ+YrkN83391lef48/UJhbC6JDezRhciqvHehwNWdX4nXm2e/ttGY8KAlrob0ZvCWGuPVhNrvj4ZUU2D",
+	"rENHp3PhAc22cmz7F5WDu3E27qkc13KtC8c+CM4UnLw+e6ZALDl0HnbW20763eXd/wQAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
