@@ -425,6 +425,11 @@ type DependencyStatusBreaker string
 // DependencyStatusBreakerMode defines model for DependencyStatus.BreakerMode.
 type DependencyStatusBreakerMode string
 
+// Duration A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
+//
+// Example: 90s
+type Duration = string
+
 // Fault defines model for Fault.
 type Fault struct {
 	Actor      *string   `json:"actor,omitempty"`
@@ -440,20 +445,22 @@ type Fault struct {
 	Status     *int      `json:"status,omitempty"`
 }
 
-// FaultRequest defines model for FaultRequest.
+// FaultRequest A fault adds latency (added before each call), fails a share of calls (error_rate above 0), or both: one of them is required.
 type FaultRequest struct {
 	Dependency FaultRequestDependency `json:"dependency"`
 
-	// Duration How long the fault lasts, e.g. 60s (at most 24h).
-	Duration string `json:"duration"`
+	// Duration How long the fault lasts: more than 0, at most 24h, e.g. 60s.
+	Duration Duration `json:"duration"`
 
 	// Endpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent.
 	Endpoint  *FaultRequestEndpoint `json:"endpoint,omitempty"`
 	ErrorRate *float32              `json:"error_rate,omitempty"`
 
-	// Latency Added before each call, e.g. 5s.
-	Latency *string `json:"latency,omitempty"`
-	Reason  *string `json:"reason,omitempty"`
+	// Latency A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
+	//
+	// Example: 90s
+	Latency *Duration `json:"latency,omitempty"`
+	Reason  *string   `json:"reason,omitempty"`
 
 	// Reset Injected failures reset the connection.
 	Reset *bool `json:"reset,omitempty"`
@@ -539,6 +546,11 @@ type Problem struct {
 	Type      string  `json:"type"`
 }
 
+// Since An RFC 3339 time (2026-01-02T15:04:05Z), or a duration ago such as 2h or 7d.
+//
+// Example: 2h
+type Since = string
+
 // Status defines model for Status.
 type Status struct {
 	Degraded     *bool                    `json:"degraded,omitempty"`
@@ -566,8 +578,8 @@ type DependencyName string
 // GetAuditParams defines parameters for GetAudit.
 type GetAuditParams struct {
 	// Since RFC 3339 time, or a duration ago such as 2h.
-	Since *string `form:"since,omitempty" json:"since,omitempty"`
-	Limit *int    `form:"limit,omitempty" json:"limit,omitempty"`
+	Since *Since `form:"since,omitempty" json:"since,omitempty"`
+	Limit *int   `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // SetBreakerJSONBody defines parameters for SetBreaker.
@@ -601,7 +613,7 @@ type ListJobsParams struct {
 	Interaction *string              `form:"interaction,omitempty" json:"interaction,omitempty"`
 
 	// Since RFC 3339 time, or a duration ago such as 2h.
-	Since  *string `form:"since,omitempty" json:"since,omitempty"`
+	Since  *Since  `form:"since,omitempty" json:"since,omitempty"`
 	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
@@ -611,8 +623,10 @@ type ListJobsParamsState string
 
 // PurgeJobsJSONBody defines parameters for PurgeJobs.
 type PurgeJobsJSONBody struct {
-	// OlderThan A duration such as 7d.
-	OlderThan string                 `json:"older_than"`
+	// OlderThan A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
+	//
+	// Example: 90s
+	OlderThan Duration               `json:"older_than"`
 	Reason    *string                `json:"reason,omitempty"`
 	State     PurgeJobsJSONBodyState `json:"state"`
 }
@@ -629,13 +643,22 @@ type ReplayJobsJSONBody struct {
 	Limit       *int      `json:"limit,omitempty"`
 	Reason      *string   `json:"reason,omitempty"`
 
-	// Since RFC 3339 time, or a duration ago such as 2h.
-	Since *string                  `json:"since,omitempty"`
+	// Since An RFC 3339 time (2026-01-02T15:04:05Z), or a duration ago such as 2h or 7d.
+	//
+	// Example: 2h
+	Since *Since                   `json:"since,omitempty"`
 	State *ReplayJobsJSONBodyState `json:"state,omitempty"`
+	union json.RawMessage
 }
 
 // ReplayJobsJSONBodyState defines parameters for ReplayJobs.
 type ReplayJobsJSONBodyState string
+
+// ReplayJobsJSONBody0 defines parameters for ReplayJobs.
+type ReplayJobsJSONBody0 = interface{}
+
+// ReplayJobsJSONBody1 defines parameters for ReplayJobs.
+type ReplayJobsJSONBody1 = interface{}
 
 // ReplayJobJSONBody defines parameters for ReplayJob.
 type ReplayJobJSONBody struct {
@@ -776,6 +799,200 @@ func (a DependencyStatus) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsReplayJobsJSONBody0 returns the union data inside the ReplayJobsJSONBody as a ReplayJobsJSONBody0
+func (t ReplayJobsJSONBody) AsReplayJobsJSONBody0() (ReplayJobsJSONBody0, error) {
+	var body ReplayJobsJSONBody0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReplayJobsJSONBody0 overwrites any union data inside the ReplayJobsJSONBody as the provided ReplayJobsJSONBody0
+func (t *ReplayJobsJSONBody) FromReplayJobsJSONBody0(v ReplayJobsJSONBody0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReplayJobsJSONBody0 performs a merge with any union data inside the ReplayJobsJSONBody, using the provided ReplayJobsJSONBody0
+func (t *ReplayJobsJSONBody) MergeReplayJobsJSONBody0(v ReplayJobsJSONBody0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReplayJobsJSONBody1 returns the union data inside the ReplayJobsJSONBody as a ReplayJobsJSONBody1
+func (t ReplayJobsJSONBody) AsReplayJobsJSONBody1() (ReplayJobsJSONBody1, error) {
+	var body ReplayJobsJSONBody1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReplayJobsJSONBody1 overwrites any union data inside the ReplayJobsJSONBody as the provided ReplayJobsJSONBody1
+func (t *ReplayJobsJSONBody) FromReplayJobsJSONBody1(v ReplayJobsJSONBody1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReplayJobsJSONBody1 performs a merge with any union data inside the ReplayJobsJSONBody, using the provided ReplayJobsJSONBody1
+func (t *ReplayJobsJSONBody) MergeReplayJobsJSONBody1(v ReplayJobsJSONBody1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReplayJobsJSONBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.DryRun != nil {
+		object["dry_run"], err = json.Marshal(t.DryRun)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'dry_run': %w", err)
+		}
+	}
+
+	if t.Ids != nil {
+		object["ids"], err = json.Marshal(t.Ids)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'ids': %w", err)
+		}
+	}
+
+	if t.Interaction != nil {
+		object["interaction"], err = json.Marshal(t.Interaction)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'interaction': %w", err)
+		}
+	}
+
+	if t.Kind != nil {
+		object["kind"], err = json.Marshal(t.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'kind': %w", err)
+		}
+	}
+
+	if t.Limit != nil {
+		object["limit"], err = json.Marshal(t.Limit)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'limit': %w", err)
+		}
+	}
+
+	if t.Reason != nil {
+		object["reason"], err = json.Marshal(t.Reason)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'reason': %w", err)
+		}
+	}
+
+	if t.Since != nil {
+		object["since"], err = json.Marshal(t.Since)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'since': %w", err)
+		}
+	}
+
+	if t.State != nil {
+		object["state"], err = json.Marshal(t.State)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'state': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *ReplayJobsJSONBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["dry_run"]; found {
+		err = json.Unmarshal(raw, &t.DryRun)
+		if err != nil {
+			return fmt.Errorf("error reading 'dry_run': %w", err)
+		}
+	}
+
+	if raw, found := object["ids"]; found {
+		err = json.Unmarshal(raw, &t.Ids)
+		if err != nil {
+			return fmt.Errorf("error reading 'ids': %w", err)
+		}
+	}
+
+	if raw, found := object["interaction"]; found {
+		err = json.Unmarshal(raw, &t.Interaction)
+		if err != nil {
+			return fmt.Errorf("error reading 'interaction': %w", err)
+		}
+	}
+
+	if raw, found := object["kind"]; found {
+		err = json.Unmarshal(raw, &t.Kind)
+		if err != nil {
+			return fmt.Errorf("error reading 'kind': %w", err)
+		}
+	}
+
+	if raw, found := object["limit"]; found {
+		err = json.Unmarshal(raw, &t.Limit)
+		if err != nil {
+			return fmt.Errorf("error reading 'limit': %w", err)
+		}
+	}
+
+	if raw, found := object["reason"]; found {
+		err = json.Unmarshal(raw, &t.Reason)
+		if err != nil {
+			return fmt.Errorf("error reading 'reason': %w", err)
+		}
+	}
+
+	if raw, found := object["since"]; found {
+		err = json.Unmarshal(raw, &t.Since)
+		if err != nil {
+			return fmt.Errorf("error reading 'since': %w", err)
+		}
+	}
+
+	if raw, found := object["state"]; found {
+		err = json.Unmarshal(raw, &t.State)
+		if err != nil {
+			return fmt.Errorf("error reading 'state': %w", err)
+		}
+	}
+
+	return err
 }
 
 // ServerInterface represents all server handlers.
@@ -3130,64 +3347,70 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fv7b9u2t/9XDnQv8E1wVdtp0jvU/anb0q29XVe0BTagDVxaPLbYSKRKUnG8Iv/7BR+yXpQfWZqt2H6K",
-	"IlKH5Dmf8+TxlygReSE4cq2i6ZeoIJLkqFHa/37EAjlFnqxfkRzNG8ajaVQQnUZxxO079yeOJH4umUQa",
-	"TbUsMY5UkmJOzDfIyzyavo8SmUdxxChyzfQ6iiPKSCaWi0ysojiaZ2JuyVCmoos40uvCUFdaMr6Mbm5u",
-	"zJgqBFdo9/ZainmGuXlMBNfItXkkRZGxhGgm+LhwM/7nkxLcjNU7+m+Ji2ga/de4PvzYjapxRdeuSFEl",
-	"khWGXDSNnnJ48+wHeHz26DvwxEeRmea/NaSflpTpc67l2rJTigKlZm7LJHGEvnQPF5shIYMjFDVhmfue",
-	"UmYokOx1g65jt/9OzD9hoiPLLKIGFpOoykwHhzSRSxwYYg4CCyFzoqNpRInGB/ZtX1pNPLyP/CR3yLji",
-	"w2a1zY4uAueoMfhWE13uZESf5Vc4Q04LwRxEKjgWkuVEGhwqTASn5rmPuziaSySXKFtIzoRCGsWRKNCc",
-	"IyXZ4oF93kJglguKTSqk1KKm4WmGCHCvfAGRYAg0He57BbWT6+N09hX3WBUSxjPigdPj8gB6E4lEI50R",
-	"vS90DOIriYcVopRkUI+agu4PSinkTBLd5CYv8zlKO3xdMInqoL0yGlwpI3pw/xJVS8PmQmRIuBlSG4T7",
-	"McY1Ls3uOiJlBnwNPjW40uJ561CDAn2Dn0tUelizFiRTPdVqi+lOjHxbuG3j+7NYQSb4EnSKsDDbhowo",
-	"rWLA0XIE/ztRcEQ05EJpeHiWHo9C4mrCo03+V56tISFZpkAL0ClTUE0GsbCL1geGIyWAAJUsyyAhHHJy",
-	"iSAMCTPRWxZQLLk8fgLETjKUVylyIHOFXJvtHWqJ2vjNyTXLDYGTOMoZd8+TuI/rBhg7/oxSpDDHhZAI",
-	"SJLUbtMz9JEKcnC7W8EAZ59zAzaksCAsKyUqsBMtpxLBOVpv0FgsqBAdMLx79xrcYCUd1l3GUNzw6NHj",
-	"xw0unU1qPg2pWFi7Qjr0M5JMp32rmKSYXG7xVyGD3qVdM6ACi7iM7GupzTfmURSFebzY5YU9rdARnnt9",
-	"fTvA73fiEjlcoWQLH13BUWHEyLUDdaXwI6ZUiRKYAoX6eAQ/lmYvQEzAdMUoShClJkuMgeJSEgNApsC4",
-	"biCcwiWu1axUZJ7hrOSaZaDIWoF7tCu9+O2dAqWN5tn9rIEsCePKAcqYBFgKYSmZLRgUdO2WW7d/yv/D",
-	"tQIiEXKmFOPLGApDLifXM6VJhjFwoQ1mF0zmSEExniAQg2cjjxiErDexQJ2kFoxIw+BmXEuhCtxEhR34",
-	"kCQ17ljLNlo2gLXw3j2B45JYz651FgSdmVQIxbZM6iCpvbX2PgL0AvsIgdBBJwA+o90OVtrgUEFeKg0J",
-	"kXIdtFGXuJ4xalnCNOZbVY1ISdbVR0qUMmnFaFaKNtQrUCqmtH3mgmPQQlv4kiX2D2Ft6sN0kk9UNPSh",
-	"X+ygAKSnMPt/amA6sz5lIIZReiZxIVGl+xPdKEuQJsfrW9Ac9DndqMgBKK5VvCXWGhjNbXb1MITMF2Ie",
-	"CHq1xrzQA5r3FQLfBZNKz5xFuYsglVHMC2Fjg9klhtc0J5IuX5sNkLlknA4DaBhfFgueiQcdpyDrTBB6",
-	"i4y4SnsP+sy4zZZNMEJyvpfxRcaWqYmzqTEJRoQknMOVBT0QD6GQ3/K62lJcQ7CFtxCCG9WSrjfUhGUD",
-	"eMNsADlcacITHAgDbTYxBJfhHMekqHrAcLgXuwyAHa3IxNsCnjrQGQ4O+h57o6B+9sa7HASorudpZEiH",
-	"krIZSOAYyI1DGDiFTZ7a+99WEHM5f2/foWh1k/btINkJN43b6NRGKF65wI2WXbNcg0KUei6ub6PQ8lDT",
-	"fGW8/z4+qJrYWsafrwOgPi5vbAZYSsMawyonzDkS6eIiyz8rTfdqQyDVunAVS8YXoqqJksSe0NdpU5HR",
-	"jHGEnDCuCeMojeEoZeYJqOl4XE0aGQH0CqAmEiM0ZxwyEwpxlHBE0SXjJw+/G01Gk9HJ9PHjycnx1FZI",
-	"UcWQo5YsUXGVrxFOP3ATJhtBES3kf5SJqbUUmRrBGyTUBeGiQG5yccLXgiOsUmFTbWkTVZ3iB15t4gng",
-	"Fco15KV2uUnJTaIxvjoZu91yRKo+8I9PS50Kyf6ws6bwveUifCgnk9PEzbQBpn2BH21CwhSsJNPa7cVs",
-	"m5SUacjEcvSBnxvv5rb7caj0/BGOqqrx8eiDQUbGEuQKG7J5WpiI+sHD0aQnkdVqNSJ2eCTkcuy/VeOX",
-	"z384f/X23H5Tm85ayu48RUasX9rgN5qMTtwXhr+kYNE0Oh1NRqdG3YhOLeLGqU1p/zDPvhzshMUEf05N",
-	"/u3HOzX5h5PJlnr8YXV4n1WHyvAZu8KROcLZ778Pkdnsq1HQr7Urmr6/iCNV5rbu4oBdSJGgUkbixK0Q",
-	"R5oslavQGCxHF4bG2AN6kDm/+PGdzNF4rcdFRliHLYGrj44e4rUGvHZJluDgbNjdsuS1FDnqFEtVazDj",
-	"SVaa2Ad+EiBNupFjNTrILomEroeh9MYN/yVIsmvfgm1x9Ghyeg/7eyU0WPbBUVXxASFBpaW2z1Ss+PFo",
-	"qxhfehvpjFRZWKOmtJBYW9kRvDIG1Bc4FRgLWigtkeTgLMGgcCsTO7ZWcVDIP6G2F2PWyNQ3jO+7WbIx",
-	"lKenp4/BIMvWUwhUtTcgSwGqTFIgCh7aLdnbyM8l2tqpN6W2KBPFW9Qp/hL8MGO53WD9YV1hnUwmk0b9",
-	"8CRQPbz4kwjuBnCbqs5eQVrj2jEUqTUjlIp0IPzoAfDczXUq4g60t4qcTU5uo1K3slx1kPT+4qZn2Tce",
-	"OwaRUVQabCrdBLWDbwfTzWht/MXA5GbcuA0sykC12+jT1Jf7TaoOC6K0VTrzzujh0tW+mYQFybI5SS6t",
-	"dmcYgwUYyWIT2lzhA7JEriElnD4Qi0UMn0sskR6PwN0VTuuKutFktuRCIh0BKbWYAjc+IXMBR1sZ36L+",
-	"fnMJ2FHHEPfrKeNOQ4ADvU33vhd0fRDeD7hp6iYH7RvT2F2kXmwtHOXk+iXypU6j6SOvytX/J7sybx+7",
-	"e2JhtWl3P9x8RW/Wuw8PxQet26r/qE3ovdDoStRJSvgS70WvzyZnh80/OT1w/qO/gZ15JqS9C2ix3RsL",
-	"l8oI6fXW+jWJupQcmLYpTqnFCKwN95cF3iy188Xd1ql5v+nNU0/3z6s534byu7aE2zRu3I32+/X/1f97",
-	"0//J43+AvfhFXCFwXDV7DjpCq9oITMRfAX3TlHCwuairfsEI3eQJz9yUOw1k76zY2NRJT3SfCPapVV/X",
-	"MFLFsV8Tv/vK3++r0bXgNlgLszrkTRwVQgVE9pRSx67b2+Gdoqhag/Yycid3u3ZInFUzyT8wctkXWY5F",
-	"QHyT1Bw5Ep12Q5NCZCxZGz/AeAwLIV03kxrBuesYg/kamFaYLYKgDNiW8RdGb1xGlKG7MmsD9kf7vsJs",
-	"J/gIdBbbK6/hvuKu3+5n4Gf9/OwN5uLqb4mffeXrTgCEd4zHbjHV9yWDLuCFmKsB2XTrLP4Ost/nfYv7",
-	"0aGaTHXfeWgtp3Ftvevzb6YAtaP+NEA0KaWyTdeH6M2fcfifDIL2dfcvxDx0I2pbA/zOd9642QX3CgWg",
-	"IEsEsQDzyTdc0/rV6rE9RQwLlmmUJqsk7nzE2H4D36ZB8KofNAjjopSuZSkcZ7w2w94w3EPCJzKKcqZT",
-	"EmgCflorY6WI39Edfard5C/YkdC+fN5hq3pdlWZ2Y9v3kSK2eWYlSPdoHPcT91GXn8UKcsLXsEKJ4D68",
-	"H7f5TSZ0LrgBgx3jNgx4rIbakrNJuglv+JJg+rZVSSUWGVkPa+kbO35/akrleiZLHm4x2dl9mZPr527Q",
-	"3610XUDTgx/WdWa96IG3N4fZC+Zbn/5U6LDbDNVx1E6DdM/mZqvsbcffgc23B3fr5sT15QbbyJyq7GUP",
-	"KzqNj9xu9rGQv6VEg6dgr3hW5sWKKKiI/Wsvt6QxhkW+c+eTmDtGut8KuJgGjmzTNMmypjVdgLGwRv2P",
-	"DzeiVYY6dEn9wv486R4y07urB9sQOlwC/iTmf8s6yVeKirk9cQwrplNgWoFvFLaqmTKlhf+9wL5I2d/n",
-	"fjXQfHU3vrffC3mZm78M142rDCekf68y/rqrDPfjRycXH7RYnaMlAherGKo+dffLv73Mdt0mPmSr/fXX",
-	"V4Tg9gs2t8O7bbo7t96wd3WHsUW641HsrpN9ubbBwqrd/catIK8qW1Q3lE7H43afrr3F9QS6Ae1LdoUc",
-	"lYptDxozj1asvuHPFo3Nti7Lucl97FjdNfjEbjMGLlxT7ag2hL6DrF99swEVdnjQPLtdw16U2dPbvhcq",
-	"GF9uWU1VTeZbfphaZlo1iuBw5Lnr++iPn9gWYtf+W/cJNxbxBdf+Ir7Txm68/kHxFUrJKNY8rHqhwws9",
-	"cS1MTmP8iq27vv66rb4nEzU5tjqiVaO0W01tOZfriwrxzv5gKvbW1x7PlggqQZlgbYD8k836KnAubwhu",
-	"Lm7+PwAA//8=",
+	"7Fvrctw2sn6VLp6t2pkNNUNdvCmNf2w5GyexT9Zx2a7arbV0FAzRM0REAgwAajSx9FjnBc6TncKFw/tc",
+	"tLITV/LHpgZgA+j+utE3fghikeWCI9cqmH0IciJJhhql/etrzJFT5PH6FcnQ/MJ4MAtyopMgDLj9zf0X",
+	"BhJ/LphEGsy0LDAMVJxgRsw7yIssmL0PYpkFYcAocs30OggDykgqlotUrIIwmKdibslQpoLLMNDr3FBX",
+	"WjK+DO7v782YygVXaPf2Wop5ipl5jAXXyLV5JHmesphoJvg0dzO++EkJbsaqHf1J4iKYBf81rQ4/daNq",
+	"WtK1K1JUsWS5IRfMgmcc3nzzdzg/e/IleOKTwEzz7xrSzwrK9HOu5dqyU4ocpWZuyyR2hD60DxeaISF7",
+	"RyhqwlL3PqXMUCDp6xpdx27/npj/hLEOLLOIGlhMoipS3TukiVziwBBzEFgImREdzAJKNB7ZX7vSquPh",
+	"feAnuUOGJR82q212dNlzjgqDbzXRxU5GdFl+g1fIaS6Yg0gJx1yyjEiDQ4Wx4NQ8d3EXBnOJ5BplA8mp",
+	"UEiDMBA5mnMkJF0c2ectBK4yQbFOhRRaVDQ8zT4C3Ctfj0iwDzQt7nsFtZOr47T2FXZY1SuMQpISwy3d",
+	"AC74EcclMVSA+okzIPCt2PwJo9MoylQIx0/MP8lplI1BSFglIkWgZK1g9CUdT4IwwFuS5alZ/jxSQWiM",
+	"jkZplvqfUXT3Pjo6v/yC3o3cw+jiYmKf/jL+2135/MV4xNVdoe7+73/VXabu1F12l4xHh78y/sv4T0GP",
+	"XL4hXo06mBvQ5Vgi0UiviN5XkYz+l/jvNw81iXQG67DvDkop5JUkuo4tXmRzlHb4NmcS1UF7ZbR3pZTo",
+	"wf1LVA17MxciRcLNkNroux9jXOPS7K4FcGZUscanGlcaPG8cqg/eVqBv8OcClR62MwuSKuzcDbAwLwOh",
+	"VIE/MIwIpUhhjgshEZDECcQkTcchLIxNBwIqIRJBLOzvCkaVUIDMxQ1CNA6NgsyFTmYguJ2rE8yAKSh5",
+	"YNSlCcEmaB7lAm5CjaTpD4tg9n77XboxF/eXbX59J1aQCr40h/GsS4nSagaZ4ZVOCIcoBKIhE0rDyVkS",
+	"Ak6WE/hrpCZtbDdJ/8DTteenFqATpqCc7LkHFX9gpAQQoJKlKcSEQ0auEYQhYSb6SwIUi6/HT4HYSYby",
+	"KkEOZK6Qa2utDrxUmsqXkVuWGQLHYZAx7p6jsKuUNU3aj++7/ADs4d8LbvQBqQVpIdEATaG2/IgF52iv",
+	"70llAHp1tiXud+9egxssZcDayxiKG048OT+v8eIsqrgxZAX6DUCfmn+HJNVJ13DHCcbXWxyMvhu4Tbti",
+	"QAkJcR3Yn6U275hHkefm8XKX2+Rp9R3hhVfitwP8fieukcMNSrbw7jCMciNGrh10SyswYUoVKI05UajH",
+	"E/i6MHsBYjzcG0ZRgig0WWIIFJeSGHvGFBhfCwincI1rdVUoMk/xquCapaDMLe4e7Uov//lOgdJGv+x+",
+	"1kCWhHHlAGWUHpZCWEpmC33GzK3bPeV/41qBMaAZU4rxZQi5IZeR2yulSYohcKENZhdMZkhBMR4jEINn",
+	"Iw9rWTebWKCOEwtGZ1G74GZcS6Fy3LjxLfiQODH+k5ZNtGwAa+G9e0LpRF1pnfaCzkzKhWJbJrWQ1Nxa",
+	"cx899Hr20QdCB50e8BntdrDSBocKskJpiImU60mf33CN6ytGLUuYxmyrqhEpybp8SYlCxg2n2krR+uY5",
+	"SsWUts9ccOy1wxa+ZIndQ9jL5iSJMut99r/oFzvIR+oozP6vGphe2ZtjwM1S+kriQqJK9ie6UZZemhxv",
+	"H0Bz8M5pO24OQGGl4g2xVsCob7Oth33IfCnmPX651pjlekDzPoJvvmBS6StnUR7Dj2YUs1xYD+DqGvvX",
+	"NCeSLsC+GiBzzTgdBtAwviwWPBMPOk5O1qkg9AEpjDJPcdBr5tps2AQjJHf3Mr5I2TIxoQA1JsGIkPQH",
+	"3UVOD8RDX1RieV1uKawg2MBbH4Jr6a32bagJSwfwhukAcrjShMc44AbagGcILsNhWBhopgcMh/thlwGw",
+	"oyWZcJvD85b57fem5E5PT8/BSAVGJ9HJX4+i46Po5N3xk1l0Noue/NvFUKRKQ5ClAFXECRAFJ4kZ/JI2",
+	"kw4nSSvnYPMDH87uj9zDSfXwrnyYdR5GVWLhb6N/373/4uiyM2d89xtJZ1S+5LD/1XWKNjbQz95c4Afp",
+	"bPtyr0Wmh5KyoVzPMZCbO3fgFDYCbe5/W4DlMj+dffcFBJtwewfJlkdvbuZWvpDijfONadG++SohikLP",
+	"xe1DbKY89Pa7MQ7WPtd8ObGxjD9fC0Bd1b+3oXQhDWsMq5ww50ikcz0t/6w03U8bAonWucviM74QZZ2A",
+	"xPaEvnaRiJSmjCNkhHFNGEdpbHMhU09AzabTctLECKBTFDDOLqEZ45Aab5OjhBFFl9E4PvlyEk2iyfHs",
+	"/Dw6Hs9s1QBVCBlqyWIVliEx4fSCm0jECIpoIf+sTNiipUjVBN4goS7OETly0AIIXwuOsEqEzVlIm1rS",
+	"CV7wchNPAW9QriErtDN5BTex3PTmeOp2yxGpuuA/Pit0IiT7xadrv7JchIsiik5jN9P68PYH/NHGfEzB",
+	"SjKt3V7MtklBmYZULCcX/LlxINx2fxwqx/wIo7KSMp5cGGSkLEausCabZ7kJWo5OJlFHIqvVakLs8ETI",
+	"5dS/q6bfv/j781dvn9t3qtupkrI7T54Se/Vv8BtEk2P3huEvyVkwC04n0eTUXQGJRdw0sVmDX8yzL5E4",
+	"YTHBX9Bg5rMKvwStOtVJFG2pUR1Wm/KJi77SVMpu0ObFzv71ryEym33VilyVdgWz95dhoIrMJrAcsHMp",
+	"YlTKSJy4FcJAk6VyqS6D5eDS0Jh6QA8y5x9+fCdzNN7qaZ4S1mJLTzmwpYd4qwFvXRwrODgb9rgseS1F",
+	"hjrBQlUazHicFsa9hG8FSBPRZViODrJLIqHrYSi9ccO/CpLs2g9gWxg8iU4/wf5eCQ2WfTAqk2rGf1NJ",
+	"oe0zFSs+nmwV4/feRjojVeTWqCktJFZWdgKvjAH1mWIFxoLmSkskGThLMCjc0sROrVUcFPK3qG2x2BqZ",
+	"qur+vu3iNvzb7Y7sxIY4wSz4uUCbhPam1Oa9gnBP3jtX+/4+/NBLLGWZ3XRFrEpfR1EU1dK2xz1J28v/",
+	"ENVtp26TTNvLcauV5/u8t7rXUpLucUk6oHzu5jq1cQfaW23OouOHqNmDrFnlOL2/vO9Y+80tHoJIKSoN",
+	"NoNRB7qDdAvndQ9u+sHA5H5aq5rnRU+RwejYzNdSFoSlsCBKW0U0vxndXLqSA5OwIGk6J/G11fgUQ7AA",
+	"I2lo3J0bPCJL5BoSwumRWCxC+LnAAul4Aq6mPqsKGUa72ZILiXQCpNBiBtzcE6lzQpoK+hb1V5tieUtF",
+	"+7hfTZm2Gmcc6G2U/ZWg64PwvrUG2VSGdsDQ7CwIXcPB5dZ8XUZuv0e+1Ekwe+JVufz7eFfCw/vznli/",
+	"2jS7hO4/4g3X6Rvp8xkapcA/q407vtDoKgNxQvgSP4len0Vnh80/Pj1w/pPfgJ35Rkhbgmmw3RsLF94I",
+	"6fXW3nUSdSE5MG3DnkKLCVgb7ms03iw1Y8jd1qlePPbmqaP7z8s5n4fyu/adhzQ4PY72+/X/0P9Ppv/R",
+	"+e/AXvxD3CBwXNUbOlpCK3s0TBRQAn3T8XGwuagygb1eu4kdvnFTHtWRfbQEZF0nPdF9PNhnVn1dJ07p",
+	"x35M/O4rf7+vWrOI22AlzPKQ92GQC9UjsmeUOnY93A7vFEXZNLaXkTt+3LX7xFn28PwOPZd9keVYBMR3",
+	"n82RI9FJ2zXJRcritbkHGA9hIaRrFVMTeO56CWG+BqYVpoteUPbYlukHRu9dRJSiq1Q2Afu1/b3EbMv5",
+	"6OnAt5XG4f779r3djcDPuvHZG8zEzW8SP/vK150ACG8Zj91iqmoog1fASzFXA7Jp51586bf7PcQDytJD",
+	"OZmyzDwo84H3at0Cu17/rJNSO3JSA0TjQir7wcIhuvSfOAE/GVTt6wK8FPO+yqnt0vA731mZswvu5R5A",
+	"Tpa2+di88hnnuX6wum1PEcKCpRqliTSJOx8x94GBdN1IeHPQaySmeSFd91i/7/HaDHtj8QmCQJFSlFc6",
+	"IfxhLcLtALC3GaRZlN5hrzoNrWZ2bZufIkxs8shKjO7xWYGfuI96fCdWkBG+hhVKBPfip7k6P8ugzjk4",
+	"QO33DBIMeKxG2rSzdM3/1X3SG8JtVUqJeUrWw1r5xo5/TLUkfO2/j+ji/9LcN81OMeOCdD6ReEUytNGu",
+	"ZY0W4I4VWo+TKvtZyBqITVogjDiRUqyQmh+NPxBC7XYPXe/z+ClcBI6M6w/QCePLiwCYAm7rXYbzcWyb",
+	"Vno6seX6Sha8v4VmZwNvRm5fuMGqTlT+0L3H6q7JYV2M1hU4sCx1mBEse9H2cFi2tiPuNJ6f2DRula9t",
+	"DD2wR/vgpu6MuPbt3m5DB9y9bHdJp/aS280+1vyfCdHgKdiS1Mr8sCIKSmJ/2PYtYVdlXYzlcox0n5Q4",
+	"fwtGtreepGnd8i/s121Gq8eHG/wyoh4qtL+0n7Z9gkj68fLX1r3vT1n/JOa/ybzOR/LYuT1xCCumE2Ba",
+	"ge8nt6qZMKWF/6xkX6Ts7x98NNB89Ehg7+us75a5/9VwXSu9OCH9UXr59Uov7ktYJxfvtFidowUCF6sQ",
+	"ys8Z3Aeie5nt6muCIVvty3UfEYLbC4Juh4/bOPjc3oadUiOGFumOR6Erf/v0co2F5VcR924FeVPaoqop",
+	"djadNnuNbdXZE2jn7r5nN8hRqdD20THzaMXqmxZtktts67qYmzjNjlWdj0/tNkPgwjUGTypD6LvgutlC",
+	"61Bhiwf1s9s1bGHPnt726VDB+HLLaqpslN/y/XKRalVL2sPIc9d/CzB+atugXQtz1etcW8QniLuL+M4g",
+	"u/Hq6/IblJJRrHhY9nP3L/TUtVw5jfErNmqT3XUbfVrGa3JsdUTLZm+3mtpyLtfH1cc7+11d6K2vPZ5N",
+	"Z5SCMs7aAPmnm/VVz7m8Ibi/vP//AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -256,14 +256,24 @@ type DetectIntent struct {
 // DetectIntentSource defines model for DetectIntent.Source.
 type DetectIntentSource string
 
-// DetectIntentRequest defines model for DetectIntentRequest.
+// DetectIntentRequest The caller's turn is exactly one of text, event or dtmf.
 type DetectIntentRequest struct {
 	Dtmf         *string                 `json:"dtmf,omitempty"`
 	Event        *string                 `json:"event,omitempty"`
 	LanguageCode string                  `json:"language_code"`
 	Parameters   *map[string]interface{} `json:"parameters,omitempty"`
 	Text         *string                 `json:"text,omitempty"`
+	union        json.RawMessage
 }
+
+// DetectIntentRequest0 defines model for DetectIntentRequest.0.
+type DetectIntentRequest0 = interface{}
+
+// DetectIntentRequest1 defines model for DetectIntentRequest.1.
+type DetectIntentRequest1 = interface{}
+
+// DetectIntentRequest2 defines model for DetectIntentRequest.2.
+type DetectIntentRequest2 = interface{}
 
 // DialogflowAgents defines model for DialogflowAgents.
 type DialogflowAgents struct {
@@ -460,6 +470,182 @@ type CreateRecordJSONRequestBody = RecordRequest
 
 // ScreenPopJSONRequestBody defines body for ScreenPop for application/json ContentType.
 type ScreenPopJSONRequestBody = ScreenPopRequest
+
+// AsDetectIntentRequest0 returns the union data inside the DetectIntentRequest as a DetectIntentRequest0
+func (t DetectIntentRequest) AsDetectIntentRequest0() (DetectIntentRequest0, error) {
+	var body DetectIntentRequest0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetectIntentRequest0 overwrites any union data inside the DetectIntentRequest as the provided DetectIntentRequest0
+func (t *DetectIntentRequest) FromDetectIntentRequest0(v DetectIntentRequest0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetectIntentRequest0 performs a merge with any union data inside the DetectIntentRequest, using the provided DetectIntentRequest0
+func (t *DetectIntentRequest) MergeDetectIntentRequest0(v DetectIntentRequest0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetectIntentRequest1 returns the union data inside the DetectIntentRequest as a DetectIntentRequest1
+func (t DetectIntentRequest) AsDetectIntentRequest1() (DetectIntentRequest1, error) {
+	var body DetectIntentRequest1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetectIntentRequest1 overwrites any union data inside the DetectIntentRequest as the provided DetectIntentRequest1
+func (t *DetectIntentRequest) FromDetectIntentRequest1(v DetectIntentRequest1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetectIntentRequest1 performs a merge with any union data inside the DetectIntentRequest, using the provided DetectIntentRequest1
+func (t *DetectIntentRequest) MergeDetectIntentRequest1(v DetectIntentRequest1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetectIntentRequest2 returns the union data inside the DetectIntentRequest as a DetectIntentRequest2
+func (t DetectIntentRequest) AsDetectIntentRequest2() (DetectIntentRequest2, error) {
+	var body DetectIntentRequest2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetectIntentRequest2 overwrites any union data inside the DetectIntentRequest as the provided DetectIntentRequest2
+func (t *DetectIntentRequest) FromDetectIntentRequest2(v DetectIntentRequest2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetectIntentRequest2 performs a merge with any union data inside the DetectIntentRequest, using the provided DetectIntentRequest2
+func (t *DetectIntentRequest) MergeDetectIntentRequest2(v DetectIntentRequest2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DetectIntentRequest) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Dtmf != nil {
+		object["dtmf"], err = json.Marshal(t.Dtmf)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'dtmf': %w", err)
+		}
+	}
+
+	if t.Event != nil {
+		object["event"], err = json.Marshal(t.Event)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'event': %w", err)
+		}
+	}
+
+	object["language_code"], err = json.Marshal(t.LanguageCode)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'language_code': %w", err)
+	}
+
+	if t.Parameters != nil {
+		object["parameters"], err = json.Marshal(t.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'parameters': %w", err)
+		}
+	}
+
+	if t.Text != nil {
+		object["text"], err = json.Marshal(t.Text)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'text': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *DetectIntentRequest) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["dtmf"]; found {
+		err = json.Unmarshal(raw, &t.Dtmf)
+		if err != nil {
+			return fmt.Errorf("error reading 'dtmf': %w", err)
+		}
+	}
+
+	if raw, found := object["event"]; found {
+		err = json.Unmarshal(raw, &t.Event)
+		if err != nil {
+			return fmt.Errorf("error reading 'event': %w", err)
+		}
+	}
+
+	if raw, found := object["language_code"]; found {
+		err = json.Unmarshal(raw, &t.LanguageCode)
+		if err != nil {
+			return fmt.Errorf("error reading 'language_code': %w", err)
+		}
+	}
+
+	if raw, found := object["parameters"]; found {
+		err = json.Unmarshal(raw, &t.Parameters)
+		if err != nil {
+			return fmt.Errorf("error reading 'parameters': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	return err
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -2111,69 +2297,70 @@ func (sh *strictHandler) ScreenPop(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ft7c9u2lv8qZ3jvTOxeinr4kVaZnR3XzXa826ZZp7fJbOy1IeKIREwCLABKUT3+7jsA+JQg23Ie2+nu",
-	"f5JIAOeN33noNohFXgiOXKtgehsURJIcNUr77YxiXgiNPF79B67MLxRVLFmhmeDBNDjHAolmPAECS8k0",
-	"wpLpFHSKoEiOcIMrkKhLyZX9cc6k0kC4WqKM4AeckzLTCrQAwREoSrZACnMpcvs64xolic1hQDgFUaAk",
-	"5lsUhAEzBKRIKMogDDjJMZh2CR4YisNAxSnmxJCek48/IU90GkwnR8dhoFeFWaK0ZDwJ7u7C4Kw97+yH",
-	"TW5/TRFiwTWJ9SBG826PQkanMDa8jCffgphDhtrIMQTKEqZVCBFcwRQGIXChQWkireSsxAhQoWGPUQVE",
-	"IpQKKTAOYvYBYw2GObXfMF0QnbYsd0i4YjQIA4m/l0wiDaZaltiVQEEMRWaL/35/MvgvMvhjNPjuajq4",
-	"bL9F5uvtKBxPnt/9PdgU0p3ZXxWCK7QW8lqKWYa5+WhEg1ybj6QoMhZbVQ0L98Y/PigjxNsOOX+XOA+m",
-	"wd+GrQkO3VM1rPe1J/bVcMLh/N9O4bvDo+dQbR5Z9VVrzdan5z+fYywktWxLYziaOYqZ/W2NrzBQmuhS",
-	"+R+VVg3eZ2VBiUZ6RezjuZC5+RSYHwea5bgpwjAoZebZ666rufeGzMtmrbMDs/ZU5DlyfY6/l6icrCll",
-	"RjIke93hc04yheEa66TUqZBePmaCrtac5GAyGo3CIGe8/mUcPkC03cVPtnWbTZ86gdPzn2uvegG8zDJj",
-	"+ARULBE5FKJwHsIF5ETHqfEC8xaZZVhbeJ9LzAnLvEzOGWZUbRea222D+C0W4/zP86BIBfc/+RTN/4Aa",
-	"Y33W+FifaYqJJBS7lM6EyJBwsxb5gknB82rpBl0p4VTM51e/l1j6KWfNuRuPMrbAK5Ig11fVPn4iclSK",
-	"JJUTasz9zlb9QKQkKytMkmyRcu+m2kmhEokSfEdClChlbElBXuZGUZSRTCTzTCyDMJiTLJuR+Kajuy36",
-	"beTQ10tzgleiYavhlv6HzORpUYLqfL5+W4wG333zt8vbcXgw8V0LYYCLyjw6AWQ8+dbzZkZ4UpIEr2JB",
-	"cT3kHPXizST8rGrX+FE/Dgh01dWn1yvyxg5OkgZH9QNv83tjb2svZIz4zXAmkdygP2hTyeb6aR6vMBac",
-	"ErnyPl2gVGxnD6lXXUkk3kC0JlnHdJ9Wn3z756xv4kTrW9eBcx4Y0IdNPv4+iFlfAvcBln8XM59MpEUh",
-	"205wTxlPHn/Oeb3kQclsAEPLT+9Qn9QMI5v2qTXmhe7agdk+QWmWxBJ3BkFbJHLDuP9BRpS+Qim34BeO",
-	"H/VVReVOdEhUZaZ3jiUGLvYugwK51Yq5KucZS1IT0akBAiZ0E+q5F56CHjexQiWzmqSw1VVPMT5Vd8D7",
-	"OprQ92Iof24k5nMnBJDu4gH7cghzIWFBMkZtRlCDdhV57YIrTXiMW/zF7nv1WAzfsVHNdIb3hLFNYKq0",
-	"wZjwz/Mzk4AZtkxOaoRtsruKiRAwSiJItS7UdDhMRUYzxjGiuKgzHzVseX9QofZpTW3DkU95LhA87YqP",
-	"U8I5Zl37XQhmsUecEotFchuZLZT2WW6F2LdpoidLX1bxubD5dqy9Hct28rkeFDjaLdmpt9muHLNqw7di",
-	"GR9M4k2D+54oPD6E0/PTg8kp7J0SpUnCRcb2jbkZ05utNPqdJpZ5V5eWdepCAYlT+3FrDPogZtu0KBo5",
-	"9Ul9m6JEYBqYAqWFRFq5QWJ8YFbGN6iHJj2K/BG3ks1WN07J5OjY/4j9gb1Qybg+PmxP6Ti8I6wrliQ2",
-	"Nk2ZNPZdCJE9jNV7tFbHh7UKmzOcAnx28MZmsa9F4cWEV7nyBJ4Ea4VTogkolAsjYMYhZ1nGHHKzdvAI",
-	"KcRt4n0fqqjz87vwoUxyfHy4pTJGsgzlMwW8zGe2NAYvo/Hx4Qswt9EKlilyy5V7ERiFJVE2uU8xoyAk",
-	"lLwgUqEJu4Y9/EjywgTt4B/jw/HR0dHRaDwa+U3qCQmd0+3jkVdbU3pUdmhMIgxi438ukNuAnjPOcvII",
-	"y7OCbvXXktvJEz0pYVjb1b3W+CVvjcvQXz3og+0H08QmsG9amiRLOHl1BkSBxBjZAunU2VoIBDhx7NR2",
-	"uGfLRxITJvh+aMyMgMZsaj4pVkyHihVqaq/5ZSqULb5KKIi04Y1U20Rw0ppqa8F71rZDIFzwVS5KFTZv",
-	"hVBItiAaQ5Bo+Iq1ceOSkwVhtnxlvtxwseT7VUlcwWQ0qgvClaVAIYoQak2bvYyi4SLgoqbDUXgRvGio",
-	"BZ0SDTHhXGiYIVi3or1Tqu07G3a8b33nCF4h0ylK83acoqvmn57/bNy0o8rjQ69zJhUM6KuyKv9XqoG9",
-	"sze/wMH4+Hjf4kV3tIsPotRAIBYl13IFJg83525Wsy9vvdWJNc9yluXzj1/FDfLfUFIWe0psxn4X6A+L",
-	"cUZYvjt6eSDWfiyYRLVjOvOU0lYsCvzkctiHpbbZj5ZCFRhXcNcFQF9Q2F5WX0/xneDvD3w+fb6VTON5",
-	"k+CtRTNXSb8n+b8/a384CWlvApuFBWENzB4M/lth/50NpnNR91uqq71qBdXZB+SEcU0YR2luBFt1Dnwp",
-	"ygZUb3pcJlrXpXmOsRZSQYIcJdEIccbMzWgbdRE0p86lML/iAuXqgpsQst4uyxmlGS6JNCTeoO38EXOM",
-	"iaDAKHLN9MrkVgtGUQLh9IK35TU4fRfBqWSaxSQbFESnbUtQwV7bMgihs8i2H8ML3mA5iEmhS4n7QLIl",
-	"WakqLtpQwyxGYRJmJU1Qv3CwhQBFk+Ajj1cXfE5YZiPgql5pO5bW0kOwN72FbmETwy2QszdPxhY4sDWr",
-	"C54STgdiPnd3BlzXVj0FEy6ubcvTxNnKxKMLfsFfSmlUYSR4va3Ldg17dYNsP4Lf2sQb3WJjLRdc9zJ2",
-	"m34ZzHZtP11HF9wWomPkCjsmdlIYLgeTaLRhWMvlMiL2cSRkMqzWquFPZ6cvX715ade0iXhrrFY4RUZs",
-	"qaSqIQbTYBSN3QJRICcFC6bBQTSKDlzkT62HDatn0YrkFpckaP2hsYozGkyDH1H/UiA/eX0WrHUvJ6PR",
-	"PZ3LetO2Y+nphm66T3UWUBGXJsJEhonDd++24cuGok7T00THPLfl2eDXlKnOZmGgSaJcI0GT4NK8PFyM",
-	"h203YtiWm73y+IkpvVGz3kkyu/VyN87aIjhH9hPEFQZHo4OnivckY0ShCiu/LxjnSKFTk1Yh1JVtUIg8",
-	"BFt3t+5ZVefB1t66uun0hnwaurW83g0VKrvx8Lb6dMXo3ZDaHs6g7bl1mx7vbzf74XY3sPX0KhYJPmfJ",
-	"lokB+/YTBgUGl7fj8PjQD7FufSe1TD31uINj73GXYVAI5S9N8G7wt7E6BAOXFBgcKSQwrRrFMWWuEG61",
-	"X0dzplx0tPJ8pjoxG+qQDXvXDoxMoW78Xe+7mNn3tV7Xtilgfl912z+Pe3k6fnd9RGEEfvclPbzL5Rbv",
-	"Ntew82138KN9+3B0uNv744Md3z/6WrHmF46wYFKXJKsMykgFhCuM1PZWhaCinGVMpf1g9FCMqTHUcIGS",
-	"za2R1Y7SN8zf7HOb8XyCXe5QPdD2KJP671BjdYv8OPjrmXcvL9xi3gv3+IUFstxW/MFSb6sINoMBJxc7",
-	"/kUqNPY0j/jzWrgzKyAV7xaIPj8+noBKSYH7Ebwy6YELyzbydg26Nt6OObeFIzW87ZeR7u4DfN3e7xe0",
-	"jO4xWwyjQ/RXCX+foLy3KdFtOnfDxVJZlJMSBUWdKAhphzV7bHVU2FFYcLk2r/HeT1b7yrA/gXl3+Rgz",
-	"GFaZvPIgpd2OCx9e0B+I7eKQvgmeUFqN6n2hW39tEPBREXH82U7vVlZ8I5qUugHWpkx4FwaT0eRrnf+f",
-	"ts5SE0BLaYuaotQz8fGJTvjdXyVCn1Bqi6nWfECL9UnrZ8rWfVy1xFxWS4OZdSpFmbjR7lqOW73+UV4r",
-	"2/nc/zWf7VvNZDRuu1RGBlqIG/ulnW2vTMr9UNeIJqOJW8j0BV8SBa7OB3vm1Q9iZiBAbYQznAuJnXRj",
-	"P4ITkHaQHmk9OXHB+4P0a3Pt24fqPSnIqS0/Vq2rLxOM+rMIf65Y5Nj//2j054xGTjuNx7mgAGLuYHTj",
-	"6V88DtUzeJ8aizzVdFssf6aAUQuedMoUNIe64SjWuncEP1ZldlrVnmeqyvu8/3h5N2hmTQZnNHhMWaX7",
-	"b497/+yxwY8tKx8djICyBJVuBlMEXVUTIColg8nR8b9Mvz958/L4cBqBzQhYzU3CFrj97zvnWMjBD3bv",
-	"Hif3lH/6se6fRSYIbadv7gt33wy/6bt402GbMW6sM3xcvZeUlAk3nBOC0hJJjjSCU3fS4NdVgbbMxO1c",
-	"h317uCSL8IK7z3mBSVj9LpLE9gk6oUjEGvXA7fsC4rTkN2inJcwNccHrY1xK7eL/18uMO9OofuHY26vt",
-	"vJjLkWQSCV1Vk0MvNu8wF57HX4fIN5aKOji3lFrqPvtNcT8phRAZUoPJMhGTDChTN04+pbVrY0YOWvwf",
-	"vDbM+8+fes1YLQPp6Hfvx9M3zuz2bfGXgxuWA9aAYgsB771vuqPU9W3jupCDopr58iLNVybSZOyPapCi",
-	"HmjRwo2x2KS7HtaYS1Rp+59I2yw13y54r+HYtiD7GLYqgAvZNCP33BmCZytvybqdWfsyYHFjCukrV/Na",
-	"/rbFrKaPHLVN2WtQZKWMbO0cjBt+NLtnqPGvVsV7mwrLHskyxpN/hZNun1x1E6HW2qtsqOseHVe4tLK2",
-	"s4wVtGqbx9PhcDx5Ho2iUTSefjv6dmRztGqTzQZPl7SwosnAiweIqltSLU2b+KaFoK7wVVeWfIDUpIAa",
-	"uQ+YrkN83391lef48/UJhbC6JDezRhciqvHehwNWdX4nXm2e/ttGY8KAlrob0ZvCWGuPVhNrvj4ZUU2D",
-	"rENHp3PhAc22cmz7F5WDu3E27qkc13KtC8c+CM4UnLw+e6ZALDl0HnbW20763eXd/wQAAP//",
+	"7Ft7c+O2dv8qZ3jvzNq51NOPTbTT6TjONuM22Wy9uUmma9cLEUci1iTAAKC0isffvYMDUiQlyK99NJP2",
+	"P0kkgPPG7zx0EyUqL5REaU00uYkKplmOFjV9O+OYF8qiTFb/gSv3C0eTaFFYoWQ0ic6xQGaFnAODpRYW",
+	"YSlsCjZFMCxHuMYVaLSlloZ+nAltLDBplqj78B3OWJlZA1aBkggctVggh5lWOb0upEXNEncYMMlBFaiZ",
+	"+9aP4kg4AlJkHHUUR5LlGE3aBPccxXFkkhRz5kjP2YcfUM5tGk3GR8dxZFeFW2KsFnIe3d7G0Vlz3tl3",
+	"29z+nCIkSlqW2F6C7t0OhYJPYOR4GY2/BjWDDK2TYwxczIU1MfThCibQi0EqC8YyTZIjiTHgysKe4AaY",
+	"RigNchAS1PQ9JhYcc2Z/zXTBbNqw3CLhSvAojjT+XgqNPJpYXWJbAgVzFLkt/vvtSe+/WO+PYe+bq0nv",
+	"svnWd19vhvFo/Pz279G2kG7d/qZQ0iBZyGutphnm7qMTDUrrPrKiyERCqhoU/o1/vDdOiDctcv6ucRZN",
+	"or8NGhMc+KdmUO9LJ3bVcCLh/N9O4ZvDo+dQbd4n9VVr3dan5z+eY6I0J7a1MxwrPMWCftvgK46MZbY0",
+	"4UclqSH4rCw4s8ivGD2eKZ27T5H7sWdFjtsijKNSZ4G9btuae+vIvFyv9Xbg1p6qPEdpz/H3Eo2XNefC",
+	"SYZlr1t8zlhmMN5gnZU2VTrIx1Tx1YaTHIyHw2Ec5ULWv4zie4imXcJkk9ts+9QJnJ7/WHvVC5BlljnD",
+	"Z2ASjSihUIX3EKkgZzZJnRe4t9g0w9rCu1xizkQWZHImMONmt9D8blvE77AY73+BB0WqZPjJx2j+O7SY",
+	"2LO1j3WZ5jjXjGOb0qlSGTLp1qJcCK1kXi3doitlkqvZ7Or3Essw5WJ97tajTCzwis1R2qtqnzARORrD",
+	"5pUTWszDzlb9wLRmKxImm++QcuemepRCNTKj5CMJMarUCZGCssydorhgmZrPMrWM4mjGsmzKkuuW7nbo",
+	"dy2Hrl7WJwQlGjcabui/z0weGiUC1xzLMtTPDLi7G4QB/MASm63onlYzsPjBxoALlBaUBm7zmXNMJfGn",
+	"WTR5e9Nh2L0cXd7G3V9p8fbPbqvo8vZy06vp9407bNj75qu/Xd6M4oNx6LKKqzO6YW00/vqeoBZHGZPz",
+	"ks3xKlEcN8PiUWf5OP6kpkmyCoCVx0ThLvVBI1lb7sl8jfy6V8X697WHbLyQCRZ2nKlGdo3ha4ZrMbNP",
+	"i1EGEyU506vg0wVqIx7t0/WqK40sGDo3JOuZ7tIakm/3nM1NvGhD61oANABcukAvxN97Ne1K4C6I9e9q",
+	"GpKJJty06wT/VMj5w885r5fcK5ktKEv8dA4NSc0xsm2f1mJe2LYduO3nqN2SROOjYdsOiVwLGX6QMWOv",
+	"UOsdiEviB3tVUfkoOjSaMrOPjiwO4HaurwIlacVd7rNMzFN3B3EHXdyNwHjgJnsK3t1GN5XMapLiRlcd",
+	"xYRU3Uo3NvGPvRP1hbM5NZt5IYD2VyXQyzHMlIYFywSnHKZOM0w/aBfSWCYT3OEvtO/VQ7OOlo1aYTO8",
+	"I4xtQ2ljHSqGf56fuZTRseWyaCdsd2dXTMSA/XkfUmsLMxkMUpXxTEjsc1zUuZoZNLzfq1B6WlO75iik",
+	"PB8Inpa6JCmTErO2/S6UILSUpIzQU06RmcB/yHKrHGOXJjqyDOVBnyqb2J0d7EbfrQy0AwyOHgcM6m12",
+	"K8et2vKtRCcH42Tb4L5lBo8P4fT89GB8CnunzFg2lyoT+wQRU4TpymLYaRKdt3VJrHMfCliS0sedMei9",
+	"mu7SolrLqUvqrylqBGEdlDVWaeSVG8ydD0zL5BrtwCV0/XDErWSz041TNj46Dj8Sf2AnVAppjw+bU1oO",
+	"7wlri2WeOJvmQjv7LpTK7s8uOrRWx8e1CtdneAWE7OAN5d2vVRHEhFe5CQSeOdYK58wyMKgXTsBCQi6y",
+	"THjkRnbwACkkTangLlRRVxRu4/ty39Hx4Y5aXp3kyDKfUjEPXvZHx4cvwN1GK1imKIkr/yIIDktmqByR",
+	"YsZd4lPKgmmDLuw69vADywsXtKN/jA5HR0dHR8PRcBg2qSekoF63D0deTRXsQfmsM4k4Spz/+UBOAT0X",
+	"UuTsAZZHgm7015DbymwDSWxc29Wd1vg5b43LOFzv6ILtzRRyd9ln29I0W8LJqzNgBjQmKBbIJ97WYmAg",
+	"mWentsM9KnhpnAsl92NnZgwsZhP3yYhiMjCiMBO65pepMlQu1lAwTeGNVdv04aQx1caC98i2Y2BSyVWu",
+	"ShOv34qh0GLBLMag0fGVWOfGpWQLJqjg5r5cS7WU+1UR38B4OKxL2JWlQKGKGGpNu72couEikqqmw1N4",
+	"Eb1YUws2ZRYSJqWyMEUgt+KdU6rtWxu2vG9z5z68QmFT1O7tJEXffzg9/9G5aUuVx4dB55xXMKCryqph",
+	"UakG9s7e/AQHo+PjfcKL/mgfH1RpgUGiSmn1Clwe7s7drr9f3gQrFxue5S0r5B8/q2uUv6DmIgkUBZ39",
+	"LjAcFpOMifzx6OWeWPuhEBrNI9OZpxTjElXgRxfw3i8tZT9WK1NgUsFdHwBDQWF3I2AzxfeCvzvwhfT5",
+	"qxYWz9cJ3kY087X/O5L/u7P2+5OQ5iagLCyKa2B2b/DfCftvKZjOVN0hqq72qnlVZx+QMyEtExK1uxGo",
+	"Th6FUpQtqL7uyrloXTcTJCZWaQNzlKiZRUgy4W5Gai32YX3qTCv3Ky5Qry6kCyGbDb5ccJ7hkmlH4jVS",
+	"r5K5Y1wEBcFRWmFXLrdaCI4amOQXsimvwelvfTjVwoqEZb2C2bRpYhrYa5ocMbQWUcM0vpBrLAcJK2yp",
+	"cR9YtmQrU8VFCjWCMIrQMC35HO0LD1sYcHQJPspkdSFnTGQUAVf1SuqxkqXHQDc9Qbd4HcMJyNHNk4kF",
+	"9qhmdSFTJnlPzWb+zoB3tVVPwIWLd9SkdXG2MvH+hbyQL7V2qnASfLerL/gO9uqW3n4ffmkSb/SLnbVc",
+	"SNvJ2Cn9cpjtHX1617+QVDpPUBpsmdhJ4bjsjfvDLcNaLpd9Ro/7Ss8H1Voz+OHs9OWrNy9pTZOIN8ZK",
+	"wikyRqWSqoYYTaJhf+QXqAIlK0Q0iQ76w/6Bj/wpedigetZfsZxwyRzJH9ZWccajSfQ92p8KlCevz6KN",
+	"fut4OLyj11pv2vRYA/3bbfepzgKuktJFmL5j4vC333bhyzVFrTati455TuXZ6OdUmNZmcWTZ3PjWh2XR",
+	"pXt5sBgNmv7JoCk3B+XxgzB2q2b9KMk8rvu8ddYOwXmynyCuODoaHjxVvCeZYAZNXPl9IaREDq2atImh",
+	"rmyDQZQxUN2d3LOqzgPV3tq6aXWzQhq6IV5vBwYNbTy4qT5dCX474NR16jVdwnYL5O3NdgefdgOqp1ex",
+	"SMmZmO+YcaC3nzDa0Lu8GcXHh2GIdRM6qWHqqccdHAePu4yjQplwaUK2gz/F6hgcXDLgcKTSIKxZK04Y",
+	"d4VI0n4dzYXx0ZHk+cy0YjbUIRv23nkwMoG6Vflu38fMrq91+szrAua31XzAp3GvQI/ytosonMBvP6eH",
+	"t7nc4d3uGva+7Q9+sG8fDg8f9/7o4JHvH32pWPOTRFgIbUuWVQZFHWHlCyO1vVUhqCinmTBpNxjdF2Nq",
+	"DDVYoBYzMrLaUbqG+Qs9p4znI+zyEdUDS0e51P8RNVa/KIyDv5x5d/LCHea98I9fEJCVVPEHop6qCJTB",
+	"gJcLDayxCo09zSP+vBbuzQpYxTsB0efHx2MwKStwvw+vXHrgwzJF3rZB18bbMuemcGQGN90y0u1dgK/d",
+	"+/2MltE+ZodhtIj+IuHvI5T3a8psk85dS7U0hHJSZqCoEwWlaWylw1ZLhS2FRZcb0xtvw2Q1rwy6M6O3",
+	"lw8xg0GVyZsAUnrccfH9C7ojvG0c0jXBE86r4cLPdOtvjC4+KCKOPtnp7cpKaKiUcz9yuy4T3sbReDj+",
+	"Uuf/J9VZagJ4qamoqUo7VR+e6ITf/FUi9AnnVEwl8wGrNmfDnxmq+/hqibuslg4z21Srcu6H0Ws57vT6",
+	"B3mtbiaK/9d8tms14+Go6VI5GVilrulLM41fmZT/oa4RjYdjv1DYC7lkBnydD/bcq+/V1EGA2ginOFMa",
+	"W+nGfh9OQNPoP/J6cuJCdkf/Nybxd/8NIJCCnFL5sWpdfZ5g1J1F+HPFIs/+/0ejP2c08tpZe5wPCqBm",
+	"HkavPf2zx6F6Bu9jY1Ggmk7F8mcGBCfwZFNhYH2oH44SjXv34fuqzM6r2vPUVHlf8D86v/XWsya9Mx49",
+	"pKzS/n/KnX9P2eKHyspHB0PgYo7GrgdTFF9VEyAmZb3x0fG/TL49efPy+HDSB8oIRM3NXCxw9x+OzrHQ",
+	"ve9o7w4nd5R/urHun0WmGG+mb+4Kd18Nvuq6+LrDNhXSWWf8sHovK7lQfjgnBmM1shx5H079Sb2fVwVS",
+	"mcnPetPbgyVbxBfSf84LnMfV72o+pz5BKxSpxKLt+X1fQJKW8hppWsLdEBeyPsan1D7+f7nMuDWNGhYO",
+	"3V5N58VdjizTyPiqmhx6sX2H+fA8+jJEviEq6uDcUErUffKb4m5SCqUy5A6TZSphGXBhrr18SrJrZ0Ye",
+	"WvwfvDbc+8+fes2QloG19Lv3/ekbb3b7VPyV4IflQKxBMUHAO++b9ih1fdv4LmSvqGa+gkjzlYs0mfij",
+	"GqSoB1qs8mMslHTXwxozjSZt/sVJzVL37UJ2Go5NC7KLYasCuNLrZuSeP0PJbBUsWTcza58HLG5NIX3h",
+	"al7D366Yte4j95um7DswbGWcbGkOxg8/ut0ztPhXq+L9mipij2WZkPN/hZN2n9y0E6HG2qtsqO0eLVe4",
+	"JFnTLGMFrZrm8WQwGI2f94f9YX80+Xr49ZBytGqT7QZPm7S4osnBi3uIqltSDU3b+KaBoL7wVVeWQoDU",
+	"pYAWZQiYbkL80L+LTeD4880Jhbi6JLezRh8iqvHe+wNWdX4rXm2f/stWY8KBlrob0ZnC2GiPVhNroT4Z",
+	"M+sGWYuOVuciAJqpckz9i8rB/TibDFSOa7nWheMQBBcGTl6fPTOglhJaD1vrqZN+e3n7PwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
