@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: dev test test-short test-stress build generate vet fmt bench docker
+.PHONY: dev test test-short test-stress build generate lint vet fmt bench docker
 
 dev: ## run the sidecar in dev mode (simulated upstreams)
 	$(GO) run ./cmd/holdline serve --dev
@@ -22,6 +22,9 @@ build: ## a static binary in ./bin
 
 generate: ## regenerate the servers from openapi/*.yaml
 	$(GO) generate ./gateway/...
+
+lint: ## lint openapi/*.yaml with redocly (recommended) and spectral (spectral:oas); installs the pinned tools with npm on first use
+	scripts/lint
 
 vet:
 	$(GO) vet ./...

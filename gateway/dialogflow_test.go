@@ -107,6 +107,9 @@ func TestDialogflowDetectIntentProblems(t *testing.T) {
 	}{
 		{"no input", "support", `{"language_code":"en"}`, 400, "text"},
 		{"two inputs", "support", `{"text":"hi","event":"welcome","language_code":"en"}`, 400, "event"},
+		{"three inputs", "support", `{"text":"hi","event":"welcome","dtmf":"1","language_code":"en"}`, 400, "event"},
+		{"dtmf and text", "support", `{"dtmf":"1","text":"hi","language_code":"en"}`, 400, "dtmf"},
+		{"empty text", "support", `{"text":"","language_code":"en"}`, 400, "text"},
 		{"bad dtmf", "support", `{"dtmf":"12a","language_code":"en"}`, 400, "dtmf"},
 		{"no language", "support", `{"text":"hi"}`, 400, "language_code"},
 		{"unknown agent", "billing", `{"text":"hi","language_code":"en"}`, 404, "agent"},

@@ -110,6 +110,11 @@ func requestProblem(err error) *Problem {
 			p.Field = field + m[1]
 			return p
 		}
+		if se.SchemaField == "oneOf" || se.SchemaField == "anyOf" {
+			if p := exactlyOneProblem(se, field); p != nil {
+				return p
+			}
+		}
 		if se.SchemaField == "required" {
 			if m := missingProp.FindStringSubmatch(se.Reason); m != nil {
 				// kin-openapi's pointer already ends with the missing key.
@@ -135,4 +140,50 @@ func orBody(field string) string {
 		return "body"
 	}
 	return field
+}
+
+// exactlyOneProblem names the field for a failed "exactly one of" (oneOf)
+// or "at least one of" (anyOf) rule whose alternatives each only require
+// one property (detect-intent's text, event or dtmf; a replay's state or
+// ids). With none present it names the first alternative; with several
+// under oneOf, the second one present, as the flows do. It returns nil for
+// any other oneOf or anyOf.
+func exactlyOneProblem(se *openapi3.SchemaError, at string) *Problem {
+	obj, ok := se.Value.(map[string]any)
+	if !ok || se.Schema == nil {
+		return nil
+	}
+	alts, rule := se.Schema.OneOf, "exactly one"
+	if se.SchemaField == "anyOf" {
+		alts, rule = se.Schema.AnyOf, "one"
+	}
+	var names, present []string
+	for _, alt := range alts {
+		if alt.Value == nil || len(alt.Value.Required) != 1 || len(alt.Value.Properties) > 0 {
+			return nil
+		}
+		name := alt.Value.Required[0]
+		names = append(names, name)
+		if _, ok := obj[name]; ok {
+			present = append(present, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	prefix := ""
+	if at != "" {
+		prefix = at + "."
+	}
+	list := names[0]
+	if len(names) > 1 {
+		list = strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	}
+	switch {
+	case len(present) == 0:
+		return Invalid(prefix+names[0], rule+" of "+list+" is required")
+	case len(present) > 1 && se.SchemaField == "oneOf":
+		return Invalid(prefix+present[1], fmt.Sprintf("exactly one of %s may be set, not %s and %s", list, present[0], present[1]))
+	}
+	return nil
 }

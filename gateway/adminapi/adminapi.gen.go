@@ -455,6 +455,11 @@ type DependencyStatusBreaker string
 // DependencyStatusBreakerMode defines model for DependencyStatus.BreakerMode.
 type DependencyStatusBreakerMode string
 
+// Duration A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
+//
+// Example: 90s
+type Duration = string
+
 // Fault defines model for Fault.
 type Fault struct {
 	Actor      *string   `json:"actor,omitempty"`
@@ -470,20 +475,22 @@ type Fault struct {
 	Status     *int      `json:"status,omitempty"`
 }
 
-// FaultRequest defines model for FaultRequest.
+// FaultRequest A fault adds latency (added before each call), fails a share of calls (error_rate above 0), or both: one of them is required.
 type FaultRequest struct {
 	Dependency FaultRequestDependency `json:"dependency"`
 
-	// Duration How long the fault lasts, e.g. 60s (at most 24h).
-	Duration string `json:"duration"`
+	// Duration How long the fault lasts: more than 0, at most 24h, e.g. 60s.
+	Duration Duration `json:"duration"`
 
 	// Endpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent.
 	Endpoint  *FaultRequestEndpoint `json:"endpoint,omitempty"`
 	ErrorRate *float32              `json:"error_rate,omitempty"`
 
-	// Latency Added before each call, e.g. 5s.
-	Latency *string `json:"latency,omitempty"`
-	Reason  *string `json:"reason,omitempty"`
+	// Latency A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
+	//
+	// Example: 90s
+	Latency *Duration `json:"latency,omitempty"`
+	Reason  *string   `json:"reason,omitempty"`
 
 	// Reset Injected failures reset the connection.
 	Reset *bool `json:"reset,omitempty"`
@@ -571,6 +578,11 @@ type Problem struct {
 	Type      string  `json:"type"`
 }
 
+// Since An RFC 3339 time (2026-01-02T15:04:05Z), or a duration ago such as 2h or 7d.
+//
+// Example: 2h
+type Since = string
+
 // Status defines model for Status.
 type Status struct {
 	Degraded     *bool                    `json:"degraded,omitempty"`
@@ -598,8 +610,8 @@ type DependencyName string
 // GetAuditParams defines parameters for GetAudit.
 type GetAuditParams struct {
 	// Since RFC 3339 time, or a duration ago such as 2h.
-	Since *string `form:"since,omitempty" json:"since,omitempty"`
-	Limit *int    `form:"limit,omitempty" json:"limit,omitempty"`
+	Since *Since `form:"since,omitempty" json:"since,omitempty"`
+	Limit *int   `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // SetBreakerJSONBody defines parameters for SetBreaker.
@@ -633,7 +645,7 @@ type ListJobsParams struct {
 	Interaction *string              `form:"interaction,omitempty" json:"interaction,omitempty"`
 
 	// Since RFC 3339 time, or a duration ago such as 2h.
-	Since  *string `form:"since,omitempty" json:"since,omitempty"`
+	Since  *Since  `form:"since,omitempty" json:"since,omitempty"`
 	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
@@ -643,8 +655,10 @@ type ListJobsParamsState string
 
 // PurgeJobsJSONBody defines parameters for PurgeJobs.
 type PurgeJobsJSONBody struct {
-	// OlderThan A duration such as 7d.
-	OlderThan string                 `json:"older_than"`
+	// OlderThan A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
+	//
+	// Example: 90s
+	OlderThan Duration               `json:"older_than"`
 	Reason    *string                `json:"reason,omitempty"`
 	State     PurgeJobsJSONBodyState `json:"state"`
 }
@@ -661,12 +675,15 @@ type ReplayJobsJSONBody struct {
 	Limit       *int      `json:"limit,omitempty"`
 	Reason      *string   `json:"reason,omitempty"`
 
-	// Since RFC 3339 time, or a duration ago such as 2h.
-	Since *string                  `json:"since,omitempty"`
+	// Since An RFC 3339 time (2026-01-02T15:04:05Z), or a duration ago such as 2h or 7d.
+	//
+	// Example: 2h
+	Since *Since                   `json:"since,omitempty"`
 	State *ReplayJobsJSONBodyState `json:"state,omitempty"`
 
 	// To Re-create each job's interaction record on this CRM endpoint first (a crm.move_record job), then replay: for jobs held because the endpoint that created their record is gone. A reason is required.
-	To *ReplayJobsJSONBodyTo `json:"to,omitempty"`
+	To    *ReplayJobsJSONBodyTo `json:"to,omitempty"`
+	union json.RawMessage
 }
 
 // ReplayJobsJSONBodyState defines parameters for ReplayJobs.
@@ -674,6 +691,12 @@ type ReplayJobsJSONBodyState string
 
 // ReplayJobsJSONBodyTo defines parameters for ReplayJobs.
 type ReplayJobsJSONBodyTo string
+
+// ReplayJobsJSONBody0 defines parameters for ReplayJobs.
+type ReplayJobsJSONBody0 = interface{}
+
+// ReplayJobsJSONBody1 defines parameters for ReplayJobs.
+type ReplayJobsJSONBody1 = interface{}
 
 // ReplayJobJSONBody defines parameters for ReplayJob.
 type ReplayJobJSONBody struct {
@@ -829,6 +852,214 @@ func (a DependencyStatus) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsReplayJobsJSONBody0 returns the union data inside the ReplayJobsJSONBody as a ReplayJobsJSONBody0
+func (t ReplayJobsJSONBody) AsReplayJobsJSONBody0() (ReplayJobsJSONBody0, error) {
+	var body ReplayJobsJSONBody0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReplayJobsJSONBody0 overwrites any union data inside the ReplayJobsJSONBody as the provided ReplayJobsJSONBody0
+func (t *ReplayJobsJSONBody) FromReplayJobsJSONBody0(v ReplayJobsJSONBody0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReplayJobsJSONBody0 performs a merge with any union data inside the ReplayJobsJSONBody, using the provided ReplayJobsJSONBody0
+func (t *ReplayJobsJSONBody) MergeReplayJobsJSONBody0(v ReplayJobsJSONBody0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsReplayJobsJSONBody1 returns the union data inside the ReplayJobsJSONBody as a ReplayJobsJSONBody1
+func (t ReplayJobsJSONBody) AsReplayJobsJSONBody1() (ReplayJobsJSONBody1, error) {
+	var body ReplayJobsJSONBody1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromReplayJobsJSONBody1 overwrites any union data inside the ReplayJobsJSONBody as the provided ReplayJobsJSONBody1
+func (t *ReplayJobsJSONBody) FromReplayJobsJSONBody1(v ReplayJobsJSONBody1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeReplayJobsJSONBody1 performs a merge with any union data inside the ReplayJobsJSONBody, using the provided ReplayJobsJSONBody1
+func (t *ReplayJobsJSONBody) MergeReplayJobsJSONBody1(v ReplayJobsJSONBody1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t ReplayJobsJSONBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.DryRun != nil {
+		object["dry_run"], err = json.Marshal(t.DryRun)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'dry_run': %w", err)
+		}
+	}
+
+	if t.Ids != nil {
+		object["ids"], err = json.Marshal(t.Ids)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'ids': %w", err)
+		}
+	}
+
+	if t.Interaction != nil {
+		object["interaction"], err = json.Marshal(t.Interaction)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'interaction': %w", err)
+		}
+	}
+
+	if t.Kind != nil {
+		object["kind"], err = json.Marshal(t.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'kind': %w", err)
+		}
+	}
+
+	if t.Limit != nil {
+		object["limit"], err = json.Marshal(t.Limit)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'limit': %w", err)
+		}
+	}
+
+	if t.Reason != nil {
+		object["reason"], err = json.Marshal(t.Reason)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'reason': %w", err)
+		}
+	}
+
+	if t.Since != nil {
+		object["since"], err = json.Marshal(t.Since)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'since': %w", err)
+		}
+	}
+
+	if t.State != nil {
+		object["state"], err = json.Marshal(t.State)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'state': %w", err)
+		}
+	}
+
+	if t.To != nil {
+		object["to"], err = json.Marshal(t.To)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'to': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *ReplayJobsJSONBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["dry_run"]; found {
+		err = json.Unmarshal(raw, &t.DryRun)
+		if err != nil {
+			return fmt.Errorf("error reading 'dry_run': %w", err)
+		}
+	}
+
+	if raw, found := object["ids"]; found {
+		err = json.Unmarshal(raw, &t.Ids)
+		if err != nil {
+			return fmt.Errorf("error reading 'ids': %w", err)
+		}
+	}
+
+	if raw, found := object["interaction"]; found {
+		err = json.Unmarshal(raw, &t.Interaction)
+		if err != nil {
+			return fmt.Errorf("error reading 'interaction': %w", err)
+		}
+	}
+
+	if raw, found := object["kind"]; found {
+		err = json.Unmarshal(raw, &t.Kind)
+		if err != nil {
+			return fmt.Errorf("error reading 'kind': %w", err)
+		}
+	}
+
+	if raw, found := object["limit"]; found {
+		err = json.Unmarshal(raw, &t.Limit)
+		if err != nil {
+			return fmt.Errorf("error reading 'limit': %w", err)
+		}
+	}
+
+	if raw, found := object["reason"]; found {
+		err = json.Unmarshal(raw, &t.Reason)
+		if err != nil {
+			return fmt.Errorf("error reading 'reason': %w", err)
+		}
+	}
+
+	if raw, found := object["since"]; found {
+		err = json.Unmarshal(raw, &t.Since)
+		if err != nil {
+			return fmt.Errorf("error reading 'since': %w", err)
+		}
+	}
+
+	if raw, found := object["state"]; found {
+		err = json.Unmarshal(raw, &t.State)
+		if err != nil {
+			return fmt.Errorf("error reading 'state': %w", err)
+		}
+	}
+
+	if raw, found := object["to"]; found {
+		err = json.Unmarshal(raw, &t.To)
+		if err != nil {
+			return fmt.Errorf("error reading 'to': %w", err)
+		}
+	}
+
+	return err
 }
 
 // ServerInterface represents all server handlers.
@@ -1554,6 +1785,23 @@ func (response Healthz200JSONResponse) VisitHealthzResponse(w http.ResponseWrite
 	return err
 }
 
+type Healthz4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response Healthz4XXApplicationProblemPlusJSONResponse) VisitHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MetricsRequestObject struct {
 }
 
@@ -1569,6 +1817,23 @@ func (response Metrics200TextResponse) VisitMetricsResponse(w http.ResponseWrite
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type Metrics4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response Metrics4XXApplicationProblemPlusJSONResponse) VisitMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -1589,6 +1854,23 @@ func (response Readyz200JSONResponse) VisitReadyzResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Readyz4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response Readyz4XXApplicationProblemPlusJSONResponse) VisitReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1661,6 +1943,20 @@ func (response GetAudit401ApplicationProblemPlusJSONResponse) VisitGetAuditRespo
 	return err
 }
 
+type GetAudit503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetAudit503ApplicationProblemPlusJSONResponse) VisitGetAuditResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetBreakerRequestObject struct {
 	Name SetBreakerParamsName `json:"name"`
 	Body *SetBreakerJSONRequestBody
@@ -1724,6 +2020,48 @@ func (response SetBreaker404ApplicationProblemPlusJSONResponse) VisitSetBreakerR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker413ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker413ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker415ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker415ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetBreaker503ApplicationProblemPlusJSONResponse Problem
+
+func (response SetBreaker503ApplicationProblemPlusJSONResponse) VisitSetBreakerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1805,6 +2143,48 @@ func (response SetEndpoint409ApplicationProblemPlusJSONResponse) VisitSetEndpoin
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint413ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint413ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint415ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint415ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetEndpoint503ApplicationProblemPlusJSONResponse Problem
+
+func (response SetEndpoint503ApplicationProblemPlusJSONResponse) VisitSetEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1928,6 +2308,34 @@ func (response AddFault404ApplicationProblemPlusJSONResponse) VisitAddFaultRespo
 	return err
 }
 
+type AddFault413ApplicationProblemPlusJSONResponse Problem
+
+func (response AddFault413ApplicationProblemPlusJSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddFault415ApplicationProblemPlusJSONResponse Problem
+
+func (response AddFault415ApplicationProblemPlusJSONResponse) VisitAddFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteFaultRequestObject struct {
 	Id string `json:"id"`
 }
@@ -1944,9 +2352,23 @@ func (response DeleteFault204Response) VisitDeleteFaultResponse(w http.ResponseW
 	return nil
 }
 
-type DeleteFault401ApplicationProblemPlusJSONResponse struct {
+type DeleteFault400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response DeleteFault400ApplicationProblemPlusJSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFault401ApplicationProblemPlusJSONResponse Problem
 
 func (response DeleteFault401ApplicationProblemPlusJSONResponse) VisitDeleteFaultResponse(w http.ResponseWriter) error {
 
@@ -2029,6 +2451,20 @@ func (response ListJobs401ApplicationProblemPlusJSONResponse) VisitListJobsRespo
 	return err
 }
 
+type ListJobs503ApplicationProblemPlusJSONResponse Problem
+
+func (response ListJobs503ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PurgeJobsRequestObject struct {
 	Body *PurgeJobsJSONRequestBody
 }
@@ -2079,6 +2515,48 @@ func (response PurgeJobs401ApplicationProblemPlusJSONResponse) VisitPurgeJobsRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs413ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs413ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs415ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs415ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PurgeJobs503ApplicationProblemPlusJSONResponse Problem
+
+func (response PurgeJobs503ApplicationProblemPlusJSONResponse) VisitPurgeJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2141,6 +2619,48 @@ func (response ReplayJobs401ApplicationProblemPlusJSONResponse) VisitReplayJobsR
 	return err
 }
 
+type ReplayJobs413ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs413ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs415ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs415ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs503ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJobs503ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJobRequestObject struct {
 	Id string `json:"id"`
 }
@@ -2163,9 +2683,23 @@ func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter)
 	return err
 }
 
-type GetJob401ApplicationProblemPlusJSONResponse struct {
+type GetJob400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response GetJob400ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob401ApplicationProblemPlusJSONResponse Problem
 
 func (response GetJob401ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 
@@ -2193,6 +2727,20 @@ func (response GetJob404ApplicationProblemPlusJSONResponse) VisitGetJobResponse(
 	return err
 }
 
+type GetJob503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReplayJobRequestObject struct {
 	Id   string `json:"id"`
 	Body *ReplayJobJSONRequestBody
@@ -2216,9 +2764,23 @@ func (response ReplayJob200JSONResponse) VisitReplayJobResponse(w http.ResponseW
 	return err
 }
 
-type ReplayJob401ApplicationProblemPlusJSONResponse struct {
+type ReplayJob400ApplicationProblemPlusJSONResponse struct {
 	ProblemApplicationProblemPlusJSONResponse
 }
+
+func (response ReplayJob400ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob401ApplicationProblemPlusJSONResponse Problem
 
 func (response ReplayJob401ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
 
@@ -2260,6 +2822,48 @@ func (response ReplayJob409ApplicationProblemPlusJSONResponse) VisitReplayJobRes
 	return err
 }
 
+type ReplayJob413ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob413ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob415ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob415ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob503ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob503ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetStatusRequestObject struct {
 }
 
@@ -2277,6 +2881,23 @@ func (response GetStatus200JSONResponse) VisitGetStatusResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatus4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetStatus4XXApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2793,62 +3414,74 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ftfb9u4sv8qA90LNMFVbad/7qLuU/Zse7a9Z3eLboHz0AYuLY4tJhKpklQcnyLf/WJIypZkKra7bU4L",
-	"nKeqJjUaDn/zf/I5yVRZKYnSmmT6OamYZiVa1O5/v2CFkqPM1r+zEukXIZNpUjGbJ2ki3W/+nzTR+KkW",
-	"GnkytbrGNDFZjiWjd1DWZTJ9n2S6TNJEcJRW2HWSJlywQi0XhVolaTIv1NyR4cIkF2li1xVRN1YLuUxu",
-	"b29pzVRKGnS8vdFqXmBJj5mSFqWlR1ZVhciYFUqOK7/jfy6NkrS25ei/NS6SafJf4+3hx37VjBu67osc",
-	"TaZFReSSaXIu4e3Lv8GzJ09/gkB8lNC28C6RPq+5sC+k1WsnTq0q1FZ4llnmCX3uHy6lJaWjKxwtE4V/",
-	"n3NBFFjxpkXXizu8p+aXmNnECYuZgY9pNHVho0uW6SUOLAkPgYXSJbPJNOHM4kP36+5ttfHwPgmb/CHT",
-	"Rg6br204uoicY4vBPy2z9V5B7Ir8GmcoeaWEh0gDx0qLkmnCocFMSU7Pu7hLE1bbnN7rYkFdpaA00OJs",
-	"wUSBHFa5KBBsjsA3PIPGRW3QQK4KXgiJDwxkGp0OsMLAibAGCmYsMGlWqJFDxooCVswAgyeTs9PnsNLC",
-	"ooEVExaEdB9QtZ2rmxQkXqMGjoyPkgjrc43sCnVHCQtlkCdpoiqkK8hZsXjoni+GCcxKxbFNhdVWbWkE",
-	"mjECMtiNCJowhvcecIJtcZu3x+nxle7ccgxHL1nA/A5ABhQv08gs8hmzh6KelLW5+Lgu15oNmoA2RncX",
-	"tVZ6ppltS1PW5Ry1W76phEZzFK+CR79UMDvIv0bTMQ5zpQpkkpbMRjnDmpAWl8Rd70oFga8lp5ZUOjLv",
-	"HGrwQt/ipxqNHTYKC1aYHavQvaav4p+6l9u1Fb+qFRRKLp3qLohtp/ImBRwtR/C/EwMnzEKpjIVHT/LT",
-	"qC634dEl/4cs1s5qGLAKbC4MNJtBLfoG6cQoYMC1KArImISSXSEoIkEbg1EEI7Kr0+fA3CaivMpRApsb",
-	"lJbYO9aIdvFbshtREoGzNCmF9M+TdBfXLTD2XDHnyGGOC6URkGW5YzMI9KmJSvBuj4gRyb6SBDbkQBa+",
-	"1mjAbXSSypSU6BxZ62NRheiB4d27N+AXm9sR/c8QxY2Mnj571pLSk8lWTkMqFteumA79iqzw3q2rIFmO",
-	"2dUdrjZm0Pu0twJowKKuEveztvQOPaqqoseLfQFEoBU7wqugr38OyPudukIJ16jFIgSGcFLRNUrrQd0o",
-	"/EgYU6MGYcCgPR3BLzXxAoxivWvBUZPbZUtMgeNSMwKgMEBRBzDJ4QrXZlYbNi9wVksrCjBsbcA/ui+9",
-	"/uc7A8aS5jl+1sCWTEjjAeWigKVSjhKxQCjo2y3/3d1T/h+uDTCNUApjhFymUBG5kt3MjGUFpiCVJcwu",
-	"hC6RgxEyQ2CEZ7oPF8tsmFigzXLwUU0c3EJarUyFm4C2Bx+W5eSOre6iZQNYB+/9GyQumfPs1hZR0NGm",
-	"Shlxx6YekrqsdfmI0IvwEQOhh04EfKTdHlaWcGigrI2FjGm9jtqoK1zPBHciERbLO1WNac3WzUtG1Trr",
-	"xGjuFl2oV6E2wlj3LJXEqIV28GVL3D2Es6mP8kk5McnQi+FjRwUgOwpz+KsE05nzKQMxjLEzjQuNJj+c",
-	"6EZZojQl3nwBzUGf04+KPIDSrYp3rnULjDabfT2MIfO1mkeCXmuxrOyA5n2DwHchtLEhT/oaQargWFbK",
-	"xQazK4x/k06kfao5GyBzJSQfBtAwvhwWghCPOk7F1oVi/AuS+SZjP+o1cpsRhc6x4FNn7i/V3OWVBhbB",
-	"Afzt7W/b6NHmzLrM1QDt0ZgpzSnInPs81+ddoCR6T/YctoLz3m+VrzvhIkrufb+Qi0Isc4rziR1CPlkm",
-	"QhKLp5J1xY+EZSzzcFfeSCbdakIH9jFFatWb+k7ZMlEMwJ6OFgensUxmOBCNuqRmCLXDqRZlynbAfvkf",
-	"9tkht9qQSe+Ku7bx1nCMshs4bOxE2L1xckfhuu8AW4nasaRcIhQ5BkrySwOncDlcl/+7Soq+9LDDdyxo",
-	"3mSfe0j2ol7yXr0SDcdrHz/yuu8dtqDwdaQvsSv6WA9xTUHIIa6w2dj5TDhfD0C7uLx1iWitSTQkKn+Z",
-	"c2Tah2dOfu42/U8bArm1la/5CrlQ8UiO8VJIKCiUkqjhhKNP5s8e/TSajCajs+mzZ5Oz06krDqNJoUSr",
-	"RWbSJt9jkn+Qrn5XoWZW6QeGYnKrVWFG8BYZ90G8qlCSmWVyTbZ1lSuXqmuX6NocP8iGieeA16jXUNbW",
-	"5za1pERlfH029txKRG4+yI/ntc2VFv9yu6bwszs+fKgnk8eZ3+kCVPcDfnQJjTCu9Gg9L87e11xYKNRy",
-	"9EG+ICPv2f04VHX/CCdNwfx09IGutBAZSuOAGtoH5xVF5A8fjSYt+5U05dIg86pgzjlsQJRMRmf+DZIV",
-	"q0QyTR6PJqPHhHlmc3ft49ylt/+i51DV9oIXSr7ilIuH9V5r4dFkckdb4bh2QsiwY92EQlxj6B/Upaui",
-	"eJhVWmVoDMmfbfeMA5gGD/NbWN97GIs3dlwVTPSOEem49HQAbyzgjU+QlASv+P0jvNGqRJtjbbb4FzIr",
-	"avL88HcFmoL9EpvVcDyNjK+Hr+qtX/633JT79ojA9nTy+B6+97uy4MQBJ021hPJzk9fWPXO1kqd9sf8j",
-	"WASvknXlVNhYpXFrU0bwe2gYkBE1QPaiMlYjK8HrSriMxnyMncYPXsrf0bp+l1O6bePwfd94khF4/Pjx",
-	"M6B7930TaOpSwJYKTJ3lwAw8ykcuNkymyacaXV0xmAlXsEjSO+Cafo6+WIjSMbh9cVt9nEwmk1Zt7SxS",
-	"Wbv4i4jrRxWbisdBkUOrmxgLH9pusyEd8Yk7AHvh9zpIP/EHinGxOfi2KUr7z47Y3/LHDheNJ35/QZLt",
-	"2r2Nd0lBFRyNBZc29iHZjgDGn+mWb8etRldVRwq5BP5pqGRTFgoL33Lz3TZSmqUv6woNC1YUc5ZdOeUr",
-	"MAWHD1ak5HWv8SFborSQM8kfqsUihU811shPR+DbYNNtsZjUTiyl0shHwGqrpiDJZBbeF3Z16U+0P2/6",
-	"Wz1tigl7u2Xca9N7zLoU4mfF10fB9YgmSj/g7DYDU98jvLizJlKym3+gXNo8mT4Nmtj8/2xfNhfiwUAs",
-	"jvruTMLtN3QeO13qmPvsNGIemE1UuLDok+8sZ3KJ96CWtP/JN1Djl0q7snLnmEE5fVSrdNAT5wY02lpL",
-	"ENZFu7VVI3AmD/khWt9uiQW139GpF82eH0OpfEXlS8YUvo5Whe//R6/uR69o/7NvoIe/qWsEiat2W7gn",
-	"pKbTS4FlA6xN5W9QDbeVj2hASEHoS7/lq8ZNX63g0sZ6IHpIwHTuC53+jdH3Y28DX60G8obBSpnIBZ1z",
-	"7oXz5dZsr+CbmYyDTMXZ1/127PKaLv4P7Ff9EYCF6ZE5SmQ27zvaShUiW5O1EzJ1FX1f3RzBCz9KA/M1",
-	"CGuwWMT1evxZ8FsfPRfoOwdd+Pzifm8Q1HOokdlQV3Ifngzt+6LdZOvJbiz/Fkt1vbnN7+F2PEfAZE8R",
-	"+0LeVlsHjedrNTcDku0nxKGDsTtn++VNlqEcummaHJt7t1pw+17/YQoGe+oFA0SzWhs3+3oM+P+Kx7wk",
-	"IB3qL1+reayt4tqcgfO9ZXv3wYN8KVRsiaAWQK98RzWIP5x6Oq5SWIjCoqY0hXl+GZlfgmNcq8dVrf3w",
-	"RNzxvqHloN33kEeogqOe2ZxFxhHPt6rUqNFPfM/EXD+niDYlu/2nPZZmZ76LdrfYvo/Moyszd4P8gBHW",
-	"sPEQsP+qVlAyuYYVagT/4ncEee/Pge6KjCxdlsO/K8BR7sRky/IOZgVBBTRWBVsP68Bbt35/SsD1eqZr",
-	"Ge/h7p2yKtnNK78Y6sR989j2bsdNlzgPc2Ql+jhtFGG24C+51f1Kvg01DhzisCoW0D30sxd+kPdSzR8Y",
-	"aAm3mTtR0g83d0ZUXIkYThhkuhxRGDYLuy/V/DSltJfeJ9xNXUTs0E3MwhwzVhs/yNKdeAmTIKEeHOgJ",
-	"A0slcQTn4C+CfmmswvEj0bf3bt7u1AY3snPk2OHRc4ol8xOJ0ckVf0kH2d+GTuslz80hFvmfdMOBgusA",
-	"rOiHFTPQEPuO7LO3mKHHf6nmnnE/lewjFDhx45msKNrWe+FmssgAne4z2k3KN9Tge+3+7OEeUr2vVzR0",
-	"4Wy8Tnip5t9R4viHdBylsBI2dyN2YUDQATMXxiq9vuPeDve43+wKv7kTP9jrxSzq7b8NZa3qs7+k0Q9c",
-	"TfZ/IuTPFVy+QyivEaRapdCMUfq/j4mYnO3M4pCdCfX9b3hhd3cQPIf9qYoXzvLudBcw7fwZputshVqb",
-	"p29QXzeaVusiDJhNx+PurFhye3H7/wEAAP//",
+	"7Fx7c9s2tv8qZ3h3ptKWluRHthPlj520TV+3r0kzszsb+7oQcSQiJgEWAC2rsT/W/QL3k93BASg+RNqS",
+	"N0nb2f7T0iJ4ABz8zvsgb6NE5YWSKK2J5m+jgmmWo0VNf32OBUqOMtl8z3J0vwgZzaOC2TSKI0m/+f/F",
+	"kcZfSqGRR3OrS4wjk6SYM/cNyjKP5q+jROdRHAmO0gq7ieKIC5ap1TJT6yiOFplaEBkuTHQRR3ZTOOrG",
+	"aiFX0d3dnXtnCiUN0tp+1GqRYe4eEyUtSuseWVFkImFWKDkt/IiP3xgl3bt6RX/RuIzm0X9N681P/Vsz",
+	"rejSjBxNokXhyEXz6LmEl198Bk/PnnwCgfgkcsPCt47085IL+0JavSF2alWgtsIvmSWe0Nvu5mL3Sune",
+	"NxwtE5n/nnPhKLDsxwZdz+7wnVq8wcRGxCxmBibTaMrM9r6yTK9w4JXwEFgqnTMbzSPOLB7Rr7un1cTD",
+	"6ygM8puMKz5sZ9uu6KJnHzUGf7LMlg8yYpfl13iJkhdKeIhUcCy0yJl2ODSYKMnd8y7u4oiVNnXftbGg",
+	"rmJQGtzLyyUTGXJYpyJDsCkC364ZNC5LgwZSlfFMSPzIQKKRZIBlBkbCGsiYscCkWaNGDgnLMlgzAwzO",
+	"ZsfjZ7DWwqKBNRMWhKQJVGkX6iYGideogSPjk6hn6QuN7Ap1SwgzZZBHcaQKdEeQsmx5RM8XwwQuc8Wx",
+	"SYWVVtU0As0+AjLojR40YR/eO8AJuoUG19vprCveOeVeHJWaVeLXEWuQSh5JXDFHBXgYOAcGX6rtnzA6",
+	"nc1yE8PxE/ef9HSWjx0C1qnKEDjbGBh9wsfuHPCG5UXmpn86M1Hs9KVF7ab6n9Hs9vXs6OnFx/x25B9G",
+	"5+cTevrr+O+31fPH45E0t6W5/b//Nbe5uTW3+W06Hh3+yfiv47/0IeMLFjTAjrgMqKFEI7PIL5ndVwc4",
+	"1VWJQb9ma5zIzsumxO6+1FrpS81sE1uyzBeo6fVNITSag9YqeO9MGbOD69doWqpyoVSGTLpXZquqwjsh",
+	"La7c6joAF04UG3xqcKXF89am+uBNB/oSfynR2GEVuWSZwR2zBkv3MTDOnS6iDcOIcY4cFrhUGgFZkpJi",
+	"GsfgtJ1TTiZlGkEt6XcDo/pQgC3UNcJsTCpyoWw6ByVprE0xB2Gg4oETlzYE26B5J75DG2osy35YRvPX",
+	"97sBW3Vxd9Hl11dqDZmSK9LEnnVOg5s55I5XNmUSZjEwC7kyFk7O0hhwsprA32Zm0sV2m/QPMtsEfloF",
+	"NhUGqsGBe03bMjIKGHAtsgwSJiFnVwjKkXADg30DI5Kr8TNgNMhRXqcogS0MSkva6kB72Ba+nN2I3BE4",
+	"jqNcSP88i3eFsiFJ+/H9IRcGe/j3tXTygJxAWmp0QDNoiR+JkhLJ82jYyl6Z7Rz3q1c/gn9ZnYHoTuMo",
+	"bjnx5OnTBi/OZjU3hrRAvwLoE/OvkGXeHWlLTZJicnWPb9Rngbu0awZUkFBXEf2srfvGPaqicI8XD3l8",
+	"gVbfFr4OQvzTAL9fqSuUcI1aLIMnD6PCHaO0HrqVFpgIY0rUTp0YtOMJfF66tQBzzvm14Kidn8RWGAPH",
+	"lWZOnwkDzk0EJjlc4cZcloYtMrwspRUZGGfF/SPN9M0/Xhkw1skXrWcDbMWENB5Q5LatlCJKbgl9yszP",
+	"u7vL/8aNAadAc2GMkKsYCkcuZzeXxrIMY5DKOswuhc6RgxEyQWAOz+48SLNuF7FEm6Tg3dB+cAtptTIF",
+	"biOQDnxYkjr/yeo2WraAJXg/PKByoi6tzXpB5wYVyoh7BnWQ1F5aex099HrW0QdCD50e8Dnp9rCyDocG",
+	"8tJYSJjWm14X+wo3l4ITS4TF/F5RY1qzTfWRUaVOWk41nSL55gVqI4ylZ6kk9uphgi9b4e4myNicpLOc",
+	"vM/+D8NkB/lIOwKz/6cOppdkOQbcLGMvNS41mnR/olth6aUp8eYRNAdtTtdx8wCKaxFvHWsNjOYyu3LY",
+	"h8xv1KLHL7cW88IOSN578M2XQhsbAtt34UcLjnmhyAO4vML+Od2OtM8NXA6QuRKSDwNoGF+EhcDEg7ZT",
+	"sE2mGH9E9qVKsRz0mTObPQKdYsbnpO7fqAUlAgwsgwH47OV3tY9oU2Yp1WDAjdGYKM2dK7nwiQkfKJMz",
+	"TpbsGdSM89ZvnW5aTiFK7m2/kMtMrFIXirjlOOQ7zeSQxPpj/7LgB8KyLziiI684E9eS0IJ9nyA1EoRd",
+	"o2yZyAZg77bWD05jmUxwwBuluGsItcPRYBxZYQf0l//hIT1Ebysy8X1+108iLL83qXl6evoU3KnA6GR2",
+	"8rej2fHR7OTV8ZP57Gw+e/IvH8qxOhvCVgpMmaTADJyk7uUnvJ37OEk7qQ9KU7w9uzvyDyf1w6vqYb7z",
+	"MKrzG38f/ev29cdHFztjxre/k6xK7dIOu4G7vtlWFYfRWz/iINXR9TEaAfKhpCii7NkGSmf6B3ZBgXB7",
+	"/ffFeT4BtbPuvrhkG/U/QLITWDgHoZO25HjtXXRedg1wfYg+t/oY1a0PNcLXzs/bx9uoBramCfvrAGhX",
+	"9O8ooi+1Y41jlT/MBTLtPWDiH52m/2lLILW28HUQIZeqqrSwhHYYqj9VXhtyJqRlQqJ2urnUWSBg5tNp",
+	"NWjiDmCnrOJ8bsZzISFzTq9EDSOOPrFyfPLJZDaZTY7nT5/OjsdzqrugiSFHq0Vi4ioyZ5KfS0qNF6iZ",
+	"Vfoj46Inq1VmJvASGffhlipQOoPI5MZZwXWqKHWiKcNlUzyX1SKeAV6j3kBeWq/ySulCyun18dSvViJy",
+	"cy5/fl7aVGnxa8gaf0pchPNyNjtN/EgKJegH/JlCT2Eoq2/9Wsgyl1xYyNRqci5fOHPsl/vzUEHrZxhV",
+	"tajx5NwhIxMJSoONs3leuNjp6GQy2zmR9Xo9YfR6ovRqGr4102+//uzF9z+9oG9q61Sfst9PkTEy/Vv8",
+	"RrPJsf/C8ZcVIppHp5PZ5NSbgJQQN00pefGrew5FJn9YQsmveTQPyY1fo06l72Q2u6fKd1h1L+RP+op7",
+	"mbhGSs+d/fOfQ2S262qUCWvpiuavL+LIlDnl0TywC60SNMadOPMzxJFlK+Mzbg7L0YWjMQ2AHmTOd+H9",
+	"g8yxeGOnRcZEhy09BdWOHOKNBbzx4bSS4HXYu2XJj1rlaFMsTS3BQiZZ6bxM+FKBdoFljtXbQXZpZHwz",
+	"DKWX/vVvgiSa+xFsi6Mns9MPsL7vlQViH4yq3J7z30xaWnrmai3Hk3uP8dugI72SKgtSasYqjbWWncD3",
+	"oTrprJMBp0ELYzWyHLwmGDzcSsVOSSsOHvKXaKncTkqm7lt43XVxW/7t/Y7shCKdaB79UiLlwoMqpfRb",
+	"FO/Je+9q393Fb3uJZSKnRdfE6iz6bDabNbLHxz2544t/E9Vdp26b09vLcWs0OPR5b02vpSLd45LsgPKF",
+	"H+vFxm9ob7E5mx0/Rswepc1qx+n1xd2Ott9a8RhUxtFYoERKE+ge0h2cNz246VsHk7tpo3hflD21Didj",
+	"81DSWTKRwdK3EfgOAiebK1/5EBqWLMsWLLkiic8wBgIYy2Ln7lzjEVuhtJAyyY/UchnDLyWWyMcT8KX9",
+	"eV1PcdItVlJp5BNgpVVzkM5OZN4JaQvoT2g/3dbsOyLax/16yLTTeuRBT1H2p4pvDsL7vaXQtjB0A4Z2",
+	"g0Ps+x4u7k0b5uzmW5Qrm0bzJ0GUq7+PH0p4BH8+EOsXm3af1d17tHA7nTd9PkOrIvmR2brjS4s+P5Wk",
+	"TK7wg8j12ezssPHHpweOf/I70DNfKE2VoBbbg7Lw4Y3SQW7J1mm0pZYgLIU9pVUTIB0eSkVBLbVjyIe1",
+	"U7OGHdTTjuy/qMb8MYTfJ0cf0yL2bqQ/zP+n/H8w+Z89/Q/QF9+pawSJ62ZfSefQqlYRFwVUQN8WFQ5W",
+	"F3UmsNdrd7HDF37IO3Vk31kCsimTgeg+HuxzX1vxX0zeP373Pf+wrkbPil9gfZjVJu/iqFCm58iec+7Z",
+	"9Xg9/OBRVL1reym543c7d99xVq1E/4Gey77I8iwCFprgFiiR2bTrmhQqE8nG2QEhYypb+vrCBF74lkZY",
+	"bEBYg9myF5Q9umX6VvA7HxFl6AumbcB+Tr9XmO04Hz13GKjSOHyDoWu3dyPws9347CXm6vp3iZ99z9fv",
+	"AJjsKI+Hj6muoQyagG/UwgycTTf3Ekq/uzdKHl+dHkrNVNXmwaMf+K7Ru/DQ53/o3NQDqakBokmpDd38",
+	"OESk/h1f4I0D176ewDdq0VdApZ6RsPIHC3Q04V5eAhRsRa3Q7pM/cLrrBxJx2kUMS5FZ1C7gZH5/zJkF",
+	"B+mmrghaoVdXTItS+162fhfkR/c66IwPEAuqjKO+tCmTj2tY7saBvT0h7dr0A/pqp73WjW4s80NEi20e",
+	"0YnxPS45hIH7iMdXag05kxtYo0bwH34YC/qHjO28nwOcblf4i2AkkZR91v4qQm1PeiO5e4VSY5GxzbBU",
+	"vqT371MsmdyE2xq7+L9w9qbdMOY8kZ0LG9+zHKvuOQqA/bZicjy5oUsqG2CUu0AYSaa1WiN3Pzp/IIaG",
+	"dY99J/b4GZxHnoxvE7CpkKvzCIQJl/Ic55OEeld6+sL15lKXsr+T5sF24pzdfO1f1uWi6oddO9Z0TQ7r",
+	"qSRX4MDq1GFKsGpJ28Nh6VGZtfu3Z0eiVX1u+pFvJPSXnN6oxUemeeBVE6WS/j5Oq9+SqjswYpDofOKc",
+	"5csw+o1ajGOHORnANqfIhwDoFgsLTFhpPCzb7ZuhrTFUbgI9YWClJE7gOXj+di9RHZayvPvgxuJexFP/",
+	"6YE99Ac33efMt9f3tmH6Q9rLmlV0Gh/51exj3/7hTjhQoFrd2v2wZgYqYn9au3vi0VrfUic0MdJf+fEe",
+	"KIzo7gPLsqYtXFLDs9Nz48NNYJVqGOpA+IauHn6AFMO7S+xTwNOfy3+jFr/LhNd7imEk7TiGtbApdcyH",
+	"fn8SzVQYq8K1n32Rsr/H9N5A895jo70NfJ+VufvNcN2oSflD+rMm9dvVpPxNZX8uwY0jmeMlglTrGKp7",
+	"Hv4C715qu75mMaSrQx3zPULw/kqpX+G77ah8QdZwpwaLcesfCqG+gJB3b7Cwui5y52fQ15UuqruF59Np",
+	"uwmbyvGBQNeZ/lZco0RjYmowFO6RjjV0c24vLV2VCxe50ru6JfQZLTMGqXzH9KRWhKE9cDd/Sg4VdnjQ",
+	"3DvNQRVP2j01MHEl5Oqe2Ux1g+Ce++VlFi5hBbqjwN1wSWL8jPrDfW933QTemCRkzncnCS1TtPD69v81",
+	"ai041jysGt37J3rme9G8xIQZW0Xb3XlbDWzOa/Js9USrLng/m7lnX77BrY93dO8xDtqXtkcJnuqgnLM2",
+	"QP7Zdn7Ts6+gCO4u7v4/AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

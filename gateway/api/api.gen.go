@@ -229,7 +229,7 @@ type CommentRequest struct {
 	Body   string  `json:"body"`
 }
 
-// Contact defines model for Contact.
+// Contact A CRM contact; null in a screen pop with no match.
 type Contact struct {
 	Email  *string                 `json:"email,omitempty"`
 	Fields *map[string]interface{} `json:"fields,omitempty"`
@@ -256,14 +256,24 @@ type DetectIntent struct {
 // DetectIntentSource defines model for DetectIntent.Source.
 type DetectIntentSource string
 
-// DetectIntentRequest defines model for DetectIntentRequest.
+// DetectIntentRequest The caller's turn is exactly one of text, event or dtmf.
 type DetectIntentRequest struct {
 	Dtmf         *string                 `json:"dtmf,omitempty"`
 	Event        *string                 `json:"event,omitempty"`
 	LanguageCode string                  `json:"language_code"`
 	Parameters   *map[string]interface{} `json:"parameters,omitempty"`
 	Text         *string                 `json:"text,omitempty"`
+	union        json.RawMessage
 }
+
+// DetectIntentRequest0 defines model for DetectIntentRequest.0.
+type DetectIntentRequest0 = interface{}
+
+// DetectIntentRequest1 defines model for DetectIntentRequest.1.
+type DetectIntentRequest1 = interface{}
+
+// DetectIntentRequest2 defines model for DetectIntentRequest.2.
+type DetectIntentRequest2 = interface{}
 
 // DialogflowAgents defines model for DialogflowAgents.
 type DialogflowAgents struct {
@@ -355,7 +365,9 @@ type RecordingStored string
 // ScreenPop defines model for ScreenPop.
 type ScreenPop struct {
 	// AgeMs Age of the data served, in milliseconds.
-	AgeMs    int64    `json:"age_ms"`
+	AgeMs int64 `json:"age_ms"`
+
+	// Contact A CRM contact; null in a screen pop with no match.
 	Contact  *Contact `json:"contact"`
 	Degraded bool     `json:"degraded"`
 
@@ -461,6 +473,182 @@ type CreateRecordJSONRequestBody = RecordRequest
 
 // ScreenPopJSONRequestBody defines body for ScreenPop for application/json ContentType.
 type ScreenPopJSONRequestBody = ScreenPopRequest
+
+// AsDetectIntentRequest0 returns the union data inside the DetectIntentRequest as a DetectIntentRequest0
+func (t DetectIntentRequest) AsDetectIntentRequest0() (DetectIntentRequest0, error) {
+	var body DetectIntentRequest0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetectIntentRequest0 overwrites any union data inside the DetectIntentRequest as the provided DetectIntentRequest0
+func (t *DetectIntentRequest) FromDetectIntentRequest0(v DetectIntentRequest0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetectIntentRequest0 performs a merge with any union data inside the DetectIntentRequest, using the provided DetectIntentRequest0
+func (t *DetectIntentRequest) MergeDetectIntentRequest0(v DetectIntentRequest0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetectIntentRequest1 returns the union data inside the DetectIntentRequest as a DetectIntentRequest1
+func (t DetectIntentRequest) AsDetectIntentRequest1() (DetectIntentRequest1, error) {
+	var body DetectIntentRequest1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetectIntentRequest1 overwrites any union data inside the DetectIntentRequest as the provided DetectIntentRequest1
+func (t *DetectIntentRequest) FromDetectIntentRequest1(v DetectIntentRequest1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetectIntentRequest1 performs a merge with any union data inside the DetectIntentRequest, using the provided DetectIntentRequest1
+func (t *DetectIntentRequest) MergeDetectIntentRequest1(v DetectIntentRequest1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsDetectIntentRequest2 returns the union data inside the DetectIntentRequest as a DetectIntentRequest2
+func (t DetectIntentRequest) AsDetectIntentRequest2() (DetectIntentRequest2, error) {
+	var body DetectIntentRequest2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDetectIntentRequest2 overwrites any union data inside the DetectIntentRequest as the provided DetectIntentRequest2
+func (t *DetectIntentRequest) FromDetectIntentRequest2(v DetectIntentRequest2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeDetectIntentRequest2 performs a merge with any union data inside the DetectIntentRequest, using the provided DetectIntentRequest2
+func (t *DetectIntentRequest) MergeDetectIntentRequest2(v DetectIntentRequest2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t DetectIntentRequest) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Dtmf != nil {
+		object["dtmf"], err = json.Marshal(t.Dtmf)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'dtmf': %w", err)
+		}
+	}
+
+	if t.Event != nil {
+		object["event"], err = json.Marshal(t.Event)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'event': %w", err)
+		}
+	}
+
+	object["language_code"], err = json.Marshal(t.LanguageCode)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'language_code': %w", err)
+	}
+
+	if t.Parameters != nil {
+		object["parameters"], err = json.Marshal(t.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'parameters': %w", err)
+		}
+	}
+
+	if t.Text != nil {
+		object["text"], err = json.Marshal(t.Text)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'text': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *DetectIntentRequest) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["dtmf"]; found {
+		err = json.Unmarshal(raw, &t.Dtmf)
+		if err != nil {
+			return fmt.Errorf("error reading 'dtmf': %w", err)
+		}
+	}
+
+	if raw, found := object["event"]; found {
+		err = json.Unmarshal(raw, &t.Event)
+		if err != nil {
+			return fmt.Errorf("error reading 'event': %w", err)
+		}
+	}
+
+	if raw, found := object["language_code"]; found {
+		err = json.Unmarshal(raw, &t.LanguageCode)
+		if err != nil {
+			return fmt.Errorf("error reading 'language_code': %w", err)
+		}
+	}
+
+	if raw, found := object["parameters"]; found {
+		err = json.Unmarshal(raw, &t.Parameters)
+		if err != nil {
+			return fmt.Errorf("error reading 'parameters': %w", err)
+		}
+	}
+
+	if raw, found := object["text"]; found {
+		err = json.Unmarshal(raw, &t.Text)
+		if err != nil {
+			return fmt.Errorf("error reading 'text': %w", err)
+		}
+	}
+
+	return err
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1028,6 +1216,23 @@ func (response GetOpenAPI200ApplicationyamlResponse) VisitGetOpenAPIResponse(w h
 	return err
 }
 
+type GetOpenAPI4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetOpenAPI4XXApplicationProblemPlusJSONResponse) VisitGetOpenAPIResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListDialogflowAgentsRequestObject struct {
 }
 
@@ -1045,6 +1250,37 @@ func (response ListDialogflowAgents200JSONResponse) VisitListDialogflowAgentsRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDialogflowAgents4XXApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListDialogflowAgents4XXApplicationProblemPlusJSONResponse) VisitListDialogflowAgentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDialogflowAgents503ApplicationProblemPlusJSONResponse Problem
+
+func (response ListDialogflowAgents503ApplicationProblemPlusJSONResponse) VisitListDialogflowAgentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1103,6 +1339,48 @@ func (response DetectIntent404ApplicationProblemPlusJSONResponse) VisitDetectInt
 	return err
 }
 
+type DetectIntent413ApplicationProblemPlusJSONResponse Problem
+
+func (response DetectIntent413ApplicationProblemPlusJSONResponse) VisitDetectIntentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DetectIntent415ApplicationProblemPlusJSONResponse Problem
+
+func (response DetectIntent415ApplicationProblemPlusJSONResponse) VisitDetectIntentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DetectIntent503ApplicationProblemPlusJSONResponse Problem
+
+func (response DetectIntent503ApplicationProblemPlusJSONResponse) VisitDetectIntentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type VerifyTokenRequestObject struct {
 	Body *VerifyTokenJSONRequestBody
 }
@@ -1137,6 +1415,48 @@ func (response VerifyToken400ApplicationProblemPlusJSONResponse) VisitVerifyToke
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyToken413ApplicationProblemPlusJSONResponse Problem
+
+func (response VerifyToken413ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyToken415ApplicationProblemPlusJSONResponse Problem
+
+func (response VerifyToken415ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyToken503ApplicationProblemPlusJSONResponse Problem
+
+func (response VerifyToken503ApplicationProblemPlusJSONResponse) VisitVerifyTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1189,6 +1509,20 @@ func (response GetInteraction404ApplicationProblemPlusJSONResponse) VisitGetInte
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetInteraction503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetInteraction503ApplicationProblemPlusJSONResponse) VisitGetInteractionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1271,6 +1605,20 @@ func (response AddComment413ApplicationProblemPlusJSONResponse) VisitAddCommentR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddComment415ApplicationProblemPlusJSONResponse Problem
+
+func (response AddComment415ApplicationProblemPlusJSONResponse) VisitAddCommentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1367,6 +1715,20 @@ func (response CreateRecord413ApplicationProblemPlusJSONResponse) VisitCreateRec
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRecord415ApplicationProblemPlusJSONResponse Problem
+
+func (response CreateRecord415ApplicationProblemPlusJSONResponse) VisitCreateRecordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1496,6 +1858,20 @@ func (response UploadRecording415ApplicationProblemPlusJSONResponse) VisitUpload
 	return err
 }
 
+type UploadRecording503ApplicationProblemPlusJSONResponse Problem
+
+func (response UploadRecording503ApplicationProblemPlusJSONResponse) VisitUploadRecordingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadRecording507ApplicationProblemPlusJSONResponse struct {
 	InsufficientStorageApplicationProblemPlusJSONResponse
 }
@@ -1577,6 +1953,20 @@ func (response ScreenPop415ApplicationProblemPlusJSONResponse) VisitScreenPopRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ScreenPop503ApplicationProblemPlusJSONResponse Problem
+
+func (response ScreenPop503ApplicationProblemPlusJSONResponse) VisitScreenPopResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1924,69 +2314,73 @@ func (sh *strictHandler) ScreenPop(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ft5c+M2lv8qrzhTFTtDnT46UdfWluNkU96dHOvOJFPb9toQ8SSiTQIMAMqtuPzdt/DAU4J89bH5Y/6T",
-	"SBwP78LvHbyLEpUXSqK0JprdRQXTLEeLmv6dccwLZVEm6//CtXvC0SRaFFYoGc2icyyQWSGXwOBWC4tw",
-	"K2wKNkUwLEe4wTVotKWWhh4uhDYWmDS3qIfwLS5YmVkDVoGSCBy1WCGHhVY5DRfSomaJ2wyY5KAK1Mz9",
-	"G0ZxJBwBKTKOOoojyXKMZl2CB47iODJJijlzpOfs/d9RLm0azaZHx3Fk14WbYqwWchnd38fRWbvf2bfb",
-	"p/0lRUiUtCyxgwTd2B6Fgs9g4s4ymX4FagEZWsfHGLhYCmtiGMIVzGAQg1QWjGWaOEccY8CVhT3BDTCN",
-	"UBrkICSo+TtMLLjDmf3m0AWzaXvkDglXgkdxpPH3Umjk0czqErscKJijyC3xv29PBv/DBn+MB19fzQaX",
-	"7b+h+3s3jifTV/d/jbaZdO/WN4WSBr2GSFMuFiIRKO0bqzRbonvs2ITSup+sKDKRkNhGhVbzDPO/vTOO",
-	"oXcd0v6qcRHNor+MWnUc+bdm9LOf5XffFonGRGnuWGms0gjCQCnZiomMzTMkxXHKlKmEZWAKpTJImHQy",
-	"sOwG6V27xF7z0wxp7FXO3l/N1xYNKO2nX2k0qFdYPdbIkhR57N67xbgwN46IRZll+0P4UdmU5MyMJ5C/",
-	"htPzH7y9eHE7WthigYlFPoRztHoNbOH0y61H/wcn9J9jxtZOEbzikwg677d19g0mSnIysVsmLMxx4Xik",
-	"3RxHldugLDLF+LBvLEKKvMyj2aTRAadoS9RODPdxVAvlMwr7RML5f5zC14dHr6BafEh2W811S5+e/3BO",
-	"EiR9185jWOFVVdCzDYWOI2OZLU34VUn2F3xXFpxZ5FeMXi+Uzt2vyD0cWJHjtu3EUamzwFr3XZN968i8",
-	"bOZ6B+Dmnqo8R2nP8fcSjec158JxhmU/d865YJnBeOPorLSp0sFzzBVfb3jHg+l4PI6dCtRPJvEjRNMq",
-	"YbLJX25LA3MmsiBFC4EZN7tP6L3a1k47xOu9ZOBFkSoZfvMhYvoWLSb2rDGI/qE5LjXj2KV0rlSGTLq5",
-	"KFdCK5lXU7foSpnkarG4+r3EMky5aPbdepWJFV6xJUp7Va0TJiJHY9iyshiLedgyqgdMa7YmZlZ+f5vL",
-	"PTzxLIFqZEbJZxJiVKkTIgWlc19vIy5YppaLTN1GcbRgWTZnyU1Hdjvk2/ChL5dmhyBH41bCLf2PqcnL",
-	"TJrbfLF5p48HX3/5l8u7SXwwDV3ecYSrSj061j6ZfhUYmTG5LNkSrxLFcdM/HPWcwzT+qGK3+N4+Da51",
-	"xdWnN8jyRg9Olg3a7XvJ5nmjbxsDMsHCajjXyG4w7GG5Fgv7Mos3dHszvQ6+XaE24tkWUs+60siCjmiD",
-	"s/7QfVpD/O3vs7mIZ21oXgd0B+7sPrgNne+dmvc58BC6+E81D/HEg75dO7SQ8Mn7nNdTHuXMFnyn8/Q2",
-	"DXHNHWRbP63FvLBdPWhAWxwlGp+NWHZw5EbI8IuMGXuFWu8AGxLf26uKymfRodGUmX22L3HYrncZFChJ",
-	"Ku6qXGRimTqPzh0QcK6b8cC98BKot40VKp7VJMWtrHqCCYm6g7Q30YR9EEOFI1i1WHgmgPYXD9DgGBZK",
-	"w4plghN8rxG2GQb1QhrLZII77IXWvXoq4O7oqBU2wwfc2OaBTlwc7aK8f5yfuTC5Dmkcs10MXh0iBhwu",
-	"h5BaW5jZaJSqjGdC4pDjqg5TzKg9+6MCpbc1tc2JQsLzjuBlV3ySMikx6+rvSgnCHknKCIvk5JkJSoc0",
-	"t8pW7JJEj5ehEOBjYfPdWHs3lu0EXz0ocPS8yKReZrdw3Kwt20p0cjBNthXuG2bw+BBOz08Ppqewd8qM",
-	"ZUupMrHv1M2pHiUFgkaT6LwrSzo6966AMggP+aB3ar5LiqrhU5/U31LUCMKCqBMPlRksnQ3My+QG7ciF",
-	"R8Owx614s9OMUzY9Og6/En9gz1UKaY8Pozhg8J6wLluWidNpLrTT70Kp7HGs3qO12j6uRdjs4QUQ0oM3",
-	"iUaUP6siiAmvchNwPEusBc6ZZUAJIR6DkJCLLBMeuZEePIELSRslsyz7aRHN3j6ML+qw+v4yjmSZUabL",
-	"W999/FiUOTk+3JHbZFmG+gsDssznlNyE74aT48PX4G6qNdymKOnEfiAITkmtW2HTFDMOSkMpC6YNOnLc",
-	"0fE9ywtHWfS3yeHk6OjoaDwZj8Pq9oJgz8v96aisTQ49KXJ06hJHibNN7+TJ2VNmjD1BK4nRrWxbcjsx",
-	"ZCBcjGude1BTP+WNchmHMwt9IP5oCNk4/UDKlt3CyY9nwAxoTFCskM+8rsXAQDJ/nFoP9yhFrnEplNyn",
-	"NCsDi9mMErKimI2MKMyMIMBtqgylzzUUTJPrY9UyQzhpVbXV4D3S7RiYVHKdq9LEzagYCi1WzGIMGt25",
-	"EutMvJNcdn9upLqV+1VRw8B0PK5T+pWmQKGKGGpJu7WcoOEikqqmw1N4Eb1uqAWbMlvnqecIZFa8t0u1",
-	"fGfBjvVtrjyEH1HYFHWVrvb1mNPzH5yZdkR5fBg0zmUFEfqirAo4lWhg7+zNT3AwOT7eJyzpt/b+QZUW",
-	"GCSqlFavwcXobt/tesTlXTBzsWFZXrNC9vGLukH5K2ouQjlHp78rDLvFJGMifz6yecTXvi+ERvPMUOcl",
-	"aa9EFfjBqbJ3t5YiI6uVKTCpoLB3gCGnsDs/vhn+e8Y/7PhC8vxNC4vnTfC34c18SvyBxMDDEf3jAUp7",
-	"E1CEFsU1aHvU+e8MCe7JmS7U7vKic7NUIUqUlJhYpQ0sUaJmFiHJhLvSqEY6hDqQcX/dU1yhXl9IZ/ub",
-	"lcpccJ7hLdMIObtBqggxt41zfSA4Sivs2gVMK8FRA5P8QrY5Mzj95xBOtbAiYdmgYDZtq7EG9gzdS97T",
-	"dSZR5Te+kG19LWGFLTXuA8tu2dpUDo18hCBwITTMS75E+9rjDQYcXdSOMllfyAUTGbmudT2TisWkojHQ",
-	"FU14LG6cL6EzujIyscIBJaIuZMokH6jFwjt7uK7VcQbOzq+bomGlm8MLeSG/09qJwnHweled6xr26hLV",
-	"/hB+baNp9JMd3L6QtheGU0zlwNY1/boeXkjKLicoDZlnVeg9KdwpB9PhuBMpR40K0EGLjFEuo0ryRbNo",
-	"PJz4CapAyQoRzaKD4Xh44N1vSmo+qt4N1ywncLBEMrdGwmc8mkXfo/2pQHny81m0UQSejscP1AHrRdv6",
-	"X6CovG0K1V7AVVI6M69KfWWeUz40+iUVpvMyjixbGp+5tyy6dINHq8moTf+P2vxu8Hx/F8ZuJYmfddLn",
-	"VTq39trBCE/25vFPMsEMmriymUJIiRw6SVoTQ53qBYMoY6BENKl2la4GSkZ1edcploQ4eEe03I8MGlp4",
-	"dFf9uhL8fsSpqDFoi1DdKsDbu+1qLq0GlGCu7FjJhVjuaHSg0S/obxhc3k3i48MwrrgL7dQe6qXbHRwH",
-	"t7uMo0KZcKwuu46T/FwMDiMYcOBJaRDWNIITxrlfSdKvPaEw3rMQP78wHX8HtbuDvWt/A8+groRd73t/",
-	"07eFXhmzyeh9U9WKP476B0pg9/1rtIpnP50Fdk+5w/rcFTZ0/vPQbxxaryGw7V5w4w+fMb5n2z9JhJXQ",
-	"tmRZJUBHBSgffdfyrUy+KOeZMGnf+B+z6fq+H61QiwUJtVbMviL8Su8JVn+AHjwjRLW0le9AeXKSz08K",
-	"g63Pp0694GOHOq3869cEuiSlnIGop1CVYDJ4vviuoAo5vEADexrlxejiZtqLQMqr4+MpmJQVuO+iw5UD",
-	"UwSvnGfpKlCtLB31abMBZnTXzw3cPwQgusW+TyiJ7jY7BNEh+nOb928utG9w241Ut4Zu5ZQZKGpQqDT1",
-	"RPbI7IikI4DocqPgviN32A4Z9Rsd7y+fItZRFW6ZwM3+vO3ixyf0+06792ZfpU44rxqjPtEttdF29SSP",
-	"Mvlou3fD31BDHOe+T7TJ5dzH0XQ8/Vz7/zcFwzUBvNSUeVKlnav3LzSqr583fnLwrPFH44OXGu0J55TB",
-	"InVwwfNGg/IXhmJ2H+k6533r+0G1Kpe+I7rmy04rfpIV6ra78f/NBvtaMB1P2tKA44FV6ob+tC3hlYr4",
-	"B3V8Px1P/URhL+QtM+CTK7Dnhr5Tc3cl1kpV9a22cHd/CCegqf8ceV3KvpD9/vONdvDdvegBCHxKOZ+q",
-	"XvBpnEu/OPzn8i3++P/yLp/Hu3huNxbkjRzUwsPExnI/uV+pm5w+1LcEMpuUuPzCgOAEbmwqTNt377tP",
-	"RGuuQ/i+SnnyKg84N1VcE/zw45+Dppg/OOPRU8L07kcPD37zsHUeSvEdHYyBiyUa21T+FV9XJXaTssH0",
-	"6PjfZt+cvPnu+HA2BELgoj7NUqxw91cs51jowbe0du8kD6QT+r7rH9TR37Y3POS+vhx92TfZpkwxF9Jp",
-	"Z/y0fB0ruVC++yEGYzWyHPkQTv1Og1/WBX2a4UCt02s3enTLVvGF9L/zApdx9Vwtl5Sz7bgWlVi0A7/u",
-	"a0jSUt4glZydx7+Q9TY+ZPT+/PNFfp12vzBz6DZqs+DusmOZRsbXzTchW3eSd7eTz0PkG6KidrYbn9R8",
-	"dM//MCmFUhm6sLj6ZocLc/O686WKUyMPFf6U18Dh5OiZ18arx8eHvrPqXyEkQWDdb5m+P33jVWqfEoUS",
-	"fKcRiAbAElx78C7p9qHWN4mv9gyKqmEmiAp/dF4kE39Ulea64m+Vr/NTwFtXsxcaTdp+9kdFKffvQvYK",
-	"O22pp483q2Sp0k3RZ8/voWS2DqY324afTwPstto0PnMmqj3fLn/U1OuGbfHrGgxbG8dbahTwnWNu9Qwt",
-	"vszUPqnpbCRVFJHLskzI5b/DSbe+aLpBSKu9VSTSVfeOal8S76ixq4JB9GFQlFpbzEajyfTVcDwcDyez",
-	"r8ZfjSk+qhZpKnadxRyI2P5g03Sfdyyt87STve2uUafkOs+o7nV/ef9/AQAA//8=",
+	"7Ft7c+O2dv8qZ3jvzNq5FPXwYxPtdDqOs824TTZbb26S6dr1QsSRiDUJMAAkreLxd+/ggBRJCfJrH82k",
+	"/U8iCeDgPH44L9xEqSpKJVFaE41vopJpVqBFTf/OOBalsijT1X/gyj3haFItSiuUjMbROZbIrJAzYLDU",
+	"wiIshc3AZgiGFQjXuAKNdq6loYdToY0FJs0SdQLf4ZTNc2vAKlASgaMWC+Qw1aqgz4W0qFnqFgMmOagS",
+	"NXP/kiiOhCMgQ8ZRR3EkWYHRuE1wz1EcRybNsGCO9IJ9+AHlzGbReHR0HEd2VbohxmohZ9HtbRydNeud",
+	"fbe9258zhFRJy1LbS9F926FQ8DEM3V6Go69BTSFH6/gYAxczYU0MCVzBGHoxSGXBWKaJc8QxBlxZ2BPc",
+	"ANMIc4MchAQ1eY+pBbc5s7/edMls1my5RcKV4FEcafx9LjTyaGz1HNscKJmjyE3x329Pev/Fen8Met9c",
+	"jXuXzb/E/b0ZxMPR89u/R9tMunXzm1JJg15DpJlPpyIVKO0bqzSboXvs2ITSup+sLHORktj6pVaTHIt/",
+	"vDeOoTct0v6ucRqNo7/1G3Xs+7em/9qP8qtvi0RjqjR3rDRWaQRhYC7ZgomcTXIkxXHKlKuU5WBKpXJI",
+	"mXQysOwa6V0zxd76p0no26uCfbiarCwaUNoPv9JoUC+weqyRpRny2L13k3Fhrh0R03me7yfwStmM5MyM",
+	"J5C/gNPzH729eHE7Wth0iqlFnsA5Wr0CNnX65eaj/70T+s8xZyunCF7xSQSt99s6+wZTJTmZ2JIJCxOc",
+	"Oh5pN8ZR5RaYl7liPOkai5CimBfReLjWAadoM9RODLdxVAvlCwr7RML5v53CN4dHz6GaPCG7rca6qU/P",
+	"fzwnCZK+a4cYVnhVFfRsQ6HjyFhm5yb8ak72F3w3LzmzyK8YvZ4qXbhfkXvYs6LAbduJo7nOA3Pdtk32",
+	"rSPzcj3WA4Abe6qKAqU9x9/naDyvOReOMyx/3drnlOUG442ts7nNlA7uY6L4agMdD0aDwSB2KlA/Gcb3",
+	"EE2zhMkmvNxWzBMyggpOX4Cc57lDPAYm1YgSSlV6aJQKCmbTzOmn+8oZdQ1t3V1iwUQe3ORUYM7Nbqb5",
+	"2baI36ExHngDL8pMyfCbj5H8d2gxtWdrG+tumuNMM45tSidK5cikG4tyIbSSRTV0i66MSa6m06vf5zgP",
+	"Uy7W6269ysUCr9gMpb2q5gkTUaAxbFYZocUibGzVA6Y1WxEzq6Nkm8sdF+VRAtXIjJKPJMSouU6JFJQO",
+	"Ed9GXLBczaa5WkZxNGV5PmHpdUt2O+S75kNXLusVghyNGwk39N+nJg9FiYB/w/Ic9TMDzmlzpxh+YKnN",
+	"V+SgqSlY/GBjwAVK6847boupM0wl8adpNH5709mw+zi6vI27T2nw9mM3VXR5e7lp1fR8w3kZ9L756m+X",
+	"N8P4YBTyUuJqjS6sDUdf3wNqcZQzOZuzGV6liuMmLB51ho/iT6qaxKuAl/oYFO5SH1SSteaezNYuf/eo",
+	"WD9fW8jGB7lgYcOZaGTXGD5muBZT+zSMMuTCML0Kvl2gNuLRNl2PutLIgtC5wVm/6S6tIf5219mcxLM2",
+	"NK4VeQQcl66HH9rfezXpcuAuF+vf1STEE+/57lqh8YsfvM55PeRezmzFMLSfzqIhrrmNbOuntViUtq0H",
+	"a881jlKNj3bbdnDkWsjwi5wZe4Va7/C4JH6wVxWVj6JDo5nn9tHI4hzczvFVoiSpuMN9motZ5s4g7lwX",
+	"dyIwHjjJnuLvbns3Fc9qkuJGVh3BhETdCjc2/R97p9cXDuPVdOqZANoflUAfxzBVGhYsF5ximDrMMElQ",
+	"L6SxTKa4w15o3quHRh0tHbXC5ngHjG270sZSqPvP8zOQrKjjOsdsd2ZXm4gBk1kCmbWlGff7mcp5LiQm",
+	"HBd1rGb6zd7vFSi9rald7ygkPA8ETwtd0oxJiXlbfxdKkLeUZoy8p4KQmZz/kOZWMcYuSXR4GYqDPlU0",
+	"sTs62O19tyLQjmNw9DjHoJ5mt3DcqC3bSnV6MEq3Fe5bZvD4EE7PTw9Gp7B3yoxlM6lysU8uYoZAmZGg",
+	"0aS6aMuSts49FFAa5S4Meq8mu6So1nzqkvprhhpBWOfK+uxLZQYzZwOTeXqNtu8CuiSMuBVvdppxxkZH",
+	"x+FX4g/sQKWQ9vgwigMG7wlrs2WWOp3mQjv9LpXK748uOrRWy8e1CNdreAGE9OANxd2vVRn0Ca8KEwCe",
+	"GdYC58wyoKwYj10cX4g8F95zIz14ABfSJlVwl1dRZxRu4/ti3+Hx4Y4kbh3kyHkxoSwuvEyGx4cvwJ1G",
+	"K1hmKGlX/kMQnLJ3S2GzDHPuAp+5LJk26GDXbQ8/sKJ0oB39Y3g4PDo6OhoMB4OwSj0hBPWyfbjn1WTB",
+	"HhTPOpWIo9TZnwdyAnRKAbIHaB4xupFfQ24rsg0EsXGtV3dq4+c8NS7jcL6j62xvhpC70z6B3DRbwsmr",
+	"M2AGNKYoFsjHXtdiYCCZ306th3uU8NI4E0ruUz6ZgcV8TJlnUY77RpRmTMf8MlOG6gQaSqYJ3lg1TQIn",
+	"jao2GrxHuh0Dk0quCjU38fqrGEotFsxiDBrdvlLrzLiVRXd/rqVayv2qemNgNBjUtYtKU6BUZQy1pN1c",
+	"TtBwEUlV0+EpvIherKkFmzFbJ+QnCGRWvLNKNX1rwpb1bc6cwCsUNkNd5eV94en0/Ednpi1RHh8GjXNW",
+	"uQFdUVaVqko0sHf25ic4GB4f75O/6Jf2+KDmFhikai6tXoGLw92624WXy5tg5mLDsrxmhezjZ3WN8hfU",
+	"XKSBpKDT3wWGYTHNmSge773cg7UfSqHRPDKceUoyLlUlfnQC7/3SUvRjtTIlppW76wEwBAq7CwGbIb5n",
+	"/N3AF5Lnr1pYPF8HeBto5nP/dwT/d0ft9wchzUlAUVgU147ZveC/0+2/JTCdqrpCVB3tVdWyjj6gYEJa",
+	"JiRqdyJQnjwKhShRsPbnJnZoXRcTJKZWaQMzlKiZRUhz4U5GqiknsF51qpV7igvUqwvpIGSzslsIznNc",
+	"Mu1IvEaqoDG3jENQEBylFXblYquF4KiBSX4hm/QanP6WwKkWVqQs75XMZk312sBeU+SIoTWIKuXxhWzq",
+	"kSkr7VzjPrB8yVamwkWCGkE+itAwmfMZ2hfebWHA0QX4KNPVhZwykRMCruqRVFwnTY+BTnpy3eI1hpMj",
+	"RydPLhbYo5zVhcyY5D01nfozA97VWj0GBxfv1kXWSsWTC3khX2rtROE4+G5XXfAd7NUlvf0EfmkCb/SD",
+	"nbZcSNuJ2Cn8cj7bO/r1LrmQlDpPURpsqdhJ6XbZGyWDLcVaLpcJo9eJ0rN+Ndb0fzg7ffnqzUsa0wTi",
+	"jbISc8qcUaqkyiFG42iQDP0AVaJkpYjG0UEySA488mdkYf3qXbJiBfklMyR7WGvFGY/G0fdofypRnrw+",
+	"izYK7aPB4I5aaz1pU2MNFO63zadaC7hK5w5hEreJw99+2+VfrilqlWkdOhYFpWejnzNhWpPFkWUz40sf",
+	"lkWX7uP+Ythv6if9Jt0c5McPwtitnPWjOPO46vPWWjsY58l+Arvi6Ghw8FT2nuSCGTRxZfelkBI5tHLS",
+	"JoY6sw0GUcZAeXcyzyo7D5R7a8umVc0KSeiG9nrbN2ho4v5N9etK8Ns+p6pTr6kStksgb2+2K/g0G1A+",
+	"vcIiJaditqO5hb5+Qk9L7/JmGB8fhl2sm9BKzaaeutzBcXC5yzgqlQmnJmQb/AmrY3DukgHnRyoNwpq1",
+	"4IRxR4gk6ddoLoxHR+LnM9PCbKghG/beeWdkDHWp8t2+x8yurXXqzOsE5rdVf8CnMa9AjfK261E4ht9+",
+	"Tgtv73KHdbtj2Nu2X/jBtn04OHzc98ODR35/9KWw5ieJsBDazlleKRRVhJVPjNT6VkFQOZ/kwmRdMLoP",
+	"Y2ofqr9ALaakZLWhdBXzF3pPEc9H6OUjsgeWlvJdUA/OsfpBYT/4y6l3Jy7cod4L//oFObKSMv5A1FMW",
+	"gSIY8HzxnWmVN/Y0i/jzarhXK2DV3skRfX58PAKTsRL3E3jlwgMPy4S8bYWulbelzk3iyPRvummk27sc",
+	"vnbt9zNqRnuZHYrRIvqLwN9HCO/XjNkmnLuWamnIy8mYgbIOFJSmtpXOtloibAksutzo3ngbJqv5pN9t",
+	"Fr69fIga9KtI3gQ8pcctF98/oNu73fZDuip4wnnVXPiZTv2N1sUHIeLwk63ezqyEmko5973W6zThbRyN",
+	"BqMvtf5/Up6lJoDPNSU11dxO1IcnGuE3fxWEPuGckqmkPmDV5qWAZ4byPj5b4g6rpe/B1mo+87cQaj7u",
+	"tPoHWa1uOor/12y2qzWjwbCpUjkeWKWu6U9zDaNSKf+gzhGNBiM/UNgLuWQGfJ4P9tyn79XEuQC1Ela9",
+	"4k24sZ/ACWi684G87py4kN07HxtXMHbf/wiEIKeUfqxKV58HjLq9CH8uLPLb/380+nOikZfO2uI8KICa",
+	"ejd6bemfHYfqHryPxaJANp2S5c8MCE7Ok82Eae7G+OYo0Zh3At9XaXZe5Z4npor7gpezfuute016Zzx6",
+	"SFqlfTHpzntJW/uhtPLRwQC4mKGx68YUxVdVB4jJWG90dPwv429P3rw8PhwnQBGBqHczEwvcfdPsHEvd",
+	"+47m7uzkjvRPF+v+Sbdumu6bu+Duq/5XXRNfV9gmQjrtjB+W72VzLpRvzonBWI2sQJ7AqV+p9/OqpOtT",
+	"Va83fd1fskV8If3vosRZXD1XsxnVCVpQpFKLtufnfQFpNpfXSN0S7oS4kPUyPqT2+P/lIuNWN2qYOXR6",
+	"NZUXdziyXCPjq/W9ra0zzMPz8MsQ+YaoqMF549rbJz8p7ialVCpH7nwyf6+OC3P9onWbzKmRdy3+Dx4b",
+	"7vvn938fujvZPXJI4sDa9xO/P33jVXCfEsESfOMciLWDTO7gnWdPu626Pnl8RbJXVv1fQa/zlUOdXPxR",
+	"NVXUzS1W+ZYWCsDrxo2pRpM1V3mpcOr+XchO8bEpR3b92SoZrvS6MLnn11AyXwXT103/2udxHLc6kr5w",
+	"Zq/Z3y78WteUk6ZA+w4MWxnHW+qJ8Y2QbvYcLf7VMnq/Zoq2x/JcyNm/wkm7Zm7aQVGj7VVk1DaPlilc",
+	"Eq+pr7Fys5pC8rjfH46eJ4NkkAzHXw++HlC8Vk2yXexpkxZXNDlX4x6i6vJUQ9O2r9O4oz4JVmeZQs6p",
+	"CwctypCTuunuh66Ym8Dy55vdCnF1YG5HkB4iqlbf+wGrWr+FV9ur/7JVpHAOTF2Z6HRkbJRKq+61UM2M",
+	"mXWxrEVHq4oRcKApi0y1jMrAfWubDGSRa77WSeSQOy4MnLw+e2ZALSW0XrbGU1X99vL2fwIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
