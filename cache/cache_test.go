@@ -211,14 +211,24 @@ func TestL1IsBounded(t *testing.T) {
 	for i := range 5000 {
 		c.Set(string(rune('a'+i%26))+strings.Repeat("x", i/26), c.NewEntry(lookup(), time.Now()))
 	}
-	n := 0
-	for i := range 5000 {
-		if _, ok := c.Peek(string(rune('a'+i%26)) + strings.Repeat("x", i/26)); ok {
-			n++
+	// W-TinyLFU applies evictions in batches, off the writer's path: on a
+	// busy machine they may land a moment after the last Set. The bound
+	// must hold once they have.
+	remaining := func() int {
+		n := 0
+		for i := range 5000 {
+			if _, ok := c.Peek(string(rune('a'+i%26)) + strings.Repeat("x", i/26)); ok {
+				n++
+			}
 		}
+		return n
 	}
-	if n > 60 {
-		t.Errorf("after 5000 Sets into max_entries 50, %d entries remain", n)
+	deadline := time.Now().Add(30 * time.Second)
+	for n := remaining(); n > 60; n = remaining() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5000 Sets into max_entries 50, %d entries remain", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
