@@ -23,6 +23,7 @@ import (
 	"github.com/holdline/holdline/internal/sim"
 	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
+	"github.com/holdline/holdline/outbox/storetest"
 )
 
 // failoverEnv is the CRM write path wired the way the sidecar wires it,
@@ -139,9 +140,7 @@ func startFailover(t *testing.T, kind string, shared bool) *failoverEnv {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		if err := e.store.Check(); err != nil {
-			t.Errorf("store indexes: %v", err)
-		}
+		storetest.CheckInvariants(t, e.store)
 		e.store.Close()
 	})
 	return e
