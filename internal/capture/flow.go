@@ -48,9 +48,10 @@ type Options struct {
 	Notify func()
 	// Owner is this sidecar's id (stable across restarts on the same
 	// data_dir). A spooled recording's upload job carries it, with the
-	// dependency timeline.SpoolDependency(Owner), so that only the sidecar holding
-	// the bytes runs the upload (see the package documentation). "" makes
-	// upload jobs anyone's, which is right only for a single sidecar.
+	// dependency timeline.SpoolDependency(Owner), so that only the sidecar
+	// holding the bytes runs the upload (see the package documentation).
+	// "" makes upload jobs anyone's, which is right only for a single
+	// sidecar.
 	Owner string
 	// OnSpoolLost, when set, is called when an upload job finds its spool
 	// file gone on its owner (the data_dir was lost): the job goes dead,

@@ -32,9 +32,9 @@ type Records interface {
 }
 
 // Handlers returns the outbox handlers of the recording jobs, keyed by
-// kind: timeline.KindBlobUpload and timeline.KindAttachRecording. records routes an attachment to its
-// record's endpoint and crmDep is the "crm" dependency whose policy chain
-// each attachment part runs through.
+// kind: timeline.KindBlobUpload and timeline.KindAttachRecording. records
+// routes an attachment to its record's endpoint and crmDep is the "crm"
+// dependency whose policy chain each attachment part runs through.
 func (f *Flow) Handlers(records Records, crmDep *resilience.Dependency) map[string]outbox.Handler {
 	return map[string]outbox.Handler{
 		timeline.KindBlobUpload: f.handleUpload,
