@@ -715,14 +715,3 @@ func (s *BoltStore) RecoverInflight(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
-
-// Check verifies that the store's indexes and counts agree with its jobs
-// and returns every disagreement. Tests call it after every test.
-func (s *BoltStore) Check() error {
-	var errs []error
-	err := s.db.View(func(tx *bolt.Tx) error {
-		errs = buckets(tx).check()
-		return nil
-	})
-	return errors.Join(append(errs, mapErr(err))...)
-}

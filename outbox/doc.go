@@ -62,6 +62,7 @@
 //
 // ikey is "i" + InteractionID, or "j" + id for a job without one. Claim
 // seeks each dependency's slice of ready, skipping paused dependencies
-// whole, so a paused backlog costs nothing to poll. BoltStore.Check verifies
-// that these indexes agree; the test suite runs it after every test.
+// whole, so a paused backlog costs nothing to poll. The package's tests
+// check that these indexes agree after every test (BoltStore.Check, in
+// bolt_check_test.go; the Redis store has its own in redis_check_test.go).
 package outbox

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -22,7 +23,7 @@ func seedStore(t *testing.T) (dir, deadID string) {
 	defer s.Close()
 	ctx := t.Context()
 	for i, key := range []string{"record:call-1", "record:call-2"} {
-		j, _, err := s.Enqueue(ctx, outbox.Job{Kind: "crm.create_record", Dependency: "crm", InteractionID: strings.TrimPrefix(key, "record:"), IdempotencyKey: key, Payload: json.RawMessage(`{"subject":"x"}`)})
+		j, _, err := s.Enqueue(ctx, outbox.Job{Kind: timeline.KindCreateRecord, Dependency: timeline.DependencyCRM, InteractionID: strings.TrimPrefix(key, "record:"), IdempotencyKey: key, Payload: json.RawMessage(`{"subject":"x"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}

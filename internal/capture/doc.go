@@ -49,7 +49,8 @@
 // crm.create_record job) and sends the recording in parts of at most
 // recordings.attach_part_bytes, each streamed from the store with its own
 // idempotency key. Both run per interaction, in order, after the record
-// create. See Flow.Handlers.
+// create. See Flow.Handlers; the kinds, payloads, keys and ordering rules
+// belong to internal/timeline.
 //
 // Not a stable API: holdline is a binary, and this package serves it.
 package capture

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -20,15 +19,8 @@ import (
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
-)
-
-// The outbox job kinds this package queues and handles.
-const (
-	// KindUpload moves a spooled recording into the store.
-	KindUpload = "blob.upload"
-	// KindAttach attaches a stored recording to the interaction's CRM record.
-	KindAttach = "crm.attach_recording"
 )
 
 // extensions maps the accepted content types to object name extensions.
@@ -56,30 +48,15 @@ type Options struct {
 	Notify func()
 	// Owner is this sidecar's id (stable across restarts on the same
 	// data_dir). A spooled recording's upload job carries it, with the
-	// dependency SpoolDependency(Owner), so that only the sidecar holding
-	// the bytes runs the upload (see the package documentation). "" makes
-	// upload jobs anyone's, which is right only for a single sidecar.
+	// dependency timeline.SpoolDependency(Owner), so that only the sidecar
+	// holding the bytes runs the upload (see the package documentation).
+	// "" makes upload jobs anyone's, which is right only for a single
+	// sidecar.
 	Owner string
 	// OnSpoolLost, when set, is called when an upload job finds its spool
 	// file gone on its owner (the data_dir was lost): the job goes dead,
 	// and this makes the loss countable (a metric). It must not block.
 	OnSpoolLost func()
-}
-
-// SpoolDependencyPrefix starts the outbox dependency of an upload job
-// whose bytes are in one sidecar's spool: SpoolDependency(owner).
-const SpoolDependencyPrefix = "spool:"
-
-// SpoolDependency is the outbox dependency of upload jobs whose spool
-// files only the sidecar owner holds. A dispatcher pauses every such
-// dependency but its own (and its own while the blob breaker is open), so
-// the upload is only ever claimed by the owner; the attach job it queues
-// once the object is stored is anyone's. Empty owner: "blob".
-func SpoolDependency(owner string) string {
-	if owner == "" {
-		return "blob"
-	}
-	return SpoolDependencyPrefix + owner
 }
 
 // Flow stores recordings: store first, spool when the store fails, CRM
@@ -158,25 +135,11 @@ const (
 	Replayed
 )
 
-// Recording is the answer's body, and what GET /v1/interactions/{id}
-// shows.
-type Recording struct {
-	RecordingID string `json:"recording_id"`
-	Object      string `json:"object,omitempty"`
-	Size        int64  `json:"size"`
-	CRC32C      string `json:"crc32c"`
-	SHA256      string `json:"sha256,omitempty"`
-	// Stored is gcs, dir or spool.
-	Stored string `json:"stored"`
-	// CRM is queued, attached or dead.
-	CRM   string `json:"crm"`
-	JobID string `json:"job_id,omitempty"`
-}
-
 // Result is what Upload did.
 type Result struct {
-	Outcome   Outcome
-	Recording Recording
+	Outcome Outcome
+	// Recording is the recording as its job says: the answer's body.
+	Recording timeline.Recording
 }
 
 // Upload stores one recording, streaming its body (see the package
@@ -379,7 +342,7 @@ func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
 // stored queues the attachment of a committed object and answers 201.
 func (f *Flow) stored(ctx context.Context, req Request, name string, sum blob.Sum) (Result, error) {
-	p := attachPayload{
+	p := timeline.AttachPayload{
 		RecordingID: req.RecordingID, InteractionID: req.InteractionID, Object: f.store.URI(name), Name: name,
 		Stored: f.store.Kind(), Size: sum.Size, CRC32C: blob.EncodeCRC32C(sum.CRC32C), SHA256: sum.SHA256, ContentType: req.ContentType,
 	}
@@ -394,7 +357,7 @@ func (f *Flow) stored(ctx context.Context, req Request, name string, sum blob.Su
 		}
 		return Result{}, err
 	}
-	return Result{Outcome: Stored, Recording: p.recording(job)}, nil
+	return Result{Outcome: Stored, Recording: recording(job)}, nil
 }
 
 // existing handles a create-only miss: the same bytes are a replay (and
@@ -420,16 +383,12 @@ func (f *Flow) spooled(ctx context.Context, req Request, name string, sum blob.S
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrInsufficientStorage, err)
 	}
-	p := uploadPayload{
+	p := timeline.UploadPayload{
 		RecordingID: req.RecordingID, InteractionID: req.InteractionID, SpoolPath: path, Object: f.store.URI(name), Name: name,
 		Size: sum.Size, CRC32C: blob.EncodeCRC32C(sum.CRC32C), SHA256: sum.SHA256, ContentType: req.ContentType,
 		Owner: f.owner,
 	}
-	body, _ := json.Marshal(p)
-	job, created, err := f.jobs.Enqueue(ctx, outbox.Job{
-		Kind: KindUpload, Dependency: SpoolDependency(f.owner), InteractionID: req.InteractionID,
-		IdempotencyKey: "upload:" + req.RecordingID, Payload: body,
-	})
+	job, created, err := f.jobs.Enqueue(ctx, timeline.UploadJob(p))
 	if err != nil || !created {
 		_ = f.spool.Remove(path)
 	}
@@ -438,23 +397,18 @@ func (f *Flow) spooled(ctx context.Context, req Request, name string, sum blob.S
 	}
 	if !created {
 		// Raced with an upload of this id elsewhere.
-		var old uploadPayload
-		_ = json.Unmarshal(job.Payload, &old)
+		old, _ := timeline.DecodeUpload(job)
 		if old.InteractionID != req.InteractionID || old.SHA256 != sum.SHA256 {
 			return Result{}, fmt.Errorf("%w: %s", ErrConflict, req.RecordingID)
 		}
-		return Result{Outcome: Replayed, Recording: old.recording(job)}, nil
+		return Result{Outcome: Replayed, Recording: recording(job)}, nil
 	}
 	f.wake()
-	return Result{Outcome: Spooled, Recording: p.recording(job)}, nil
+	return Result{Outcome: Spooled, Recording: recording(job)}, nil
 }
 
-func (f *Flow) enqueueAttach(ctx context.Context, p attachPayload) (outbox.Job, error) {
-	body, _ := json.Marshal(p)
-	job, created, err := f.jobs.Enqueue(ctx, outbox.Job{
-		Kind: KindAttach, Dependency: "crm", InteractionID: p.InteractionID,
-		IdempotencyKey: "attach:" + p.RecordingID, Payload: body,
-	})
+func (f *Flow) enqueueAttach(ctx context.Context, p timeline.AttachPayload) (outbox.Job, error) {
+	job, created, err := f.jobs.Enqueue(ctx, timeline.AttachJob(p))
 	if err != nil {
 		return outbox.Job{}, fmt.Errorf("capture: queue attachment: %w", err)
 	}
@@ -462,8 +416,7 @@ func (f *Flow) enqueueAttach(ctx context.Context, p attachPayload) (outbox.Job, 
 		f.wake()
 		return job, nil
 	}
-	var old attachPayload
-	_ = json.Unmarshal(job.Payload, &old)
+	old, _ := timeline.DecodeAttach(job)
 	if old.InteractionID != p.InteractionID || old.SHA256 != p.SHA256 || old.Size != p.Size {
 		return outbox.Job{}, fmt.Errorf("%w: %s", ErrConflict, p.RecordingID)
 	}
@@ -483,9 +436,9 @@ func (f *Flow) previous(ctx context.Context, interactionID, recordingID string) 
 	var found *outbox.Job
 	for i := range jobs {
 		switch jobs[i].IdempotencyKey {
-		case "attach:" + recordingID:
+		case timeline.AttachKey(recordingID):
 			return &jobs[i], nil
-		case "upload:" + recordingID:
+		case timeline.UploadKey(recordingID):
 			found = &jobs[i]
 		}
 	}
@@ -495,9 +448,9 @@ func (f *Flow) previous(ctx context.Context, interactionID, recordingID string) 
 // replay reads the body only to hash it, and answers with the recording
 // as it stands (200) or ErrConflict.
 func (f *Flow) replay(req Request, want string, prev *outbox.Job) (Result, error) {
-	var p attachPayload // the upload payload has the same fields that matter here
-	if err := json.Unmarshal(prev.Payload, &p); err != nil {
-		return Result{}, fmt.Errorf("capture: job %s payload: %w", prev.ID, err)
+	rec, ok := timeline.RecordingOf(*prev)
+	if !ok {
+		return Result{}, fmt.Errorf("capture: job %s (%s) holds no readable recording", prev.ID, prev.Kind)
 	}
 	sum, err := f.copy(req.Body, &tee{spool: nil, store: discard{}})
 	if err != nil {
@@ -506,16 +459,8 @@ func (f *Flow) replay(req Request, want string, prev *outbox.Job) (Result, error
 	if want != "" && sum.SHA256 != want {
 		return Result{}, &InvalidError{Field: "Repr-Digest", Detail: "the body's sha-256 does not match Repr-Digest", Err: ErrDigestMismatch}
 	}
-	if sum.SHA256 != p.SHA256 || sum.Size != p.Size {
+	if sum.SHA256 != rec.SHA256 || sum.Size != rec.Size {
 		return Result{}, fmt.Errorf("%w: %s was stored with other bytes", ErrConflict, req.RecordingID)
-	}
-	var rec Recording
-	if prev.Kind == KindUpload {
-		var up uploadPayload
-		_ = json.Unmarshal(prev.Payload, &up)
-		rec = up.recording(*prev)
-	} else {
-		rec = p.recording(*prev)
 	}
 	return Result{Outcome: Replayed, Recording: rec}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -47,7 +48,7 @@ func TestUploadStoresThenAttachesInParts(t *testing.T) {
 		t.Errorf("spool holds %v after a GCS upload, want nothing", files)
 	}
 
-	j := e.waitJob(t, "int-1", capture.KindAttach, 10*time.Second)
+	j := e.waitJob(t, "int-1", timeline.KindAttachRecording, 10*time.Second)
 	var rec struct{ ID string }
 	for _, rc := range e.crm.Records() {
 		if rc.InteractionID == "int-1" {
@@ -100,7 +101,7 @@ func TestReplaySameBytesAndConflict(t *testing.T) {
 		t.Errorf("bucket holds %v, want one object", objs)
 	}
 	jobs, _ := e.jobs.Interaction(t.Context(), "int-2")
-	if len(jobs) != 1 || jobs[0].Kind != capture.KindAttach {
+	if len(jobs) != 1 || jobs[0].Kind != timeline.KindAttachRecording {
 		t.Errorf("interaction jobs = %+v, want one attach job", jobs)
 	}
 }
@@ -129,7 +130,7 @@ func TestReplayAfterCrashBetweenCommitAndQueue(t *testing.T) {
 	}
 }
 
-func sumFrom(r capture.Recording) blob.Sum {
+func sumFrom(r timeline.Recording) blob.Sum {
 	c, _ := blob.DecodeCRC32C(r.CRC32C)
 	return blob.Sum{Size: r.Size, CRC32C: c, SHA256: r.SHA256}
 }
@@ -194,7 +195,7 @@ func TestLimitsAndTypes(t *testing.T) {
 func TestGCSDownSpoolsThenUploadsThenAttaches(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.createRecord(t, "int-6")
-	e.waitJob(t, "int-6", "crm.create_record", 5*time.Second)
+	e.waitJob(t, "int-6", timeline.KindCreateRecord, 5*time.Second)
 	f, err := e.faults.Add(resilience.Fault{Dependency: "blob", ErrorRate: 1, Duration: config.Duration(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +224,8 @@ func TestGCSDownSpoolsThenUploadsThenAttaches(t *testing.T) {
 	}
 	e.faults.Delete(f.ID)
 
-	up := e.waitJob(t, "int-6", capture.KindUpload, 10*time.Second)
-	at := e.waitJob(t, "int-6", capture.KindAttach, 10*time.Second)
+	up := e.waitJob(t, "int-6", timeline.KindBlobUpload, 10*time.Second)
+	at := e.waitJob(t, "int-6", timeline.KindAttachRecording, 10*time.Second)
 	if !at.CreatedAt.After(up.CreatedAt) || at.UpdatedAt.Before(up.UpdatedAt) {
 		t.Errorf("attach job %v..%v does not follow upload job %v..%v", at.CreatedAt, at.UpdatedAt, up.CreatedAt, up.UpdatedAt)
 	}
@@ -326,7 +327,7 @@ func TestDirStore(t *testing.T) {
 	for _, j := range jobs {
 		kinds = append(kinds, j.Kind)
 	}
-	if !slices.Equal(kinds, []string{capture.KindAttach, capture.KindUpload}) {
+	if !slices.Equal(kinds, []string{timeline.KindAttachRecording, timeline.KindBlobUpload}) {
 		t.Errorf("jobs = %v, want attach then upload", kinds)
 	}
 	_ = outbox.Done

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -165,9 +165,12 @@ func cmp(v, def int64) int64 {
 // createRecord queues the interaction's CRM record, as POST .../record does.
 func (e *env) createRecord(t testing.TB, interactionID string) {
 	t.Helper()
-	p, _ := json.Marshal(map[string]any{"request_hash": "h", "record": crm.NewRecord{InteractionID: interactionID, Subject: "call"}})
-	if _, _, err := e.jobs.Enqueue(t.Context(), outbox.Job{Kind: interactions.KindCreateRecord, Dependency: "crm",
-		InteractionID: interactionID, IdempotencyKey: "record:" + interactionID, Payload: p}); err != nil {
+	j, err := timeline.CreateRecordJob(interactionID, "record:"+interactionID,
+		timeline.RecordPayload{RequestHash: "h", Record: crm.NewRecord{InteractionID: interactionID, Subject: "call"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.jobs.Enqueue(t.Context(), j); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -14,70 +14,14 @@ import (
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
-// uploadPayload is a blob.upload job's payload.
-type uploadPayload struct {
-	RecordingID   string `json:"recording_id"`
-	InteractionID string `json:"interaction_id"`
-	SpoolPath     string `json:"spool_path"`
-	// Object is the URI the recording will have (gs://bucket/name); Name
-	// is the object name inside the store.
-	Object      string `json:"object"`
-	Name        string `json:"name"`
-	Size        int64  `json:"size"`
-	CRC32C      string `json:"crc32c"`
-	SHA256      string `json:"sha256"`
-	ContentType string `json:"content_type"`
-	// Owner is the id of the sidecar whose spool holds the bytes ("" for
-	// jobs of a single sidecar, or queued before owners existed).
-	Owner string `json:"owner,omitempty"`
-}
-
-func (p uploadPayload) recording(j outbox.Job) Recording {
-	return Recording{RecordingID: p.RecordingID, Object: p.Object, Size: p.Size, CRC32C: p.CRC32C, SHA256: p.SHA256,
-		Stored: "spool", CRM: "queued", JobID: j.ID}
-}
-
-// attachPayload is a crm.attach_recording job's payload.
-type attachPayload struct {
-	RecordingID   string `json:"recording_id"`
-	InteractionID string `json:"interaction_id"`
-	Object        string `json:"object"`
-	Name          string `json:"name"`
-	// Stored is the store kind: gcs or dir.
-	Stored      string `json:"stored"`
-	Size        int64  `json:"size"`
-	CRC32C      string `json:"crc32c"`
-	SHA256      string `json:"sha256"`
-	ContentType string `json:"content_type"`
-}
-
-func (p attachPayload) recording(j outbox.Job) Recording {
-	r := Recording{RecordingID: p.RecordingID, Object: p.Object, Size: p.Size, CRC32C: p.CRC32C, SHA256: p.SHA256,
-		Stored: p.Stored, CRM: "queued", JobID: j.ID}
-	switch j.State {
-	case outbox.Done:
-		r.CRM = "attached"
-	case outbox.Dead:
-		r.CRM = "dead"
-	case outbox.Held:
-		r.CRM = "held"
-	}
+// recording is the recording j (an upload or attach job) describes.
+func recording(j outbox.Job) timeline.Recording {
+	r, _ := timeline.RecordingOf(j)
 	return r
-}
-
-// attachResult is a crm.attach_recording job's result.
-type attachResult struct {
-	AttachmentIDs []string `json:"attachment_ids"`
-}
-
-// uploadResult is a blob.upload job's result.
-type uploadResult struct {
-	Object      string `json:"object"`
-	Stored      string `json:"stored"`
-	AttachJobID string `json:"attach_job_id"`
 }
 
 // Records finds an interaction's CRM record and the adapter bound to the
@@ -88,13 +32,13 @@ type Records interface {
 }
 
 // Handlers returns the outbox handlers of the recording jobs, keyed by
-// kind: KindUpload and KindAttach. records routes an attachment to its
-// record's endpoint and crmDep is the "crm" dependency whose policy chain
-// each attachment part runs through.
+// kind: timeline.KindBlobUpload and timeline.KindAttachRecording. records
+// routes an attachment to its record's endpoint and crmDep is the "crm"
+// dependency whose policy chain each attachment part runs through.
 func (f *Flow) Handlers(records Records, crmDep *resilience.Dependency) map[string]outbox.Handler {
 	return map[string]outbox.Handler{
-		KindUpload: f.handleUpload,
-		KindAttach: func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+		timeline.KindBlobUpload: f.handleUpload,
+		timeline.KindAttachRecording: func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
 			return f.handleAttach(ctx, j, records, crmDep)
 		},
 	}
@@ -105,8 +49,8 @@ func (f *Flow) Handlers(records Records, crmDep *resilience.Dependency) map[stri
 // It is idempotent: an object already stored with the same bytes (a run
 // that died after committing) counts as uploaded.
 func (f *Flow) handleUpload(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
-	var p uploadPayload
-	if err := json.Unmarshal(j.Payload, &p); err != nil {
+	p, err := timeline.DecodeUpload(*j)
+	if err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("capture: upload payload: %w", err))
 	}
 	crc, err := blob.DecodeCRC32C(p.CRC32C)
@@ -125,7 +69,7 @@ func (f *Flow) handleUpload(ctx context.Context, j *outbox.Job) (json.RawMessage
 	if err := f.uploadSpooled(ctx, p, sum); err != nil {
 		return nil, jobError("upload", err)
 	}
-	job, err := f.enqueueAttach(ctx, attachPayload{
+	job, err := f.enqueueAttach(ctx, timeline.AttachPayload{
 		RecordingID: p.RecordingID, InteractionID: p.InteractionID, Object: p.Object, Name: p.Name,
 		Stored: f.store.Kind(), Size: p.Size, CRC32C: p.CRC32C, SHA256: p.SHA256, ContentType: p.ContentType,
 	})
@@ -138,10 +82,10 @@ func (f *Flow) handleUpload(ctx context.Context, j *outbox.Job) (json.RawMessage
 	if err := f.spool.Remove(p.SpoolPath); err != nil {
 		f.log.Warn("spool file not removed", "path", p.SpoolPath, "error", err)
 	}
-	return json.Marshal(uploadResult{Object: p.Object, Stored: f.store.Kind(), AttachJobID: job.ID})
+	return json.Marshal(timeline.UploadResult{Object: p.Object, Stored: f.store.Kind(), AttachJobID: job.ID})
 }
 
-func (f *Flow) uploadSpooled(ctx context.Context, p uploadPayload, sum blob.Sum) error {
+func (f *Flow) uploadSpooled(ctx context.Context, p timeline.UploadPayload, sum blob.Sum) error {
 	if a, err := f.store.Stat(ctx, p.Name); err == nil {
 		return sameBytes(a, sum)
 	} else if !errors.Is(err, blob.ErrNotExist) {
@@ -199,8 +143,8 @@ func sameBytes(a blob.Attrs, sum blob.Sum) error {
 // file limit, crm.MaxPartBytes), in order, each streamed
 // from the store with the idempotency key attach:ID:partN.
 func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, records Records, crmDep *resilience.Dependency) (json.RawMessage, error) {
-	var p attachPayload
-	if err := json.Unmarshal(j.Payload, &p); err != nil {
+	p, err := timeline.DecodeAttach(*j)
+	if err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("capture: attach payload: %w", err))
 	}
 	recordID, c, err := records.Writer(ctx, j)
@@ -224,7 +168,7 @@ func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, records Records,
 		if parts > 1 {
 			a.Part, a.Parts = i+1, parts
 		}
-		key := fmt.Sprintf("attach:%s:part%d", p.RecordingID, i+1)
+		key := timeline.AttachPartKey(p.RecordingID, i+1)
 		id, err := resilience.Get(ctx, crmDep, "attach_recording", false, func(context.Context) (string, error) {
 			// A part may be tens of megabytes: it is bounded by the job's
 			// ctx, not by the CRM timeout meant for small calls; the
@@ -237,7 +181,7 @@ func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, records Records,
 		}
 		ids = append(ids, id)
 	}
-	return json.Marshal(attachResult{AttachmentIDs: ids})
+	return json.Marshal(timeline.AttachResult{AttachmentIDs: ids})
 }
 
 // jobError maps a dependency's error to the outbox's vocabulary: an open

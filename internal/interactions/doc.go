@@ -58,12 +58,9 @@
 //
 // # Job shapes
 //
-// crm.create_record: payload {"request_hash", "record": crm.NewRecord},
-// result {"record_id", "endpoint"} (plus "comment_id" and "appended" for
-// an append). crm.add_comment: payload {"request_hash", "comment":
-// crm.Comment}, result {"record_id", "comment_id"}. crm.move_record:
-// payload {"to", "from": {"record_id", "endpoint"}, "reason"}, result
-// {"record_id", "endpoint"}: the interaction's record from then on.
+// The kinds, payloads, results and ordering rules of the jobs this
+// package queues (crm.create_record, crm.add_comment, crm.move_record)
+// belong to internal/timeline, the interaction job catalogue.
 //
 // Not a stable API: holdline is a binary, and this package serves it.
 package interactions

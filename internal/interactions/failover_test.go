@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,7 +21,9 @@ import (
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
+	"github.com/holdline/holdline/outbox/storetest"
 )
 
 // failoverEnv is the CRM write path wired the way the sidecar wires it,
@@ -33,6 +37,7 @@ type failoverEnv struct {
 	d                  *outbox.Dispatcher
 	flow               *capture.Flow
 	dep                *resilience.Dependency
+	handlers           map[string]outbox.Handler
 	primary, secondary *sim.CRM
 	// writes counts write requests per endpoint.
 	writes map[string]*atomic.Int64
@@ -114,6 +119,7 @@ func startFailover(t *testing.T, kind string, shared bool) *failoverEnv {
 	for k, h := range e.flow.Handlers(records, e.dep) {
 		handlers[k] = h
 	}
+	e.handlers = handlers
 	e.d, err = outbox.NewDispatcher(e.store, handlers, nil, outbox.DispatcherConfig{
 		Backoff: config.Backoff{Initial: config.Duration(20 * time.Millisecond), Max: config.Duration(100 * time.Millisecond),
 			MaxElapsed: config.Duration(time.Hour)},
@@ -134,9 +140,7 @@ func startFailover(t *testing.T, kind string, shared bool) *failoverEnv {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		if err := e.store.Check(); err != nil {
-			t.Errorf("store indexes: %v", err)
-		}
+		storetest.CheckInvariants(t, e.store)
 		e.store.Close()
 	})
 	return e
@@ -219,6 +223,18 @@ func (e *failoverEnv) noDead(t *testing.T) {
 
 // kinds are the CRM kinds: generic, and the two with ids of their own.
 var kinds = []string{"generic", "salesforce", "zendesk"}
+
+// TestEveryKindHasAHandler: the handlers of interactions and capture
+// together run every kind of the job catalogue, and nothing else.
+func TestEveryKindHasAHandler(t *testing.T) {
+	e := startFailover(t, "generic", false)
+	got := slices.Sorted(maps.Keys(e.handlers))
+	want := slices.Sorted(slices.Values(timeline.Kinds()))
+	if !slices.Equal(got, want) {
+		t.Errorf("handler kinds = %v, want the catalogue's %v", got, want)
+	}
+	e.createRecord(t, "call-h") // and the dispatcher runs them
+}
 
 // TestWritesFollowTheirRecord: a record created on the primary keeps its
 // comment and attachment across a failover and a failback: they wait
@@ -347,7 +363,7 @@ func TestReplayToSecondaryRecreatesTheRecord(t *testing.T) {
 			if p := e.primary.Records(); len(p) != 1 || len(p[0].Comments) != 0 {
 				t.Errorf("primary records = %+v, want the original record untouched", p)
 			}
-			moves, _, err := e.store.List(t.Context(), outbox.Filter{Kind: interactions.KindMoveRecord})
+			moves, _, err := e.store.List(t.Context(), outbox.Filter{Kind: timeline.KindMoveRecord})
 			if err != nil {
 				t.Fatal(err)
 			}

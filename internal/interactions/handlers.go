@@ -13,6 +13,7 @@ import (
 
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -39,17 +40,17 @@ var errNoRecordYet = errors.New("interactions: the interaction has no CRM record
 func Handlers(records *Records) map[string]outbox.Handler {
 	h := &handlers{r: records}
 	return map[string]outbox.Handler{
-		KindCreateRecord: h.createRecord,
-		KindAddComment:   h.addComment,
-		KindMoveRecord:   h.moveRecord,
+		timeline.KindCreateRecord: h.createRecord,
+		timeline.KindAddComment:   h.addComment,
+		timeline.KindMoveRecord:   h.moveRecord,
 	}
 }
 
 type handlers struct{ r *Records }
 
 func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
-	var p recordPayload
-	if err := json.Unmarshal(j.Payload, &p); err != nil {
+	p, err := timeline.DecodeRecord(*j)
+	if err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("read payload: %w", err))
 	}
 	jobs, err := h.r.store.Interaction(ctx, j.InteractionID)
@@ -69,7 +70,7 @@ func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMes
 		if err != nil {
 			return nil, jobError(err)
 		}
-		return json.Marshal(result{RecordID: recordID, CommentID: id, Appended: true})
+		return json.Marshal(timeline.RecordResult{RecordID: recordID, CommentID: id, Appended: true})
 	}
 	endpoint, c, err := h.r.active()
 	if err != nil {
@@ -84,12 +85,12 @@ func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMes
 	if id == "" {
 		return nil, errors.New("the CRM answered without a record id")
 	}
-	return json.Marshal(result{RecordID: id, Endpoint: endpoint})
+	return json.Marshal(timeline.RecordResult{RecordID: id, Endpoint: endpoint})
 }
 
 func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
-	var p commentPayload
-	if err := json.Unmarshal(j.Payload, &p); err != nil {
+	p, err := timeline.DecodeComment(*j)
+	if err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("read payload: %w", err))
 	}
 	recordID, c, err := h.r.Writer(ctx, j)
@@ -102,7 +103,7 @@ func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessa
 	if err != nil {
 		return nil, jobError(err)
 	}
-	return json.Marshal(result{RecordID: recordID, CommentID: id})
+	return json.Marshal(timeline.RecordResult{RecordID: recordID, CommentID: id})
 }
 
 // moveRecord re-creates the interaction's record on the payload's endpoint
@@ -110,8 +111,8 @@ func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessa
 // makes it the interaction's record from then on. A record already there
 // is kept. It is held while the target is not the active endpoint.
 func (h *handlers) moveRecord(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
-	var p movePayload
-	if err := json.Unmarshal(j.Payload, &p); err != nil {
+	p, err := timeline.DecodeMove(*j)
+	if err != nil {
 		return nil, outbox.Permanent(fmt.Errorf("read payload: %w", err))
 	}
 	jobs, err := h.r.store.Interaction(ctx, j.InteractionID)
@@ -123,7 +124,7 @@ func (h *handlers) moveRecord(ctx context.Context, j *outbox.Job) (json.RawMessa
 		return nil, errNoRecordYet
 	}
 	if ref.Endpoint == p.To {
-		return json.Marshal(result{RecordID: ref.ID, Endpoint: ref.Endpoint})
+		return json.Marshal(timeline.RecordResult{RecordID: ref.ID, Endpoint: ref.Endpoint})
 	}
 	if active := h.r.eps.Active(); active != p.To {
 		return nil, fmt.Errorf("%w: the record is to move to the %s CRM endpoint and the active one is %s", outbox.ErrHeld, p.To, active)
@@ -132,7 +133,7 @@ func (h *handlers) moveRecord(ctx context.Context, j *outbox.Job) (json.RawMessa
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(result{RecordID: id, Endpoint: p.To})
+	return json.Marshal(timeline.RecordResult{RecordID: id, Endpoint: p.To})
 }
 
 // jobError tells the Dispatcher what a failed CRM call means for the job.

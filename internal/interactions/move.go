@@ -2,9 +2,10 @@ package interactions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/holdline/holdline/internal/timeline"
 )
 
 // ErrBadEndpoint is returned by MoveRecord for an endpoint other than
@@ -36,11 +37,12 @@ func (s *Service) MoveRecord(ctx context.Context, interactionID, to, reason stri
 	if ref.Endpoint == to {
 		return nil
 	}
-	payload, err := json.Marshal(movePayload{To: to, From: ref, Reason: reason})
+	key := "move:" + requestHash(timeline.KindMoveRecord, []string{interactionID, ref.Endpoint, ref.ID, to})[:32]
+	job, err := timeline.MoveRecordJob(interactionID, key, timeline.MovePayload{To: to, From: ref, Reason: reason})
 	if err != nil {
 		return fmt.Errorf("interactions: move record: %w", err)
 	}
-	_, _, err = s.queue.Enqueue(ctx, outboxJob(KindMoveRecord, interactionID, "move:"+requestHash(KindMoveRecord, []string{interactionID, ref.Endpoint, ref.ID, to})[:32], payload))
+	_, _, err = s.queue.Enqueue(ctx, job)
 	if err != nil {
 		return fmt.Errorf("interactions: move record: %w", err)
 	}

@@ -2,13 +2,13 @@ package interactions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -32,13 +32,6 @@ type Endpoints struct {
 	// dependencies.crm.shared_records): a record id is valid on either, so
 	// every write goes to the active endpoint.
 	SharedRecords bool
-}
-
-// RecordRef is an interaction's CRM record and the endpoint that created
-// it (or holds it after an operator moved it).
-type RecordRef struct {
-	ID       string `json:"record_id"`
-	Endpoint string `json:"endpoint"`
 }
 
 // Records finds an interaction's CRM record and the client that may write
@@ -85,7 +78,7 @@ func (r *Records) active() (string, crm.Client, error) {
 // writer returns the client that writes to ref. A record on an endpoint
 // other than the active one is held (outbox.ErrHeld, with the reason),
 // unless records are shared.
-func (r *Records) writer(ref RecordRef) (crm.Client, error) {
+func (r *Records) writer(ref timeline.RecordRef) (crm.Client, error) {
 	name, c, err := r.active()
 	if err != nil {
 		return nil, err
@@ -131,7 +124,7 @@ func (r *Records) Writer(ctx context.Context, j *outbox.Job) (recordID string, c
 }
 
 // writerIn is Writer for ref among the interaction's jobs.
-func (r *Records) writerIn(ctx context.Context, jobs []outbox.Job, ref RecordRef) (string, crm.Client, error) {
+func (r *Records) writerIn(ctx context.Context, jobs []outbox.Job, ref timeline.RecordRef) (string, crm.Client, error) {
 	if ref.ID == "" {
 		return "", nil, errNoRecordYet
 	}
@@ -161,12 +154,12 @@ func (r *Records) recreate(ctx context.Context, jobs []outbox.Job, to string) (s
 	if c == nil {
 		return "", outbox.Permanent(fmt.Errorf("interactions: no CRM client for the %s endpoint", to))
 	}
-	i := slices.IndexFunc(jobs, func(o outbox.Job) bool { return o.Kind == KindCreateRecord && o.State == outbox.Done })
+	i := slices.IndexFunc(jobs, func(o outbox.Job) bool { return o.Kind == timeline.KindCreateRecord && o.State == outbox.Done })
 	if i < 0 {
 		return "", errNoRecordYet
 	}
-	var p recordPayload
-	if err := json.Unmarshal(jobs[i].Payload, &p); err != nil {
+	p, err := timeline.DecodeRecord(jobs[i])
+	if err != nil {
 		return "", outbox.Permanent(fmt.Errorf("read record payload: %w", err))
 	}
 	key := "move:" + to + ":" + jobs[i].IdempotencyKey
@@ -187,23 +180,23 @@ func (r *Records) recreate(ctx context.Context, jobs []outbox.Job, to string) (s
 // the first done crm.create_record job, replaced by the result of each
 // later done crm.move_record job. A result without an endpoint (written
 // before records remembered theirs) is on the primary.
-func Record(jobs []outbox.Job, before string) RecordRef {
-	var ref RecordRef
+func Record(jobs []outbox.Job, before string) timeline.RecordRef {
+	var ref timeline.RecordRef
 	for _, o := range jobs {
 		if before != "" && o.ID >= before {
 			break
 		}
-		if o.State != outbox.Done || (o.Kind != KindCreateRecord && o.Kind != KindMoveRecord) {
+		if o.State != outbox.Done || !timeline.SetsRecord(o.Kind) {
 			continue
 		}
-		if o.Kind == KindCreateRecord && ref.ID != "" {
+		if o.Kind == timeline.KindCreateRecord && ref.ID != "" {
 			continue // an append to the record
 		}
-		var res result
-		if json.Unmarshal(o.Result, &res) != nil || res.RecordID == "" {
+		res, err := timeline.DecodeRecordResult(o)
+		if err != nil || res.RecordID == "" {
 			continue
 		}
-		ref = RecordRef{ID: res.RecordID, Endpoint: res.Endpoint}
+		ref = timeline.RecordRef{ID: res.RecordID, Endpoint: res.Endpoint}
 		if ref.Endpoint == "" {
 			ref.Endpoint = Primary
 		}
@@ -219,18 +212,14 @@ func RecordID(jobs []outbox.Job, before string) string { return Record(jobs, bef
 // interaction that is not done yet and targets endpoint, if any: the
 // operator asked for the record to be re-created there, and the held jobs
 // before it may go there once it is.
-func pendingMove(jobs []outbox.Job, endpoint string) (movePayload, bool) {
-	i := slices.IndexFunc(jobs, func(o outbox.Job) bool {
-		if o.Kind != KindMoveRecord || o.State == outbox.Done {
-			return false
+func pendingMove(jobs []outbox.Job, endpoint string) (timeline.MovePayload, bool) {
+	for _, o := range jobs {
+		if o.Kind != timeline.KindMoveRecord || o.State == outbox.Done {
+			continue
 		}
-		var p movePayload
-		return json.Unmarshal(o.Payload, &p) == nil && p.To == endpoint
-	})
-	if i < 0 {
-		return movePayload{}, false
+		if p, err := timeline.DecodeMove(o); err == nil && p.To == endpoint {
+			return p, true
+		}
 	}
-	var p movePayload
-	_ = json.Unmarshal(jobs[i].Payload, &p)
-	return p, true
+	return timeline.MovePayload{}, false
 }

@@ -11,17 +11,8 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/adapters/crm"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
-)
-
-// The job kinds this package enqueues and handles, and the recording kinds
-// (enqueued by internal/capture) that Get reads.
-const (
-	KindCreateRecord    = "crm.create_record"
-	KindAddComment      = "crm.add_comment"
-	KindMoveRecord      = "crm.move_record"
-	KindBlobUpload      = "blob.upload"
-	KindAttachRecording = "crm.attach_recording"
 )
 
 // These errors are returned by the Service's methods; callers match them
@@ -106,50 +97,21 @@ func New(queue Queue, store outbox.Store, crm Breaker, opts Options) *Service {
 	return &Service{queue: queue, store: store, crm: crm, budget: opts.WriteBudget, records: opts.Records, waiters: map[string][]chan outbox.Job{}}
 }
 
-// recordPayload is the payload of a crm.create_record job.
-type recordPayload struct {
-	RequestHash string        `json:"request_hash"`
-	Record      crm.NewRecord `json:"record"`
-}
-
-// commentPayload is the payload of a crm.add_comment job.
-type commentPayload struct {
-	RequestHash string      `json:"request_hash"`
-	Comment     crm.Comment `json:"comment"`
-}
-
-// result is the result of both write kinds.
-type result struct {
-	RecordID  string `json:"record_id,omitempty"`
-	CommentID string `json:"comment_id,omitempty"`
-	Appended  bool   `json:"appended,omitempty"`
-	// Endpoint is the CRM endpoint holding the record (primary or
-	// secondary); set by the record and move kinds.
-	Endpoint string `json:"endpoint,omitempty"`
-}
-
-// movePayload is the payload of a crm.move_record job.
-type movePayload struct {
-	To     string    `json:"to"`
-	From   RecordRef `json:"from"`
-	Reason string    `json:"reason,omitempty"`
-}
-
 // CreateRecord creates the interaction's CRM record, or appends to it when
 // it exists (see the package documentation). key is the client's
 // Idempotency-Key; empty derives one. Errors: ErrConflict, and the
 // store's (the write was not accepted).
 func (s *Service) CreateRecord(ctx context.Context, interactionID, key string, r crm.NewRecord) (Outcome, error) {
 	r.InteractionID = interactionID
-	hash := requestHash(KindCreateRecord, r)
+	hash := requestHash(timeline.KindCreateRecord, r)
 	if key == "" {
 		key = "record:" + interactionID + ":" + hash[:32]
 	}
-	payload, err := json.Marshal(recordPayload{RequestHash: hash, Record: r})
+	job, err := timeline.CreateRecordJob(interactionID, key, timeline.RecordPayload{RequestHash: hash, Record: r})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("interactions: create record: %w", err)
 	}
-	return s.write(ctx, outbox.Job{Kind: KindCreateRecord, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}, hash)
+	return s.write(ctx, job, hash)
 }
 
 // AddComment adds a comment to the interaction's record, after the record
@@ -159,7 +121,7 @@ func (s *Service) CreateRecord(ctx context.Context, interactionID, key string, r
 // without the record check. Errors: ErrConflict, ErrNoRecord, and the
 // store's.
 func (s *Service) AddComment(ctx context.Context, interactionID, key string, c crm.Comment) (Outcome, error) {
-	hash := requestHash(KindAddComment, struct {
+	hash := requestHash(timeline.KindAddComment, struct {
 		Interaction string      `json:"interaction_id"`
 		Comment     crm.Comment `json:"comment"`
 	}{interactionID, c})
@@ -174,14 +136,14 @@ func (s *Service) AddComment(ctx context.Context, interactionID, key string, c c
 	if err != nil && !partial {
 		return Outcome{}, fmt.Errorf("interactions: add comment: %w", err)
 	}
-	if !partial && !hasKind(jobs, KindCreateRecord) {
+	if !partial && !timeline.CanQueue(timeline.KindAddComment, jobs) {
 		return Outcome{}, ErrNoRecord
 	}
-	payload, err := json.Marshal(commentPayload{RequestHash: hash, Comment: c})
+	job, err := timeline.AddCommentJob(interactionID, key, timeline.CommentPayload{RequestHash: hash, Comment: c})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("interactions: add comment: %w", err)
 	}
-	return s.write(ctx, outbox.Job{Kind: KindAddComment, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}, hash)
+	return s.write(ctx, job, hash)
 }
 
 // write enqueues j (durable when Enqueue returns) and waits for it within
@@ -195,7 +157,7 @@ func (s *Service) write(ctx context.Context, j outbox.Job, hash string) (Outcome
 		return Outcome{}, fmt.Errorf("interactions: %s: %w", j.Kind, err)
 	}
 	if !created {
-		if job.Kind != j.Kind || job.InteractionID != j.InteractionID || payloadHash(job.Payload) != hash {
+		if job.Kind != j.Kind || job.InteractionID != j.InteractionID || timeline.RequestHash(job) != hash {
 			return Outcome{}, ErrConflict
 		}
 		return outcome(job), nil
@@ -279,8 +241,7 @@ func outcome(j outbox.Job) Outcome {
 	if j.State != outbox.Done {
 		return Outcome{Status: Queued, JobID: j.ID}
 	}
-	var r result
-	_ = json.Unmarshal(j.Result, &r)
+	r, _ := timeline.DecodeRecordResult(j)
 	return Outcome{Status: Created, JobID: j.ID, RecordID: r.RecordID, CommentID: r.CommentID}
 }
 
@@ -293,26 +254,4 @@ func requestHash(kind string, v any) string {
 	h.Write([]byte{0})
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func payloadHash(p json.RawMessage) string {
-	var v struct {
-		RequestHash string `json:"request_hash"`
-	}
-	_ = json.Unmarshal(p, &v)
-	return v.RequestHash
-}
-
-// outboxJob is a CRM job of the interaction.
-func outboxJob(kind, interactionID, key string, payload json.RawMessage) outbox.Job {
-	return outbox.Job{Kind: kind, Dependency: "crm", InteractionID: interactionID, IdempotencyKey: key, Payload: payload}
-}
-
-func hasKind(jobs []outbox.Job, kind string) bool {
-	for _, j := range jobs {
-		if j.Kind == kind {
-			return true
-		}
-	}
-	return false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
 	"github.com/holdline/holdline/outbox"
+	"github.com/holdline/holdline/outbox/storetest"
 )
 
 // env is a Service over a real bolt store and dispatcher, writing through
@@ -96,9 +97,7 @@ func start(t *testing.T, budget time.Duration) *env {
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		if err := e.store.Check(); err != nil {
-			t.Errorf("store indexes: %v", err)
-		}
+		storetest.CheckInvariants(t, e.store)
 		e.store.Close()
 	})
 	return e

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/adapters/crm"
-	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/interactions"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -202,7 +201,7 @@ func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
 		Backoff:   oc.Backoff,
 		Retention: oc.Retention.D(),
 		Paused: func(dep string) bool {
-			if owner, ok := strings.CutPrefix(dep, capture.SpoolDependencyPrefix); ok {
+			if owner, ok := timeline.SpoolOwner(dep); ok {
 				// A spooled upload: only its owner has the bytes.
 				if owner != j.owner {
 					return true

@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -175,7 +175,7 @@ func quarantineOrphans(ctx context.Context, stores []outbox.Store, spool *blob.S
 // referencedFiles adds the spool files (base names) of store's unfinished
 // upload jobs to into.
 func referencedFiles(ctx context.Context, store outbox.Store, into map[string]bool) error {
-	f := outbox.Filter{Kind: capture.KindUpload, Limit: 1000}
+	f := outbox.Filter{Kind: timeline.KindBlobUpload, Limit: 1000}
 	for {
 		page, next, err := store.List(ctx, f)
 		if err != nil {
@@ -185,10 +185,7 @@ func referencedFiles(ctx context.Context, store outbox.Store, into map[string]bo
 			if j.State == outbox.Done {
 				continue
 			}
-			var p struct {
-				SpoolPath string `json:"spool_path"`
-			}
-			if json.Unmarshal(j.Payload, &p) == nil && p.SpoolPath != "" {
+			if p, err := timeline.DecodeUpload(j); err == nil && p.SpoolPath != "" {
 				into[filepath.Base(p.SpoolPath)] = true
 			}
 		}

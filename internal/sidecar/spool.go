@@ -2,13 +2,12 @@ package sidecar
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/adapters/blob"
-	"github.com/holdline/holdline/internal/capture"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -117,7 +116,7 @@ func (j *jobs) spoolStatus(ctx context.Context, now time.Time) any {
 // moving from pending to inflight meanwhile is counted once; it reads at
 // most a few thousand jobs: a status read must stay cheap.
 func uploadsByOwner(ctx context.Context, store outbox.Store, now time.Time, owners map[string]*spoolOwner) error {
-	f := outbox.Filter{Kind: capture.KindUpload, Limit: 1000}
+	f := outbox.Filter{Kind: timeline.KindBlobUpload, Limit: 1000}
 	for range 5 {
 		page, next, err := store.List(ctx, f)
 		if err != nil {
@@ -127,11 +126,7 @@ func uploadsByOwner(ctx context.Context, store outbox.Store, now time.Time, owne
 			if jb.State == outbox.Done {
 				continue
 			}
-			var p struct {
-				Owner string `json:"owner"`
-				Size  int64  `json:"size"`
-			}
-			_ = json.Unmarshal(jb.Payload, &p)
+			p, _ := timeline.DecodeUpload(jb)
 			o := owners[p.Owner]
 			if o == nil {
 				o = &spoolOwner{}

@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,7 +8,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/adapters/blob"
-	"github.com/holdline/holdline/internal/capture"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -54,8 +53,8 @@ func TestQuarantineOrphans(t *testing.T) {
 	kept := commit("rec-local-job", 48*time.Hour)
 	orphan := commit("rec-orphan", 48*time.Hour)
 	young := commit("rec-young", time.Minute)
-	payload, _ := json.Marshal(map[string]string{"spool_path": kept})
-	if _, _, err := local.Enqueue(t.Context(), outbox.Job{Kind: capture.KindUpload, InteractionID: "i", Payload: payload}); err != nil {
+	up := timeline.UploadJob(timeline.UploadPayload{RecordingID: "rec-local-job", InteractionID: "i", SpoolPath: kept})
+	if _, _, err := local.Enqueue(t.Context(), up); err != nil {
 		t.Fatal(err)
 	}
 

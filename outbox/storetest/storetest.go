@@ -19,7 +19,10 @@ import (
 )
 
 // Checker is implemented by stores that can verify their own internal
-// consistency (indexes, counters). Run calls Check after every test.
+// consistency (indexes, counters). Run calls Check after every test. The
+// outbox stores implement it in their package's test code
+// (bolt_check_test.go, redis_check_test.go), so only the outbox package's
+// own tests see it; other packages check a store with CheckInvariants.
 type Checker interface {
 	Check() error
 }
@@ -59,7 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) outbox.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
 			// Registered after open's Close, so it runs before it.
-			t.Cleanup(func() { checkInvariants(t, s) })
+			t.Cleanup(func() { CheckInvariants(t, s) })
 			tt.fn(t, s)
 		})
 	}
@@ -636,9 +639,14 @@ func testRecover(t *testing.T, s outbox.Store) {
 	}
 }
 
-// checkInvariants verifies what every backend must keep true, then the
-// backend's own Check.
-func checkInvariants(t *testing.T, s outbox.Store) {
+// CheckInvariants verifies, through the Store contract, what every backend
+// must keep true (each job listed once, in the state Get reports; no
+// shared idempotency key; at most one inflight job per interaction; Stats
+// agreeing with List), then the backend's own Check when it is a Checker.
+// It reports each violation with t.Errorf. Call it while nothing writes to
+// s, for example in t.Cleanup after the dispatcher has stopped and before
+// the store closes.
+func CheckInvariants(t *testing.T, s outbox.Store) {
 	t.Helper()
 	ctx := context.WithoutCancel(t.Context()) // t.Context is done during Cleanup
 	var all []outbox.Job
