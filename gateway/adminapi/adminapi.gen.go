@@ -41,6 +41,24 @@ func (e DependencyStatusActiveEndpoint) Valid() bool {
 	}
 }
 
+// Defines values for DependencyStatusAuth.
+const (
+	DependencyStatusAuthAuthFailed DependencyStatusAuth = "auth_failed"
+	DependencyStatusAuthOk         DependencyStatusAuth = "ok"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusAuth enum.
+func (e DependencyStatusAuth) Valid() bool {
+	switch e {
+	case DependencyStatusAuthAuthFailed:
+		return true
+	case DependencyStatusAuthOk:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DependencyStatusBreaker.
 const (
 	DependencyStatusBreakerClosed   DependencyStatusBreaker = "closed"
@@ -77,6 +95,114 @@ func (e DependencyStatusBreakerMode) Valid() bool {
 	case DependencyStatusBreakerModeClosed:
 		return true
 	case DependencyStatusBreakerModeOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DependencyStatusName.
+const (
+	DependencyStatusNameBlob       DependencyStatusName = "blob"
+	DependencyStatusNameCrm        DependencyStatusName = "crm"
+	DependencyStatusNameDialogflow DependencyStatusName = "dialogflow"
+	DependencyStatusNameIdentity   DependencyStatusName = "identity"
+	DependencyStatusNameRedis      DependencyStatusName = "redis"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusName enum.
+func (e DependencyStatusName) Valid() bool {
+	switch e {
+	case DependencyStatusNameBlob:
+		return true
+	case DependencyStatusNameCrm:
+		return true
+	case DependencyStatusNameDialogflow:
+		return true
+	case DependencyStatusNameIdentity:
+		return true
+	case DependencyStatusNameRedis:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DependencyStatusTier.
+const (
+	Critical    DependencyStatusTier = "critical"
+	NonCritical DependencyStatusTier = "non-critical"
+	Supporting  DependencyStatusTier = "supporting"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusTier enum.
+func (e DependencyStatusTier) Valid() bool {
+	switch e {
+	case Critical:
+		return true
+	case NonCritical:
+		return true
+	case Supporting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DialogflowAgentBreaker.
+const (
+	DialogflowAgentBreakerClosed   DialogflowAgentBreaker = "closed"
+	DialogflowAgentBreakerHalfOpen DialogflowAgentBreaker = "half-open"
+	DialogflowAgentBreakerOpen     DialogflowAgentBreaker = "open"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowAgentBreaker enum.
+func (e DialogflowAgentBreaker) Valid() bool {
+	switch e {
+	case DialogflowAgentBreakerClosed:
+		return true
+	case DialogflowAgentBreakerHalfOpen:
+		return true
+	case DialogflowAgentBreakerOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DialogflowEnvironmentBreaker.
+const (
+	DialogflowEnvironmentBreakerClosed   DialogflowEnvironmentBreaker = "closed"
+	DialogflowEnvironmentBreakerHalfOpen DialogflowEnvironmentBreaker = "half-open"
+	DialogflowEnvironmentBreakerOpen     DialogflowEnvironmentBreaker = "open"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowEnvironmentBreaker enum.
+func (e DialogflowEnvironmentBreaker) Valid() bool {
+	switch e {
+	case DialogflowEnvironmentBreakerClosed:
+		return true
+	case DialogflowEnvironmentBreakerHalfOpen:
+		return true
+	case DialogflowEnvironmentBreakerOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DialogflowEnvironmentRole.
+const (
+	DialogflowEnvironmentRolePrimary   DialogflowEnvironmentRole = "primary"
+	DialogflowEnvironmentRoleSecondary DialogflowEnvironmentRole = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowEnvironmentRole enum.
+func (e DialogflowEnvironmentRole) Valid() bool {
+	switch e {
+	case DialogflowEnvironmentRolePrimary:
+		return true
+	case DialogflowEnvironmentRoleSecondary:
 		return true
 	default:
 		return false
@@ -130,19 +256,19 @@ func (e FaultRequestEndpoint) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
-	Ok       HealthStatus = "ok"
-	Starting HealthStatus = "starting"
-	Stopping HealthStatus = "stopping"
+	HealthStatusOk       HealthStatus = "ok"
+	HealthStatusStarting HealthStatus = "starting"
+	HealthStatusStopping HealthStatus = "stopping"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case HealthStatusOk:
 		return true
-	case Starting:
+	case HealthStatusStarting:
 		return true
-	case Stopping:
+	case HealthStatusStopping:
 		return true
 	default:
 		return false
@@ -422,6 +548,15 @@ func (e ReplayJobsJSONBodyTo) Valid() bool {
 	}
 }
 
+// APIUsage The CRM's daily API usage as it last reported it (Salesforce); absent until it has.
+type APIUsage struct {
+	// At When the answer carrying them arrived.
+	At        time.Time `json:"at"`
+	Limit     int64     `json:"limit"`
+	Remaining int64     `json:"remaining"`
+	Used      int64     `json:"used"`
+}
+
 // AuditEntry defines model for AuditEntry.
 type AuditEntry struct {
 	Action  string                  `json:"action"`
@@ -433,27 +568,130 @@ type AuditEntry struct {
 	Time    time.Time               `json:"time"`
 }
 
-// DependencyStatus defines model for DependencyStatus.
-type DependencyStatus struct {
-	ActiveEndpoint DependencyStatusActiveEndpoint `json:"active_endpoint"`
+// CRMStatus defines model for CRMStatus.
+type CRMStatus struct {
+	// ApiUsage The CRM's daily API usage as it last reported it (Salesforce); absent until it has.
+	ApiUsage *APIUsage `json:"api_usage,omitempty"`
 
-	// Auth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
-	Auth                 *string                     `json:"auth,omitempty"`
-	Breaker              DependencyStatusBreaker     `json:"breaker"`
-	BreakerMode          DependencyStatusBreakerMode `json:"breaker_mode"`
-	Name                 string                      `json:"name"`
-	Tier                 string                      `json:"tier"`
-	AdditionalProperties map[string]interface{}      `json:"-"`
+	// Kind dependencies.crm.kind.
+	Kind string `json:"kind"`
 }
 
-// DependencyStatusActiveEndpoint defines model for DependencyStatus.ActiveEndpoint.
+// DependencyStatus One dependency's row in /v1/status and the answer to a breaker or endpoint change.
+type DependencyStatus struct {
+	// ActiveEndpoint Where new calls go.
+	ActiveEndpoint DependencyStatusActiveEndpoint `json:"active_endpoint"`
+
+	// ActiveFaults Drill faults acting on this dependency now.
+	ActiveFaults int `json:"active_faults"`
+
+	// Auth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
+	Auth DependencyStatusAuth `json:"auth"`
+
+	// Breaker The breaker's state now.
+	Breaker DependencyStatusBreaker `json:"breaker"`
+
+	// BreakerMode auto, or forced open or closed by an operator (breaker_override says who and why).
+	BreakerMode DependencyStatusBreakerMode `json:"breaker_mode"`
+
+	// BreakerOverride Who forced a breaker mode or an endpoint, why and when; null when nobody has.
+	BreakerOverride *Override `json:"breaker_override"`
+
+	// Calls1m Calls in the last minute.
+	Calls1m int64 `json:"calls_1m"`
+
+	// Endpoint The active endpoint's address, without credentials.
+	Endpoint string `json:"endpoint"`
+
+	// EndpointOverride Who forced a breaker mode or an endpoint, why and when; null when nobody has.
+	EndpointOverride *Override `json:"endpoint_override"`
+	FailureRate1m    float64   `json:"failure_rate_1m"`
+
+	// Failures1m Failed calls in the last minute.
+	Failures1m int64 `json:"failures_1m"`
+
+	// LastError Why the last failed call failed (a reason such as timeout or breaker_open, never internal detail); empty when none in the last minute.
+	LastError     string               `json:"last_error"`
+	LastErrorAt   *time.Time           `json:"last_error_at"`
+	LastSuccessAt *time.Time           `json:"last_success_at"`
+	Name          DependencyStatusName `json:"name"`
+
+	// P50Ms Median latency over the last minute's sampled calls.
+	P50Ms float64              `json:"p50_ms"`
+	P99Ms float64              `json:"p99_ms"`
+	Tier  DependencyStatusTier `json:"tier"`
+}
+
+// DependencyStatusActiveEndpoint Where new calls go.
 type DependencyStatusActiveEndpoint string
 
-// DependencyStatusBreaker defines model for DependencyStatus.Breaker.
+// DependencyStatusAuth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
+type DependencyStatusAuth string
+
+// DependencyStatusBreaker The breaker's state now.
 type DependencyStatusBreaker string
 
-// DependencyStatusBreakerMode defines model for DependencyStatus.BreakerMode.
+// DependencyStatusBreakerMode auto, or forced open or closed by an operator (breaker_override says who and why).
 type DependencyStatusBreakerMode string
+
+// DependencyStatusName defines model for DependencyStatus.Name.
+type DependencyStatusName string
+
+// DependencyStatusTier defines model for DependencyStatus.Tier.
+type DependencyStatusTier string
+
+// DialogflowAgent One agent alias. The flat fields describe the primary environment, except that versions_read and drift cover the secondary too.
+type DialogflowAgent struct {
+	Alias   string                 `json:"alias"`
+	Breaker DialogflowAgentBreaker `json:"breaker"`
+
+	// Drift Some environment's version configs changed since.
+	Drift        bool                    `json:"drift"`
+	Environment  string                  `json:"environment"`
+	Environments []DialogflowEnvironment `json:"environments"`
+	Secondary    *string                 `json:"secondary,omitempty"`
+
+	// Versions The primary's version configs seen at start-up (or at the first successful read).
+	Versions []string `json:"versions"`
+
+	// VersionsRead False while some environment of the alias has never been read: holdline serves on the configured pin regardless.
+	VersionsRead bool `json:"versions_read"`
+}
+
+// DialogflowAgentBreaker defines model for DialogflowAgent.Breaker.
+type DialogflowAgentBreaker string
+
+// DialogflowEnvironment defines model for DialogflowEnvironment.
+type DialogflowEnvironment struct {
+	Breaker         DialogflowEnvironmentBreaker `json:"breaker"`
+	CheckedAt       *time.Time                   `json:"checked_at,omitempty"`
+	CurrentVersions []string                     `json:"current_versions"`
+	Drift           bool                         `json:"drift"`
+	Endpoint        string                       `json:"endpoint"`
+	LastError       *string                      `json:"last_error,omitempty"`
+	Name            string                       `json:"name"`
+	Role            DialogflowEnvironmentRole    `json:"role"`
+	Versions        []string                     `json:"versions"`
+	VersionsRead    bool                         `json:"versions_read"`
+}
+
+// DialogflowEnvironmentBreaker defines model for DialogflowEnvironment.Breaker.
+type DialogflowEnvironmentBreaker string
+
+// DialogflowEnvironmentRole defines model for DialogflowEnvironment.Role.
+type DialogflowEnvironmentRole string
+
+// DialogflowStatus defines model for DialogflowStatus.
+type DialogflowStatus struct {
+	Agents []DialogflowAgent `json:"agents"`
+}
+
+// DrillsStatus defines model for DrillsStatus.
+type DrillsStatus struct {
+	// Enabled drills.enabled; fault injection is off when false.
+	Enabled bool    `json:"enabled"`
+	Faults  []Fault `json:"faults"`
+}
 
 // Duration A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
 //
@@ -517,13 +755,10 @@ type HealthStatus string
 // IdentityStatus Token verification (present when identity.issuer is set). During a provider outage, degraded is true and keys_usable_until says until when JWTs still verify against the last good key set.
 type IdentityStatus struct {
 	// Degraded Keys are missing, past max_stale, not confirmed since a restart, or the last fetch failed.
-	Degraded      bool `json:"degraded"`
-	Introspection struct {
-		CacheEntries   int    `json:"cache_entries"`
-		MaxEntries     int    `json:"max_entries"`
-		MaxNegativeTtl string `json:"max_negative_ttl"`
-		MaxPositiveTtl string `json:"max_positive_ttl"`
-	} `json:"introspection"`
+	Degraded bool `json:"degraded"`
+
+	// Introspection The introspection answer cache.
+	Introspection IntrospectionStatus `json:"introspection"`
 
 	// Issuer The issuer tokens must carry.
 	Issuer    string                  `json:"issuer"`
@@ -543,6 +778,20 @@ type IdentityStatus struct {
 
 // IdentityStatusKeySource defines model for IdentityStatus.KeySource.
 type IdentityStatusKeySource string
+
+// IntrospectionStatus The introspection answer cache.
+type IntrospectionStatus struct {
+	CacheEntries int `json:"cache_entries"`
+
+	// MaxEntries identity.introspection.max_entries.
+	MaxEntries int `json:"max_entries"`
+
+	// MaxNegativeTtl identity.introspection.max_negative_ttl.
+	MaxNegativeTtl string `json:"max_negative_ttl"`
+
+	// MaxPositiveTtl identity.introspection.max_positive_ttl.
+	MaxPositiveTtl string `json:"max_positive_ttl"`
+}
 
 // Job defines model for Job.
 type Job struct {
@@ -567,6 +816,34 @@ type Job struct {
 // JobState held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
 type JobState string
 
+// OutboxStatus The outbox's job counts. When error is set the store could not be read and the counts are 0.
+type OutboxStatus struct {
+	// Backend The store in use now: bolt, redis, or a note that fleet mode fell back to bolt.
+	Backend string `json:"backend"`
+
+	// Blocked Pending jobs held behind a dead job of their interaction (also counted in pending).
+	Blocked int `json:"blocked"`
+
+	// Dead Jobs that wait for an operator (replay or purge).
+	Dead  int     `json:"dead"`
+	Done  int     `json:"done"`
+	Error *string `json:"error,omitempty"`
+
+	// Held Jobs waiting for the CRM endpoint that holds their record to be the active one again.
+	Held                    int     `json:"held"`
+	Inflight                int     `json:"inflight"`
+	OldestPendingAgeSeconds float64 `json:"oldest_pending_age_seconds"`
+	Pending                 int     `json:"pending"`
+}
+
+// Override Who forced a breaker mode or an endpoint, why and when; null when nobody has.
+type Override struct {
+	// Actor The admin token's name.
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
 // Problem defines model for Problem.
 type Problem struct {
 	Detail    *string `json:"detail,omitempty"`
@@ -583,22 +860,60 @@ type Problem struct {
 // Example: 2h
 type Since = string
 
-// Status defines model for Status.
+// SpoolOwner What the fleet's unfinished (pending, inflight or dead) upload jobs say of one owner.
+type SpoolOwner struct {
+	Bytes            int64   `json:"bytes"`
+	Jobs             int     `json:"jobs"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// SpoolStatus This sidecar's recording spool as its disk holds it, and every owner's unfinished upload jobs as the outbox holds them. An owner that stays in by_owner with no sidecar of that id running is a spool whose data_dir is gone. When error is set the spool directory could not be read and its counts are 0.
+type SpoolStatus struct {
+	ByOwner map[string]SpoolOwner `json:"by_owner"`
+
+	// ByOwnerError Set when the outbox could not be read: by_owner is then incomplete.
+	ByOwnerError *string `json:"by_owner_error,omitempty"`
+	Bytes        int64   `json:"bytes"`
+	Error        *string `json:"error,omitempty"`
+
+	// Files Recordings waiting for the store.
+	Files int `json:"files"`
+
+	// Full Why the spool refuses new recordings now; absent while it takes them.
+	Full *string `json:"full,omitempty"`
+
+	// MaxBytes recordings.spool_max_bytes; 0 is unbounded.
+	MaxBytes         int64   `json:"max_bytes"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+
+	// Orphaned Files moved aside.
+	Orphaned int `json:"orphaned"`
+
+	// Owner This sidecar's owner id (the one its upload jobs carry).
+	Owner string `json:"owner"`
+}
+
+// Status The sidecar's state. Sections that are not configured on this sidecar (outbox, spool, identity, crm, dialogflow) are absent.
 type Status struct {
-	Degraded     *bool                    `json:"degraded,omitempty"`
-	Dependencies []map[string]interface{} `json:"dependencies"`
-	Dialogflow   *map[string]interface{}  `json:"dialogflow,omitempty"`
-	Drills       *struct {
-		Enabled *bool    `json:"enabled,omitempty"`
-		Faults  *[]Fault `json:"faults,omitempty"`
-	} `json:"drills,omitempty"`
+	Crm *CRMStatus `json:"crm,omitempty"`
+
+	// Degraded A breaker is not closed or is forced, a drill fault is active, dead outbox jobs wait for an operator, fleet mode fell back to the local outbox, the spool refuses recordings, or identity verifies with unconfirmed keys.
+	Degraded     bool               `json:"degraded"`
+	Dependencies []DependencyStatus `json:"dependencies"`
+	Dialogflow   *DialogflowStatus  `json:"dialogflow,omitempty"`
+	Drills       DrillsStatus       `json:"drills"`
 
 	// Identity Token verification (present when identity.issuer is set). During a provider outage, degraded is true and keys_usable_until says until when JWTs still verify against the last good key set.
-	Identity  *IdentityStatus         `json:"identity,omitempty"`
-	Mode      StatusMode              `json:"mode"`
-	Outbox    *map[string]interface{} `json:"outbox,omitempty"`
-	StartedAt time.Time               `json:"started_at"`
-	Version   string                  `json:"version"`
+	Identity *IdentityStatus `json:"identity,omitempty"`
+	Mode     StatusMode      `json:"mode"`
+
+	// Outbox The outbox's job counts. When error is set the store could not be read and the counts are 0.
+	Outbox *OutboxStatus `json:"outbox,omitempty"`
+
+	// Spool This sidecar's recording spool as its disk holds it, and every owner's unfinished upload jobs as the outbox holds them. An owner that stays in by_owner with no sidecar of that id running is a spool whose data_dir is gone. When error is set the spool directory could not be read and its counts are 0.
+	Spool     *SpoolStatus `json:"spool,omitempty"`
+	StartedAt time.Time    `json:"started_at"`
+	Version   string       `json:"version"`
 }
 
 // StatusMode defines model for Status.Mode.
@@ -720,139 +1035,6 @@ type ReplayJobsJSONRequestBody ReplayJobsJSONBody
 
 // ReplayJobJSONRequestBody defines body for ReplayJob for application/json ContentType.
 type ReplayJobJSONRequestBody ReplayJobJSONBody
-
-// Getter for additional properties for DependencyStatus. Returns the specified
-// element and whether it was found
-func (a DependencyStatus) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
-	return
-}
-
-// Setter for additional properties for DependencyStatus
-func (a *DependencyStatus) Set(fieldName string, value interface{}) {
-	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
-	}
-	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for DependencyStatus to handle AdditionalProperties
-func (a *DependencyStatus) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["active_endpoint"]; found {
-		err = json.Unmarshal(raw, &a.ActiveEndpoint)
-		if err != nil {
-			return fmt.Errorf("error reading 'active_endpoint': %w", err)
-		}
-		delete(object, "active_endpoint")
-	}
-
-	if raw, found := object["auth"]; found {
-		err = json.Unmarshal(raw, &a.Auth)
-		if err != nil {
-			return fmt.Errorf("error reading 'auth': %w", err)
-		}
-		delete(object, "auth")
-	}
-
-	if raw, found := object["breaker"]; found {
-		err = json.Unmarshal(raw, &a.Breaker)
-		if err != nil {
-			return fmt.Errorf("error reading 'breaker': %w", err)
-		}
-		delete(object, "breaker")
-	}
-
-	if raw, found := object["breaker_mode"]; found {
-		err = json.Unmarshal(raw, &a.BreakerMode)
-		if err != nil {
-			return fmt.Errorf("error reading 'breaker_mode': %w", err)
-		}
-		delete(object, "breaker_mode")
-	}
-
-	if raw, found := object["name"]; found {
-		err = json.Unmarshal(raw, &a.Name)
-		if err != nil {
-			return fmt.Errorf("error reading 'name': %w", err)
-		}
-		delete(object, "name")
-	}
-
-	if raw, found := object["tier"]; found {
-		err = json.Unmarshal(raw, &a.Tier)
-		if err != nil {
-			return fmt.Errorf("error reading 'tier': %w", err)
-		}
-		delete(object, "tier")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for DependencyStatus to handle AdditionalProperties
-func (a DependencyStatus) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	object["active_endpoint"], err = json.Marshal(a.ActiveEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'active_endpoint': %w", err)
-	}
-
-	if a.Auth != nil {
-		object["auth"], err = json.Marshal(a.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'auth': %w", err)
-		}
-	}
-
-	object["breaker"], err = json.Marshal(a.Breaker)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'breaker': %w", err)
-	}
-
-	object["breaker_mode"], err = json.Marshal(a.BreakerMode)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'breaker_mode': %w", err)
-	}
-
-	object["name"], err = json.Marshal(a.Name)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'name': %w", err)
-	}
-
-	object["tier"], err = json.Marshal(a.Tier)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'tier': %w", err)
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
-}
 
 // AsReplayJobsJSONBody0 returns the union data inside the ReplayJobsJSONBody as a ReplayJobsJSONBody0
 func (t ReplayJobsJSONBody) AsReplayJobsJSONBody0() (ReplayJobsJSONBody0, error) {
@@ -3414,74 +3596,104 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s2tv8qZ3h3ptKWluRHthPlj520TV+3r0kzszsb+7oQcSQiJgEWAC2rsT/W/QL3k93BASg+RNqS",
-	"N0nb2f7T0iJ4ABz8zvsgb6NE5YWSKK2J5m+jgmmWo0VNf32OBUqOMtl8z3J0vwgZzaOC2TSKI0m/+f/F",
-	"kcZfSqGRR3OrS4wjk6SYM/cNyjKP5q+jROdRHAmO0gq7ieKIC5ap1TJT6yiOFplaEBkuTHQRR3ZTOOrG",
-	"aiFX0d3dnXtnCiUN0tp+1GqRYe4eEyUtSuseWVFkImFWKDkt/IiP3xgl3bt6RX/RuIzm0X9N681P/Vsz",
-	"rejSjBxNokXhyEXz6LmEl198Bk/PnnwCgfgkcsPCt47085IL+0JavSF2alWgtsIvmSWe0Nvu5mL3Sune",
-	"NxwtE5n/nnPhKLDsxwZdz+7wnVq8wcRGxCxmBibTaMrM9r6yTK9w4JXwEFgqnTMbzSPOLB7Rr7un1cTD",
-	"6ygM8puMKz5sZ9uu6KJnHzUGf7LMlg8yYpfl13iJkhdKeIhUcCy0yJl2ODSYKMnd8y7u4oiVNnXftbGg",
-	"rmJQGtzLyyUTGXJYpyJDsCkC364ZNC5LgwZSlfFMSPzIQKKRZIBlBkbCGsiYscCkWaNGDgnLMlgzAwzO",
-	"ZsfjZ7DWwqKBNRMWhKQJVGkX6iYGideogSPjk6hn6QuN7Ap1SwgzZZBHcaQKdEeQsmx5RM8XwwQuc8Wx",
-	"SYWVVtU0As0+AjLojR40YR/eO8AJuoUG19vprCveOeVeHJWaVeLXEWuQSh5JXDFHBXgYOAcGX6rtnzA6",
-	"nc1yE8PxE/ef9HSWjx0C1qnKEDjbGBh9wsfuHPCG5UXmpn86M1Hs9KVF7ab6n9Hs9vXs6OnFx/x25B9G",
-	"5+cTevrr+O+31fPH45E0t6W5/b//Nbe5uTW3+W06Hh3+yfiv47/0IeMLFjTAjrgMqKFEI7PIL5ndVwc4",
-	"1VWJQb9ma5zIzsumxO6+1FrpS81sE1uyzBeo6fVNITSag9YqeO9MGbOD69doWqpyoVSGTLpXZquqwjsh",
-	"La7c6joAF04UG3xqcKXF89am+uBNB/oSfynR2GEVuWSZwR2zBkv3MTDOnS6iDcOIcY4cFrhUGgFZkpJi",
-	"GsfgtJ1TTiZlGkEt6XcDo/pQgC3UNcJsTCpyoWw6ByVprE0xB2Gg4oETlzYE26B5J75DG2osy35YRvPX",
-	"97sBW3Vxd9Hl11dqDZmSK9LEnnVOg5s55I5XNmUSZjEwC7kyFk7O0hhwsprA32Zm0sV2m/QPMtsEfloF",
-	"NhUGqsGBe03bMjIKGHAtsgwSJiFnVwjKkXADg30DI5Kr8TNgNMhRXqcogS0MSkva6kB72Ba+nN2I3BE4",
-	"jqNcSP88i3eFsiFJ+/H9IRcGe/j3tXTygJxAWmp0QDNoiR+JkhLJ82jYyl6Z7Rz3q1c/gn9ZnYHoTuMo",
-	"bjnx5OnTBi/OZjU3hrRAvwLoE/OvkGXeHWlLTZJicnWPb9Rngbu0awZUkFBXEf2srfvGPaqicI8XD3l8",
-	"gVbfFr4OQvzTAL9fqSuUcI1aLIMnD6PCHaO0HrqVFpgIY0rUTp0YtOMJfF66tQBzzvm14Kidn8RWGAPH",
-	"lWZOnwkDzk0EJjlc4cZcloYtMrwspRUZGGfF/SPN9M0/Xhkw1skXrWcDbMWENB5Q5LatlCJKbgl9yszP",
-	"u7vL/8aNAadAc2GMkKsYCkcuZzeXxrIMY5DKOswuhc6RgxEyQWAOz+48SLNuF7FEm6Tg3dB+cAtptTIF",
-	"biOQDnxYkjr/yeo2WraAJXg/PKByoi6tzXpB5wYVyoh7BnWQ1F5aex099HrW0QdCD50e8Dnp9rCyDocG",
-	"8tJYSJjWm14X+wo3l4ITS4TF/F5RY1qzTfWRUaVOWk41nSL55gVqI4ylZ6kk9uphgi9b4e4myNicpLOc",
-	"vM/+D8NkB/lIOwKz/6cOppdkOQbcLGMvNS41mnR/olth6aUp8eYRNAdtTtdx8wCKaxFvHWsNjOYyu3LY",
-	"h8xv1KLHL7cW88IOSN578M2XQhsbAtt34UcLjnmhyAO4vML+Od2OtM8NXA6QuRKSDwNoGF+EhcDEg7ZT",
-	"sE2mGH9E9qVKsRz0mTObPQKdYsbnpO7fqAUlAgwsgwH47OV3tY9oU2Yp1WDAjdGYKM2dK7nwiQkfKJMz",
-	"TpbsGdSM89ZvnW5aTiFK7m2/kMtMrFIXirjlOOQ7zeSQxPpj/7LgB8KyLziiI684E9eS0IJ9nyA1EoRd",
-	"o2yZyAZg77bWD05jmUxwwBuluGsItcPRYBxZYQf0l//hIT1Ebysy8X1+108iLL83qXl6evoU3KnA6GR2",
-	"8rej2fHR7OTV8ZP57Gw+e/IvH8qxOhvCVgpMmaTADJyk7uUnvJ37OEk7qQ9KU7w9uzvyDyf1w6vqYb7z",
-	"MKrzG38f/ev29cdHFztjxre/k6xK7dIOu4G7vtlWFYfRWz/iINXR9TEaAfKhpCii7NkGSmf6B3ZBgXB7",
-	"/ffFeT4BtbPuvrhkG/U/QLITWDgHoZO25HjtXXRedg1wfYg+t/oY1a0PNcLXzs/bx9uoBramCfvrAGhX",
-	"9O8ooi+1Y41jlT/MBTLtPWDiH52m/2lLILW28HUQIZeqqrSwhHYYqj9VXhtyJqRlQqJ2urnUWSBg5tNp",
-	"NWjiDmCnrOJ8bsZzISFzTq9EDSOOPrFyfPLJZDaZTY7nT5/OjsdzqrugiSFHq0Vi4ioyZ5KfS0qNF6iZ",
-	"Vfoj46Inq1VmJvASGffhlipQOoPI5MZZwXWqKHWiKcNlUzyX1SKeAV6j3kBeWq/ySulCyun18dSvViJy",
-	"cy5/fl7aVGnxa8gaf0pchPNyNjtN/EgKJegH/JlCT2Eoq2/9Wsgyl1xYyNRqci5fOHPsl/vzUEHrZxhV",
-	"tajx5NwhIxMJSoONs3leuNjp6GQy2zmR9Xo9YfR6ovRqGr4102+//uzF9z+9oG9q61Sfst9PkTEy/Vv8",
-	"RrPJsf/C8ZcVIppHp5PZ5NSbgJQQN00pefGrew5FJn9YQsmveTQPyY1fo06l72Q2u6fKd1h1L+RP+op7",
-	"mbhGSs+d/fOfQ2S262qUCWvpiuavL+LIlDnl0TywC60SNMadOPMzxJFlK+Mzbg7L0YWjMQ2AHmTOd+H9",
-	"g8yxeGOnRcZEhy09BdWOHOKNBbzx4bSS4HXYu2XJj1rlaFMsTS3BQiZZ6bxM+FKBdoFljtXbQXZpZHwz",
-	"DKWX/vVvgiSa+xFsi6Mns9MPsL7vlQViH4yq3J7z30xaWnrmai3Hk3uP8dugI72SKgtSasYqjbWWncD3",
-	"oTrprJMBp0ELYzWyHLwmGDzcSsVOSSsOHvKXaKncTkqm7lt43XVxW/7t/Y7shCKdaB79UiLlwoMqpfRb",
-	"FO/Je+9q393Fb3uJZSKnRdfE6iz6bDabNbLHxz2544t/E9Vdp26b09vLcWs0OPR5b02vpSLd45LsgPKF",
-	"H+vFxm9ob7E5mx0/Rswepc1qx+n1xd2Ott9a8RhUxtFYoERKE+ge0h2cNz246VsHk7tpo3hflD21Didj",
-	"81DSWTKRwdK3EfgOAiebK1/5EBqWLMsWLLkiic8wBgIYy2Ln7lzjEVuhtJAyyY/UchnDLyWWyMcT8KX9",
-	"eV1PcdItVlJp5BNgpVVzkM5OZN4JaQvoT2g/3dbsOyLax/16yLTTeuRBT1H2p4pvDsL7vaXQtjB0A4Z2",
-	"g0Ps+x4u7k0b5uzmW5Qrm0bzJ0GUq7+PH0p4BH8+EOsXm3af1d17tHA7nTd9PkOrIvmR2brjS4s+P5Wk",
-	"TK7wg8j12ezssPHHpweOf/I70DNfKE2VoBbbg7Lw4Y3SQW7J1mm0pZYgLIU9pVUTIB0eSkVBLbVjyIe1",
-	"U7OGHdTTjuy/qMb8MYTfJ0cf0yL2bqQ/zP+n/H8w+Z89/Q/QF9+pawSJ62ZfSefQqlYRFwVUQN8WFQ5W",
-	"F3UmsNdrd7HDF37IO3Vk31kCsimTgeg+HuxzX1vxX0zeP373Pf+wrkbPil9gfZjVJu/iqFCm58iec+7Z",
-	"9Xg9/OBRVL1reym543c7d99xVq1E/4Gey77I8iwCFprgFiiR2bTrmhQqE8nG2QEhYypb+vrCBF74lkZY",
-	"bEBYg9myF5Q9umX6VvA7HxFl6AumbcB+Tr9XmO04Hz13GKjSOHyDoWu3dyPws9347CXm6vp3iZ99z9fv",
-	"AJjsKI+Hj6muoQyagG/UwgycTTf3Ekq/uzdKHl+dHkrNVNXmwaMf+K7Ru/DQ53/o3NQDqakBokmpDd38",
-	"OESk/h1f4I0D176ewDdq0VdApZ6RsPIHC3Q04V5eAhRsRa3Q7pM/cLrrBxJx2kUMS5FZ1C7gZH5/zJkF",
-	"B+mmrghaoVdXTItS+162fhfkR/c66IwPEAuqjKO+tCmTj2tY7saBvT0h7dr0A/pqp73WjW4s80NEi20e",
-	"0YnxPS45hIH7iMdXag05kxtYo0bwH34YC/qHjO28nwOcblf4i2AkkZR91v4qQm1PeiO5e4VSY5GxzbBU",
-	"vqT371MsmdyE2xq7+L9w9qbdMOY8kZ0LG9+zHKvuOQqA/bZicjy5oUsqG2CUu0AYSaa1WiN3Pzp/IIaG",
-	"dY99J/b4GZxHnoxvE7CpkKvzCIQJl/Ic55OEeld6+sL15lKXsr+T5sF24pzdfO1f1uWi6oddO9Z0TQ7r",
-	"qSRX4MDq1GFKsGpJ28Nh6VGZtfu3Z0eiVX1u+pFvJPSXnN6oxUemeeBVE6WS/j5Oq9+SqjswYpDofOKc",
-	"5csw+o1ajGOHORnANqfIhwDoFgsLTFhpPCzb7ZuhrTFUbgI9YWClJE7gOXj+di9RHZayvPvgxuJexFP/",
-	"6YE99Ac33efMt9f3tmH6Q9rLmlV0Gh/51exj3/7hTjhQoFrd2v2wZgYqYn9au3vi0VrfUic0MdJf+fEe",
-	"KIzo7gPLsqYtXFLDs9Nz48NNYJVqGOpA+IauHn6AFMO7S+xTwNOfy3+jFr/LhNd7imEk7TiGtbApdcyH",
-	"fn8SzVQYq8K1n32Rsr/H9N5A895jo70NfJ+VufvNcN2oSflD+rMm9dvVpPxNZX8uwY0jmeMlglTrGKp7",
-	"Hv4C715qu75mMaSrQx3zPULw/kqpX+G77ah8QdZwpwaLcesfCqG+gJB3b7Cwui5y52fQ15UuqruF59Np",
-	"uwmbyvGBQNeZ/lZco0RjYmowFO6RjjV0c24vLV2VCxe50ru6JfQZLTMGqXzH9KRWhKE9cDd/Sg4VdnjQ",
-	"3DvNQRVP2j01MHEl5Oqe2Ux1g+Ce++VlFi5hBbqjwN1wSWL8jPrDfW933QTemCRkzncnCS1TtPD69v81",
-	"ai041jysGt37J3rme9G8xIQZW0Xb3XlbDWzOa/Js9USrLng/m7lnX77BrY93dO8xDtqXtkcJnuqgnLM2",
-	"QP7Zdn7Ts6+gCO4u7v4/AAD//w==",
+	"7H37ktu2+eirYHg6Y6nharW+NGPtHx03cVrnJLHH9pl2au9RIPKTCC8JMAC4smrvY50XOE/2m+8DeJNA",
+	"XTa2m0z7T8IVidt3v8IfokQVpZIgrYlmH6KSa16ABU1/fQslyBRksvmJF4C/CBnNopLbLIojSb+5/8WR",
+	"hl8qoSGNZlZXEEcmyaDgOAZkVUSzN1GiiyiORArSCruJ4igVPFerZa7WURwtcrWgaVJhoqs4spsSZzdW",
+	"C7mKbm9v8Z0plTRAe3uh1SKHAh8TJS1Ii4+8LHORcCuUPC/dF1+9M0riu3ZHf9CwjGbR/zpvD3/u3prz",
+	"el5aMQWTaFHidNEseiLZy+++YY8fPvqa+cknEX7mx+LUT148+z+GrwhYPE0FDuX5C61K0Fbg1pc8N7A9",
+	"9esM2Dcvf7xnWMpFvmFPXjxjFc7DuGHCspwbyzSUSltI8YfRK56DWSqdwPiS8YUBaVklrcjxbcbNJIqj",
+	"srPsh4gThPrr/j0DyWwGjEuzBs0SrvVGyBX+VjCutbiBFKdaKl3gBFHKLZxZQTjfwlEc5aIQtErzuZD2",
+	"Tw/bT4W0sAIdETYLLiQOPO77yiBxHfHpbZcY37hx9da6y8YIkZbS1OIdJBZXelKlwj6VVm+IJfpATBzk",
+	"PuwenidW6eCbFCwXuRmmCccyOxvRwM3AYhpMldvgK8v1CgZeCcfGx2BzC4z+I3fIuIZDs1qzoxBAv3n5",
+	"4yvLbWUOcsUWsEsxr2pu2se0DdfdxtG1kOkuoae1KBNgJokuJvjZ5OCpabLQkVrReOTJ+tt5LoE1W9rc",
+	"M0yrNROSnd9cnBuakHGZdjnTKsbZQgO/Bs2UZiDTUglpWZJxuYIAuydW3MC8/i7I+xqYhDVLeJ4btlI4",
+	"SS2tSy0KrlFMG0iUTPH5Kg5SPS6z5FXuVEh/kW+1yHPm3jL8Vq6YQpEjTAcATKo1Ll4IKQpcfxqSALyy",
+	"2e4K6jpGeODL+ZKLHFK2zkQOBLzOEhqWlQHDMpWnuZBwz7BEA2kjnhs2EtY4MesADimBha25YZw9nF6M",
+	"L9laCwuGrbmwiCxcQFV2od7HTMINaJYCT7tAVNeR27bfWRCCHqm7J0Ol4F/eMwzJAmpANTo1V068qRKQ",
+	"GzOeL8/oec9K80KlsLscr6wiUJJWSRlOg3+6Ndhiw7jEHzW3SrNRPZm6Aa1FCszwjWHrTBHlrrPNuLtR",
+	"nLzdpt/2vj3W0x5i/ef1d7dxRHQ8vyh2z/YNUbjHGWG5ELKy0FNtw7pnmIkQR44FGo68ZxhPUw3GxGwt",
+	"bKYq26W0SUhx1mPvdGykrUrDXHML/vStgFfVIkfBXfD3jrUugmwmq2LhzupnC8PxO8dgya8DJ46Yg9ZK",
+	"h6TSpp112S5XP484c2qRmSrJ0DxCzYQwVpo1xFOCrHkS19WS58xp4fElg6K0G7ZG00cqCQPn2DVuml3P",
+	"uR3UorLKc44g7yv1rWlMlSRgzK+aSHqb/JPY13FUPprOi4AE/xFSwSXLuSUxigS6DS6UTrwoG8roG4w1",
+	"Be5QWvn4sV/xiI+tcCKyPa2wIuE5KqiqRMPY2XRSybPm3dUh/e6dF5q8lcRbkjIglOId9doREiF27gin",
+	"Povtsm+DigZCPY7ZJsRditpWyl5zBs2YhkSerGoX6jQrhuM4xnPBzYShNFzm3LKlgDxFDY+fL5wu9hYF",
+	"A3kjtJIFSBszeJ9AaZnNuGU3oI1Q0sw18JS0SKrF0rKkobnGFGFWqYDJg7sIGr4dHXs31Uk72WWOV6qA",
+	"7oHumfoULFFyKVbG22cpM0ImXcGyUCoHLp30byYI7r7zno4nLDi+2achWtQ+7Ux/26zPteYb/Lu170Jr",
+	"10gJqz6P08CxDYBk3KLZou1ZVbIRGmmW0LgU2ljmKXZZ5SjRUzIXmpPtui5bu+4RS0hR5Qa8IWi2kMTU",
+	"0lnWSC7oK3tNscAt43SzxkhkBvQNGGeygj9chcZhKfDbFddpDsaE8Lolahxx9pHdAe/2iWqS60qlHh3s",
+	"Z+enfZI6wen61aySZJBcQ7pPt+2OqbQGaeddajueFhrmDLFWa7nt0ejB17WC3XW+Vd7TvMf6Snc73Q6l",
+	"HyC0OiCnSJF2tFKH1nbgfZj89tPb3fz71R0lmlNWO7Da5rjVMKOgW2rutGmQaJWFQgw058S/v3ROLxMS",
+	"10TJKAxTy6WzO2nmsDJoPemjgPIdfn4QFPWmm+mDQKk0r6NbW5FPNJTPJKw4eTqp/3DGOPurav5kowfT",
+	"aWFidvEI/5M9mBZjtMrXmcqBpegejr52ch7ek70YzaLHUzJ0uEUrPZpF/3c0/fhmevb46qv048g9jN6+",
+	"ndDTH8d//lg/fzUeSfOxMh////8zHwvz0XwsPmbj0elDxn8c/yEkkhxgTyTowRBgooHbE4ViG7wIRxU7",
+	"6Bp0KMMvyXZEe7PzujW14X0p0Do9Za8iHZCwdnD/GgwMSG3TMOaB4K4gSdXCqQOVHsx7hwrRPmH7JfxS",
+	"gTnVCn7iOZ2nqWncpBFPU0jZApZKAwOeZOQajWPyYw3jzGRcA5oizpketUhhfKFugE3HFI1ZKJvNGPqp",
+	"zmwpUJDUMNi1gftE84l8wy6p8Tx/voxmbw7I6nrE7dU2vP6m1ixXLsfgQYeK2MxYgbCyGZdsGqOtWChj",
+	"2f2HWcxgspqwP03NZH805rnMNx6eVrkgYxMn9UZfJyI4MopxRmKbJVyygl8DUzhF110xIrkeXzJOH+HM",
+	"JMBdxuUuAdM+8x0dlulw0nFwP5Q+gAD8npGygpTVHiqjD2vbVzpNFtZbLc9uofv16xfMx7Q9DsT2MpNu",
+	"gOrR48cdWDycTg+meMICIMTmfwOeuyByn2vIZt1jCQybae3cLQB64V9ygFxswlhVlvh4MC7h5wod4Zln",
+	"4jvlHV6ra5Doq4mlT5OyUYk4ltbRdS0iJsKYCjTKGgN2PGHfVrhRxlmp1Y1IQTNVWb6CmKWw0hyFnTDM",
+	"6grIc7+GjZlXBq2OuUtLUnjYPdJK3//9tWHGIvPRfjaMr7iQxrbRpZVSNBNuISTp3Lq7JPe/YWMYStdC",
+	"GCPkKmYlBav4+7mxPIeYSWWdM6eL2jVnHIkdkUVit41Bgk0yH30MU76QVitTQpMa3Megz7ofexziHATu",
+	"sJPtUWERd4YVlbEuTxuMUl7DZi7SE10MHGRUpZOeW0MnJ6OxRN/AWHqWSkJQsBHKfbKufwiS3vezaUG2",
+	"XnigX+wko2OHyI4fesD1o9calhpMdvykDYGF3Ul4f4c5B4X4tiXkCChu2aKH1pYwutvcpt2gvAkQ7OnF",
+	"Db112mqDJAtkLunnOUir+7K3k0HAI3Q+6K/XyrDuopPOmEkwLYEf1D7O3Nr8pJm7AydDxFEqI+40e3fg",
+	"4ax1H4B9aAU2Ejh5iBC+V4tAPYS1UJR2AE2fweuh2KFPp34KD0WkUJSKbKv5NYTXpBSSq3iYD0xTVx2c",
+	"HGNCoeCBeNJxSr7JlYsHnVhTYvb6tQPDKPu8S7IZ5OmMdOU7taDEuGFLrz2/eflja31TgD9TeWoYfqMh",
+	"UTpFI90nB3wOVVFGgQt5yVrA1ZnlTc/cBpk6q0rIZS5WGTp5uB0UgaiikJJ4OMdclemJZBlyOwnlNWTi",
+	"lhN6ZB9ipOdUM3BnUepKDu4ZAnmiKmnNhFEhl4OWM9lcvsSiR5WoKk/J5FkAa3IrzqbH0WQqTXfl8IIn",
+	"1xAqpnndTC0kqwxVJczYQuU2ZuREuooMXBIc5pc5APpzKbAl5DnDqQn7KrdBabnIVXIdsu1eOLzj4Q1D",
+	"fLMFZEKm6Mnh0RAozs0QPvfrGJeNeG6UOzHaqpJ5ChqHlUEaTCt8j6vSiagIBEm9VxShocz5Bk9fVnoF",
+	"Q3MjfQYF5rCgINIO7we3giA5xHgOJgdZL7znhsuC+1Z5CsbOPUjRCpw7L3ggvbvX1a1Z+3D4p6bQOCwO",
+	"UhfJ9lKhJqlGPuzZdJBtO6UZJ7Ds3zNVV9S0BVzECY54akzFKOF87QzISyarPK+LFBYq3dRFndt1AQMR",
+	"yECZSloI6byIe4ZJXoTLHE5RQscap3XVoP9+sPKyU9S77etZ7sz7gEHgOSOgto3lMhnI4bhY35A+H45A",
+	"xpEVdsDEdz8cgga9raeJ9/n6r4TffrAQ+cGDB4+p+oWN7k/v/+lsenE2vf/64tFs+nA2ffTPsZfCTXie",
+	"r1RTNHM/w5dfp/1g/P1sKxZPcfMPD2/P3MP99uF1/TDbeRi1Afc/j/758c1XZ1c734w//kbC/K9KpfLn",
+	"a+mc75P4us5mo267Z1gll0IKk0HKRl6mxKyWRghtFEdjVpVotzn9ZVBXLF1wF7cQ0MEbC+bICmmccq94",
+	"/jVieYuGaa3Yby+4QJCeEdh3NHzQrBEpJFzfq+1HVHoGp3RV8oalwlw3VmZMwhRuQG8cdPs46uKBm04x",
+	"Z6stiwl7It1Yp0eNRUtUSLbYzN3Pa2EzJlW9NWd6cMtEynQlJe5QULSftrnOlAGWcsvnqSBLbaUkDFpv",
+	"NCYVGlB8bgbsODz3ATvOb3ZfeHNfyKrDIqG4Zz39UEXfK/CxxQ6Id44ya0EqCPaSCYl7yWGgHO8Uzhg2",
+	"q5YiD4UQXtb0tWtdkeEbtpGWVZ4PVzQ6dNZlyBLWLRUbtKCbNg5XtSIss/waPCEORRQaKPTXbGee0LLz",
+	"5ttLNkUIV3KhKpluNXcMQ/ATSJA4UrrMuAxZ9d8hGlihbtBKQl4KA7gh473CwZNRykZEcRKIR7r8TuHT",
+	"8eFAiluvppK94q5zui5mWvYIC8S7OoHtacn/nLBXLlrkvROUBE2M2xUs1VX3taQa1aXrRCBxE/mPWaKL",
+	"mLUJwjHN1ia8toJ1ujgkP9r2j9t4T9T+SWMdC+M27wrPnVB0JnTcJOx8dYXx7kvsvD8vXt7VbtG2hxYP",
+	"eqIU71cJz5uS/l2ebbmKTKsaYj6fAsZpg0q2mYVr2Jhw0qDbkHJ8Bcx210moGKrN7B5dT9NBDxWxHBzZ",
+	"LZ+57SSWDyU/+rkrlGG+FaEO66Rw40gsrbZD0q3gcxg6WCLfDbOgSY+4PErXdcZYrk8NYPpCqsN+QP1h",
+	"bxkPkl4cv0crDY525Ykr5qw0QhjP49U/cO2kJh2S6ND91EyQWVu6jkchl6ruqeQJndr3eTYlkQUX0nIh",
+	"QeNmKp37Cczs/Lz+aIJ4vI0HvdBcGAsopUcpOE6+uP/1ZDqZTi5mjx9PL8Yz6rAEE7MCrBaJiVnbF/VW",
+	"kmD3PH0P7R9ptcrNhL0EnjpDiNpXrGJcblAFrDNFSX5NtRg2g7ey3sSlNxKLyjpHCRWjpl4st1sJkJq3",
+	"8ucnlc2UFv/yxU9/ISiyt9V0+iDpeNf0A/zsrDNDXUPW7YXCLVUqLMvVavJWPkW7xG3356HW1Z/ZqO46",
+	"HU/eSmplTEAa6ODmScmTDM7uT6Y7GFmv1xNOrydKr879WHP+w7Nvnv706imNaX3aFsvuPGXOKVTS0HQ0",
+	"nVy4EQhfXopoFj2YTCcPnOOYEcWdZ5Rm/xc++1ZEhyyh5LM0mvk0/L+irZ7e+9Ppnn7e0/p4faY/1Mab",
+	"ixugQpKH//jH0DTNvjoNwS13RbM3V3FkqoIqPupSaJWAMaSS3ApxZPnKuNoQpOXoCuc49wQ9CJwf/fuD",
+	"wLHw3p6XORdbYAm0Tm/xIby3DN67JJCSzMm1TwuSF1oVYDOoTMvBQiZ5RV7bXxW6RxS78G8HwYXewWaY",
+	"lF661/8WSqK17wC2OHo0ffAF9veTsuRcbdiorkJBu8VklaXnVK3leLIXjT94GemEVFWSUCMXqJWyE/aT",
+	"735ENUXF8lVprAZeMCcJBpFbi9hzkoqDSP4rWGrKJiHT3lDwZsdt60bF9oe/qNsAx/xSAVVteVFKtSBR",
+	"fCTsXYDu9jb+EJysbjpvJ2vrvabT6bTjL10EqpyufiVVbxcuN/nyo4zNThv84fJiN3XAJNkhyqd1Ch7Z",
+	"xh3oaLZ5OL24C5vdSZq1htObq9sdad9o8Zg5Z9A1tXQJ3ZH0Fp13TbnzD0gmt+edjouyClTlIY/NfPHh",
+	"kgv0fahN2XXbIW+uXMRIaLbkeU4uzchXOhGB8TxGc+cGzly7VsZleqaWy5j9UkEF6Xjina1ZW/mH3C1W",
+	"UmlIJ4xXVs2YRD2ROyOkz6CvwP6laVPZYtEQ9NtPzrcuGXFET7H5v6h0cxK9n1Cpve139BuTY9evfLU3",
+	"5VHw9z+AXNksmj3yrFz/fXEosOBtfD9ZmG36N6rcfkYNt+tW3gZt996NBbU5vrS+Oa++iOAL8PXD6cPT",
+	"vr94cOL3j34DcuY7pakssQf25gqIXnc+6ToNttKSAoeKOHbCSIb7ukUvlnrO5BHSqVtt7cXTDu8/bZuM",
+	"fg/M70JGd+ng+jTc79f/L/9/Mf6fPv4PkBc/qpvufS4+3tBDWt3UgF5A00tdc/jJ4qJtVQta7eg7fFe3",
+	"oH9CQ/azdMgN9sUFAgiuYMaNmHx++j0W/35fne4Kt8EWmfUhb+OoVCaAsidp6sB1dzl8EBV1l9VRQu7i",
+	"064dQmfd9PIfaLkcS1kORIz7rMsCJHCbbZsmpcpFskE9IGRMmRffEsueuuY7ttgwYQ3kyyBRBmTL+QeR",
+	"3jqPKAdXgNon2G/p95pmt4yPwG2FVLk5fFfhtt7e9cAfhpLFlLj8DdLPsfh1J2BcbgmPw2hqUzGDKuB7",
+	"VyoSws127MWX0u7eHXn3at+h0ExdvTuI+oFxnZLSQ8N/17GpA6GpgUmTShuq9DuFpX6NLVDXPB1lCXyv",
+	"FqGMKdXg+50fTNrRgkdZCazkK2raxSG/43DX8zanHrOlyC1ol4in83FUC0jSXVnhpUJQVpxTZTRhMmiC",
+	"vMDXXmZ8AV9Q5Snouc24vFtr7bYfGKwk7ae4D8irnUbQulbZb/NLeIt9GBHG0iPqsf2Hx7DH39SaFVxu",
+	"2Bo0uGr5L6RBf5e+nbNzWEqlorppdTAUfdauab7VJ0FPbi9TusaFYa58Se8/J1tyufH3CuzS/xXqm34D",
+	"DloiO1cL/MQLqLuRyAF2x4rJ8EwNXaewYdzfpTmSXGu1dndboj0QdxtGYtcWPL5kbyPf1kFlAjYTcvU2",
+	"oiIlSnsh5JOESmACTcp6M9eVDF9zcbBPt+Dvn7mXbbqo/mFXj3VNk9N61Oprm0/JTp0mBOtC9iMMloDI",
+	"bM2/Izu8rAqZ6WeuMctdx/FOLe6ZXoeQ74ypC+V6bTTuyrIRZ4kuJmgsz/3X79RiHLuCVUclM/J8uu1J",
+	"Ca+MI8t+V45vE+v35TQ1wU/qey63rvs4LWR5+8WVxV6Kp0LcE5vTT+5mL7jrWw+WwjskHaXN6nk6g9xu",
+	"jtFv1B7gZ/BdPdQ1Zlg92X+13R5/tJW31NFHgHT3TzgLlI3oUgGe511d6FopUM6NT1eBdahhqALhe7ok",
+	"5wuEGD5dYJ8cnnAs/51a/CYDXp/Jh5F0YnchM5WD+/5pYs1MGKv8fRrHUsrxFtNnI5rP7hsdreBDWub2",
+	"30bXnZyUQ9J/c1L/vpyUu1PL4cWbce5q34raxmNW9827q6aOEtttc+aQrPZ5zM9IgvszpW6Hn7ai8ilp",
+	"w50cLMS9f4iA6gJ83L0DwrrJ9NatoG9qWdRWC8/Oz/tF2JSO9xNsG9M/iBuQdMW9Bp4KfCS0+mrOplvq",
+	"ulqg50rv2pLQS+ZvaFeuYnrSCkJfHrgbPyWDCrZg0D17c6uBOz0VMKVKyNWe1Uxd6b/nJjT6pyvabAYb",
+	"9S/6HF9Sfbir7W6LwDuL+Mj57iK+ZMr1KTb31Pk28xaGdaF7eKFLV4vmOMav2Eva7q7bK2BDq8mB1U1a",
+	"V8G71cyec7kCtxDs6O6a2EtfOh4FeLrtOQPTXzbrm8C5vCC4vbr9nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

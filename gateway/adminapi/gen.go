@@ -4,3 +4,4 @@
 package adminapi
 
 //go:generate sh -c "go tool oapi-codegen -config cfg.yaml ../../openapi/admin.yaml"
+//go:generate sh -c "go tool oapi-codegen -config client.yaml ../../openapi/admin.yaml"
