@@ -59,7 +59,7 @@ func (s *Server) SetBreaker(ctx context.Context, req adminapi.SetBreakerRequestO
 		return nil, err
 	}
 	s.audit(ctx, "breaker.set", d.Name(), reason, "ok", map[string]any{"mode": mode})
-	return dependencyResponse(d.Status()), nil
+	return adminapi.SetBreaker200JSONResponse(dependencyWire(d.Status())), nil
 }
 
 // SetEndpoint fails a dependency over to its secondary endpoint, or back.
@@ -83,20 +83,8 @@ func (s *Server) SetEndpoint(ctx context.Context, req adminapi.SetEndpointReques
 		return nil, err
 	}
 	s.audit(ctx, "endpoint.set", d.Name(), reason, "ok", map[string]any{"active": active})
-	return dependencyResponse(d.Status()), nil
+	return adminapi.SetEndpoint200JSONResponse(dependencyWire(d.Status())), nil
 }
-
-// dependencyResponse writes a resilience.DependencyStatus as is.
-type dependencyResponse resilience.DependencyStatus
-
-func (r dependencyResponse) write(w http.ResponseWriter) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(resilience.DependencyStatus(r))
-}
-
-func (r dependencyResponse) VisitSetBreakerResponse(w http.ResponseWriter) error  { return r.write(w) }
-func (r dependencyResponse) VisitSetEndpointResponse(w http.ResponseWriter) error { return r.write(w) }
 
 // GetAudit reads the audit log.
 func (s *Server) GetAudit(ctx context.Context, req adminapi.GetAuditRequestObject) (adminapi.GetAuditResponseObject, error) {

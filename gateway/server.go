@@ -37,9 +37,11 @@ type Options struct {
 	Dev bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// StatusExtras adds sections to /v1/status (dependencies, outbox,
-	// drills...), keyed by section name. Each is called per request.
-	StatusExtras map[string]func(context.Context) any
+	// StatusSections fills in the sections of /v1/status (and the status
+	// page) that the rest of the sidecar owns: outbox, spool, identity,
+	// crm, dialogflow. The gateway sets version, mode, dependencies and
+	// drills itself. Called per request; nil adds nothing.
+	StatusSections func(context.Context, *adminapi.Status)
 	// Degraded reports whether any dependency is degraded, for /v1/status.
 	Degraded func() bool
 	// DevRoutes, in dev mode, are mounted on the admin listener (e.g.

@@ -69,21 +69,23 @@ func specRoutes[T interface{ Operations() map[string]O }, O any](paths map[strin
 	return out
 }
 
-// TestGeneratedCodeIsFresh regenerates both servers from the specs and
-// fails when the committed code differs: run `go generate ./gateway/...`.
+// TestGeneratedCodeIsFresh regenerates both servers and the admin client
+// from the specs and fails when the committed code differs: run
+// `go generate ./gateway/...`.
 func TestGeneratedCodeIsFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator")
 	}
-	for _, g := range []struct{ dir, spec, out string }{
-		{"api", "../../openapi/holdline.yaml", "api.gen.go"},
-		{"adminapi", "../../openapi/admin.yaml", "adminapi.gen.go"},
+	for _, g := range []struct{ dir, spec, cfg, out string }{
+		{"api", "../../openapi/holdline.yaml", "cfg.yaml", "api.gen.go"},
+		{"adminapi", "../../openapi/admin.yaml", "cfg.yaml", "adminapi.gen.go"},
+		{"adminapi", "../../openapi/admin.yaml", "client.yaml", "client.gen.go"},
 	} {
-		t.Run(g.dir, func(t *testing.T) {
+		t.Run(g.out, func(t *testing.T) {
 			// The config names its output file; point a copy at a temp dir
 			// so the check never touches the committed code.
 			tmp := filepath.Join(t.TempDir(), g.out)
-			cfg, err := os.ReadFile(filepath.Join(g.dir, "cfg.yaml"))
+			cfg, err := os.ReadFile(filepath.Join(g.dir, g.cfg))
 			if err != nil {
 				t.Fatal(err)
 			}

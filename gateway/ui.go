@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
@@ -40,7 +40,7 @@ const (
 	sparkLen   = 60
 )
 
-func (h *sparkHistory) sample(now time.Time, deps []resilience.DependencyStatus) {
+func (h *sparkHistory) sample(now time.Time, deps []adminapi.DependencyStatus) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now.Sub(h.last) < sparkEvery {
@@ -51,11 +51,12 @@ func (h *sparkHistory) sample(now time.Time, deps []resilience.DependencyStatus)
 		h.samples = map[string][]float64{}
 	}
 	for _, d := range deps {
-		s := append(h.samples[d.Name], d.P99ms)
+		name := string(d.Name)
+		s := append(h.samples[name], d.P99Ms)
 		if len(s) > sparkLen {
 			s = s[len(s)-sparkLen:]
 		}
-		h.samples[d.Name] = s
+		h.samples[name] = s
 	}
 }
 
@@ -77,7 +78,7 @@ func (h *sparkHistory) points(name string) string {
 }
 
 type uiDependency struct {
-	resilience.DependencyStatus
+	adminapi.DependencyStatus
 	FailurePct   float64
 	Calls        int
 	P99          float64
@@ -86,6 +87,38 @@ type uiDependency struct {
 }
 
 type uiFault struct{ ID, Dependency, What, Actor, Expires string }
+
+// uiFaultOf describes a fault in one line: what it does, who added it and
+// when it expires.
+func uiFaultOf(f adminapi.Fault) uiFault {
+	what := []string{}
+	if f.Latency != nil {
+		what = append(what, "latency "+*f.Latency)
+	}
+	if f.ErrorRate != nil {
+		e := fmt.Sprintf("%.0f%% errors", *f.ErrorRate*100)
+		if f.Status != nil {
+			e += fmt.Sprintf(" (%d)", *f.Status)
+		}
+		what = append(what, e)
+	}
+	actor := ""
+	if f.Actor != nil {
+		actor = *f.Actor
+	}
+	return uiFault{ID: f.Id, Dependency: f.Dependency, What: strings.Join(what, ", "), Actor: actor, Expires: f.ExpiresAt.UTC().Format("15:04:05")}
+}
+
+// hasSecondary reports whether the named dependency has a secondary
+// endpoint to fail over to (the page offers the failover form only then).
+func (s *Server) hasSecondary(name string) bool {
+	set := s.opts.Services.Dependencies
+	if set == nil {
+		return false
+	}
+	d := set.Get(name)
+	return d != nil && d.HasSecondary()
+}
 
 type uiOutbox struct {
 	Pending, Inflight, Dead, Blocked int
@@ -113,47 +146,21 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Dev {
 		page.Mode = "dev"
 	}
-	if s.opts.Degraded != nil {
-		page.Degraded = s.opts.Degraded()
+	st := s.status(r.Context())
+	page.Degraded = st.Degraded
+	s.spark.sample(now, st.Dependencies)
+	for _, d := range st.Dependencies {
+		page.Dependencies = append(page.Dependencies, uiDependency{
+			DependencyStatus: d, FailurePct: d.FailureRate1m * 100, Calls: int(d.Calls1m), P99: d.P99Ms,
+			Spark: s.spark.points(string(d.Name)), HasSecondary: s.hasSecondary(string(d.Name)),
+		})
 	}
-	if set := s.opts.Services.Dependencies; set != nil {
-		var sts []resilience.DependencyStatus
-		for _, d := range set.All() {
-			sts = append(sts, d.Status())
-		}
-		s.spark.sample(now, sts)
-		for i, st := range sts {
-			page.Dependencies = append(page.Dependencies, uiDependency{
-				DependencyStatus: st, FailurePct: st.FailureRate1m * 100, Calls: int(st.Calls1m), P99: st.P99ms,
-				Spark: s.spark.points(st.Name), HasSecondary: set.All()[i].HasSecondary(),
-			})
-		}
+	if o := st.Outbox; o != nil {
+		page.Outbox = &uiOutbox{Pending: o.Pending, Inflight: o.Inflight, Dead: o.Dead, Blocked: o.Blocked, OldestAge: (time.Duration(o.OldestPendingAgeSeconds) * time.Second).String()}
 	}
-	if f, ok := s.opts.StatusExtras["outbox"]; ok {
-		var o struct {
-			Pending, Inflight, Dead, Blocked int
-			Age                              float64 `json:"oldest_pending_age_seconds"`
-		}
-		if b, err := json.Marshal(f(r.Context())); err == nil && json.Unmarshal(b, &o) == nil {
-			page.Outbox = &uiOutbox{Pending: o.Pending, Inflight: o.Inflight, Dead: o.Dead, Blocked: o.Blocked, OldestAge: (time.Duration(o.Age) * time.Second).String()}
-		}
-	}
-	if fs := s.opts.Services.Faults; fs != nil {
-		page.DrillsEnabled = true
-		for _, f := range fs.List() {
-			what := []string{}
-			if f.Latency > 0 {
-				what = append(what, "latency "+f.Latency.String())
-			}
-			if f.ErrorRate > 0 {
-				e := fmt.Sprintf("%.0f%% errors", f.ErrorRate*100)
-				if f.Status != 0 {
-					e += fmt.Sprintf(" (%d)", f.Status)
-				}
-				what = append(what, e)
-			}
-			page.Faults = append(page.Faults, uiFault{ID: f.ID, Dependency: f.Dependency, What: strings.Join(what, ", "), Actor: f.Actor, Expires: f.ExpiresAt.UTC().Format("15:04:05")})
-		}
+	page.DrillsEnabled = st.Drills.Enabled
+	for _, f := range st.Drills.Faults {
+		page.Faults = append(page.Faults, uiFaultOf(f))
 	}
 	if a := s.opts.Services.Audit; a != nil {
 		if entries, err := a.Read(time.Time{}, 15); err == nil {

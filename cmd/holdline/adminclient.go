@@ -1,25 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/holdline/holdline/gateway/adminapi"
 )
 
-// adminClient talks to a running sidecar's admin API.
+// adminClient talks to a running sidecar's admin API through the client
+// generated from openapi/admin.yaml.
 type adminClient struct {
 	base  string
 	token string
-	hc    *http.Client
+	api   *adminapi.ClientWithResponses
 }
 
 // errUnreachable marks a sidecar that did not answer at all.
@@ -30,7 +31,8 @@ func addAdminFlags(c *cobra.Command, admin *string) {
 	c.Flags().StringVar(admin, "admin", "", "admin URL of the sidecar (default $HOLDLINE_ADMIN or http://127.0.0.1:9901)")
 }
 
-func newAdminClient(e env, admin string) *adminClient {
+// adminURL resolves --admin, $HOLDLINE_ADMIN and the default.
+func adminURL(e env, admin string) string {
 	if admin == "" {
 		admin = e.getenv("HOLDLINE_ADMIN")
 	}
@@ -40,70 +42,93 @@ func newAdminClient(e env, admin string) *adminClient {
 	if !strings.Contains(admin, "://") {
 		admin = "http://" + admin
 	}
-	return &adminClient{base: strings.TrimSuffix(admin, "/"), token: e.getenv("HOLDLINE_ADMIN_TOKEN"), hc: &http.Client{Timeout: 30 * time.Second}}
+	return strings.TrimSuffix(admin, "/")
 }
 
-// problem is the part of an RFC 9457 body the CLI shows.
-type problem struct {
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Detail    string `json:"detail"`
-	Field     string `json:"field"`
-	RequestID string `json:"request_id"`
+// newAdminClient returns a client of the sidecar at --admin (or
+// $HOLDLINE_ADMIN, or the default) that sends $HOLDLINE_ADMIN_TOKEN as a
+// bearer token when it is set. Calls that get no answer at all fail with
+// errUnreachable.
+func newAdminClient(e env, admin string) (*adminClient, error) {
+	c := &adminClient{base: adminURL(e, admin), token: e.getenv("HOLDLINE_ADMIN_TOKEN")}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	api, err := adminapi.NewClientWithResponses(c.base,
+		adminapi.WithHTTPClient(reachDoer{hc: hc, base: c.base}),
+		adminapi.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("--admin %q: %w", c.base, err)
+	}
+	c.api = api
+	return c, nil
 }
 
-// do sends a request and decodes a 2xx JSON answer into out. Non-2xx
-// answers become errors carrying the problem's detail.
-func (c *adminClient) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+// reachDoer marks transport failures (no answer at all) errUnreachable.
+type reachDoer struct {
+	hc   *http.Client
+	base string
+}
+
+func (d reachDoer) Do(req *http.Request) (*http.Response, error) {
+	resp, err := d.hc.Do(req)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%w: %s: %v", errUnreachable, d.base, err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return resp, nil
+}
+
+// apiError is a non-2xx answer of the admin API. Problem is its RFC 9457
+// body (nil when it sent none), for callers that branch on its type.
+type apiError struct {
+	Method, Path string
+	// Status is the HTTP status code; StatusText the whole status line.
+	Status     int
+	StatusText string
+	Problem    *adminapi.Problem
+}
+
+// Error reads "PUT /v1/admin/...: 409 Conflict: detail", with a hint to
+// set the token on a 401.
+func (e *apiError) Error() string {
+	if e.Problem == nil || e.Problem.Title == "" {
+		return fmt.Sprintf("%s %s: %s", e.Method, e.Path, e.StatusText)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Problem.Status, e.Problem.Title)
+	if e.Problem.Detail != nil && *e.Problem.Detail != "" {
+		msg += ": " + *e.Problem.Detail
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", errUnreachable, c.base, err)
+	if e.Status == http.StatusUnauthorized {
+		msg += " (set HOLDLINE_ADMIN_TOKEN)"
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
+	return msg
+}
+
+// answered returns nil for a 2xx answer and an *apiError, carrying the
+// problem+json body when there is one, for any other. hr and body are a
+// generated response's HTTPResponse and Body.
+func answered(hr *http.Response, body []byte) error {
+	if hr.StatusCode/100 == 2 {
+		return nil
 	}
-	if resp.StatusCode/100 != 2 {
-		var p problem
-		if json.Unmarshal(b, &p) == nil && p.Title != "" {
-			msg := fmt.Sprintf("%s %s: %d %s", method, path, p.Status, p.Title)
-			if p.Detail != "" {
-				msg += ": " + p.Detail
-			}
-			if resp.StatusCode == http.StatusUnauthorized {
-				msg += " (set HOLDLINE_ADMIN_TOKEN)"
-			}
-			return errors.New(msg)
+	e := &apiError{Method: hr.Request.Method, Path: hr.Request.URL.EscapedPath(), Status: hr.StatusCode, StatusText: hr.Status}
+	if ct, _, _ := mime.ParseMediaType(hr.Header.Get("Content-Type")); ct == "application/problem+json" || ct == "application/json" {
+		var p adminapi.Problem
+		if json.Unmarshal(body, &p) == nil && p.Title != "" {
+			e.Problem = &p
 		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: decode: %w", method, path, err)
-		}
+	return e
+}
+
+// decoded returns v, or an error naming the call when a 2xx answer had no
+// body the spec describes (v is nil).
+func decoded[T any](hr *http.Response, v *T) (*T, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%s %s: %s: the answer is not the JSON the admin spec describes", hr.Request.Method, hr.Request.URL.EscapedPath(), hr.Status)
 	}
-	return nil
+	return v, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/holdline/holdline/gateway/adminapi"
 )
 
 func newBreakerCmd(e env) *cobra.Command {
@@ -29,15 +31,15 @@ and kept in the audit log.`,
 			if reason == "" {
 				return fmt.Errorf("breaker: --reason is required (it goes to the audit log)")
 			}
-			var st struct {
-				Name, Breaker string
-				Mode          string `json:"breaker_mode"`
-			}
-			c := newAdminClient(e, admin)
-			if err := c.do(cmd.Context(), "PUT", "/v1/admin/dependencies/"+args[1]+"/breaker", nil, map[string]string{"mode": mode, "reason": reason}, &st); err != nil {
+			c, err := newAdminClient(e, admin)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s: breaker %s (mode %s)\n", st.Name, st.Breaker, st.Mode)
+			st, err := c.setBreaker(cmd.Context(), args[1], adminapi.SetBreakerJSONRequestBody{Mode: adminapi.SetBreakerJSONBodyMode(mode), Reason: reason})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: breaker %s (mode %s)\n", st.Name, st.Breaker, st.BreakerMode)
 			return nil
 		},
 	}
@@ -63,16 +65,15 @@ holdline never fails over by itself. Recorded in status and the audit log.`,
 			if reason == "" {
 				return fmt.Errorf("failover: --reason is required (it goes to the audit log)")
 			}
-			var st struct {
-				Name     string
-				Active   string `json:"active_endpoint"`
-				Endpoint string
-			}
-			c := newAdminClient(e, admin)
-			if err := c.do(cmd.Context(), "PUT", "/v1/admin/dependencies/"+args[0]+"/endpoint", nil, map[string]string{"active": to, "reason": reason}, &st); err != nil {
+			c, err := newAdminClient(e, admin)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s: new calls go to %s (%s)\n", st.Name, st.Active, st.Endpoint)
+			st, err := c.setEndpoint(cmd.Context(), args[0], adminapi.SetEndpointJSONRequestBody{Active: adminapi.SetEndpointJSONBodyActive(to), Reason: reason})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: new calls go to %s (%s)\n", st.Name, st.ActiveEndpoint, st.Endpoint)
 			return nil
 		},
 	}

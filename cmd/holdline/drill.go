@@ -77,9 +77,8 @@ HOLDLINE_DRILL_IDENTITY_TOKEN when set (a dev sidecar mints one).`,
 			if target == "" {
 				target = "http://127.0.0.1:8080"
 			}
-			ac := newAdminClient(e, admin) // resolves --admin, $HOLDLINE_ADMIN and the default
 			rep, runErr := drill.Run(cmd.Context(), s, drill.Options{
-				Admin: ac.base, Target: withScheme(target), Token: ac.token,
+				Admin: adminURL(e, admin), Target: withScheme(target), Token: e.getenv("HOLDLINE_ADMIN_TOKEN"),
 				IdentityToken: e.getenv("HOLDLINE_DRILL_IDENTITY_TOKEN"),
 				Progress:      e.stderr,
 				Force:         force,

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/holdline/holdline/gateway/adminapi"
 )
 
 // cli runs a holdline command against the dev sidecar d with its token.
@@ -40,8 +42,8 @@ func TestStatusExitCodes(t *testing.T) {
 		t.Fatalf("status with a forced-open breaker = %d, want 1:\n%s", code, out)
 	}
 	out, code = d.cli(t, "status", "--json")
-	var st statusDoc
-	if code != 1 || json.Unmarshal([]byte(strings.TrimSpace(out)), &st) != nil || st.Dependencies[0].BreakerMode != "open" {
+	var st adminapi.Status
+	if code != 1 || json.Unmarshal([]byte(strings.TrimSpace(out)), &st) != nil || st.Dependencies[0].BreakerMode != adminapi.DependencyStatusBreakerModeOpen {
 		t.Fatalf("status --json = %d: %s", code, out)
 	}
 	if _, code = d.cli(t, "breaker", "auto", "crm", "--reason", "vendor recovered"); code != 0 {
@@ -82,20 +84,23 @@ func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
 		t.Errorf("breaker without a token = %v, want a 401", err)
 	}
 	// Both actions are in the audit log with who and why.
-	var audit struct {
-		Entries []struct{ Actor, Action, Target, Reason string } `json:"entries"`
-	}
-	c := &adminClient{base: d.admin, token: d.token, hc: httpClient()}
-	if err := c.do(t.Context(), "GET", "/v1/admin/audit", nil, nil, &audit); err != nil {
+	c, err := newAdminClient(env{getenv: func(k string) string {
+		return map[string]string{"HOLDLINE_ADMIN": d.admin, "HOLDLINE_ADMIN_TOKEN": d.token}[k]
+	}}, "")
+	if err != nil {
 		t.Fatal(err)
 	}
+	audit, err := c.api.GetAuditWithResponse(t.Context(), &adminapi.GetAuditParams{})
+	if err != nil || answered(audit.HTTPResponse, audit.Body) != nil || audit.JSON200 == nil {
+		t.Fatalf("GET /v1/admin/audit = %v, %v", audit, err)
+	}
 	found := false
-	for _, e := range audit.Entries {
-		if e.Action == "endpoint.set" && e.Target == "crm" && e.Reason == "primary region down" && e.Actor == "dev" {
+	for _, e := range audit.JSON200.Entries {
+		if e.Action == "endpoint.set" && e.Target == "crm" && deref(e.Reason) == "primary region down" && e.Actor == "dev" {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("audit log lacks the failover: %+v", audit.Entries)
+		t.Errorf("audit log lacks the failover: %+v", audit.JSON200.Entries)
 	}
 }

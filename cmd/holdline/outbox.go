@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/outbox"
 )
@@ -101,17 +100,26 @@ func sinceTime(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-func (f *outboxFlags) query() url.Values {
-	q := url.Values{}
-	for k, v := range map[string]string{"state": f.state, "kind": f.kind, "interaction": f.interaction, "since": f.since} {
-		if v != "" {
-			q.Set(k, v)
-		}
+// params are the list filters for the admin API; empty flags are left out.
+func (f *outboxFlags) params() *adminapi.ListJobsParams {
+	p := &adminapi.ListJobsParams{}
+	if f.state != "" {
+		st := adminapi.ListJobsParamsState(f.state)
+		p.State = &st
 	}
+	p.Kind, p.Interaction, p.Since = nonEmpty(f.kind), nonEmpty(f.interaction), nonEmpty(f.since)
 	if f.limit > 0 {
-		q.Set("limit", strconv.Itoa(f.limit))
+		p.Limit = &f.limit
 	}
-	return q
+	return p
+}
+
+// nonEmpty is &s, or nil for "".
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func newOutboxListCmd(e env) *cobra.Command {
@@ -166,21 +174,23 @@ func (f *outboxFlags) list(ctx context.Context, e env, max int) ([]outbox.Job, e
 			fl.Cursor = next
 		}
 	} else {
-		c := newAdminClient(e, f.admin)
-		q := f.query()
+		c, err := newAdminClient(e, f.admin)
+		if err != nil {
+			return nil, err
+		}
+		p := f.params()
 		for {
-			var page struct {
-				Jobs []outbox.Job `json:"jobs"`
-				Next string       `json:"next_cursor"`
-			}
-			if err := c.do(ctx, "GET", "/v1/admin/outbox", q, nil, &page); err != nil {
+			page, next, err := c.listJobs(ctx, p)
+			if err != nil {
 				return nil, err
 			}
-			out = append(out, page.Jobs...)
-			if page.Next == "" || (max > 0 && len(out) >= max) {
+			for _, j := range page {
+				out = append(out, jobOf(j))
+			}
+			if next == "" || (max > 0 && len(out) >= max) {
 				break
 			}
-			q.Set("cursor", page.Next)
+			p.Cursor = &next
 		}
 	}
 	if max > 0 && len(out) > max {
@@ -224,8 +234,16 @@ func newOutboxShowCmd(e env) *cobra.Command {
 				if j, err = s.Get(cmd.Context(), args[0]); err != nil {
 					return err
 				}
-			} else if err := newAdminClient(e, f.admin).do(cmd.Context(), "GET", "/v1/admin/outbox/"+url.PathEscape(args[0]), nil, nil, &j); err != nil {
-				return err
+			} else {
+				c, err := newAdminClient(e, f.admin)
+				if err != nil {
+					return err
+				}
+				aj, err := c.getJob(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				j = jobOf(*aj)
 			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
@@ -295,7 +313,11 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 		defer s.Close()
 		store = s
 	} else {
-		client = newAdminClient(e, f.admin)
+		c, err := newAdminClient(e, f.admin)
+		if err != nil {
+			return err
+		}
+		client = c
 	}
 	var failed []string
 	start := time.Now()
@@ -304,7 +326,7 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 		if store != nil {
 			_, err = store.Replay(ctx, id)
 		} else {
-			err = client.do(ctx, "POST", "/v1/admin/outbox/"+url.PathEscape(id)+"/replay", nil, map[string]string{"reason": f.reason}, nil)
+			err = client.replayJob(ctx, id, f.reason)
 		}
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", id, err))
@@ -335,17 +357,18 @@ func (f *outboxFlags) replayTo(ctx context.Context, e env, ids []string) error {
 	case f.dataDir != "":
 		return errors.New("replay: --to needs the live sidecar (--admin), not --data-dir: the record is re-created through the CRM")
 	}
-	var res struct {
-		Replayed int      `json:"replayed"`
-		Errors   []string `json:"errors"`
-	}
-	body := map[string]any{"ids": ids, "to": f.to, "reason": f.reason}
-	if err := newAdminClient(e, f.admin).do(ctx, "POST", "/v1/admin/outbox/replay", nil, body, &res); err != nil {
+	c, err := newAdminClient(e, f.admin)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "replayed %d of %d job(s) onto the %s CRM endpoint's record; the sidecar runs them now\n", res.Replayed, len(ids), f.to)
-	if len(res.Errors) > 0 {
-		return &exitError{code: 1, msg: "not replayed:\n" + strings.Join(res.Errors, "\n")}
+	to := adminapi.ReplayJobsJSONBodyTo(f.to)
+	replayed, errs, err := c.replayJobs(ctx, adminapi.ReplayJobsJSONRequestBody{Ids: &ids, To: &to, Reason: &f.reason})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "replayed %d of %d job(s) onto the %s CRM endpoint's record; the sidecar runs them now\n", replayed, len(ids), f.to)
+	if len(errs) > 0 {
+		return &exitError{code: 1, msg: "not replayed:\n" + strings.Join(errs, "\n")}
 	}
 	return nil
 }
@@ -364,23 +387,28 @@ func newOutboxPurgeCmd(e env) *cobra.Command {
 			if err != nil || f.olderThan == "" {
 				return errors.New("purge: --older-than must be a duration such as 7d")
 			}
-			var res struct {
-				Purged int `json:"purged"`
-			}
+			var purged int
 			if f.dataDir != "" {
 				s, err := openOffline(f.dataDir)
 				if err != nil {
 					return err
 				}
 				defer s.Close()
-				if res.Purged, err = s.Purge(cmd.Context(), outbox.State(f.state), time.Now().Add(-d.D())); err != nil {
+				if purged, err = s.Purge(cmd.Context(), outbox.State(f.state), time.Now().Add(-d.D())); err != nil {
 					return err
 				}
-			} else if err := newAdminClient(e, f.admin).do(cmd.Context(), "POST", "/v1/admin/outbox/purge", nil,
-				map[string]string{"state": f.state, "older_than": f.olderThan, "reason": f.reason}, &res); err != nil {
-				return err
+			} else {
+				c, err := newAdminClient(e, f.admin)
+				if err != nil {
+					return err
+				}
+				purged, err = c.purgeJobs(cmd.Context(), adminapi.PurgeJobsJSONRequestBody{
+					State: adminapi.PurgeJobsJSONBodyState(f.state), OlderThan: f.olderThan, Reason: &f.reason})
+				if err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(e.stdout, "purged %d %s job(s) older than %s\n", res.Purged, f.state, f.olderThan)
+			fmt.Fprintf(e.stdout, "purged %d %s job(s) older than %s\n", purged, f.state, f.olderThan)
 			return nil
 		},
 	}

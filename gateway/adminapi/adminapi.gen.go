@@ -41,6 +41,24 @@ func (e DependencyStatusActiveEndpoint) Valid() bool {
 	}
 }
 
+// Defines values for DependencyStatusAuth.
+const (
+	DependencyStatusAuthAuthFailed DependencyStatusAuth = "auth_failed"
+	DependencyStatusAuthOk         DependencyStatusAuth = "ok"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusAuth enum.
+func (e DependencyStatusAuth) Valid() bool {
+	switch e {
+	case DependencyStatusAuthAuthFailed:
+		return true
+	case DependencyStatusAuthOk:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DependencyStatusBreaker.
 const (
 	DependencyStatusBreakerClosed   DependencyStatusBreaker = "closed"
@@ -77,6 +95,114 @@ func (e DependencyStatusBreakerMode) Valid() bool {
 	case DependencyStatusBreakerModeClosed:
 		return true
 	case DependencyStatusBreakerModeOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DependencyStatusName.
+const (
+	DependencyStatusNameBlob       DependencyStatusName = "blob"
+	DependencyStatusNameCrm        DependencyStatusName = "crm"
+	DependencyStatusNameDialogflow DependencyStatusName = "dialogflow"
+	DependencyStatusNameIdentity   DependencyStatusName = "identity"
+	DependencyStatusNameRedis      DependencyStatusName = "redis"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusName enum.
+func (e DependencyStatusName) Valid() bool {
+	switch e {
+	case DependencyStatusNameBlob:
+		return true
+	case DependencyStatusNameCrm:
+		return true
+	case DependencyStatusNameDialogflow:
+		return true
+	case DependencyStatusNameIdentity:
+		return true
+	case DependencyStatusNameRedis:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DependencyStatusTier.
+const (
+	Critical    DependencyStatusTier = "critical"
+	NonCritical DependencyStatusTier = "non-critical"
+	Supporting  DependencyStatusTier = "supporting"
+)
+
+// Valid indicates whether the value is a known member of the DependencyStatusTier enum.
+func (e DependencyStatusTier) Valid() bool {
+	switch e {
+	case Critical:
+		return true
+	case NonCritical:
+		return true
+	case Supporting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DialogflowAgentBreaker.
+const (
+	DialogflowAgentBreakerClosed   DialogflowAgentBreaker = "closed"
+	DialogflowAgentBreakerHalfOpen DialogflowAgentBreaker = "half-open"
+	DialogflowAgentBreakerOpen     DialogflowAgentBreaker = "open"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowAgentBreaker enum.
+func (e DialogflowAgentBreaker) Valid() bool {
+	switch e {
+	case DialogflowAgentBreakerClosed:
+		return true
+	case DialogflowAgentBreakerHalfOpen:
+		return true
+	case DialogflowAgentBreakerOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DialogflowEnvironmentBreaker.
+const (
+	DialogflowEnvironmentBreakerClosed   DialogflowEnvironmentBreaker = "closed"
+	DialogflowEnvironmentBreakerHalfOpen DialogflowEnvironmentBreaker = "half-open"
+	DialogflowEnvironmentBreakerOpen     DialogflowEnvironmentBreaker = "open"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowEnvironmentBreaker enum.
+func (e DialogflowEnvironmentBreaker) Valid() bool {
+	switch e {
+	case DialogflowEnvironmentBreakerClosed:
+		return true
+	case DialogflowEnvironmentBreakerHalfOpen:
+		return true
+	case DialogflowEnvironmentBreakerOpen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DialogflowEnvironmentRole.
+const (
+	DialogflowEnvironmentRolePrimary   DialogflowEnvironmentRole = "primary"
+	DialogflowEnvironmentRoleSecondary DialogflowEnvironmentRole = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowEnvironmentRole enum.
+func (e DialogflowEnvironmentRole) Valid() bool {
+	switch e {
+	case DialogflowEnvironmentRolePrimary:
+		return true
+	case DialogflowEnvironmentRoleSecondary:
 		return true
 	default:
 		return false
@@ -130,19 +256,19 @@ func (e FaultRequestEndpoint) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
-	Ok       HealthStatus = "ok"
-	Starting HealthStatus = "starting"
-	Stopping HealthStatus = "stopping"
+	HealthStatusOk       HealthStatus = "ok"
+	HealthStatusStarting HealthStatus = "starting"
+	HealthStatusStopping HealthStatus = "stopping"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case HealthStatusOk:
 		return true
-	case Starting:
+	case HealthStatusStarting:
 		return true
-	case Stopping:
+	case HealthStatusStopping:
 		return true
 	default:
 		return false
@@ -422,6 +548,15 @@ func (e ReplayJobsJSONBodyTo) Valid() bool {
 	}
 }
 
+// APIUsage The CRM's daily API usage as it last reported it (Salesforce); absent until it has.
+type APIUsage struct {
+	// At When the answer carrying them arrived.
+	At        time.Time `json:"at"`
+	Limit     int64     `json:"limit"`
+	Remaining int64     `json:"remaining"`
+	Used      int64     `json:"used"`
+}
+
 // AuditEntry defines model for AuditEntry.
 type AuditEntry struct {
 	Action  string                  `json:"action"`
@@ -433,27 +568,130 @@ type AuditEntry struct {
 	Time    time.Time               `json:"time"`
 }
 
-// DependencyStatus defines model for DependencyStatus.
-type DependencyStatus struct {
-	ActiveEndpoint DependencyStatusActiveEndpoint `json:"active_endpoint"`
+// CRMStatus defines model for CRMStatus.
+type CRMStatus struct {
+	// ApiUsage The CRM's daily API usage as it last reported it (Salesforce); absent until it has.
+	ApiUsage *APIUsage `json:"api_usage,omitempty"`
 
-	// Auth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
-	Auth                 *string                     `json:"auth,omitempty"`
-	Breaker              DependencyStatusBreaker     `json:"breaker"`
-	BreakerMode          DependencyStatusBreakerMode `json:"breaker_mode"`
-	Name                 string                      `json:"name"`
-	Tier                 string                      `json:"tier"`
-	AdditionalProperties map[string]interface{}      `json:"-"`
+	// Kind dependencies.crm.kind.
+	Kind string `json:"kind"`
 }
 
-// DependencyStatusActiveEndpoint defines model for DependencyStatus.ActiveEndpoint.
+// DependencyStatus One dependency's row in /v1/status and the answer to a breaker or endpoint change.
+type DependencyStatus struct {
+	// ActiveEndpoint Where new calls go.
+	ActiveEndpoint DependencyStatusActiveEndpoint `json:"active_endpoint"`
+
+	// ActiveFaults Drill faults acting on this dependency now.
+	ActiveFaults int `json:"active_faults"`
+
+	// Auth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
+	Auth DependencyStatusAuth `json:"auth"`
+
+	// Breaker The breaker's state now.
+	Breaker DependencyStatusBreaker `json:"breaker"`
+
+	// BreakerMode auto, or forced open or closed by an operator (breaker_override says who and why).
+	BreakerMode DependencyStatusBreakerMode `json:"breaker_mode"`
+
+	// BreakerOverride Who forced a breaker mode or an endpoint, why and when; null when nobody has.
+	BreakerOverride *Override `json:"breaker_override"`
+
+	// Calls1m Calls in the last minute.
+	Calls1m int64 `json:"calls_1m"`
+
+	// Endpoint The active endpoint's address, without credentials.
+	Endpoint string `json:"endpoint"`
+
+	// EndpointOverride Who forced a breaker mode or an endpoint, why and when; null when nobody has.
+	EndpointOverride *Override `json:"endpoint_override"`
+	FailureRate1m    float64   `json:"failure_rate_1m"`
+
+	// Failures1m Failed calls in the last minute.
+	Failures1m int64 `json:"failures_1m"`
+
+	// LastError Why the last failed call failed (a reason such as timeout or breaker_open, never internal detail); empty when none in the last minute.
+	LastError     string               `json:"last_error"`
+	LastErrorAt   *time.Time           `json:"last_error_at"`
+	LastSuccessAt *time.Time           `json:"last_success_at"`
+	Name          DependencyStatusName `json:"name"`
+
+	// P50Ms Median latency over the last minute's sampled calls.
+	P50Ms float64              `json:"p50_ms"`
+	P99Ms float64              `json:"p99_ms"`
+	Tier  DependencyStatusTier `json:"tier"`
+}
+
+// DependencyStatusActiveEndpoint Where new calls go.
 type DependencyStatusActiveEndpoint string
 
-// DependencyStatusBreaker defines model for DependencyStatus.Breaker.
+// DependencyStatusAuth ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a 401); writes wait in the outbox, never dead.
+type DependencyStatusAuth string
+
+// DependencyStatusBreaker The breaker's state now.
 type DependencyStatusBreaker string
 
-// DependencyStatusBreakerMode defines model for DependencyStatus.BreakerMode.
+// DependencyStatusBreakerMode auto, or forced open or closed by an operator (breaker_override says who and why).
 type DependencyStatusBreakerMode string
+
+// DependencyStatusName defines model for DependencyStatus.Name.
+type DependencyStatusName string
+
+// DependencyStatusTier defines model for DependencyStatus.Tier.
+type DependencyStatusTier string
+
+// DialogflowAgent One agent alias. The flat fields describe the primary environment, except that versions_read and drift cover the secondary too.
+type DialogflowAgent struct {
+	Alias   string                 `json:"alias"`
+	Breaker DialogflowAgentBreaker `json:"breaker"`
+
+	// Drift Some environment's version configs changed since.
+	Drift        bool                    `json:"drift"`
+	Environment  string                  `json:"environment"`
+	Environments []DialogflowEnvironment `json:"environments"`
+	Secondary    *string                 `json:"secondary,omitempty"`
+
+	// Versions The primary's version configs seen at start-up (or at the first successful read).
+	Versions []string `json:"versions"`
+
+	// VersionsRead False while some environment of the alias has never been read: holdline serves on the configured pin regardless.
+	VersionsRead bool `json:"versions_read"`
+}
+
+// DialogflowAgentBreaker defines model for DialogflowAgent.Breaker.
+type DialogflowAgentBreaker string
+
+// DialogflowEnvironment defines model for DialogflowEnvironment.
+type DialogflowEnvironment struct {
+	Breaker         DialogflowEnvironmentBreaker `json:"breaker"`
+	CheckedAt       *time.Time                   `json:"checked_at,omitempty"`
+	CurrentVersions []string                     `json:"current_versions"`
+	Drift           bool                         `json:"drift"`
+	Endpoint        string                       `json:"endpoint"`
+	LastError       *string                      `json:"last_error,omitempty"`
+	Name            string                       `json:"name"`
+	Role            DialogflowEnvironmentRole    `json:"role"`
+	Versions        []string                     `json:"versions"`
+	VersionsRead    bool                         `json:"versions_read"`
+}
+
+// DialogflowEnvironmentBreaker defines model for DialogflowEnvironment.Breaker.
+type DialogflowEnvironmentBreaker string
+
+// DialogflowEnvironmentRole defines model for DialogflowEnvironment.Role.
+type DialogflowEnvironmentRole string
+
+// DialogflowStatus defines model for DialogflowStatus.
+type DialogflowStatus struct {
+	Agents []DialogflowAgent `json:"agents"`
+}
+
+// DrillsStatus defines model for DrillsStatus.
+type DrillsStatus struct {
+	// Enabled drills.enabled; fault injection is off when false.
+	Enabled bool    `json:"enabled"`
+	Faults  []Fault `json:"faults"`
+}
 
 // Duration A non-negative duration: a Go duration (300ms, 15s, 1h30m) or whole days (7d).
 //
@@ -517,13 +755,10 @@ type HealthStatus string
 // IdentityStatus Token verification (present when identity.issuer is set). During a provider outage, degraded is true and keys_usable_until says until when JWTs still verify against the last good key set.
 type IdentityStatus struct {
 	// Degraded Keys are missing, past max_stale, not confirmed since a restart, or the last fetch failed.
-	Degraded      bool `json:"degraded"`
-	Introspection struct {
-		CacheEntries   int    `json:"cache_entries"`
-		MaxEntries     int    `json:"max_entries"`
-		MaxNegativeTtl string `json:"max_negative_ttl"`
-		MaxPositiveTtl string `json:"max_positive_ttl"`
-	} `json:"introspection"`
+	Degraded bool `json:"degraded"`
+
+	// Introspection The introspection answer cache.
+	Introspection IntrospectionStatus `json:"introspection"`
 
 	// Issuer The issuer tokens must carry.
 	Issuer    string                  `json:"issuer"`
@@ -544,20 +779,38 @@ type IdentityStatus struct {
 // IdentityStatusKeySource defines model for IdentityStatus.KeySource.
 type IdentityStatusKeySource string
 
+// IntrospectionStatus The introspection answer cache.
+type IntrospectionStatus struct {
+	CacheEntries int `json:"cache_entries"`
+
+	// MaxEntries identity.introspection.max_entries.
+	MaxEntries int `json:"max_entries"`
+
+	// MaxNegativeTtl identity.introspection.max_negative_ttl.
+	MaxNegativeTtl string `json:"max_negative_ttl"`
+
+	// MaxPositiveTtl identity.introspection.max_positive_ttl.
+	MaxPositiveTtl string `json:"max_positive_ttl"`
+}
+
 // Job defines model for Job.
 type Job struct {
-	Attempts       int                     `json:"attempts"`
-	CreatedAt      time.Time               `json:"created_at"`
-	Dependency     *string                 `json:"dependency,omitempty"`
-	FirstFailedAt  *time.Time              `json:"first_failed_at,omitempty"`
-	Id             string                  `json:"id"`
-	IdempotencyKey *string                 `json:"idempotency_key,omitempty"`
-	InteractionId  *string                 `json:"interaction_id,omitempty"`
-	Kind           string                  `json:"kind"`
-	LastError      *string                 `json:"last_error,omitempty"`
-	NextAttemptAt  *time.Time              `json:"next_attempt_at,omitempty"`
-	Payload        *map[string]interface{} `json:"payload,omitempty"`
-	Result         *map[string]interface{} `json:"result,omitempty"`
+	Attempts       int        `json:"attempts"`
+	CreatedAt      time.Time  `json:"created_at"`
+	Dependency     *string    `json:"dependency,omitempty"`
+	FirstFailedAt  *time.Time `json:"first_failed_at,omitempty"`
+	Id             string     `json:"id"`
+	IdempotencyKey *string    `json:"idempotency_key,omitempty"`
+	InteractionId  *string    `json:"interaction_id,omitempty"`
+	Kind           string     `json:"kind"`
+	LastError      *string    `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
+
+	// Payload The handler's input, as the job holds it.
+	Payload *json.RawMessage `json:"payload,omitempty"`
+
+	// Result What the handler returned on success.
+	Result *json.RawMessage `json:"result,omitempty"`
 
 	// State held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
 	State     JobState   `json:"state"`
@@ -566,6 +819,34 @@ type Job struct {
 
 // JobState held: the job waits for the CRM endpoint that holds its record to be the active one again; last_error says why.
 type JobState string
+
+// OutboxStatus The outbox's job counts. When error is set the store could not be read and the counts are 0.
+type OutboxStatus struct {
+	// Backend The store in use now: bolt, redis, or a note that fleet mode fell back to bolt.
+	Backend string `json:"backend"`
+
+	// Blocked Pending jobs held behind a dead job of their interaction (also counted in pending).
+	Blocked int `json:"blocked"`
+
+	// Dead Jobs that wait for an operator (replay or purge).
+	Dead  int     `json:"dead"`
+	Done  int     `json:"done"`
+	Error *string `json:"error,omitempty"`
+
+	// Held Jobs waiting for the CRM endpoint that holds their record to be the active one again.
+	Held                    int     `json:"held"`
+	Inflight                int     `json:"inflight"`
+	OldestPendingAgeSeconds float64 `json:"oldest_pending_age_seconds"`
+	Pending                 int     `json:"pending"`
+}
+
+// Override Who forced a breaker mode or an endpoint, why and when; null when nobody has.
+type Override struct {
+	// Actor The admin token's name.
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
 
 // Problem defines model for Problem.
 type Problem struct {
@@ -583,22 +864,60 @@ type Problem struct {
 // Example: 2h
 type Since = string
 
-// Status defines model for Status.
+// SpoolOwner What the fleet's unfinished (pending, inflight or dead) upload jobs say of one owner.
+type SpoolOwner struct {
+	Bytes            int64   `json:"bytes"`
+	Jobs             int     `json:"jobs"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// SpoolStatus This sidecar's recording spool as its disk holds it, and every owner's unfinished upload jobs as the outbox holds them. An owner that stays in by_owner with no sidecar of that id running is a spool whose data_dir is gone. When error is set the spool directory could not be read and its counts are 0.
+type SpoolStatus struct {
+	ByOwner map[string]SpoolOwner `json:"by_owner"`
+
+	// ByOwnerError Set when the outbox could not be read: by_owner is then incomplete.
+	ByOwnerError *string `json:"by_owner_error,omitempty"`
+	Bytes        int64   `json:"bytes"`
+	Error        *string `json:"error,omitempty"`
+
+	// Files Recordings waiting for the store.
+	Files int `json:"files"`
+
+	// Full Why the spool refuses new recordings now; absent while it takes them.
+	Full *string `json:"full,omitempty"`
+
+	// MaxBytes recordings.spool_max_bytes; 0 is unbounded.
+	MaxBytes         int64   `json:"max_bytes"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+
+	// Orphaned Files moved aside.
+	Orphaned int `json:"orphaned"`
+
+	// Owner This sidecar's owner id (the one its upload jobs carry).
+	Owner string `json:"owner"`
+}
+
+// Status The sidecar's state. Sections that are not configured on this sidecar (outbox, spool, identity, crm, dialogflow) are absent.
 type Status struct {
-	Degraded     *bool                    `json:"degraded,omitempty"`
-	Dependencies []map[string]interface{} `json:"dependencies"`
-	Dialogflow   *map[string]interface{}  `json:"dialogflow,omitempty"`
-	Drills       *struct {
-		Enabled *bool    `json:"enabled,omitempty"`
-		Faults  *[]Fault `json:"faults,omitempty"`
-	} `json:"drills,omitempty"`
+	Crm *CRMStatus `json:"crm,omitempty"`
+
+	// Degraded A breaker is not closed or is forced, a drill fault is active, dead outbox jobs wait for an operator, fleet mode fell back to the local outbox, the spool refuses recordings, or identity verifies with unconfirmed keys.
+	Degraded     bool               `json:"degraded"`
+	Dependencies []DependencyStatus `json:"dependencies"`
+	Dialogflow   *DialogflowStatus  `json:"dialogflow,omitempty"`
+	Drills       DrillsStatus       `json:"drills"`
 
 	// Identity Token verification (present when identity.issuer is set). During a provider outage, degraded is true and keys_usable_until says until when JWTs still verify against the last good key set.
-	Identity  *IdentityStatus         `json:"identity,omitempty"`
-	Mode      StatusMode              `json:"mode"`
-	Outbox    *map[string]interface{} `json:"outbox,omitempty"`
-	StartedAt time.Time               `json:"started_at"`
-	Version   string                  `json:"version"`
+	Identity *IdentityStatus `json:"identity,omitempty"`
+	Mode     StatusMode      `json:"mode"`
+
+	// Outbox The outbox's job counts. When error is set the store could not be read and the counts are 0.
+	Outbox *OutboxStatus `json:"outbox,omitempty"`
+
+	// Spool This sidecar's recording spool as its disk holds it, and every owner's unfinished upload jobs as the outbox holds them. An owner that stays in by_owner with no sidecar of that id running is a spool whose data_dir is gone. When error is set the spool directory could not be read and its counts are 0.
+	Spool     *SpoolStatus `json:"spool,omitempty"`
+	StartedAt time.Time    `json:"started_at"`
+	Version   string       `json:"version"`
 }
 
 // StatusMode defines model for Status.Mode.
@@ -720,139 +1039,6 @@ type ReplayJobsJSONRequestBody ReplayJobsJSONBody
 
 // ReplayJobJSONRequestBody defines body for ReplayJob for application/json ContentType.
 type ReplayJobJSONRequestBody ReplayJobJSONBody
-
-// Getter for additional properties for DependencyStatus. Returns the specified
-// element and whether it was found
-func (a DependencyStatus) Get(fieldName string) (value interface{}, found bool) {
-	if a.AdditionalProperties != nil {
-		value, found = a.AdditionalProperties[fieldName]
-	}
-	return
-}
-
-// Setter for additional properties for DependencyStatus
-func (a *DependencyStatus) Set(fieldName string, value interface{}) {
-	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]interface{})
-	}
-	a.AdditionalProperties[fieldName] = value
-}
-
-// Override default JSON handling for DependencyStatus to handle AdditionalProperties
-func (a *DependencyStatus) UnmarshalJSON(b []byte) error {
-	object := make(map[string]json.RawMessage)
-	err := json.Unmarshal(b, &object)
-	if err != nil {
-		return err
-	}
-
-	if raw, found := object["active_endpoint"]; found {
-		err = json.Unmarshal(raw, &a.ActiveEndpoint)
-		if err != nil {
-			return fmt.Errorf("error reading 'active_endpoint': %w", err)
-		}
-		delete(object, "active_endpoint")
-	}
-
-	if raw, found := object["auth"]; found {
-		err = json.Unmarshal(raw, &a.Auth)
-		if err != nil {
-			return fmt.Errorf("error reading 'auth': %w", err)
-		}
-		delete(object, "auth")
-	}
-
-	if raw, found := object["breaker"]; found {
-		err = json.Unmarshal(raw, &a.Breaker)
-		if err != nil {
-			return fmt.Errorf("error reading 'breaker': %w", err)
-		}
-		delete(object, "breaker")
-	}
-
-	if raw, found := object["breaker_mode"]; found {
-		err = json.Unmarshal(raw, &a.BreakerMode)
-		if err != nil {
-			return fmt.Errorf("error reading 'breaker_mode': %w", err)
-		}
-		delete(object, "breaker_mode")
-	}
-
-	if raw, found := object["name"]; found {
-		err = json.Unmarshal(raw, &a.Name)
-		if err != nil {
-			return fmt.Errorf("error reading 'name': %w", err)
-		}
-		delete(object, "name")
-	}
-
-	if raw, found := object["tier"]; found {
-		err = json.Unmarshal(raw, &a.Tier)
-		if err != nil {
-			return fmt.Errorf("error reading 'tier': %w", err)
-		}
-		delete(object, "tier")
-	}
-
-	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]interface{})
-		for fieldName, fieldBuf := range object {
-			var fieldVal interface{}
-			err := json.Unmarshal(fieldBuf, &fieldVal)
-			if err != nil {
-				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
-			}
-			a.AdditionalProperties[fieldName] = fieldVal
-		}
-	}
-	return nil
-}
-
-// Override default JSON handling for DependencyStatus to handle AdditionalProperties
-func (a DependencyStatus) MarshalJSON() ([]byte, error) {
-	var err error
-	object := make(map[string]json.RawMessage)
-
-	object["active_endpoint"], err = json.Marshal(a.ActiveEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'active_endpoint': %w", err)
-	}
-
-	if a.Auth != nil {
-		object["auth"], err = json.Marshal(a.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling 'auth': %w", err)
-		}
-	}
-
-	object["breaker"], err = json.Marshal(a.Breaker)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'breaker': %w", err)
-	}
-
-	object["breaker_mode"], err = json.Marshal(a.BreakerMode)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'breaker_mode': %w", err)
-	}
-
-	object["name"], err = json.Marshal(a.Name)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'name': %w", err)
-	}
-
-	object["tier"], err = json.Marshal(a.Tier)
-	if err != nil {
-		return nil, fmt.Errorf("error marshaling 'tier': %w", err)
-	}
-
-	for fieldName, field := range a.AdditionalProperties {
-		object[fieldName], err = json.Marshal(field)
-		if err != nil {
-			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
-		}
-	}
-	return json.Marshal(object)
-}
 
 // AsReplayJobsJSONBody0 returns the union data inside the ReplayJobsJSONBody as a ReplayJobsJSONBody0
 func (t ReplayJobsJSONBody) AsReplayJobsJSONBody0() (ReplayJobsJSONBody0, error) {
@@ -3414,74 +3600,105 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s2tv8qZ3h3ptKWluRHthPlj520TV+3r0kzszsb+7oQcSQiJgEWAC2rsT/W/QL3k93BASg+RNqS",
-	"N0nb2f7T0iJ4ABz8zvsgb6NE5YWSKK2J5m+jgmmWo0VNf32OBUqOMtl8z3J0vwgZzaOC2TSKI0m/+f/F",
-	"kcZfSqGRR3OrS4wjk6SYM/cNyjKP5q+jROdRHAmO0gq7ieKIC5ap1TJT6yiOFplaEBkuTHQRR3ZTOOrG",
-	"aiFX0d3dnXtnCiUN0tp+1GqRYe4eEyUtSuseWVFkImFWKDkt/IiP3xgl3bt6RX/RuIzm0X9N681P/Vsz",
-	"rejSjBxNokXhyEXz6LmEl198Bk/PnnwCgfgkcsPCt47085IL+0JavSF2alWgtsIvmSWe0Nvu5mL3Sune",
-	"NxwtE5n/nnPhKLDsxwZdz+7wnVq8wcRGxCxmBibTaMrM9r6yTK9w4JXwEFgqnTMbzSPOLB7Rr7un1cTD",
-	"6ygM8puMKz5sZ9uu6KJnHzUGf7LMlg8yYpfl13iJkhdKeIhUcCy0yJl2ODSYKMnd8y7u4oiVNnXftbGg",
-	"rmJQGtzLyyUTGXJYpyJDsCkC364ZNC5LgwZSlfFMSPzIQKKRZIBlBkbCGsiYscCkWaNGDgnLMlgzAwzO",
-	"ZsfjZ7DWwqKBNRMWhKQJVGkX6iYGideogSPjk6hn6QuN7Ap1SwgzZZBHcaQKdEeQsmx5RM8XwwQuc8Wx",
-	"SYWVVtU0As0+AjLojR40YR/eO8AJuoUG19vprCveOeVeHJWaVeLXEWuQSh5JXDFHBXgYOAcGX6rtnzA6",
-	"nc1yE8PxE/ef9HSWjx0C1qnKEDjbGBh9wsfuHPCG5UXmpn86M1Hs9KVF7ab6n9Hs9vXs6OnFx/x25B9G",
-	"5+cTevrr+O+31fPH45E0t6W5/b//Nbe5uTW3+W06Hh3+yfiv47/0IeMLFjTAjrgMqKFEI7PIL5ndVwc4",
-	"1VWJQb9ma5zIzsumxO6+1FrpS81sE1uyzBeo6fVNITSag9YqeO9MGbOD69doWqpyoVSGTLpXZquqwjsh",
-	"La7c6joAF04UG3xqcKXF89am+uBNB/oSfynR2GEVuWSZwR2zBkv3MTDOnS6iDcOIcY4cFrhUGgFZkpJi",
-	"GsfgtJ1TTiZlGkEt6XcDo/pQgC3UNcJsTCpyoWw6ByVprE0xB2Gg4oETlzYE26B5J75DG2osy35YRvPX",
-	"97sBW3Vxd9Hl11dqDZmSK9LEnnVOg5s55I5XNmUSZjEwC7kyFk7O0hhwsprA32Zm0sV2m/QPMtsEfloF",
-	"NhUGqsGBe03bMjIKGHAtsgwSJiFnVwjKkXADg30DI5Kr8TNgNMhRXqcogS0MSkva6kB72Ba+nN2I3BE4",
-	"jqNcSP88i3eFsiFJ+/H9IRcGe/j3tXTygJxAWmp0QDNoiR+JkhLJ82jYyl6Z7Rz3q1c/gn9ZnYHoTuMo",
-	"bjnx5OnTBi/OZjU3hrRAvwLoE/OvkGXeHWlLTZJicnWPb9Rngbu0awZUkFBXEf2srfvGPaqicI8XD3l8",
-	"gVbfFr4OQvzTAL9fqSuUcI1aLIMnD6PCHaO0HrqVFpgIY0rUTp0YtOMJfF66tQBzzvm14Kidn8RWGAPH",
-	"lWZOnwkDzk0EJjlc4cZcloYtMrwspRUZGGfF/SPN9M0/Xhkw1skXrWcDbMWENB5Q5LatlCJKbgl9yszP",
-	"u7vL/8aNAadAc2GMkKsYCkcuZzeXxrIMY5DKOswuhc6RgxEyQWAOz+48SLNuF7FEm6Tg3dB+cAtptTIF",
-	"biOQDnxYkjr/yeo2WraAJXg/PKByoi6tzXpB5wYVyoh7BnWQ1F5aex099HrW0QdCD50e8Dnp9rCyDocG",
-	"8tJYSJjWm14X+wo3l4ITS4TF/F5RY1qzTfWRUaVOWk41nSL55gVqI4ylZ6kk9uphgi9b4e4myNicpLOc",
-	"vM/+D8NkB/lIOwKz/6cOppdkOQbcLGMvNS41mnR/olth6aUp8eYRNAdtTtdx8wCKaxFvHWsNjOYyu3LY",
-	"h8xv1KLHL7cW88IOSN578M2XQhsbAtt34UcLjnmhyAO4vML+Od2OtM8NXA6QuRKSDwNoGF+EhcDEg7ZT",
-	"sE2mGH9E9qVKsRz0mTObPQKdYsbnpO7fqAUlAgwsgwH47OV3tY9oU2Yp1WDAjdGYKM2dK7nwiQkfKJMz",
-	"TpbsGdSM89ZvnW5aTiFK7m2/kMtMrFIXirjlOOQ7zeSQxPpj/7LgB8KyLziiI684E9eS0IJ9nyA1EoRd",
-	"o2yZyAZg77bWD05jmUxwwBuluGsItcPRYBxZYQf0l//hIT1Ebysy8X1+108iLL83qXl6evoU3KnA6GR2",
-	"8rej2fHR7OTV8ZP57Gw+e/IvH8qxOhvCVgpMmaTADJyk7uUnvJ37OEk7qQ9KU7w9uzvyDyf1w6vqYb7z",
-	"MKrzG38f/ev29cdHFztjxre/k6xK7dIOu4G7vtlWFYfRWz/iINXR9TEaAfKhpCii7NkGSmf6B3ZBgXB7",
-	"/ffFeT4BtbPuvrhkG/U/QLITWDgHoZO25HjtXXRedg1wfYg+t/oY1a0PNcLXzs/bx9uoBramCfvrAGhX",
-	"9O8ooi+1Y41jlT/MBTLtPWDiH52m/2lLILW28HUQIZeqqrSwhHYYqj9VXhtyJqRlQqJ2urnUWSBg5tNp",
-	"NWjiDmCnrOJ8bsZzISFzTq9EDSOOPrFyfPLJZDaZTY7nT5/OjsdzqrugiSFHq0Vi4ioyZ5KfS0qNF6iZ",
-	"Vfoj46Inq1VmJvASGffhlipQOoPI5MZZwXWqKHWiKcNlUzyX1SKeAV6j3kBeWq/ySulCyun18dSvViJy",
-	"cy5/fl7aVGnxa8gaf0pchPNyNjtN/EgKJegH/JlCT2Eoq2/9Wsgyl1xYyNRqci5fOHPsl/vzUEHrZxhV",
-	"tajx5NwhIxMJSoONs3leuNjp6GQy2zmR9Xo9YfR6ovRqGr4102+//uzF9z+9oG9q61Sfst9PkTEy/Vv8",
-	"RrPJsf/C8ZcVIppHp5PZ5NSbgJQQN00pefGrew5FJn9YQsmveTQPyY1fo06l72Q2u6fKd1h1L+RP+op7",
-	"mbhGSs+d/fOfQ2S262qUCWvpiuavL+LIlDnl0TywC60SNMadOPMzxJFlK+Mzbg7L0YWjMQ2AHmTOd+H9",
-	"g8yxeGOnRcZEhy09BdWOHOKNBbzx4bSS4HXYu2XJj1rlaFMsTS3BQiZZ6bxM+FKBdoFljtXbQXZpZHwz",
-	"DKWX/vVvgiSa+xFsi6Mns9MPsL7vlQViH4yq3J7z30xaWnrmai3Hk3uP8dugI72SKgtSasYqjbWWncD3",
-	"oTrprJMBp0ELYzWyHLwmGDzcSsVOSSsOHvKXaKncTkqm7lt43XVxW/7t/Y7shCKdaB79UiLlwoMqpfRb",
-	"FO/Je+9q393Fb3uJZSKnRdfE6iz6bDabNbLHxz2544t/E9Vdp26b09vLcWs0OPR5b02vpSLd45LsgPKF",
-	"H+vFxm9ob7E5mx0/Rswepc1qx+n1xd2Ott9a8RhUxtFYoERKE+ge0h2cNz246VsHk7tpo3hflD21Didj",
-	"81DSWTKRwdK3EfgOAiebK1/5EBqWLMsWLLkiic8wBgIYy2Ln7lzjEVuhtJAyyY/UchnDLyWWyMcT8KX9",
-	"eV1PcdItVlJp5BNgpVVzkM5OZN4JaQvoT2g/3dbsOyLax/16yLTTeuRBT1H2p4pvDsL7vaXQtjB0A4Z2",
-	"g0Ps+x4u7k0b5uzmW5Qrm0bzJ0GUq7+PH0p4BH8+EOsXm3af1d17tHA7nTd9PkOrIvmR2brjS4s+P5Wk",
-	"TK7wg8j12ezssPHHpweOf/I70DNfKE2VoBbbg7Lw4Y3SQW7J1mm0pZYgLIU9pVUTIB0eSkVBLbVjyIe1",
-	"U7OGHdTTjuy/qMb8MYTfJ0cf0yL2bqQ/zP+n/H8w+Z89/Q/QF9+pawSJ62ZfSefQqlYRFwVUQN8WFQ5W",
-	"F3UmsNdrd7HDF37IO3Vk31kCsimTgeg+HuxzX1vxX0zeP373Pf+wrkbPil9gfZjVJu/iqFCm58iec+7Z",
-	"9Xg9/OBRVL1reym543c7d99xVq1E/4Gey77I8iwCFprgFiiR2bTrmhQqE8nG2QEhYypb+vrCBF74lkZY",
-	"bEBYg9myF5Q9umX6VvA7HxFl6AumbcB+Tr9XmO04Hz13GKjSOHyDoWu3dyPws9347CXm6vp3iZ99z9fv",
-	"AJjsKI+Hj6muoQyagG/UwgycTTf3Ekq/uzdKHl+dHkrNVNXmwaMf+K7Ru/DQ53/o3NQDqakBokmpDd38",
-	"OESk/h1f4I0D176ewDdq0VdApZ6RsPIHC3Q04V5eAhRsRa3Q7pM/cLrrBxJx2kUMS5FZ1C7gZH5/zJkF",
-	"B+mmrghaoVdXTItS+162fhfkR/c66IwPEAuqjKO+tCmTj2tY7saBvT0h7dr0A/pqp73WjW4s80NEi20e",
-	"0YnxPS45hIH7iMdXag05kxtYo0bwH34YC/qHjO28nwOcblf4i2AkkZR91v4qQm1PeiO5e4VSY5GxzbBU",
-	"vqT371MsmdyE2xq7+L9w9qbdMOY8kZ0LG9+zHKvuOQqA/bZicjy5oUsqG2CUu0AYSaa1WiN3Pzp/IIaG",
-	"dY99J/b4GZxHnoxvE7CpkKvzCIQJl/Ic55OEeld6+sL15lKXsr+T5sF24pzdfO1f1uWi6oddO9Z0TQ7r",
-	"qSRX4MDq1GFKsGpJ28Nh6VGZtfu3Z0eiVX1u+pFvJPSXnN6oxUemeeBVE6WS/j5Oq9+SqjswYpDofOKc",
-	"5csw+o1ajGOHORnANqfIhwDoFgsLTFhpPCzb7ZuhrTFUbgI9YWClJE7gOXj+di9RHZayvPvgxuJexFP/",
-	"6YE99Ac33efMt9f3tmH6Q9rLmlV0Gh/51exj3/7hTjhQoFrd2v2wZgYqYn9au3vi0VrfUic0MdJf+fEe",
-	"KIzo7gPLsqYtXFLDs9Nz48NNYJVqGOpA+IauHn6AFMO7S+xTwNOfy3+jFr/LhNd7imEk7TiGtbApdcyH",
-	"fn8SzVQYq8K1n32Rsr/H9N5A895jo70NfJ+VufvNcN2oSflD+rMm9dvVpPxNZX8uwY0jmeMlglTrGKp7",
-	"Hv4C715qu75mMaSrQx3zPULw/kqpX+G77ah8QdZwpwaLcesfCqG+gJB3b7Cwui5y52fQ15UuqruF59Np",
-	"uwmbyvGBQNeZ/lZco0RjYmowFO6RjjV0c24vLV2VCxe50ru6JfQZLTMGqXzH9KRWhKE9cDd/Sg4VdnjQ",
-	"3DvNQRVP2j01MHEl5Oqe2Ux1g+Ce++VlFi5hBbqjwN1wSWL8jPrDfW933QTemCRkzncnCS1TtPD69v81",
-	"ai041jysGt37J3rme9G8xIQZW0Xb3XlbDWzOa/Js9USrLng/m7lnX77BrY93dO8xDtqXtkcJnuqgnLM2",
-	"QP7Zdn7Ts6+gCO4u7v4/AAD//w==",
+	"7H3pktvGtfCrdOFLlcgYw+FoiUucHynFlhP5syyVpFtORdKlm8Ah0RqgG+5uDMVI81j3Be6T3TqnGxvZ",
+	"4DKWFLuSPzaGQG9nX1sfokQVpZIgrYlmH6KSa16ABU1/fQslyBRksvmRF4C/CBnNopLbLIojSb+5/8WR",
+	"hl8qoSGNZlZXEEcmyaDgOAZkVUSz11GiiyiORArSCruJ4igVPFerZa7WURwtcrWgaVJhordxZDclzm6s",
+	"FnIV3dzc4DtTKmmA9vZcq0UOBT4mSlqQFh95WeYi4VYoeV66L756Z5TEd+2O/qBhGc2i/3feHv7cvTXn",
+	"9by0Ygom0aLE6aJZ9EiyF999wx7ef/A185NPIvzMj8WpHz1/8l+GrwhYPE0FDuX5c61K0Fbg1pc8N7A9",
+	"9asM2Dcvnt4xLOUi37BHz5+wCudh3DBhWc6NZRpKpS2k+MPoJc/BLJVOYHzJ+MKAtKySVuT4NuNmEsVR",
+	"2Vn2Q8QJQv11f8pAMpsB49KsQbOEa70RcoW/FYxrLa4hxamWShc4QZRyC2dWEM63cBRHuSgErdJ8LqT9",
+	"0/32UyEtrEBHhM2CC4kDj/u+MkhcR3x60yXG125cvbXusjFCpKU0tXgHicWVHlWpsI+l1RtiiT4QEwe5",
+	"D7uH54lVOvgmBctFboZpwrHMzkY0cDOwmAZT5Tb4ynK9goFXwrHxMdjcAqP/yB0yruHQrNbsKATQb148",
+	"fWm5rcxBrtgCdinmVc1N+5i24bqbOLoSMt0l9LQWZQLMJNHFBD+bHDw1TRY6UisajzxZfzvPJLBmS5s7",
+	"hmm1ZkKy8+uLc0MTMi7TLmdaxThbaOBXoJnSDGRaKiEtSzIuVxBg98SKa5jX3wV5XwOTsGYJz3PDVgon",
+	"qaV1qUXBNYppA4mSKT6/jYNUj8sseZU7FdJf5Fst8py5twy/lSumUOQI0wEAk2qNixdCigLXn4YkAK9s",
+	"truCuooRHvhyvuQih5StM5EDAa+zhIZlZcCwTOVpLiTcMSzRQNqI54aNhDVOzDqAQ0pgYWtuGGf3pxfj",
+	"S7bWwoJhay4sIgsXUJVdqPcxk3ANmqXA0y4Q1VXktu13FoSgR+ruyVAp+Jd3DEOygBpQjU7NlRNvqgTk",
+	"xoznyzN63rPSvFAp7C7HK6sIlKRVUobT4J9uDbbYMC7xR82t0mxUT6auQWuRAjN8Y9g6U0S562wz7m4U",
+	"J2+36be9b4/1tIdY/1n93U0cER3PL4rds31DFO5xRlguhKws9FTbsO4ZZiLEkWOBhiPvGMbTVIMxMVsL",
+	"m6nKdiltElKc9dhbHRtpq9Iw19yCP30r4FW1yFFwF/y9Y62LIJvJqli4s/rZwnD8zjFY8uvAiSPmoLXS",
+	"Iam0aWddtsvVzyPOnFpkpkoyNI9QMyGMlWYN8ZQga57EdbXkOXNaeHzJoCjthq3R9JFKwsA5do2bZtdz",
+	"bge1qKzynCPI+0p9axpTJQkY86smkt4m/yT2dRyVD6bzIiDBn0IquGQ5tyRGkUC3wYXSiRdlQxl9g7Gm",
+	"wB1KKx8+9Cse8bEVTkS2pxVWJDxHBVWVaBg7m04qeda8e3tIv3vnhSZvJfGWpAwIpXhHvXaERIidO8Kp",
+	"z2K77NugooFQj2O2CXGXoraVstecQTOmIZFHq9qFOs2K4TiO8VxwM2EoDZc5t2wpIE9Rw+PnC6eLvUXB",
+	"QF4LrWQB0sYM3idQWmYzbtk1aCOUNHMNPCUtkmqxtCxpaK4xRZhVKmDy4C6Chm9Hx95OddJOdpnjpSqg",
+	"e6A7pj4FS5RcipXx9lnKjJBJV7AslMqBSyf9mwmCu++8p+MJC45v9mmIFrWPO9PfNOtzrfkG/27tu9Da",
+	"NVLCqs/jNHBsAyAZt2i2aHtWlWyERpolNC6FNpZ5il1WOUr0lMyF5mS7rsvWrnvEElJUuQFvCJotJDG1",
+	"dJY1kgv6yl5TLHDLON2sMRKZAX0Nxpms4A9XoXFYCvx2xXWagzEhvG6JGkecfWR3wLt9oprkulKpRwf7",
+	"2flxn6ROcLp+NaskGSRXkO7TbbtjKq1B2nmX2o6nhYY5Q6zVWm57NHrwda1gd51vlfc077G+0u1Ot0Pp",
+	"BwitDsgpUqQdrdShtR14Hya//fR2O/9+dUuJ5pTVDqy2OW41zCjolppbbRokWmWhEAPNOfHvL53Ty4TE",
+	"NVEyCsPUcunsTpo5rAxaT/oooHyHnx8ERb3pZvogUCrN6+jWVuQTDeUzCStOnk7qP5wxzv6qmj/Z6N50",
+	"WpiYXTzA/2T3psUYrfJ1pnJgKbqHo6+dnIf3ZC9Gs+jhlAwdbtFKj2bRf4+mH19Pzx6+/Sr9OHIPozdv",
+	"JvT0x/GfP9bPX41H0nyszMf//R/zsTAfzcfiYzYenT5k/MfxH0IiyQH2RIIeDAEmGrg9USi2wYtwVLGD",
+	"rkGHMvySbEe0NzuvW1Mb3pcCrdNT9irSAQlrB/evwcCA1DYNYx4I7gqSVC2cOlDpwbx3qBDtE7ZfwC8V",
+	"mFOt4Eee03mamsZNGvE0hZQtYKk0MOBJRq7ROCY/1jDOTMY1oCninOlRixTGF+oa2HRM0ZiFstmMoZ/q",
+	"zJYCBUkNg10buE80n8g37JIaz/Nny2j2+oCsrkfcvN2G19/UmuXK5Rg86FARmxkrEFY245JNY7QVC2Us",
+	"u3s/ixlMVhP2p6mZ7I/GPJP5xsPTKhdkbOKk3ujrRARHRjHOSGyzhEtW8CtgCqfouitGJFfjS8bpI5yZ",
+	"BLjLuNwmYNpnvqPDMh1OOg7uh9IHEIDfE1JWkLLaQ2X0YW37SqfJwnqr5dktdL969Zz5mLbHgdheZtIN",
+	"UD14+LADi/vT6cEUT1gAhNj8b8BzF0Tucw3ZrHssgWEzrZ27BUAv/EsOkItNGKvKEh8PxiX8XKEjPPFM",
+	"fKu8wyt1BRJ9NbH0aVI2KhHH0jq6rkXERBhTgUZZY8COJ+zbCjfKOCu1uhYpaKYqy1cQsxRWmqOwE4ZZ",
+	"XQF57lewMfPKoNUxd2lJCg+7R1rp+59eGWYsMh/tZ8P4igtpbBtdWilFM+EWQpLOrbtLcv8fNoahdC2E",
+	"MUKuYlZSsIq/nxvLc4iZVNY5c7qoXXPGkdgRWSR22xgk2CTz0ccw5QtptTIlNKnBfQz6pPuxxyHOQeAO",
+	"O9keFRZxZ1hRGevytMEo5RVs5iI90cXAQUZVOum5NXRyMhpL9A2MpWepJAQFG6HcJ+v6hyDpfTebFmTr",
+	"hQf6xU4yOnaI7PihB1w/eq1hqcFkx0/aEFjYnYT3t5hzUIhvW0KOgOKWLXpobQmju81t2g3KmwDBnl7c",
+	"0FunrTZIskDmkn6eg7S6L3s7GQQ8QueD/nqtDOsuOumMmQTTEvhB7ePMrc1Pmrk7cDJEHKUy4lazdwce",
+	"zlr3AdiHVmAjgZOHCOF7tQjUQ1gLRWkH0PQZvB6KHfp06qfwUEQKRanItppfQXhNSiG5iof5wDR11cHJ",
+	"MSYUCh6IJx2n5JtcuXjQvpqSXU7MuExzyigLWVY2phRaBuydWlDY0zBhOyTm8R9H789W6sz/+M4oOXnB",
+	"10/B1GUXbUHK8dv5KfMBYb8npsFWWkLKXHov6UdWj90KZcp32SuDPJ01R11zYQ1bek3/zYunradAyYga",
+	"FGgCJ0qn6FD4RIbP9yrKfnAhL1mL5DoLvum5BiBTZwEKuczFKsND4HZQXKM6RcDwcD68KtMTWSjkIhN5",
+	"1pCJW67tsWiI6Z9RfcOtxb4rj7hjCOSJqqQ1E0ZFZw5azrx0uR2L3l+iqjwl82wBrMkDOf8DR5NZN93V",
+	"GQueXEGo8OdVM7WQrDJUQTFjC5XbmJHD66pHcElwmF/mAOh7psCWkOcMpybsq9wGJfsiV8lVyA597vCO",
+	"hzcM8c0WkAmZoteJR0OgOJdI+Dy1EzJsxHOj3InRrpbMU9A4rLjSYArke1yVTkQFK0jqvQIODWXON3j6",
+	"stIrGJob6TMo3IeFGpF2eD+4FQTJIcZzMDnIeuE9N1wW3LfKUzB27kGKFuvceewDqei9bnnN2odDVTWF",
+	"xmFxkLqou5cKNUk18mHPpoNs2ykjOYFlf8pUXf3TFpsRJzjiqTEVo4TzdT4gL5ms8rwuqFiodFMXoG7X",
+	"MAxESwMlNWkhpPN47hgmeREuyThFYR5rSNcVjv77wSrRTgHytl9quXNFAsaL54yAiWEsl8lAvsnFJYds",
+	"j+FoaRxZYQfcEffDIWjQ23qaeF9c4qXw2w8WTd+7d+8hVeqw0d3p3T+dTS/OpndfXTyYTe/Ppg/+MfZS",
+	"uEkl8JVqCnzuZvjy67SfOLibbeUNKMb/4f7NmXu42z68qh9mOw+jNjnw59E/Pr7+6uztzjfjj7+RlMTL",
+	"Uqn82Vq6QMFJfF1n3lG33TGskkshhckgZSMvU2JWSyOENoqjMatKtDGd/jKoK5YuEI1bCOjgjQVzZDU3",
+	"TrlXPP8asbxFw7RW7LcXXCBIzwjsWxo+aNaIFBKOZrZTYqj0DE7pKvoNS4W5aqzMmIQpXIPeOOj2cdTF",
+	"gzfXnWXVastiwh5JN9bpUWPREhWSLTZz9/Na2IxJVW/NmR7cMpEyXUmJOxSUmaBtrjNlgKXc8nkqyFJb",
+	"KQmD1huNSYUGFJ+bATsOz33AjvOb3ReK3Rde67BIKEZbTz9UffgSfBy0A+Kdo8xakAqCvWRC4l5yGCgd",
+	"PIUzhs2qpchD4Y4XNX3tWldk+IZtpGWV58PVlw6ddcm0hHVLxQYt6KblxFXYCMssvwJPiEPRjwYK/TXb",
+	"mSe07Lz59pJNEcKVXKhKpluNKMMQ/AQSJI6ULjMuQ1b9d4gGVqhrtJKQl8IAbsh4r3DwZJSyEVGcBOKR",
+	"Lr9TqHd8OOjj1qupZK+465yui5mWPcIC8bZOYHta8j8n7KWLbHnvBCVBE493xVV1h0AtqUZ1mT0RSNxk",
+	"KWKW6CJmbTJzTLO1ybmtwKIuDsmPtlXlJt6TYXjUWMfCuM27InknFJ0JHTfJRV8JYrz7Ejvvz4uXd7Vb",
+	"tO2hxYOeKOUmVMLzpv1gl2dbriLTqoaYz/2Acdqgkm0W5Ao2Jpzg6DbPHF+ts90hEyrcarPQR9f+dNBD",
+	"BTcHR3ZLfW46SfBDiZp+ng1lmG+bqMM6KVw7Ekur7fB5K/gchg6W83fDLGjSIy6P0nWdMZbrU4Otvujr",
+	"sB9Qf9hbxoOkl3Po0UqDo1154gpPK40QxvN49Q9cO6lJhyQ6dD81E2TWlq47U8ilqvs/eUKn9j2pTflm",
+	"wYW0XEjQuJlK534CMzs/rz+aIB5v4kEvNBfGAkrpUQqOky/ufj2ZTqaTi9nDh9OL8Yy6QcHErACrRWJi",
+	"1vZwvZEk2D1P30H7R1qtcjNhL4CnzhCiVhurGJcbVAHrTFFBgqa6EZvBG1lv4tIbiUVlnaOEilFT35jb",
+	"rQRIzRv586PKZkqLf/pCrb8QFNmbajq9l3S8a/oBfnbWmaEOJ+v2QuGWKhWW5Wo1eSMfo13itvvzUJvt",
+	"z2xUd8iOJ28ktV0mIA10cPOo5EkGZ3cn0x2MrNfrCafXE6VX536sOf/hyTePf3z5mMa0Pm2LZXeeMucU",
+	"KmloOppOLtwIhC8vRTSL7k2mk3vOccyI4s4zKgn4Jz77tkmHLKHkkzSa+ZKBf0Zb/cd3p9M9vcen9Rz7",
+	"qoRQy3EuroGKXu7//e9D0zT76jQvt9wVzV6/jSNTFVSdUpdtqwSMIZXkVogjy1fG1bEgLUdvcY5zT9CD",
+	"wHnq3x8EjoX39rzMudgCS6DNe4sP4b1l8N4lrJRkTq59WpA816oAm0FlWg4WMskr8tr+qtA9otiFfzsI",
+	"LvQONsOk9MK9/pdQEq19C7DF0YPpvS+wvx+VJedqw0Z1xQzaLSarLD2nai3Hk71o/MHLSCekqpKEGrlA",
+	"rZSdsB99pyaqKSrsr0pjNfCCOUkwiNxaxJ6TVBxE8l/BUgM5CZn2NoXXO25bNyq2P/xFnRE45pcKqMLM",
+	"i1KqW4niI2HvAnQ3N/GH4GR1g3w7WVubNp1Opx1/6SJQkfX2V1L1dpF1k9s/ytjstOwfLoV2UwdMkh2i",
+	"fFyXCyDbuAMdzTb3pxe3YbNbSbPWcHr99mZH2jdaPGbOGXQNOF1CdyS9ReddU+78A5LJzXmnO6SsAhWE",
+	"yGMzXyi55AJ9H2qpdp2ByJsrFzESmi15npNLM/JVWURgPI/R3LmGM9dalnGZnqnlMma/VFBBOp54Z2vW",
+	"Vikid4uVVBrSCeOVVTMmUU/kzgjpM+hLsH9pWmq2WDQE/faT860LURzRU2z+LyrdnETvJ1SVb/sd/Sbq",
+	"2PVWv92b8ij4+x9ArmwWzR54Vq7/vjgUWPA2vp8szDb9219uPqOG23Urb4K2e+92hdocX1rfSFhfmvAF",
+	"+Pr+9P5p31/cO/H7B78BOfOd0lRC2QN7c11F7yYB0nWu0oMCh4o4dsJIhvsaSy+Wes7kEdKpWxnuxdMO",
+	"7z9uG6J+D8zvQka36Tb7NNzv1/8P/38x/p8+/DeQF0/VdffuGR9v6CGtbsBAL6Dp+645/GRx0bbVBa12",
+	"9B2+q9vlP6Eh+1m6+QZ7+AIBBFcw40ZMPj/9Hot/v69OJ4jbYIvM+pA3cVQqE0DZozR14Lq9HD6Iiroj",
+	"7Cghd/Fp1w6hs27Q+Te0XI6lLAcixn3WZQESuM22TZNS5SLZoB4QMqbMi2/fZY9doyBbbJiwBvJlkCgD",
+	"suX8g0hvnEeUgytA7RPst/R7TbNbxkfgZkWq3By+V3Fbb+964PdDyWJKXP4G6edY/LoTMC63hMdhNLWp",
+	"mEEV8L0rFQnhZjv24ktpd++5vH2171Bopq7eHUT9wLhOSemh4b/r2NSB0NTApEmlDVX6ncJSv8YWqGue",
+	"jrIEvleLUMaU+gX8zg8m7WjBo6wEVvIVNRjjkN9xuOtZm1OP2VLkFrRLxNP5OKoFJOmurPBSISgrzqky",
+	"mjAZNEGe42svM76AL6jyFPTcZlzerg142w8MVpL2U9wH5NVO02pdq+y3+SW8xT6MCGPpEfXY/sNj2ONv",
+	"as0KLjdsDRpctfwX0qC/S9/O2TkspVJR3bQ6GIo+a9fg3+qToCe3lyld48IwV76g95+TLbnc+DsQdun/",
+	"LeqbfgMOWiI71yD8yAuou5HIAXbHisnwTA1d/bBh3N/7OZJca7V293CiPRB3G0Zi18I8vmRvIt/WQWUC",
+	"NhNy9SaiIiVKeyHkk4RKYAIN1Xoz15UMX8lxsKe44O+fuJdtuqj+YVePdU2T0/rp6iumT8lOnSYE60L2",
+	"IwyWgMhszb8jO7ysCpnpZ64xy10d8k4tqF+v7RDynTF1oVyvjcZdrzbiLNHFBI3luf/6nVqMY1ew6qhk",
+	"Rp5Ptz0p4ZVxZNnvyvFtYv2+nKYm+FF9J+fW1SSnhSxvvriy2EvxVIh7YiP9yZ33BXc99sFSeIeko7RZ",
+	"PU9nkNvNMfqN2gP8DL6rh7rGDKsn+4+22+OPtvKWOvoIkO6uDGeBshFdgMDzvKsLXSsFyrnx6SqwDjUM",
+	"VSB8Txf6fIEQw6cL7JPDE47lv1OL32TA6zP5MJJO7C6PpnJw3+tNrJkJY5W/++NYSjneYvpsRPPZfaOj",
+	"FXxIy9z8y+i6k5NySPpPTupfl5Ny9385vHgzzl1DXFHbeMzqvnl3LdZRYrttzhyS1T6P+RlJcH+m1O3w",
+	"01ZUPiZtuJODhbj3jyZQXYCPu3dAWDeZ3rgV9HUti9pq4dn5eb8Im9LxfoJtY/oHcQ2SruPXwFOBj4RW",
+	"X83ZdEtdVQv0XOldWxJ6yfxt8spVTE9aQejLA3fjp2RQwRYMumdvbjVwp6cCplQJudqzmqkr/ffc2kb/",
+	"zEabzWCj/qWk40uqD3e13W0ReGcRHznfXcSXTLk+xeZOPd9m3sKwLnQPL3TpatEcx/gVe0nb3XV7BWxo",
+	"NTmwuknrKni3mtlzLlfgFoId3bMTe+lLx6MAT7c9Z2D6y2Z9EziXFwQ3b2/+LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

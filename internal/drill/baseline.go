@@ -3,6 +3,8 @@ package drill
 import (
 	"errors"
 	"fmt"
+
+	"github.com/holdline/holdline/gateway/adminapi"
 )
 
 // ErrDirty is returned (wrapped with ErrSetup, naming what is dirty) by
@@ -22,7 +24,7 @@ const minBaselineCalls = 10
 // dirtyBaseline names every way st is not a clean starting point: a
 // breaker not closed, a breaker forced by an operator, active faults, a
 // failure rate at or above maxRate, refused credentials, dead outbox jobs.
-func dirtyBaseline(st statusDoc, maxRate float64) []string {
+func dirtyBaseline(st *adminapi.Status, maxRate float64) []string {
 	var dirty []string
 	for _, d := range st.Dependencies {
 		if d.Breaker != "" && d.Breaker != "closed" {
@@ -37,7 +39,7 @@ func dirtyBaseline(st statusDoc, maxRate float64) []string {
 		if d.Calls1m >= minBaselineCalls && d.FailureRate1m >= maxRate {
 			dirty = append(dirty, fmt.Sprintf("%s: failure rate %.0f%% over the last minute (threshold %.0f%%)", d.Name, 100*d.FailureRate1m, 100*maxRate))
 		}
-		if d.Auth == "auth_failed" {
+		if d.Auth == adminapi.DependencyStatusAuthAuthFailed {
 			dirty = append(dirty, fmt.Sprintf("%s: credentials refused (auth_failed)", d.Name))
 		}
 	}

@@ -19,6 +19,15 @@ type apiError struct {
 	Detail       string `json:"detail"`
 }
 
+// newAPIError is the error for a non-2xx answer with body, decoding its
+// problem+json fields when it has them. Both the admin client and the
+// data-plane client return it.
+func newAPIError(method, path string, status int, body []byte) *apiError {
+	e := &apiError{Method: method, Path: path, Status: status}
+	_ = json.Unmarshal(body, e)
+	return e
+}
+
 func (e *apiError) Error() string {
 	msg := fmt.Sprintf("%s %s: %d", e.Method, e.Path, e.Status)
 	if e.Title != "" {
@@ -94,9 +103,7 @@ func (a *api) do(ctx context.Context, method, path string, hdr http.Header, body
 		return resp.StatusCode, err
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &apiError{Method: method, Path: strings.SplitN(path, "?", 2)[0], Status: resp.StatusCode}
-		_ = json.Unmarshal(b, e)
-		return resp.StatusCode, e
+		return resp.StatusCode, newAPIError(method, strings.SplitN(path, "?", 2)[0], resp.StatusCode, b)
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {

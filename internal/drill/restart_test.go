@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
 )
 
@@ -21,8 +22,10 @@ func TestRestartedTarget(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/v1/status":
+			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"started_at":"` + started.Load().(string) + `","dependencies":[{"name":"crm","breaker":"closed"}]}`))
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/admin/faults":
+			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusCreated)
 			w.Write([]byte(`{"id":"f1","dependency":"crm"}`))
 		case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/v1/admin/faults/"):
@@ -35,12 +38,15 @@ func TestRestartedTarget(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	admin := &api{base: srv.URL, token: "t", hc: srv.Client()}
+	admin, err := newAdminAPI(srv.URL, "t", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 
 	sm := &sampler{admin: admin}
 	sm.sample(ctx)
-	ctl := newControls(admin, "restart", map[string]depStatus{})
+	ctl := newControls(admin, "restart", map[string]adminapi.DependencyStatus{})
 	ctl.apply(ctx, 0, Step{Fault: &FaultAction{Dependency: "crm", ErrorRate: 1, Duration: config.Duration(time.Minute)}})
 	started.Store("2026-01-01T00:05:00Z") // the sidecar restarts
 	sm.sample(ctx)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/holdline/holdline/gateway/adminapi"
 )
 
 // Options say where the drill runs.
@@ -70,7 +72,10 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Report, error) {
 		IdleConnTimeout:     30 * time.Second,
 	}}
 	defer hc.CloseIdleConnections()
-	admin := &api{base: trimURL(opts.Admin), token: opts.Token, hc: hc}
+	admin, err := newAdminAPI(trimURL(opts.Admin), opts.Token, hc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+	}
 	data := &api{base: trimURL(opts.Target), hc: hc}
 
 	var rid [8]byte
@@ -187,7 +192,7 @@ func probedDeps(s *Scenario) []string {
 // items are returned instead of refused). It returns each dependency's
 // breaker mode and endpoint, which cleanup restores, and finds a
 // Dialogflow alias and an identity token.
-func preflight(ctx context.Context, s *Scenario, admin *api, t *target, opts Options) (map[string]depStatus, []string, error) {
+func preflight(ctx context.Context, s *Scenario, admin *adminAPI, t *target, opts Options) (map[string]adminapi.DependencyStatus, []string, error) {
 	initial, dirty, err := preflightChecks(ctx, s, admin, t, opts)
 	if err != nil {
 		return nil, nil, err
@@ -198,11 +203,11 @@ func preflight(ctx context.Context, s *Scenario, admin *api, t *target, opts Opt
 	return initial, dirty, nil
 }
 
-func preflightChecks(ctx context.Context, s *Scenario, admin *api, t *target, opts Options) (map[string]depStatus, []string, error) {
+func preflightChecks(ctx context.Context, s *Scenario, admin *adminAPI, t *target, opts Options) (map[string]adminapi.DependencyStatus, []string, error) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var st statusDoc
-	if _, err := admin.do(pctx, http.MethodGet, "/v1/status", nil, nil, &st); err != nil {
+	st, err := admin.status(pctx)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: admin %s: %w", ErrSetup, admin.base, err)
 	}
 	maxRate := opts.MaxBaselineErrorRate
@@ -210,9 +215,9 @@ func preflightChecks(ctx context.Context, s *Scenario, admin *api, t *target, op
 		maxRate = DefaultMaxBaselineErrorRate
 	}
 	dirty := dirtyBaseline(st, maxRate)
-	initial := map[string]depStatus{}
+	initial := map[string]adminapi.DependencyStatus{}
 	for _, d := range st.Dependencies {
-		initial[d.Name] = d
+		initial[string(d.Name)] = d
 	}
 	needsAdmin, faults := false, false
 	for _, step := range s.Timeline {
@@ -223,7 +228,7 @@ func preflightChecks(ctx context.Context, s *Scenario, admin *api, t *target, op
 		return nil, nil, fmt.Errorf("%w: drills are not enabled on %s (drills.enabled: true, on staging only; see docs/drills.md)", ErrSetup, admin.base)
 	}
 	if needsAdmin {
-		if _, err := admin.do(pctx, http.MethodGet, "/v1/admin/faults", nil, nil, nil); err != nil && !(isStatus(err, http.StatusNotFound) && !faults) {
+		if err := admin.listFaults(pctx); err != nil && !(isStatus(err, http.StatusNotFound) && !faults) {
 			return nil, nil, fmt.Errorf("%w: %w", ErrSetup, err)
 		}
 	}
@@ -255,7 +260,7 @@ func preflightChecks(ctx context.Context, s *Scenario, admin *api, t *target, op
 		var out struct {
 			JWT string `json:"jwt"`
 		}
-		if _, err := admin.do(pctx, http.MethodGet, "/dev/idp/token?sub=holdline-drill", nil, nil, &out); err == nil && out.JWT != "" {
+		if _, err := admin.dev.do(pctx, http.MethodGet, "/dev/idp/token?sub=holdline-drill", nil, nil, &out); err == nil && out.JWT != "" {
 			t.idToken = out.JWT
 		} else {
 			t.idToken = "holdline-drill-unknown-token"

@@ -3,41 +3,17 @@ package drill
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"sync"
 	"time"
 )
 
-// depStatus is one dependency's row of /v1/status, as far as drills care.
-type depStatus struct {
-	Name           string  `json:"name"`
-	Breaker        string  `json:"breaker"`
-	BreakerMode    string  `json:"breaker_mode"`
-	ActiveEndpoint string  `json:"active_endpoint"`
-	ActiveFaults   int     `json:"active_faults"`
-	Calls1m        int64   `json:"calls_1m"`
-	FailureRate1m  float64 `json:"failure_rate_1m"`
-	Auth           string  `json:"auth"`
-}
-
-// outboxStatus is the outbox section of /v1/status.
+// outboxStatus is the report's view of the outbox section of /v1/status.
 type outboxStatus struct {
 	Pending          int     `json:"pending"`
 	Inflight         int     `json:"inflight"`
 	Dead             int     `json:"dead"`
 	Blocked          int     `json:"blocked"`
 	OldestPendingAge float64 `json:"oldest_pending_age_seconds"`
-}
-
-// statusDoc is /v1/status.
-type statusDoc struct {
-	StartedAt    time.Time     `json:"started_at"`
-	Dependencies []depStatus   `json:"dependencies"`
-	Outbox       *outboxStatus `json:"outbox"`
-	Drills       struct {
-		Enabled bool `json:"enabled"`
-	} `json:"drills"`
 }
 
 // Sample is one reading of /v1/status during the drill.
@@ -50,7 +26,7 @@ type Sample struct {
 
 // sampler reads /v1/status every second and notices restarts.
 type sampler struct {
-	admin *api
+	admin *adminAPI
 
 	mu        sync.Mutex
 	samples   []Sample
@@ -87,8 +63,7 @@ func (s *sampler) run(ctx context.Context, every time.Duration) {
 func (s *sampler) sample(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var st statusDoc
-	_, err := s.admin.do(sctx, http.MethodGet, "/v1/status", nil, nil, &st)
+	st, err := s.admin.status(sctx)
 	sm := Sample{Time: time.Now()}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -98,9 +73,9 @@ func (s *sampler) sample(ctx context.Context) {
 	} else {
 		sm.Breakers = map[string]string{}
 		for _, d := range st.Dependencies {
-			sm.Breakers[d.Name] = d.Breaker
+			sm.Breakers[string(d.Name)] = string(d.Breaker)
 		}
-		sm.Outbox = st.Outbox
+		sm.Outbox = outboxOf(st.Outbox)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,25 +196,18 @@ type BreakerChange struct {
 
 // breakerChanges reads the breakers' own transitions from the audit log
 // since start; when the log cannot be read it derives them from samples.
-func breakerChanges(ctx context.Context, admin *api, since time.Time, samples []Sample) []BreakerChange {
-	var out struct {
-		Entries []struct {
-			Time    time.Time      `json:"time"`
-			Actor   string         `json:"actor"`
-			Action  string         `json:"action"`
-			Target  string         `json:"target"`
-			Details map[string]any `json:"details"`
-		} `json:"entries"`
-	}
-	q := url.Values{"since": {since.Add(-time.Second).UTC().Format(time.RFC3339Nano)}, "limit": {"10000"}}
-	if _, err := admin.do(ctx, http.MethodGet, "/v1/admin/audit?"+q.Encode(), nil, nil, &out); err == nil {
+func breakerChanges(ctx context.Context, admin *adminAPI, since time.Time, samples []Sample) []BreakerChange {
+	if entries, err := admin.audit(ctx, since.Add(-time.Second), 10000); err == nil {
 		var ch []BreakerChange
-		for _, e := range out.Entries {
+		for _, e := range entries {
 			if e.Action != "breaker.state" || e.Time.Before(since) {
 				continue
 			}
-			from, _ := e.Details["from"].(string)
-			to, _ := e.Details["to"].(string)
+			var from, to string
+			if e.Details != nil {
+				from, _ = (*e.Details)["from"].(string)
+				to, _ = (*e.Details)["to"].(string)
+			}
 			ch = append(ch, BreakerChange{e.Time, e.Target, from, to, "audit"})
 		}
 		return ch

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/holdline/holdline/gateway/adminapi"
 )
 
 // Action is one thing the drill did to the sidecar, for the report.
@@ -40,9 +42,9 @@ type interval struct {
 // controls applies timeline steps through the admin API and remembers
 // what it did, so cleanup can undo it all.
 type controls struct {
-	admin    *api
+	admin    *adminAPI
 	scenario string
-	initial  map[string]depStatus // before the drill
+	initial  map[string]adminapi.DependencyStatus // before the drill
 
 	mu        sync.Mutex
 	faults    []*appliedFault
@@ -51,7 +53,7 @@ type controls struct {
 	touched   map[string]map[string]string // dep -> "breaker"/"endpoint" -> the value last set
 }
 
-func newControls(admin *api, scenario string, initial map[string]depStatus) *controls {
+func newControls(admin *adminAPI, scenario string, initial map[string]adminapi.DependencyStatus) *controls {
 	return &controls{admin: admin, scenario: scenario, initial: initial, touched: map[string]map[string]string{}}
 }
 
@@ -71,20 +73,12 @@ func (c *controls) apply(ctx context.Context, offset time.Duration, st Step) {
 		f := st.Fault
 		a.Kind, a.Dependency = "fault", f.Dependency
 		a.Detail = describeFault(f)
-		body := struct {
-			*FaultAction
-			Reason string `json:"reason"`
-		}{f, c.reason("", "fault")}
-		var out struct {
-			ID        string    `json:"id"`
-			CreatedAt time.Time `json:"created_at"`
-			ExpiresAt time.Time `json:"expires_at"`
-		}
-		if _, err = c.admin.do(ctx, http.MethodPost, "/v1/admin/faults", nil, body, &out); err == nil {
-			a.FaultID = out.ID
+		var out *adminapi.Fault
+		if out, err = c.admin.addFault(ctx, f, c.reason("", "fault")); err == nil {
+			a.FaultID = out.Id
 			c.mu.Lock()
-			c.faults = append(c.faults, &appliedFault{id: out.ID, dep: f.Dependency, created: a.Time, expires: a.Time.Add(f.Duration.D())})
-			c.intervals = append(c.intervals, &interval{dep: f.Dependency, kind: "fault:" + out.ID, from: a.Time, to: a.Time.Add(f.Duration.D())})
+			c.faults = append(c.faults, &appliedFault{id: out.Id, dep: f.Dependency, created: a.Time, expires: a.Time.Add(f.Duration.D())})
+			c.intervals = append(c.intervals, &interval{dep: f.Dependency, kind: "fault:" + out.Id, from: a.Time, to: a.Time.Add(f.Duration.D())})
 			c.mu.Unlock()
 		}
 	case st.ClearFaults:
@@ -93,16 +87,16 @@ func (c *controls) apply(ctx context.Context, offset time.Duration, st Step) {
 	case st.Breaker != nil:
 		b := st.Breaker
 		a.Kind, a.Dependency, a.Detail = "breaker", b.Dependency, "mode "+b.Mode
-		err = c.put(ctx, b.Dependency, "breaker", b.Mode, map[string]string{"mode": b.Mode, "reason": c.reason(b.Reason, "force breaker "+b.Mode)})
+		err = c.put(ctx, b.Dependency, "breaker", b.Mode, c.reason(b.Reason, "force breaker "+b.Mode))
 		if err == nil {
-			c.disturb(b.Dependency, "breaker", b.Mode != c.initial[b.Dependency].BreakerMode, a.Time)
+			c.disturb(b.Dependency, "breaker", b.Mode != string(c.initial[b.Dependency].BreakerMode), a.Time)
 		}
 	case st.Failover != nil:
 		f := st.Failover
 		a.Kind, a.Dependency, a.Detail = "failover", f.Dependency, "to "+f.To
-		err = c.put(ctx, f.Dependency, "endpoint", f.To, map[string]string{"active": f.To, "reason": c.reason(f.Reason, "fail over to "+f.To)})
+		err = c.put(ctx, f.Dependency, "endpoint", f.To, c.reason(f.Reason, "fail over to "+f.To))
 		if err == nil {
-			c.disturb(f.Dependency, "endpoint", f.To != c.initial[f.Dependency].ActiveEndpoint, a.Time)
+			c.disturb(f.Dependency, "endpoint", f.To != string(c.initial[f.Dependency].ActiveEndpoint), a.Time)
 		}
 	}
 	if err != nil {
@@ -134,8 +128,15 @@ func describeFault(f *FaultAction) string {
 	return s + "for " + f.Duration.String()
 }
 
-func (c *controls) put(ctx context.Context, dep, what, value string, body any) error {
-	_, err := c.admin.do(ctx, http.MethodPut, "/v1/admin/dependencies/"+dep+"/"+what, nil, body, nil)
+// put sets dep's "breaker" mode or active "endpoint" to value, and
+// remembers it for cleanup.
+func (c *controls) put(ctx context.Context, dep, what, value, reason string) error {
+	var err error
+	if what == "breaker" {
+		err = c.admin.setBreaker(ctx, dep, value, reason)
+	} else {
+		err = c.admin.setEndpoint(ctx, dep, value, reason)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.touched[dep] == nil {
@@ -179,7 +180,7 @@ func (c *controls) removeFaults(ctx context.Context) error {
 	c.mu.Unlock()
 	var firstErr error
 	for _, f := range todo {
-		_, err := c.admin.do(ctx, http.MethodDelete, "/v1/admin/faults/"+f.id, nil, nil, nil)
+		err := c.admin.deleteFault(ctx, f.id)
 		if err != nil && !isStatus(err, http.StatusNotFound) {
 			if firstErr == nil {
 				firstErr = err
@@ -218,7 +219,7 @@ func (c *controls) cleanup(ctx context.Context) []string {
 		c.mu.Lock()
 		t := maps.Clone(c.touched[dep])
 		c.mu.Unlock()
-		mode, ep := init.BreakerMode, init.ActiveEndpoint
+		mode, ep := string(init.BreakerMode), string(init.ActiveEndpoint)
 		if mode == "" {
 			mode = "auto"
 		}
@@ -226,14 +227,14 @@ func (c *controls) cleanup(ctx context.Context) []string {
 			ep = "primary"
 		}
 		if last, ok := t["breaker"]; ok && last != mode {
-			err := c.put(ctx, dep, "breaker", mode, map[string]string{"mode": mode, "reason": c.reason("", "drill ended, breaker back to "+mode)})
+			err := c.put(ctx, dep, "breaker", mode, c.reason("", "drill ended, breaker back to "+mode))
 			done = append(done, outcome(fmt.Sprintf("%s breaker back to %s", dep, mode), err))
 			if err == nil {
 				c.disturb(dep, "breaker", false, time.Now())
 			}
 		}
 		if last, ok := t["endpoint"]; ok && last != ep {
-			err := c.put(ctx, dep, "endpoint", ep, map[string]string{"active": ep, "reason": c.reason("", "drill ended, back to "+ep)})
+			err := c.put(ctx, dep, "endpoint", ep, c.reason("", "drill ended, back to "+ep))
 			done = append(done, outcome(fmt.Sprintf("%s endpoint back to %s", dep, ep), err))
 			if err == nil {
 				c.disturb(dep, "endpoint", false, time.Now())

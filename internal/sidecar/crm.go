@@ -1,8 +1,6 @@
 package sidecar
 
 import (
-	"context"
-
 	"github.com/holdline/holdline/adapters/crm"
 )
 
@@ -23,17 +21,4 @@ func (s *Sidecar) crmClient() (crm.Client, error) {
 	}
 	s.crm = c
 	return c, nil
-}
-
-// crmStatus is the "crm" section of /v1/status: the kind and, when the CRM
-// reports it, its daily API usage (used, limit, remaining, at).
-func (s *Sidecar) crmStatus(context.Context) any {
-	out := map[string]any{"kind": s.cfg.Dependencies.CRM.Kind}
-	if u, ok := s.crm.(crm.UsageReporter); ok {
-		if usage, ok := u.APIUsage(); ok {
-			out["api_usage"] = map[string]any{"used": usage.Used, "limit": usage.Limit,
-				"remaining": usage.Remaining(), "at": usage.At}
-		}
-	}
-	return out
 }

@@ -242,28 +242,6 @@ func (j *jobs) ready() error {
 	return nil
 }
 
-// status is the "outbox" section of /v1/status.
-func (j *jobs) status(ctx context.Context, now time.Time) any {
-	st, err := j.store.Stats(ctx)
-	if err != nil {
-		return map[string]any{"error": "outbox unavailable"}
-	}
-	age := 0.0
-	if !st.OldestPending.IsZero() {
-		age = max(0, now.Sub(st.OldestPending).Seconds())
-	}
-	return map[string]any{
-		"backend":                    j.backend,
-		"pending":                    st.Pending,
-		"inflight":                   st.Inflight,
-		"dead":                       st.Dead,
-		"held":                       st.Held,
-		"blocked":                    st.Blocked,
-		"done":                       st.Done,
-		"oldest_pending_age_seconds": age,
-	}
-}
-
 // deadJobs reports whether jobs wait for an operator (the sidecar is
 // degraded until they are replayed or purged).
 func (j *jobs) deadJobs(ctx context.Context) bool {

@@ -193,7 +193,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		Version:         opts.Version,
 		Dev:             opts.Dev,
 		DevRoutes:       s.devRoutes,
-		StatusExtras:    s.statusExtras(faults, df),
+		StatusSections:  s.statusSections(df),
 		Degraded:        s.degraded,
 		Services: gateway.Services{
 			ScreenPop:     pop,

@@ -74,43 +74,6 @@ type spoolOwner struct {
 	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 }
 
-// spoolStatus is the "spool" section of /v1/status: this sidecar's spool
-// as its disk holds it, and the unfinished upload jobs of every owner as
-// the outbox holds them. An owner that stays in by_owner with no sidecar
-// of that id running is a spool whose data_dir is gone: its recordings
-// wait for that volume to come back.
-func (j *jobs) spoolStatus(ctx context.Context, now time.Time) any {
-	if j.spool == nil {
-		return nil
-	}
-	out := map[string]any{"owner": j.owner}
-	if st, err := j.spool.Stats(); err != nil {
-		out["error"] = "spool unreadable"
-	} else {
-		age := 0.0
-		if !st.Oldest.IsZero() {
-			age = max(0, now.Sub(st.Oldest).Seconds())
-		}
-		out["files"], out["bytes"], out["oldest_age_seconds"] = st.Files, st.Bytes, age
-		out["orphaned"], out["max_bytes"] = st.Aside, st.MaxBytes
-		if st.Full != "" {
-			out["full"] = st.Full
-		}
-	}
-	owners := map[string]*spoolOwner{}
-	stores := []outbox.Store{j.store}
-	if j.local != nil {
-		stores = append(stores, j.local)
-	}
-	for _, store := range stores {
-		if err := uploadsByOwner(ctx, store, now, owners); err != nil {
-			out["by_owner_error"] = "outbox unavailable"
-		}
-	}
-	out["by_owner"] = owners
-	return out
-}
-
 // uploadsByOwner adds store's unfinished (pending, inflight or dead)
 // upload jobs to owners. It reads all states in one listing, so that a job
 // moving from pending to inflight meanwhile is counted once; it reads at
