@@ -8,8 +8,8 @@ import (
 
 // buildDependencies builds every upstream dependency once, each with its
 // policies: the resilience set (from config.DependencyPolicies), then,
-// through it, the CRM clients, the outbox on Redis (fleet mode), the
-// recording store, Dialogflow and the identity verifier.
+// through it, the CRM clients, the outbox on Redis (fleet mode),
+// Dialogflow, the identity verifier and the recording store.
 func (s *Sidecar) buildDependencies(ctx context.Context) error {
 	if err := s.buildPolicies(); err != nil {
 		return err
@@ -19,9 +19,9 @@ func (s *Sidecar) buildDependencies(ctx context.Context) error {
 	}
 	s.useRedisOutbox(ctx)
 	for _, build := range []func(context.Context) error{
-		s.buildRecordingStore,
 		s.buildDialogflow,
 		s.buildIdentity,
+		s.buildRecordingStore,
 	} {
 		if err := build(ctx); err != nil {
 			return err
