@@ -18,10 +18,6 @@ import (
 // emulator.
 const DevBucket = "holdline-dev"
 
-// recordingStore is where recordings are stored: GCS through the blob
-// dependency, or a local directory.
-type recordingStore = blob.Store
-
 // buildRecordingStore builds the recording store: a directory (store dir;
 // default {data_dir}/recordings), or a GCS client through the blob
 // dependency (store gcs; the endpoint, when set, is an emulator used

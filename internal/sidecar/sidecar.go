@@ -35,6 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/adapters/identity"
@@ -86,7 +87,7 @@ type Sidecar struct {
 	// sends each call to the active endpoint's (crm.go).
 	crmEndpoints map[string]crm.Client
 	crm          crm.Client
-	blobStore    recordingStore
+	blobStore    blob.Store         // where recordings are stored (recordings.go)
 	dialogflow   *dialogflow.Client // nil without agents
 	identity     *identity.Verifier // nil when identity is off
 
