@@ -17,8 +17,8 @@ func TestConfigValidate(t *testing.T) {
 		}
 		return p
 	}
-	good := write("good.yaml", "dependencies:\n  crm:\n    endpoints: {primary: https://crm.example.com}\n")
-	bad := write("bad.yaml", "dependencies:\n  crm:\n    endpoints: {primary: https://crm.example.com}\n    timout: 1s\n    breaker: {open_for: soon}\n")
+	good := write("good.yaml", "recordings: {bucket: recordings}\ndependencies:\n  crm:\n    endpoints: {primary: https://crm.example.com}\n")
+	bad := write("bad.yaml", "recordings: {bucket: recordings}\ndependencies:\n  crm:\n    endpoints: {primary: https://crm.example.com}\n    timout: 1s\n    breaker: {open_for: soon}\n")
 	env := func(k string) string {
 		return map[string]string{"HOLDLINE_ONCALL_TOKEN": "0123456789abcdef01", "SALESFORCE_TOKEN": "x", "IDP_CLIENT_SECRET": "y"}[k]
 	}
@@ -30,7 +30,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"good", good, 0, []string{"ok"}},
 		{"example", filepath.Join("..", "..", "examples", "holdline.yaml"), 0, []string{"ok"}},
-		{"bad", bad, 1, []string{"dependencies.crm.timout: line 4: unknown key", "dependencies.crm.breaker.open_for: line 5: invalid duration \"soon\""}},
+		{"bad", bad, 1, []string{"dependencies.crm.timout: line 5: unknown key", "dependencies.crm.breaker.open_for: line 6: invalid duration \"soon\""}},
 		{"missing file", filepath.Join(dir, "nope.yaml"), 1, []string{"no such file"}},
 	}
 	for _, tt := range tests {

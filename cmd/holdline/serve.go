@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -75,38 +76,87 @@ it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
 	return c
 }
 
+// serve runs a sidecar until ctx ends or a listener fails: it reads the
+// config (serveConfig), builds the sidecar (sidecar.New checks the config
+// with sidecar.Check, the check `holdline config validate` runs, before it
+// opens anything), starts it, and stops it.
 func serve(cmd *cobra.Command, e env, f serveFlags) error {
-	if f.dev == (f.configFile != "") {
+	if err := f.check(cmd.Flags()); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	cfg, tempDir, err := serveConfig(ctx, e, f, cmd.Flags())
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(e.stderr, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	sc, err := sidecar.New(ctx, cfg, sidecar.Options{Logger: log, Dev: f.dev, SimURL: f.simURL, Version: version, Getenv: e.getenv})
+	if err != nil {
+		return err
+	}
+	if err := sc.Start(ctx); err != nil {
+		return errors.Join(err, sc.Stop())
+	}
+	if f.dev {
+		printDevBanner(e.stdout, sc, cfg, e.getenv("HOLDLINE_ADMIN_TOKEN"))
+	}
+	err = waitAndStop(ctx, sc)
+	if tempDir != "" && err == nil {
+		_ = os.RemoveAll(tempDir)
+	}
+	return err
+}
+
+// changedFlags tells which flags the command line set (*pflag.FlagSet).
+type changedFlags interface{ Changed(name string) bool }
+
+// check refuses flag combinations that make no sense.
+func (f serveFlags) check(fl changedFlags) error {
+	switch {
+	case f.dev == (f.configFile != ""):
 		return errors.New("serve: give exactly one of --dev or --config FILE")
-	}
-	if f.simURL != "" && !f.dev {
+	case f.simURL != "" && !f.dev:
 		return errors.New("serve: --sim needs --dev")
-	}
-	if cmd.Flags().Changed("outbox-claim-idle") && f.outboxRedis == "" {
+	case fl.Changed("outbox-claim-idle") && f.outboxRedis == "":
 		return errors.New("serve: --outbox-claim-idle needs --outbox-redis (in a config file, set outbox.claim_idle)")
 	}
-	var cfg *config.Config
-	tempDir := ""
+	return nil
+}
+
+// serveConfig returns the config serve runs: DevConfig with --dev (in a
+// fresh temporary data dir, returned as tempDir, unless --data-dir is
+// given), else the --config file, checked as `holdline config validate`
+// checks it; then the flags that override it.
+func serveConfig(ctx context.Context, e env, f serveFlags, fl changedFlags) (cfg *config.Config, tempDir string, err error) {
 	if f.dev {
 		cfg = sidecar.DevConfig()
 		if f.dataDir == "" {
-			d, err := os.MkdirTemp("", "holdline-dev-")
-			if err != nil {
-				return err
+			if tempDir, err = os.MkdirTemp("", "holdline-dev-"); err != nil {
+				return nil, "", err
 			}
-			tempDir = d
-			cfg.DataDir = d
+			cfg.DataDir = tempDir
 		}
-	} else {
-		var err error
-		if cfg, err = config.LoadFile(f.configFile, e.getenv); err != nil {
-			if errors.Is(err, config.ErrInvalid) {
-				return fmt.Errorf("%s is invalid (run holdline config validate %s):\n%w", f.configFile, f.configFile, err)
-			}
-			return err
+	} else if cfg, err = config.LoadFile(f.configFile, e.getenv); err != nil {
+		if errors.Is(err, config.ErrInvalid) {
+			return nil, "", fmt.Errorf("%s is invalid (run holdline config validate %s):\n%w", f.configFile, f.configFile, err)
 		}
+		return nil, "", err
 	}
-	fl := cmd.Flags()
+	if err := applyServeFlags(ctx, cfg, f, fl); err != nil {
+		if tempDir != "" {
+			_ = os.RemoveAll(tempDir)
+		}
+		return nil, "", err
+	}
+	return cfg, tempDir, nil
+}
+
+// applyServeFlags writes the flags that override the config into cfg.
+// In dev mode the listen flags always apply (their defaults included).
+func applyServeFlags(ctx context.Context, cfg *config.Config, f serveFlags, fl changedFlags) error {
 	if fl.Changed("listen") || f.dev {
 		cfg.Listen = f.listen
 	}
@@ -120,7 +170,7 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 		cfg.DataDir = f.dataDir
 	}
 	if f.simURL != "" {
-		if err := sidecar.UseSimStore(cmd.Context(), cfg, f.simURL); err != nil {
+		if err := sidecar.UseSimStore(ctx, cfg, f.simURL); err != nil {
 			return err
 		}
 	}
@@ -134,32 +184,18 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	if fl.Changed("outbox-claim-idle") {
 		cfg.Outbox.ClaimIdle = config.Duration(f.claimIdle)
 	}
-	log, err := telemetry.NewLogger(e.stderr, cfg.Log.Level)
-	if err != nil {
-		return err
-	}
-	sc, err := sidecar.New(cmd.Context(), cfg, sidecar.Options{Logger: log, Dev: f.dev, SimURL: f.simURL, Version: version, Getenv: e.getenv})
-	if err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	if err := sc.Start(ctx); err != nil {
-		_ = sc.Stop()
-		return err
-	}
-	if f.dev {
-		printDevBanner(e.stdout, sc, cfg, e.getenv("HOLDLINE_ADMIN_TOKEN"))
-	}
+	return nil
+}
+
+// waitAndStop waits for ctx to end (SIGTERM, SIGINT) or a listener to
+// fail, then stops the sidecar: drain, then close.
+func waitAndStop(ctx context.Context, sc *sidecar.Sidecar) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-sc.Err():
 	}
-	err = errors.Join(runErr, sc.Stop())
-	if tempDir != "" && err == nil {
-		_ = os.RemoveAll(tempDir)
-	}
-	return err
+	return errors.Join(runErr, sc.Stop())
 }
 
 func printDevBanner(w io.Writer, sc *sidecar.Sidecar, cfg *config.Config, envToken string) {

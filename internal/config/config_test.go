@@ -18,7 +18,9 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// minimal is the smallest good file: a CRM and a recording store.
 const minimal = `
+recordings: {bucket: recordings}
 dependencies:
   crm:
     endpoints: {primary: https://crm.example.com}

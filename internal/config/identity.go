@@ -113,67 +113,80 @@ func (i *Identity) applyDefaults() {
 // the two refuse the same things. With Issuer empty identity is off and
 // only keys that would need it are reported.
 func (i *Identity) Validate() []error {
-	v := &validator{}
+	v := &validator{path: "identity"}
 	if i.Issuer == "" {
 		if i.Audience != "" || i.IntrospectionURL != "" || i.ClientID != "" {
-			v.add("identity.issuer", "must be set when other identity keys are (identity is off without it)")
+			v.add("issuer", "must be set when other identity keys are (identity is off without it)")
 		}
 		return v.errs
 	}
-	if u, err := url.Parse(i.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		v.add("identity.issuer", fmt.Sprintf("%q is not an http(s) URL", i.Issuer))
-	} else if u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "//") {
-		v.add("identity.issuer", fmt.Sprintf("%q must have no query, fragment or doubled trailing slash (OIDC Discovery §2)", i.Issuer))
-	}
-	if i.Audience == "" {
-		v.add("identity.audience", "must be set: tokens minted for other services must not pass")
-	}
-	if len(i.Algorithms) == 0 {
-		v.add("identity.algorithms", "must list at least one algorithm")
-	}
-	for n, alg := range i.Algorithms {
-		if !slices.Contains(AsymmetricAlgorithms, alg) {
-			v.add(fmt.Sprintf("identity.algorithms[%d]", n), fmt.Sprintf("%q is not an allowed asymmetric algorithm (none and HMAC are refused)", alg))
-		}
-	}
-	if len(i.TokenTypes) == 0 {
-		v.add("identity.token_types", "must list at least one typ, such as at+jwt")
-	}
-	for n, typ := range i.TokenTypes {
-		if strings.TrimSpace(typ) == "" {
-			v.add(fmt.Sprintf("identity.token_types[%d]", n), "must not be empty (list JWT to accept tokens without typ)")
-		}
-	}
-	for _, d := range []struct {
-		path string
-		d    Duration
-	}{
-		{"identity.max_stale", i.MaxStale},
-		{"identity.budget", i.Budget},
-		{"identity.jwks.refresh_min", i.JWKS.RefreshMin},
-		{"identity.jwks.min_interval", i.JWKS.MinInterval},
-		{"identity.introspection.max_positive_ttl", i.Introspection.MaxPositiveTTL},
-		{"identity.introspection.max_negative_ttl", i.Introspection.MaxNegativeTTL},
-	} {
-		if d.d <= 0 {
-			v.add(d.path, "must be positive")
-		}
-	}
-	if i.Leeway < 0 || i.Leeway.D() > 5*time.Minute {
-		v.add("identity.leeway", "must be between 0 and 5m")
-	}
-	if i.JWKS.RefreshMax < i.JWKS.RefreshMin {
-		v.add("identity.jwks.refresh_max", "must be at least identity.jwks.refresh_min")
-	}
-	if i.MaxStale > 0 && i.MaxStale < i.JWKS.RefreshMax {
-		v.add("identity.max_stale", "must be at least identity.jwks.refresh_max, or cached keys expire before the next scheduled fetch")
-	}
-	v.positive("identity.introspection.max_entries", int64(i.Introspection.MaxEntries))
+	i.validateIssuer(v)
+	i.validateTokens(v)
+	i.validateTimes(v)
+	v.positive("introspection.max_entries", int64(i.Introspection.MaxEntries))
 	if i.IntrospectionURL != "" {
-		v.url("identity.introspection_url", i.IntrospectionURL)
+		v.url("introspection_url", i.IntrospectionURL)
 		if i.ClientID == "" {
-			v.add("identity.client_id", "must be set when identity.introspection_url is")
+			v.add("client_id", "must be set when identity.introspection_url is")
 		}
 	}
 	return v.errs
+}
+
+// validateIssuer checks the issuer URL and the audience it requires.
+func (i *Identity) validateIssuer(v *validator) {
+	if u, err := url.Parse(i.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		v.add("issuer", fmt.Sprintf("%q is not an http(s) URL", i.Issuer))
+	} else if u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "//") {
+		v.add("issuer", fmt.Sprintf("%q must have no query, fragment or doubled trailing slash (OIDC Discovery §2)", i.Issuer))
+	}
+	if i.Audience == "" {
+		v.add("audience", "must be set: tokens minted for other services must not pass")
+	}
+}
+
+// validateTokens checks the accepted algorithms and token types.
+func (i *Identity) validateTokens(v *validator) {
+	if len(i.Algorithms) == 0 {
+		v.add("algorithms", "must list at least one algorithm")
+	}
+	for n, alg := range i.Algorithms {
+		if !slices.Contains(AsymmetricAlgorithms, alg) {
+			v.add(fmt.Sprintf("algorithms[%d]", n), fmt.Sprintf("%q is not an allowed asymmetric algorithm (none and HMAC are refused)", alg))
+		}
+	}
+	if len(i.TokenTypes) == 0 {
+		v.add("token_types", "must list at least one typ, such as at+jwt")
+	}
+	for n, typ := range i.TokenTypes {
+		if strings.TrimSpace(typ) == "" {
+			v.add(fmt.Sprintf("token_types[%d]", n), "must not be empty (list JWT to accept tokens without typ)")
+		}
+	}
+}
+
+// validateTimes checks the durations and how they bound each other.
+func (i *Identity) validateTimes(v *validator) {
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{
+		{"max_stale", i.MaxStale},
+		{"budget", i.Budget},
+		{"jwks.refresh_min", i.JWKS.RefreshMin},
+		{"jwks.min_interval", i.JWKS.MinInterval},
+		{"introspection.max_positive_ttl", i.Introspection.MaxPositiveTTL},
+		{"introspection.max_negative_ttl", i.Introspection.MaxNegativeTTL},
+	} {
+		v.positive(d.key, int64(d.d))
+	}
+	if i.Leeway < 0 || i.Leeway.D() > 5*time.Minute {
+		v.add("leeway", "must be between 0 and 5m")
+	}
+	if i.JWKS.RefreshMax < i.JWKS.RefreshMin {
+		v.add("jwks.refresh_max", "must be at least identity.jwks.refresh_min")
+	}
+	if i.MaxStale > 0 && i.MaxStale < i.JWKS.RefreshMax {
+		v.add("max_stale", "must be at least identity.jwks.refresh_max, or cached keys expire before the next scheduled fetch")
+	}
 }

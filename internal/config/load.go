@@ -113,29 +113,9 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	case reflect.Struct:
 		d.decodeStruct(path, n, v)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			d.fail(path, "line %d: want a mapping", n.Line)
-			return
-		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(v.Type()))
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
-			e := reflect.New(v.Type().Elem()).Elem()
-			d.decode(join(path, k), n.Content[i+1], e)
-			v.SetMapIndex(reflect.ValueOf(k), e)
-		}
+		d.decodeMap(path, n, v)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.fail(path, "line %d: want a list", n.Line)
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			d.decode(fmt.Sprintf("%s[%d]", path, i), c, s.Index(i))
-		}
-		v.Set(s)
+		d.decodeSlice(path, n, v)
 	case reflect.Pointer:
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
@@ -144,6 +124,34 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	default:
 		d.fail(path, "unsupported type %s", v.Type())
 	}
+}
+
+func (d *decoder) decodeMap(path string, n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(path, "line %d: want a mapping", n.Line)
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.decode(join(path, k), n.Content[i+1], e)
+		v.SetMapIndex(reflect.ValueOf(k), e)
+	}
+}
+
+func (d *decoder) decodeSlice(path string, n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(path, "line %d: want a list", n.Line)
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, c := range n.Content {
+		d.decode(fmt.Sprintf("%s[%d]", path, i), c, s.Index(i))
+	}
+	v.Set(s)
 }
 
 func isScalar(k reflect.Kind) bool {

@@ -4,24 +4,19 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
+	"maps"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/sim"
 )
 
 // DevConfig is the configuration of `holdline serve --dev`: defaults, with
-// fault injection on and a breaker that reacts within a few seconds. The
-// in-process simulators fill in the upstream endpoints when the sidecar is
-// built.
+// fault injection on and a breaker that reacts within a few seconds. In
+// dev mode, New starts simulators for the upstreams this leaves empty and
+// fills them in (devTransform) before it checks the config.
 func DevConfig() *config.Config {
 	cfg := config.Default()
 	cfg.Drills.Enabled = true
@@ -78,70 +73,60 @@ func UseSimStore(ctx context.Context, cfg *config.Config, simURL string) error {
 	return nil
 }
 
-// devSims are the simulators a dev sidecar talks to: in-process ones on
-// loopback listeners, or a `holdline sim` running elsewhere (--sim URL).
-type devSims struct {
-	crm       *sim.CRM // nil with --sim
-	secondary *sim.CRM
-	servers   []*http.Server
-	wg        sync.WaitGroup
-	routes    map[string]http.Handler
+// Dev-mode Dialogflow: one alias pinned to a published environment, with a
+// secondary in another region, all served by the in-process simulator.
+const (
+	devAgentAlias     = "support"
+	devEnvironment    = "projects/holdline-dev/locations/us-central1/agents/dev-agent/environments/production"
+	devEnvironmentEU  = "projects/holdline-dev/locations/europe-west1/agents/dev-agent-eu/environments/production"
+	devHandoffQueue   = "support-live"
+	devHandoffMessage = "Let me connect you to an agent."
+	devAudience       = "holdline"
+)
+
+// simAddrs are where the dev simulators listen; an empty field is a
+// simulator that was not started because its upstream is configured.
+type simAddrs struct {
+	// CRM and CRMSecondary are the CRM simulators' base URLs (CRM alone
+	// with --sim).
+	CRM, CRMSecondary string
+	// Issuer, ClientID and ClientSecret are the OIDC provider simulator's.
+	Issuer, ClientID, ClientSecret string
+	// Dialogflow is the Dialogflow simulator's host:port.
+	Dialogflow string
+	// GCS is the GCS emulator's base URL, holding Bucket.
+	GCS, Bucket string
 }
 
-// startSims starts the simulators and points cfg's upstreams at them. With
-// simURL set, it points them at that running simulator instead and proxies
-// its /dev/ inspection routes.
-func startSims(cfg *config.Config, simURL string) (*devSims, error) {
-	d := &devSims{routes: map[string]http.Handler{}}
-	crm := &cfg.Dependencies.CRM
-	if simURL != "" {
-		u, err := url.Parse(simURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("sidecar: --sim %q is not an http(s) URL", simURL)
+// devTransform returns cfg with its empty upstreams pointed at the dev
+// simulators at a. It is a pure function: it changes nothing it is given
+// (the agents map is copied before it is written).
+func devTransform(cfg config.Config, a simAddrs) config.Config {
+	if a.CRM != "" {
+		crm := &cfg.Dependencies.CRM
+		crm.Kind = "generic"
+		crm.Endpoints.Primary, crm.Endpoints.Secondary = a.CRM, a.CRMSecondary
+	}
+	if a.Issuer != "" {
+		id := &cfg.Identity
+		id.Issuer, id.Audience = a.Issuer, devAudience
+		id.ClientID, id.ClientSecret = a.ClientID, config.Secret(a.ClientSecret)
+	}
+	if a.Dialogflow != "" {
+		agents := maps.Clone(cfg.Dialogflow.Agents)
+		if agents == nil {
+			agents = map[string]config.DialogflowAgent{}
 		}
-		crm.Kind, crm.Endpoints.Primary = "generic", simURL
-		d.routes["/dev"] = httputil.NewSingleHostReverseProxy(u)
-		return d, nil
-	}
-	d.crm = sim.NewCRM(sim.CRMOptions{})
-	d.secondary = sim.NewCRM(sim.CRMOptions{})
-	primary, err := d.serve(d.crm.Handler())
-	if err != nil {
-		return nil, err
-	}
-	secondary, err := d.serve(d.secondary.Handler())
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	crm.Kind = "generic"
-	crm.Endpoints.Primary, crm.Endpoints.Secondary = primary, secondary
-	d.routes["/dev/crm"] = d.crm.DevHandler()
-	return d, nil
-}
-
-// serve runs h on a fresh loopback listener and returns its base URL.
-func (d *devSims) serve(h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("sidecar: simulator listen: %w", err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	d.servers = append(d.servers, srv)
-	d.wg.Go(func() { _ = srv.Serve(ln) }) // ends with Close below
-	return "http://" + ln.Addr().String(), nil
-}
-
-// Close stops the in-process simulators.
-func (d *devSims) Close() error {
-	var errs []error
-	for _, s := range d.servers {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if err := s.Shutdown(ctx); err != nil {
-			errs = append(errs, s.Close())
+		agents[devAgentAlias] = config.DialogflowAgent{
+			Environment: devEnvironment, Secondary: devEnvironmentEU,
+			Budget:   config.Duration(2 * time.Second),
+			Fallback: config.DialogflowFallback{Message: devHandoffMessage, Queue: devHandoffQueue},
 		}
-		cancel()
+		cfg.Dialogflow.Agents = agents
 	}
-	d.wg.Wait()
-	return errors.Join(errs...)
+	if a.GCS != "" {
+		cfg.Dependencies.Blob.Endpoints.Primary = a.GCS
+		cfg.Recordings.Bucket = a.Bucket
+	}
+	return cfg
 }

@@ -8,44 +8,50 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/adapters/blob"
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/interactions"
+	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
 
-// jobs is the sidecar's outbox while it is built and run. openOutbox opens
-// the store; features then register handlers for their job kinds (Handle)
-// and finish listeners (OnFinish) and keep jobs as their queue; startOutbox
-// builds the one Dispatcher that runs every kind. The dispatcher is the
-// only path by which holdline writes to the CRM or uploads from the spool.
+// jobs is the sidecar's outbox: the store (bolt in {data_dir}/outbox.db,
+// or Redis Streams over it in fleet mode), this sidecar's recording spool,
+// and the one Dispatcher that runs every job kind. The dispatcher is the
+// only path by which holdline writes to the CRM or uploads from the
+// spool.
 //
-// Enqueue, Replay and Purge are safe for concurrent use once startOutbox
-// has returned; Handle and OnFinish are for New only.
+// openStores opens the local store and the spool, buildDependencies moves
+// the store onto Redis in fleet mode, and buildFlows builds the flows,
+// which enqueue through jobs, then the dispatcher from the handlers they
+// return (bindDispatcher). That is the one cycle of the wiring: the flows
+// queue jobs through the dispatcher that runs their handlers. It is
+// closed before New returns; Enqueue and Replay return
+// errOutboxNotStarted before it is.
+//
+// Its methods are safe for concurrent use once New has returned.
 type jobs struct {
 	store outbox.Store
+	// bolt is the local store, the whole outbox unless in fleet mode.
+	bolt *outbox.BoltStore
 	// local is the fallback store in fleet mode (nil otherwise): it holds
 	// the jobs accepted while Redis was unreachable.
 	local outbox.Store
 	// owner is this sidecar's id (see loadOwner).
-	owner string
-	// spool is the recording spool, once buildRecordings has opened it.
-	spool     *blob.Spool
-	backend   string
-	records   *interactions.Records
-	svc       *interactions.Service
-	handlers  map[string]outbox.Handler
-	listeners []func(outbox.Job)
-	d         *outbox.Dispatcher
+	owner   string
+	spool   *blob.Spool
+	backend string
+	svc     *interactions.Service
+	d       *outbox.Dispatcher
 }
 
-// errOutboxNotStarted is returned by Enqueue before startOutbox.
+// errOutboxNotStarted is returned by Enqueue and Replay before the
+// dispatcher is bound (inside New only).
 var errOutboxNotStarted = errors.New("sidecar: outbox dispatcher not started")
 
-// openOutbox opens the store at {data_dir}/outbox.db (bolt; ErrLocked
-// after outbox.lock_timeout when another process holds it), registers its
-// closer and readiness check, and registers the CRM write handlers.
-func (s *Sidecar) openOutbox() (*jobs, error) {
+// openOutbox opens the local store at {data_dir}/outbox.db (bolt;
+// ErrLocked after 5s when another process holds it) and registers its
+// closer.
+func (s *Sidecar) openOutbox() (*outbox.BoltStore, error) {
 	local, err := outbox.OpenBolt(filepath.Join(s.cfg.DataDir, "outbox.db"), outbox.BoltOptions{
 		LockTimeout: 5 * time.Second, // a restart may race the previous process's exit
 		Registerer:  s.reg,
@@ -53,76 +59,32 @@ func (s *Sidecar) openOutbox() (*jobs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sidecar: %w", err)
 	}
-	owner, err := loadOwner(s.cfg.DataDir)
-	if err != nil {
-		local.Close()
-		return nil, err
-	}
-	var store, fallback outbox.Store = local, nil
-	backend := s.cfg.Outbox.Backend
-	if backend == "redis" {
-		remote, err := s.openRedisOutbox(local)
-		if err != nil {
-			// Static stability: a sidecar must start while Redis is away.
-			// It queues on its own disk until a restart finds Redis; the
-			// fallback store then forwards those jobs to the fleet.
-			s.log.Error("outbox: Redis unreachable at start-up; queueing on the local store until the next start", "error", err)
-			backend = "bolt (redis unreachable at start-up)"
-		} else {
-			store, fallback = remote, local
-		}
-	}
-	s.closers = append(s.closers, store.Close)
-	records, err := s.crmRecords(store)
-	if err != nil {
-		return nil, err
-	}
-	j := &jobs{store: store, local: fallback, owner: owner, backend: backend, records: records, handlers: interactions.Handlers(records)}
-	s.jobs = j
-	return j, nil
+	s.closers = append(s.closers, local.Close)
+	return local, nil
 }
 
-// crmRecords builds one CRM adapter per configured endpoint, each bound to
-// its endpoint's URL (writes follow their record, not the active
-// endpoint), and the Records that route writes between them.
-func (s *Sidecar) crmRecords(store outbox.Store) (*interactions.Records, error) {
-	cfg := s.cfg.Dependencies.CRM
-	crmDep := s.deps.Get("crm")
-	clients := map[string]crm.Client{}
-	for name, url := range map[string]string{interactions.Primary: cfg.Endpoints.Primary, interactions.Secondary: cfg.Endpoints.Secondary} {
-		if url == "" {
-			continue
-		}
-		c, err := crm.New(cfg, crmDep.HTTPClient(), func() string { return url })
-		if err != nil {
-			return nil, err
-		}
-		clients[name] = c
+// useRedisOutbox moves the outbox onto Redis Streams (outbox.backend
+// redis), with the local store as the durable fallback. Static stability:
+// a sidecar must start while Redis is away; it then queues on its own disk
+// until a restart finds Redis, and the fallback store forwards those jobs
+// to the fleet.
+func (s *Sidecar) useRedisOutbox(ctx context.Context) {
+	j := s.jobs
+	if s.cfg.Outbox.Backend != "redis" {
+		return
 	}
-	return interactions.NewRecords(store, interactions.Endpoints{
-		Clients: clients, Active: crmDep.ActiveEndpoint, SharedRecords: cfg.SharedRecords,
-	}, crmDep)
+	remote, err := s.openRedisOutbox(ctx, j.bolt)
+	if err != nil {
+		s.log.Error("outbox: Redis unreachable at start-up; queueing on the local store until the next start", "error", err)
+		j.backend = "bolt (redis unreachable at start-up)"
+		return
+	}
+	j.store, j.local, j.backend = remote, j.bolt, "redis"
 }
 
 // Store is the outbox store, for reading jobs (a handler looking up an
 // earlier job's result through Store.Interaction). Enqueue through jobs.
 func (j *jobs) Store() outbox.Store { return j.store }
-
-// Handle registers the handler of a job kind. It panics on a kind
-// registered twice or after startOutbox: both are wiring mistakes.
-func (j *jobs) Handle(kind string, h outbox.Handler) {
-	if j.d != nil {
-		panic("sidecar: outbox handler for " + kind + " registered after the dispatcher was built")
-	}
-	if _, dup := j.handlers[kind]; dup {
-		panic("sidecar: outbox handler for " + kind + " registered twice")
-	}
-	j.handlers[kind] = h
-}
-
-// OnFinish registers f to be told of every job that is done or dead (see
-// outbox.DispatcherConfig.OnFinish: it must not block).
-func (j *jobs) OnFinish(f func(outbox.Job)) { j.listeners = append(j.listeners, f) }
 
 // Enqueue stores a job durably and wakes the dispatcher (see
 // outbox.Dispatcher.Enqueue).
@@ -187,45 +149,42 @@ func (j *jobs) Purge(ctx context.Context, state outbox.State, olderThan time.Tim
 // Stats counts jobs per state.
 func (j *jobs) Stats(ctx context.Context) (outbox.Stats, error) { return j.store.Stats(ctx) }
 
-// startOutbox builds the dispatcher with every registered handler (its
-// Paused follows each dependency's breaker) and the interactions service,
-// and registers the dispatcher as a runner. It runs until Stop, before the
-// store closes.
-func (s *Sidecar) startOutbox(j *jobs) (*interactions.Service, error) {
-	crmDep := s.deps.Get("crm")
-	var svc *interactions.Service
-	listeners := j.listeners
-	oc := s.cfg.Outbox
-	d, err := outbox.NewDispatcher(j.store, j.handlers, s.log, outbox.DispatcherConfig{
-		Workers:   oc.Workers,
-		Backoff:   oc.Backoff,
-		Retention: oc.Retention.D(),
-		Paused: func(dep string) bool {
-			if owner, ok := timeline.SpoolOwner(dep); ok {
-				// A spooled upload: only its owner has the bytes.
-				if owner != j.owner {
-					return true
-				}
-				dep = "blob"
-			}
-			dd := s.deps.Get(dep)
-			return dd != nil && !dd.BreakerAllows()
-		},
-		OnFinish: func(job outbox.Job) {
-			svc.Finished(job)
-			for _, f := range listeners {
-				f(job)
-			}
-		},
+// bindDispatcher builds the dispatcher with handlers (its Paused follows
+// each dependency's breaker; OnFinish tells svc) and registers it as a
+// runner. It runs until Stop, before the store closes.
+func (s *Sidecar) bindDispatcher(handlers map[string]outbox.Handler, svc *interactions.Service) error {
+	j, oc := s.jobs, s.cfg.Outbox
+	d, err := outbox.NewDispatcher(j.store, handlers, s.log, outbox.DispatcherConfig{
+		Workers:    oc.Workers,
+		Backoff:    oc.Backoff,
+		Retention:  oc.Retention.D(),
+		Paused:     j.paused(s.deps),
+		OnFinish:   svc.Finished,
 		Registerer: s.reg,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	svc = interactions.New(j, j.store, crmDep, interactions.Options{WriteBudget: oc.WriteBudget.D(), Records: j.records})
 	j.d, j.svc = d, svc
 	s.runners = append(s.runners, d.Run)
-	return svc, nil
+	return nil
+}
+
+// paused is the dispatcher's Paused: a dependency is paused while its
+// breaker refuses calls, and a spooled upload also while another sidecar
+// owns its bytes.
+func (j *jobs) paused(deps *resilience.Set) func(dep string) bool {
+	return func(dep string) bool {
+		if owner, ok := timeline.SpoolOwner(dep); ok {
+			// A spooled upload: only its owner has the bytes.
+			if owner != j.owner {
+				return true
+			}
+			dep = "blob"
+		}
+		d := deps.Get(dep)
+		return d != nil && !d.BreakerAllows()
+	}
 }
 
 // ready is the readiness check: the store is open and answers a read.
@@ -252,12 +211,12 @@ func (j *jobs) deadJobs(ctx context.Context) bool {
 // openRedisOutbox opens the fleet outbox on Redis Streams, with local as
 // the durable fallback while Redis is unreachable (jobs are forwarded when
 // it returns). It warns when Redis is not persisting.
-func (s *Sidecar) openRedisOutbox(local *outbox.BoltStore) (outbox.Store, error) {
+func (s *Sidecar) openRedisOutbox(ctx context.Context, local *outbox.BoltStore) (outbox.Store, error) {
 	r := s.cfg.Outbox.Redis
 	// Enqueues wait for Redis's fsync (appendfsync always): allow more
 	// than the cache's tight timeout.
 	rdb := s.redisClient(r, 2*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	for _, w := range outbox.CheckPersistence(ctx, rdb) {
 		s.log.Warn("outbox redis: "+w, "addr", r.Addr)
@@ -268,7 +227,8 @@ func (s *Sidecar) openRedisOutbox(local *outbox.BoltStore) (outbox.Store, error)
 		return nil, fmt.Errorf("sidecar: outbox on redis %s: %w", r.Addr, err)
 	}
 	store := outbox.NewFallback(remote, local, outbox.FallbackOptions{Logger: s.log})
-	s.closers = append(s.closers, rdb.Close)
+	// The local store has its closer already (openOutbox).
+	s.closers = append(s.closers, rdb.Close, remote.Close)
 	s.runners = append(s.runners, store.Run)
 	return store, nil
 }

@@ -1,8 +1,8 @@
 package sidecar
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -10,7 +10,6 @@ import (
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/capture"
-	"github.com/holdline/holdline/internal/sim"
 	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 )
@@ -19,77 +18,45 @@ import (
 // emulator.
 const DevBucket = "holdline-dev"
 
-// buildRecordings builds the recording store (GCS through the blob
-// dependency, or a local directory), the spool in {data_dir}/spool and the
-// capture flow, and registers the blob.upload and crm.attach_recording
-// handlers on j. Call it between openOutbox and startOutbox; the flow is
-// gateway.Services.Recordings.
-//
-// In dev mode with store gcs and no blob endpoint, it starts an in-process
-// GCS emulator (fake-gcs-server on loopback) so the real client path runs;
-// with --sim, UseSimStore has already pointed the endpoint at the
-// emulator of the running `holdline sim`.
-func (s *Sidecar) buildRecordings(ctx context.Context, j *jobs) (*capture.Flow, error) {
+// buildRecordingStore builds the recording store: a directory (store dir;
+// default {data_dir}/recordings), or a GCS client through the blob
+// dependency (store gcs; the endpoint, when set, is an emulator used
+// without credentials: in dev mode, the one devTransform points at).
+func (s *Sidecar) buildRecordingStore(ctx context.Context) error {
 	rc := s.cfg.Recordings
 	dep := s.deps.Get("blob")
-	var store blob.Store
-	switch rc.Store {
-	case "dir":
-		dir := rc.Dir
-		if dir == "" {
-			dir = filepath.Join(s.cfg.DataDir, "recordings")
-		}
+	if rc.Store == "dir" {
+		dir := cmp.Or(rc.Dir, filepath.Join(s.cfg.DataDir, "recordings"))
 		d, err := blob.NewDir(dir, dep)
 		if err != nil {
-			return nil, fmt.Errorf("sidecar: recordings.dir: %w", err)
+			return fmt.Errorf("sidecar: recordings.dir: %w", err)
 		}
-		store = d
-	default: // gcs
-		endpoint, bucket := s.cfg.Dependencies.Blob.Endpoints.Primary, rc.Bucket
-		if s.opts.Dev && endpoint == "" {
-			if bucket == "" {
-				bucket = DevBucket
-			}
-			g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
-			if err != nil {
-				return nil, err
-			}
-			s.closers = append(s.closers, g.Close)
-			endpoint = g.URL()
-			s.log.Info("dev GCS emulator started", "url", endpoint, "bucket", bucket)
-		}
-		if bucket == "" {
-			return nil, errors.New("recordings.bucket: must be set when recordings.store is gcs")
-		}
-		c, err := blob.NewGCSClient(ctx, dep, endpoint)
-		if err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, c.Close)
-		store = blob.NewGCS(c, bucket, blob.GCSOptions{})
+		s.blobStore = d
+		return nil
 	}
-	spool, err := blob.OpenSpool(filepath.Join(s.cfg.DataDir, "spool"), blob.SpoolOptions{
-		MaxBytes: rc.SpoolMaxBytes, ReserveBytes: rc.SpoolReserveBytes,
-	})
+	c, err := blob.NewGCSClient(ctx, dep, s.cfg.Dependencies.Blob.Endpoints.Primary)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, c.Close)
+	s.blobStore = blob.NewGCS(c, rc.Bucket, blob.GCSOptions{})
+	return nil
+}
+
+// buildRecordings builds the capture flow over the recording store and
+// the spool, with its spool metrics, after moving aside the spool files no
+// upload job refers to. Its job handlers are returned by
+// capture.Flow.Handlers.
+func (s *Sidecar) buildRecordings(ctx context.Context) (*capture.Flow, error) {
+	j := s.jobs
+	s.sweepSpool(ctx, j, j.spool)
+	m, err := newSpoolMetrics(s.reg, j.owner, j.spool)
 	if err != nil {
 		return nil, err
 	}
-	s.sweepSpool(ctx, j, spool)
-	m, err := newSpoolMetrics(s.reg, j.owner, spool)
-	if err != nil {
-		return nil, err
-	}
-	flow, err := capture.New(store, spool, recordingJobs{j}, dep, rc, capture.Options{
+	return capture.New(s.blobStore, j.spool, recordingJobs{j}, s.deps.Get("blob"), s.cfg.Recordings, capture.Options{
 		Logger: s.log, Owner: j.owner, OnSpoolLost: m.lost.Inc,
 	})
-	if err != nil {
-		return nil, err
-	}
-	j.spool = spool
-	for kind, h := range flow.Handlers(j.records, s.deps.Get("crm")) {
-		j.Handle(kind, h)
-	}
-	return flow, nil
 }
 
 // recordingJobs is the outbox as the capture flow sees it: enqueue through

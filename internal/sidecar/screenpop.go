@@ -13,14 +13,10 @@ import (
 	"github.com/holdline/holdline/internal/screenpop"
 )
 
-// buildScreenPop builds the CRM adapter, the two-tier cache and the
-// screen-pop flow, and registers their background workers.
-func (s *Sidecar) buildScreenPop() (*screenpop.Flow, error) {
-	crmDep := s.deps.Get("crm")
-	client, err := s.crmClient()
-	if err != nil {
-		return nil, err
-	}
+// buildScreenPop builds the two-tier cache (with its Redis tier when
+// cache.redis.addr is set) and the screen-pop flow over the active CRM
+// endpoint's client, and registers their background workers.
+func (s *Sidecar) buildScreenPop() error {
 	var rdb *redis.Client
 	if r := s.cfg.Cache.Redis; r.Addr != "" {
 		rdb = s.redisClient(r, 100*time.Millisecond)
@@ -28,11 +24,11 @@ func (s *Sidecar) buildScreenPop() (*screenpop.Flow, error) {
 	}
 	c, err := cache.New(s.cfg.Cache, rdb, s.deps.Get("redis"), cache.Options{Logger: s.log, Registerer: s.reg})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	flow := screenpop.New(c, client, crmDep, s.cfg.ScreenPop, s.cfg.Cache, screenpop.Options{Logger: s.log, Registerer: s.reg})
-	s.runners = append(s.runners, c.Run, flow.Run)
-	return flow, nil
+	s.screenPop = screenpop.New(c, s.crm, s.deps.Get("crm"), s.cfg.ScreenPop, s.cfg.Cache, screenpop.Options{Logger: s.log, Registerer: s.reg})
+	s.runners = append(s.runners, c.Run, s.screenPop.Run)
+	return nil
 }
 
 // redisClient dials r through the redis dependency (egress allowlist,

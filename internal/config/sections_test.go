@@ -1,0 +1,46 @@
+package config
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestSectionValidate covers the checks each section makes of itself,
+// those that once lived only in the constructors serve runs (the
+// recording store, the cache, the outbox dispatcher, the resilience
+// policies, the Dialogflow client): each problem names its key.
+func TestSectionValidate(t *testing.T) {
+	const crmOnly = "dependencies:\n  crm:\n    endpoints: {primary: https://crm.example.com}\n"
+	const key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	const dfEnv = "projects/p/locations/l/agents/a/environments/prod"
+	tests := []struct {
+		name string
+		yaml string // appended to minimal
+		want []string
+	}{
+		{"good", "", nil},
+		{"gcs without bucket", "", []string{"recordings.bucket"}},
+		{"dir needs no bucket", "recordings: {store: dir}\n", nil},
+		{"encryption key not 32 bytes", "cache: {encryption_key: c2hvcnQ=}\n", []string{"cache.encryption_key"}},
+		{"encryption key good", "cache: {encryption_key: " + key + "}\n", nil},
+		{"cache redis addr without port", "cache: {encryption_key: " + key + ", redis: {addr: redis.internal}}\n", []string{"cache.redis.addr"}},
+		{"outbox redis host not allowlistable", "outbox: {backend: redis, redis: {addr: \"redis_1:6379\"}}\n", []string{"outbox.redis.addr"}},
+		{"outbox backoff reversed", "outbox: {backoff: {initial: 10m, max: 1m}}\n", []string{"outbox.backoff.max"}},
+		{"dialogflow alias", "dialogflow: {agents: {\"a b\": {environment: " + dfEnv + "}}}\n", []string{"dialogflow.agents.a b"}},
+		{"dialogflow secondary is the primary", "dialogflow: {agents: {support: {environment: " + dfEnv + ", secondary: " + dfEnv + "}}}\n", []string{"dialogflow.agents.support.secondary"}},
+		{"identity issuer without audience", "identity: {issuer: https://login.example.com}\n", []string{"identity.audience"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := minimal
+			if tt.name == "gcs without bucket" || tt.name == "dir needs no bucket" {
+				base = crmOnly // no recordings section
+			}
+			got := problemPaths(t, base+tt.yaml)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problem paths (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
