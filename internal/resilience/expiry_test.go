@@ -78,7 +78,7 @@ func TestGetTransportDeadlineReasons(t *testing.T) {
 					ctx, cancel = context.WithTimeout(ctx, tt.budget)
 					defer cancel()
 				}
-				_, err := Get(ctx, e.crm(), "lookup", false, func(ctx context.Context) (string, error) {
+				_, err := Write(ctx, e.crm(), "lookup", func(ctx context.Context) (string, error) {
 					dl, _ := ctx.Deadline()
 					time.Sleep(time.Until(dl)) // the server's own deadline, not ctx.Done()
 					return "", status.Error(codes.DeadlineExceeded, "context deadline exceeded")

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
@@ -25,7 +26,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 		d := e.crm()
 		ctx := t.Context()
 		for range 4 {
-			if _, err := Get(ctx, d, "lookup", false, fail); !errors.Is(err, errBoom) {
+			if _, err := Read(ctx, d, "lookup", fail); !errors.Is(err, errBoom) {
 				t.Fatalf("Get = %v, want boom", err)
 			}
 		}
@@ -33,7 +34,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 			t.Fatal("BreakerAllows() = true after 4/4 failures, want false")
 		}
 		called := false
-		_, err := Get(ctx, d, "lookup", false, func(context.Context) (string, error) { called = true; return "", nil })
+		_, err := Read(ctx, d, "lookup", func(context.Context) (string, error) { called = true; return "", nil })
 		if !errors.Is(err, circuitbreaker.ErrOpen) || called {
 			t.Fatalf("Get on open breaker = %v (fn called: %v), want ErrOpen without calling fn", err, called)
 		}
@@ -45,7 +46,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 		}
 
 		time.Sleep(4 * time.Second)
-		if _, err := Get(ctx, d, "lookup", false, ok); !errors.Is(err, circuitbreaker.ErrOpen) {
+		if _, err := Read(ctx, d, "lookup", ok); !errors.Is(err, circuitbreaker.ErrOpen) {
 			t.Fatalf("Get before open_for passed = %v, want ErrOpen", err)
 		}
 		time.Sleep(time.Second)
@@ -56,7 +57,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 			t.Error("BreakerAllows() = false after open_for, want true")
 		}
 		for i := range 2 {
-			if _, err := Get(ctx, d, "lookup", false, ok); err != nil {
+			if _, err := Read(ctx, d, "lookup", ok); err != nil {
 				t.Fatalf("probe %d: %v", i, err)
 			}
 		}
@@ -78,10 +79,10 @@ func TestBreakerFailedProbeReopens(t *testing.T) {
 		e := newEnv(t, nil)
 		d := e.crm()
 		for range 4 {
-			Get(t.Context(), d, "lookup", false, fail)
+			Read(t.Context(), d, "lookup", fail)
 		}
 		time.Sleep(5 * time.Second)
-		Get(t.Context(), d, "lookup", false, fail)
+		Read(t.Context(), d, "lookup", fail)
 		if d.BreakerAllows() {
 			t.Error("BreakerAllows() = true after a failed probe, want false")
 		}
@@ -99,7 +100,7 @@ func TestForcedBreakerModes(t *testing.T) {
 		}
 		calls := 0
 		count := func(context.Context) (string, error) { calls++; return "ok", nil }
-		if _, err := Get(ctx, d, "lookup", true, count); !errors.Is(err, circuitbreaker.ErrOpen) || calls != 0 {
+		if _, err := Read(ctx, d, "lookup", count); !errors.Is(err, circuitbreaker.ErrOpen) || calls != 0 {
 			t.Fatalf("forced open: Get = %v after %d calls, want ErrOpen and no call", err, calls)
 		}
 		st := d.Status()
@@ -115,7 +116,7 @@ func TestForcedBreakerModes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 50 {
-			Get(ctx, d, "lookup", false, fail)
+			Read(ctx, d, "lookup", fail)
 		}
 		if !d.BreakerAllows() || d.Status().Breaker != "closed" {
 			t.Errorf("forced closed after 50 failures: allows=%v state=%q, want closed", d.BreakerAllows(), d.Status().Breaker)
@@ -128,7 +129,7 @@ func TestForcedBreakerModes(t *testing.T) {
 			t.Errorf("auto Status() = %+v", st)
 		}
 		for range 4 {
-			Get(ctx, d, "lookup", false, fail)
+			Read(ctx, d, "lookup", fail)
 		}
 		if d.BreakerAllows() {
 			t.Error("auto: breaker still closed after 4/4 failures")
@@ -153,11 +154,11 @@ func TestPermanentErrorsDoNotTripOrRetry(t *testing.T) {
 	d := e.crm()
 	calls := 0
 	for range 20 {
-		_, err := Get(t.Context(), d, "lookup", true, func(context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(context.Context) (string, error) {
 			calls++
-			return "", &StatusError{Code: 404}
+			return "", &upstream.StatusError{Code: 404}
 		})
-		if !IsPermanent(err) {
+		if !upstream.IsPermanent(err) {
 			t.Fatalf("Get = %v, want the permanent 404", err)
 		}
 	}
@@ -177,7 +178,7 @@ func TestTimeout(t *testing.T) {
 		e := newEnv(t, func(d *config.Dependencies) { d.CRM.Timeout = config.Duration(100 * time.Millisecond) })
 		d := e.crm()
 		start := time.Now()
-		_, err := Get(t.Context(), d, "lookup", false, func(ctx context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			<-ctx.Done()
 			return "", ctx.Err()
 		})
@@ -194,7 +195,7 @@ func TestTimeout(t *testing.T) {
 		// The caller's budget is shorter than the policy timeout.
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
-		_, err = Get(ctx, d, "lookup", false, func(ctx context.Context) (string, error) {
+		_, err = Read(ctx, d, "lookup", func(ctx context.Context) (string, error) {
 			<-ctx.Done()
 			return "", ctx.Err()
 		})
@@ -215,10 +216,10 @@ func TestRetryOnlyWhenIdempotent(t *testing.T) {
 	})
 	d := e.crm()
 
-	_, err := Get(t.Context(), d, "create_record", false, func(ctx context.Context) (string, error) {
+	_, err := Write(t.Context(), d, "create_record", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodPost, d.Endpoint()+"/records")
 	})
-	var se *StatusError
+	var se *upstream.StatusError
 	if !errors.As(err, &se) || se.Code != 503 {
 		t.Fatalf("POST Get = %v, want http 503", err)
 	}
@@ -227,7 +228,7 @@ func TestRetryOnlyWhenIdempotent(t *testing.T) {
 	}
 
 	h.n.Store(0)
-	_, err = Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+	_, err = Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodGet, d.Endpoint()+"/contacts")
 	})
 	if !errors.As(err, &se) || se.Code != 503 {
@@ -247,7 +248,7 @@ func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
 		d.CRM.Retry.Backoff = config.Duration(time.Millisecond)
 	})
 	calls := 0
-	got, err := Get(t.Context(), e.crm(), "lookup", true, func(context.Context) (int, error) {
+	got, err := Read(t.Context(), e.crm(), "lookup", func(context.Context) (int, error) {
 		calls++
 		if calls < 3 {
 			return 0, errBoom
@@ -284,7 +285,7 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 	var mu sync.Mutex
 	attempt := 0
 	start := time.Now()
-	got, err := Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+	got, err := Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 		mu.Lock()
 		attempt++
 		n := attempt
@@ -316,7 +317,7 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 
 	// A non-idempotent call is never hedged.
 	h.n.Store(0)
-	Get(t.Context(), d, "create", false, func(ctx context.Context) (string, error) {
+	Write(t.Context(), d, "create", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodPost, d.Endpoint())
 	})
 	if n := h.n.Load(); n != 1 {
@@ -332,7 +333,7 @@ func TestBulkheadFullRejects(t *testing.T) {
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error)
 	go func() {
-		_, err := Get(t.Context(), d, "lookup", false, func(context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(context.Context) (string, error) {
 			close(inside)
 			<-release
 			return "ok", nil
@@ -340,7 +341,7 @@ func TestBulkheadFullRejects(t *testing.T) {
 		done <- err
 	}()
 	<-inside
-	_, err := Get(t.Context(), d, "lookup", false, ok)
+	_, err := Read(t.Context(), d, "lookup", ok)
 	if !errors.Is(err, bulkhead.ErrFull) {
 		t.Errorf("second concurrent Get = %v, want bulkhead.ErrFull", err)
 	}
@@ -351,7 +352,7 @@ func TestBulkheadFullRejects(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("first Get = %v", err)
 	}
-	if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
+	if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
 		t.Errorf("Get after release = %v, want the permit back", err)
 	}
 	if !d.BreakerAllows() {
@@ -364,16 +365,16 @@ func TestRateLimiter(t *testing.T) {
 		e := newEnv(t, func(d *config.Dependencies) { d.CRM.RateLimit.PerSecond = 3 })
 		d := e.crm()
 		for i := range 3 {
-			if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
+			if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
 				t.Fatalf("call %d: %v", i, err)
 			}
 		}
-		_, err := Get(t.Context(), d, "lookup", false, ok)
+		_, err := Read(t.Context(), d, "lookup", ok)
 		if !errors.Is(err, ratelimiter.ErrExceeded) || Reason("crm", err) != "crm: rate limited" {
 			t.Fatalf("4th call in a second = %v, want rate limited", err)
 		}
 		time.Sleep(time.Second)
-		if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
+		if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
 			t.Errorf("call in the next second = %v", err)
 		}
 		if got := e.metric(t, "holdline_dependency_requests_total", map[string]string{"outcome": "rate_limited"}); got != 1 {
@@ -387,7 +388,7 @@ func TestCanceledCallerIsNotABreakerFailure(t *testing.T) {
 	d := e.crm()
 	for range 10 {
 		ctx, cancel := context.WithCancel(t.Context())
-		Get(ctx, d, "lookup", false, func(ctx context.Context) (string, error) {
+		Read(ctx, d, "lookup", func(ctx context.Context) (string, error) {
 			cancel()
 			return "", ctx.Err()
 		})
@@ -395,7 +396,7 @@ func TestCanceledCallerIsNotABreakerFailure(t *testing.T) {
 	if !d.BreakerAllows() {
 		t.Error("canceled callers opened the breaker")
 	}
-	_, err := Get(canceledCtx(), d, "lookup", false, ok)
+	_, err := Read(canceledCtx(), d, "lookup", ok)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Get with a canceled ctx = %v", err)
 	}
@@ -412,9 +413,9 @@ func TestPanicReleasesPermits(t *testing.T) {
 	d := e.crm()
 	func() {
 		defer func() { recover() }()
-		Get(t.Context(), d, "lookup", false, func(context.Context) (string, error) { panic("bug") })
+		Read(t.Context(), d, "lookup", func(context.Context) (string, error) { panic("bug") })
 	}()
-	if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
+	if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
 		t.Errorf("Get after a panicking fn = %v, want the bulkhead permit released", err)
 	}
 }
@@ -440,7 +441,7 @@ func TestRetriesDoNotHideAFlappingDependency(t *testing.T) {
 	})
 	d := e.crm()
 	for i := range 20 {
-		_, err := Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			return httpGet(ctx, d, http.MethodGet, d.Endpoint()+"/contacts")
 		})
 		if errors.Is(err, circuitbreaker.ErrOpen) {
