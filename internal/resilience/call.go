@@ -18,8 +18,8 @@ import (
 // caller's deadline.
 var errTimeoutCause = errors.New("resilience: policy timeout")
 
-// Read runs fn, a call that changes nothing at the dependency, through d's
-// read executor (bulkhead, rate limiter, retry, breaker, hedge; see
+// Read runs fn, an idempotent call (a read, or a write that repeating
+// changes nothing more, such as a cache SET), through d's read executor (bulkhead, rate limiter, retry, breaker, hedge; see
 // buildChain). A failed attempt is retried up to retry.max_attempts with
 // jittered backoff, and with hedge.delay set a second attempt starts when
 // the first is slow. Hedged attempts run concurrently, so fn must be safe

@@ -27,7 +27,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 		ctx := t.Context()
 		for range 4 {
 			if _, err := Read(ctx, d, "lookup", fail); !errors.Is(err, errBoom) {
-				t.Fatalf("Get = %v, want boom", err)
+				t.Fatalf("Read = %v, want boom", err)
 			}
 		}
 		if d.BreakerAllows() {
@@ -36,7 +36,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 		called := false
 		_, err := Read(ctx, d, "lookup", func(context.Context) (string, error) { called = true; return "", nil })
 		if !errors.Is(err, circuitbreaker.ErrOpen) || called {
-			t.Fatalf("Get on open breaker = %v (fn called: %v), want ErrOpen without calling fn", err, called)
+			t.Fatalf("Read on open breaker = %v (fn called: %v), want ErrOpen without calling fn", err, called)
 		}
 		if got := Reason("crm", err); got != "crm: circuit open" {
 			t.Errorf("Reason = %q", got)
@@ -47,7 +47,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 
 		time.Sleep(4 * time.Second)
 		if _, err := Read(ctx, d, "lookup", ok); !errors.Is(err, circuitbreaker.ErrOpen) {
-			t.Fatalf("Get before open_for passed = %v, want ErrOpen", err)
+			t.Fatalf("Read before open_for passed = %v, want ErrOpen", err)
 		}
 		time.Sleep(time.Second)
 		if got := d.Status().Breaker; got != "half-open" {
@@ -101,7 +101,7 @@ func TestForcedBreakerModes(t *testing.T) {
 		calls := 0
 		count := func(context.Context) (string, error) { calls++; return "ok", nil }
 		if _, err := Read(ctx, d, "lookup", count); !errors.Is(err, circuitbreaker.ErrOpen) || calls != 0 {
-			t.Fatalf("forced open: Get = %v after %d calls, want ErrOpen and no call", err, calls)
+			t.Fatalf("forced open: Read = %v after %d calls, want ErrOpen and no call", err, calls)
 		}
 		st := d.Status()
 		if st.Breaker != "open" || st.BreakerMode != BreakerOpen || st.BreakerOverride == nil ||
@@ -159,7 +159,7 @@ func TestPermanentErrorsDoNotTripOrRetry(t *testing.T) {
 			return "", &upstream.StatusError{Code: 404}
 		})
 		if !upstream.IsPermanent(err) {
-			t.Fatalf("Get = %v, want the permanent 404", err)
+			t.Fatalf("Read = %v, want the permanent 404", err)
 		}
 	}
 	if calls != 20 {
@@ -183,7 +183,7 @@ func TestTimeout(t *testing.T) {
 			return "", ctx.Err()
 		})
 		if !errors.Is(err, timeout.ErrExceeded) {
-			t.Fatalf("Get = %v, want timeout.ErrExceeded", err)
+			t.Fatalf("Read = %v, want timeout.ErrExceeded", err)
 		}
 		if el := time.Since(start); el != 100*time.Millisecond {
 			t.Errorf("took %v, want the 100ms timeout", el)
@@ -205,7 +205,9 @@ func TestTimeout(t *testing.T) {
 	})
 }
 
-func TestRetryOnlyWhenIdempotent(t *testing.T) {
+// TestRetryOnlyReads: over HTTP, a write reaches a failing server once and
+// a read max_attempts times.
+func TestRetryOnlyReads(t *testing.T) {
 	var h hits
 	srv := httptest.NewServer(h.wrap(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer srv.Close()
@@ -221,10 +223,10 @@ func TestRetryOnlyWhenIdempotent(t *testing.T) {
 	})
 	var se *upstream.StatusError
 	if !errors.As(err, &se) || se.Code != 503 {
-		t.Fatalf("POST Get = %v, want http 503", err)
+		t.Fatalf("Write = %v, want http 503", err)
 	}
 	if n := h.n.Load(); n != 1 {
-		t.Errorf("non-idempotent POST reached the server %d times, want exactly 1", n)
+		t.Errorf("Write reached the server %d times, want exactly 1", n)
 	}
 
 	h.n.Store(0)
@@ -232,13 +234,13 @@ func TestRetryOnlyWhenIdempotent(t *testing.T) {
 		return httpGet(ctx, d, http.MethodGet, d.Endpoint()+"/contacts")
 	})
 	if !errors.As(err, &se) || se.Code != 503 {
-		t.Fatalf("GET Get = %v, want http 503 (the last error, unwrapped)", err)
+		t.Fatalf("Read = %v, want http 503 (the last error, unwrapped)", err)
 	}
 	if got := Reason("crm", err); got != "crm: http 503" {
 		t.Errorf("Reason = %q, want crm: http 503", got)
 	}
 	if n := h.n.Load(); n != 3 {
-		t.Errorf("idempotent GET reached the server %d times, want max_attempts=3", n)
+		t.Errorf("Read reached the server %d times, want max_attempts=3", n)
 	}
 }
 
@@ -256,7 +258,7 @@ func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
 		return 42, nil
 	})
 	if got != 42 || err != nil || calls != 3 {
-		t.Errorf("Get = %v, %v after %d calls, want 42, nil after 3", got, err, calls)
+		t.Errorf("Read = %v, %v after %d calls, want 42, nil after 3", got, err, calls)
 	}
 }
 
@@ -302,11 +304,11 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 		return string(b[:k]), nil
 	})
 	// The first attempt never answers and the timeout is 5s, so the
-	// hedge's answer shows the hedge fired and Get did not wait for the
+	// hedge's answer shows the hedge fired and Read did not wait for the
 	// first attempt; how soon after the delay is the bench harness's
 	// business, not a wall-clock bound here.
 	if err != nil || got != "hedged" {
-		t.Fatalf("Get = %q, %v, want the hedge's answer", got, err)
+		t.Fatalf("Read = %q, %v, want the hedge's answer", got, err)
 	}
 	if el := time.Since(start); el < 30*time.Millisecond {
 		t.Errorf("hedged call took %v, want at least the 30ms hedge delay", el)
@@ -315,13 +317,13 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 		t.Errorf("server saw %d requests, want 2 (original + hedge)", n)
 	}
 
-	// A non-idempotent call is never hedged.
+	// A write is never hedged.
 	h.n.Store(0)
 	Write(t.Context(), d, "create", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodPost, d.Endpoint())
 	})
 	if n := h.n.Load(); n != 1 {
-		t.Errorf("non-idempotent call sent %d requests, want 1", n)
+		t.Errorf("Write sent %d requests, want 1", n)
 	}
 	srv.CloseClientConnections()
 	d.HTTPClient().CloseIdleConnections()
@@ -343,17 +345,17 @@ func TestBulkheadFullRejects(t *testing.T) {
 	<-inside
 	_, err := Read(t.Context(), d, "lookup", ok)
 	if !errors.Is(err, bulkhead.ErrFull) {
-		t.Errorf("second concurrent Get = %v, want bulkhead.ErrFull", err)
+		t.Errorf("second concurrent Read = %v, want bulkhead.ErrFull", err)
 	}
 	if got := Reason("crm", err); got != "crm: bulkhead full" {
 		t.Errorf("Reason = %q", got)
 	}
 	close(release)
 	if err := <-done; err != nil {
-		t.Errorf("first Get = %v", err)
+		t.Errorf("first Read = %v", err)
 	}
 	if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
-		t.Errorf("Get after release = %v, want the permit back", err)
+		t.Errorf("Read after release = %v, want the permit back", err)
 	}
 	if !d.BreakerAllows() {
 		t.Error("bulkhead rejections counted against the breaker")
@@ -398,7 +400,7 @@ func TestCanceledCallerIsNotABreakerFailure(t *testing.T) {
 	}
 	_, err := Read(canceledCtx(), d, "lookup", ok)
 	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Get with a canceled ctx = %v", err)
+		t.Errorf("Read with a canceled ctx = %v", err)
 	}
 }
 
@@ -416,7 +418,7 @@ func TestPanicReleasesPermits(t *testing.T) {
 		Read(t.Context(), d, "lookup", func(context.Context) (string, error) { panic("bug") })
 	}()
 	if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
-		t.Errorf("Get after a panicking fn = %v, want the bulkhead permit released", err)
+		t.Errorf("Read after a panicking fn = %v, want the bulkhead permit released", err)
 	}
 }
 
