@@ -115,41 +115,58 @@ func (d *Dependency) run(ctx context.Context, ex failsafe.Executor[any], attempt
 	// first (the reason would depend on a race), and turns an answer that
 	// arrived after its timer into ErrExceeded (a callee that ignores ctx,
 	// such as a GCS chunk upload, would count as failing when it did not).
-	deadline := time.Now().Add(d.timeout)
-	tctx, cancel := context.WithDeadlineCause(ctx, deadline, errTimeoutCause)
+	a := &attempts{d: d, ctx: ctx, deadline: time.Now().Add(d.timeout), fn: attempt}
+	var cancel context.CancelFunc
+	a.tctx, cancel = context.WithDeadlineCause(ctx, a.deadline, errTimeoutCause)
 	defer cancel()
-	var started atomic.Bool
-	var panicked atomic.Pointer[panicError]
-	v, err = ex.WithContext(tctx).GetWithExecution(func(e failsafe.Execution[any]) (v any, err error) {
-		started.Store(true)
-		defer func() {
-			if p := recover(); p != nil {
-				// Let the policies see a failure and give their permits
-				// back; the panic is re-raised below.
-				pe := &panicError{value: p}
-				panicked.CompareAndSwap(nil, pe)
-				v, err = nil, pe
-			}
-		}()
-		v, err = attempt(e.Context())
-		if err != nil {
-			err = d.classify(ctx, tctx, deadline, err)
-		}
-		return v, err
-	})
-	if pe := panicked.Load(); pe != nil {
+	if ex == d.read && d.hedged {
+		// Each hedged attempt has its own context, canceled when another wins.
+		v, err = ex.WithContext(a.tctx).GetWithExecution(func(e failsafe.Execution[any]) (any, error) { return a.run(e.Context()) })
+	} else {
+		v, err = ex.WithContext(a.tctx).Get(func() (any, error) { return a.run(a.tctx) })
+	}
+	if pe := a.panicked.Load(); pe != nil {
 		panic(pe.value)
 	}
-	ran = started.Load()
+	ran = a.started.Load()
 	if ce, ok := err.(*canceledError); ok {
 		err = ce.err
 	}
 	if err != nil && !isCut(err) {
 		// A retry or hedge policy that saw the context end returns the
 		// context's error instead of the attempt's: decide it the same way.
-		err = d.cutError(expiredBy(ctx, tctx, deadline, err), err)
+		err = d.cutError(expiredBy(ctx, a.tctx, a.deadline, err), err)
 	}
 	return v, err, d.outcome(ctx, err, ran), ran
+}
+
+// attempts is one call's state, shared by its attempts.
+type attempts struct {
+	d         *Dependency
+	ctx, tctx context.Context // the caller's, and with the policy deadline
+	deadline  time.Time       // the policy deadline
+	fn        func(context.Context) (any, error)
+	started   atomic.Bool
+	panicked  atomic.Pointer[panicError]
+}
+
+// run makes one attempt with ctx, classifying its error (see classify). A
+// panic becomes a *panicError, so that the policies count a failure and
+// give their permits back before Dependency.run re-raises it.
+func (a *attempts) run(ctx context.Context) (v any, err error) {
+	a.started.Store(true)
+	defer func() {
+		if p := recover(); p != nil {
+			pe := &panicError{value: p}
+			a.panicked.CompareAndSwap(nil, pe)
+			v, err = nil, pe
+		}
+	}()
+	v, err = a.fn(ctx)
+	if err != nil {
+		err = a.d.classify(a.ctx, a.tctx, a.deadline, err)
+	}
+	return v, err
 }
 
 // outcome is the outcome label of a finished call.

@@ -43,7 +43,7 @@ func (d *Dependency) buildChain(p config.Policy) {
 
 	outer := []failsafe.Policy[any]{bulkhead.New[any](uint(p.Bulkhead.MaxConcurrent))}
 	if p.RateLimit.PerSecond > 0 {
-		outer = append(outer, ratelimiter.NewBursty[any](uint(p.RateLimit.PerSecond), time.Second))
+		outer = append(outer, &noWaitLimiter{ratelimiter.NewBursty[any](uint(p.RateLimit.PerSecond), time.Second)})
 	}
 	d.write = failsafe.With(append(outer[:len(outer):len(outer)], d.breaker)...)
 
