@@ -48,7 +48,7 @@ func runPolicy(ctx context.Context, e *env) (*GoBench, error) {
 	if e.quick {
 		bt = "200ms"
 	}
-	return goBench(ctx, e, "^(BenchmarkGet|BenchmarkPopCacheHit)$", bt, "./internal/resilience/", "./internal/screenpop/")
+	return goBench(ctx, e, "^(BenchmarkCall|BenchmarkPopCacheHit)$", bt, "./internal/resilience/", "./internal/screenpop/")
 }
 
 func runEnqueue(ctx context.Context, e *env) (*GoBench, error) {

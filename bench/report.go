@@ -322,8 +322,8 @@ func policyVerdicts(g *GoBench) []verdict {
 	var out []verdict
 	for _, b := range g.Benchmarks {
 		ns, allocs := b.Median["ns/op"], b.Median["allocs/op"]
-		if strings.HasPrefix(b.Name, "BenchmarkGet") {
-			out = append(out, verdict{"policy stack (" + strings.TrimPrefix(b.Name, "BenchmarkGet/") + ") under 2 µs",
+		if strings.HasPrefix(b.Name, "BenchmarkCall") {
+			out = append(out, verdict{"policy stack (" + strings.TrimPrefix(b.Name, "BenchmarkCall/") + ") under 2 µs",
 				fmt.Sprintf("%.0f ns/op, %.0f B/op, %.0f allocs/op", ns, b.Median["B/op"], allocs), yesNo(ns < 2000)})
 		}
 		if b.Name == "BenchmarkPopCacheHit" {
@@ -383,7 +383,7 @@ func (w *report) policy(g *GoBench) {
 		w.p("Not run.\n")
 		return
 	}
-	w.p(`One dependency's whole policy chain around a no-op call (internal/resilience BenchmarkGet:
+	w.p(`One dependency's whole policy chain around a no-op call (internal/resilience BenchmarkCall:
 bulkhead, rate limiter, breaker, timeout, retry — and hedge in the last variant — plus metrics), and
 the cache-hit screen pop without HTTP (internal/screenpop BenchmarkPopCacheHit). Medians of 3
 `+"`go test -bench`"+` runs, the range in brackets:

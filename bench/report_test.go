@@ -23,7 +23,7 @@ func fixture() *Results {
 			Runs: map[string]map[string][]HopRun{"1000": {pathDirect: hop(0.3, 1.5), pathNginx: hop(0.5, 3), pathHoldline: hop(0.6, 2.5)}}},
 		Profile: &Profile{Rate: 2000, Seconds: 3, Command: "go tool pprof -top x.pprof", Top: "File: /tmp/x\nflat flat%\n0.1s 10% runtime.futex\n"},
 		Policy: &GoBench{Command: "go test -bench", Benchmarks: []BenchStats{
-			{Package: "github.com/holdline/holdline/internal/resilience", Name: "BenchmarkGet/write", Median: map[string]float64{"ns/op": 1500, "B/op": 48, "allocs/op": 2}, Values: map[string][]float64{"ns/op": {1400, 1500, 1600}}},
+			{Package: "github.com/holdline/holdline/internal/resilience", Name: "BenchmarkCall/write", Median: map[string]float64{"ns/op": 1500, "B/op": 48, "allocs/op": 2}, Values: map[string][]float64{"ns/op": {1400, 1500, 1600}}},
 			{Package: "github.com/holdline/holdline/internal/screenpop", Name: "BenchmarkPopCacheHit", Median: map[string]float64{"ns/op": 300, "B/op": 0, "allocs/op": 0}, Values: map[string][]float64{"ns/op": {300}}},
 		}},
 		CacheHit: &CacheHit{P99LimitMS: 5, Keys: 100, BodyBytes: 900, Seconds: 3, Max: map[string][]int{targetHoldline: {4500}, targetBare: {10125}},

@@ -105,7 +105,7 @@ func (t *l2) redisKey(key string) string {
 // sealed under another key id (after a key rotation), is a miss.
 func (t *l2) get(ctx context.Context, key string) (Entry, bool, error) {
 	rk := t.redisKey(key)
-	b, err := resilience.Get(ctx, t.dep, "get", true, func(ctx context.Context) ([]byte, error) {
+	b, err := resilience.Read(ctx, t.dep, "get", func(ctx context.Context) ([]byte, error) {
 		if err := t.dep.Inject(ctx); err != nil {
 			return nil, err
 		}
@@ -132,7 +132,7 @@ func (t *l2) set(ctx context.Context, key string, e Entry, ttl time.Duration) er
 		return err
 	}
 	// SET of the same value is idempotent, so the chain may retry it.
-	_, err = resilience.Get(ctx, t.dep, "set", true, func(ctx context.Context) (struct{}, error) {
+	_, err = resilience.Read(ctx, t.dep, "set", func(ctx context.Context) (struct{}, error) {
 		if err := t.dep.Inject(ctx); err != nil {
 			return struct{}{}, err
 		}

@@ -297,7 +297,7 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 }
 
 // RetryDelayer is implemented by errors that carry a dependency's
-// Retry-After (resilience.StatusError): a handler error wrapping one is
+// Retry-After (upstream.StatusError): a handler error wrapping one is
 // retried no sooner than RetryDelay, capped by Backoff.Max.
 type RetryDelayer interface {
 	error

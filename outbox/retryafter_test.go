@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -31,7 +31,7 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 				handler := func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
 					calls = append(calls, time.Now())
 					if len(calls) == 1 {
-						return nil, fmt.Errorf("crm: add comment: %w", &resilience.StatusError{Code: 429, RetryAfter: tc.retryAfter})
+						return nil, fmt.Errorf("crm: add comment: %w", &upstream.StatusError{Code: 429, RetryAfter: tc.retryAfter})
 					}
 					return json.RawMessage(`{}`), nil
 				}

@@ -152,7 +152,7 @@ func (w *dirWriter) Commit(ctx context.Context, sum Sum) (Attrs, error) {
 	}
 	var err error
 	if w.d.dep != nil {
-		a, err = resilience.Get(ctx, w.d.dep, "commit", false, commit)
+		a, err = resilience.Write(ctx, w.d.dep, "commit", commit)
 	} else {
 		a, err = commit(ctx)
 	}

@@ -11,12 +11,14 @@ import (
 	htransport "google.golang.org/api/transport/http"
 
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // NewGCSClient returns a storage client whose every HTTP request runs
 // through dep (the "blob" dependency): its bulkhead, breaker and stats by
-// way of resilience.Get, then its own transport with the egress allowlist
-// and drill faults beneath. endpoint, when set, is an emulator base URL
+// way of resilience.Write (once: the storage client retries by itself, and
+// an upload body cannot be replayed), then its own transport with the
+// egress allowlist and drill faults beneath. endpoint, when set, is an emulator base URL
 // (fake-gcs-server, as in dev mode) used without credentials; empty means
 // storage.googleapis.com with Application Default Credentials.
 //
@@ -55,7 +57,7 @@ type policyTransport struct {
 
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var resp *http.Response
-	_, err := resilience.Get(req.Context(), t.dep, operation(req), false, func(context.Context) (struct{}, error) {
+	_, err := resilience.Write(req.Context(), t.dep, operation(req), func(context.Context) (struct{}, error) {
 		// The request keeps its own context (see NewGCSClient): its
 		// response body is read after this returns.
 		r, err := t.next.RoundTrip(req)
@@ -64,7 +66,7 @@ func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp = r
 		if r.StatusCode >= 500 || r.StatusCode == http.StatusTooManyRequests || r.StatusCode == http.StatusRequestTimeout {
-			return struct{}{}, &resilience.StatusError{Code: r.StatusCode}
+			return struct{}{}, &upstream.StatusError{Code: r.StatusCode}
 		}
 		return struct{}{}, nil
 	})

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // Limits on what an adapter reads from a CRM.
@@ -118,7 +118,7 @@ func (c *conn) jsonRequest(ctx context.Context, method, path string, v any, key 
 
 // do sends req and decodes a 2xx JSON answer into out (when out is not nil
 // and the answer has a body). A non-2xx answer is returned as a
-// *resilience.StatusError along with the start of its body, for mapping
+// *upstream.StatusError along with the start of its body, for mapping
 // CRM error codes. Transport errors lose their URL, which may hold a phone
 // number or a record id, and keep their cause (context errors included).
 func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
@@ -139,7 +139,7 @@ func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
 	}()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return body, &resilience.StatusError{Code: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+		return body, upstream.FromResponse(resp, c.now())
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil, nil
@@ -152,24 +152,9 @@ func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
 	return nil, nil
 }
 
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-// It returns 0 when absent, invalid or in the past.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		return max(time.Duration(s)*time.Second, 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
-}
-
 // hasStatus reports whether err is a StatusError with one of codes.
 func hasStatus(err error, codes ...int) bool {
-	var se *resilience.StatusError
+	var se *upstream.StatusError
 	if !errors.As(err, &se) {
 		return false
 	}

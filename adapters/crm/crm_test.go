@@ -10,8 +10,8 @@ import (
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/adapters/crm/crmtest"
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 var kinds = []string{"generic", "salesforce", "zendesk"}
@@ -78,7 +78,7 @@ func TestAuth(t *testing.T) {
 			cfg := crmConfig(tt.kind)
 			cfg.Auth = tt.auth
 			_, err := newClient(t, cfg, srv).FindByPhone(t.Context(), "+14155550100")
-			se, is401 := errors.AsType[*resilience.StatusError](err)
+			se, is401 := errors.AsType[*upstream.StatusError](err)
 			switch {
 			case tt.ok && err != nil:
 				t.Errorf("FindByPhone error = %v, want success", err)

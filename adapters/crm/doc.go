@@ -6,7 +6,7 @@
 // no timeouts, retries or breakers of its own; and honours ctx. Errors are
 // wrapped with the operation ("crm: create ticket: ...") and never carry a
 // request URL, which may hold a phone number. A non-2xx answer is a
-// *resilience.StatusError with Code and the parsed Retry-After; a write
+// *upstream.StatusError with Code and the parsed Retry-After; a write
 // naming a missing record is also ErrNotFound; a phone nobody has is a
 // Lookup with a nil Contact and a nil error.
 //

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/holdline/holdline/adapters/crm"
-	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // fixtureAnswer is what the vendor server answers to one route.
@@ -303,7 +303,7 @@ func TestSalesforceFixtureErrors(t *testing.T) {
 		}}
 		srv := v.start()
 		_, err := newClient(t, crmConfig("salesforce"), srv).CreateRecord(t.Context(), crm.NewRecord{Subject: "s"}, "k")
-		if !errors.Is(err, tt.want) || resilience.IsPermanent(err) {
+		if !errors.Is(err, tt.want) || upstream.IsPermanent(err) {
 			t.Errorf("CreateRecord answered %d %s: error = %v; want %v, not permanent", tt.status, tt.file, err, tt.want)
 		}
 	}
@@ -312,7 +312,7 @@ func TestSalesforceFixtureErrors(t *testing.T) {
 		"PATCH /services/data/v60.0/sobjects/Case/Holdline_Key__c/k": {403, "salesforce/error_invalid_session.json", nil},
 	}}
 	_, err := newClient(t, crmConfig("salesforce"), v.start()).CreateRecord(t.Context(), crm.NewRecord{Subject: "s"}, "k")
-	if !resilience.IsPermanent(err) || errors.Is(err, crm.ErrRequestLimit) {
+	if !upstream.IsPermanent(err) || errors.Is(err, crm.ErrRequestLimit) {
 		t.Errorf("CreateRecord answered 403 INVALID_SESSION_ID: error = %v; want a permanent 403", err)
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // Errors the Salesforce adapter tells apart, by the errorCode of a
 // Salesforce error answer (REST API Developer Guide, "Status Codes and
-// Error Responses"). Both wrap a *resilience.StatusError marked Transient,
+// Error Responses"). Both wrap a *upstream.StatusError marked Transient,
 // so the call is retried later instead of going dead.
 var (
 	// ErrRequestLimit is returned when the org's daily API request limit
@@ -62,7 +62,7 @@ func (s *Salesforce) sendBody(req *http.Request, out any) ([]byte, error) {
 	if err == nil {
 		return nil, nil
 	}
-	se, ok := errors.AsType[*resilience.StatusError](err)
+	se, ok := errors.AsType[*upstream.StatusError](err)
 	if !ok {
 		return nil, err
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/adapters/crm/crmtest"
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 func TestSalesforceLongCommentIsSplitAndReplays(t *testing.T) {
@@ -97,13 +97,13 @@ func TestSalesforceDailyLimitIsTransient(t *testing.T) {
 		t.Errorf("APIUsage = %+v, %v; want 3 used of 3", u, ok)
 	}
 	_, err = c.AddComment(t.Context(), "1001", crm.Comment{Body: "x"}, "limit/1")
-	se, ok := errors.AsType[*resilience.StatusError](err)
+	se, ok := errors.AsType[*upstream.StatusError](err)
 	switch {
 	case !errors.Is(err, crm.ErrRequestLimit):
 		t.Errorf("AddComment past the daily limit error = %v, want ErrRequestLimit", err)
 	case !ok || se.Code != http.StatusForbidden:
 		t.Errorf("AddComment past the daily limit error = %v, want a 403 StatusError", err)
-	case resilience.IsPermanent(err) || errors.Is(err, crm.ErrNotFound):
+	case upstream.IsPermanent(err) || errors.Is(err, crm.ErrNotFound):
 		t.Errorf("AddComment past the daily limit error = %v is permanent; want it retried later", err)
 	}
 }
@@ -119,7 +119,7 @@ func TestSalesforceExpiredSessionIsTransient(t *testing.T) {
 	}
 	s.ExpireSessions()
 	_, err := c.CreateRecord(t.Context(), crm.NewRecord{Subject: "s"}, "session/1")
-	if se, ok := errors.AsType[*resilience.StatusError](err); !errors.Is(err, crm.ErrSessionExpired) || !ok || se.Code != 401 || resilience.IsPermanent(err) {
+	if se, ok := errors.AsType[*upstream.StatusError](err); !errors.Is(err, crm.ErrSessionExpired) || !ok || se.Code != 401 || upstream.IsPermanent(err) {
 		t.Errorf("CreateRecord with an expired session error = %v; want ErrSessionExpired, a transient 401", err)
 	}
 	cfg.Auth.Secret = "session-2" // what a token renewal hands the adapter

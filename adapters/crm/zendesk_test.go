@@ -7,8 +7,8 @@ import (
 
 	"github.com/holdline/holdline/adapters/crm/crmtest"
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 func TestZendeskBasicAuthUsesTokenLogin(t *testing.T) {
@@ -34,8 +34,8 @@ func TestZendeskRateLimitIsA429WithRetryAfter(t *testing.T) {
 		t.Fatalf("FindByPhone within the limit error = %v", err)
 	}
 	_, err := c.FindByPhone(t.Context(), crmtest.UnknownPhone)
-	se, ok := errors.AsType[*resilience.StatusError](err)
-	if !ok || se.Code != 429 || se.RetryAfter != 10*time.Second || resilience.IsPermanent(err) {
+	se, ok := errors.AsType[*upstream.StatusError](err)
+	if !ok || se.Code != 429 || se.RetryAfter != 10*time.Second || upstream.IsPermanent(err) {
 		t.Errorf("FindByPhone past the limit error = %v, want a transient 429 with Retry-After 10s", err)
 	}
 }

@@ -19,7 +19,7 @@
 // The client's default DetectIntent options (a 220 s timeout and a retry
 // on UNAVAILABLE) are removed: DetectIntent is not idempotent, and the
 // deadline comes from the alias budget and the dialogflow policy chain
-// (resilience.Get: bulkhead, rate limit, breaker, timeout; never retried).
+// (resilience.Write: bulkhead, rate limit, breaker, timeout; never retried).
 // Drill faults (resilience.Dependency.Inject) act in a gRPC interceptor,
 // beneath the policies.
 //

@@ -10,7 +10,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // newBreaker builds one environment's breaker from the dependency's
@@ -95,7 +95,7 @@ func (e *environment) settle(caller context.Context, called bool, err error) {
 		}
 	case err == nil:
 		e.breaker.RecordSuccess()
-	case resilience.IsPermanent(err):
+	case upstream.IsPermanent(err):
 		// A caller's error (classify) says nothing about the environment's
 		// health, so it does not move the failure rate; but it is an
 		// answer, so a half-open probe that got one proves it is up.

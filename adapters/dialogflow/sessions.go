@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // Turn sources.
@@ -111,7 +112,7 @@ func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in I
 	} else {
 		req.Session = e.name + "/sessions/" + sessionID
 		called := false
-		resp, err = resilience.Get(tctx, c.dep, "detect_intent", false, func(ctx context.Context) (*cxpb.DetectIntentResponse, error) {
+		resp, err = resilience.Write(tctx, c.dep, "detect_intent", func(ctx context.Context) (*cxpb.DetectIntentResponse, error) {
 			called = true
 			resp, err := e.clients.sessions.DetectIntent(ctx, req, noRetry)
 			return resp, classify(err)
@@ -249,7 +250,7 @@ func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t Turn
 // (tctx) and then to the gRPC code.
 func (c *Client) reason(tctx context.Context, err error) string {
 	dep := c.dep.Name()
-	if st, ok := status.FromError(err); ok && resilience.IsPermanent(err) {
+	if st, ok := status.FromError(err); ok && upstream.IsPermanent(err) {
 		return dep + ": " + words(st.Code().String())
 	}
 	why := resilience.Reason(dep, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // errNoIntrospection: neither the config nor discovery names an
@@ -115,7 +116,7 @@ func (v *Verifier) introspect(ctx context.Context, token string) (*answer, error
 			return nil, errNoIntrospection
 		}
 	}
-	raw, err := resilience.Get(ctx, v.dep, "introspect", true, func(ctx context.Context) (map[string]any, error) {
+	raw, err := resilience.Read(ctx, v.dep, "introspect", func(ctx context.Context) (map[string]any, error) {
 		form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 		if err != nil {
@@ -134,7 +135,7 @@ func (v *Verifier) introspect(ctx context.Context, token string) (*answer, error
 		defer resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDocBytes))
-			return nil, &resilience.StatusError{Code: resp.StatusCode}
+			return nil, &upstream.StatusError{Code: resp.StatusCode}
 		}
 		var m map[string]any
 		if err := json.NewDecoder(io.LimitReader(resp.Body, maxDocBytes)).Decode(&m); err != nil {

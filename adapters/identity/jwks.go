@@ -20,6 +20,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/holdline/holdline/internal/resilience"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 var (
@@ -321,7 +322,7 @@ func (v *Verifier) fetchKeys(ctx context.Context) (*fetched, error) {
 		set    jwk.Set
 		maxAge time.Duration
 	}
-	r, err := resilience.Get(ctx, v.dep, "jwks", true, func(ctx context.Context) (result, error) {
+	r, err := resilience.Read(ctx, v.dep, "jwks", func(ctx context.Context) (result, error) {
 		body, hdr, err := v.get(ctx, d.JWKSURI)
 		if err != nil {
 			return result{}, err
@@ -358,7 +359,7 @@ func (v *Verifier) discover(ctx context.Context) (*discovered, error) {
 		return cur, nil
 	}
 	u := strings.TrimSuffix(v.issuer, "/") + "/.well-known/openid-configuration"
-	d, err := resilience.Get(ctx, v.dep, "discovery", true, func(ctx context.Context) (*discovered, error) {
+	d, err := resilience.Read(ctx, v.dep, "discovery", func(ctx context.Context) (*discovered, error) {
 		body, _, err := v.get(ctx, u)
 		if err != nil {
 			return nil, err
@@ -393,7 +394,7 @@ func (v *Verifier) discover(ctx context.Context) (*discovered, error) {
 }
 
 // get fetches a small document. A non-2xx answer is a
-// *resilience.StatusError.
+// *upstream.StatusError.
 func (v *Verifier) get(ctx context.Context, u string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -407,7 +408,7 @@ func (v *Verifier) get(ctx context.Context, u string) ([]byte, http.Header, erro
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDocBytes))
-		return nil, nil, &resilience.StatusError{Code: resp.StatusCode}
+		return nil, nil, &upstream.StatusError{Code: resp.StatusCode}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocBytes+1))
 	if err != nil {

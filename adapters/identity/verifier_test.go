@@ -113,7 +113,7 @@ func TestIdPHangingProviderDoesNotSlowOtherDependencies(t *testing.T) {
 	var lat []time.Duration
 	for range 100 {
 		start := time.Now()
-		_, err := resilience.Get(t.Context(), crmDep, "lookup", true, func(ctx context.Context) (int, error) {
+		_, err := resilience.Read(t.Context(), crmDep, "lookup", func(ctx context.Context) (int, error) {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, crm.URL, nil)
 			resp, err := crmDep.HTTPClient().Do(req)
 			if err != nil {

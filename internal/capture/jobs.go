@@ -15,6 +15,7 @@ import (
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/timeline"
+	"github.com/holdline/holdline/internal/upstream"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -169,7 +170,7 @@ func (f *Flow) handleAttach(ctx context.Context, j *outbox.Job, records Records,
 			a.Part, a.Parts = i+1, parts
 		}
 		key := timeline.AttachPartKey(p.RecordingID, i+1)
-		id, err := resilience.Get(ctx, crmDep, "attach_recording", false, func(context.Context) (string, error) {
+		id, err := resilience.Write(ctx, crmDep, "attach_recording", func(context.Context) (string, error) {
 			// A part may be tens of megabytes: it is bounded by the job's
 			// ctx, not by the CRM timeout meant for small calls; the
 			// breaker and bulkhead still see it.
@@ -190,10 +191,10 @@ func jobError(op string, err error) error {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen):
 		return fmt.Errorf("capture: %s: %w: %w", op, outbox.ErrPaused, err)
-	case resilience.IsAuthFailure(err):
+	case upstream.IsAuthFailure(err):
 		// The credentials are refused, not the write: never dead.
 		return fmt.Errorf("capture: %s: credentials refused (auth_failed): %w: %w", op, outbox.ErrPaused, err)
-	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
+	case upstream.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
 		return outbox.Permanent(fmt.Errorf("capture: %s: %w", op, err))
 	}
 	return fmt.Errorf("capture: %s: %w", op, err)

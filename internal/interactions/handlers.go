@@ -14,6 +14,7 @@ import (
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/timeline"
+	"github.com/holdline/holdline/internal/upstream"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -34,7 +35,7 @@ var errNoRecordYet = errors.New("interactions: the interaction has no CRM record
 // Errors: the breaker open, the bulkhead full, the rate limiter
 // exceeded or a 401 (the credentials refused: status auth_failed) wrap
 // outbox.ErrPaused (no attempt spent, never dead); a permanent answer
-// (resilience.IsPermanent) or a record the CRM does not have
+// (upstream.IsPermanent) or a record the CRM does not have
 // (crm.ErrNotFound) is outbox.Permanent (the job goes dead and waits for
 // a replay); anything else is retried with backoff.
 func Handlers(records *Records) map[string]outbox.Handler {
@@ -64,7 +65,7 @@ func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMes
 			return nil, err
 		}
 		body := strings.TrimSpace(p.Record.Subject + "\n\n" + p.Record.Description)
-		id, err := resilience.Get(ctx, h.r.dep, "add_comment", false, func(ctx context.Context) (string, error) {
+		id, err := resilience.Write(ctx, h.r.dep, "add_comment", func(ctx context.Context) (string, error) {
 			return c.AddComment(ctx, recordID, crm.Comment{Body: body}, j.IdempotencyKey)
 		})
 		if err != nil {
@@ -76,7 +77,7 @@ func (h *handlers) createRecord(ctx context.Context, j *outbox.Job) (json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	id, err := resilience.Get(ctx, h.r.dep, "create_record", false, func(ctx context.Context) (string, error) {
+	id, err := resilience.Write(ctx, h.r.dep, "create_record", func(ctx context.Context) (string, error) {
 		return c.CreateRecord(ctx, p.Record, j.IdempotencyKey)
 	})
 	if err != nil {
@@ -97,7 +98,7 @@ func (h *handlers) addComment(ctx context.Context, j *outbox.Job) (json.RawMessa
 	if err != nil {
 		return nil, err
 	}
-	id, err := resilience.Get(ctx, h.r.dep, "add_comment", false, func(ctx context.Context) (string, error) {
+	id, err := resilience.Write(ctx, h.r.dep, "add_comment", func(ctx context.Context) (string, error) {
 		return c.AddComment(ctx, recordID, p.Comment, j.IdempotencyKey)
 	})
 	if err != nil {
@@ -141,11 +142,11 @@ func jobError(err error) error {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen), errors.Is(err, bulkhead.ErrFull), errors.Is(err, ratelimiter.ErrExceeded):
 		return fmt.Errorf("%w: %w", outbox.ErrPaused, err)
-	case resilience.IsAuthFailure(err):
+	case upstream.IsAuthFailure(err):
 		// The credentials are refused, not the write: it waits (no
 		// attempt spent, never dead) until they are accepted again.
 		return fmt.Errorf("%w: credentials refused (auth_failed): %w", outbox.ErrPaused, err)
-	case resilience.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
+	case upstream.IsPermanent(err), errors.Is(err, crm.ErrNotFound):
 		return outbox.Permanent(err)
 	}
 	return err

@@ -163,7 +163,7 @@ func (r *Records) recreate(ctx context.Context, jobs []outbox.Job, to string) (s
 		return "", outbox.Permanent(fmt.Errorf("read record payload: %w", err))
 	}
 	key := "move:" + to + ":" + jobs[i].IdempotencyKey
-	id, err := resilience.Get(ctx, r.dep, "create_record", false, func(ctx context.Context) (string, error) {
+	id, err := resilience.Write(ctx, r.dep, "create_record", func(ctx context.Context) (string, error) {
 		return c.CreateRecord(ctx, p.Record, key)
 	})
 	if err != nil {

@@ -10,18 +10,18 @@ import (
 	"github.com/holdline/holdline/internal/config"
 )
 
-// BenchmarkGet measures the whole chain (bulkhead, rate limiter, breaker,
-// timeout, metrics, stats) around a no-op.
-func BenchmarkGet(b *testing.B) {
+// BenchmarkCall measures the whole chain (bulkhead, rate limiter, breaker,
+// timeout, retry and hedge for reads, metrics, stats) around a no-op.
+func BenchmarkCall(b *testing.B) {
 	noop := func(context.Context) (int, error) { return 1, nil }
 	for _, bc := range []struct {
-		name       string
-		idempotent bool
-		mutate     func(*config.Dependencies)
+		name   string
+		call   func(context.Context, *Dependency, string, func(context.Context) (int, error)) (int, error)
+		mutate func(*config.Dependencies)
 	}{
-		{"write", false, func(d *config.Dependencies) { d.CRM.RateLimit.PerSecond = 1 << 30 }},
-		{"read_retry", true, func(d *config.Dependencies) { d.CRM.Retry.MaxAttempts = 2 }},
-		{"read_retry_hedge", true, func(d *config.Dependencies) {
+		{"write", Write[int], func(d *config.Dependencies) { d.CRM.RateLimit.PerSecond = 1 << 30 }},
+		{"read_retry", Read[int], func(d *config.Dependencies) { d.CRM.Retry.MaxAttempts = 2 }},
+		{"read_retry_hedge", Read[int], func(d *config.Dependencies) {
 			d.CRM.Retry.MaxAttempts = 2
 			d.CRM.Hedge.Delay = config.Duration(time.Second)
 		}},
@@ -32,7 +32,7 @@ func BenchmarkGet(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Get(ctx, d, "lookup", bc.idempotent, noop); err != nil {
+				if _, err := bc.call(ctx, d, "lookup", noop); err != nil {
 					b.Fatal(err)
 				}
 			}

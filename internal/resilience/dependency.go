@@ -11,11 +11,10 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	"github.com/failsafe-go/failsafe-go/ratelimiter"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // Dependency is one upstream with its policy chain, HTTP client, egress
@@ -29,13 +28,13 @@ type Dependency struct {
 	faults   *Faults
 	onChange func(dep, from, to string)
 
-	// The chain, built once.
-	bulkhead bulkhead.Bulkhead[any]
-	limiter  ratelimiter.RateLimiter[any] // nil: no rate limit
-	breaker  circuitbreaker.CircuitBreaker[any]
-	timeout  time.Duration
-	retry    failsafe.Executor[any] // retry and/or hedge for idempotent calls; nil: none
-	hedged   bool
+	// The chain, built once (see buildChain): two executors sharing one
+	// instance of each policy.
+	breaker circuitbreaker.CircuitBreaker[any]
+	timeout time.Duration
+	read    failsafe.Executor[any] // bulkhead, rate limiter, retry, breaker, hedge
+	write   failsafe.Executor[any] // bulkhead, rate limiter, breaker
+	hedged  bool                   // read attempts may run concurrently
 
 	mode       atomic.Int32 // a breakerMode
 	secondary  atomic.Bool  // failed over
@@ -63,7 +62,7 @@ func (d *Dependency) Tier() Tier { return d.tier }
 // HTTPClient returns the dependency's own client: its own connection pool,
 // a dialer that enforces the egress allowlist on the resolved address, and
 // fault injection beneath everything. It applies no policies and has no
-// Timeout: wrap calls in Get and let ctx govern.
+// Timeout: wrap calls in Read or Write and let ctx govern.
 func (d *Dependency) HTTPClient() *http.Client { return d.client }
 
 // Endpoint returns the active base URL: the primary, or the secondary after
@@ -85,7 +84,7 @@ func (d *Dependency) AuthFailed() bool { return d.authFailed.Load() }
 // noteAuth keeps AuthFailed in step with a call's outcome.
 func (d *Dependency) noteAuth(oc outcome, err error) {
 	switch {
-	case IsAuthFailure(err):
+	case upstream.IsAuthFailure(err):
 		if !d.authFailed.Swap(true) {
 			d.log.Error("credentials refused (401): CRM writes wait in the outbox until a call succeeds again; check the secret", "dependency", d.name)
 		}
@@ -129,10 +128,10 @@ var modes = []BreakerMode{BreakerAuto, BreakerOpen, BreakerClosed}
 func (d *Dependency) BreakerMode() BreakerMode { return modes[d.mode.Load()] }
 
 // SetBreakerMode forces the breaker open or closed, or hands it back to
-// the failure rate (auto). Forced open, Get returns circuitbreaker.ErrOpen
-// at once without calling fn; forced closed, every call goes through and
-// failures are not counted, and the breaker starts afresh. An unknown mode
-// is a *FieldError for "mode".
+// the failure rate (auto). Forced open, Read and Write return
+// circuitbreaker.ErrOpen at once without calling fn; forced closed, every
+// call goes through and failures are not counted. Leaving forced closed,
+// the breaker starts afresh. An unknown mode is a *FieldError for "mode".
 func (d *Dependency) SetBreakerMode(mode BreakerMode, actor, reason string) error {
 	i := -1
 	for j, m := range modes {
@@ -145,6 +144,9 @@ func (d *Dependency) SetBreakerMode(mode BreakerMode, actor, reason string) erro
 	}
 	from := d.breakerState()
 	d.mu.Lock()
+	if d.BreakerMode() == BreakerClosed && mode != BreakerClosed {
+		d.resetBreaker()
+	}
 	d.mode.Store(int32(i))
 	if mode == BreakerAuto {
 		d.breakerOverride = nil
@@ -160,6 +162,16 @@ func (d *Dependency) SetBreakerMode(mode BreakerMode, actor, reason string) erro
 		d.changed(from, to)
 	}
 	return nil
+}
+
+// resetBreaker gives the breaker a fresh closed state. While forced closed
+// the breaker records every call as a success (breakerFailure counts
+// nothing), and those successes must not dilute the failure rate once it
+// follows the calls again. It runs while the forced mode still silences
+// the listener, so the reset reports no transition.
+func (d *Dependency) resetBreaker() {
+	d.breaker.HalfOpen()
+	d.breaker.Close()
 }
 
 // breakerChanged is the failsafe listener: it reports transitions made by

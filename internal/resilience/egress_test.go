@@ -98,7 +98,7 @@ func TestEgressDenialIsNotRetriedNorABreakerFailure(t *testing.T) {
 	d := e.crm()
 	calls := 0
 	for range 10 {
-		Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+		Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			calls++
 			return httpGet(ctx, d, http.MethodGet, "http://169.254.169.254/latest/meta-data/")
 		})

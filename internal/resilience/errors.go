@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/ratelimiter"
 	"github.com/failsafe-go/failsafe-go/timeout"
+
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 var (
@@ -31,8 +32,8 @@ var (
 	ErrNoSecondary = errors.New("resilience: no secondary endpoint configured")
 )
 
-// The errors Get returns when it refuses or cuts a call are failsafe-go's
-// sentinels, so callers use errors.Is with them directly:
+// The errors Read and Write return when they refuse or cut a call are
+// failsafe-go's sentinels, so callers use errors.Is with them directly:
 //
 //   - circuitbreaker.ErrOpen: the breaker is open (or forced open).
 //   - bulkhead.ErrFull: max_concurrent calls are already in flight.
@@ -41,52 +42,6 @@ var (
 //
 // A context error (context.DeadlineExceeded, context.Canceled) means the
 // caller's own budget ran out or the caller gave up.
-
-// StatusError is a non-2xx HTTP answer from a dependency. Adapters return
-// it so that the policies can tell permanent errors from transient ones.
-type StatusError struct {
-	// Code is the HTTP status code.
-	Code int
-	// RetryAfter is the parsed Retry-After header, 0 when absent.
-	RetryAfter time.Duration
-	// Transient marks a 4xx that asking again later can fix, which an
-	// adapter recognises from the dependency's error body: a spent quota
-	// (Salesforce 403 REQUEST_LIMIT_EXCEEDED) or an expired session
-	// (Salesforce 401 INVALID_SESSION_ID, fixed by a token renewal).
-	// IsPermanent reports false for it, so it is retried later and counts
-	// against the breaker instead of sending a job to dead.
-	Transient bool
-}
-
-func (e *StatusError) Error() string { return "http " + strconv.Itoa(e.Code) }
-
-// RetryDelay is RetryAfter: the outbox reads it (through an interface, to
-// stay free of this package) as the earliest time to try a write again.
-func (e *StatusError) RetryDelay() time.Duration { return e.RetryAfter }
-
-// IsPermanent reports whether err is a 4xx StatusError other than 408, 425
-// and 429 and not Transient: the dependency answered and asking again will
-// not help. Permanent errors are never retried and do not count as breaker
-// failures.
-func IsPermanent(err error) bool {
-	var se *StatusError
-	if !errors.As(err, &se) || se.Transient {
-		return false
-	}
-	switch se.Code {
-	case 408, 425, 429:
-		return false
-	}
-	return se.Code >= 400 && se.Code < 500
-}
-
-// IsAuthFailure reports whether err is a StatusError 401: the dependency
-// refused holdline's credentials. Writes must not be buried for it: the
-// credentials are at fault, not the write.
-func IsAuthFailure(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Code == 401
-}
 
 // FieldError is a validation error that names the offending JSON field, for
 // admin requests (faults, breaker modes, failover).
@@ -109,7 +64,7 @@ func Reason(dep string, err error) string {
 }
 
 func reason(err error) string {
-	var se *StatusError
+	var se *upstream.StatusError
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	switch {
@@ -148,8 +103,9 @@ func reason(err error) string {
 	return "error"
 }
 
-// timeoutError is what Get returns when the policy timeout cut the call: it
-// is timeout.ErrExceeded and still unwraps to what fn returned.
+// timeoutError is what Read and Write return when the policy timeout cut
+// the call: it is timeout.ErrExceeded and still unwraps to what fn
+// returned.
 type timeoutError struct {
 	limit time.Duration
 	err   error
@@ -162,8 +118,8 @@ func (e *timeoutError) Error() string {
 func (e *timeoutError) Is(target error) bool { return target == timeout.ErrExceeded }
 func (e *timeoutError) Unwrap() error        { return e.err }
 
-// budgetError is what Get returns when the caller's own deadline cut the
-// call: it is context.DeadlineExceeded and still unwraps to what fn
+// budgetError is what Read and Write return when the caller's own deadline
+// cut the call: it is context.DeadlineExceeded and still unwraps to what fn
 // returned (a transport's raw deadline error, say).
 type budgetError struct {
 	err error

@@ -53,11 +53,12 @@ func TestReasonDoesNotDependOnWhichTimerFiresFirst(t *testing.T) {
 	}
 }
 
-// TestGetTransportDeadlineReasons drives Get with an attempt that ignores
-// its context and reports the deadline the way a gRPC server does, at the
-// very instant the deadline passes, so the context timer and the answer
-// race. Whichever wins, the reason is the same.
-func TestGetTransportDeadlineReasons(t *testing.T) {
+// TestTransportDeadlineReasons drives Write, and Read with retries
+// configured, with an attempt that ignores its context and reports the
+// deadline the way a gRPC server does, at the very instant the deadline
+// passes, so the context timer and the answer race. Whichever wins, the
+// reason is the same, and a deadline is never retried.
+func TestTransportDeadlineReasons(t *testing.T) {
 	tests := []struct {
 		name   string
 		budget time.Duration // the caller's deadline; 0 for none
@@ -68,26 +69,43 @@ func TestGetTransportDeadlineReasons(t *testing.T) {
 		{"budget before the policy timeout", 50 * time.Millisecond, "crm: budget exhausted"},
 		{"budget equal to the policy timeout", 100 * time.Millisecond, "crm: budget exhausted"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				e := newEnv(t, func(d *config.Dependencies) { d.CRM.Timeout = config.Duration(100 * time.Millisecond) })
-				ctx := t.Context()
-				if tt.budget > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tt.budget)
-					defer cancel()
-				}
-				_, err := Get(ctx, e.crm(), "lookup", false, func(ctx context.Context) (string, error) {
-					dl, _ := ctx.Deadline()
-					time.Sleep(time.Until(dl)) // the server's own deadline, not ctx.Done()
-					return "", status.Error(codes.DeadlineExceeded, "context deadline exceeded")
+	entries := []struct {
+		name string
+		call func(context.Context, *Dependency, string, func(context.Context) (string, error)) (string, error)
+	}{
+		{"write", Write[string]},
+		{"read", Read[string]},
+	}
+	for _, entry := range entries {
+		for _, tt := range tests {
+			t.Run(entry.name+"/"+tt.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					e := newEnv(t, func(d *config.Dependencies) {
+						d.CRM.Timeout = config.Duration(100 * time.Millisecond)
+						d.CRM.Retry.MaxAttempts = 3
+					})
+					ctx := t.Context()
+					if tt.budget > 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, tt.budget)
+						defer cancel()
+					}
+					calls := 0
+					_, err := entry.call(ctx, e.crm(), "lookup", func(ctx context.Context) (string, error) {
+						calls++
+						dl, _ := ctx.Deadline()
+						time.Sleep(time.Until(dl)) // the server's own deadline, not ctx.Done()
+						return "", status.Error(codes.DeadlineExceeded, "context deadline exceeded")
+					})
+					if got := Reason("crm", err); got != tt.want {
+						t.Errorf("Reason = %q (%v), want %q", got, err, tt.want)
+					}
+					if calls != 1 {
+						t.Errorf("fn called %d times, want 1: a deadline is not retried", calls)
+					}
 				})
-				if got := Reason("crm", err); got != tt.want {
-					t.Errorf("Reason = %q (%v), want %q", got, err, tt.want)
-				}
 			})
-		})
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 func faultEnv(t *testing.T) (*env, *Dependency, *hits, string) {
@@ -54,7 +55,7 @@ func TestFaultStatus(t *testing.T) {
 		if h.n.Load() != 0 {
 			t.Errorf("the server was reached despite the fault")
 		}
-		_, err = Get(t.Context(), d, "lookup", false, func(ctx context.Context) (string, error) {
+		_, err = Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			return httpGet(ctx, d, http.MethodGet, url)
 		})
 		want := map[int]string{503: "crm: http 503", 429: "crm: rate limited"}[code]
@@ -83,7 +84,7 @@ func TestFaultResetAndInjected(t *testing.T) {
 	}
 	// Faults trip the breaker like real failures.
 	for range 4 {
-		Get(t.Context(), d, "lookup", false, func(ctx context.Context) (string, error) {
+		Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			return httpGet(ctx, d, http.MethodGet, url)
 		})
 	}
@@ -143,9 +144,9 @@ func TestFaultInjectErrors(t *testing.T) {
 	e := newEnv(t, nil)
 	d := e.set.Get("redis")
 	ft := addFault(t, e.faults, Fault{Dependency: "redis", ErrorRate: 1, Status: 503})
-	var se *StatusError
+	var se *upstream.StatusError
 	if err := d.Inject(t.Context()); !errors.As(err, &se) || se.Code != 503 {
-		t.Errorf("Inject = %v, want a 503 StatusError", err)
+		t.Errorf("Inject = %v, want a 503 upstream.StatusError", err)
 	}
 	e.faults.Delete(ft.ID)
 	addFault(t, e.faults, Fault{Dependency: "redis", ErrorRate: 1})

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // env is one Set under test with its registry and recorded breaker changes.
@@ -115,7 +116,7 @@ func (e *env) metric(t testing.TB, name string, labels map[string]string) float6
 }
 
 // httpGet is what an adapter does: a request through the dependency's
-// client, a *StatusError for a non-2xx answer.
+// client, a *upstream.StatusError for a non-2xx answer.
 func httpGet(ctx context.Context, d *Dependency, method, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
@@ -131,7 +132,7 @@ func httpGet(ctx context.Context, d *Dependency, method, url string) (string, er
 		return "", err
 	}
 	if resp.StatusCode >= 300 {
-		se := &StatusError{Code: resp.StatusCode}
+		se := &upstream.StatusError{Code: resp.StatusCode}
 		if s := resp.Header.Get("Retry-After"); s == "1" {
 			se.RetryAfter = time.Second
 		}

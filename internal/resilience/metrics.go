@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// outcome is how one Get ended, the outcome label of
+// outcome is how one Read or Write ended, the outcome label of
 // holdline_dependency_requests_total.
 type outcome uint8
 

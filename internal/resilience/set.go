@@ -8,12 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/bulkhead"
-	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	"github.com/failsafe-go/failsafe-go/hedgepolicy"
-	"github.com/failsafe-go/failsafe-go/ratelimiter"
-	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/internal/config"
@@ -187,40 +181,8 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		onChange: opts.OnBreakerChange,
 		metrics:  m,
 		timeout:  p.Timeout.D(),
-		bulkhead: bulkhead.New[any](uint(p.Bulkhead.MaxConcurrent)),
 	}
-	if p.RateLimit.PerSecond > 0 {
-		d.limiter = ratelimiter.NewBursty[any](uint(p.RateLimit.PerSecond), time.Second)
-	}
-	d.breaker = circuitbreaker.NewBuilder[any]().
-		WithFailureRateThreshold(b.FailureRate, uint(b.MinRequests), b.Window.D()).
-		WithDelay(b.OpenFor.D()).
-		WithSuccessThreshold(uint(b.HalfOpenProbes)).
-		OnStateChanged(d.breakerChanged).
-		Build()
-
-	// Retries and hedges of idempotent calls run inside the timeout, so the
-	// timeout bounds the whole call; the breaker sees one outcome per call.
-	var inner []failsafe.Policy[any]
-	if p.Retry.MaxAttempts > 1 {
-		backoff := max(p.Retry.Backoff.D(), time.Millisecond)
-		inner = append(inner, retrypolicy.NewBuilder[any]().
-			HandleIf(func(_ any, err error) bool { return retryable(err) }).
-			WithMaxAttempts(p.Retry.MaxAttempts).
-			WithBackoff(backoff, 10*backoff).
-			WithJitterFactor(0.5).
-			Build())
-	}
-	if p.Hedge.Delay > 0 {
-		d.hedged = true
-		inner = append(inner, hedgepolicy.NewBuilderWithDelay[any](p.Hedge.Delay.D()).
-			// Wait for the other attempt unless this one is final.
-			CancelIf(func(_ any, err error) bool { return err == nil || !retryable(err) }).
-			Build())
-	}
-	if len(inner) > 0 {
-		d.retry = failsafe.With(inner...)
-	}
+	d.buildChain(p)
 
 	d.dialer = &dialer{allow: allow, lookup: opts.Lookup, net: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	d.transport = &http.Transport{

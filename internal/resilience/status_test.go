@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 func TestReason(t *testing.T) {
@@ -32,8 +33,8 @@ func TestReason(t *testing.T) {
 		{"circuit open", fmt.Errorf("crm: find contact: %w", circuitbreaker.ErrOpen), "crm: circuit open"},
 		{"bulkhead full", bulkhead.ErrFull, "crm: bulkhead full"},
 		{"local rate limit", ratelimiter.ErrExceeded, "crm: rate limited"},
-		{"upstream 429", &StatusError{Code: 429}, "crm: rate limited"},
-		{"upstream 503", fmt.Errorf("lookup: %w", &StatusError{Code: 503}), "crm: http 503"},
+		{"upstream 429", &upstream.StatusError{Code: 429}, "crm: rate limited"},
+		{"upstream 503", fmt.Errorf("lookup: %w", &upstream.StatusError{Code: 503}), "crm: http 503"},
 		{"caller budget", context.DeadlineExceeded, "crm: budget exhausted"},
 		{"caller gone", context.Canceled, "crm: canceled"},
 		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "crm: connection refused"},
@@ -49,17 +50,6 @@ func TestReason(t *testing.T) {
 				t.Errorf("Reason(crm, %v) = %q, want %q", tt.err, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestIsPermanent(t *testing.T) {
-	for code, want := range map[int]bool{400: true, 401: true, 404: true, 409: true, 408: false, 425: false, 429: false, 500: false, 503: false} {
-		if got := IsPermanent(fmt.Errorf("x: %w", &StatusError{Code: code})); got != want {
-			t.Errorf("IsPermanent(%d) = %v, want %v", code, got, want)
-		}
-	}
-	if IsPermanent(errBoom) {
-		t.Error("IsPermanent(boom) = true")
 	}
 }
 
@@ -109,15 +99,15 @@ func TestStatus(t *testing.T) {
 		d := e.crm()
 		addFault(t, e.faults, Fault{Dependency: "crm", Latency: config.Duration(time.Millisecond)})
 		for i := range 10 {
-			Get(t.Context(), d, "lookup", false, func(context.Context) (string, error) {
+			Read(t.Context(), d, "lookup", func(context.Context) (string, error) {
 				time.Sleep(time.Duration(i+1) * 10 * time.Millisecond)
 				if i >= 8 {
-					return "", &StatusError{Code: 502}
+					return "", &upstream.StatusError{Code: 502}
 				}
 				return "ok", nil
 			})
 		}
-		Get(t.Context(), d, "lookup", false, func(context.Context) (string, error) { return "", &StatusError{Code: 404} })
+		Read(t.Context(), d, "lookup", func(context.Context) (string, error) { return "", &upstream.StatusError{Code: 404} })
 		now := time.Now()
 		got := d.Status()
 		want := DependencyStatus{

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // faultTransport applies a dependency's drill faults to HTTP requests. It
@@ -49,9 +51,9 @@ func (t *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Inject applies the dependency's active faults to a call that does not go
 // through HTTPClient (gRPC Dialogflow, a local blob directory, Redis): it
 // waits the injected latency (returning ctx's error if ctx ends first), then
-// with the faults' error rate returns a *StatusError when the fault has a
-// status, a connection-reset error when it has reset, else ErrInjected. It
-// returns nil when no fault applies.
+// with the faults' error rate returns an *upstream.StatusError when the
+// fault has a status, a connection-reset error when it has reset, else
+// ErrInjected. It returns nil when no fault applies.
 func (d *Dependency) Inject(ctx context.Context) error {
 	e, ok := d.faults.roll(d.name, d.activeEndpointName())
 	if !ok {
@@ -65,7 +67,7 @@ func (d *Dependency) Inject(ctx context.Context) error {
 	}
 	switch {
 	case e.status != 0:
-		se := &StatusError{Code: e.status}
+		se := &upstream.StatusError{Code: e.status}
 		if e.status == http.StatusTooManyRequests {
 			se.RetryAfter = 1e9
 		}

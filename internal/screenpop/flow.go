@@ -267,7 +267,7 @@ func (f *Flow) fetch(ctx context.Context, key string, force bool) (crm.Lookup, e
 	}
 	// else: Run has returned, nobody would wait for a detached call, so it
 	// stays bound to its caller's budget.
-	l, err := resilience.Get(ctx, f.dep, "lookup", true, func(ctx context.Context) (crm.Lookup, error) {
+	l, err := resilience.Read(ctx, f.dep, "lookup", func(ctx context.Context) (crm.Lookup, error) {
 		return f.crm.FindByPhone(ctx, key)
 	})
 	if err != nil {

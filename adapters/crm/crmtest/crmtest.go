@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/holdline/holdline/adapters/crm"
-	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // Seeded simulator data the suite relies on (see sim.NewCRM).
@@ -356,12 +356,12 @@ func testUnavailable(t *testing.T, c crm.Client, s *sim.CRM) {
 	before := len(s.Records())
 	setMode(t, s, sim.CRMMode{Kind: sim.Mode503, RetryAfter: 2 * time.Second})
 	_, err := c.FindByPhone(ctxT(t), AdaPhone)
-	want := &resilience.StatusError{Code: 503, RetryAfter: 2 * time.Second}
-	if se, ok := errors.AsType[*resilience.StatusError](err); !ok || *se != *want {
+	want := &upstream.StatusError{Code: 503, RetryAfter: 2 * time.Second}
+	if se, ok := errors.AsType[*upstream.StatusError](err); !ok || *se != *want {
 		t.Errorf("FindByPhone in 503 mode error = %v, want %+v", err, want)
 	}
 	_, err = c.CreateRecord(ctxT(t), newRecord("int-8"), "int-8/record")
-	if se, ok := errors.AsType[*resilience.StatusError](err); !ok || se.Code != 503 {
+	if se, ok := errors.AsType[*upstream.StatusError](err); !ok || se.Code != 503 {
 		t.Errorf("CreateRecord in 503 mode error = %v, want StatusError 503", err)
 	}
 	if errors.Is(err, crm.ErrNotFound) {
@@ -382,7 +382,7 @@ func testReset(t *testing.T, c crm.Client, s *sim.CRM) {
 	if err == nil {
 		t.Fatal("FindByPhone on a reset connection succeeded")
 	}
-	if _, ok := errors.AsType[*resilience.StatusError](err); ok {
+	if _, ok := errors.AsType[*upstream.StatusError](err); ok {
 		t.Errorf("FindByPhone on a reset connection = %v, want a transport error", err)
 	}
 	if strings.Contains(err.Error(), AdaPhone) || strings.Contains(err.Error(), "4155550100") {

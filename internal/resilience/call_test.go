@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
@@ -25,17 +26,17 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 		d := e.crm()
 		ctx := t.Context()
 		for range 4 {
-			if _, err := Get(ctx, d, "lookup", false, fail); !errors.Is(err, errBoom) {
-				t.Fatalf("Get = %v, want boom", err)
+			if _, err := Read(ctx, d, "lookup", fail); !errors.Is(err, errBoom) {
+				t.Fatalf("Read = %v, want boom", err)
 			}
 		}
 		if d.BreakerAllows() {
 			t.Fatal("BreakerAllows() = true after 4/4 failures, want false")
 		}
 		called := false
-		_, err := Get(ctx, d, "lookup", false, func(context.Context) (string, error) { called = true; return "", nil })
+		_, err := Read(ctx, d, "lookup", func(context.Context) (string, error) { called = true; return "", nil })
 		if !errors.Is(err, circuitbreaker.ErrOpen) || called {
-			t.Fatalf("Get on open breaker = %v (fn called: %v), want ErrOpen without calling fn", err, called)
+			t.Fatalf("Read on open breaker = %v (fn called: %v), want ErrOpen without calling fn", err, called)
 		}
 		if got := Reason("crm", err); got != "crm: circuit open" {
 			t.Errorf("Reason = %q", got)
@@ -45,8 +46,8 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 		}
 
 		time.Sleep(4 * time.Second)
-		if _, err := Get(ctx, d, "lookup", false, ok); !errors.Is(err, circuitbreaker.ErrOpen) {
-			t.Fatalf("Get before open_for passed = %v, want ErrOpen", err)
+		if _, err := Read(ctx, d, "lookup", ok); !errors.Is(err, circuitbreaker.ErrOpen) {
+			t.Fatalf("Read before open_for passed = %v, want ErrOpen", err)
 		}
 		time.Sleep(time.Second)
 		if got := d.Status().Breaker; got != "half-open" {
@@ -56,7 +57,7 @@ func TestBreakerOpensThenHalfOpensThenCloses(t *testing.T) {
 			t.Error("BreakerAllows() = false after open_for, want true")
 		}
 		for i := range 2 {
-			if _, err := Get(ctx, d, "lookup", false, ok); err != nil {
+			if _, err := Read(ctx, d, "lookup", ok); err != nil {
 				t.Fatalf("probe %d: %v", i, err)
 			}
 		}
@@ -78,10 +79,10 @@ func TestBreakerFailedProbeReopens(t *testing.T) {
 		e := newEnv(t, nil)
 		d := e.crm()
 		for range 4 {
-			Get(t.Context(), d, "lookup", false, fail)
+			Read(t.Context(), d, "lookup", fail)
 		}
 		time.Sleep(5 * time.Second)
-		Get(t.Context(), d, "lookup", false, fail)
+		Read(t.Context(), d, "lookup", fail)
 		if d.BreakerAllows() {
 			t.Error("BreakerAllows() = true after a failed probe, want false")
 		}
@@ -99,8 +100,8 @@ func TestForcedBreakerModes(t *testing.T) {
 		}
 		calls := 0
 		count := func(context.Context) (string, error) { calls++; return "ok", nil }
-		if _, err := Get(ctx, d, "lookup", true, count); !errors.Is(err, circuitbreaker.ErrOpen) || calls != 0 {
-			t.Fatalf("forced open: Get = %v after %d calls, want ErrOpen and no call", err, calls)
+		if _, err := Read(ctx, d, "lookup", count); !errors.Is(err, circuitbreaker.ErrOpen) || calls != 0 {
+			t.Fatalf("forced open: Read = %v after %d calls, want ErrOpen and no call", err, calls)
 		}
 		st := d.Status()
 		if st.Breaker != "open" || st.BreakerMode != BreakerOpen || st.BreakerOverride == nil ||
@@ -115,7 +116,7 @@ func TestForcedBreakerModes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 50 {
-			Get(ctx, d, "lookup", false, fail)
+			Read(ctx, d, "lookup", fail)
 		}
 		if !d.BreakerAllows() || d.Status().Breaker != "closed" {
 			t.Errorf("forced closed after 50 failures: allows=%v state=%q, want closed", d.BreakerAllows(), d.Status().Breaker)
@@ -128,7 +129,7 @@ func TestForcedBreakerModes(t *testing.T) {
 			t.Errorf("auto Status() = %+v", st)
 		}
 		for range 4 {
-			Get(ctx, d, "lookup", false, fail)
+			Read(ctx, d, "lookup", fail)
 		}
 		if d.BreakerAllows() {
 			t.Error("auto: breaker still closed after 4/4 failures")
@@ -153,12 +154,12 @@ func TestPermanentErrorsDoNotTripOrRetry(t *testing.T) {
 	d := e.crm()
 	calls := 0
 	for range 20 {
-		_, err := Get(t.Context(), d, "lookup", true, func(context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(context.Context) (string, error) {
 			calls++
-			return "", &StatusError{Code: 404}
+			return "", &upstream.StatusError{Code: 404}
 		})
-		if !IsPermanent(err) {
-			t.Fatalf("Get = %v, want the permanent 404", err)
+		if !upstream.IsPermanent(err) {
+			t.Fatalf("Read = %v, want the permanent 404", err)
 		}
 	}
 	if calls != 20 {
@@ -177,12 +178,12 @@ func TestTimeout(t *testing.T) {
 		e := newEnv(t, func(d *config.Dependencies) { d.CRM.Timeout = config.Duration(100 * time.Millisecond) })
 		d := e.crm()
 		start := time.Now()
-		_, err := Get(t.Context(), d, "lookup", false, func(ctx context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			<-ctx.Done()
 			return "", ctx.Err()
 		})
 		if !errors.Is(err, timeout.ErrExceeded) {
-			t.Fatalf("Get = %v, want timeout.ErrExceeded", err)
+			t.Fatalf("Read = %v, want timeout.ErrExceeded", err)
 		}
 		if el := time.Since(start); el != 100*time.Millisecond {
 			t.Errorf("took %v, want the 100ms timeout", el)
@@ -194,7 +195,7 @@ func TestTimeout(t *testing.T) {
 		// The caller's budget is shorter than the policy timeout.
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
-		_, err = Get(ctx, d, "lookup", false, func(ctx context.Context) (string, error) {
+		_, err = Read(ctx, d, "lookup", func(ctx context.Context) (string, error) {
 			<-ctx.Done()
 			return "", ctx.Err()
 		})
@@ -204,7 +205,9 @@ func TestTimeout(t *testing.T) {
 	})
 }
 
-func TestRetryOnlyWhenIdempotent(t *testing.T) {
+// TestRetryOnlyReads: over HTTP, a write reaches a failing server once and
+// a read max_attempts times.
+func TestRetryOnlyReads(t *testing.T) {
 	var h hits
 	srv := httptest.NewServer(h.wrap(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer srv.Close()
@@ -215,29 +218,29 @@ func TestRetryOnlyWhenIdempotent(t *testing.T) {
 	})
 	d := e.crm()
 
-	_, err := Get(t.Context(), d, "create_record", false, func(ctx context.Context) (string, error) {
+	_, err := Write(t.Context(), d, "create_record", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodPost, d.Endpoint()+"/records")
 	})
-	var se *StatusError
+	var se *upstream.StatusError
 	if !errors.As(err, &se) || se.Code != 503 {
-		t.Fatalf("POST Get = %v, want http 503", err)
+		t.Fatalf("Write = %v, want http 503", err)
 	}
 	if n := h.n.Load(); n != 1 {
-		t.Errorf("non-idempotent POST reached the server %d times, want exactly 1", n)
+		t.Errorf("Write reached the server %d times, want exactly 1", n)
 	}
 
 	h.n.Store(0)
-	_, err = Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+	_, err = Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodGet, d.Endpoint()+"/contacts")
 	})
 	if !errors.As(err, &se) || se.Code != 503 {
-		t.Fatalf("GET Get = %v, want http 503 (the last error, unwrapped)", err)
+		t.Fatalf("Read = %v, want http 503 (the last error, unwrapped)", err)
 	}
 	if got := Reason("crm", err); got != "crm: http 503" {
 		t.Errorf("Reason = %q, want crm: http 503", got)
 	}
 	if n := h.n.Load(); n != 3 {
-		t.Errorf("idempotent GET reached the server %d times, want max_attempts=3", n)
+		t.Errorf("Read reached the server %d times, want max_attempts=3", n)
 	}
 }
 
@@ -247,7 +250,7 @@ func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
 		d.CRM.Retry.Backoff = config.Duration(time.Millisecond)
 	})
 	calls := 0
-	got, err := Get(t.Context(), e.crm(), "lookup", true, func(context.Context) (int, error) {
+	got, err := Read(t.Context(), e.crm(), "lookup", func(context.Context) (int, error) {
 		calls++
 		if calls < 3 {
 			return 0, errBoom
@@ -255,7 +258,7 @@ func TestRetrySucceedsAfterTransientFailure(t *testing.T) {
 		return 42, nil
 	})
 	if got != 42 || err != nil || calls != 3 {
-		t.Errorf("Get = %v, %v after %d calls, want 42, nil after 3", got, err, calls)
+		t.Errorf("Read = %v, %v after %d calls, want 42, nil after 3", got, err, calls)
 	}
 }
 
@@ -284,7 +287,7 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 	var mu sync.Mutex
 	attempt := 0
 	start := time.Now()
-	got, err := Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+	got, err := Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 		mu.Lock()
 		attempt++
 		n := attempt
@@ -301,11 +304,11 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 		return string(b[:k]), nil
 	})
 	// The first attempt never answers and the timeout is 5s, so the
-	// hedge's answer shows the hedge fired and Get did not wait for the
+	// hedge's answer shows the hedge fired and Read did not wait for the
 	// first attempt; how soon after the delay is the bench harness's
 	// business, not a wall-clock bound here.
 	if err != nil || got != "hedged" {
-		t.Fatalf("Get = %q, %v, want the hedge's answer", got, err)
+		t.Fatalf("Read = %q, %v, want the hedge's answer", got, err)
 	}
 	if el := time.Since(start); el < 30*time.Millisecond {
 		t.Errorf("hedged call took %v, want at least the 30ms hedge delay", el)
@@ -314,13 +317,13 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 		t.Errorf("server saw %d requests, want 2 (original + hedge)", n)
 	}
 
-	// A non-idempotent call is never hedged.
+	// A write is never hedged.
 	h.n.Store(0)
-	Get(t.Context(), d, "create", false, func(ctx context.Context) (string, error) {
+	Write(t.Context(), d, "create", func(ctx context.Context) (string, error) {
 		return httpGet(ctx, d, http.MethodPost, d.Endpoint())
 	})
 	if n := h.n.Load(); n != 1 {
-		t.Errorf("non-idempotent call sent %d requests, want 1", n)
+		t.Errorf("Write sent %d requests, want 1", n)
 	}
 	srv.CloseClientConnections()
 	d.HTTPClient().CloseIdleConnections()
@@ -332,7 +335,7 @@ func TestBulkheadFullRejects(t *testing.T) {
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error)
 	go func() {
-		_, err := Get(t.Context(), d, "lookup", false, func(context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(context.Context) (string, error) {
 			close(inside)
 			<-release
 			return "ok", nil
@@ -340,19 +343,19 @@ func TestBulkheadFullRejects(t *testing.T) {
 		done <- err
 	}()
 	<-inside
-	_, err := Get(t.Context(), d, "lookup", false, ok)
+	_, err := Read(t.Context(), d, "lookup", ok)
 	if !errors.Is(err, bulkhead.ErrFull) {
-		t.Errorf("second concurrent Get = %v, want bulkhead.ErrFull", err)
+		t.Errorf("second concurrent Read = %v, want bulkhead.ErrFull", err)
 	}
 	if got := Reason("crm", err); got != "crm: bulkhead full" {
 		t.Errorf("Reason = %q", got)
 	}
 	close(release)
 	if err := <-done; err != nil {
-		t.Errorf("first Get = %v", err)
+		t.Errorf("first Read = %v", err)
 	}
-	if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
-		t.Errorf("Get after release = %v, want the permit back", err)
+	if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
+		t.Errorf("Read after release = %v, want the permit back", err)
 	}
 	if !d.BreakerAllows() {
 		t.Error("bulkhead rejections counted against the breaker")
@@ -364,16 +367,16 @@ func TestRateLimiter(t *testing.T) {
 		e := newEnv(t, func(d *config.Dependencies) { d.CRM.RateLimit.PerSecond = 3 })
 		d := e.crm()
 		for i := range 3 {
-			if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
+			if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
 				t.Fatalf("call %d: %v", i, err)
 			}
 		}
-		_, err := Get(t.Context(), d, "lookup", false, ok)
+		_, err := Read(t.Context(), d, "lookup", ok)
 		if !errors.Is(err, ratelimiter.ErrExceeded) || Reason("crm", err) != "crm: rate limited" {
 			t.Fatalf("4th call in a second = %v, want rate limited", err)
 		}
 		time.Sleep(time.Second)
-		if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
+		if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
 			t.Errorf("call in the next second = %v", err)
 		}
 		if got := e.metric(t, "holdline_dependency_requests_total", map[string]string{"outcome": "rate_limited"}); got != 1 {
@@ -387,7 +390,7 @@ func TestCanceledCallerIsNotABreakerFailure(t *testing.T) {
 	d := e.crm()
 	for range 10 {
 		ctx, cancel := context.WithCancel(t.Context())
-		Get(ctx, d, "lookup", false, func(ctx context.Context) (string, error) {
+		Read(ctx, d, "lookup", func(ctx context.Context) (string, error) {
 			cancel()
 			return "", ctx.Err()
 		})
@@ -395,9 +398,9 @@ func TestCanceledCallerIsNotABreakerFailure(t *testing.T) {
 	if !d.BreakerAllows() {
 		t.Error("canceled callers opened the breaker")
 	}
-	_, err := Get(canceledCtx(), d, "lookup", false, ok)
+	_, err := Read(canceledCtx(), d, "lookup", ok)
 	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Get with a canceled ctx = %v", err)
+		t.Errorf("Read with a canceled ctx = %v", err)
 	}
 }
 
@@ -412,10 +415,10 @@ func TestPanicReleasesPermits(t *testing.T) {
 	d := e.crm()
 	func() {
 		defer func() { recover() }()
-		Get(t.Context(), d, "lookup", false, func(context.Context) (string, error) { panic("bug") })
+		Read(t.Context(), d, "lookup", func(context.Context) (string, error) { panic("bug") })
 	}()
-	if _, err := Get(t.Context(), d, "lookup", false, ok); err != nil {
-		t.Errorf("Get after a panicking fn = %v, want the bulkhead permit released", err)
+	if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
+		t.Errorf("Read after a panicking fn = %v, want the bulkhead permit released", err)
 	}
 }
 
@@ -440,7 +443,7 @@ func TestRetriesDoNotHideAFlappingDependency(t *testing.T) {
 	})
 	d := e.crm()
 	for i := range 20 {
-		_, err := Get(t.Context(), d, "lookup", true, func(ctx context.Context) (string, error) {
+		_, err := Read(t.Context(), d, "lookup", func(ctx context.Context) (string, error) {
 			return httpGet(ctx, d, http.MethodGet, d.Endpoint()+"/contacts")
 		})
 		if errors.Is(err, circuitbreaker.ErrOpen) {
