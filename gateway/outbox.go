@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/interactions"
@@ -45,7 +46,7 @@ func (s *Server) ListJobs(ctx context.Context, req adminapi.ListJobsRequestObjec
 	p := req.Params
 	since, err := parseSince(p.Since, s.now())
 	if err != nil {
-		return nil, Invalid("since", err.Error())
+		return nil, holdline.Errorf(holdline.EINVALID, "since", "%v", err)
 	}
 	f := outbox.Filter{Kind: valueOf(p.Kind), Interaction: valueOf(p.Interaction), Since: since,
 		Limit: valueOf(p.Limit), Cursor: valueOf(p.Cursor)}
@@ -74,7 +75,7 @@ func (s *Server) GetJob(ctx context.Context, req adminapi.GetJobRequestObject) (
 	}
 	j, err := ob.Get(ctx, req.Id)
 	if errors.Is(err, outbox.ErrNotFound) {
-		return nil, NotFound("no outbox job " + req.Id)
+		return nil, holdline.Errorf(holdline.ENOTFOUND, "", "no outbox job %s", req.Id)
 	}
 	if err != nil {
 		return nil, err
@@ -96,10 +97,10 @@ func (s *Server) ReplayJob(ctx context.Context, req adminapi.ReplayJobRequestObj
 	switch {
 	case errors.Is(err, outbox.ErrNotFound):
 		s.audit(ctx, "outbox.replay", req.Id, reason, "not found", nil)
-		return nil, NotFound("no outbox job " + req.Id)
+		return nil, holdline.Errorf(holdline.ENOTFOUND, "", "no outbox job %s", req.Id)
 	case errors.Is(err, outbox.ErrInflight):
 		s.audit(ctx, "outbox.replay", req.Id, reason, "inflight", nil)
-		return nil, Conflict("job " + req.Id + " is running now; replay it once it has an outcome")
+		return nil, holdline.Errorf(holdline.ECONFLICT, "", "job %s is running now; replay it once it has an outcome", req.Id)
 	case err != nil:
 		s.audit(ctx, "outbox.replay", req.Id, reason, "error", nil)
 		return nil, err
@@ -117,7 +118,7 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 		return nil, err
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	b := req.Body
 	ids := valueOf(b.Ids)
@@ -127,11 +128,11 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 	}
 	if len(ids) == 0 {
 		if b.State == nil {
-			return nil, Invalid("state", "name the jobs to replay: ids, or a state (with kind, interaction or since to narrow it)")
+			return nil, holdline.Errorf(holdline.EINVALID, "state", "name the jobs to replay: ids, or a state (with kind, interaction or since to narrow it)")
 		}
 		since, err := parseSince(b.Since, s.now())
 		if err != nil {
-			return nil, Invalid("since", err.Error())
+			return nil, holdline.Errorf(holdline.EINVALID, "since", "%v", err)
 		}
 		ids, err = s.matchJobs(ctx, ob, outbox.Filter{State: outbox.State(*b.State), Kind: valueOf(b.Kind),
 			Interaction: valueOf(b.Interaction), Since: since}, limit)
@@ -147,10 +148,10 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 	to := ""
 	if b.To != nil {
 		if !b.To.Valid() {
-			return nil, Invalid("to", "must be primary or secondary")
+			return nil, holdline.Errorf(holdline.EINVALID, "to", "must be primary or secondary")
 		}
 		if reason == "" {
-			return nil, Invalid("reason", "say why the records move to the "+string(*b.To)+" endpoint")
+			return nil, holdline.Errorf(holdline.EINVALID, "reason", "say why the records move to the %s endpoint", *b.To)
 		}
 		to = string(*b.To)
 		out["to"] = to
@@ -230,11 +231,11 @@ func (s *Server) PurgeJobs(ctx context.Context, req adminapi.PurgeJobsRequestObj
 		return nil, err
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	d, err := config.ParseDuration(req.Body.OlderThan)
 	if err != nil || d < 0 {
-		return nil, Invalid("older_than", "want a duration such as 36h or 7d")
+		return nil, holdline.Errorf(holdline.EINVALID, "older_than", "want a duration such as 36h or 7d")
 	}
 	reason := strings.TrimSpace(valueOf(req.Body.Reason))
 	state := outbox.State(req.Body.State)

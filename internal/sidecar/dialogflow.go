@@ -7,8 +7,8 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/holdline/holdline/adapters/dialogflow"
-	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -59,7 +59,7 @@ func (s *Sidecar) buildDialogflow(ctx context.Context) (*dialogflow.Client, erro
 
 // dialogflowService keeps a nil client a nil interface, so the gateway
 // answers 503 rather than calling a nil client.
-func dialogflowService(c *dialogflow.Client) gateway.DialogflowService {
+func dialogflowService(c *dialogflow.Client) conversation.Service {
 	if c == nil {
 		return nil
 	}

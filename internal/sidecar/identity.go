@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/adapters/identity"
-	"github.com/holdline/holdline/gateway"
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/sim"
 )
@@ -17,7 +17,7 @@ import (
 // buildIdentity builds the token verifier when an issuer is configured
 // (dev mode starts the OIDC provider simulator and points at it). It
 // returns nil when there is none: /v1/identity/verify then answers 503.
-func (s *Sidecar) buildIdentity(ctx context.Context) (gateway.IdentityService, error) {
+func (s *Sidecar) buildIdentity(ctx context.Context) (authn.Verifier, error) {
 	if s.opts.Dev && s.cfg.Identity.Issuer == "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
