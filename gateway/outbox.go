@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -10,12 +9,13 @@ import (
 	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
 )
 
 // Outbox is the operator's view of the durable queue: reads from the
-// store, replays and purges that wake the dispatcher.
+// store, replays and purges that wake the dispatcher. Get, Replay and
+// ReplayTo return holdline errors (ENOTFOUND, ECONFLICT) for what the
+// operator must fix.
 type Outbox interface {
 	List(ctx context.Context, f outbox.Filter) ([]outbox.Job, string, error)
 	Get(ctx context.Context, id string) (outbox.Job, error)
@@ -74,9 +74,6 @@ func (s *Server) GetJob(ctx context.Context, req adminapi.GetJobRequestObject) (
 		return nil, err
 	}
 	j, err := ob.Get(ctx, req.Id)
-	if errors.Is(err, outbox.ErrNotFound) {
-		return nil, holdline.Errorf(holdline.ENOTFOUND, "", "no outbox job %s", req.Id)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,15 +91,8 @@ func (s *Server) ReplayJob(ctx context.Context, req adminapi.ReplayJobRequestObj
 		reason = strings.TrimSpace(valueOf(req.Body.Reason))
 	}
 	j, err := ob.Replay(ctx, req.Id)
-	switch {
-	case errors.Is(err, outbox.ErrNotFound):
-		s.audit(ctx, "outbox.replay", req.Id, reason, "not found", nil)
-		return nil, holdline.Errorf(holdline.ENOTFOUND, "", "no outbox job %s", req.Id)
-	case errors.Is(err, outbox.ErrInflight):
-		s.audit(ctx, "outbox.replay", req.Id, reason, "inflight", nil)
-		return nil, holdline.Errorf(holdline.ECONFLICT, "", "job %s is running now; replay it once it has an outcome", req.Id)
-	case err != nil:
-		s.audit(ctx, "outbox.replay", req.Id, reason, "error", nil)
+	if err != nil {
+		s.audit(ctx, "outbox.replay", req.Id, reason, holdline.ErrorCode(err), nil)
 		return nil, err
 	}
 	s.audit(ctx, "outbox.replay", req.Id, reason, "ok", map[string]any{"kind": j.Kind, "interaction_id": j.InteractionID})
@@ -211,14 +201,11 @@ func (s *Server) matchJobs(ctx context.Context, ob Outbox, f outbox.Filter, limi
 	return ids, nil
 }
 
+// replayError is what replay-many reports for one job: the client
+// message of a holdline error, "error" for an internal one.
 func replayError(err error) string {
-	switch {
-	case errors.Is(err, outbox.ErrNotFound):
-		return "not found"
-	case errors.Is(err, outbox.ErrInflight):
-		return "inflight"
-	case errors.Is(err, interactions.ErrNoRecord):
-		return "its interaction has no CRM record to move"
+	if msg := holdline.ErrorMessage(err); msg != "" {
+		return msg
 	}
 	return "error"
 }
