@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -45,7 +46,7 @@ func (s *Server) Readyz(ctx context.Context, _ adminapi.ReadyzRequestObject) (ad
 // Metrics is served by promhttp directly (see routes.go); this method only
 // satisfies the generated interface.
 func (s *Server) Metrics(ctx context.Context, _ adminapi.MetricsRequestObject) (adminapi.MetricsResponseObject, error) {
-	return nil, newProblem(http.StatusInternalServerError, "internal", "metrics are served by the metrics handler")
+	return nil, errors.New("gateway: metrics are served by the metrics handler")
 }
 
 func (s *Server) metricsHandler() http.Handler {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/phone"
 	"github.com/holdline/holdline/internal/screenpop"
 )
@@ -25,7 +24,7 @@ func (f fixedPop) Pop(ctx context.Context, n phone.Number) screenpop.Result {
 }
 
 func (f fixedPop) Unknown(reason string) screenpop.Result {
-	return screenpop.Result{Records: []crm.Record{}, Source: screenpop.SourceMinimal, Degraded: true, Reasons: []string{reason}}
+	return screenpop.Result{Records: []screenpop.Record{}, Source: screenpop.SourceMinimal, Degraded: true, Reasons: []string{reason}}
 }
 
 // BenchmarkScreenPopHandler is the HTTP layer's cost for one screen pop
@@ -35,7 +34,7 @@ func BenchmarkScreenPopHandler(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	s, err := New(Options{Logger: slog.New(slog.DiscardHandler), Registry: reg, Gatherer: reg, Services: Services{
 		DefaultRegion: "US",
-		ScreenPop:     fixedPop{screenpop.Result{Contact: &crm.Contact{ID: "101", Name: "Ada Lovelace"}, Records: []crm.Record{{ID: "1001", Subject: "Billing"}}, Source: "cache"}},
+		ScreenPop:     fixedPop{screenpop.Result{Contact: &screenpop.Contact{ID: "101", Name: "Ada Lovelace"}, Records: []screenpop.Record{{ID: "1001", Subject: "Billing"}}, Source: "cache"}},
 	}})
 	if err != nil {
 		b.Fatal(err)

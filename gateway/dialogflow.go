@@ -2,25 +2,10 @@ package gateway
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
-	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/gateway/api"
+	"github.com/holdline/holdline/internal/conversation"
 )
-
-// DialogflowService runs virtual-agent turns on pinned environments and
-// reports the agents (adapters/dialogflow.Client).
-type DialogflowService interface {
-	// DetectIntent answers within the alias budget, falling back to the
-	// alias's hand-off; its errors are dialogflow.ErrUnknownAgent and
-	// *dialogflow.InputError.
-	DetectIntent(ctx context.Context, alias, sessionID string, in dialogflow.Input) (dialogflow.Turn, error)
-	// Agents reports every alias without calling upstream.
-	Agents() []dialogflow.AgentStatus
-}
-
-var _ DialogflowService = (*dialogflow.Client)(nil)
 
 // DetectIntent runs one turn. Bad input is a 400 naming the field and an
 // unknown alias a 404; neither reaches Dialogflow. Dialogflow's own
@@ -31,23 +16,15 @@ func (s *Server) DetectIntent(ctx context.Context, req api.DetectIntentRequestOb
 		return nil, notConfigured("dialogflow")
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	b := req.Body
-	in := dialogflow.Input{LanguageCode: b.LanguageCode, Text: dfDeref(b.Text), Event: dfDeref(b.Event), DTMF: dfDeref(b.Dtmf)}
+	in := conversation.Input{LanguageCode: b.LanguageCode, Text: dfDeref(b.Text), Event: dfDeref(b.Event), DTMF: dfDeref(b.Dtmf)}
 	if b.Parameters != nil {
 		in.Parameters = *b.Parameters
 	}
 	t, err := svc.DetectIntent(ctx, req.Agent, req.SessionId, in)
 	if err != nil {
-		if ie, ok := errors.AsType[*dialogflow.InputError](err); ok {
-			return nil, Invalid(ie.Field, ie.Msg)
-		}
-		if errors.Is(err, dialogflow.ErrUnknownAgent) {
-			p := NotFound(fmt.Sprintf("no Dialogflow agent has the alias %q (see GET /v1/dialogflow/agents)", req.Agent))
-			p.Field = "agent"
-			return nil, p
-		}
 		return nil, err
 	}
 	out := api.DetectIntent200JSONResponse{

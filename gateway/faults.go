@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"context"
-	"errors"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
@@ -11,7 +11,7 @@ import (
 
 func (s *Server) faults() (*resilience.Faults, error) {
 	if s.opts.Services.Faults == nil {
-		return nil, NotFound("fault injection is off on this sidecar (drills.enabled: false)")
+		return nil, holdline.Errorf(holdline.ENOTFOUND, "", "fault injection is off on this sidecar (drills.enabled: false)")
 	}
 	return s.opts.Services.Faults, nil
 }
@@ -34,11 +34,11 @@ func (s *Server) AddFault(ctx context.Context, req adminapi.AddFaultRequestObjec
 	b := req.Body
 	ft := resilience.Fault{Dependency: string(b.Dependency), Actor: Actor(ctx)}
 	if ft.Duration, err = config.ParseDuration(b.Duration); err != nil {
-		return nil, Invalid("duration", err.Error())
+		return nil, holdline.Errorf(holdline.EINVALID, "duration", "%v", err)
 	}
 	if b.Latency != nil {
 		if ft.Latency, err = config.ParseDuration(*b.Latency); err != nil {
-			return nil, Invalid("latency", err.Error())
+			return nil, holdline.Errorf(holdline.EINVALID, "latency", "%v", err)
 		}
 	}
 	if b.ErrorRate != nil {
@@ -54,9 +54,6 @@ func (s *Server) AddFault(ctx context.Context, req adminapi.AddFaultRequestObjec
 		ft.Endpoint = string(*b.Endpoint)
 	}
 	added, err := f.Add(ft)
-	if fe, ok := errors.AsType[*resilience.FieldError](err); ok {
-		return nil, Invalid(fe.Field, fe.Msg)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +72,7 @@ func (s *Server) DeleteFault(ctx context.Context, req adminapi.DeleteFaultReques
 		return nil, err
 	}
 	if !f.Delete(req.Id) {
-		return nil, NotFound("no active fault " + req.Id)
+		return nil, holdline.Errorf(holdline.ENOTFOUND, "", "no active fault %s", req.Id)
 	}
 	s.audit(ctx, "fault.delete", req.Id, "", "ok", nil)
 	return adminapi.DeleteFault204Response{}, nil

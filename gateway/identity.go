@@ -3,18 +3,9 @@ package gateway
 import (
 	"context"
 
-	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/api"
 )
-
-// IdentityService verifies access tokens (adapters/identity.Verifier).
-type IdentityService interface {
-	// Verify returns the token's verdict within the identity budget. It
-	// never fails: a token it cannot verify is inactive with a reason.
-	Verify(ctx context.Context, token string) identity.Verdict
-}
-
-var _ IdentityService = (*identity.Verifier)(nil)
 
 // VerifyToken answers POST /v1/identity/verify in the RFC 7662 shape: an
 // invalid token, or one that cannot be verified because the provider is
@@ -26,10 +17,10 @@ func (s *Server) VerifyToken(ctx context.Context, req api.VerifyTokenRequestObje
 		return nil, notConfigured("identity")
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	if req.Body.Token == "" {
-		return nil, Invalid("token", "must not be empty")
+		return nil, holdline.Errorf(holdline.EINVALID, "token", "must not be empty")
 	}
 	vd := svc.Verify(ctx, req.Body.Token)
 	out := api.VerifyToken200JSONResponse{

@@ -3,11 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
@@ -16,8 +14,8 @@ import (
 // Interactions runs an interaction's CRM writes through the durable outbox
 // and reports what holdline has for it (internal/interactions.Service).
 type Interactions interface {
-	CreateRecord(ctx context.Context, interactionID, key string, r crm.NewRecord) (interactions.Outcome, error)
-	AddComment(ctx context.Context, interactionID, key string, c crm.Comment) (interactions.Outcome, error)
+	CreateRecord(ctx context.Context, interactionID, key string, r interactions.NewRecord) (interactions.Outcome, error)
+	AddComment(ctx context.Context, interactionID, key string, c interactions.Comment) (interactions.Outcome, error)
 	Get(ctx context.Context, interactionID string) (interactions.View, error)
 }
 
@@ -29,10 +27,10 @@ func (s *Server) CreateRecord(ctx context.Context, req api.CreateRecordRequestOb
 		return nil, notConfigured("the outbox")
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	b := req.Body
-	r := crm.NewRecord{
+	r := interactions.NewRecord{
 		ContactID:   valueOf(b.ContactId),
 		Phone:       valueOf(b.Phone),
 		Subject:     b.Subject,
@@ -47,7 +45,7 @@ func (s *Server) CreateRecord(ctx context.Context, req api.CreateRecordRequestOb
 	}
 	out, err := svc.CreateRecord(ctx, req.InteractionId, valueOf(req.Params.IdempotencyKey), r)
 	if err != nil {
-		return nil, interactionProblem(err)
+		return nil, err
 	}
 	return writeResponse(out), nil
 }
@@ -60,27 +58,14 @@ func (s *Server) AddComment(ctx context.Context, req api.AddCommentRequestObject
 		return nil, notConfigured("the outbox")
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
-	c := crm.Comment{Body: req.Body.Body, Author: valueOf(req.Body.Author)}
+	c := interactions.Comment{Body: req.Body.Body, Author: valueOf(req.Body.Author)}
 	out, err := svc.AddComment(ctx, req.InteractionId, valueOf(req.Params.IdempotencyKey), c)
 	if err != nil {
-		return nil, interactionProblem(err)
+		return nil, err
 	}
 	return writeResponse(out), nil
-}
-
-// interactionProblem maps a write's error to the problem the client sees.
-func interactionProblem(err error) error {
-	switch {
-	case errors.Is(err, interactions.ErrConflict):
-		return Conflict("this Idempotency-Key was already used for a different request; send a new key for a new write")
-	case errors.Is(err, interactions.ErrNoRecord):
-		return Conflict("the interaction has no record yet: POST /v1/interactions/{interaction_id}/record first")
-	case errors.Is(err, outbox.ErrInvalid):
-		return Invalid("", "the write cannot be queued: "+err.Error())
-	}
-	return Unavailable("the write could not be stored in the outbox; it was not accepted, retry it", err)
 }
 
 // writeResponse is 201 or 202 with a WriteResult.
@@ -107,11 +92,8 @@ func (s *Server) GetInteraction(ctx context.Context, req api.GetInteractionReque
 		return nil, notConfigured("the outbox")
 	}
 	v, err := svc.Get(ctx, req.InteractionId)
-	if errors.Is(err, interactions.ErrUnknown) {
-		return nil, NotFound("holdline has no writes or recordings for interaction " + req.InteractionId)
-	}
 	if err != nil {
-		return nil, Unavailable("the outbox could not be read", err)
+		return nil, err
 	}
 	return interactionResponse(v), nil
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/holdline/holdline"
 )
 
 // Token is a named admin bearer token.
@@ -29,8 +31,7 @@ func requireAdmin(set tokenSet, log *slog.Logger) func(http.Handler) http.Handle
 				}
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="holdline-admin"`)
-			p := newProblem(http.StatusUnauthorized, "unauthorized", "admin operations need Authorization: Bearer <admin token> (HOLDLINE_ADMIN_TOKEN)")
-			writeProblem(w, r, log, p)
+			writeProblem(w, r, log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "admin operations need Authorization: Bearer <admin token> (HOLDLINE_ADMIN_TOKEN)"))
 		})
 	}
 }

@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/holdline/holdline"
 )
 
 // limitBody caps request bodies at max bytes (413 past it). A declared
@@ -25,7 +26,7 @@ func limitBody(max int64, exempt func(*http.Request) bool, log *slog.Logger) fun
 				return
 			}
 			if r.ContentLength > max {
-				writeProblem(w, r, log, TooLarge(fmt.Sprintf("the body is %d bytes; this endpoint accepts at most %d", r.ContentLength, max)))
+				writeProblem(w, r, log, holdline.Errorf(holdline.ETOOLARGE, "", "the body is %d bytes; this endpoint accepts at most %d", r.ContentLength, max))
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, max)

@@ -22,7 +22,7 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 				}
 				log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
 					slog.String("request_id", RequestID(r.Context())), slog.String("stack", string(debug.Stack())))
-				writeProblem(w, r, log, problemFor(fmt.Errorf("panic: %v", v)))
+				writeProblem(w, r, log, fmt.Errorf("panic: %v", v))
 			}()
 			next.ServeHTTP(w, r)
 		})

@@ -13,6 +13,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/holdline/holdline"
 )
 
 // validator checks requests against the OpenAPI spec before the strict
@@ -52,7 +54,7 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 			// router matches the decoded one. They disagree when a path
 			// parameter holds an encoded '/' (q%2Fz, a%2F..%2Fevil): fail
 			// closed, before any handler or flow sees the value.
-			writeProblem(w, r, v.log, Invalid("path", "a path parameter holds an encoded '/' or is not a segment this API has"))
+			writeProblem(w, r, v.log, holdline.Errorf(holdline.EINVALID, "path", "a path parameter holds an encoded '/' or is not a segment this API has"))
 			return
 		}
 		opts := filterOptions
@@ -61,7 +63,7 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-			writeProblem(w, r, v.log, requestProblem(err))
+			writeProblem(w, r, v.log, invalidRequest(err))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -73,15 +75,15 @@ var (
 	missingProp     = regexp.MustCompile(`property "([^"]+)" is missing`)
 )
 
-// requestProblem turns a kin-openapi validation error into a compact
+// invalidRequest turns a kin-openapi validation error into a compact
 // problem naming the field (never the multi-line schema dump).
-func requestProblem(err error) *Problem {
+func invalidRequest(err error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return TooLarge("the request body is larger than this endpoint accepts")
+		return holdline.Errorf(holdline.ETOOLARGE, "", "the request body is larger than this endpoint accepts")
 	}
 	re, ok := errors.AsType[*openapi3filter.RequestError](err)
 	if !ok {
-		return Invalid("", "the request does not match the API")
+		return holdline.Errorf(holdline.EINVALID, "", "the request does not match the API")
 	}
 	if re.Parameter != nil {
 		field := re.Parameter.Name
@@ -91,14 +93,14 @@ func requestProblem(err error) *Problem {
 		} else if detail == "" && re.Err != nil {
 			detail = re.Err.Error()
 		}
-		return Invalid(field, fmt.Sprintf("%s %q: %s", re.Parameter.In, field, detail))
+		return holdline.Errorf(holdline.EINVALID, field, "%s %q: %s", re.Parameter.In, field, detail)
 	}
 	if pe, ok := errors.AsType[*openapi3filter.ParseError](re.Err); ok {
 		detail := pe.Reason
 		if pe.Cause != nil {
 			detail = pe.Cause.Error()
 		}
-		return newProblem(http.StatusBadRequest, "malformed-json", "the body is not valid JSON: "+firstLine(detail))
+		return holdline.Errorf(holdline.EMALFORMED, "", "the body is not valid JSON: %s", firstLine(detail))
 	}
 	if se, ok := errors.AsType[*openapi3.SchemaError](re.Err); ok {
 		field := strings.Join(se.JSONPointer(), ".")
@@ -106,12 +108,10 @@ func requestProblem(err error) *Problem {
 			if field != "" {
 				field += "."
 			}
-			p := newProblem(http.StatusBadRequest, "unknown-field", fmt.Sprintf("unknown field %q", m[1]))
-			p.Field = field + m[1]
-			return p
+			return holdline.Errorf(holdline.EUNKNOWNFIELD, field+m[1], "unknown field %q", m[1])
 		}
 		if se.SchemaField == "oneOf" || se.SchemaField == "anyOf" {
-			if p := exactlyOneProblem(se, field); p != nil {
+			if p := exactlyOne(se, field); p != nil {
 				return p
 			}
 		}
@@ -121,18 +121,18 @@ func requestProblem(err error) *Problem {
 				if field != m[1] && !strings.HasSuffix(field, "."+m[1]) {
 					field = strings.TrimPrefix(field+"."+m[1], ".")
 				}
-				return Invalid(field, fmt.Sprintf("%q is required", m[1]))
+				return holdline.Errorf(holdline.EINVALID, field, "%q is required", m[1])
 			}
 		}
-		return Invalid(field, fmt.Sprintf("%s: %s", orBody(field), se.Reason))
+		return holdline.Errorf(holdline.EINVALID, field, "%s: %s", orBody(field), se.Reason)
 	}
 	if re.RequestBody != nil && errors.Is(re.Err, openapi3filter.ErrInvalidRequired) {
-		return Invalid("", "a JSON request body is required")
+		return holdline.Errorf(holdline.EINVALID, "", "a JSON request body is required")
 	}
 	if l := strings.ToLower(re.Error()); strings.Contains(l, "content type") || strings.Contains(l, "content-type") {
-		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "send the body as application/json")
+		return holdline.Errorf(holdline.EUNSUPPORTEDMEDIA, "", "send the body as application/json")
 	}
-	return Invalid("", re.Reason)
+	return holdline.Errorf(holdline.EINVALID, "", "%s", re.Reason)
 }
 
 func orBody(field string) string {
@@ -142,13 +142,13 @@ func orBody(field string) string {
 	return field
 }
 
-// exactlyOneProblem names the field for a failed "exactly one of" (oneOf)
+// exactlyOne names the field for a failed "exactly one of" (oneOf)
 // or "at least one of" (anyOf) rule whose alternatives each only require
 // one property (detect-intent's text, event or dtmf; a replay's state or
 // ids). With none present it names the first alternative; with several
 // under oneOf, the second one present, as the flows do. It returns nil for
 // any other oneOf or anyOf.
-func exactlyOneProblem(se *openapi3.SchemaError, at string) *Problem {
+func exactlyOne(se *openapi3.SchemaError, at string) *holdline.Error {
 	obj, ok := se.Value.(map[string]any)
 	if !ok || se.Schema == nil {
 		return nil
@@ -181,9 +181,9 @@ func exactlyOneProblem(se *openapi3.SchemaError, at string) *Problem {
 	}
 	switch {
 	case len(present) == 0:
-		return Invalid(prefix+names[0], rule+" of "+list+" is required")
+		return holdline.Errorf(holdline.EINVALID, prefix+names[0], "%s of %s is required", rule, list)
 	case len(present) > 1 && se.SchemaField == "oneOf":
-		return Invalid(prefix+present[1], fmt.Sprintf("exactly one of %s may be set, not %s and %s", list, present[0], present[1]))
+		return holdline.Errorf(holdline.EINVALID, prefix+present[1], "exactly one of %s may be set, not %s and %s", list, present[0], present[1])
 	}
 	return nil
 }

@@ -3,11 +3,11 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/config"
@@ -33,9 +33,7 @@ func (s *Server) dependency(name string) (*resilience.Dependency, error) {
 	}
 	d := s.opts.Services.Dependencies.Get(name)
 	if d == nil {
-		p := NotFound("no dependency " + name)
-		p.Field = "name"
-		return nil, p
+		return nil, holdline.Errorf(holdline.ENOTFOUND, "name", "no dependency %s", name)
 	}
 	return d, nil
 }
@@ -49,13 +47,10 @@ func (s *Server) SetBreaker(ctx context.Context, req adminapi.SetBreakerRequestO
 	}
 	mode, reason := string(req.Body.Mode), strings.TrimSpace(req.Body.Reason)
 	if reason == "" {
-		return nil, Invalid("reason", "say why: the reason is kept in the audit log")
+		return nil, holdline.Errorf(holdline.EINVALID, "reason", "say why: the reason is kept in the audit log")
 	}
 	if err := d.SetBreakerMode(resilience.BreakerMode(mode), Actor(ctx), reason); err != nil {
 		s.audit(ctx, "breaker.set", d.Name(), reason, err.Error(), map[string]any{"mode": mode})
-		if fe, ok := errors.AsType[*resilience.FieldError](err); ok {
-			return nil, Invalid(fe.Field, fe.Msg)
-		}
 		return nil, err
 	}
 	s.audit(ctx, "breaker.set", d.Name(), reason, "ok", map[string]any{"mode": mode})
@@ -70,16 +65,10 @@ func (s *Server) SetEndpoint(ctx context.Context, req adminapi.SetEndpointReques
 	}
 	active, reason := string(req.Body.Active), strings.TrimSpace(req.Body.Reason)
 	if reason == "" {
-		return nil, Invalid("reason", "say why: the reason is kept in the audit log")
+		return nil, holdline.Errorf(holdline.EINVALID, "reason", "say why: the reason is kept in the audit log")
 	}
 	if err := d.SetActiveEndpoint(active, Actor(ctx), reason); err != nil {
 		s.audit(ctx, "endpoint.set", d.Name(), reason, err.Error(), map[string]any{"active": active})
-		if errors.Is(err, resilience.ErrNoSecondary) {
-			if d.Name() == "identity" {
-				return nil, Conflict("identity has no failover: JWKS and introspection use the issuer's URLs (identity.issuer, identity.introspection_url), not dependencies.identity.endpoints")
-			}
-			return nil, Conflict(d.Name() + " has no secondary endpoint configured (dependencies." + d.Name() + ".endpoints.secondary)")
-		}
 		return nil, err
 	}
 	s.audit(ctx, "endpoint.set", d.Name(), reason, "ok", map[string]any{"active": active})
@@ -93,7 +82,7 @@ func (s *Server) GetAudit(ctx context.Context, req adminapi.GetAuditRequestObjec
 	}
 	since, err := parseSince(req.Params.Since, s.now())
 	if err != nil {
-		return nil, Invalid("since", err.Error())
+		return nil, holdline.Errorf(holdline.EINVALID, "since", "%v", err)
 	}
 	limit := 1000
 	if req.Params.Limit != nil {

@@ -2,19 +2,20 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/config"
-	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/outbox"
 )
 
 // Outbox is the operator's view of the durable queue: reads from the
-// store, replays and purges that wake the dispatcher.
+// store, replays and purges that wake the dispatcher. Get, Replay and
+// ReplayTo return holdline errors (ENOTFOUND, ECONFLICT) for what the
+// operator must fix.
 type Outbox interface {
 	List(ctx context.Context, f outbox.Filter) ([]outbox.Job, string, error)
 	Get(ctx context.Context, id string) (outbox.Job, error)
@@ -45,7 +46,7 @@ func (s *Server) ListJobs(ctx context.Context, req adminapi.ListJobsRequestObjec
 	p := req.Params
 	since, err := parseSince(p.Since, s.now())
 	if err != nil {
-		return nil, Invalid("since", err.Error())
+		return nil, holdline.Errorf(holdline.EINVALID, "since", "%v", err)
 	}
 	f := outbox.Filter{Kind: valueOf(p.Kind), Interaction: valueOf(p.Interaction), Since: since,
 		Limit: valueOf(p.Limit), Cursor: valueOf(p.Cursor)}
@@ -73,9 +74,6 @@ func (s *Server) GetJob(ctx context.Context, req adminapi.GetJobRequestObject) (
 		return nil, err
 	}
 	j, err := ob.Get(ctx, req.Id)
-	if errors.Is(err, outbox.ErrNotFound) {
-		return nil, NotFound("no outbox job " + req.Id)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -93,15 +91,8 @@ func (s *Server) ReplayJob(ctx context.Context, req adminapi.ReplayJobRequestObj
 		reason = strings.TrimSpace(valueOf(req.Body.Reason))
 	}
 	j, err := ob.Replay(ctx, req.Id)
-	switch {
-	case errors.Is(err, outbox.ErrNotFound):
-		s.audit(ctx, "outbox.replay", req.Id, reason, "not found", nil)
-		return nil, NotFound("no outbox job " + req.Id)
-	case errors.Is(err, outbox.ErrInflight):
-		s.audit(ctx, "outbox.replay", req.Id, reason, "inflight", nil)
-		return nil, Conflict("job " + req.Id + " is running now; replay it once it has an outcome")
-	case err != nil:
-		s.audit(ctx, "outbox.replay", req.Id, reason, "error", nil)
+	if err != nil {
+		s.audit(ctx, "outbox.replay", req.Id, reason, holdline.ErrorCode(err), nil)
 		return nil, err
 	}
 	s.audit(ctx, "outbox.replay", req.Id, reason, "ok", map[string]any{"kind": j.Kind, "interaction_id": j.InteractionID})
@@ -117,7 +108,7 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 		return nil, err
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	b := req.Body
 	ids := valueOf(b.Ids)
@@ -127,11 +118,11 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 	}
 	if len(ids) == 0 {
 		if b.State == nil {
-			return nil, Invalid("state", "name the jobs to replay: ids, or a state (with kind, interaction or since to narrow it)")
+			return nil, holdline.Errorf(holdline.EINVALID, "state", "name the jobs to replay: ids, or a state (with kind, interaction or since to narrow it)")
 		}
 		since, err := parseSince(b.Since, s.now())
 		if err != nil {
-			return nil, Invalid("since", err.Error())
+			return nil, holdline.Errorf(holdline.EINVALID, "since", "%v", err)
 		}
 		ids, err = s.matchJobs(ctx, ob, outbox.Filter{State: outbox.State(*b.State), Kind: valueOf(b.Kind),
 			Interaction: valueOf(b.Interaction), Since: since}, limit)
@@ -147,10 +138,10 @@ func (s *Server) ReplayJobs(ctx context.Context, req adminapi.ReplayJobsRequestO
 	to := ""
 	if b.To != nil {
 		if !b.To.Valid() {
-			return nil, Invalid("to", "must be primary or secondary")
+			return nil, holdline.Errorf(holdline.EINVALID, "to", "must be primary or secondary")
 		}
 		if reason == "" {
-			return nil, Invalid("reason", "say why the records move to the "+string(*b.To)+" endpoint")
+			return nil, holdline.Errorf(holdline.EINVALID, "reason", "say why the records move to the %s endpoint", *b.To)
 		}
 		to = string(*b.To)
 		out["to"] = to
@@ -210,14 +201,11 @@ func (s *Server) matchJobs(ctx context.Context, ob Outbox, f outbox.Filter, limi
 	return ids, nil
 }
 
+// replayError is what replay-many reports for one job: the client
+// message of a holdline error, "error" for an internal one.
 func replayError(err error) string {
-	switch {
-	case errors.Is(err, outbox.ErrNotFound):
-		return "not found"
-	case errors.Is(err, outbox.ErrInflight):
-		return "inflight"
-	case errors.Is(err, interactions.ErrNoRecord):
-		return "its interaction has no CRM record to move"
+	if msg := holdline.ErrorMessage(err); msg != "" {
+		return msg
 	}
 	return "error"
 }
@@ -230,11 +218,11 @@ func (s *Server) PurgeJobs(ctx context.Context, req adminapi.PurgeJobsRequestObj
 		return nil, err
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	d, err := config.ParseDuration(req.Body.OlderThan)
 	if err != nil || d < 0 {
-		return nil, Invalid("older_than", "want a duration such as 36h or 7d")
+		return nil, holdline.Errorf(holdline.EINVALID, "older_than", "want a duration such as 36h or 7d")
 	}
 	reason := strings.TrimSpace(valueOf(req.Body.Reason))
 	state := outbox.State(req.Body.State)

@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"context"
-	"errors"
-	"net/http"
-	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/capture"
 )
@@ -33,16 +31,16 @@ func (s *Server) UploadRecording(ctx context.Context, req api.UploadRecordingReq
 	}
 	if req.Params.ReprDigest != nil {
 		if *req.Params.ReprDigest == "" {
-			return nil, Invalid("Repr-Digest", "must not be empty; send sha-256=:BASE64: or leave it out")
+			return nil, holdline.Errorf(holdline.EINVALID, "Repr-Digest", "must not be empty; send sha-256=:BASE64: or leave it out")
 		}
 		in.ReprDigest = *req.Params.ReprDigest
 	}
 	if in.Body == nil {
-		return nil, Invalid("", "a request body is required")
+		return nil, holdline.Errorf(holdline.EINVALID, "", "a request body is required")
 	}
 	res, err := rec.Upload(ctx, in)
 	if err != nil {
-		return nil, recordingProblem(err)
+		return nil, err
 	}
 	r := res.Recording
 	out := api.Recording{
@@ -64,36 +62,4 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// storageRetryAfter is the Retry-After of a 507: long enough for the
-// spool to drain a few recordings once the store is back, short enough
-// that a client's retry finds it.
-const storageRetryAfter = 30 * time.Second
-
-// recordingProblem maps the flow's errors to what the client sees.
-func recordingProblem(err error) error {
-	if inv, ok := errors.AsType[*capture.InvalidError](err); ok {
-		p := Invalid(inv.Field, inv.Detail)
-		p.Err = err
-		return p
-	}
-	switch {
-	case errors.Is(err, capture.ErrUnsupportedType):
-		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type",
-			"send the recording as audio/wav, audio/mpeg, audio/ogg or application/octet-stream")
-	case errors.Is(err, capture.ErrTooLarge):
-		return TooLarge("the recording is larger than recordings.max_bytes allows; nothing was stored")
-	case errors.Is(err, capture.ErrConflict):
-		return Conflict("X-Recording-Id already names a recording with other bytes or of another interaction; nothing was stored")
-	case errors.Is(err, capture.ErrInsufficientStorage):
-		p := InsufficientStorage("the recording store is unavailable and the local spool cannot take the recording; nothing was stored, retry later", err)
-		p.RetryAfter = storageRetryAfter
-		return p
-	case errors.Is(err, capture.ErrBody):
-		p := Invalid("", "the request body could not be read to its end; nothing was stored")
-		p.Err = err
-		return p
-	}
-	return err
 }

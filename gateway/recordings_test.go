@@ -105,10 +105,10 @@ func TestUploadRecording(t *testing.T) {
 		status            int
 		field             string
 	}{
-		{"other bytes", "audio/wav", "different", map[string]string{"X-Recording-Id": "rec-1"}, 409, ""},
+		{"other bytes", "audio/wav", "different", map[string]string{"X-Recording-Id": "rec-1"}, 409, "X-Recording-Id"},
 		{"digest mismatch", "audio/wav", audio + "x", map[string]string{"X-Recording-Id": "rec-2", "Repr-Digest": digest}, 400, "Repr-Digest"},
 		{"bad digest", "audio/wav", audio, map[string]string{"Repr-Digest": "sha-256=nope"}, 400, "Repr-Digest"},
-		{"media type", "text/plain", "hello", nil, 415, ""},
+		{"media type", "text/plain", "hello", nil, 415, "Content-Type"},
 		{"too large", "audio/ogg", strings.Repeat("x", 1<<20+1), nil, 413, ""},
 		{"bad recording id", "audio/wav", "x", map[string]string{"X-Recording-Id": "a/b"}, 400, "X-Recording-Id"},
 	}

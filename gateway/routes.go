@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/gateway/api"
 )
@@ -97,32 +98,25 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 func (s *Server) common(r chi.Router, listener string, m *httpMetrics) {
 	r.Use(requestID, recoverer(s.log), observe(listener, m, s.log))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, s.log, NotFound("no such route: "+r.Method+" "+r.URL.Path))
+		writeProblem(w, r, s.log, holdline.Errorf(holdline.ENOTFOUND, "", "no such route: %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, s.log, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", r.Method+" is not allowed on "+r.URL.Path))
+		writeProblem(w, r, s.log, holdline.Errorf(holdline.EMETHOD, "", "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 }
 
 // requestError answers errors the generated code finds while binding a
 // request (a bad path parameter, undecodable JSON).
 func (s *Server) requestError(w http.ResponseWriter, r *http.Request, err error) {
-	if p, ok := asProblem(err); ok {
-		writeProblem(w, r, s.log, p)
-		return
+	if problemFor(err).Status == http.StatusInternalServerError {
+		err = holdline.Wrap(holdline.EMALFORMED, "", "the request could not be read: "+firstLine(err.Error()), err)
 	}
-	p := newProblem(http.StatusBadRequest, "malformed-json", "the request could not be read: "+firstLine(err.Error()))
-	writeProblem(w, r, s.log, p)
+	writeProblem(w, r, s.log, err)
 }
 
 // responseError answers errors a handler returns.
 func (s *Server) responseError(w http.ResponseWriter, r *http.Request, err error) {
-	writeProblem(w, r, s.log, problemFor(err))
-}
-
-func asProblem(err error) (*Problem, bool) {
-	p := problemFor(err)
-	return p, p.Status != http.StatusInternalServerError
+	writeProblem(w, r, s.log, err)
 }
 
 func firstLine(s string) string {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/phone"
 	"github.com/holdline/holdline/internal/screenpop"
@@ -30,7 +29,7 @@ func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) 
 		return nil, notConfigured("screen pop")
 	}
 	if req.Body == nil {
-		return nil, Invalid("", "a JSON request body is required")
+		return nil, invalidBody()
 	}
 	region := svc.DefaultRegion
 	if req.Body.Region != nil && *req.Body.Region != "" {
@@ -51,17 +50,17 @@ func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) 
 type screenPopResponse screenpop.Result
 
 type screenPopWire struct {
-	E164     string       `json:"e164"`
-	Contact  *crm.Contact `json:"contact"`
-	Records  []crm.Record `json:"records"`
-	Source   string       `json:"source"`
-	Degraded bool         `json:"degraded"`
-	Reasons  []string     `json:"reasons"`
-	AgeMS    int64        `json:"age_ms"`
+	E164     string             `json:"e164"`
+	Contact  *screenpop.Contact `json:"contact"`
+	Records  []screenpop.Record `json:"records"`
+	Source   string             `json:"source"`
+	Degraded bool               `json:"degraded"`
+	Reasons  []string           `json:"reasons"`
+	AgeMS    int64              `json:"age_ms"`
 }
 
 var noStrings = []string{}
-var noRecords = []crm.Record{}
+var noRecords = []screenpop.Record{}
 
 func (r screenPopResponse) VisitScreenPopResponse(w http.ResponseWriter) error {
 	wire := screenPopWire{E164: r.E164, Contact: r.Contact, Records: r.Records, Source: r.Source, Degraded: r.Degraded, Reasons: r.Reasons, AgeMS: r.AgeMS}

@@ -1,8 +1,8 @@
 package gateway
 
 import (
-	"net/http"
-
+	"github.com/holdline/holdline/internal/authn"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
@@ -25,13 +25,9 @@ type Services struct {
 	// Outbox backs the /v1/admin/outbox operations.
 	Outbox Outbox
 	// Dialogflow answers detect-intent and GET /v1/dialogflow/agents.
-	Dialogflow DialogflowService
+	Dialogflow conversation.Service
 	// Identity answers POST /v1/identity/verify.
-	Identity IdentityService
+	Identity authn.Verifier
 	// Recordings answers POST /v1/interactions/{id}/recordings.
 	Recordings Recorder
-}
-
-func notConfigured(what string) *Problem {
-	return newProblem(http.StatusServiceUnavailable, "unavailable", what+" is not configured on this sidecar")
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/gateway/adminapi"
 	"github.com/holdline/holdline/internal/resilience"
 )
@@ -186,28 +187,27 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) uiAction(apply func(ctx context.Context, d *resilience.Dependency, r *http.Request, reason string) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			writeProblem(w, r, s.log, Invalid("", "could not read the form"))
+			writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "", "could not read the form"))
 			return
 		}
 		actor, ok := s.tokenName(r.PostForm.Get("token"))
 		if !ok {
-			p := newProblem(http.StatusUnauthorized, "unauthorized", "the admin token is wrong")
-			writeProblem(w, r, s.log, p)
+			writeProblem(w, r, s.log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "the admin token is wrong"))
 			return
 		}
 		ctx := context.WithValue(r.Context(), actorKey, actor)
 		d, err := s.dependency(r.PostForm.Get("dependency"))
 		if err != nil {
-			writeProblem(w, r, s.log, problemFor(err))
+			writeProblem(w, r, s.log, err)
 			return
 		}
 		reason := strings.TrimSpace(r.PostForm.Get("reason"))
 		if reason == "" {
-			writeProblem(w, r, s.log, Invalid("reason", "say why: the reason is kept in the audit log"))
+			writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "reason", "say why: the reason is kept in the audit log"))
 			return
 		}
 		if utf8.RuneCountInString(reason) > maxReason {
-			writeProblem(w, r, s.log, Invalid("reason", fmt.Sprintf("at most %d characters", maxReason)))
+			writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "reason", "at most %d characters", maxReason))
 			return
 		}
 		msg, err := apply(ctx, d, r, reason)

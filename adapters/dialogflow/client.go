@@ -18,24 +18,19 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
 var (
-	// ErrUnknownAgent is returned by DetectIntent for an alias that is not
-	// in dialogflow.agents. The gateway answers 404.
+	// ErrUnknownAgent is wrapped (in a holdline ENOTFOUND error for
+	// "agent") by DetectIntent for an alias that is not in
+	// dialogflow.agents.
 	ErrUnknownAgent = errors.New("dialogflow: unknown agent alias")
 )
 
-// InputError is a turn's invalid input, returned by DetectIntent before
-// anything is sent. Field names the offending JSON field (text, event,
-// dtmf, language_code, parameters, session_id). The gateway answers 400.
-type InputError struct {
-	Field string
-	Msg   string
-}
-
-func (e *InputError) Error() string { return "dialogflow: " + e.Field + ": " + e.Msg }
+// Client is the conversation port of the gateway.
+var _ conversation.Service = (*Client)(nil)
 
 // Options are the optional knobs of New. The zero value talks to the real
 // regional endpoints with Application Default Credentials.

@@ -8,6 +8,8 @@ import (
 
 	"cloud.google.com/go/dialogflow/cx/apiv3/cxpb"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+
+	"github.com/holdline/holdline/internal/conversation"
 )
 
 // environment is one pinned environment: its clients, its breaker and
@@ -93,51 +95,14 @@ func (c *Client) readVersions(ctx context.Context, e *environment) {
 	}
 }
 
-// AgentStatus is one alias in GET /v1/dialogflow/agents and /v1/status.
-// The flat fields describe the primary environment, except that
-// VersionsRead and Drift cover the secondary too.
-type AgentStatus struct {
-	Alias       string `json:"alias"`
-	Environment string `json:"environment"`
-	Secondary   string `json:"secondary,omitempty"`
-	// Versions are the primary's version configs seen at start-up (or at
-	// the first successful read).
-	Versions []string `json:"versions"`
-	// VersionsRead is false while some environment of the alias has never
-	// been read: holdline serves on the configured pin regardless.
-	VersionsRead bool `json:"versions_read"`
-	// Drift is true when some environment's version configs changed since.
-	Drift bool `json:"drift"`
-	// Breaker is the primary's breaker: closed, open or half-open; open
-	// too when the dialogflow dependency's breaker is open or forced open.
-	Breaker      string              `json:"breaker"`
-	Environments []EnvironmentStatus `json:"environments"`
-}
-
-// EnvironmentStatus is one environment of an alias.
-type EnvironmentStatus struct {
-	Name string `json:"name"`
-	// Role is primary or secondary.
-	Role     string `json:"role"`
-	Endpoint string `json:"endpoint"`
-	// Versions were seen first; CurrentVersions at the last read.
-	Versions        []string   `json:"versions"`
-	CurrentVersions []string   `json:"current_versions"`
-	VersionsRead    bool       `json:"versions_read"`
-	Drift           bool       `json:"drift"`
-	Breaker         string     `json:"breaker"`
-	CheckedAt       *time.Time `json:"checked_at,omitempty"`
-	LastError       string     `json:"last_error,omitempty"`
-}
-
 // Agents reports every alias, sorted by alias. It calls nothing upstream.
 // Safe for concurrent use.
-func (c *Client) Agents() []AgentStatus {
+func (c *Client) Agents() []conversation.AgentStatus {
 	depOpen := !c.dep.BreakerAllows()
-	out := make([]AgentStatus, 0, len(c.aliases))
+	out := make([]conversation.AgentStatus, 0, len(c.aliases))
 	for _, alias := range c.aliases {
 		a := c.agents[alias]
-		st := AgentStatus{Alias: alias, Environment: a.primary.name, VersionsRead: true}
+		st := conversation.AgentStatus{Alias: alias, Environment: a.primary.name, VersionsRead: true}
 		if a.secondary != nil {
 			st.Secondary = a.secondary.name
 		}
@@ -161,14 +126,14 @@ func (c *Client) Agents() []AgentStatus {
 	return out
 }
 
-func (e *environment) status(depOpen bool) EnvironmentStatus {
+func (e *environment) status(depOpen bool) conversation.EnvironmentStatus {
 	br := breakerState(e.breaker).String()
 	if depOpen {
 		br = circuitbreaker.OpenState.String()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	es := EnvironmentStatus{
+	es := conversation.EnvironmentStatus{
 		Name:            e.name,
 		Endpoint:        e.clients.endpoint,
 		Versions:        nonNil(slices.Clone(e.baseline)),

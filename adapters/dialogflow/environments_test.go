@@ -10,6 +10,7 @@ import (
 
 	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -54,30 +55,30 @@ func TestDialogflowSecondaryFailoverWithAffinity(t *testing.T) {
 			t.Errorf("turn %q on session %s: environment %s source %s (reasons %v), want %s from %s",
 				text, session, got.Environment, got.Source, got.Reasons, wantEnv, wantSource)
 		}
-		if wantEnv == secondaryEnv && wantSource == dialogflow.SourceDialogflow &&
+		if wantEnv == secondaryEnv && wantSource == conversation.SourceDialogflow &&
 			(!got.Degraded || !cmp.Equal(got.Reasons, []string{"dialogflow: served by the secondary environment"})) {
 			t.Errorf("turn on the secondary: degraded %v reasons %v, want degraded, served by the secondary", got.Degraded, got.Reasons)
 		}
 	}
 
-	step("old", "hello", primaryEnv, dialogflow.SourceDialogflow)
+	step("old", "hello", primaryEnv, conversation.SourceDialogflow)
 	df.SetEnvironmentMode(primaryEnv, sim.DialogflowUnavailable)
-	step("old", "hello", primaryEnv, dialogflow.SourceFallback) // the region fails: hand-off, breaker opens
+	step("old", "hello", primaryEnv, conversation.SourceFallback) // the region fails: hand-off, breaker opens
 	if p, s := breakers(); p != "open" || s != "closed" {
 		t.Fatalf("breakers after the failure: primary %s, secondary %s; want open, closed", p, s)
 	}
-	step("new", "hello", secondaryEnv, dialogflow.SourceDialogflow)   // a new session fails over
-	step("old", "balance", secondaryEnv, dialogflow.SourceDialogflow) // its environment's breaker opened: it moves
+	step("new", "hello", secondaryEnv, conversation.SourceDialogflow)   // a new session fails over
+	step("old", "balance", secondaryEnv, conversation.SourceDialogflow) // its environment's breaker opened: it moves
 
 	df.SetEnvironmentMode(primaryEnv, "")
 	eventually(t, "the primary breaker to allow a probe", func() bool { p, _ := breakers(); return p == "half-open" })
-	step("new", "balance", secondaryEnv, dialogflow.SourceDialogflow) // affinity: stays on the secondary
-	step("fresh", "hello", primaryEnv, dialogflow.SourceDialogflow)   // a new session probes the primary
+	step("new", "balance", secondaryEnv, conversation.SourceDialogflow) // affinity: stays on the secondary
+	step("fresh", "hello", primaryEnv, conversation.SourceDialogflow)   // a new session probes the primary
 	if p, _ := breakers(); p != "closed" {
 		t.Errorf("primary breaker after a good probe = %s, want closed", p)
 	}
-	step("new", "bye", secondaryEnv, dialogflow.SourceDialogflow) // END_SESSION ends the affinity
-	step("new", "hello", primaryEnv, dialogflow.SourceDialogflow) // the same ID is a new session
+	step("new", "bye", secondaryEnv, conversation.SourceDialogflow) // END_SESSION ends the affinity
+	step("new", "hello", primaryEnv, conversation.SourceDialogflow) // the same ID is a new session
 
 	want := append(sessionsUnder(primaryEnv, "old", "old"), sessionsUnder(secondaryEnv, "new", "old", "new")...)
 	want = append(want, sessionsUnder(primaryEnv, "fresh")...)
@@ -104,7 +105,7 @@ func TestDialogflowNoSecondaryBreakerOpenFallsBack(t *testing.T) {
 	f.turn(t, "a", "hello")
 	df.SetMode(sim.DialogflowOK)
 	got := f.turn(t, "b", "hello")
-	if got.Source != dialogflow.SourceFallback || !cmp.Equal(got.Reasons, []string{"dialogflow: circuit open"}) {
+	if got.Source != conversation.SourceFallback || !cmp.Equal(got.Reasons, []string{"dialogflow: circuit open"}) {
 		t.Errorf("turn with the environment breaker open = %+v, want a fallback for circuit open", got)
 	}
 	if n := len(df.Sessions()); n != 1 {
@@ -189,7 +190,7 @@ func TestDialogflowStartsWhenEnvironmentsFail(t *testing.T) {
 			if got := st.Environments[0].LastError; !slices.Contains(want, got) {
 				t.Errorf("LastError = %q with the control plane %s, want one of %q", got, mode, want)
 			}
-			if got := f.turn(t, "call-1", "hello"); got.Source != dialogflow.SourceDialogflow || got.Environment != primaryEnv {
+			if got := f.turn(t, "call-1", "hello"); got.Source != conversation.SourceDialogflow || got.Environment != primaryEnv {
 				t.Errorf("turn with the control plane down = %+v, want Dialogflow on the pinned environment", got)
 			}
 

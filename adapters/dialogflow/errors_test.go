@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/holdline/holdline/adapters/dialogflow"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -17,7 +17,7 @@ func TestDialogflowCallerErrorsDoNotMoveTheBreaker(t *testing.T) {
 	f := newFixture(t, df, setup{})
 	const calls = 40 // twice the default min_requests
 	for i := range calls {
-		got, err := f.c.DetectIntent(t.Context(), "support", "bad-lang", dialogflow.Input{Text: "hola", LanguageCode: "xx_NOT!"})
+		got, err := f.c.DetectIntent(t.Context(), "support", "bad-lang", conversation.Input{Text: "hola", LanguageCode: "xx_NOT!"})
 		if err != nil || !cmp.Equal(got.Reasons, []string{"dialogflow: invalid argument"}) {
 			t.Fatalf("turn %d with a bad language code = %+v, %v; want a fallback for invalid argument", i, got, err)
 		}
@@ -28,7 +28,7 @@ func TestDialogflowCallerErrorsDoNotMoveTheBreaker(t *testing.T) {
 	if st := f.c.Agents()[0].Breaker; st != "closed" {
 		t.Errorf("after %d bad requests the region's breaker is %s, want closed", calls, st)
 	}
-	if got := f.turn(t, "good", "hello"); got.Source == dialogflow.SourceFallback {
+	if got := f.turn(t, "good", "hello"); got.Source == conversation.SourceFallback {
 		t.Errorf("a good turn after the bad ones fell back: %+v", got)
 	}
 

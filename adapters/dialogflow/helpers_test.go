@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
 )
@@ -111,9 +112,9 @@ func (f *fixture) endpointsAsked() []string {
 }
 
 // turn runs one turn that must not fail.
-func (f *fixture) turn(t *testing.T, session, text string) dialogflow.Turn {
+func (f *fixture) turn(t *testing.T, session, text string) conversation.Turn {
 	t.Helper()
-	tr, err := f.c.DetectIntent(t.Context(), "support", session, dialogflow.Input{Text: text, LanguageCode: "en"})
+	tr, err := f.c.DetectIntent(t.Context(), "support", session, conversation.Input{Text: text, LanguageCode: "en"})
 	if err != nil {
 		t.Fatalf("DetectIntent(%q, %q) = %v", session, text, err)
 	}

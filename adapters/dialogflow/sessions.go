@@ -15,57 +15,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/holdline/holdline"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/upstream"
 )
-
-// Turn sources.
-const (
-	// SourceDialogflow: Dialogflow answered the turn.
-	SourceDialogflow = "dialogflow"
-	// SourceFallback: the alias's configured hand-off answered.
-	SourceFallback = "fallback"
-)
-
-// Input is one caller turn: exactly one of Text, Event and DTMF.
-type Input struct {
-	// Text is what the caller said or typed, at most 256 characters.
-	Text string
-	// Event is a Dialogflow event name, at most 128 characters.
-	Event string
-	// DTMF is keypad digits: 1 to 32 of 0-9, * and #.
-	DTMF string
-	// LanguageCode is required, e.g. "en" or "en-US".
-	LanguageCode string
-	// Parameters are session parameters to set (JSON values).
-	Parameters map[string]any
-}
-
-// Turn is the answer to one turn.
-type Turn struct {
-	// Messages are the text responses, in order.
-	Messages []string
-	// Intent and Page are display names; empty when none matched.
-	Intent, Page string
-	// Parameters are the session parameters after the turn.
-	Parameters map[string]any
-	// Environment is the environment that handled (or, for a fallback,
-	// was chosen for) the turn.
-	Environment string
-	// Source is SourceDialogflow or SourceFallback.
-	Source string
-	// LiveAgentHandoff is true when Dialogflow asked for a live agent and
-	// on every fallback.
-	LiveAgentHandoff bool
-	// HandoffQueue is where to hand off: the "queue" string of
-	// Dialogflow's hand-off metadata when present, else the alias's
-	// fallback queue. Empty without a hand-off.
-	HandoffQueue string
-	// Degraded is true for a fallback and for a turn served by the
-	// secondary environment; Reasons say why.
-	Degraded bool
-	Reasons  []string
-}
 
 // noRetry turns off the client's own retry for one call.
 var noRetry = gax.WithRetry(func() gax.Retryer { return nil })
@@ -81,20 +35,23 @@ var (
 // within the alias budget whatever Dialogflow does (and sooner if ctx
 // ends first).
 //
-// Its only errors are ErrUnknownAgent (wrapped) and an *InputError for a
-// bad session ID or input; neither reaches Dialogflow. The call is never
+// Its only errors are *holdline.Error values: ENOTFOUND for "agent"
+// wrapping ErrUnknownAgent, and EINVALID naming the field of a bad session
+// ID or input; neither reaches Dialogflow. The call is never
 // retried. DetectIntent is safe for concurrent use.
-func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in Input) (Turn, error) {
+func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in conversation.Input) (conversation.Turn, error) {
 	a, ok := c.agents[alias]
 	if !ok {
-		return Turn{}, fmt.Errorf("%w: %q", ErrUnknownAgent, alias)
+		return conversation.Turn{}, holdline.Wrap(holdline.ENOTFOUND, "agent",
+			fmt.Sprintf("no Dialogflow agent has the alias %q (see GET /v1/dialogflow/agents)", alias),
+			fmt.Errorf("%w: %q", ErrUnknownAgent, alias))
 	}
 	if !sessionIDPattern.MatchString(sessionID) {
-		return Turn{}, &InputError{"session_id", "must be 1 to 36 letters, digits, '-' or '_'"}
+		return conversation.Turn{}, holdline.Errorf(holdline.EINVALID, "session_id", "must be 1 to 36 letters, digits, '-' or '_'")
 	}
 	req, err := request(in)
 	if err != nil {
-		return Turn{}, err
+		return conversation.Turn{}, err
 	}
 
 	start := c.now()
@@ -120,14 +77,14 @@ func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in I
 		e.settle(ctx, called, err)
 	}
 
-	var t Turn
+	var t conversation.Turn
 	outcome := outcomeAnswered
 	if err != nil {
 		why := c.reason(tctx, err)
-		t = Turn{
+		t = conversation.Turn{
 			Messages:         []string{a.fallback.Message},
 			Environment:      e.name,
-			Source:           SourceFallback,
+			Source:           conversation.SourceFallback,
 			LiveAgentHandoff: true,
 			HandoffQueue:     a.fallback.Queue,
 			Degraded:         true,
@@ -154,45 +111,45 @@ func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in I
 }
 
 // request validates in and builds the request, without its session.
-func request(in Input) (*cxpb.DetectIntentRequest, error) {
+func request(in conversation.Input) (*cxpb.DetectIntentRequest, error) {
 	qi := &cxpb.QueryInput{LanguageCode: in.LanguageCode}
 	var set []string
 	if in.Text != "" {
 		set = append(set, "text")
 		if utf8.RuneCountInString(in.Text) > 256 {
-			return nil, &InputError{"text", "must be at most 256 characters"}
+			return nil, holdline.Errorf(holdline.EINVALID, "text", "must be at most 256 characters")
 		}
 		qi.Input = &cxpb.QueryInput_Text{Text: &cxpb.TextInput{Text: in.Text}}
 	}
 	if in.Event != "" {
 		set = append(set, "event")
 		if utf8.RuneCountInString(in.Event) > 128 {
-			return nil, &InputError{"event", "must be at most 128 characters"}
+			return nil, holdline.Errorf(holdline.EINVALID, "event", "must be at most 128 characters")
 		}
 		qi.Input = &cxpb.QueryInput_Event{Event: &cxpb.EventInput{Event: in.Event}}
 	}
 	if in.DTMF != "" {
 		set = append(set, "dtmf")
 		if !dtmfPattern.MatchString(in.DTMF) {
-			return nil, &InputError{"dtmf", "must be 1 to 32 of the keys 0-9, * and #"}
+			return nil, holdline.Errorf(holdline.EINVALID, "dtmf", "must be 1 to 32 of the keys 0-9, * and #")
 		}
 		qi.Input = &cxpb.QueryInput_Dtmf{Dtmf: &cxpb.DtmfInput{Digits: in.DTMF}}
 	}
 	switch len(set) {
 	case 0:
-		return nil, &InputError{"text", "exactly one of text, event or dtmf is required"}
+		return nil, holdline.Errorf(holdline.EINVALID, "text", "exactly one of text, event or dtmf is required")
 	case 1:
 	default:
-		return nil, &InputError{set[1], fmt.Sprintf("exactly one of text, event or dtmf may be set, not %s and %s", set[0], set[1])}
+		return nil, holdline.Errorf(holdline.EINVALID, set[1], "exactly one of text, event or dtmf may be set, not %s and %s", set[0], set[1])
 	}
 	if n := len(in.LanguageCode); n < 2 || n > 35 {
-		return nil, &InputError{"language_code", "is required: a language tag such as en or en-US"}
+		return nil, holdline.Errorf(holdline.EINVALID, "language_code", "is required: a language tag such as en or en-US")
 	}
 	req := &cxpb.DetectIntentRequest{QueryInput: qi}
 	if len(in.Parameters) > 0 {
 		p, err := structpb.NewStruct(in.Parameters)
 		if err != nil {
-			return nil, &InputError{"parameters", "must be an object of JSON values"}
+			return nil, holdline.Errorf(holdline.EINVALID, "parameters", "must be an object of JSON values")
 		}
 		req.QueryParams = &cxpb.QueryParameters{Parameters: p}
 	}
@@ -201,12 +158,12 @@ func request(in Input) (*cxpb.DetectIntentRequest, error) {
 
 // turnFrom maps Dialogflow's answer. ended reports that the session is
 // over: the turn reached END_SESSION or sent an EndInteraction.
-func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t Turn, ended bool) {
+func turnFrom(resp *cxpb.DetectIntentResponse, a *agent, e *environment) (t conversation.Turn, ended bool) {
 	qr := resp.GetQueryResult()
-	t = Turn{
+	t = conversation.Turn{
 		Messages:    []string{},
 		Environment: e.name,
-		Source:      SourceDialogflow,
+		Source:      conversation.SourceDialogflow,
 		Reasons:     []string{},
 		Page:        qr.GetCurrentPage().GetDisplayName(),
 		Intent:      qr.GetIntent().GetDisplayName(),

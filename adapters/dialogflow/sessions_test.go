@@ -8,8 +8,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
 )
@@ -19,12 +21,12 @@ func TestDialogflowTurnRunsUnderPinnedEnvironment(t *testing.T) {
 	f := newFixture(t, df, setup{})
 
 	got := f.turn(t, "call-1", "hello there")
-	want := dialogflow.Turn{
+	want := conversation.Turn{
 		Messages:    []string{"Hello! How can I help you today?"},
 		Intent:      "greeting",
 		Page:        "Start Page",
 		Environment: primaryEnv,
-		Source:      dialogflow.SourceDialogflow,
+		Source:      conversation.SourceDialogflow,
 		Reasons:     []string{},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -42,7 +44,7 @@ func TestDialogflowTurnRunsUnderPinnedEnvironment(t *testing.T) {
 func TestDialogflowParametersRoundTrip(t *testing.T) {
 	df := startSim(t)
 	f := newFixture(t, df, setup{})
-	got, err := f.c.DetectIntent(t.Context(), "support", "call-1", dialogflow.Input{
+	got, err := f.c.DetectIntent(t.Context(), "support", "call-1", conversation.Input{
 		Text: "what is my balance", LanguageCode: "en-US", Parameters: map[string]any{"account": "A-17"},
 	})
 	if err != nil {
@@ -60,11 +62,11 @@ func TestDialogflowParametersRoundTrip(t *testing.T) {
 func TestDialogflowEventAndDTMF(t *testing.T) {
 	df := startSim(t)
 	f := newFixture(t, df, setup{})
-	ev, err := f.c.DetectIntent(t.Context(), "support", "call-1", dialogflow.Input{Event: "welcome", LanguageCode: "en"})
+	ev, err := f.c.DetectIntent(t.Context(), "support", "call-1", conversation.Input{Event: "welcome", LanguageCode: "en"})
 	if err != nil || ev.Intent != "greeting" {
 		t.Errorf("DetectIntent(event welcome) = %+v, %v; want intent greeting", ev, err)
 	}
-	dt, err := f.c.DetectIntent(t.Context(), "support", "call-1", dialogflow.Input{DTMF: "12#", LanguageCode: "en"})
+	dt, err := f.c.DetectIntent(t.Context(), "support", "call-1", conversation.Input{DTMF: "12#", LanguageCode: "en"})
 	if err != nil || dt.Intent != "dtmf" || dt.Parameters["digits"] != "12#" {
 		t.Errorf("DetectIntent(dtmf 12#) = %+v, %v; want intent dtmf with digits 12#", dt, err)
 	}
@@ -74,12 +76,12 @@ func TestDialogflowLiveAgentHandoffFromDialogflow(t *testing.T) {
 	df := startSim(t)
 	f := newFixture(t, df, setup{})
 	got := f.turn(t, "call-1", "I want a representative")
-	want := dialogflow.Turn{
+	want := conversation.Turn{
 		Messages:         []string{"Connecting you to an agent."},
 		Intent:           "live_agent",
 		Page:             "Start Page",
 		Environment:      primaryEnv,
-		Source:           dialogflow.SourceDialogflow,
+		Source:           conversation.SourceDialogflow,
 		LiveAgentHandoff: true,
 		HandoffQueue:     "sim-live", // from the hand-off metadata
 		Reasons:          []string{},
@@ -98,30 +100,30 @@ func TestDialogflowInputErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		session string
-		in      dialogflow.Input
+		in      conversation.Input
 		field   string
 	}{
-		{"no input", "s1", dialogflow.Input{LanguageCode: "en"}, "text"},
-		{"text and event", "s1", dialogflow.Input{Text: "hi", Event: "welcome", LanguageCode: "en"}, "event"},
-		{"event and dtmf", "s1", dialogflow.Input{Event: "welcome", DTMF: "1", LanguageCode: "en"}, "dtmf"},
-		{"bad dtmf", "s1", dialogflow.Input{DTMF: "12a", LanguageCode: "en"}, "dtmf"},
-		{"long text", "s1", dialogflow.Input{Text: strings.Repeat("x", 257), LanguageCode: "en"}, "text"},
-		{"no language", "s1", dialogflow.Input{Text: "hi"}, "language_code"},
-		{"session too long", strings.Repeat("s", 37), dialogflow.Input{Text: "hi", LanguageCode: "en"}, "session_id"},
-		{"session with slash", "a/b", dialogflow.Input{Text: "hi", LanguageCode: "en"}, "session_id"},
-		{"parameters not JSON", "s1", dialogflow.Input{Text: "hi", LanguageCode: "en", Parameters: map[string]any{"c": make(chan int)}}, "parameters"},
+		{"no input", "s1", conversation.Input{LanguageCode: "en"}, "text"},
+		{"text and event", "s1", conversation.Input{Text: "hi", Event: "welcome", LanguageCode: "en"}, "event"},
+		{"event and dtmf", "s1", conversation.Input{Event: "welcome", DTMF: "1", LanguageCode: "en"}, "dtmf"},
+		{"bad dtmf", "s1", conversation.Input{DTMF: "12a", LanguageCode: "en"}, "dtmf"},
+		{"long text", "s1", conversation.Input{Text: strings.Repeat("x", 257), LanguageCode: "en"}, "text"},
+		{"no language", "s1", conversation.Input{Text: "hi"}, "language_code"},
+		{"session too long", strings.Repeat("s", 37), conversation.Input{Text: "hi", LanguageCode: "en"}, "session_id"},
+		{"session with slash", "a/b", conversation.Input{Text: "hi", LanguageCode: "en"}, "session_id"},
+		{"parameters not JSON", "s1", conversation.Input{Text: "hi", LanguageCode: "en", Parameters: map[string]any{"c": make(chan int)}}, "parameters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := f.c.DetectIntent(t.Context(), "support", tt.session, tt.in)
-			ie, ok := errors.AsType[*dialogflow.InputError](err)
-			if !ok || ie.Field != tt.field {
-				t.Errorf("DetectIntent(%+v) = %v, want an InputError for %q", tt.in, err, tt.field)
+			if holdline.ErrorCode(err) != holdline.EINVALID || holdline.ErrorField(err) != tt.field {
+				t.Errorf("DetectIntent(%+v) = %v, want an invalid error for %q", tt.in, err, tt.field)
 			}
 		})
 	}
-	if _, err := f.c.DetectIntent(t.Context(), "billing", "s1", dialogflow.Input{Text: "hi", LanguageCode: "en"}); !errors.Is(err, dialogflow.ErrUnknownAgent) {
-		t.Errorf("DetectIntent(unknown alias) = %v, want ErrUnknownAgent", err)
+	if _, err := f.c.DetectIntent(t.Context(), "billing", "s1", conversation.Input{Text: "hi", LanguageCode: "en"}); !errors.Is(err, dialogflow.ErrUnknownAgent) ||
+		holdline.ErrorCode(err) != holdline.ENOTFOUND || holdline.ErrorField(err) != "agent" {
+		t.Errorf("DetectIntent(unknown alias) = %v, want not_found for agent wrapping ErrUnknownAgent", err)
 	}
 	if got := df.Sessions(); len(got) != 0 {
 		t.Errorf("bad input reached Dialogflow: %v", got)
@@ -188,10 +190,10 @@ func TestDialogflowFallbackWithinBudget(t *testing.T) {
 			start := time.Now()
 			got := f.turn(t, "call-1", "hello")
 			elapsed := time.Since(start)
-			want := dialogflow.Turn{
+			want := conversation.Turn{
 				Messages:         []string{fallbackMsg},
 				Environment:      primaryEnv,
-				Source:           dialogflow.SourceFallback,
+				Source:           conversation.SourceFallback,
 				LiveAgentHandoff: true,
 				HandoffQueue:     fallbackQ,
 				Degraded:         true,
@@ -220,7 +222,7 @@ func TestDialogflowBreakerForcedOpenFallsBackWithoutCalling(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := f.turn(t, "call-1", "hello")
-	if got.Source != dialogflow.SourceFallback || !cmp.Equal(got.Reasons, []string{"dialogflow: circuit open"}) {
+	if got.Source != conversation.SourceFallback || !cmp.Equal(got.Reasons, []string{"dialogflow: circuit open"}) {
 		t.Errorf("DetectIntent with the breaker forced open = %+v, want a fallback for circuit open", got)
 	}
 	if s := df.Sessions(); len(s) != 0 {
@@ -250,7 +252,7 @@ func TestDialogflowInjectedFaultsActBeneathPolicies(t *testing.T) {
 	if _, err := faults.Add(resilience.Fault{Dependency: "dialogflow", ErrorRate: 1, Duration: config.Duration(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.DetectIntent(t.Context(), "support", "call-1", dialogflow.Input{Text: "hello", LanguageCode: "en"})
+	got, err := c.DetectIntent(t.Context(), "support", "call-1", conversation.Input{Text: "hello", LanguageCode: "en"})
 	if err != nil || !cmp.Equal(got.Reasons, []string{"dialogflow: injected fault"}) {
 		t.Errorf("DetectIntent under a drill = %+v, %v; want a fallback for the injected fault", got, err)
 	}
@@ -264,7 +266,7 @@ func TestDialogflowInjectedFaultsActBeneathPolicies(t *testing.T) {
 func BenchmarkDialogflowTurn(b *testing.B) {
 	df := startSim(b)
 	f := newFixture(b, df, setup{})
-	in := dialogflow.Input{Text: "hello", LanguageCode: "en"}
+	in := conversation.Input{Text: "hello", LanguageCode: "en"}
 	for b.Loop() {
 		if _, err := f.c.DetectIntent(b.Context(), "support", "bench", in); err != nil {
 			b.Fatal(err)
@@ -280,7 +282,7 @@ func BenchmarkDialogflowFallbackBreakerOpen(b *testing.B) {
 	if err := f.dep.SetBreakerMode(resilience.BreakerOpen, "bench", "bench"); err != nil {
 		b.Fatal(err)
 	}
-	in := dialogflow.Input{Text: "hello", LanguageCode: "en"}
+	in := conversation.Input{Text: "hello", LanguageCode: "en"}
 	for b.Loop() {
 		if _, err := f.c.DetectIntent(b.Context(), "support", "bench", in); err != nil {
 			b.Fatal(err)

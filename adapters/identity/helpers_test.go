@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
@@ -184,7 +185,7 @@ func (e *env) mint(t testing.TB, sub string, opts ...sim.MintOption) string {
 }
 
 // verify runs Verify with the test's context.
-func (e *env) verify(t testing.TB, token string) identity.Verdict {
+func (e *env) verify(t testing.TB, token string) authn.Verdict {
 	t.Helper()
 	return e.v.Verify(t.Context(), token)
 }

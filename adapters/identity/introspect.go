@@ -15,6 +15,7 @@ import (
 
 	"github.com/maypok86/otter/v2"
 
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/upstream"
 )
@@ -36,25 +37,25 @@ type answer struct {
 	keep  time.Time // a positive answer serves an outage until then
 }
 
-func (a *answer) verdict(src Source) Verdict {
+func (a *answer) verdict(src authn.Source) authn.Verdict {
 	if !a.active {
 		return inactive(src, a.reason)
 	}
-	return Verdict{Active: true, Subject: a.subject, ExpiresAt: a.exp, Scopes: a.scopes, Claims: a.claims, Source: src}
+	return authn.Verdict{Active: true, Subject: a.subject, ExpiresAt: a.exp, Scopes: a.scopes, Claims: a.claims, Source: src}
 }
 
 // verifyOpaque answers from the cache while an answer is fresh, asks the
 // provider otherwise, and falls back to a cached positive answer (until
 // the token's exp, bounded by max_stale) when the provider cannot answer.
-func (v *Verifier) verifyOpaque(ctx context.Context, token string) (Verdict, outcome) {
+func (v *Verifier) verifyOpaque(ctx context.Context, token string) (authn.Verdict, outcome) {
 	key := sha256.Sum256([]byte(token))
 	now := v.now()
 	cached := v.cache.get(key)
 	if cached != nil && now.Before(cached.fresh) {
 		if cached.active {
-			return cached.verdict(SourceCache), outcomeActive
+			return cached.verdict(authn.SourceCache), outcomeActive
 		}
-		return cached.verdict(SourceCache), outcomeInvalid
+		return cached.verdict(authn.SourceCache), outcomeInvalid
 	}
 
 	a, err := v.introspect(ctx, token)
@@ -62,17 +63,17 @@ func (v *Verifier) verifyOpaque(ctx context.Context, token string) (Verdict, out
 	if err != nil {
 		why := reasonFor(err)
 		if errors.Is(err, errNoIntrospection) {
-			return inactive(SourceIntrospection, "opaque tokens are not accepted: no introspection endpoint"), outcomeUnavailable
+			return inactive(authn.SourceIntrospection, "opaque tokens are not accepted: no introspection endpoint"), outcomeUnavailable
 		}
 		if cached != nil && cached.active && now.Before(cached.keep) {
-			vd := cached.verdict(SourceCache)
+			vd := cached.verdict(authn.SourceCache)
 			vd.Degraded = true
 			vd.Reasons = []string{why + "; using a cached introspection answer"}
 			v.log.Warn("introspection failed; using a cached answer", "token", tokenID(token), "reason", why)
 			return vd, outcomeDegraded
 		}
 		v.log.Warn("introspection failed; token refused", "token", tokenID(token), "reason", why)
-		vd := inactive(SourceIntrospection, why)
+		vd := inactive(authn.SourceIntrospection, why)
 		vd.Degraded = true // the provider, not the token, is why
 		return vd, outcomeUnavailable
 	}
@@ -90,9 +91,9 @@ func (v *Verifier) verifyOpaque(ctx context.Context, token string) (Verdict, out
 	}
 	v.cache.put(key, a)
 	if !a.active {
-		return a.verdict(SourceIntrospection), outcomeInvalid
+		return a.verdict(authn.SourceIntrospection), outcomeInvalid
 	}
-	return a.verdict(SourceIntrospection), outcomeActive
+	return a.verdict(authn.SourceIntrospection), outcomeActive
 }
 
 func minTime(a, b time.Time) time.Time {

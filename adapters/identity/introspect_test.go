@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/sim"
 )
@@ -21,8 +22,8 @@ func TestIdPOpaqueTokenIntrospectedThenCached(t *testing.T) {
 	exp := e.clock.Now().Add(time.Hour)
 	tok := e.idp.MintOpaque("agent-3", sim.MintExpiresAt(exp), sim.MintScopes("screenpop"))
 
-	want := identity.Verdict{Active: true, Subject: "agent-3", ExpiresAt: exp, Scopes: []string{"screenpop"}, Source: identity.SourceIntrospection}
-	opts := []cmp.Option{cmpopts.IgnoreFields(identity.Verdict{}, "Claims"), cmpopts.EquateApproxTime(time.Second)}
+	want := authn.Verdict{Active: true, Subject: "agent-3", ExpiresAt: exp, Scopes: []string{"screenpop"}, Source: authn.SourceIntrospection}
+	opts := []cmp.Option{cmpopts.IgnoreFields(authn.Verdict{}, "Claims"), cmpopts.EquateApproxTime(time.Second)}
 	got := e.verify(t, tok)
 	if diff := cmp.Diff(want, got, opts...); diff != "" {
 		t.Errorf("Verify(opaque) mismatch (-want +got):\n%s", diff)
@@ -36,7 +37,7 @@ func TestIdPOpaqueTokenIntrospectedThenCached(t *testing.T) {
 	// identity.introspection.max_positive_ttl (30s).
 	revoke(t, e, tok)
 	e.clock.Advance(29 * time.Second)
-	want.Source = identity.SourceCache
+	want.Source = authn.SourceCache
 	if diff := cmp.Diff(want, e.verify(t, tok), opts...); diff != "" {
 		t.Errorf("Verify(opaque, cached) mismatch (-want +got):\n%s", diff)
 	}
@@ -48,7 +49,7 @@ func TestIdPOpaqueTokenIntrospectedThenCached(t *testing.T) {
 	// revocation is seen.
 	e.clock.Advance(2 * time.Second)
 	got = e.verify(t, tok)
-	if got.Active || got.Degraded || got.Source != identity.SourceIntrospection {
+	if got.Active || got.Degraded || got.Source != authn.SourceIntrospection {
 		t.Errorf("Verify(revoked, past max_positive_ttl) = %+v, want inactive from introspection", got)
 	}
 	if got := e.idp.Hit(sim.IdPIntrospect); got != 2 {
@@ -109,11 +110,11 @@ func TestIdPOpaqueCacheIsBoundedAndReported(t *testing.T) {
 func TestIdPOpaqueNegativeCaching(t *testing.T) {
 	e := newEnv(t)
 	const unknown = "op_never_issued"
-	want := identity.Verdict{Source: identity.SourceIntrospection, Reasons: []string{"token inactive"}}
+	want := authn.Verdict{Source: authn.SourceIntrospection, Reasons: []string{"token inactive"}}
 	if diff := cmp.Diff(want, e.verify(t, unknown)); diff != "" {
 		t.Errorf("Verify(unknown opaque) mismatch (-want +got):\n%s", diff)
 	}
-	want.Source = identity.SourceCache
+	want.Source = authn.SourceCache
 	if diff := cmp.Diff(want, e.verify(t, unknown)); diff != "" {
 		t.Errorf("Verify(unknown opaque, again) mismatch (-want +got):\n%s", diff)
 	}
@@ -141,15 +142,15 @@ func TestIdPOpaqueDuringOutage(t *testing.T) {
 	e.clock.Advance(20 * time.Minute) // past MaxPositiveTTL, before exp
 
 	got := e.verify(t, seen)
-	want := identity.Verdict{
-		Active: true, Subject: "seen", ExpiresAt: exp, Source: identity.SourceCache, Degraded: true,
+	want := authn.Verdict{
+		Active: true, Subject: "seen", ExpiresAt: exp, Source: authn.SourceCache, Degraded: true,
 		Reasons: []string{"identity: http 503; using a cached introspection answer"},
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(identity.Verdict{}, "Claims"), cmpopts.EquateApproxTime(time.Second)); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(authn.Verdict{}, "Claims"), cmpopts.EquateApproxTime(time.Second)); diff != "" {
 		t.Errorf("Verify(seen, provider down) mismatch (-want +got):\n%s", diff)
 	}
 
-	want = identity.Verdict{Source: identity.SourceIntrospection, Degraded: true, Reasons: []string{"identity: http 503"}}
+	want = authn.Verdict{Source: authn.SourceIntrospection, Degraded: true, Reasons: []string{"identity: http 503"}}
 	if diff := cmp.Diff(want, e.verify(t, never)); diff != "" {
 		t.Errorf("Verify(never seen, provider down) mismatch (-want +got):\n%s", diff)
 	}
@@ -163,7 +164,7 @@ func TestIdPOpaqueDuringOutage(t *testing.T) {
 func TestIdPOpaqueBadClientCredentials(t *testing.T) {
 	e := newEnv(t, func(c *envConfig) { c.cfg.ClientSecret = "wrong" })
 	got := e.verify(t, e.idp.MintOpaque("agent"))
-	want := identity.Verdict{Source: identity.SourceIntrospection, Degraded: true, Reasons: []string{"identity: http 401"}}
+	want := authn.Verdict{Source: authn.SourceIntrospection, Degraded: true, Reasons: []string{"identity: http 401"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Verify(opaque, wrong client secret) mismatch (-want +got):\n%s", diff)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
@@ -35,38 +36,38 @@ func parseHeader(token string) (joseHeader, bool) {
 }
 
 // verifyJWT verifies a compact JWS token against the key set.
-func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcome) {
+func (v *Verifier) verifyJWT(ctx context.Context, token string) (authn.Verdict, outcome) {
 	h, ok := parseHeader(token)
 	if !ok {
-		return inactive(SourceJWT, "malformed token"), outcomeInvalid
+		return inactive(authn.SourceJWT, "malformed token"), outcomeInvalid
 	}
 	alg, ok := v.algs[h.Alg]
 	if !ok {
 		// The header is the attacker's: name known algorithms only.
 		switch a, known := jwa.LookupSignatureAlgorithm(h.Alg); {
 		case h.Alg == "" || strings.EqualFold(h.Alg, "none"):
-			return inactive(SourceJWT, "algorithm none refused"), outcomeInvalid
+			return inactive(authn.SourceJWT, "algorithm none refused"), outcomeInvalid
 		case known:
-			return inactive(SourceJWT, fmt.Sprintf("algorithm %s not allowed", a)), outcomeInvalid
+			return inactive(authn.SourceJWT, fmt.Sprintf("algorithm %s not allowed", a)), outcomeInvalid
 		}
-		return inactive(SourceJWT, "unknown algorithm"), outcomeInvalid
+		return inactive(authn.SourceJWT, "unknown algorithm"), outcomeInvalid
 	}
 
 	if !v.typeAllowed(h.Typ) {
-		return inactive(SourceJWT, fmt.Sprintf("token type %q is not an accepted access token type (identity.token_types)", clip(h.Typ))), outcomeInvalid
+		return inactive(authn.SourceJWT, fmt.Sprintf("token type %q is not an accepted access token type (identity.token_types)", clip(h.Typ))), outcomeInvalid
 	}
 
 	st, why := v.usableKeys(ctx)
 	if st == nil {
 		v.log.Warn("jwt refused: no usable signing keys", "token", tokenID(token), "reason", why)
-		vd := inactive(SourceJWT, why)
+		vd := inactive(authn.SourceJWT, why)
 		vd.Degraded = true // the provider, not the token, is why
 		return vd, outcomeUnavailable
 	}
 	keys := st.set.find(h.Kid, alg)
 	if len(keys) == 0 {
 		if _, known := st.set.byKID[h.Kid]; known || h.Kid == "" {
-			return inactive(SourceJWT, "no signing key for this algorithm"), outcomeInvalid
+			return inactive(authn.SourceJWT, "no signing key for this algorithm"), outcomeInvalid
 		}
 		// A kid we have never seen: the provider may have rotated.
 		fresh, err := v.refreshOnDemand(ctx, true)
@@ -77,7 +78,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 			st, keys = fresh, fresh.set.find(h.Kid, alg)
 		}
 		if len(keys) == 0 {
-			vd := inactive(SourceJWT, "unknown signing key")
+			vd := inactive(authn.SourceJWT, "unknown signing key")
 			if err != nil && !errors.Is(err, errRefreshLimited) {
 				vd.Reasons = append(vd.Reasons, reasonFor(err))
 			}
@@ -99,7 +100,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 		}
 	}
 	if err != nil {
-		return inactive(SourceJWT, "invalid signature"), outcomeInvalid
+		return inactive(authn.SourceJWT, "invalid signature"), outcomeInvalid
 	}
 	tok, err := jwt.Parse(payload,
 		jwt.WithVerify(false), // verified above
@@ -111,10 +112,10 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (Verdict, outcom
 		jwt.WithRequiredClaim(jwt.ExpirationKey),
 	)
 	if err != nil {
-		return inactive(SourceJWT, jwtReason(err)), outcomeInvalid
+		return inactive(authn.SourceJWT, jwtReason(err)), outcomeInvalid
 	}
 
-	vd := Verdict{Active: true, Source: SourceJWT}
+	vd := authn.Verdict{Active: true, Source: authn.SourceJWT}
 	vd.Subject, _ = tok.Subject()
 	vd.ExpiresAt, _ = tok.Expiration()
 	if json.Unmarshal(payload, &vd.Claims) != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/sim"
 )
@@ -22,14 +22,14 @@ func TestIdPVerifyValidJWT(t *testing.T) {
 	tok := e.mint(t, "agent-7", sim.MintExpiresAt(exp), sim.MintScopes("crm.read", "crm.write"))
 
 	got := e.verify(t, tok)
-	want := identity.Verdict{
+	want := authn.Verdict{
 		Active:    true,
 		Subject:   "agent-7",
 		ExpiresAt: exp,
 		Scopes:    []string{"crm.read", "crm.write"},
-		Source:    identity.SourceJWT,
+		Source:    authn.SourceJWT,
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(identity.Verdict{}, "Claims"), cmpopts.EquateApproxTime(time.Second)); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(authn.Verdict{}, "Claims"), cmpopts.EquateApproxTime(time.Second)); diff != "" {
 		t.Errorf("Verify(valid) mismatch (-want +got):\n%s", diff)
 	}
 	if got.Claims["iss"] != e.idp.Issuer() || got.Claims["sub"] != "agent-7" {
@@ -131,7 +131,7 @@ func TestIdPVerifyRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := e.verify(t, tt.token())
-			want := identity.Verdict{Source: identity.SourceJWT, Reasons: []string{tt.want}}
+			want := authn.Verdict{Source: authn.SourceJWT, Reasons: []string{tt.want}}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Verify mismatch (-want +got):\n%s", diff)
 			}
@@ -241,7 +241,7 @@ func TestIdPProviderDownServesCachedKeysUntilMaxStale(t *testing.T) {
 	}
 
 	got := e.verify(t, e.mint(t, "during-outage", exp))
-	if !got.Active || !got.Degraded || got.Source != identity.SourceJWT || len(got.Reasons) != 1 ||
+	if !got.Active || !got.Degraded || got.Source != authn.SourceJWT || len(got.Reasons) != 1 ||
 		!strings.Contains(got.Reasons[0], "cached signing keys 2h0m0s old") {
 		t.Errorf("Verify(provider down, keys 2h old) = %+v, want active, degraded, with a reason", got)
 	}

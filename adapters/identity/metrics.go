@@ -1,6 +1,10 @@
 package identity
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/holdline/holdline/internal/authn"
+)
 
 // outcome is a verdict's result label.
 type outcome string
@@ -48,7 +52,7 @@ func (m *metrics) register(r prometheus.Registerer) error {
 	return nil
 }
 
-func (m *metrics) verified(vd Verdict, oc outcome) {
+func (m *metrics) verified(vd authn.Verdict, oc outcome) {
 	m.verifications.WithLabelValues(string(vd.Source), string(oc)).Inc()
 }
 

@@ -18,46 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/holdline/holdline/internal/authn"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/resilience"
 )
 
-// Source says where a verdict came from.
-type Source string
-
-const (
-	// SourceJWT: the token was verified locally against the JWKS.
-	SourceJWT Source = "jwt"
-	// SourceIntrospection: the provider's introspection endpoint answered
-	// (or, for an inactive verdict, was asked and could not answer).
-	SourceIntrospection Source = "introspection"
-	// SourceCache: a cached introspection answer.
-	SourceCache Source = "cache"
-)
-
-// Verdict is the answer for one token, in the shape of RFC 7662. An
-// invalid token is Active false with a reason, never an error.
-type Verdict struct {
-	// Active is true only for a token verified now or by a cached answer.
-	Active bool
-	// Subject is the sub claim of an active token.
-	Subject string
-	// ExpiresAt is the token's exp; zero when it has none (opaque tokens).
-	ExpiresAt time.Time
-	// Scopes are the space-separated scope claim (or the scp array).
-	Scopes []string
-	// Claims are the token's claims (JWT payload or introspection answer)
-	// for an active token; nil otherwise.
-	Claims map[string]any
-	// Source is jwt, introspection or cache.
-	Source Source
-	// Degraded is true when the verdict rests on cached keys or a cached
-	// answer because the provider could not be reached.
-	Degraded bool
-	// Reasons say why the token is inactive or the verdict degraded. They
-	// are safe to show to clients: no hosts, URLs or token material.
-	Reasons []string
-}
+// Verifier is the authn port of the gateway.
+var _ authn.Verifier = (*Verifier)(nil)
 
 // Options are the optional knobs of New. Zero values take the defaults.
 // The tunable limits (refresh intervals, TTLs, cache size) are in
@@ -196,16 +163,16 @@ func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifi
 // else is introspected. Verify never returns an active verdict it could not
 // establish (see the package documentation), and never blocks longer than
 // the budget or ctx allow. It is safe for concurrent use.
-func (v *Verifier) Verify(ctx context.Context, token string) Verdict {
+func (v *Verifier) Verify(ctx context.Context, token string) authn.Verdict {
 	ctx, cancel := context.WithTimeout(ctx, v.budget)
 	defer cancel()
-	var vd Verdict
+	var vd authn.Verdict
 	oc := outcomeInvalid
 	switch {
 	case token == "":
-		vd = inactive(SourceJWT, "empty token")
+		vd = inactive(authn.SourceJWT, "empty token")
 	case len(token) > maxTokenLen:
-		vd = inactive(SourceJWT, "token too long")
+		vd = inactive(authn.SourceJWT, "token too long")
 	case strings.Count(token, ".") == 2:
 		vd, oc = v.verifyJWT(ctx, token)
 	default:
@@ -285,8 +252,8 @@ func (v *Verifier) untilRefresh() time.Duration {
 }
 
 // inactive is a verdict for a token that is not active.
-func inactive(src Source, reasons ...string) Verdict {
-	return Verdict{Source: src, Reasons: reasons}
+func inactive(src authn.Source, reasons ...string) authn.Verdict {
+	return authn.Verdict{Source: src, Reasons: reasons}
 }
 
 // tokenID names a token in logs without revealing it: the first 8 hex

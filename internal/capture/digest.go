@@ -15,7 +15,7 @@ func parseReprDigest(v string) (string, error) {
 	for _, member := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(member), "=")
 		if !ok {
-			return "", &InvalidError{Field: "Repr-Digest", Detail: "is not a dictionary of algorithm=:base64: members"}
+			return "", invalid("Repr-Digest", "is not a dictionary of algorithm=:base64: members", nil)
 		}
 		if strings.ToLower(strings.TrimSpace(k)) != "sha-256" {
 			continue
@@ -25,16 +25,16 @@ func parseReprDigest(v string) (string, error) {
 			val = val[:i] // parameters
 		}
 		if len(val) < 2 || val[0] != ':' || val[len(val)-1] != ':' {
-			return "", &InvalidError{Field: "Repr-Digest", Detail: "sha-256 must be a byte sequence, :base64:"}
+			return "", invalid("Repr-Digest", "sha-256 must be a byte sequence, :base64:", nil)
 		}
 		b, err := base64.StdEncoding.DecodeString(val[1 : len(val)-1])
 		if err != nil || len(b) != 32 {
-			return "", &InvalidError{Field: "Repr-Digest", Detail: "sha-256 must be 32 bytes of base64"}
+			return "", invalid("Repr-Digest", "sha-256 must be 32 bytes of base64", nil)
 		}
 		found = hex.EncodeToString(b)
 	}
 	if found == "" {
-		return "", &InvalidError{Field: "Repr-Digest", Detail: "must carry a sha-256 digest"}
+		return "", invalid("Repr-Digest", "must carry a sha-256 digest", nil)
 	}
 	return found, nil
 }

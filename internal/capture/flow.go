@@ -143,11 +143,19 @@ type Result struct {
 }
 
 // Upload stores one recording, streaming its body (see the package
-// documentation). Errors: *InvalidError (ids, Repr-Digest, with
-// ErrDigestMismatch), ErrUnsupportedType, ErrTooLarge, ErrConflict,
-// ErrInsufficientStorage, ErrBody; anything else is internal. On every
-// error nothing is stored and nothing is queued.
+// documentation). Its errors a client may see are *holdline.Error values
+// (see clientError): EINVALID naming the id or Repr-Digest (wrapping
+// ErrDigestMismatch for a body that does not match) or the body (ErrBody),
+// EUNSUPPORTEDMEDIA (ErrUnsupportedType), ETOOLARGE (ErrTooLarge),
+// ECONFLICT (ErrConflict), EINSUFFICIENTSTORAGE (ErrInsufficientStorage,
+// retryable); errors.Is still finds the sentinels. Anything else is
+// internal. On every error nothing is stored and nothing is queued.
 func (f *Flow) Upload(ctx context.Context, req Request) (Result, error) {
+	res, err := f.upload(ctx, req)
+	return res, clientError(err)
+}
+
+func (f *Flow) upload(ctx context.Context, req Request) (Result, error) {
 	ext, err := f.validate(&req)
 	if err != nil {
 		return Result{}, err
@@ -191,7 +199,7 @@ func (f *Flow) Upload(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if want != "" && sum.SHA256 != want {
-		return Result{}, &InvalidError{Field: "Repr-Digest", Detail: "the body's sha-256 does not match Repr-Digest; nothing was stored", Err: ErrDigestMismatch}
+		return Result{}, invalid("Repr-Digest", "the body's sha-256 does not match Repr-Digest; nothing was stored", ErrDigestMismatch)
 	}
 
 	if t.store != nil {
@@ -231,12 +239,12 @@ func (f *Flow) validate(req *Request) (ext string, err error) {
 	// transport decoded, they hold no '/', and no '.' leads (so no "." or
 	// ".." segment), the same rule the API spec states.
 	if !safeID.MatchString(req.InteractionID) {
-		return "", &InvalidError{Field: "interaction_id", Detail: "must be 1 to 128 letters, digits, '.', '_', ':' or '-', not starting with '.'"}
+		return "", invalid("interaction_id", "must be 1 to 128 letters, digits, '.', '_', ':' or '-', not starting with '.'", nil)
 	}
 	if req.RecordingID == "" {
 		req.RecordingID = newID()
 	} else if !safeID.MatchString(req.RecordingID) {
-		return "", &InvalidError{Field: "X-Recording-Id", Detail: "must be 1 to 128 letters, digits, '.', '_', ':' or '-', not starting with '.'"}
+		return "", invalid("X-Recording-Id", "must be 1 to 128 letters, digits, '.', '_', ':' or '-', not starting with '.'", nil)
 	}
 	return ext, nil
 }
@@ -457,7 +465,7 @@ func (f *Flow) replay(req Request, want string, prev *outbox.Job) (Result, error
 		return Result{}, err
 	}
 	if want != "" && sum.SHA256 != want {
-		return Result{}, &InvalidError{Field: "Repr-Digest", Detail: "the body's sha-256 does not match Repr-Digest", Err: ErrDigestMismatch}
+		return Result{}, invalid("Repr-Digest", "the body's sha-256 does not match Repr-Digest", ErrDigestMismatch)
 	}
 	if sum.SHA256 != rec.SHA256 || sum.Size != rec.Size {
 		return Result{}, fmt.Errorf("%w: %s was stored with other bytes", ErrConflict, req.RecordingID)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/config"
@@ -91,8 +92,8 @@ func TestReplaySameBytesAndConflict(t *testing.T) {
 		t.Errorf("replay = %+v, want Replayed with %+v", again, first.Recording)
 	}
 	other := randomBytes(300_000, 3)
-	if _, err := e.upload(t, "int-2", "rec-2", other, ""); !errors.Is(err, capture.ErrConflict) {
-		t.Errorf("other bytes under the same id = %v, want ErrConflict", err)
+	if _, err := e.upload(t, "int-2", "rec-2", other, ""); !errors.Is(err, capture.ErrConflict) || holdline.ErrorCode(err) != holdline.ECONFLICT {
+		t.Errorf("other bytes under the same id = %v, want a conflict wrapping ErrConflict", err)
 	}
 	if _, err := e.upload(t, "int-other", "rec-2", body, ""); !errors.Is(err, capture.ErrConflict) {
 		t.Errorf("same id under another interaction = %v, want ErrConflict", err)
@@ -139,9 +140,8 @@ func TestDigestMismatchStoresNothing(t *testing.T) {
 	e := newEnv(t, envOptions{noRun: true})
 	body := randomBytes(900_000, 6) // several GCS chunks already sent when the mismatch shows
 	_, err := e.upload(t, "int-4", "rec-4", body, reprDigest([]byte("other")))
-	var inv *capture.InvalidError
-	if !errors.As(err, &inv) || inv.Field != "Repr-Digest" || !errors.Is(err, capture.ErrDigestMismatch) {
-		t.Fatalf("Upload = %v, want an InvalidError for Repr-Digest with ErrDigestMismatch", err)
+	if !isInvalid(err, "Repr-Digest") || !errors.Is(err, capture.ErrDigestMismatch) {
+		t.Fatalf("Upload = %v, want an invalid error for Repr-Digest with ErrDigestMismatch", err)
 	}
 	if objs := e.objects(t); len(objs) != 0 {
 		t.Errorf("bucket holds %v after a digest mismatch, want nothing", objs)
@@ -153,8 +153,8 @@ func TestDigestMismatchStoresNothing(t *testing.T) {
 		t.Errorf("jobs = %+v, want none", jobs)
 	}
 	for _, bad := range []string{"sha-256=abc", "md5=:AAAA:", "sha-256=:AAAA:"} {
-		if _, err := e.upload(t, "int-4", "rec-4", body, bad); !errors.As(err, &inv) || inv.Field != "Repr-Digest" {
-			t.Errorf("Repr-Digest %q = %v, want an InvalidError for Repr-Digest", bad, err)
+		if _, err := e.upload(t, "int-4", "rec-4", body, bad); !isInvalid(err, "Repr-Digest") {
+			t.Errorf("Repr-Digest %q = %v, want an invalid error for Repr-Digest", bad, err)
 		}
 	}
 }
@@ -162,8 +162,8 @@ func TestDigestMismatchStoresNothing(t *testing.T) {
 func TestLimitsAndTypes(t *testing.T) {
 	e := newEnv(t, envOptions{noRun: true, maxBytes: 500_000})
 	body := randomBytes(600_000, 7)
-	if _, err := e.upload(t, "int-5", "rec-5", body, ""); !errors.Is(err, capture.ErrTooLarge) {
-		t.Errorf("declared over max = %v, want ErrTooLarge", err)
+	if _, err := e.upload(t, "int-5", "rec-5", body, ""); !errors.Is(err, capture.ErrTooLarge) || holdline.ErrorCode(err) != holdline.ETOOLARGE {
+		t.Errorf("declared over max = %v, want a too_large error wrapping ErrTooLarge", err)
 	}
 	// Chunked: the length is only known while streaming.
 	_, err := e.flow.Upload(t.Context(), capture.Request{InteractionID: "int-5", RecordingID: "rec-5", ContentType: "audio/ogg",
@@ -176,8 +176,8 @@ func TestLimitsAndTypes(t *testing.T) {
 	}
 	for _, ct := range []string{"text/plain", "audio/flac", "", "audio/wav; charset"} {
 		_, err := e.flow.Upload(t.Context(), capture.Request{InteractionID: "int-5", ContentType: ct, Body: strings.NewReader("x"), ContentLength: 1})
-		if !errors.Is(err, capture.ErrUnsupportedType) {
-			t.Errorf("Content-Type %q = %v, want ErrUnsupportedType", ct, err)
+		if !errors.Is(err, capture.ErrUnsupportedType) || holdline.ErrorCode(err) != holdline.EUNSUPPORTEDMEDIA || holdline.ErrorField(err) != "Content-Type" {
+			t.Errorf("Content-Type %q = %v, want an unsupported_media error for Content-Type wrapping ErrUnsupportedType", ct, err)
 		}
 	}
 	res, err := e.flow.Upload(t.Context(), capture.Request{InteractionID: "int-5", ContentType: "audio/mpeg; codecs=mp3", Body: strings.NewReader("x"), ContentLength: -1})
@@ -185,9 +185,8 @@ func TestLimitsAndTypes(t *testing.T) {
 		t.Errorf("generated id upload = %+v, %v; want a rec- id and an .mp3 object", res, err)
 	}
 	for _, id := range []string{".", ".."} {
-		var inv *capture.InvalidError
-		if _, err := e.upload(t, id, "r", []byte("x"), ""); !errors.As(err, &inv) || inv.Field != "interaction_id" {
-			t.Errorf("interaction %q = %v, want an InvalidError for interaction_id", id, err)
+		if _, err := e.upload(t, id, "r", []byte("x"), ""); !isInvalid(err, "interaction_id") {
+			t.Errorf("interaction %q = %v, want an invalid error for interaction_id", id, err)
 		}
 	}
 }
@@ -296,8 +295,8 @@ func TestStoreAndSpoolBothFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.upload(t, "int-8", "rec-8", randomBytes(1000, 10), "")
-	if !errors.Is(err, capture.ErrInsufficientStorage) {
-		t.Fatalf("Upload with GCS down and no spool = %v, want ErrInsufficientStorage", err)
+	if !errors.Is(err, capture.ErrInsufficientStorage) || holdline.ErrorCode(err) != holdline.EINSUFFICIENTSTORAGE || !holdline.IsRetryable(err) {
+		t.Fatalf("Upload with GCS down and no spool = %v, want a retryable insufficient_storage error wrapping ErrInsufficientStorage", err)
 	}
 	if jobs, _ := e.jobs.Interaction(t.Context(), "int-8"); len(jobs) != 0 {
 		t.Errorf("jobs = %+v, want none", jobs)

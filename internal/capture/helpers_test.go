@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/capture"
@@ -267,3 +268,8 @@ func reprDigest(b []byte) string {
 func readFile(dir, name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
 
 func removeAll(dir string) error { return os.RemoveAll(dir) }
+
+// isInvalid reports whether err is the domain's invalid error naming field.
+func isInvalid(err error, field string) bool {
+	return holdline.ErrorCode(err) == holdline.EINVALID && holdline.ErrorField(err) == field
+}

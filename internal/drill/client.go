@@ -15,8 +15,11 @@ import (
 type apiError struct {
 	Method, Path string
 	Status       int
-	Title        string `json:"title"`
-	Detail       string `json:"detail"`
+	// Type is the problem's stable type URI: the drill branches on it
+	// (problemBase + a slug), never on the text.
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
 }
 
 // newAPIError is the error for a non-2xx answer with body, decoding its
@@ -27,6 +30,10 @@ func newAPIError(method, path string, status int, body []byte) *apiError {
 	_ = json.Unmarshal(body, e)
 	return e
 }
+
+// problemBase prefixes every problem type the sidecar answers with (see
+// README, Errors); the slug after it is stable.
+const problemBase = "https://holdline.dev/problems/"
 
 func (e *apiError) Error() string {
 	msg := fmt.Sprintf("%s %s: %d", e.Method, e.Path, e.Status)
@@ -42,12 +49,12 @@ func (e *apiError) Error() string {
 	return msg
 }
 
-// notConfigured reports whether err is the 503 a sidecar answers for an
-// operation whose dependency is not wired on it: the operation is then
-// unavailable on this sidecar, not failing.
+// notConfigured reports whether err is the not-configured problem a
+// sidecar answers for an operation whose dependency is not wired on it:
+// the operation is then unavailable on this sidecar, not failing.
 func notConfigured(err error) bool {
 	e, ok := errors.AsType[*apiError](err)
-	return ok && e.Status == http.StatusServiceUnavailable && strings.Contains(e.Detail, "not configured")
+	return ok && e.Type == problemBase+"not-configured"
 }
 
 // isStatus reports whether err is an answer with HTTP status code.

@@ -15,8 +15,9 @@ import (
 	"github.com/holdline/holdline/outbox"
 )
 
-// These errors are returned by the Service's methods; callers match them
-// with errors.Is.
+// These errors are returned by the Service's methods, inside a
+// *holdline.Error that gives each its code (see writeError); callers match
+// them with errors.Is.
 var (
 	// ErrConflict is returned by CreateRecord and AddComment when the
 	// idempotency key already belongs to a different write (another
@@ -99,9 +100,15 @@ func New(queue Queue, store outbox.Store, crm Breaker, opts Options) *Service {
 
 // CreateRecord creates the interaction's CRM record, or appends to it when
 // it exists (see the package documentation). key is the client's
-// Idempotency-Key; empty derives one. Errors: ErrConflict, and the
-// store's (the write was not accepted).
+// Idempotency-Key; empty derives one. Errors (see writeError): ECONFLICT
+// wrapping ErrConflict, and EUNAVAILABLE wrapping the store's (the write
+// was not accepted).
 func (s *Service) CreateRecord(ctx context.Context, interactionID, key string, r crm.NewRecord) (Outcome, error) {
+	out, err := s.createRecord(ctx, interactionID, key, r)
+	return out, writeError(err)
+}
+
+func (s *Service) createRecord(ctx context.Context, interactionID, key string, r crm.NewRecord) (Outcome, error) {
 	r.InteractionID = interactionID
 	hash := requestHash(timeline.KindCreateRecord, r)
 	if key == "" {
@@ -118,9 +125,14 @@ func (s *Service) CreateRecord(ctx context.Context, interactionID, key string, r
 // write. key is the client's Idempotency-Key; empty derives one. While
 // the store can only answer with this sidecar's local jobs
 // (outbox.ErrPartial: Redis is down in fleet mode) the comment is accepted
-// without the record check. Errors: ErrConflict, ErrNoRecord, and the
-// store's.
+// without the record check. Errors (see writeError): ECONFLICT wrapping
+// ErrConflict or ErrNoRecord, and EUNAVAILABLE wrapping the store's.
 func (s *Service) AddComment(ctx context.Context, interactionID, key string, c crm.Comment) (Outcome, error) {
+	out, err := s.addComment(ctx, interactionID, key, c)
+	return out, writeError(err)
+}
+
+func (s *Service) addComment(ctx context.Context, interactionID, key string, c crm.Comment) (Outcome, error) {
 	hash := requestHash(timeline.KindAddComment, struct {
 		Interaction string      `json:"interaction_id"`
 		Comment     crm.Comment `json:"comment"`

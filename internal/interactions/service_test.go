@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/interactions"
@@ -170,8 +171,8 @@ func TestHealthyCRMAnswersCreated(t *testing.T) {
 	if v.RecordID != out.RecordID || len(v.Jobs) != 2 || v.Jobs[0].State != outbox.Done || v.Jobs[1].State != outbox.Done {
 		t.Errorf("Get = %+v", v)
 	}
-	if _, err := e.svc.Get(t.Context(), "call-unknown"); !errors.Is(err, interactions.ErrUnknown) {
-		t.Errorf("Get(unknown) error = %v, want ErrUnknown", err)
+	if _, err := e.svc.Get(t.Context(), "call-unknown"); !errors.Is(err, interactions.ErrUnknown) || holdline.ErrorCode(err) != holdline.ENOTFOUND {
+		t.Errorf("Get(unknown) error = %v, want not_found wrapping ErrUnknown", err)
 	}
 }
 
@@ -278,8 +279,8 @@ func TestIdempotencyKeys(t *testing.T) {
 	}
 	other := rec
 	other.Subject = "Something else"
-	if _, err := e.svc.CreateRecord(t.Context(), "call-4", "k-1", other); !errors.Is(err, interactions.ErrConflict) {
-		t.Errorf("same key, other body: error = %v, want ErrConflict", err)
+	if _, err := e.svc.CreateRecord(t.Context(), "call-4", "k-1", other); !errors.Is(err, interactions.ErrConflict) || holdline.ErrorCode(err) != holdline.ECONFLICT || holdline.ErrorField(err) != "Idempotency-Key" {
+		t.Errorf("same key, other body: error = %v, want a conflict on Idempotency-Key wrapping ErrConflict", err)
 	}
 	if _, err := e.svc.CreateRecord(t.Context(), "call-5", "k-1", rec); !errors.Is(err, interactions.ErrConflict) {
 		t.Errorf("same key, other interaction: error = %v, want ErrConflict", err)
@@ -296,8 +297,8 @@ func TestIdempotencyKeys(t *testing.T) {
 	if len(e.crm.Records()) != 1 || len(r.Comments) != 1 || r.Comments[0].Body != "Something else\n\ncaller disputes invoice 42" {
 		t.Errorf("CRM = %d records, comments %+v; want one record with the append as a comment", len(e.crm.Records()), r.Comments)
 	}
-	if _, err := e.svc.AddComment(t.Context(), "call-6", "", crm.Comment{Body: "no record yet"}); !errors.Is(err, interactions.ErrNoRecord) {
-		t.Errorf("comment before any record: error = %v, want ErrNoRecord", err)
+	if _, err := e.svc.AddComment(t.Context(), "call-6", "", crm.Comment{Body: "no record yet"}); !errors.Is(err, interactions.ErrNoRecord) || holdline.ErrorCode(err) != holdline.ECONFLICT {
+		t.Errorf("comment before any record: error = %v, want a conflict wrapping ErrNoRecord", err)
 	}
 	jobs, _, _ := e.store.List(t.Context(), outbox.Filter{})
 	if len(jobs) != 2 {

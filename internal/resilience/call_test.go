@@ -16,6 +16,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/upstream"
 )
@@ -142,9 +143,8 @@ func TestForcedBreakerModes(t *testing.T) {
 			t.Errorf("holdline_breaker_state = %v, want 2", got)
 		}
 
-		var fe *FieldError
-		if err := d.SetBreakerMode("sideways", "x", "y"); !errors.As(err, &fe) || fe.Field != "mode" {
-			t.Errorf("SetBreakerMode(sideways) = %v, want a FieldError for mode", err)
+		if err := d.SetBreakerMode("sideways", "x", "y"); holdline.ErrorCode(err) != holdline.EINVALID || holdline.ErrorField(err) != "mode" {
+			t.Errorf("SetBreakerMode(sideways) = %v, want an invalid error for mode", err)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/upstream"
 )
@@ -131,7 +132,8 @@ func (d *Dependency) BreakerMode() BreakerMode { return modes[d.mode.Load()] }
 // the failure rate (auto). Forced open, Read and Write return
 // circuitbreaker.ErrOpen at once without calling fn; forced closed, every
 // call goes through and failures are not counted. Leaving forced closed,
-// the breaker starts afresh. An unknown mode is a *FieldError for "mode".
+// the breaker starts afresh. An unknown mode is a holdline
+// EINVALID error for "mode".
 func (d *Dependency) SetBreakerMode(mode BreakerMode, actor, reason string) error {
 	i := -1
 	for j, m := range modes {
@@ -140,7 +142,7 @@ func (d *Dependency) SetBreakerMode(mode BreakerMode, actor, reason string) erro
 		}
 	}
 	if i < 0 {
-		return &FieldError{"mode", fmt.Sprintf("%q is not one of auto, open, closed", mode)}
+		return holdline.Errorf(holdline.EINVALID, "mode", "%q is not one of auto, open, closed", mode)
 	}
 	from := d.breakerState()
 	d.mu.Lock()
@@ -216,19 +218,20 @@ func (d *Dependency) BreakerAllows() bool {
 }
 
 // SetActiveEndpoint sends new calls to the "primary" or "secondary"
-// endpoint. It returns ErrNoSecondary when no secondary is configured and
-// a *FieldError for "endpoint" for any other name.
+// endpoint. Without a secondary configured it returns a holdline
+// ECONFLICT error wrapping ErrNoSecondary; for any other name, a holdline
+// EINVALID error for "endpoint".
 func (d *Dependency) SetActiveEndpoint(which string, actor, reason string) error {
 	var secondary bool
 	switch which {
 	case "primary":
 	case "secondary":
 		if d.policy.Endpoints.Secondary == "" {
-			return fmt.Errorf("%s: %w", d.name, ErrNoSecondary)
+			return holdline.Wrap(holdline.ECONFLICT, "active", noSecondary(d.name), fmt.Errorf("%s: %w", d.name, ErrNoSecondary))
 		}
 		secondary = true
 	default:
-		return &FieldError{"endpoint", fmt.Sprintf("%q is not primary or secondary", which)}
+		return holdline.Errorf(holdline.EINVALID, "endpoint", "%q is not primary or secondary", which)
 	}
 	d.mu.Lock()
 	d.secondary.Store(secondary)

@@ -27,8 +27,9 @@ var (
 	// It is never retried.
 	ErrEgressDenied = errors.New("resilience: egress denied")
 
-	// ErrNoSecondary is returned by SetActiveEndpoint("secondary") for a
-	// dependency without a secondary endpoint.
+	// ErrNoSecondary is wrapped (in a holdline ECONFLICT error) by
+	// SetActiveEndpoint("secondary") for a dependency without a secondary
+	// endpoint.
 	ErrNoSecondary = errors.New("resilience: no secondary endpoint configured")
 )
 
@@ -43,14 +44,13 @@ var (
 // A context error (context.DeadlineExceeded, context.Canceled) means the
 // caller's own budget ran out or the caller gave up.
 
-// FieldError is a validation error that names the offending JSON field, for
-// admin requests (faults, breaker modes, failover).
-type FieldError struct {
-	Field string
-	Msg   string
+// noSecondary is what an operator is told when dep cannot fail over.
+func noSecondary(dep string) string {
+	if dep == "identity" {
+		return "identity has no failover: JWKS and introspection use the issuer's URLs (identity.issuer, identity.introspection_url), not dependencies.identity.endpoints"
+	}
+	return dep + " has no secondary endpoint configured (dependencies." + dep + ".endpoints.secondary)"
 }
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Reason returns a short, human reason for a degraded response, such as
 // "crm: timeout" or "crm: circuit open". It says nothing internal (no

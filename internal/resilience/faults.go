@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
 )
 
@@ -66,25 +66,26 @@ func (f *Faults) SetRand(r *mrand.Rand) {
 }
 
 // Add validates ft, assigns its ID, CreatedAt and ExpiresAt, and activates
-// it. A validation error is a *FieldError naming the JSON field.
+// it. A validation error is a holdline EINVALID error naming the JSON
+// field.
 func (f *Faults) Add(ft Fault) (Fault, error) {
 	switch {
 	case !slices.Contains(config.Names, ft.Dependency):
-		return Fault{}, &FieldError{"dependency", fmt.Sprintf("%q is not one of %v", ft.Dependency, config.Names)}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "dependency", "%q is not one of %v", ft.Dependency, config.Names)
 	case ft.ErrorRate < 0 || ft.ErrorRate > 1 || ft.ErrorRate != ft.ErrorRate:
-		return Fault{}, &FieldError{"error_rate", "must be between 0 and 1"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "error_rate", "must be between 0 and 1")
 	case ft.Status != 0 && (ft.Status < 400 || ft.Status > 599):
-		return Fault{}, &FieldError{"status", "must be 0 or between 400 and 599"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "status", "must be 0 or between 400 and 599")
 	case ft.Latency < 0:
-		return Fault{}, &FieldError{"latency", "must not be negative"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "latency", "must not be negative")
 	case ft.Duration <= 0:
-		return Fault{}, &FieldError{"duration", "must be positive"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "duration", "must be positive")
 	case ft.Duration.D() > MaxFaultDuration:
-		return Fault{}, &FieldError{"duration", "must be at most 24h"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "duration", "must be at most 24h")
 	case ft.Endpoint != "" && ft.Endpoint != "primary" && ft.Endpoint != "secondary":
-		return Fault{}, &FieldError{"endpoint", "must be primary, secondary or empty (every call)"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "endpoint", "must be primary, secondary or empty (every call)")
 	case ft.Latency == 0 && ft.ErrorRate == 0:
-		return Fault{}, &FieldError{"error_rate", "a fault needs latency or a positive error_rate"}
+		return Fault{}, holdline.Errorf(holdline.EINVALID, "error_rate", "a fault needs latency or a positive error_rate")
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/upstream"
 )
@@ -215,9 +216,8 @@ func TestFaultValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := f.Add(tt.fault)
-			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != tt.field {
-				t.Errorf("Add = %v, want a FieldError for %q", err, tt.field)
+			if holdline.ErrorCode(err) != holdline.EINVALID || holdline.ErrorField(err) != tt.field {
+				t.Errorf("Add = %v, want an invalid error for %q", err, tt.field)
 			}
 		})
 	}
@@ -263,6 +263,6 @@ func TestFaultOnOneEndpoint(t *testing.T) {
 		t.Fatalf("secondary with a primary-only fault = %d (hits %d), want 200 from the secondary", code, secondaryHits)
 	}
 	if _, err := faults.Add(Fault{Dependency: "crm", Endpoint: "tertiary", ErrorRate: 1, Duration: config.Duration(time.Minute)}); err == nil {
-		t.Errorf("Add with endpoint tertiary succeeded, want a FieldError")
+		t.Errorf("Add with endpoint tertiary succeeded, want an invalid error for endpoint")
 	}
 }

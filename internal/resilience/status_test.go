@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/upstream"
 )
@@ -81,12 +82,11 @@ func TestFailover(t *testing.T) {
 	if err := d.SetActiveEndpoint("primary", "oncall", "back"); err != nil || d.Status().ActiveEndpoint != "primary" {
 		t.Errorf("failback = %v", err)
 	}
-	if err := e.set.Get("identity").SetActiveEndpoint("secondary", "oncall", "x"); !errors.Is(err, ErrNoSecondary) {
-		t.Errorf("failover without a secondary = %v, want ErrNoSecondary", err)
+	if err := e.set.Get("identity").SetActiveEndpoint("secondary", "oncall", "x"); !errors.Is(err, ErrNoSecondary) || holdline.ErrorCode(err) != holdline.ECONFLICT {
+		t.Errorf("failover without a secondary = %v, want a conflict wrapping ErrNoSecondary", err)
 	}
-	var fe *FieldError
-	if err := d.SetActiveEndpoint("tertiary", "oncall", "x"); !errors.As(err, &fe) {
-		t.Errorf("SetActiveEndpoint(tertiary) = %v, want a FieldError", err)
+	if err := d.SetActiveEndpoint("tertiary", "oncall", "x"); holdline.ErrorCode(err) != holdline.EINVALID || holdline.ErrorField(err) != "endpoint" {
+		t.Errorf("SetActiveEndpoint(tertiary) = %v, want an invalid error for endpoint", err)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/holdline/holdline/adapters/dialogflow"
-	"github.com/holdline/holdline/gateway"
+	"github.com/holdline/holdline/internal/conversation"
 )
 
 // buildDialogflow builds the Dialogflow CX client when agents are
@@ -41,7 +41,7 @@ func (s *Sidecar) buildDialogflow(ctx context.Context) error {
 
 // dialogflowService keeps a nil client a nil interface, so the gateway
 // answers 503 rather than calling a nil client.
-func dialogflowService(c *dialogflow.Client) gateway.DialogflowService {
+func dialogflowService(c *dialogflow.Client) conversation.Service {
 	if c == nil {
 		return nil
 	}

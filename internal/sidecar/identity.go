@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/holdline/holdline/adapters/identity"
-	"github.com/holdline/holdline/gateway"
+	"github.com/holdline/holdline/internal/authn"
 )
 
 // buildIdentity builds the token verifier when an issuer is configured (in
@@ -31,7 +31,7 @@ func (s *Sidecar) buildIdentity(ctx context.Context) error {
 
 // identityService keeps a nil verifier a nil interface, so the gateway
 // answers 503 rather than calling a nil verifier.
-func identityService(v *identity.Verifier) gateway.IdentityService {
+func identityService(v *identity.Verifier) authn.Verifier {
 	if v == nil {
 		return nil
 	}

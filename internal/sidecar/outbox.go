@@ -96,18 +96,23 @@ func (j *jobs) Enqueue(ctx context.Context, job outbox.Job) (outbox.Job, bool, e
 }
 
 // List, Get, Replay and Purge are the admin API's view of the outbox.
+// Their errors about a job are holdline errors (see jobError).
 func (j *jobs) List(ctx context.Context, f outbox.Filter) ([]outbox.Job, string, error) {
 	return j.store.List(ctx, f)
 }
 
-func (j *jobs) Get(ctx context.Context, id string) (outbox.Job, error) { return j.store.Get(ctx, id) }
+func (j *jobs) Get(ctx context.Context, id string) (outbox.Job, error) {
+	job, err := j.store.Get(ctx, id)
+	return job, jobError(id, err)
+}
 
 // Replay makes a job due now and wakes the dispatcher.
 func (j *jobs) Replay(ctx context.Context, id string) (outbox.Job, error) {
 	if j.d == nil {
 		return outbox.Job{}, errOutboxNotStarted
 	}
-	return j.d.Replay(ctx, id)
+	job, err := j.d.Replay(ctx, id)
+	return job, jobError(id, err)
 }
 
 // ReplayTo re-homes the record of job id's interaction on endpoint to
@@ -115,6 +120,11 @@ func (j *jobs) Replay(ctx context.Context, id string) (outbox.Job, error) {
 // any held write goes there), then replays the job; a job running now is
 // left to its run, which sees the move.
 func (j *jobs) ReplayTo(ctx context.Context, id, to, reason string) (outbox.Job, error) {
+	job, err := j.replayTo(ctx, id, to, reason)
+	return job, jobError(id, err)
+}
+
+func (j *jobs) replayTo(ctx context.Context, id, to, reason string) (outbox.Job, error) {
 	if j.d == nil {
 		return outbox.Job{}, errOutboxNotStarted
 	}

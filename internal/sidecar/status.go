@@ -8,6 +8,7 @@ import (
 	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/adapters/identity"
 	"github.com/holdline/holdline/gateway/adminapi"
+	"github.com/holdline/holdline/internal/conversation"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -125,7 +126,7 @@ func identitySection(v identity.Status) *adminapi.IdentityStatus {
 }
 
 // dialogflowSection is the "dialogflow" section: every agent alias.
-func dialogflowSection(agents []dialogflow.AgentStatus) *adminapi.DialogflowStatus {
+func dialogflowSection(agents []conversation.AgentStatus) *adminapi.DialogflowStatus {
 	out := &adminapi.DialogflowStatus{Agents: make([]adminapi.DialogflowAgent, 0, len(agents))}
 	for _, a := range agents {
 		w := adminapi.DialogflowAgent{
