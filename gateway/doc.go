@@ -3,7 +3,7 @@
 // middleware, and problem+json errors. It holds no business rules and no
 // dependency clients; it sees the flows of internal/ (screenpop,
 // interactions, capture) and their ports (conversation.Service,
-// authn.Verifier), and never imports adapters/ (deps_test.go checks).
+// authn.Verifier), and never imports adapters/ (internal/layers checks).
 //
 // Routing is in routes.go. Each middleware is a func(http.Handler)
 // http.Handler in its own file. Errors on the wire are RFC 9457 problems:
