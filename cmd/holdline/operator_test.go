@@ -75,6 +75,9 @@ func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
 		!strings.Contains(out, "dialogflow: new sessions go to secondary; running sessions stay in their region") {
 		t.Errorf("failover dialogflow = %d: %s", code, out)
 	}
+	if out, code := d.cli(t, "status"); !strings.Contains(out, "new sessions go to secondary (switched by dev at ") {
+		t.Errorf("status after failover dialogflow = %d, want the alias's region and who switched it:\n%s", code, out)
+	}
 	// It has no secondary Redis.
 	if out, code := d.cli(t, "failover", "redis", "--to", "secondary", "--reason", "x"); code != 1 || !strings.Contains(out, "409") {
 		t.Errorf("failover without a secondary = %d: %s", code, out)
