@@ -118,8 +118,8 @@ func (d Dialogflow) Validate(path string) []error {
 		}
 		v.positive(p+".budget", int64(ag.Budget))
 	}
-	v.positive("session_ttl", int64(d.SessionTTL))
-	v.positive("max_sessions", int64(d.MaxSessions))
+	v.notNegative("session_ttl", int64(d.SessionTTL)) // 0: the default
+	v.notNegative("max_sessions", int64(d.MaxSessions))
 	return v.errs
 }
 
