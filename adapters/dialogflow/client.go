@@ -74,6 +74,11 @@ type Options struct {
 	// MaxSessions bounds the affinity map; the least recently used
 	// session is forgotten first. Default 100000.
 	MaxSessions int
+	// OnAutoSwitch is told of every automatic regional failover (an alias
+	// with auto_failover whose active environment's breaker opened), e.g.
+	// to audit it. It runs on the turn's goroutine and must not block.
+	// Nil: logged only.
+	OnAutoSwitch func(Switch)
 }
 
 // Client runs turns for every configured alias. It is safe for concurrent
@@ -98,6 +103,9 @@ type agent struct {
 	secondary *environment // nil: no failover
 	budget    time.Duration
 	fallback  config.DialogflowFallback
+	// autoFailover lets the client switch region by itself.
+	autoFailover bool
+	region       region // where new sessions go
 }
 
 var aliasPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -151,6 +159,9 @@ func New(ctx context.Context, cfg config.Dialogflow, dep *resilience.Dependency,
 		if ag.Budget <= 0 {
 			bad(p+".budget", "must be positive")
 		}
+		if ag.AutoFailover && ag.Secondary == "" {
+			bad(p+".auto_failover", "needs a secondary environment to fail over to")
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -178,7 +189,7 @@ func New(ctx context.Context, cfg config.Dialogflow, dep *resilience.Dependency,
 			}
 			clients[ep] = ec
 		}
-		e := &environment{name: name, location: loc, clients: ec}
+		e := &environment{name: name, location: loc, clients: ec, role: "secondary"}
 		e.breaker = newBreaker(opts.Breaker, func(ev circuitbreaker.StateChangedEvent) {
 			c.log.Warn("dialogflow: environment breaker changed", "environment", name,
 				"from", ev.OldState.String(), "to", ev.NewState.String())
@@ -187,9 +198,10 @@ func New(ctx context.Context, cfg config.Dialogflow, dep *resilience.Dependency,
 		c.envs = append(c.envs, e)
 		return e, nil
 	}
+	hasSecondary := false
 	for _, alias := range c.aliases {
 		ag := cfg.Agents[alias]
-		a := &agent{alias: alias, budget: ag.Budget.D(), fallback: ag.Fallback}
+		a := &agent{alias: alias, budget: ag.Budget.D(), fallback: ag.Fallback, autoFailover: ag.AutoFailover}
 		if a.primary, err = envFor(ag.Environment); err == nil && ag.Secondary != "" {
 			a.secondary, err = envFor(ag.Secondary)
 		}
@@ -198,6 +210,17 @@ func New(ctx context.Context, cfg config.Dialogflow, dep *resilience.Dependency,
 			return nil, err
 		}
 		c.agents[alias] = a
+		if a.secondary != nil {
+			hasSecondary = true
+		}
+	}
+	for _, a := range c.agents {
+		a.primary.role = "primary" // a role in any alias wins over secondary
+	}
+	if hasSecondary {
+		// `holdline failover dialogflow` moves the new sessions of the
+		// aliases that have a secondary.
+		dep.SetFailover(c.failover)
 	}
 	c.CheckVersions(ctx)
 	return c, nil
@@ -282,12 +305,22 @@ func (c *Client) dialEndpoint(ctx context.Context, ep string) (*endpointClients,
 }
 
 // inject applies the dialogflow drill faults beneath the policy chain, to
-// every RPC.
+// every RPC, matched on the role of the environment the call goes to
+// (withRole), not on the region new sessions go to.
 func (c *Client) inject(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if err := c.dep.Inject(ctx); err != nil {
+	role, _ := ctx.Value(roleKey{}).(string)
+	if err := c.dep.InjectAt(ctx, role); err != nil {
 		return err
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// roleKey carries the role ("primary" or "secondary") of the environment
+// an RPC goes to, for fault matching.
+type roleKey struct{}
+
+func withRole(ctx context.Context, role string) context.Context {
+	return context.WithValue(ctx, roleKey{}, role)
 }
 
 // Close closes every client. Turns after Close answer the fallback.

@@ -40,18 +40,38 @@
 // dependency-wide chain that every call still goes through: the
 // dependency's breaker says "Dialogflow is failing" (and honours an
 // operator's forced mode), the environment's breaker says "this region is
-// failing" and drives routing. The environment breakers use the
+// failing" and fails its turns fast. The environment breakers use the
 // dependency's failure rate, window, open_for and half-open probes with a
-// quarter of its min_requests, so a single failing region is routed around
+// quarter of its min_requests, so a single failing region is fenced off
 // before its failures can trip the dependency-wide breaker.
 //
-// A new session goes to the primary environment unless the primary's
-// breaker is open, then to the secondary. A session stays on the
-// environment it started on (Dialogflow keeps a session's state per agent)
-// until it ends (idle for SessionIdle, 30 minutes by default as in
-// Dialogflow, or a turn that reaches END_SESSION or an EndInteraction
-// message) or that environment's breaker opens. Affinities live in a
-// bounded map (MaxSessions, least recently used evicted first).
+// A session stays in the region it started in for its whole life
+// (Dialogflow keeps a session's state in its agent: another region would
+// start the conversation over): its later turns go to that environment
+// whatever the active region is now, and while that environment's breaker
+// is open they get the fallback rather than moving. Its affinity ends when
+// the session does: idle for SessionIdle (dialogflow.session_ttl, 30
+// minutes by default as in Dialogflow), or a turn that reaches END_SESSION
+// or an EndInteraction message. Affinities live in a bounded map
+// (MaxSessions, dialogflow.max_sessions; least recently used forgotten
+// first).
+//
+// A new session goes to the alias's active region: the primary, until an
+// operator runs `holdline failover dialogflow --to secondary` (the
+// dependency's SetActiveEndpoint, which calls the FailoverFunc New
+// registers: every alias that has a secondary switches; the admin API
+// audits it). The client never switches by itself unless the alias sets
+// auto_failover: then, when the active environment's breaker is open and
+// the other's admits the call, the alias's new sessions move to the other
+// region; the decision is logged, reported to Options.OnAutoSwitch (the
+// sidecar audits it as AutoActor) and shown by Agents (active_region,
+// last_switch by "auto"). There is no automatic failback: an operator
+// fails back. Without auto_failover, a region that is down costs its
+// callers the live-agent hand-off, within budget, until someone decides.
+//
+// Drill faults match the role, in the calling alias, of the environment a
+// call goes to (Fault.Endpoint "primary" or "secondary"), not the active
+// region, so a drill can take down one region while sessions run in both.
 //
 // # Static stability
 //

@@ -17,8 +17,12 @@ import (
 type environment struct {
 	name     string
 	location string
-	clients  *endpointClients
-	breaker  circuitbreaker.CircuitBreaker[any]
+	// role is "primary" when the environment is some alias's primary,
+	// else "secondary": what a drill fault's endpoint matches on its
+	// version reads.
+	role    string
+	clients *endpointClients
+	breaker circuitbreaker.CircuitBreaker[any]
 
 	mu        sync.Mutex
 	read      bool     // baseline holds a successful read
@@ -60,7 +64,7 @@ func (c *Client) CheckVersions(ctx context.Context) {
 
 func (c *Client) readVersions(ctx context.Context, e *environment) {
 	rctx, cancel := context.WithTimeout(ctx, c.opts.ReadTimeout)
-	env, err := e.clients.envs.GetEnvironment(rctx, &cxpb.GetEnvironmentRequest{Name: e.name}, noRetry)
+	env, err := e.clients.envs.GetEnvironment(withRole(rctx, e.role), &cxpb.GetEnvironmentRequest{Name: e.name}, noRetry)
 	why := ""
 	if err != nil {
 		why = c.reason(rctx, err)
@@ -121,6 +125,8 @@ func (c *Client) Agents() []conversation.AgentStatus {
 		}
 		st.Versions = st.Environments[0].Versions
 		st.Breaker = st.Environments[0].Breaker
+		st.AutoFailover = a.autoFailover
+		st.ActiveRegion, st.LastSwitch = a.region.status()
 		out = append(out, st)
 	}
 	return out

@@ -51,6 +51,7 @@ type setup struct {
 	agents  map[string]config.DialogflowAgent // nil: one "support" alias on primaryEnv
 	policy  func(*config.Policy)              // the dialogflow dependency's policy
 	options func(*dialogflow.Options)
+	faults  *resilience.Faults // drill faults of the dependency; nil: none
 }
 
 func support(secondary string, budget time.Duration) map[string]config.DialogflowAgent {
@@ -68,7 +69,7 @@ func newFixture(t testing.TB, df *sim.Dialogflow, s setup) *fixture {
 	if s.policy != nil {
 		s.policy(&cfg.Dependencies.Dialogflow)
 	}
-	set, err := resilience.NewSet(cfg.Dependencies, resilience.Options{AllowLoopback: true})
+	set, err := resilience.NewSet(cfg.Dependencies, resilience.Options{AllowLoopback: true, Faults: s.faults})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,31 +49,32 @@ func newBreaker(b config.Breaker, onChange func(circuitbreaker.StateChangedEvent
 }
 
 // route picks the environment for a turn on session key and takes a
-// permit from its breaker. A session with an affinity stays on its
-// environment while that breaker admits it; otherwise (a new session, or
-// its environment's breaker is open) the primary is tried, then the
-// secondary. ok is false when no breaker admits the call: e is then the
-// primary, for the fallback to name.
+// permit from its breaker. A session with an affinity stays in the region
+// it started in for its whole life, whatever region new sessions go to
+// now and whatever its breaker says (Dialogflow keeps a session's state in
+// its agent, so another region would start it over). A new session goes
+// to the alias's active region (the operator's choice); when that
+// environment's breaker is open and the alias has auto_failover, the
+// client switches the active region to the other environment if its
+// breaker admits the call (autoSwitch). ok is false when the chosen
+// environment's breaker refuses the call: e is then that environment, for
+// the fallback to name.
 func (c *Client) route(a *agent, key string) (e *environment, ok bool) {
 	if name, found := c.affinity.get(key, c.now()); found {
-		for _, cand := range []*environment{a.primary, a.secondary} {
-			if cand != nil && cand.name == name {
-				if cand.breaker.TryAcquirePermit() {
-					return cand, true
-				}
-				c.log.Info("dialogflow: session leaves its environment, whose breaker is open",
-					"alias", a.alias, "environment", name)
-			}
+		if e := a.envNamed(name); e != nil {
+			return e, e.breaker.TryAcquirePermit()
 		}
 		c.affinity.forget(key)
 	}
-	if a.primary.breaker.TryAcquirePermit() {
-		return a.primary, true
+	e = a.activeEnv()
+	if e.breaker.TryAcquirePermit() {
+		return e, true
 	}
-	if a.secondary != nil && a.secondary.breaker.TryAcquirePermit() {
-		return a.secondary, true
+	if other := a.other(e); a.autoFailover && other != nil && other.breaker.TryAcquirePermit() {
+		c.autoSwitch(a, e, other)
+		return other, true
 	}
-	return a.primary, false
+	return e, false
 }
 
 // settle gives back the breaker permit route took. called says the

@@ -71,7 +71,7 @@ func (c *Client) DetectIntent(ctx context.Context, alias, sessionID string, in c
 		called := false
 		resp, err = resilience.Write(tctx, c.dep, "detect_intent", func(ctx context.Context) (*cxpb.DetectIntentResponse, error) {
 			called = true
-			resp, err := e.clients.sessions.DetectIntent(ctx, req, noRetry)
+			resp, err := e.clients.sessions.DetectIntent(withRole(ctx, a.role(e)), req, noRetry)
 			return resp, classify(err)
 		})
 		e.settle(ctx, called, err)

@@ -56,7 +56,12 @@ func newFailoverCmd(e env) *cobra.Command {
 		Long: `Move new calls of a dependency to its secondary endpoint (or back to the
 primary): the "reroute 100% of traffic to the alternative provider" step of
 a contact-center failover runbook. Failover is a decision a person makes;
-holdline never fails over by itself. Recorded in status and the audit log.`,
+holdline never fails over by itself (except a Dialogflow alias that sets
+auto_failover). Recorded in status and the audit log.
+
+For dialogflow, every agent alias with a secondary environment sends its new
+sessions to that region; a running session stays in the region it started
+in for its whole life (docs/operations.md, the failover runbook).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to != "primary" && to != "secondary" {
@@ -72,6 +77,10 @@ holdline never fails over by itself. Recorded in status and the audit log.`,
 			st, err := c.setEndpoint(cmd.Context(), args[0], adminapi.SetEndpointJSONRequestBody{Active: adminapi.SetEndpointJSONBodyActive(to), Reason: reason})
 			if err != nil {
 				return err
+			}
+			if st.Name == adminapi.DependencyStatusNameDialogflow {
+				fmt.Fprintf(e.stdout, "%s: new sessions go to %s; running sessions stay in their region\n", st.Name, st.ActiveEndpoint)
+				return nil
 			}
 			fmt.Fprintf(e.stdout, "%s: new calls go to %s (%s)\n", st.Name, st.ActiveEndpoint, st.Endpoint)
 			return nil

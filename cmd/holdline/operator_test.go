@@ -70,8 +70,16 @@ func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "new calls go to secondary") {
 		t.Fatalf("failover = %d: %s", code, out)
 	}
-	// The dev sidecar has no secondary Dialogflow endpoint.
-	if out, code := d.cli(t, "failover", "dialogflow", "--to", "secondary", "--reason", "x"); code != 1 || !strings.Contains(out, "409") {
+	// The dev sidecar's Dialogflow alias has a secondary environment.
+	if out, code := d.cli(t, "failover", "dialogflow", "--to", "secondary", "--reason", "us-central1 incident"); code != 0 ||
+		!strings.Contains(out, "dialogflow: new sessions go to secondary; running sessions stay in their region") {
+		t.Errorf("failover dialogflow = %d: %s", code, out)
+	}
+	if out, code := d.cli(t, "status"); !strings.Contains(out, "new sessions go to secondary (switched by dev at ") {
+		t.Errorf("status after failover dialogflow = %d, want the alias's region and who switched it:\n%s", code, out)
+	}
+	// It has no secondary Redis.
+	if out, code := d.cli(t, "failover", "redis", "--to", "secondary", "--reason", "x"); code != 1 || !strings.Contains(out, "409") {
 		t.Errorf("failover without a secondary = %d: %s", code, out)
 	}
 	// Identity calls do not use endpoints: its failover is refused, saying why.
@@ -94,13 +102,16 @@ func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {
 	if err != nil || answered(audit.HTTPResponse, audit.Body) != nil || audit.JSON200 == nil {
 		t.Fatalf("GET /v1/admin/audit = %v, %v", audit, err)
 	}
-	found := false
+	found, foundDF := false, false
 	for _, e := range audit.JSON200.Entries {
 		if e.Action == "endpoint.set" && e.Target == "crm" && deref(e.Reason) == "primary region down" && e.Actor == "dev" {
 			found = true
 		}
+		if e.Action == "endpoint.set" && e.Target == "dialogflow" && deref(e.Reason) == "us-central1 incident" && e.Actor == "dev" {
+			foundDF = true
+		}
 	}
-	if !found {
-		t.Errorf("audit log lacks the failover: %+v", audit.JSON200.Entries)
+	if !found || !foundDF {
+		t.Errorf("audit log lacks a failover (crm %v, dialogflow %v): %+v", found, foundDF, audit.JSON200.Entries)
 	}
 }

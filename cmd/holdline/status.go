@@ -110,6 +110,9 @@ func printStatus(w io.Writer, st *adminapi.Status) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	if df := st.Dialogflow; df != nil {
+		printRegions(w, df.Agents)
+	}
 	if st.Drills.Enabled {
 		var fs []string
 		for _, f := range st.Drills.Faults {
@@ -128,4 +131,23 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// printRegions writes a line for each Dialogflow alias that has a
+// secondary: where its new sessions go, and the last switch.
+func printRegions(w io.Writer, agents []adminapi.DialogflowAgent) {
+	for _, a := range agents {
+		if a.Secondary == nil {
+			continue
+		}
+		line := fmt.Sprintf("dialogflow %s: new sessions go to %s", a.Alias, a.ActiveRegion)
+		if sw := a.LastSwitch; sw != nil {
+			line += fmt.Sprintf(" (switched by %s at %s: %s)", sw.By, sw.At.Format(time.RFC3339), sw.Reason)
+		}
+		auto := "off"
+		if a.AutoFailover {
+			auto = "on"
+		}
+		fmt.Fprintf(w, "%s; auto_failover %s\n", line, auto)
+	}
 }

@@ -149,6 +149,24 @@ func (e DependencyStatusTier) Valid() bool {
 	}
 }
 
+// Defines values for DialogflowAgentActiveRegion.
+const (
+	DialogflowAgentActiveRegionPrimary   DialogflowAgentActiveRegion = "primary"
+	DialogflowAgentActiveRegionSecondary DialogflowAgentActiveRegion = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the DialogflowAgentActiveRegion enum.
+func (e DialogflowAgentActiveRegion) Valid() bool {
+	switch e {
+	case DialogflowAgentActiveRegionPrimary:
+		return true
+	case DialogflowAgentActiveRegionSecondary:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DialogflowAgentBreaker.
 const (
 	DialogflowAgentBreakerClosed   DialogflowAgentBreaker = "closed"
@@ -317,6 +335,42 @@ func (e JobState) Valid() bool {
 	case JobStateInflight:
 		return true
 	case JobStatePending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegionSwitchFrom.
+const (
+	RegionSwitchFromPrimary   RegionSwitchFrom = "primary"
+	RegionSwitchFromSecondary RegionSwitchFrom = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the RegionSwitchFrom enum.
+func (e RegionSwitchFrom) Valid() bool {
+	switch e {
+	case RegionSwitchFromPrimary:
+		return true
+	case RegionSwitchFromSecondary:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegionSwitchTo.
+const (
+	RegionSwitchToPrimary   RegionSwitchTo = "primary"
+	RegionSwitchToSecondary RegionSwitchTo = "secondary"
+)
+
+// Valid indicates whether the value is a known member of the RegionSwitchTo enum.
+func (e RegionSwitchTo) Valid() bool {
+	switch e {
+	case RegionSwitchToPrimary:
+		return true
+	case RegionSwitchToSecondary:
 		return true
 	default:
 		return false
@@ -642,14 +696,22 @@ type DependencyStatusTier string
 
 // DialogflowAgent One agent alias. The flat fields describe the primary environment, except that versions_read and drift cover the secondary too.
 type DialogflowAgent struct {
-	Alias   string                 `json:"alias"`
-	Breaker DialogflowAgentBreaker `json:"breaker"`
+	// ActiveRegion Where new sessions go: primary, or secondary after a failover. A running session stays in the region it started in.
+	ActiveRegion DialogflowAgentActiveRegion `json:"active_region"`
+	Alias        string                      `json:"alias"`
+
+	// AutoFailover dialogflow.agents.ALIAS.auto_failover: holdline may switch active_region by itself when the active environment's breaker opens (off by default: only an operator switches).
+	AutoFailover bool                   `json:"auto_failover"`
+	Breaker      DialogflowAgentBreaker `json:"breaker"`
 
 	// Drift Some environment's version configs changed since.
 	Drift        bool                    `json:"drift"`
 	Environment  string                  `json:"environment"`
 	Environments []DialogflowEnvironment `json:"environments"`
-	Secondary    *string                 `json:"secondary,omitempty"`
+
+	// LastSwitch The last change of an alias's active region; absent if none since start-up.
+	LastSwitch *RegionSwitch `json:"last_switch,omitempty"`
+	Secondary  *string       `json:"secondary,omitempty"`
 
 	// Versions The primary's version configs seen at start-up (or at the first successful read).
 	Versions []string `json:"versions"`
@@ -657,6 +719,9 @@ type DialogflowAgent struct {
 	// VersionsRead False while some environment of the alias has never been read: holdline serves on the configured pin regardless.
 	VersionsRead bool `json:"versions_read"`
 }
+
+// DialogflowAgentActiveRegion Where new sessions go: primary, or secondary after a failover. A running session stays in the region it started in.
+type DialogflowAgentActiveRegion string
 
 // DialogflowAgentBreaker defines model for DialogflowAgent.Breaker.
 type DialogflowAgentBreaker string
@@ -720,7 +785,7 @@ type FaultRequest struct {
 	// Duration How long the fault lasts: more than 0, at most 24h, e.g. 60s.
 	Duration Duration `json:"duration"`
 
-	// Endpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent.
+	// Endpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent. For dialogflow, the region dialled: calls to an alias's primary or secondary environment, whichever region is active.
 	Endpoint  *FaultRequestEndpoint `json:"endpoint,omitempty"`
 	ErrorRate *float32              `json:"error_rate,omitempty"`
 
@@ -740,7 +805,7 @@ type FaultRequest struct {
 // FaultRequestDependency defines model for FaultRequest.Dependency.
 type FaultRequestDependency string
 
-// FaultRequestEndpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent.
+// FaultRequestEndpoint Only calls to this endpoint of the dependency (so a drill can make only the primary sick); all calls when absent. For dialogflow, the region dialled: calls to an alias's primary or secondary environment, whichever region is active.
 type FaultRequestEndpoint string
 
 // Health defines model for Health.
@@ -858,6 +923,23 @@ type Problem struct {
 	Title     string  `json:"title"`
 	Type      string  `json:"type"`
 }
+
+// RegionSwitch The last change of an alias's active region; absent if none since start-up.
+type RegionSwitch struct {
+	At time.Time `json:"at"`
+
+	// By The operator who ran `holdline failover dialogflow`, or auto for holdline's own decision (auto_failover; audited with the actor holdline (auto)).
+	By     string           `json:"by"`
+	From   RegionSwitchFrom `json:"from"`
+	Reason string           `json:"reason"`
+	To     RegionSwitchTo   `json:"to"`
+}
+
+// RegionSwitchFrom defines model for RegionSwitch.From.
+type RegionSwitchFrom string
+
+// RegionSwitchTo defines model for RegionSwitch.To.
+type RegionSwitchTo string
 
 // Since An RFC 3339 time (2026-01-02T15:04:05Z), or a duration ago such as 2h or 7d.
 //
@@ -3600,105 +3682,110 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pktvGtfCrdOFLlcgYw+FoiUucHynFlhP5syyVpFtORdKlm8Ah0RqgG+5uDMVI81j3Be6T3TqnGxvZ",
-	"4DKWFLuSPzaGQG9nX1sfokQVpZIgrYlmH6KSa16ABU1/fQslyBRksvmRF4C/CBnNopLbLIojSb+5/8WR",
-	"hl8qoSGNZlZXEEcmyaDgOAZkVUSz11GiiyiORArSCruJ4igVPFerZa7WURwtcrWgaVJhordxZDclzm6s",
-	"FnIV3dzc4DtTKmmA9vZcq0UOBT4mSlqQFh95WeYi4VYoeV66L756Z5TEd+2O/qBhGc2i/3feHv7cvTXn",
-	"9by0Ygom0aLE6aJZ9EiyF999wx7ef/A185NPIvzMj8WpHz1/8l+GrwhYPE0FDuX5c61K0Fbg1pc8N7A9",
-	"9asM2Dcvnt4xLOUi37BHz5+wCudh3DBhWc6NZRpKpS2k+MPoJc/BLJVOYHzJ+MKAtKySVuT4NuNmEsVR",
-	"2Vn2Q8QJQv11f8pAMpsB49KsQbOEa70RcoW/FYxrLa4hxamWShc4QZRyC2dWEM63cBRHuSgErdJ8LqT9",
-	"0/32UyEtrEBHhM2CC4kDj/u+MkhcR3x60yXG125cvbXusjFCpKU0tXgHicWVHlWpsI+l1RtiiT4QEwe5",
-	"D7uH54lVOvgmBctFboZpwrHMzkY0cDOwmAZT5Tb4ynK9goFXwrHxMdjcAqP/yB0yruHQrNbsKATQb148",
-	"fWm5rcxBrtgCdinmVc1N+5i24bqbOLoSMt0l9LQWZQLMJNHFBD+bHDw1TRY6UisajzxZfzvPJLBmS5s7",
-	"hmm1ZkKy8+uLc0MTMi7TLmdaxThbaOBXoJnSDGRaKiEtSzIuVxBg98SKa5jX3wV5XwOTsGYJz3PDVgon",
-	"qaV1qUXBNYppA4mSKT6/jYNUj8sseZU7FdJf5Fst8py5twy/lSumUOQI0wEAk2qNixdCigLXn4YkAK9s",
-	"truCuooRHvhyvuQih5StM5EDAa+zhIZlZcCwTOVpLiTcMSzRQNqI54aNhDVOzDqAQ0pgYWtuGGf3pxfj",
-	"S7bWwoJhay4sIgsXUJVdqPcxk3ANmqXA0y4Q1VXktu13FoSgR+ruyVAp+Jd3DEOygBpQjU7NlRNvqgTk",
-	"xoznyzN63rPSvFAp7C7HK6sIlKRVUobT4J9uDbbYMC7xR82t0mxUT6auQWuRAjN8Y9g6U0S562wz7m4U",
-	"J2+36be9b4/1tIdY/1n93U0cER3PL4rds31DFO5xRlguhKws9FTbsO4ZZiLEkWOBhiPvGMbTVIMxMVsL",
-	"m6nKdiltElKc9dhbHRtpq9Iw19yCP30r4FW1yFFwF/y9Y62LIJvJqli4s/rZwnD8zjFY8uvAiSPmoLXS",
-	"Iam0aWddtsvVzyPOnFpkpkoyNI9QMyGMlWYN8ZQga57EdbXkOXNaeHzJoCjthq3R9JFKwsA5do2bZtdz",
-	"bge1qKzynCPI+0p9axpTJQkY86smkt4m/yT2dRyVD6bzIiDBn0IquGQ5tyRGkUC3wYXSiRdlQxl9g7Gm",
-	"wB1KKx8+9Cse8bEVTkS2pxVWJDxHBVWVaBg7m04qeda8e3tIv3vnhSZvJfGWpAwIpXhHvXaERIidO8Kp",
-	"z2K77NugooFQj2O2CXGXoraVstecQTOmIZFHq9qFOs2K4TiO8VxwM2EoDZc5t2wpIE9Rw+PnC6eLvUXB",
-	"QF4LrWQB0sYM3idQWmYzbtk1aCOUNHMNPCUtkmqxtCxpaK4xRZhVKmDy4C6Chm9Hx95OddJOdpnjpSqg",
-	"e6A7pj4FS5RcipXx9lnKjJBJV7AslMqBSyf9mwmCu++8p+MJC45v9mmIFrWPO9PfNOtzrfkG/27tu9Da",
-	"NVLCqs/jNHBsAyAZt2i2aHtWlWyERpolNC6FNpZ5il1WOUr0lMyF5mS7rsvWrnvEElJUuQFvCJotJDG1",
-	"dJY1kgv6yl5TLHDLON2sMRKZAX0Nxpms4A9XoXFYCvx2xXWagzEhvG6JGkecfWR3wLt9oprkulKpRwf7",
-	"2flxn6ROcLp+NaskGSRXkO7TbbtjKq1B2nmX2o6nhYY5Q6zVWm57NHrwda1gd51vlfc077G+0u1Ot0Pp",
-	"BwitDsgpUqQdrdShtR14Hya//fR2O/9+dUuJ5pTVDqy2OW41zCjolppbbRokWmWhEAPNOfHvL53Ty4TE",
-	"NVEyCsPUcunsTpo5rAxaT/oooHyHnx8ERb3pZvogUCrN6+jWVuQTDeUzCStOnk7qP5wxzv6qmj/Z6N50",
-	"WpiYXTzA/2T3psUYrfJ1pnJgKbqHo6+dnIf3ZC9Gs+jhlAwdbtFKj2bRf4+mH19Pzx6+/Sr9OHIPozdv",
-	"JvT0x/GfP9bPX41H0nyszMf//R/zsTAfzcfiYzYenT5k/MfxH0IiyQH2RIIeDAEmGrg9USi2wYtwVLGD",
-	"rkGHMvySbEe0NzuvW1Mb3pcCrdNT9irSAQlrB/evwcCA1DYNYx4I7gqSVC2cOlDpwbx3qBDtE7ZfwC8V",
-	"mFOt4Eee03mamsZNGvE0hZQtYKk0MOBJRq7ROCY/1jDOTMY1oCninOlRixTGF+oa2HRM0ZiFstmMoZ/q",
-	"zJYCBUkNg10buE80n8g37JIaz/Nny2j2+oCsrkfcvN2G19/UmuXK5Rg86FARmxkrEFY245JNY7QVC2Us",
-	"u3s/ixlMVhP2p6mZ7I/GPJP5xsPTKhdkbOKk3ujrRARHRjHOSGyzhEtW8CtgCqfouitGJFfjS8bpI5yZ",
-	"BLjLuNwmYNpnvqPDMh1OOg7uh9IHEIDfE1JWkLLaQ2X0YW37SqfJwnqr5dktdL969Zz5mLbHgdheZtIN",
-	"UD14+LADi/vT6cEUT1gAhNj8b8BzF0Tucw3ZrHssgWEzrZ27BUAv/EsOkItNGKvKEh8PxiX8XKEjPPFM",
-	"fKu8wyt1BRJ9NbH0aVI2KhHH0jq6rkXERBhTgUZZY8COJ+zbCjfKOCu1uhYpaKYqy1cQsxRWmqOwE4ZZ",
-	"XQF57lewMfPKoNUxd2lJCg+7R1rp+59eGWYsMh/tZ8P4igtpbBtdWilFM+EWQpLOrbtLcv8fNoahdC2E",
-	"MUKuYlZSsIq/nxvLc4iZVNY5c7qoXXPGkdgRWSR22xgk2CTz0ccw5QtptTIlNKnBfQz6pPuxxyHOQeAO",
-	"O9keFRZxZ1hRGevytMEo5RVs5iI90cXAQUZVOum5NXRyMhpL9A2MpWepJAQFG6HcJ+v6hyDpfTebFmTr",
-	"hQf6xU4yOnaI7PihB1w/eq1hqcFkx0/aEFjYnYT3t5hzUIhvW0KOgOKWLXpobQmju81t2g3KmwDBnl7c",
-	"0FunrTZIskDmkn6eg7S6L3s7GQQ8QueD/nqtDOsuOumMmQTTEvhB7ePMrc1Pmrk7cDJEHKUy4lazdwce",
-	"zlr3AdiHVmAjgZOHCOF7tQjUQ1gLRWkH0PQZvB6KHfp06qfwUEQKRanItppfQXhNSiG5iof5wDR11cHJ",
-	"MSYUCh6IJx2n5JtcuXjQvpqSXU7MuExzyigLWVY2phRaBuydWlDY0zBhOyTm8R9H789W6sz/+M4oOXnB",
-	"10/B1GUXbUHK8dv5KfMBYb8npsFWWkLKXHov6UdWj90KZcp32SuDPJ01R11zYQ1bek3/zYunradAyYga",
-	"FGgCJ0qn6FD4RIbP9yrKfnAhL1mL5DoLvum5BiBTZwEKuczFKsND4HZQXKM6RcDwcD68KtMTWSjkIhN5",
-	"1pCJW67tsWiI6Z9RfcOtxb4rj7hjCOSJqqQ1E0ZFZw5azrx0uR2L3l+iqjwl82wBrMkDOf8DR5NZN93V",
-	"GQueXEGo8OdVM7WQrDJUQTFjC5XbmJHD66pHcElwmF/mAOh7psCWkOcMpybsq9wGJfsiV8lVyA597vCO",
-	"hzcM8c0WkAmZoteJR0OgOJdI+Dy1EzJsxHOj3InRrpbMU9A4rLjSYArke1yVTkQFK0jqvQIODWXON3j6",
-	"stIrGJob6TMo3IeFGpF2eD+4FQTJIcZzMDnIeuE9N1wW3LfKUzB27kGKFuvceewDqei9bnnN2odDVTWF",
-	"xmFxkLqou5cKNUk18mHPpoNs2ykjOYFlf8pUXf3TFpsRJzjiqTEVo4TzdT4gL5ms8rwuqFiodFMXoG7X",
-	"MAxESwMlNWkhpPN47hgmeREuyThFYR5rSNcVjv77wSrRTgHytl9quXNFAsaL54yAiWEsl8lAvsnFJYds",
-	"j+FoaRxZYQfcEffDIWjQ23qaeF9c4qXw2w8WTd+7d+8hVeqw0d3p3T+dTS/OpndfXTyYTe/Ppg/+MfZS",
-	"uEkl8JVqCnzuZvjy67SfOLibbeUNKMb/4f7NmXu42z68qh9mOw+jNjnw59E/Pr7+6uztzjfjj7+RlMTL",
-	"Uqn82Vq6QMFJfF1n3lG33TGskkshhckgZSMvU2JWSyOENoqjMatKtDGd/jKoK5YuEI1bCOjgjQVzZDU3",
-	"TrlXPP8asbxFw7RW7LcXXCBIzwjsWxo+aNaIFBKOZrZTYqj0DE7pKvoNS4W5aqzMmIQpXIPeOOj2cdTF",
-	"gzfXnWXVastiwh5JN9bpUWPREhWSLTZz9/Na2IxJVW/NmR7cMpEyXUmJOxSUmaBtrjNlgKXc8nkqyFJb",
-	"KQmD1huNSYUGFJ+bATsOz33AjvOb3ReK3Rde67BIKEZbTz9UffgSfBy0A+Kdo8xakAqCvWRC4l5yGCgd",
-	"PIUzhs2qpchD4Y4XNX3tWldk+IZtpGWV58PVlw6ddcm0hHVLxQYt6KblxFXYCMssvwJPiEPRjwYK/TXb",
-	"mSe07Lz59pJNEcKVXKhKpluNKMMQ/AQSJI6ULjMuQ1b9d4gGVqhrtJKQl8IAbsh4r3DwZJSyEVGcBOKR",
-	"Lr9TqHd8OOjj1qupZK+465yui5mWPcIC8bZOYHta8j8n7KWLbHnvBCVBE493xVV1h0AtqUZ1mT0RSNxk",
-	"KWKW6CJmbTJzTLO1ybmtwKIuDsmPtlXlJt6TYXjUWMfCuM27InknFJ0JHTfJRV8JYrz7Ejvvz4uXd7Vb",
-	"tO2hxYOeKOUmVMLzpv1gl2dbriLTqoaYz/2Acdqgkm0W5Ao2Jpzg6DbPHF+ts90hEyrcarPQR9f+dNBD",
-	"BTcHR3ZLfW46SfBDiZp+ng1lmG+bqMM6KVw7Ekur7fB5K/gchg6W83fDLGjSIy6P0nWdMZbrU4Otvujr",
-	"sB9Qf9hbxoOkl3Po0UqDo1154gpPK40QxvN49Q9cO6lJhyQ6dD81E2TWlq47U8ilqvs/eUKn9j2pTflm",
-	"wYW0XEjQuJlK534CMzs/rz+aIB5v4kEvNBfGAkrpUQqOky/ufj2ZTqaTi9nDh9OL8Yy6QcHErACrRWJi",
-	"1vZwvZEk2D1P30H7R1qtcjNhL4CnzhCiVhurGJcbVAHrTFFBgqa6EZvBG1lv4tIbiUVlnaOEilFT35jb",
-	"rQRIzRv586PKZkqLf/pCrb8QFNmbajq9l3S8a/oBfnbWmaEOJ+v2QuGWKhWW5Wo1eSMfo13itvvzUJvt",
-	"z2xUd8iOJ28ktV0mIA10cPOo5EkGZ3cn0x2MrNfrCafXE6VX536sOf/hyTePf3z5mMa0Pm2LZXeeMucU",
-	"KmloOppOLtwIhC8vRTSL7k2mk3vOccyI4s4zKgn4Jz77tkmHLKHkkzSa+ZKBf0Zb/cd3p9M9vcen9Rz7",
-	"qoRQy3EuroGKXu7//e9D0zT76jQvt9wVzV6/jSNTFVSdUpdtqwSMIZXkVogjy1fG1bEgLUdvcY5zT9CD",
-	"wHnq3x8EjoX39rzMudgCS6DNe4sP4b1l8N4lrJRkTq59WpA816oAm0FlWg4WMskr8tr+qtA9otiFfzsI",
-	"LvQONsOk9MK9/pdQEq19C7DF0YPpvS+wvx+VJedqw0Z1xQzaLSarLD2nai3Hk71o/MHLSCekqpKEGrlA",
-	"rZSdsB99pyaqKSrsr0pjNfCCOUkwiNxaxJ6TVBxE8l/BUgM5CZn2NoXXO25bNyq2P/xFnRE45pcKqMLM",
-	"i1KqW4niI2HvAnQ3N/GH4GR1g3w7WVubNp1Opx1/6SJQkfX2V1L1dpF1k9s/ytjstOwfLoV2UwdMkh2i",
-	"fFyXCyDbuAMdzTb3pxe3YbNbSbPWcHr99mZH2jdaPGbOGXQNOF1CdyS9ReddU+78A5LJzXmnO6SsAhWE",
-	"yGMzXyi55AJ9H2qpdp2ByJsrFzESmi15npNLM/JVWURgPI/R3LmGM9dalnGZnqnlMma/VFBBOp54Z2vW",
-	"Vikid4uVVBrSCeOVVTMmUU/kzgjpM+hLsH9pWmq2WDQE/faT860LURzRU2z+LyrdnETvJ1SVb/sd/Sbq",
-	"2PVWv92b8ij4+x9ArmwWzR54Vq7/vjgUWPA2vp8szDb9219uPqOG23Urb4K2e+92hdocX1rfSFhfmvAF",
-	"+Pr+9P5p31/cO/H7B78BOfOd0lRC2QN7c11F7yYB0nWu0oMCh4o4dsJIhvsaSy+Wes7kEdKpWxnuxdMO",
-	"7z9uG6J+D8zvQka36Tb7NNzv1/8P/38x/p8+/DeQF0/VdffuGR9v6CGtbsBAL6Dp+645/GRx0bbVBa12",
-	"9B2+q9vlP6Eh+1m6+QZ7+AIBBFcw40ZMPj/9Hot/v69OJ4jbYIvM+pA3cVQqE0DZozR14Lq9HD6Iiroj",
-	"7Cghd/Fp1w6hs27Q+Te0XI6lLAcixn3WZQESuM22TZNS5SLZoB4QMqbMi2/fZY9doyBbbJiwBvJlkCgD",
-	"suX8g0hvnEeUgytA7RPst/R7TbNbxkfgZkWq3By+V3Fbb+964PdDyWJKXP4G6edY/LoTMC63hMdhNLWp",
-	"mEEV8L0rFQnhZjv24ktpd++5vH2171Bopq7eHUT9wLhOSemh4b/r2NSB0NTApEmlDVX6ncJSv8YWqGue",
-	"jrIEvleLUMaU+gX8zg8m7WjBo6wEVvIVNRjjkN9xuOtZm1OP2VLkFrRLxNP5OKoFJOmurPBSISgrzqky",
-	"mjAZNEGe42svM76AL6jyFPTcZlzerg142w8MVpL2U9wH5NVO02pdq+y3+SW8xT6MCGPpEfXY/sNj2ONv",
-	"as0KLjdsDRpctfwX0qC/S9/O2TkspVJR3bQ6GIo+a9fg3+qToCe3lyld48IwV76g95+TLbnc+DsQdun/",
-	"LeqbfgMOWiI71yD8yAuou5HIAXbHisnwTA1d/bBh3N/7OZJca7V293CiPRB3G0Zi18I8vmRvIt/WQWUC",
-	"NhNy9SaiIiVKeyHkk4RKYAIN1Xoz15UMX8lxsKe44O+fuJdtuqj+YVePdU2T0/rp6iumT8lOnSYE60L2",
-	"IwyWgMhszb8jO7ysCpnpZ64xy10d8k4tqF+v7RDynTF1oVyvjcZdrzbiLNHFBI3luf/6nVqMY1ew6qhk",
-	"Rp5Ptz0p4ZVxZNnvyvFtYv2+nKYm+FF9J+fW1SSnhSxvvriy2EvxVIh7YiP9yZ33BXc99sFSeIeko7RZ",
-	"PU9nkNvNMfqN2gP8DL6rh7rGDKsn+4+22+OPtvKWOvoIkO6uDGeBshFdgMDzvKsLXSsFyrnx6SqwDjUM",
-	"VSB8Txf6fIEQw6cL7JPDE47lv1OL32TA6zP5MJJO7C6PpnJw3+tNrJkJY5W/++NYSjneYvpsRPPZfaOj",
-	"FXxIy9z8y+i6k5NySPpPTupfl5Ny9385vHgzzl1DXFHbeMzqvnl3LdZRYrttzhyS1T6P+RlJcH+m1O3w",
-	"01ZUPiZtuJODhbj3jyZQXYCPu3dAWDeZ3rgV9HUti9pq4dn5eb8Im9LxfoJtY/oHcQ2SruPXwFOBj4RW",
-	"X83ZdEtdVQv0XOldWxJ6yfxt8spVTE9aQejLA3fjp2RQwRYMumdvbjVwp6cCplQJudqzmqkr/ffc2kb/",
-	"zEabzWCj/qWk40uqD3e13W0ReGcRHznfXcSXTLk+xeZOPd9m3sKwLnQPL3TpatEcx/gVe0nb3XV7BWxo",
-	"NTmwuknrKni3mtlzLlfgFoId3bMTe+lLx6MAT7c9Z2D6y2Z9EziXFwQ3b2/+LwAA//8=",
+	"7H3pktvGtfCrdOFLlcgYw+FoiUvUj9TElhP5sy2VpFtORdKlm8Ah0RqgG+5uDMVI81j3Be6T3TqnGxvZ",
+	"4DJaYlfyx4YI9Hb2ted9lKiiVBKkNdHsfVRyzQuwoOlf30IJMgWZbH7iBeAvQkazqOQ2i+JI0m/uf3Gk",
+	"4ddKaEijmdUVxJFJMig4jgFZFdHsVZToIoojkYK0wm6iOEoFz9Vqmat1FEeLXC1omlSY6E0c2U2Jsxur",
+	"hVxFNzc3+M6UShqgvT3TapFDgY+JkhakxUdelrlIuBVKnpfui6/eGiXxXbujP2hYRrPo/523hz93b815",
+	"PS+tmIJJtChxumgWXUr2/Ltv2MP7D75mfvJJhJ/5sTj15bMn/2X4ioDF01TgUJ4/06oEbQVufclzA9tT",
+	"v8yAffP8xzuGpVzkG3b57AmrcB7GDROW5dxYpqFU2kKKP4xe8BzMUukExo8YXxiQllXSihzfZtxMojgq",
+	"O8u+jzhBqL/uzxlIZjNgXJo1aJZwrTdCrvC3gnGtxTWkONVS6QIniFJu4cwKwvkWjuIoF4WgVZrPhbR/",
+	"ut9+KqSFFeiIsFlwIXHgcd9XBonriE9vusT4yo2rt9ZdNkaItJSmFm8hsbjSZZUK+1havSGW6AMxcZB7",
+	"v3t4nlilg29SsFzkZpgmHMvsbEQDNwOLaTBVboOvLNcrGHglHBsfg80tMPqP3CHjGg7Nas2OQgD95vmP",
+	"Lyy3lTnIFVvALsW8qrlpH9M2XHcTR1dCpruEntaiTICZJLqY4GeTg6emyUJHakXjkSfrb+epBNZsaXPH",
+	"MK3WTEh2fn1xbmhCxmXa5UyrGGcLDfwKNFOagUxLJaRlScblCgLsnlhxDfP6uyDva2AS1izheW7YSuEk",
+	"tbQutSi4RjFtIFEyxec3cZDqcZklr3KnQvqLfKtFnjP3luG3csUUihxhOgBgUq1x8UJIUeD605AE4JXN",
+	"dldQVzHCA1/Ol1zkkLJ1JnIg4HWW0LCsDBiWqTzNhYQ7hiUaSBvx3LCRsMaJWQdwSAksbM0N4+z+9GL8",
+	"iK21sGDYmguLyMIFVGUX6l3MJFyDZinwtAtEdRW5bfudBSHokbp7MlQK/uUdw5AsoAZUo1Nz5cSbKgG5",
+	"MeP58oye96w0L1QKu8vxyioCJWmVlOE0+E+3BltsGJf4o+ZWaTaqJ1PXoLVIgRm+MWydKaLcdbYZdzeK",
+	"k7fb9Nvet8d62kOs/7T+7iaOiI7nF8Xu2b4hCvc4IywXQlYWeqptWPcMMxHiyLFAw5F3DONpqsGYmK2F",
+	"zVRlu5Q2CSnOeuytjo20VWmYa27Bn74V8Kpa5Ci4C/7OsdZFkM1kVSzcWf1sYTh+5xgs+Thw4og5aK10",
+	"SCpt2lmX7XL184gzpxaZqZIMzSPUTAhjpVlDPCXImidxXS15zpwWHj9iUJR2w9Zo+kglYeAcu8ZNs+s5",
+	"t4NaVFZ5zhHkfaW+NY2pkgSM+aiJpLfJP4l9HUflg+m8CEjwHyEVXLKcWxKjSKDb4ELpxIuyoYy+wVhT",
+	"4A6llQ8f+hWP+NgKJyLb0worEp6jgqpKNIydTSeVPGvevTmk373zQpO3knhLUgaEUryjXjtCIsTOHeHU",
+	"Z7Fd9m1Q0UCoxzHbhLhLUdtK2WvOoBnTkMjlqnahTrNiOI5jPBfcTBhKw2XOLVsKyFPU8Pj5wulib1Ew",
+	"kNdCK1mAtDGDdwmUltmMW3YN2gglzVwDT0mLpFosLUsammtMEWaVGjR5NKy8jT5k8BgwtBJbqVm9L1J9",
+	"7QJ8aUEzTmIH15+wS6YriZ5DPRxV8qYRg25V9L6M5c5Nk7cyqBCUYQejsmpe7ydg4ja4nBBSzOTyhyeX",
+	"Lya9YbPG/mEF3zCzFhalaBdwqOmFNZAvnYy0XRXXoO6Oaa3REqRhI7Vc4tAUiOxmTMm8bzK4xcCMO+J1",
+	"oVQOXG7ZQbczb4haduHyQhXbO/eUxhIll2JlvA2dMiNkAuHddSYIIqfznrAnLDjZtk+Lt+z3uDP9TbM+",
+	"15pvWqVB8Ds053NC4gv37U2X2kLbrnkubNl4mg1AzABIxj2tn1UlG6ENbolYlkIby7xAWlY5KuyUkN4A",
+	"Zdcz3TpwTxaE7JDcgLfzzRZ+mVo6mkVGYhk33hBY4JZxug4PGNDXYJxHAv5wFdr+pcBvV1ynORgTIokt",
+	"TeLYtk8nHfBun6im1q7S6ZFQvCXNttl/vzR/3KfWE3zuj+bCJIPkCtJ9ps3umEprkHbepcbjaaXh+xDX",
+	"tob7HoMu+Lq2r3ZjLyrvGV7HSvbbnW6HEw4QYh2PVWRHdYySDi3uwPswee6nt9uFd1a3FJbOVtmB1TZH",
+	"uumDG9ciz82tNg0SjfJQhInmnPj3j1zMgwmJa5JhYBhqSFKpNHNYz7SBlKOA8h1+fhAU9aab6YNAqTS3",
+	"QcPpEv2kMwkrTlZA6j+cMc7+qpp/stG96bQwMbt4gP/J7k2LMdpU60zlwFI0lUZfOz0A78hdiGbRwynZ",
+	"udyikxbNov8eTT+8mp49fPNV+mHkHkavX0/o6Y/jP3+on78aj6T5UJkP//s/5kNhPpgPxYdsPDp9yPiP",
+	"4z+ERJID7IkEPRgBTjRwe6JQbGNX4aByB12D8YTwS3Id0N3ovG49LXhXCnROTtmrSAckrB3cvwYDA1Lb",
+	"NIx5ILYvSFK1cOpApQfz3qFCtE/Yfg6/VmBOdYIuPafzNDWNlzziaQopW8BSaWDAk4w843FM/oRhnJmM",
+	"a0BTxcVSRi1SGF+oa2DTMXkkC2UztKXBmzUFCpIaBrsuUJ9oPlFooEtqPM+fLqPZqwOyuh5x82YbXn9T",
+	"a5Yrl2LyoENFbGasQFjZjEs2jdGWLJSx7O79LGYwWU3Yn6Zmsj8Y9xQ9DgdPq1yMuQmTe6OwExAeGcU4",
+	"I7HNEi5Zwa/AOS1db9WI5Gr8iHH6CGcmAe4SbhP2ndKshWXcdQTx5xzSWbshLp1Nesc0s/dczp5jvM5E",
+	"kpHdWjuWxntht3Eq+yx/dCyww7/HYftQzgoCWHtCKhJSVodFGH1YW+TS6c+wtmwlxRaRvXz5jPlEise8",
+	"2F5m0o2KPnj4sAOL+9PpwbxiWOyEhMvfgOcuc9HnVbKU99gfw8ZhO3cLgF7OgdwyFxAzVpUlPh4Mhvm5",
+	"Qkd44kXHrZJdL9UVSPQgxdLn5tmoRBxL67ipFkwTYUwFGkndgB1P2LcVbpRxVmp1LVLQTFWWryBmKaw0",
+	"RxErDLO6AgoXXcHGzCuDts7c5cIpJ+EeaaXvf35pmLHI8rSfDeMrLqSxbUhzpRTNhFsIyVe37i7J/X/Y",
+	"GIYyvRDGCLmKWUkRUv5ubizPIWZSWedi6qKONTCOxI7IImHfBr7BJpkPeYcpX0irlSmhyUfvY9An3Y89",
+	"DnEOAnfY9feosIg7w4rKWFccEAyNX8FmLtITHRscZFSlk54zRScnU7VEj8RYepZKQlCwEcp9hrh/CNIZ",
+	"d7NpQRZmeKBf7CRTZ4fIjh96wOGk1xqWGkx2/KQNgYWdWHh3izkHhfi2/eUIKG7ZoofWljC629ym3aC8",
+	"CRDs6RU1vXXaEpckC6TL6ec5SKv7sreTtsIjdD7or9fKsO6ik86YSTAXhh/UntXc2vykmbsDJ0PEUSoj",
+	"bjV7d+DhUok+APvQCmwkcPIQIXyvFoEiHGuhKO0Amj6Dr0URTZ/D/xR+kUihKBXZVvMrCK9JeUtXZjMf",
+	"mKYudTk5soVCwQPxpOOUfJMrF4XaV8i0y4kZl2lOZQxClpWNKW+bAXurFhSMNUzYDol5/MfRu7OVOvM/",
+	"vjVKTp7z9Y9g6lqftgrq+O38nPkwtd8T02ArLSFlLqec9OO9x26FyjN22SuDPJ01R11zYQ1bek3/zfMf",
+	"W/+EMmA1KNAETpRO0Wvw2TOfgVGUcuNCPmItkuvSi03PNQCZOgtQyGUuVhkeAreD4hrVKQKGh4swqjI9",
+	"kYVCjjmRZw2ZuOXaHouGmP4pFdXcWuy7mpw7hkCeqEpaM2FU6eig5cxLl1C06HMmqspTMs8WwJrko/M/",
+	"cDSZddNdnbHgyRWEqs1eNlMLySpDZTsztlC5jRm52a5kCZcEh/llDoAebwpsCXnOcGrCvsptULIvcpVc",
+	"hezQZw7veHjDEN9sAZmQKfq6eDQEinOJhC+OcEKGjXhulDsxJS+Zp6BxWHGlwcTM97gqnYiqpJDUe1VD",
+	"Gsqck99bVnoFQ3MjfQaF+7BQI9IO7we3giA5xHgOJgdZL7znhsuC+1Z5CsbOPUjRYp07j32g/mGvW16z",
+	"9uEAWU2hcVgcpC7W76VCTVKNfNiz6SDbdmqXTmDZnzNVl5y1FY7ECY54akzFKOF8cRnIR0xWeV5X8SxU",
+	"uqmrnrcLZwZitIE6rrQQ0nk8dwyTvAjXAZ2iMI81pOuyWv/9YGlyp+p92y+13LkiAePFc0bAxDCWy2Qg",
+	"y+WioUO2x3CMNo6ssAPuiPvhEDTobT1NvC8u0Ut2n64pyNd2yX+UiZ0Aned5F3trCuzF0lWMOd+9zn0P",
+	"ldofRyKLTZgaG5m5zhTTXLJfmqx1nQTuhB5/qYtgiZe6Ra5qLVkKiTBOxneTyI8Yr1KB0n4tbFbLus5w",
+	"9/14HOSDpVbFbdKgeyKEVp0+4TYnUdJy0+Ul2ihNHiKhF8JzQLDZ4969ew+pwpCN7k7v/ulsenE2vfvy",
+	"4sFsen82ffCPsVfkTQ6Mr1RTmHg3w5dfp/2M191sK+FFyan392/O3MPd9uFl/TDbeRi1Wa0/j/7x4dVX",
+	"Z292vhl/+I3k0l6USuVP19LFmk5SDXVJCZpHdwyr5FJIYTJI2cirpZjVCg2hjRptzKoS3RRnAhk0N5Yu",
+	"g4JbCJhxGwvmyC4UnHKvhv8Yzb5FyrRW7LcXXCBIzwjsW9rOaBmLFBKOnpqzg6jeDad0nUiGpcJcNY5K",
+	"TPoYrkFvHHT7OOriwXt8zjhvDa5iwi6lG+tMsaaobrGZu59JOElVb81Zr9wykTYVeYJSarTNdaYMsJRb",
+	"Pk8FGfsrJWHQAaAxqdCAgm8z4ArguQ+4An6z+6L5+yK0HRYJhfnr6Yeqpl+AbYv1PIh3jjJrQSoI9pIJ",
+	"iXvJYaDk+RTOGLbMlyIPRcye1/S1a6CT7xQ2s5dVng9XjTt01q0eEtYtFRt0whpN7krHhGWWX4EnxKEA",
+	"WgOF/prtzBNadt58+4hNEcKVXKhKplsNdMMQ/AQSJI6ULjMuQ47hd4gGVqhrNLSRl8IAbsh4r3DwZJSy",
+	"EVGcBOKRLr9TtmB8OG7o1qupZK+465yui5mWPcIC8bZxhPa0FMKYsBcuOOodXJQETUrHVQ3WnU21pBrV",
+	"7UFEIHGT6IpZoou4Y76NaTafVd6NTevikPxoW+xu4j1JqsvGwRLGbd419zih6LywuMmK+xKm2hqOXQDB",
+	"i5e3tWe97eTHg8EMSm+phOdN29Quz7ZcRaZVDTGfPgTjtEEl20TaFWxMOEfWbfo7vsxsu7MvVHHYlk8c",
+	"XbTWQQ9Vih0c2a1Ru+lUbxzK9fVTtSjDfLtXbVencO1ILK22MzCt4HMYOtiG1I3UoVeIuDxK13XGuHL5",
+	"kwLRvlrxsCtZf9hbxoOkl7bq0UqDo1154iqqK40QxvN49Q9cO6lJhyQ6dD81E2TWlq6rXMilqvvWeUKn",
+	"9r30ndp8IS0XEjRuptK5n8DMzs/rjyaIx5t4MJCRC2MBpfTIl+Szi7tfT6aT6eRi9vDh9GI8oy52MDEr",
+	"wGqRmJi1vaevpe04oXfQ/pFWq9xM2HPgqTOEqEWQKls2qALQU004FVkn5E6+lvUmHnkjsaisc5RQMWrq",
+	"d3W7lQCpeS1/uaxsprT4p68w/AtBkb2uptN7SSdAQz/AL846M9SZad1eyItFt5blajV5LR+jXeK2+8vQ",
+	"9QC/sFHd2T+evJbULp6ANNDBzWXJkwzO7k6mOxhZr9cTTq8nSq/O/Vhz/sOTbx7/9OIxjWnDIi2W3XnK",
+	"nFO0raHpaDq5cCMQvrwU0Sy6N5lO7jnHMSOKO8+oquSf+OzbvR2yhJJP0mjmq07+GW3dm3B3Ot1zZ8Jp",
+	"dyX4wpbQVQk5FSrdxNH9v/99aJpmX51LF1ruimav3sSRqQqKAdT9CCoBY0gl5b4UyvKVcdECpOXoDc5x",
+	"7gl6EDg/+vcHgWPhnT0vcy62wBK4nmKLD+GdZfDO5TyVZE6ufVqQPNOqAJtBZVoOFjLJK/La/qrQPaLY",
+	"hX87CC70DjbDpPTcvf6XUBKtfQuwxdGD6b0vsL+flCXnasNGddEVVfVllaXnVK3leLIXjT94GemEVFWS",
+	"UCMXqJWyE/aT7zBHNUUdK1VprAZeMCcJBpFbi9hzkoqDSP4rWLr4goRMewvMqx23rRsV2x/+opYfHPNr",
+	"BRTH86KUwqdRfCTsXYDu5iZ+H5ysvtijnawtb5xOp9OOv3QRKOp785FUvd0d0JSHHGVsdq4aOVzD76YO",
+	"mCQ7RPm4rjhBtnEHOppt7k8vbsNmt5JmreH06s3NjrRvtHjMnDPoOsu6hO5IeovOu6bc+Xskk5vzTltT",
+	"WQWKUJHH6lLdJRfo+9BVEK6jGXlz5SJGQrMlz3NyaUa+sI8IjOcxmjvXcOZaYjMu0zO1XMbs1woqSMcT",
+	"72zN2kJX5G6xkkpDOqHg/YxJ1BO5M0L6DPoC7F+aXrEtFg1Bv/3kfOsiJ0f0lN75i0o3J9H7Ce0Q235H",
+	"//IH19B2IENQ8Hc/gFzZLJo98Kxc//viUGDB2/h+sjDb9G+tuvmMGm7XrbwJ2u69W2Fqc5x6kakewV/2",
+	"8gX4+v70/mnfX9w78fsHvwE5853SVIXbA3u3sbm9AYV0nSsWosChIo6dsEuXQ+uKpZ4zeYR06rY0ePG0",
+	"w/uP206+3wPzu5DRx+UHP4b7/fr/4f8vxv/Th/8G8uJHdd29M8vHG3pIG+jtcdx7srho+0GDVjv6Dt/V",
+	"13x8QkP2s7ShDjafBgIIrv7CjZh8fvo9Fv9+X51mIrfBFpn1IW/iqFQmgLLLNHXgur0cPoiKupXxKCF3",
+	"8WnXDqGz7vH6N7RcjqUsByK6cabKLVuABG6zbdOkVLlINqgHhIwp8+L7ztlj1+Ha3t4SJMqAbDl/L9Ib",
+	"5xHl4GqY+wT7Lf1e0+yW8RG4EZaKf4fvg93W27se+P1QspgSl79B+jkWv+4EjMst4XEYTW0qZlAFfO9K",
+	"RUK42Y69+Grs3ft5b18wPhSaqQvAB1E/MK5TlXxo+O86NnUgNDUwaVJpQ8Wip7DUx9gCdc3TUZbA92oR",
+	"yphSy4nf+cGkHS14lJXASu5KN3HI7zjc9bTNqcdsKXIL2iXi6Xwc1QKSdFdWeKkQlBXnVFxPmAyaIM/w",
+	"tZcZX8AXVHkKem4zLm/XSb7tBwaLkfsp7gPyaqfvuS5399v8Et5iH0aEsfSIkn7/4THs8Te1ZgWXG7YG",
+	"Da7h4gtp0N+lb+fsHJZSqahuumUMRZ+1u5mi1SdBT24vU7rel2GufE7vPydbcrnxl3fs0v8b1Df9Hi60",
+	"RHbu7/iJF1A3tJED7I4Vk+GZGrqzZMO4v694JLnWau3uD0Z7IO72HMWukn78iL2OfGcQlQnYTMjV64iK",
+	"lCjthZBPEiqBCfTk681cVzJ8l8zBtvSCv3viXrbpovqHXT3WNU1Oa8msr8Y/JTt1mhCsC9mPMFgCIrM1",
+	"/45sEnTF+ttm+pnr7XN33rxVC2r5bJvMfHNVXSjX68Ry9waOOEt0MUFjee6/fqsW49gVrDoqmZHn0+1w",
+	"S3hlHFn2G7t8p2G/taupCb6s7xLeulPn5A6EL6ws9lI8FeKeeBfDyZc3FNxd0xAshXdIOkqb1fN0Brnd",
+	"HKPfqD3Az+Abw6jx0LB6sv9ouz3+aCtvqSmUAOmuW3EWKBvRHRo8z7u60LVSoJwbn64C61DDUAXC93QT",
+	"1RcIMXy6wD45POFY/lu1+E0GvD6TDyPpxO7SeyoH99cFEGtmwljlr485llKOt5g+G9F8dt/oaAUf0jI3",
+	"/zK67uSkHJL+k5P61+Wk3MV1Di/ejHPXp1d080DM6qsX3M1qR4nttr93SFb7POZnJMH9mVK3w09bUfmY",
+	"tOFODhbi3h97oboAH3fvgLDuU75xK+jrWha11cKz8/N+ETal4/0E28b0D+IaJP0ZEQ08FfhIaPXVnE23",
+	"1FW1QM+V3rUloY+Y/ysYylVMT1pB6MsDd+OnZFDBFgy6Z28uxnCnpwKmVAm52rOaqSv991z8R38eqM1m",
+	"sFH/Nt3xI6oPd7XdbRF4ZxEfOd9dxJdMuT7F5jJIf1NBC8O60D28UNMo3Vmxl7TdXbdXwIZWkwOrm7Su",
+	"gnermT3ncgVuIdjRVU2xl750PArwdNtzBqZ/1KxvAufyguDmzc3/BQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

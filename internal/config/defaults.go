@@ -89,6 +89,8 @@ func (c *Config) applyDefaults() {
 	setStr(&g.CommentURL, "/records/{record_id}/comments")
 	setStr(&g.AttachURL, "/records/{record_id}/attachments")
 
+	setDur(&c.Dialogflow.SessionTTL, 30*time.Minute)
+	setInt(&c.Dialogflow.MaxSessions, 100_000)
 	for alias, a := range c.Dialogflow.Agents {
 		setDur(&a.Budget, 2*time.Second)
 		setStr(&a.Fallback.Message, "Let me connect you to an agent.")

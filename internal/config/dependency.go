@@ -137,6 +137,13 @@ type GenericCRM struct {
 type Dialogflow struct {
 	// Agents by alias, the {agent} path segment of detect-intent.
 	Agents map[string]DialogflowAgent `yaml:"agents"`
+	// SessionTTL is how long a session keeps its region (session
+	// affinity) without a turn. Default 30m, Dialogflow CX's own idle
+	// session lifetime: a session idle longer is gone there too.
+	SessionTTL Duration `yaml:"session_ttl"`
+	// MaxSessions bounds the sessions whose region is remembered; past
+	// it, the least recently used is forgotten first. Default 100000.
+	MaxSessions int `yaml:"max_sessions"`
 }
 
 // DialogflowAgent pins one published environment.
@@ -144,8 +151,15 @@ type DialogflowAgent struct {
 	// Environment is the full resource name
 	// projects/P/locations/L/agents/A/environments/E. Draft is refused.
 	Environment string `yaml:"environment"`
-	// Secondary is an optional environment in another region.
+	// Secondary is an optional environment in another region. New
+	// sessions go to it after `holdline failover dialogflow --to
+	// secondary`; running sessions stay where they started.
 	Secondary string `yaml:"secondary"`
+	// AutoFailover lets holdline itself send new sessions to the other
+	// environment when the active one's breaker is open (recorded in
+	// status and the audit log as an automatic decision). Default false:
+	// only an operator switches regions. Needs Secondary.
+	AutoFailover bool `yaml:"auto_failover"`
 	// Budget bounds one turn. Default 2s.
 	Budget Duration `yaml:"budget"`
 	// Fallback is what the caller gets when Dialogflow is unhealthy.

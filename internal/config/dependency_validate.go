@@ -113,8 +113,13 @@ func (d Dialogflow) Validate(path string) []error {
 				v.add(p+".secondary", "must differ from environment")
 			}
 		}
+		if ag.AutoFailover && ag.Secondary == "" {
+			v.add(p+".auto_failover", "needs a secondary environment to fail over to")
+		}
 		v.positive(p+".budget", int64(ag.Budget))
 	}
+	v.notNegative("session_ttl", int64(d.SessionTTL)) // 0: the default
+	v.notNegative("max_sessions", int64(d.MaxSessions))
 	return v.errs
 }
 

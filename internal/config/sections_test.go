@@ -29,6 +29,8 @@ func TestSectionValidate(t *testing.T) {
 		{"outbox backoff reversed", "outbox: {backoff: {initial: 10m, max: 1m}}\n", []string{"outbox.backoff.max"}},
 		{"dialogflow alias", "dialogflow: {agents: {\"a b\": {environment: " + dfEnv + "}}}\n", []string{"dialogflow.agents.a b"}},
 		{"dialogflow secondary is the primary", "dialogflow: {agents: {support: {environment: " + dfEnv + ", secondary: " + dfEnv + "}}}\n", []string{"dialogflow.agents.support.secondary"}},
+		{"dialogflow auto_failover without secondary", "dialogflow: {agents: {support: {environment: " + dfEnv + ", auto_failover: true}}}\n", []string{"dialogflow.agents.support.auto_failover"}},
+		{"dialogflow session_ttl negative", "dialogflow: {session_ttl: -1m}\n", []string{"dialogflow.session_ttl"}},
 		{"identity issuer without audience", "identity: {issuer: https://login.example.com}\n", []string{"identity.audience"}},
 	}
 	for _, tt := range tests {

@@ -87,6 +87,25 @@ type AgentStatus struct {
 	// too when the dialogflow dependency's breaker is open or forced open.
 	Breaker      string              `json:"breaker"`
 	Environments []EnvironmentStatus `json:"environments"`
+	// ActiveRegion is where new sessions go: primary, or secondary after
+	// a failover. Running sessions stay in the region they started in.
+	ActiveRegion string `json:"active_region"`
+	// AutoFailover is the alias's auto_failover: holdline may switch
+	// ActiveRegion by itself when the active environment's breaker opens.
+	AutoFailover bool `json:"auto_failover"`
+	// LastSwitch is the last change of ActiveRegion; nil if none.
+	LastSwitch *RegionSwitch `json:"last_switch,omitempty"`
+}
+
+// RegionSwitch is one change of an alias's active region.
+type RegionSwitch struct {
+	At time.Time `json:"at"`
+	// By is the operator who failed over, or "auto" for holdline's own
+	// decision (auto_failover).
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+	From   string `json:"from"` // primary or secondary
+	To     string `json:"to"`
 }
 
 // EnvironmentStatus is one environment of an alias.

@@ -41,9 +41,10 @@ type Dependency struct {
 	secondary  atomic.Bool  // failed over
 	authFailed atomic.Bool  // last answered call was a 401
 
-	mu               sync.Mutex // guards the overrides
+	mu               sync.Mutex // guards the overrides and failover
 	breakerOverride  *Override
 	endpointOverride *Override
+	failover         FailoverFunc // nil: endpoints are URLs (policy.Endpoints)
 
 	dialer    *dialer
 	transport *http.Transport
@@ -100,9 +101,33 @@ func (d *Dependency) noteAuth(oc outcome, err error) {
 // "secondary".
 func (d *Dependency) ActiveEndpoint() string { return d.activeEndpointName() }
 
-// HasSecondary reports whether a secondary endpoint is configured, so an
+// HasSecondary reports whether a secondary endpoint is configured (a URL,
+// or a FailoverFunc such as Dialogflow's secondary environments), so an
 // operator can fail over to it.
-func (d *Dependency) HasSecondary() bool { return d.policy.Endpoints.Secondary != "" }
+func (d *Dependency) HasSecondary() bool {
+	if d.policy.Endpoints.Secondary != "" {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.failover != nil
+}
+
+// FailoverFunc carries out an operator's failover of a dependency whose
+// secondary is not a URL of its policy: to is "primary" or "secondary".
+// An error refuses the failover and is returned to the operator as it is.
+type FailoverFunc func(to, actor, reason string) error
+
+// SetFailover makes the dependency one that an operator can fail over
+// although dependencies.NAME.endpoints.secondary is empty: Dialogflow,
+// whose secondary is a per-agent environment in another region. From then
+// on HasSecondary is true, and SetActiveEndpoint calls fn before it
+// records the choice. Call it once, while building, before serving.
+func (d *Dependency) SetFailover(fn FailoverFunc) {
+	d.mu.Lock()
+	d.failover = fn
+	d.mu.Unlock()
+}
 
 // Override records who changed a breaker mode or an endpoint, why and when.
 type Override struct {
@@ -218,15 +243,17 @@ func (d *Dependency) BreakerAllows() bool {
 }
 
 // SetActiveEndpoint sends new calls to the "primary" or "secondary"
-// endpoint. Without a secondary configured it returns a holdline
-// ECONFLICT error wrapping ErrNoSecondary; for any other name, a holdline
-// EINVALID error for "endpoint".
+// endpoint. Without a secondary configured (neither a URL nor a
+// FailoverFunc) it returns a holdline ECONFLICT error wrapping
+// ErrNoSecondary; for any other name, a holdline EINVALID error for
+// "endpoint". With a FailoverFunc, its error is returned and nothing
+// changes.
 func (d *Dependency) SetActiveEndpoint(which string, actor, reason string) error {
 	var secondary bool
 	switch which {
 	case "primary":
 	case "secondary":
-		if d.policy.Endpoints.Secondary == "" {
+		if !d.HasSecondary() {
 			return holdline.Wrap(holdline.ECONFLICT, "active", noSecondary(d.name), fmt.Errorf("%s: %w", d.name, ErrNoSecondary))
 		}
 		secondary = true
@@ -234,6 +261,12 @@ func (d *Dependency) SetActiveEndpoint(which string, actor, reason string) error
 		return holdline.Errorf(holdline.EINVALID, "endpoint", "%q is not primary or secondary", which)
 	}
 	d.mu.Lock()
+	if d.failover != nil {
+		if err := d.failover(which, actor, reason); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+	}
 	d.secondary.Store(secondary)
 	d.endpointOverride = &Override{Actor: actor, Reason: reason, At: d.now()}
 	d.mu.Unlock()

@@ -49,6 +49,9 @@ func noSecondary(dep string) string {
 	if dep == "identity" {
 		return "identity has no failover: JWKS and introspection use the issuer's URLs (identity.issuer, identity.introspection_url), not dependencies.identity.endpoints"
 	}
+	if dep == "dialogflow" {
+		return "dialogflow has no secondary: no agent in dialogflow.agents names a secondary environment"
+	}
 	return dep + " has no secondary endpoint configured (dependencies." + dep + ".endpoints.secondary)"
 }
 

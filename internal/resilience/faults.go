@@ -31,7 +31,9 @@ type Fault struct {
 	Reset      bool            `json:"reset,omitempty"`
 	// Endpoint limits the fault to calls to the dependency's "primary" or
 	// "secondary" endpoint (so a drill can make only the primary sick and
-	// an operator fail over); empty means every call.
+	// an operator fail over); empty means every call. For dialogflow it is
+	// the role, in the calling alias, of the environment dialled (each
+	// region is its own environment), whichever region is active.
 	Endpoint  string          `json:"endpoint,omitempty"`
 	Duration  config.Duration `json:"duration"`
 	CreatedAt time.Time       `json:"created_at"`

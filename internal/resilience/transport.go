@@ -49,13 +49,23 @@ func (t *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // Inject applies the dependency's active faults to a call that does not go
-// through HTTPClient (gRPC Dialogflow, a local blob directory, Redis): it
-// waits the injected latency (returning ctx's error if ctx ends first), then
-// with the faults' error rate returns an *upstream.StatusError when the
-// fault has a status, a connection-reset error when it has reset, else
-// ErrInjected. It returns nil when no fault applies.
+// through HTTPClient (a local blob directory, Redis) and goes to the active
+// endpoint: see InjectAt.
 func (d *Dependency) Inject(ctx context.Context) error {
-	e, ok := d.faults.roll(d.name, d.activeEndpointName())
+	return d.InjectAt(ctx, d.activeEndpointName())
+}
+
+// InjectAt applies the dependency's active faults to a call that does not
+// go through HTTPClient and goes to endpoint ("primary" or "secondary"),
+// whichever is active: Dialogflow names the role of the environment it
+// dials, so a fault on one region hits that region's calls only. A fault
+// without an endpoint hits every call. It waits the injected latency
+// (returning ctx's error if ctx ends first), then with the faults' error
+// rate returns an *upstream.StatusError when the fault has a status, a
+// connection-reset error when it has reset, else ErrInjected. It returns
+// nil when no fault applies.
+func (d *Dependency) InjectAt(ctx context.Context, endpoint string) error {
+	e, ok := d.faults.roll(d.name, endpoint)
 	if !ok {
 		return nil
 	}

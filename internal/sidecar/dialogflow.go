@@ -20,7 +20,11 @@ func (s *Sidecar) buildDialogflow(ctx context.Context) error {
 		return nil
 	}
 	dep := s.deps.Get("dialogflow")
-	opts := dialogflow.Options{Logger: s.log, Registerer: s.reg, Breaker: s.cfg.Dependencies.Dialogflow.Breaker}
+	opts := dialogflow.Options{
+		Logger: s.log, Registerer: s.reg, Breaker: s.cfg.Dependencies.Dialogflow.Breaker,
+		SessionIdle: s.cfg.Dialogflow.SessionTTL.D(), MaxSessions: s.cfg.Dialogflow.MaxSessions,
+		OnAutoSwitch: s.auditAutoSwitch,
+	}
 	if s.sims != nil && s.sims.df != nil {
 		df := s.sims.df
 		opts.Endpoint = func(string) string { return df.Addr() }
@@ -46,4 +50,15 @@ func dialogflowService(c *dialogflow.Client) conversation.Service {
 		return nil
 	}
 	return c
+}
+
+// auditAutoSwitch keeps an automatic regional failover (auto_failover) in
+// the audit log, with the actor dialogflow.AutoActor, beside the
+// operators' failovers (endpoint.set).
+func (s *Sidecar) auditAutoSwitch(sw dialogflow.Switch) {
+	if s.audit == nil {
+		return
+	}
+	s.audit.Record(context.Background(), dialogflow.AutoActor, "dialogflow.region", sw.Alias, sw.Reason, "ok",
+		map[string]any{"from": sw.From, "to": sw.To, "auto": true})
 }

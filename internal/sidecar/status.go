@@ -134,6 +134,12 @@ func dialogflowSection(agents []conversation.AgentStatus) *adminapi.DialogflowSt
 			Versions: nonNil(a.Versions), VersionsRead: a.VersionsRead, Drift: a.Drift,
 			Breaker:      adminapi.DialogflowAgentBreaker(a.Breaker),
 			Environments: make([]adminapi.DialogflowEnvironment, 0, len(a.Environments)),
+			ActiveRegion: adminapi.DialogflowAgentActiveRegion(a.ActiveRegion),
+			AutoFailover: a.AutoFailover,
+		}
+		if sw := a.LastSwitch; sw != nil {
+			w.LastSwitch = &adminapi.RegionSwitch{At: sw.At, By: sw.By, Reason: sw.Reason,
+				From: adminapi.RegionSwitchFrom(sw.From), To: adminapi.RegionSwitchTo(sw.To)}
 		}
 		for _, e := range a.Environments {
 			w.Environments = append(w.Environments, adminapi.DialogflowEnvironment{

@@ -32,6 +32,7 @@ func TestStatusMatchesSpec(t *testing.T) {
 	for _, c := range []struct{ url, body string }{
 		{"/v1/admin/dependencies/blob/breaker", `{"mode":"open","reason":"spec test"}`},
 		{"/v1/admin/dependencies/crm/endpoint", `{"active":"secondary","reason":"spec test"}`},
+		{"/v1/admin/dependencies/dialogflow/endpoint", `{"active":"secondary","reason":"spec test"}`},
 	} {
 		if code := put(t, ts.admin+c.url, c.body); code != http.StatusOK {
 			t.Fatalf("PUT %s = %d, want 200", c.url, code)
@@ -55,8 +56,12 @@ func TestStatusMatchesSpec(t *testing.T) {
 	for _, d := range st.Dependencies {
 		forced[d.Name] = d.BreakerOverride != nil || d.EndpointOverride != nil
 	}
-	if !forced["blob"] || !forced["crm"] {
-		t.Errorf("overrides by dependency = %v, want blob and crm overridden", forced)
+	if !forced["blob"] || !forced["crm"] || !forced["dialogflow"] {
+		t.Errorf("overrides by dependency = %v, want blob, crm and dialogflow overridden", forced)
+	}
+	if a := st.Dialogflow.Agents[0]; a.ActiveRegion != adminapi.DialogflowAgentActiveRegionSecondary ||
+		a.LastSwitch == nil || a.LastSwitch.Reason != "spec test" || a.LastSwitch.By == "auto" {
+		t.Errorf("dialogflow agent after the failover: active_region %s, last_switch %+v; want secondary, by the operator", a.ActiveRegion, a.LastSwitch)
 	}
 }
 
