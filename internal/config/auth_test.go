@@ -2,6 +2,7 @@ package config
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -56,5 +57,23 @@ func TestCRMTokenHostAllowed(t *testing.T) {
 	cfg.Dependencies.CRM.Allow = []string{"*.salesforce.com"}
 	if diff := cmp.Diff([]string{"*.salesforce.com"}, cfg.DependencyPolicies().CRM.Allow); diff != "" {
 		t.Errorf("explicit crm allow (-want +got):\n%s", diff)
+	}
+}
+
+// TestDiff names the keys that changed, inline secrets by key only.
+func TestDiff(t *testing.T) {
+	a := Default()
+	b := Default()
+	b.Listen = "0.0.0.0:8080"
+	b.Dependencies.CRM.Timeout = Duration(2 * time.Second)
+	b.Dependencies.CRM.Auth.Secret = "new-token-value"
+	b.Dialogflow.Agents = map[string]DialogflowAgent{"support": {}}
+	got := Diff(a, b)
+	want := []string{"listen", "dependencies.crm.timeout", "dependencies.crm.auth.secret", "dialogflow.agents.support"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
+	}
+	if got := Diff(a, Default()); len(got) != 0 {
+		t.Errorf("Diff of two defaults = %v, want none", got)
 	}
 }
