@@ -28,7 +28,7 @@ const (
 type conn struct {
 	hc       *http.Client
 	endpoint func() string
-	auth     config.CRMAuth
+	auth     *credentials
 	now      func() time.Time
 	// observe, when set, sees the headers of every answer (Salesforce
 	// reads Sforce-Limit-Info from them).
@@ -55,14 +55,38 @@ func newConn(cfg config.CRM, hc *http.Client, endpoint func() string) (conn, err
 		if a.Username == "" {
 			errs = append(errs, errors.New("dependencies.crm.auth.username: must be set when auth.type is basic"))
 		}
-	case "bearer":
+	case "bearer", "client_credentials", "jwt_bearer":
 	default:
-		errs = append(errs, fmt.Errorf("dependencies.crm.auth.type: %q is not one of none, header, basic, bearer", a.Type))
+		errs = append(errs, fmt.Errorf("dependencies.crm.auth.type: %q is not one of none, header, basic, bearer, client_credentials, jwt_bearer", a.Type))
 	}
-	if a.Type != "" && a.Type != "none" && !a.Secret.IsSet() {
-		errs = append(errs, fmt.Errorf("dependencies.crm.auth.secret: must be set for auth.type %s", a.Type))
+	switch a.Type {
+	case "header", "basic", "bearer":
+		if !a.Secret.IsSet() && a.SecretFile == "" {
+			errs = append(errs, fmt.Errorf("dependencies.crm.auth.secret: must be set (or secret_file) for auth.type %s", a.Type))
+		}
+	case "client_credentials", "jwt_bearer":
+		if a.TokenURL == "" {
+			errs = append(errs, fmt.Errorf("dependencies.crm.auth.token_url: must be set for auth.type %s", a.Type))
+		}
+		if a.Type == "client_credentials" && !a.ClientSecret.IsSet() && a.ClientSecretFile == "" {
+			errs = append(errs, errors.New("dependencies.crm.auth.client_secret: must be set (or client_secret_file) for auth.type client_credentials"))
+		}
 	}
-	return conn{hc: hc, endpoint: endpoint, auth: a, now: time.Now}, errors.Join(errs...)
+	cn := conn{hc: hc, endpoint: endpoint, now: time.Now}
+	if len(errs) == 0 {
+		var err error
+		cn.auth, err = newCredentials(a, hc, endpoint, cn.now)
+		errs = append(errs, err)
+	}
+	return cn, errors.Join(errs...)
+}
+
+// reloadSecrets makes the next call re-read the credentials' secret
+// files (SIGHUP), without waiting for auth.file_poll.
+func (c *conn) reloadSecrets() {
+	if c.auth != nil {
+		c.auth.reload()
+	}
 }
 
 // base returns the active endpoint without a trailing slash.
@@ -91,13 +115,8 @@ func (c *conn) newRequest(ctx context.Context, method, path string, body io.Read
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	switch c.auth.Type {
-	case "header":
-		req.Header.Set(c.auth.Header, c.auth.Secret.Reveal())
-	case "basic":
-		req.SetBasicAuth(c.auth.Username, c.auth.Secret.Reveal())
-	case "bearer":
-		req.Header.Set("Authorization", "Bearer "+c.auth.Secret.Reveal())
+	if err := c.auth.authorize(ctx, req); err != nil {
+		return nil, err
 	}
 	return req, nil
 }
@@ -121,8 +140,13 @@ func (c *conn) jsonRequest(ctx context.Context, method, path string, v any, key 
 // *upstream.StatusError along with the start of its body, for mapping
 // CRM error codes. Transport errors lose their URL, which may hold a phone
 // number or a record id, and keep their cause (context errors included).
+//
+// A 401 answer renews the credentials (a fresh OAuth token, a changed
+// secret file) and sends the request once more when its body can be
+// sent again; a 401 after that is returned, and the write waits
+// (auth_failed).
 func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -150,6 +174,39 @@ func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
 		return nil, fmt.Errorf("decode answer: %w", err)
 	}
 	return nil, nil
+}
+
+// send sends req, and once more with renewed credentials after a 401
+// when that may help and the body can be replayed (GetBody, or no body).
+func (c *conn) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || c.auth == nil {
+		return resp, err
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil
+	}
+	used := req.Header.Get("Authorization")
+	if c.auth.cfg.Type == "header" {
+		used = req.Header.Get(c.auth.cfg.Header)
+	}
+	if !c.auth.renew(used) {
+		return resp, nil
+	}
+	again := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return resp, nil
+		}
+		again.Body = body
+	}
+	if err := c.auth.authorize(req.Context(), again); err != nil {
+		return resp, nil
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	return c.hc.Do(again)
 }
 
 // hasStatus reports whether err is a StatusError with one of codes.
@@ -192,3 +249,18 @@ func partLabel(a Attachment) string {
 	}
 	return fmt.Sprintf("part %d of %d", a.Part, a.Parts)
 }
+
+// ReloadSecrets implements SecretReloader.
+func (g *Generic) ReloadSecrets() { g.c.reloadSecrets() }
+
+// ReloadSecrets implements SecretReloader.
+func (s *Salesforce) ReloadSecrets() { s.c.reloadSecrets() }
+
+// ReloadSecrets implements SecretReloader.
+func (z *Zendesk) ReloadSecrets() { z.c.reloadSecrets() }
+
+var (
+	_ SecretReloader = (*Generic)(nil)
+	_ SecretReloader = (*Salesforce)(nil)
+	_ SecretReloader = (*Zendesk)(nil)
+)

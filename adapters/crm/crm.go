@@ -117,3 +117,12 @@ func MaxPartBytes(c Client, configured int64) int64 {
 	}
 	return configured
 }
+
+// SecretReloader is a Client whose credentials may come from files
+// (auth.secret_file, client_secret_file, private_key_file). The files are
+// re-read when they change, checked at most every auth.file_poll;
+// ReloadSecrets makes the next call re-read them at once (SIGHUP). Every
+// adapter New returns implements it.
+type SecretReloader interface {
+	ReloadSecrets()
+}

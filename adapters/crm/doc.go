@@ -57,7 +57,9 @@
 // {contact_id} and {record_id} placeholders, which are path-escaped in the
 // path and query-escaped in the query ("+14155550100" is sent as
 // %2B14155550100 after the "?"). Authentication is config.CRMAuth: none,
-// a header (e.g. X-Api-Key), basic or bearer.
+// a header (e.g. X-Api-Key), basic or bearer, or an OAuth 2.0 token the
+// adapter fetches and renews (client_credentials, jwt_bearer; see
+// credentials.go), for every kind.
 //
 // Lookup: GET lookup_url (default /contacts?phone={phone}). The answer is
 // any of
@@ -122,7 +124,8 @@
 //
 // # Salesforce
 //
-// REST API v60.0 with a bearer access token. FindByPhone runs the SOQL
+// REST API v60.0 with a bearer access token, normally from the OAuth 2.0
+// JWT bearer flow (auth.type jwt_bearer). FindByPhone runs the SOQL
 // query SELECT Id, Name, Email, Phone FROM Contact WHERE Phone = 'N' OR
 // MobilePhone = 'N' LIMIT 1, so contacts must store numbers in E.164
 // (Salesforce matches phone fields as stored), then the contact's open

@@ -28,8 +28,10 @@ type Salesforce struct {
 
 var _ Client = (*Salesforce)(nil)
 
-// NewSalesforce returns the Salesforce adapter. auth is normally bearer
-// (an OAuth access token); the caller refreshes it.
+// NewSalesforce returns the Salesforce adapter. auth is normally
+// jwt_bearer (Salesforce's OAuth 2.0 JWT bearer flow, token_url
+// /services/oauth2/token) or client_credentials, whose tokens the adapter
+// renews itself; bearer is a static access token.
 func NewSalesforce(cfg config.CRM, hc *http.Client, endpoint func() string) (*Salesforce, error) {
 	cn, err := newConn(cfg, hc, endpoint)
 	if err != nil {

@@ -25,10 +25,10 @@ var (
 	ErrRequestLimit = errors.New("crm: salesforce API request limit exceeded")
 	// ErrSessionExpired is returned when the access token is no longer
 	// valid (401 INVALID_SESSION_ID). It is the signal for the CRM
-	// dependency's token renewal; the job is retried meanwhile. The
-	// adapter reads its bearer token from config.CRMAuth when built, so a
-	// renewed token must reach it through the dependency's HTTP client or
-	// a rebuilt adapter.
+	// adapter's token renewal: with an OAuth auth type the adapter fetches
+	// a fresh token and sends the call once more, so this is returned
+	// only when the renewed token is refused too (or the static token's
+	// file did not change); the job waits meanwhile (auth_failed).
 	ErrSessionExpired = errors.New("crm: salesforce session expired")
 )
 

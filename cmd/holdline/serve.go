@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +60,12 @@ sidecar (a crash test kills the sidecar, not the sim):
 examples/holdline.yaml; check it first with holdline config validate).
 
 The admin token comes from HOLDLINE_ADMIN_TOKEN (dev mode generates one when
-it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.`,
+it is unset). SIGTERM or SIGINT drain in-flight requests, then close stores.
+
+SIGHUP reloads without a restart: the CRM's secret files
+(dependencies.crm.auth.*_file) are re-read at the next CRM call, and the
+--config file is read again; every key whose value changed is logged as
+needing a restart (listeners, data_dir, stores, policies, inline secrets).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd, e, f)
@@ -85,6 +93,11 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 		return err
 	}
 	ctx := cmd.Context()
+	// SIGHUP reloads; registered first, so that one arriving while the
+	// sidecar starts does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, tempDir, err := serveConfig(ctx, e, f, cmd.Flags())
 	if err != nil {
 		return err
@@ -103,7 +116,7 @@ func serve(cmd *cobra.Command, e env, f serveFlags) error {
 	if f.dev {
 		printDevBanner(e.stdout, sc, cfg, e.getenv("HOLDLINE_ADMIN_TOKEN"))
 	}
-	err = waitAndStop(ctx, sc)
+	err = waitAndStop(ctx, sc, hup, func() *config.Config { return reloadConfig(ctx, e, f, cmd.Flags(), log) })
 	if tempDir != "" && err == nil {
 		_ = os.RemoveAll(tempDir)
 	}
@@ -188,14 +201,42 @@ func applyServeFlags(ctx context.Context, cfg *config.Config, f serveFlags, fl c
 }
 
 // waitAndStop waits for ctx to end (SIGTERM, SIGINT) or a listener to
-// fail, then stops the sidecar: drain, then close.
-func waitAndStop(ctx context.Context, sc *sidecar.Sidecar) error {
+// fail, then stops the sidecar: drain, then close. Each SIGHUP on hup
+// reloads: the secret files are re-read and the config file read again
+// (reread), and the sidecar logs which changed keys need a restart.
+func waitAndStop(ctx context.Context, sc *sidecar.Sidecar, hup <-chan os.Signal, reread func() *config.Config) error {
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-sc.Err():
+wait:
+	for {
+		select {
+		case <-hup:
+			sc.Reload(reread())
+		case <-ctx.Done():
+			break wait
+		case runErr = <-sc.Err():
+			break wait
+		}
 	}
 	return errors.Join(runErr, sc.Stop())
+}
+
+// reloadConfig reads the --config file again with serve's flags applied,
+// for a reload to compare with the running config. In dev mode, or when
+// the file is now invalid (logged, naming the problems), it returns nil:
+// the reload then only re-reads the secret files.
+func reloadConfig(ctx context.Context, e env, f serveFlags, fl changedFlags, log *slog.Logger) *config.Config {
+	if f.dev {
+		return nil
+	}
+	cfg, err := config.LoadFile(f.configFile, e.getenv)
+	if err == nil {
+		err = applyServeFlags(ctx, cfg, f, fl)
+	}
+	if err != nil {
+		log.Error("config reload: the file is not usable, so no key in it is compared; secret files are re-read", "file", f.configFile, "err", err)
+		return nil
+	}
+	return cfg
 }
 
 func printDevBanner(w io.Writer, sc *sidecar.Sidecar, cfg *config.Config, envToken string) {

@@ -19,6 +19,9 @@ type simFlags struct {
 	listen    string
 	gcsListen string
 	bucket    string
+	oauthID   string
+	oauthKey  string
+	oauthTTL  time.Duration
 }
 
 func newSimCmd(e env) *cobra.Command {
@@ -44,6 +47,13 @@ The GCS emulator (fake-gcs-server, objects in memory) listens on
 GET GCS/storage/v1/b/BUCKET/o. POST /dev/gcs/mode {"down":true} makes it
 answer 503 to everything until {"down":false}.
 
+--oauth-client-id and --oauth-client-secret make the CRM simulator an OAuth
+2.0 token endpoint at /services/oauth2/token (grant_type client_credentials)
+that issues tokens living --oauth-token-ttl and requires one on every CRM
+route; POST /dev/crm/tokens/expire ends every issued token at once, to try
+credential renewal (auth.type client_credentials, token_url
+/services/oauth2/token).
+
 GET /dev/sim answers {"crm":URL,"gcs":URL,"bucket":NAME}: serve --dev --sim
 reads it to store recordings in this emulator.`,
 		Args: cobra.NoArgs,
@@ -55,10 +65,20 @@ reads it to store recordings in this emulator.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:7070", "address to serve the CRM simulator and /dev/ routes on")
 	fl.StringVar(&f.gcsListen, "gcs-listen", "", "address of the GCS emulator (default: --listen's host, the next port; a free port when --listen's is 0)")
 	fl.StringVar(&f.bucket, "gcs-bucket", sidecar.DevBucket, "bucket the GCS emulator creates")
+	fl.StringVar(&f.oauthID, "oauth-client-id", "", "issue OAuth tokens (client_credentials) to this client id and require them on the CRM routes")
+	fl.StringVar(&f.oauthKey, "oauth-client-secret", "", "the client secret --oauth-client-id must present")
+	fl.DurationVar(&f.oauthTTL, "oauth-token-ttl", time.Hour, "how long an issued token lives (0: until POST /dev/crm/tokens/expire)")
 	return c
 }
 
 func runSim(cmd *cobra.Command, e env, f simFlags) error {
+	var opts sim.CRMOptions
+	if f.oauthID != "" || f.oauthKey != "" {
+		if f.oauthID == "" || f.oauthKey == "" {
+			return errors.New("sim: give both --oauth-client-id and --oauth-client-secret")
+		}
+		opts.OAuth = &sim.CRMOAuth{ClientID: f.oauthID, ClientSecret: f.oauthKey, TTL: f.oauthTTL}
+	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("sim: listen %s: %w", f.listen, err)
@@ -75,7 +95,7 @@ func runSim(cmd *cobra.Command, e env, f simFlags) error {
 	defer gcs.Close()
 
 	base := "http://" + ln.Addr().String()
-	crm := sim.NewCRM(sim.CRMOptions{})
+	crm := sim.NewCRM(opts)
 	mux := http.NewServeMux()
 	mux.Handle("/dev/crm/", crm.DevHandler())
 	mux.HandleFunc("GET /dev/sim", func(w http.ResponseWriter, _ *http.Request) {

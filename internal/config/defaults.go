@@ -82,6 +82,8 @@ func (c *Config) applyDefaults() {
 	}
 	setStr(&c.Dependencies.CRM.Kind, "generic")
 	setStr(&c.Dependencies.CRM.Auth.Type, "none")
+	setDur(&c.Dependencies.CRM.Auth.RenewBefore, time.Minute)
+	setDur(&c.Dependencies.CRM.Auth.FilePoll, 10*time.Second)
 	g := &c.Dependencies.CRM.Generic
 	setStr(&g.LookupURL, "/contacts?phone={phone}")
 	setStr(&g.RecordsURL, "/contacts/{contact_id}/records?status=open")

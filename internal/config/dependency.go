@@ -102,17 +102,62 @@ type CRM struct {
 	SharedRecords bool `yaml:"shared_records"`
 }
 
-// CRMAuth is one of header, basic or bearer.
+// CRMAuth is how holdline authenticates to the CRM: a static credential
+// (header, basic, bearer) or an OAuth 2.0 token that renews itself
+// (client_credentials, jwt_bearer). Every secret can come from a file
+// instead (the *_file keys, for a mounted Kubernetes secret); a file is
+// re-read when it changes (checked at most every file_poll) and on SIGHUP,
+// without a restart.
 type CRMAuth struct {
-	// Type is none (default), header, basic or bearer.
+	// Type is none (default), header, basic, bearer (a static token),
+	// client_credentials (OAuth 2.0 client credentials grant) or
+	// jwt_bearer (OAuth 2.0 JWT bearer grant, RFC 7523, as Salesforce's
+	// server-to-server flow uses it).
 	Type string `yaml:"type"`
 	// Header names the header for type header, e.g. X-Api-Key.
 	Header string `yaml:"header"`
-	// Username for basic.
+	// Username for basic; for jwt_bearer the user the token acts as
+	// (the assertion's sub claim).
 	Username string `yaml:"username"`
 	// Secret is the header value, password or bearer token.
 	Secret Secret `yaml:"secret"`
+	// SecretFile is a file holding Secret (trailing newline trimmed);
+	// set one of the two.
+	SecretFile string `yaml:"secret_file"`
+
+	// TokenURL is the OAuth 2.0 token endpoint (client_credentials,
+	// jwt_bearer): an absolute URL, or a path such as
+	// /services/oauth2/token resolved against the endpoint each CRM
+	// client talks to (each endpoint then issues its own tokens).
+	TokenURL string `yaml:"token_url"`
+	// ClientID is the OAuth client id (Salesforce: the connected app's
+	// consumer key; the assertion's iss claim for jwt_bearer).
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the OAuth client secret (client_credentials).
+	ClientSecret Secret `yaml:"client_secret"`
+	// ClientSecretFile is a file holding ClientSecret; set one of the two.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// PrivateKeyFile is the PEM RSA private key (PKCS #1 or #8) that
+	// signs the jwt_bearer assertion; its certificate is uploaded to the
+	// connected app.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// Audience is the jwt_bearer assertion's aud claim. Default: the
+	// token URL's scheme and host (https://login.salesforce.com for
+	// https://login.salesforce.com/services/oauth2/token).
+	Audience string `yaml:"audience"`
+	// Scopes requested with client_credentials (and sent as the scope
+	// claim with jwt_bearer). Optional.
+	Scopes []string `yaml:"scopes"`
+	// RenewBefore renews a token this long before it expires, so no
+	// call carries a token about to lapse. Default 1m.
+	RenewBefore Duration `yaml:"renew_before"`
+	// FilePoll is how often, at most, the *_file secrets are checked
+	// for a change (on use). Default 10s. SIGHUP re-reads them at once.
+	FilePoll Duration `yaml:"file_poll"`
 }
+
+// OAuth reports whether the auth type fetches tokens from TokenURL.
+func (a CRMAuth) OAuth() bool { return a.Type == "client_credentials" || a.Type == "jwt_bearer" }
 
 // GenericCRM maps a custom CRM's REST API. URLs are paths relative to the
 // active endpoint, with {phone}, {contact_id} and {record_id} placeholders.

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Validate checks the dependencies section at path: every dependency's
@@ -71,23 +73,56 @@ func (c CRM) validateAdapter(path string) []error {
 		v.add("endpoints.primary", "must be set: holdline fronts a CRM")
 	}
 	v.oneOf("kind", c.Kind, "generic", "salesforce", "zendesk")
-	v.oneOf("auth.type", c.Auth.Type, "none", "header", "basic", "bearer")
-	switch c.Auth.Type {
-	case "header":
-		if c.Auth.Header == "" {
-			v.add("auth.header", "must be set when auth.type is header")
-		}
-		fallthrough
-	case "bearer":
-		if !c.Auth.Secret.IsSet() {
-			v.add("auth.secret", "must be set for auth.type "+c.Auth.Type)
-		}
-	case "basic":
-		if c.Auth.Username == "" {
-			v.add("auth.username", "must be set when auth.type is basic")
+	v.oneOf("auth.type", c.Auth.Type, "none", "header", "basic", "bearer", "client_credentials", "jwt_bearer")
+	c.Auth.validate(v)
+	return v.errs
+}
+
+// validate checks the auth block's keys for its type (v's path is the
+// CRM's). Files are checked for presence here; crm.CheckAuth reads them.
+func (a CRMAuth) validate(v *validator) {
+	needSecret := func(key string, s Secret, file string) {
+		switch {
+		case s.IsSet() && file != "":
+			v.add("auth."+key, "set "+key+" or "+key+"_file, not both")
+		case !s.IsSet() && file == "":
+			v.add("auth."+key, "must be set (or "+key+"_file) for auth.type "+a.Type)
 		}
 	}
-	return v.errs
+	need := func(key, val string) {
+		if val == "" {
+			v.add("auth."+key, "must be set for auth.type "+a.Type)
+		}
+	}
+	switch a.Type {
+	case "header":
+		need("header", a.Header)
+		needSecret("secret", a.Secret, a.SecretFile)
+	case "bearer":
+		needSecret("secret", a.Secret, a.SecretFile)
+	case "basic":
+		need("username", a.Username)
+		needSecret("secret", a.Secret, a.SecretFile)
+	case "client_credentials":
+		need("client_id", a.ClientID)
+		needSecret("client_secret", a.ClientSecret, a.ClientSecretFile)
+	case "jwt_bearer":
+		need("client_id", a.ClientID)
+		need("username", a.Username)
+		need("private_key_file", a.PrivateKeyFile)
+	}
+	if a.OAuth() {
+		if a.TokenURL == "" {
+			v.add("auth.token_url", "must be set for auth.type "+a.Type)
+		} else if !strings.HasPrefix(a.TokenURL, "/") {
+			v.url("auth.token_url", a.TokenURL)
+		}
+		if a.Audience != "" {
+			v.url("auth.audience", a.Audience)
+		}
+	}
+	v.notNegative("auth.renew_before", int64(a.RenewBefore))
+	v.positive("auth.file_poll", int64(a.FilePoll))
 }
 
 // agentAlias is what a Dialogflow agent alias may be: it is the {agent}
@@ -128,7 +163,9 @@ func (d Dialogflow) Validate(path string) []error {
 // endpoints, so its egress allowlist defaults to the hosts of the cache's
 // and the outbox's Redis; the identity provider's endpoint defaults to
 // identity.issuer (its egress allowlist then defaults to the issuer's
-// host). The sidecar builds its dependencies from these.
+// host); the CRM's, when it fetches OAuth tokens from an absolute
+// token_url and lists no hosts, allows the token URL's host beside the
+// endpoints'. The sidecar builds its dependencies from these.
 func (c *Config) DependencyPolicies() Dependencies {
 	deps := c.Dependencies
 	if len(deps.Redis.Allow) == 0 {
@@ -139,6 +176,19 @@ func (c *Config) DependencyPolicies() Dependencies {
 			}
 		}
 		deps.Redis.Allow = allow
+	}
+	if len(deps.CRM.Allow) == 0 && deps.CRM.Auth.OAuth() {
+		// An absolute token URL is dialled through the CRM's client
+		// too: allow its host along with the endpoints' own.
+		if u, err := url.Parse(deps.CRM.Auth.TokenURL); err == nil && u.Hostname() != "" {
+			var allow []string
+			for _, e := range []string{deps.CRM.Endpoints.Primary, deps.CRM.Endpoints.Secondary, deps.CRM.Auth.TokenURL} {
+				if eu, err := url.Parse(e); err == nil && eu.Hostname() != "" {
+					allow = append(allow, eu.Hostname())
+				}
+			}
+			deps.CRM.Allow = allow
+		}
 	}
 	if c.Identity.Issuer != "" && deps.Identity.Endpoints.Primary == "" {
 		deps.Identity.Endpoints.Primary = c.Identity.Issuer

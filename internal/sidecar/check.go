@@ -17,11 +17,13 @@ import (
 //
 // It is config.Config.Validate (each section validates itself) plus the
 // checks whose rules an adapter owns: the CRM adapter's URL templates and
-// field mapping for the generic kind. Check makes no network call and
-// opens nothing.
+// field mapping for the generic kind, and the CRM's secret files (each
+// must be readable and not empty; a jwt_bearer private key must parse).
+// Check makes no network call and opens nothing but those files.
 func Check(cfg *config.Config) error {
 	errs := cfg.Validate()
 	errs = append(errs, checkCRM(cfg.Dependencies.CRM)...)
+	errs = append(errs, checkCRMFiles(cfg.Dependencies.CRM.Auth)...)
 	return errors.Join(errs...)
 }
 
@@ -40,6 +42,19 @@ func checkCRM(c config.CRM) []error {
 	var out []error
 	for _, e := range flatten(err) {
 		// The adapter's messages already start with their key path.
+		out = append(out, &config.Problem{Msg: e.Error()})
+	}
+	return out
+}
+
+// checkCRMFiles reads the CRM's secret files as serve will. Only the
+// files are checked here: a missing key is config.Validate's to report.
+func checkCRMFiles(a config.CRMAuth) []error {
+	if a.SecretFile == "" && a.ClientSecretFile == "" && a.PrivateKeyFile == "" {
+		return nil
+	}
+	var out []error
+	for _, e := range flatten(crm.CheckAuth(a)) {
 		out = append(out, &config.Problem{Msg: e.Error()})
 	}
 	return out

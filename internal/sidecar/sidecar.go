@@ -71,10 +71,11 @@ type Options struct {
 
 // Sidecar is one running holdline. Build it with New, Start it, Stop it.
 type Sidecar struct {
-	cfg  *config.Config // the sidecar's own copy, dev transform applied
-	opts Options
-	log  *slog.Logger
-	reg  *prometheus.Registry
+	cfg   *config.Config // the sidecar's own copy, dev transform applied
+	given *config.Config // a copy of the config New was given (Reload compares)
+	opts  Options
+	log   *slog.Logger
+	reg   *prometheus.Registry
 
 	sims   *devSims // dev mode only
 	audit  *audit.Log
@@ -132,6 +133,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 			err = errors.Join(err, s.close())
 		}
 	}()
+	given := *cfg
+	s.given = &given
 	if s.cfg, err = s.configure(cfg); err != nil {
 		return nil, err
 	}

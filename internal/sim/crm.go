@@ -21,6 +21,10 @@ type CRMOptions struct {
 	// token, a basic-auth password or an X-Api-Key header; other requests
 	// get 401. The /dev/crm/ routes never require it.
 	Token string
+	// OAuth, when set, makes the simulator issue access tokens at
+	// CRMOAuthPath and require a live one on every dialect route (Token
+	// is then ignored); see CRMOAuth and CRM.ExpireTokens.
+	OAuth *CRMOAuth
 	// Mode is the initial fault mode. The zero value is CRMModeOK.
 	Mode CRMMode
 	// Now is the clock for timestamps, sessions and rate-limit windows.
@@ -111,6 +115,7 @@ type CRM struct {
 	uploads map[string]*upload
 	zd      zdState
 	sf      sfState
+	oauth   oauthState
 	seq     map[string]int
 	hits    map[string]int64
 }
@@ -145,6 +150,7 @@ func NewCRM(opts CRMOptions) *CRM {
 		uploads: map[string]*upload{},
 		zd:      zdState{audits: map[string][]zdAudit{}},
 		sf:      sfState{sessions: map[string]time.Time{}, cursors: map[string][]map[string]any{}},
+		oauth:   oauthState{tokens: map[string]time.Time{}},
 		seq: map[string]int{"contact": 100, "record": 1000, "comment": 5000, "attachment": 7000,
 			"upload": 0, "audit": 20000, "event": 30000, "cursor": 0},
 		hits: map[string]int64{},
@@ -242,6 +248,11 @@ func (c *CRM) Handler() http.Handler {
 	c.zendeskRoutes(mux)
 	top := http.NewServeMux()
 	top.Handle("/dev/crm/", c.DevHandler())
+	if c.opts.OAuth != nil {
+		top.Handle("POST "+CRMOAuthPath, c.route("oauth.token", false, c.serveToken))
+		top.Handle("/", c.oauthAuthenticate(mux))
+		return top
+	}
 	top.Handle("/", c.authenticate(mux))
 	return top
 }

@@ -22,6 +22,10 @@ func (c *CRM) DevHandler() http.Handler {
 		writeJSON(w, http.StatusOK, c.Mode())
 	})
 	mux.HandleFunc("POST /dev/crm/mode", c.devSetMode)
+	mux.HandleFunc("POST /dev/crm/tokens/expire", func(w http.ResponseWriter, r *http.Request) {
+		c.ExpireTokens()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /dev/crm/stats", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		nc, nr := len(c.contacts), len(c.records)

@@ -52,6 +52,12 @@
 //	                          "latency":"50ms","hang_max":"10s","retry_after":"1s",
 //	                          "flap_rate":0.5,"seed":1,"routes":["zendesk.update_ticket"]}
 //	GET  /dev/crm/stats      {"hits":{"generic.lookup":3,...},"contacts":N,"records":N}
+//	POST /dev/crm/tokens/expire  end every issued OAuth token (CRMOptions.OAuth): 204
+//
+// With CRMOptions.OAuth the simulator is also an OAuth 2.0 token endpoint
+// at /services/oauth2/token (client_credentials, and Salesforce's
+// jwt-bearer grant), issues tokens with a TTL and requires a live one on
+// every dialect route (CRMOAuth).
 //
 // Faults apply to the dialect routes only, never to /dev/crm/.
 package sim
