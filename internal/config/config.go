@@ -85,7 +85,27 @@ type Admin struct {
 	// recorded as the actor in the audit log. HOLDLINE_ADMIN_TOKEN, when
 	// set, adds a token named "env".
 	Tokens []AdminToken `yaml:"tokens"`
+	// TLS serves the admin plane over HTTPS. It is required when
+	// admin_listen is beyond loopback (admin tokens, audit data and
+	// operator controls must not cross a network in clear), unless
+	// InsecurePlaintext is set.
+	TLS AdminTLS `yaml:"tls"`
+	// InsecurePlaintext allows a plain-HTTP admin plane beyond loopback,
+	// on purpose (e.g. behind a mesh that terminates mTLS). Default false.
+	InsecurePlaintext bool `yaml:"insecure_plaintext"`
 }
+
+// AdminTLS is the admin plane's certificate. Both files are re-read when
+// they change on disk (a renewed certificate needs no restart).
+type AdminTLS struct {
+	// CertFile is the PEM certificate chain.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t AdminTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // AdminToken is one named admin bearer token.
 type AdminToken struct {

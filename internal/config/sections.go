@@ -25,9 +25,11 @@ func (h HTTP) Validate(path string) []error {
 	return v.errs
 }
 
-// Validate checks the admin section at path.
-func (a Admin) Validate(path string) []error {
+// Validate checks the admin section at path; listen is admin_listen,
+// which decides whether TLS is required.
+func (a Admin) Validate(path, listen string) []error {
 	v := &validator{path: path}
+	v.errs = append(v.errs, a.validateTLS(path, listen)...)
 	for i, t := range a.Tokens {
 		p := fmt.Sprintf("tokens[%d]", i)
 		if t.Name == "" {

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,18 @@ func (s *Sidecar) listen(adminH http.Handler) error {
 	}
 	s.dataLn = netutil.LimitListener(dataLn, s.cfg.HTTP.MaxConnections)
 	s.adminLn = netutil.LimitListener(adminLn, s.cfg.HTTP.MaxConnections)
+	if t := s.cfg.Admin.TLS; t.Enabled() {
+		certs, err := newCertReloader(t, s.log)
+		if err != nil {
+			s.dataLn.Close()
+			s.adminLn.Close()
+			if s.probes.ln != nil {
+				s.probes.ln.Close()
+			}
+			return err
+		}
+		s.adminLn = tls.NewListener(s.adminLn, certs.tlsConfig())
+	}
 	return nil
 }
 
