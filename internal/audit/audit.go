@@ -24,8 +24,9 @@ import (
 // Entry is one audit record.
 type Entry struct {
 	Time time.Time `json:"time"`
-	// Actor is the admin token's name, or "system" for automatic events
-	// (a breaker opening by itself).
+	// Actor is the admin token's name, "system" for automatic events
+	// (a breaker opening by itself), or "os:<user>" for an offline CLI
+	// change (outbox replay/purge --data-dir).
 	Actor string `json:"actor"`
 	// Action is what happened: breaker.set, endpoint.set, fault.add,
 	// fault.delete, outbox.replay, outbox.purge, breaker.state.
