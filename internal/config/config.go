@@ -143,6 +143,11 @@ type Cache struct {
 	// EncryptionKey, a base64 32-byte key, encrypts entries in Redis
 	// with AES-GCM (contact data is personal data).
 	EncryptionKey Secret `yaml:"encryption_key"`
+	// PreviousEncryptionKey, during a key rotation, is the key being
+	// replaced: entries it sealed are still read (a miss under
+	// EncryptionKey is asked again under it), nothing new is written
+	// with it. Remove it once stale_ttl has passed since the rotation.
+	PreviousEncryptionKey Secret `yaml:"previous_encryption_key"`
 }
 
 // Redis is a Redis connection.

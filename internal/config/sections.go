@@ -73,6 +73,14 @@ func (c Cache) Validate(path string) []error {
 			v.add("encryption_key", "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
 		}
 	}
+	if c.PreviousEncryptionKey.IsSet() {
+		if k, err := base64.StdEncoding.DecodeString(c.PreviousEncryptionKey.Reveal()); err != nil || len(k) != 32 {
+			v.add("previous_encryption_key", "must be 32 bytes, base64-encoded (the encryption_key being replaced)")
+		}
+		if !c.EncryptionKey.IsSet() {
+			v.add("previous_encryption_key", "needs cache.encryption_key (the new key) during a rotation")
+		}
+	}
 	if c.StaleTTL < c.FreshTTL {
 		v.add("stale_ttl", "must be at least cache.fresh_ttl")
 	}
