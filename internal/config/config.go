@@ -74,8 +74,10 @@ type HTTP struct {
 	// long. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxConnections caps the open connections of each listener (data
-	// and admin); connections past it wait to be accepted, so a flood of
-	// idle connections cannot exhaust file descriptors. Default 4096.
+	// and admin). At the cap, the oldest connection that has not sent a
+	// byte is closed to make room (an idle flood cannot lock clients
+	// out), and with none such a new connection is answered 503 with
+	// Retry-After, never queued. Default 4096.
 	MaxConnections int `yaml:"max_connections"`
 }
 
