@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -103,12 +104,17 @@ func (l *connCap) track(c net.Conn, st http.ConnState) {
 // overloadedBody is the problem a connection past the cap is answered.
 const overloadedBody = `{"type":"https://holdline.dev/problems/unavailable","title":"Service unavailable","status":503,"detail":"too many connections; try again"}`
 
-// refuse answers 503 and closes c, reading (and dropping) what the client
-// sent for up to a second first, so that the close does not reset the
-// connection before the client reads the answer.
+// refuse answers 503 and closes c. It reads the request's head first
+// (for up to a second): an HTTP client that gets an answer before it has
+// sent its request takes it for a broken connection, not for a 503. It
+// then drops what else the client sent, so that the close does not reset
+// the connection before the client reads the answer.
 func refuse(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, 64<<10))); err != nil {
+		return // silent, too slow, or not HTTP: no answer
+	}
 	head := "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n" +
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(overloadedBody)) + "\r\n\r\n"
 	if _, err := io.WriteString(c, head+overloadedBody); err != nil {
