@@ -99,7 +99,7 @@ func New(cfg config.Cache, l2c *redis.Client, redisDep *resilience.Dependency, o
 		if redisDep == nil {
 			errs = append(errs, errors.New("cache.redis: needs the redis dependency's policies"))
 		}
-		t, err := newL2(l2c, redisDep, cfg.EncryptionKey)
+		t, err := newL2(l2c, redisDep, cfg.EncryptionKey, cfg.PreviousEncryptionKey)
 		if err != nil {
 			errs = append(errs, err)
 		}

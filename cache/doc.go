@@ -30,5 +30,12 @@
 // prefix, so a value written under another key reads as a miss instead of
 // garbage. The Redis TTL is the entry's StaleUntil.
 //
+// Rotating the key: set cache.encryption_key to the new key and
+// cache.previous_encryption_key to the old one, and roll the fleet. A miss
+// under the new key is asked again under the old one (one more Redis GET,
+// inside the same budget), so the shared cache stays warm; everything is
+// written under the new key. After cache.stale_ttl every old entry has
+// expired: remove previous_encryption_key. docs/security.md has the steps.
+//
 // Not a stable API: holdline is a binary, and this package serves it.
 package cache

@@ -46,6 +46,10 @@ type l2 struct {
 	mac   []byte      // HMAC key for Redis keys; nil hashes with plain SHA-256
 	aead  cipher.AEAD // nil stores plaintext JSON
 	keyID []byte
+	// prev, during a key rotation (cache.previous_encryption_key), reads
+	// what the old key wrote when the current key misses; nothing is
+	// written under it.
+	prev *l2
 }
 
 func parseKey(s config.Secret) ([]byte, error) {
@@ -57,7 +61,20 @@ func parseKey(s config.Secret) ([]byte, error) {
 	return k, nil
 }
 
-func newL2(rdb *redis.Client, dep *resilience.Dependency, secret config.Secret) (*l2, error) {
+// newL2 builds the tier with the current key and, when set, the previous
+// key it still reads during a rotation.
+func newL2(rdb *redis.Client, dep *resilience.Dependency, secret, previous config.Secret) (*l2, error) {
+	t, err := newL2Key(rdb, dep, secret)
+	if err != nil || !previous.IsSet() {
+		return t, err
+	}
+	if t.prev, err = newL2Key(rdb, dep, previous); err != nil {
+		return nil, errors.New("cache.previous_encryption_key: must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+	}
+	return t, nil
+}
+
+func newL2Key(rdb *redis.Client, dep *resilience.Dependency, secret config.Secret) (*l2, error) {
 	t := &l2{rdb: rdb, dep: dep}
 	if !secret.IsSet() {
 		return t, nil
@@ -102,8 +119,17 @@ func (t *l2) redisKey(key string) string {
 }
 
 // get reads key through the redis dependency. A missing key, or a value
-// sealed under another key id (after a key rotation), is a miss.
+// sealed under another key id (after a key rotation), is a miss; during a
+// rotation a miss is asked again under the previous key.
 func (t *l2) get(ctx context.Context, key string) (Entry, bool, error) {
+	e, ok, err := t.getOne(ctx, key)
+	if ok || err != nil || t.prev == nil {
+		return e, ok, err
+	}
+	return t.prev.getOne(ctx, key)
+}
+
+func (t *l2) getOne(ctx context.Context, key string) (Entry, bool, error) {
 	rk := t.redisKey(key)
 	b, err := resilience.Read(ctx, t.dep, "get", func(ctx context.Context) ([]byte, error) {
 		if err := t.dep.Inject(ctx); err != nil {

@@ -55,8 +55,18 @@ func newTokenSet(tokens []Token) tokenSet {
 // match returns the name of the token tok is, comparing against every
 // token whatever matches first.
 func (ts tokenSet) match(tok string) (string, bool) {
-	if tok == "" {
+	i, ok := ts.index(tok)
+	if !ok {
 		return "", false
+	}
+	return ts.names[i], true
+}
+
+// index returns the position of the token tok is, in constant time over
+// the set.
+func (ts tokenSet) index(tok string) (int, bool) {
+	if tok == "" {
+		return 0, false
 	}
 	got := sha256.Sum256([]byte(tok))
 	match := -1
@@ -65,10 +75,7 @@ func (ts tokenSet) match(tok string) (string, bool) {
 			match = i
 		}
 	}
-	if match < 0 {
-		return "", false
-	}
-	return ts.names[match], true
+	return match, match >= 0
 }
 
 // Actor returns the name of the admin token that authorized the request.

@@ -62,6 +62,7 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	s.common(a, "admin", m)
 	a.Use(readDeadline(s.opts.BodyTimeout, s.opts.BodyIdleTimeout, func(*http.Request) bool { return false }))
 	a.Use(limitBody(s.opts.MaxBodyBytes, func(*http.Request) bool { return false }, s.log))
+	a.Use(s.withSessionOrBearer)
 	auth := requireAdmin(s.tokens, s.log)
 	a.Use(func(next http.Handler) http.Handler {
 		protected := auth(next)
@@ -85,6 +86,8 @@ func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	// generated routes so it replaces the generated handler).
 	a.Method(http.MethodGet, "/metrics", s.metricsHandler())
 	a.Get("/ui", s.statusPage)
+	a.Post("/ui/login", s.uiLogin)
+	a.Post("/ui/logout", s.uiLogout)
 	a.Post("/ui/breaker", s.uiAction(s.uiBreaker))
 	a.Post("/ui/endpoint", s.uiAction(s.uiEndpoint))
 	for prefix, h := range s.opts.DevRoutes {

@@ -42,7 +42,31 @@ func (s *Server) status(ctx context.Context) adminapi.Status {
 	if s.opts.StatusSections != nil {
 		s.opts.StatusSections(ctx, &st)
 	}
+	if Actor(ctx) == "" {
+		redactStatus(&st)
+	}
 	return st
+}
+
+// redacted replaces who and why in a status read without an admin token
+// or session: /v1/status stays open (probes, dashboards, the CLI without a
+// token), audit data does not.
+const redacted = "(admin token required)"
+
+func redactStatus(st *adminapi.Status) {
+	for i := range st.Dependencies {
+		for _, o := range []*adminapi.Override{st.Dependencies[i].BreakerOverride, st.Dependencies[i].EndpointOverride} {
+			if o != nil {
+				o.Actor, o.Reason = redacted, redacted
+			}
+		}
+	}
+	for i := range st.Drills.Faults {
+		if st.Drills.Faults[i].Actor != nil {
+			a := redacted
+			st.Drills.Faults[i].Actor = &a
+		}
+	}
 }
 
 // statusResponse writes the status indented and never cached.

@@ -22,10 +22,10 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 )
 
-//go:embed ui/status.html
+//go:embed ui/*.html
 var uiFS embed.FS
 
-var uiTemplate = template.Must(template.ParseFS(uiFS, "ui/status.html"))
+var uiTemplate = template.Must(template.ParseFS(uiFS, "ui/*.html"))
 
 // sparkHistory keeps the last p99 samples per dependency for the status
 // page's sparklines. Samples are taken when the page is rendered, at most
@@ -130,6 +130,7 @@ type uiAudit struct{ Time, Actor, Action, Target, Reason, Result string }
 
 type uiPage struct {
 	Version, Mode, StartedAt, Now string
+	Actor                         string
 	Degraded, DrillsEnabled       bool
 	Flash                         string
 	Dependencies                  []uiDependency
@@ -140,10 +141,17 @@ type uiPage struct {
 
 // statusPage renders /ui: one page a person can read at a glance during an
 // incident. Server-rendered, no JavaScript, no external requests; it
-// refreshes itself every 5 seconds.
+// refreshes itself every 5 seconds. It shows who did what and why, so it
+// needs a session (POST /ui/login with an admin token); without one it
+// answers 401 with the login form.
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	actor := Actor(r.Context())
+	if actor == "" {
+		s.loginPage(w, "")
+		return
+	}
 	now := s.now()
-	page := uiPage{Version: s.opts.Version, Mode: "production", StartedAt: s.startedAt.UTC().Format(time.RFC3339), Now: now.UTC().Format("15:04:05 MST"), Flash: s.flashes.verify(r.URL.Query().Get("flash"), r.URL.Query().Get("sig"))}
+	page := uiPage{Actor: actor, Version: s.opts.Version, Mode: "production", StartedAt: s.startedAt.UTC().Format(time.RFC3339), Now: now.UTC().Format("15:04:05 MST"), Flash: s.flashes.verify(r.URL.Query().Get("flash"), r.URL.Query().Get("sig"))}
 	if s.opts.Dev {
 		page.Mode = "dev"
 	}
@@ -167,30 +175,36 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 		if entries, err := a.Read(time.Time{}, 15); err == nil {
 			for i := len(entries) - 1; i >= 0; i-- {
 				e := entries[i]
-				// Who did it and why stay behind the admin token
-				// (GET /v1/admin/audit): the page is readable without one.
-				page.Audit = append(page.Audit, uiAudit{Time: e.Time.Format("15:04:05"), Action: e.Action, Target: e.Target, Result: e.Result})
+				page.Audit = append(page.Audit, uiAudit{Time: e.Time.Format("15:04:05"), Actor: e.Actor, Action: e.Action, Target: e.Target, Reason: e.Reason, Result: e.Result})
 			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	if err := uiTemplate.Execute(w, page); err != nil {
+	if err := uiTemplate.ExecuteTemplate(w, "status.html", page); err != nil {
 		s.log.Error("render status page", "error", err)
 	}
 }
 
-// uiAction handles the status page's breaker and failover forms. The admin
-// token is a form field (the page has no JavaScript to set headers); a
-// cross-site form cannot know it, so it also defeats CSRF.
+// uiAction handles the status page's breaker and failover forms. The
+// actor is the session's (the SameSite=Strict cookie is not sent with
+// another site's form, and a cross-site Origin is refused), or a "token"
+// form field for scripts without a session.
 func (s *Server) uiAction(apply func(ctx context.Context, d *resilience.Dependency, r *http.Request, reason string) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !sameOrigin(r) {
+			writeProblem(w, r, s.log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "the form was posted from another site"))
+			return
+		}
 		if err := r.ParseForm(); err != nil {
 			writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "", "could not read the form"))
 			return
 		}
-		actor, ok := s.tokenName(r.PostForm.Get("token"))
+		actor, ok := Actor(r.Context()), Actor(r.Context()) != ""
+		if !ok {
+			actor, ok = s.tokenName(r.PostForm.Get("token"))
+		}
 		if !ok {
 			writeProblem(w, r, s.log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "the admin token is wrong"))
 			return

@@ -28,7 +28,8 @@ func TestStatusPageRendersTiles(t *testing.T) {
 	if err := set.Get("crm").SetBreakerMode(resilience.BreakerOpen, "oncall", "vendor incident"); err != nil {
 		t.Fatal(err)
 	}
-	resp, body := do(t, "GET", p.admin.URL+"/ui", "", "", nil)
+	c := signIn(t, p.admin.URL, testToken)
+	resp, body := get(t, c, p.admin.URL+"/ui")
 	page := string(body)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /ui = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -75,11 +76,12 @@ func TestStatusPageFormsNeedTheToken(t *testing.T) {
 	}
 
 	// The redirect's flash is shown; a link's own text is not.
-	_, body := do(t, "GET", p.admin.URL+resp.Header.Get("Location"), "", "", nil)
+	c := signIn(t, p.admin.URL, testToken)
+	_, body := get(t, c, p.admin.URL+resp.Header.Get("Location"))
 	if !strings.Contains(string(body), `id="flash">crm breaker set to open by oncall<`) {
 		t.Errorf("/ui after the form lacks the flash:\n%s", body)
 	}
-	_, body = do(t, "GET", p.admin.URL+"/ui?flash="+url.QueryEscape("call 555-0100 to restore service"), "", "", nil)
+	_, body = get(t, c, p.admin.URL+"/ui?flash="+url.QueryEscape("call 555-0100 to restore service"))
 	if strings.Contains(string(body), "555-0100") {
 		t.Errorf("/ui shows an unsigned flash from a link")
 	}

@@ -263,7 +263,8 @@ func newOutboxReplayCmd(e env) *cobra.Command {
 runs again in its interaction's order. Give ids, or filters (--state dead
 --kind crm.add_comment --since 2h). --dry-run shows what would be replayed.
 Progress is shown on long runs. Offline (--data-dir) marks the jobs for the
-next start of the sidecar.
+next start of the sidecar, and records the replay in the data dir's audit
+log with the OS user as the actor.
 
 --to primary|secondary (with --reason; live sidecar only) is for writes held
 because the CRM endpoint that created their record is gone for good: the
@@ -305,6 +306,7 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 	}
 	var store *outbox.BoltStore
 	var client *adminClient
+	var audited *offlineAudit
 	if f.dataDir != "" {
 		s, err := openOffline(f.dataDir)
 		if err != nil {
@@ -312,6 +314,10 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 		}
 		defer s.Close()
 		store = s
+		if audited, err = openOfflineAudit(e, f.dataDir); err != nil {
+			return err
+		}
+		defer audited.Close()
 	} else {
 		c, err := newAdminClient(e, f.admin)
 		if err != nil {
@@ -338,6 +344,10 @@ func (f *outboxFlags) replay(ctx context.Context, e env, ids []string) error {
 	where := "the sidecar runs them now"
 	if store != nil {
 		where = "they run at the sidecar's next start"
+		if err := audited.record(ctx, replayAction(ids), replayTarget(ids), f.reason, replayResult(failed), map[string]any{
+			"replayed": len(ids) - len(failed), "failed": len(failed), "ids": firstN(ids, 100)}); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stdout, "replayed %d of %d job(s); %s\n", len(ids)-len(failed), len(ids), where)
 	if len(failed) > 0 {
@@ -394,8 +404,20 @@ func newOutboxPurgeCmd(e env) *cobra.Command {
 					return err
 				}
 				defer s.Close()
-				if purged, err = s.Purge(cmd.Context(), outbox.State(f.state), time.Now().Add(-d.D())); err != nil {
+				audited, err := openOfflineAudit(e, f.dataDir)
+				if err != nil {
 					return err
+				}
+				defer audited.Close()
+				details := map[string]any{"state": f.state, "older_than": f.olderThan}
+				purged, err = s.Purge(cmd.Context(), outbox.State(f.state), time.Now().Add(-d.D()))
+				result := "ok"
+				if err != nil {
+					result = "error"
+				}
+				details["purged"] = purged
+				if aerr := audited.record(cmd.Context(), "outbox.purge", "outbox", f.reason, result, details); aerr != nil || err != nil {
+					return errors.Join(err, aerr)
 				}
 			} else {
 				c, err := newAdminClient(e, f.admin)
@@ -419,3 +441,28 @@ func newOutboxPurgeCmd(e env) *cobra.Command {
 	c.Flags().StringVar(&f.reason, "reason", "", "why (recorded in the audit log)")
 	return c
 }
+
+// replayAction, replayTarget and replayResult name an offline replay in
+// the audit log as the admin API names the same replay.
+func replayAction(ids []string) string {
+	if len(ids) == 1 {
+		return "outbox.replay"
+	}
+	return "outbox.replay_many"
+}
+
+func replayTarget(ids []string) string {
+	if len(ids) == 1 {
+		return ids[0]
+	}
+	return "outbox"
+}
+
+func replayResult(failed []string) string {
+	if len(failed) == 0 {
+		return "ok"
+	}
+	return fmt.Sprintf("%d failed", len(failed))
+}
+
+func firstN(ids []string, n int) []string { return ids[:min(n, len(ids))] }

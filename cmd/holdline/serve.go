@@ -246,6 +246,9 @@ func printDevBanner(w io.Writer, sc *sidecar.Sidecar, cfg *config.Config, envTok
 		token, tokenNote = envToken, "(from HOLDLINE_ADMIN_TOKEN)"
 	}
 	data, admin := "http://"+sc.Addr(), "http://"+sc.AdminAddr()
+	if cfg.Admin.TLS.Enabled() {
+		admin = "https://" + sc.AdminAddr()
+	}
 	fmt.Fprintf(w, `holdline %s — dev mode (simulated upstreams, fault injection on)
 
   data plane    %s

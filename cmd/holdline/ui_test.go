@@ -40,8 +40,9 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// TestStatusPageInChromium loads /ui in headless Chromium and checks that
-// the crm tile shows a breaker an operator forced open, with who and why.
+// TestStatusPageInChromium loads /ui in headless Chromium, signs in with
+// the admin token and checks that the crm tile shows a breaker an
+// operator forced open, with who and why.
 func TestStatusPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
@@ -68,6 +69,14 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	// The page shows who did what: it asks for the admin token first and
+	// keeps the session in an HttpOnly cookie.
+	if _, err := chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS("#token"), d.token)); err != nil {
+		t.Fatalf("chromium: type the token: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#sign-in"))); err != nil {
+		t.Fatalf("chromium: sign in: %v", err)
+	}
 	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS("#dep-crm"))); err != nil {
 		t.Fatalf("chromium: wait for the crm tile: %v", err)
 	}

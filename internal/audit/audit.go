@@ -1,18 +1,18 @@
 // Package audit is holdline's audit log: every admin mutation (breaker,
 // failover, fault injection, replay, purge) and every breaker state change
 // is appended as one JSON line to audit.log in the data dir, fsynced before
-// the action is answered, and rotated by size. It is how an operator shows
-// later what happened during an incident, and who did it.
+// the action is answered (group commit: one writer, one fsync for every
+// entry waiting), and rotated by size. It is how an operator shows later
+// what happened during an incident, and who did it. Offline CLI mutations
+// (outbox replay/purge --data-dir) are recorded too, with the OS user as
+// the actor.
 package audit
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,8 +24,9 @@ import (
 // Entry is one audit record.
 type Entry struct {
 	Time time.Time `json:"time"`
-	// Actor is the admin token's name, or "system" for automatic events
-	// (a breaker opening by itself).
+	// Actor is the admin token's name, "system" for automatic events
+	// (a breaker opening by itself), or "os:<user>" for an offline CLI
+	// change (outbox replay/purge --data-dir).
 	Actor string `json:"actor"`
 	// Action is what happened: breaker.set, endpoint.set, fault.add,
 	// fault.delete, outbox.replay, outbox.purge, breaker.state.
@@ -50,21 +51,50 @@ type Options struct {
 	// Logger receives write failures (an audit entry that could not be
 	// written is also logged, so it is never silently lost).
 	Logger *slog.Logger
+
+	// sync makes a batch durable; tests hold it to see batches form.
+	// Default (*os.File).Sync.
+	sync func(*os.File) error
 }
 
 // Log appends entries to dir/audit.log. It is safe for concurrent use.
+//
+// Writes are group-committed: Append queues its entry and waits; one
+// writer goroutine writes every entry waiting, fsyncs once, and only then
+// answers each of them. An audited request still answers only after its
+// entry is durable, but N concurrent mutations cost one fsync, not N, and
+// no request goroutine does file I/O.
 type Log struct {
 	dir  string
 	opts Options
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
+	// mu guards the queue and closed; the writer swaps the queue out.
+	mu      sync.Mutex
+	queue   []pending
+	closed  bool
+	kick    chan struct{} // cap 1: the queue is not empty
+	stopped chan struct{} // closed when the writer has exited
+
+	// fileMu is held by the writer while it rotates, and by readers while
+	// they list and open the files, so a rotation never moves a file
+	// between the two. f and size belong to the writer goroutine.
+	fileMu sync.Mutex
+	f      *os.File
+	size   int64
+}
+
+// pending is one queued entry and where to answer it.
+type pending struct {
+	line []byte
+	done chan error
 }
 
 const name = "audit.log"
 
-// Open opens (creating) dir/audit.log for appending.
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: closed")
+
+// Open opens (creating) dir/audit.log for appending and starts its writer.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 10 << 20
@@ -78,10 +108,14 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{dir: dir, opts: opts}
+	if opts.sync == nil {
+		opts.sync = (*os.File).Sync
+	}
+	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
+	go l.writer()
 	return l, nil
 }
 
@@ -113,7 +147,9 @@ func (l *Log) open() error {
 	return nil
 }
 
-// Append writes e (Time defaults to now) and fsyncs it.
+// Append writes e (Time defaults to now) and returns once it is fsynced,
+// together with every other entry waiting at that moment. It returns
+// ErrClosed after Close.
 func (l *Log) Append(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = l.opts.Now()
@@ -123,25 +159,19 @@ func (l *Log) Append(e Entry) error {
 	if err != nil {
 		return fmt.Errorf("audit: encode: %w", err)
 	}
-	b = append(b, '\n')
+	p := pending{line: append(b, '\n'), done: make(chan error, 1)}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return errors.New("audit: closed")
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
 	}
-	if l.size+int64(len(b)) > l.opts.MaxBytes && l.size > 0 {
-		if err := l.rotate(); err != nil {
-			return err
-		}
+	l.queue = append(l.queue, p)
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default: // the writer is already told
 	}
-	if _, err := l.f.Write(b); err != nil {
-		return fmt.Errorf("audit: write: %w", err)
-	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("audit: fsync: %w", err)
-	}
-	l.size += int64(len(b))
-	return nil
+	return <-p.done
 }
 
 // Record appends an entry for an admin action, taking the actor from the
@@ -154,8 +184,60 @@ func (l *Log) Record(ctx context.Context, actor, action, target, reason, result 
 	}
 }
 
+// writer commits the queue in batches until Close, then commits what is
+// left and exits.
+func (l *Log) writer() {
+	defer close(l.stopped)
+	for range l.kick {
+		l.mu.Lock()
+		batch := l.queue
+		l.queue = nil
+		closed := l.closed
+		l.mu.Unlock()
+		if len(batch) > 0 {
+			err := l.commit(batch)
+			for _, p := range batch {
+				p.done <- err
+			}
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// commit writes batch, rotating as needed, and fsyncs once. One error
+// fails the whole batch: none of its entries is known to be durable.
+func (l *Log) commit(batch []pending) error {
+	for _, p := range batch {
+		if l.size+int64(len(p.line)) > l.opts.MaxBytes && l.size > 0 {
+			// The entries written so far go to the rotated file: make
+			// them durable before it is closed.
+			if err := l.opts.sync(l.f); err != nil {
+				return fmt.Errorf("audit: fsync: %w", err)
+			}
+			if err := l.rotate(); err != nil {
+				return err
+			}
+		}
+		if l.f == nil {
+			return ErrClosed
+		}
+		if _, err := l.f.Write(p.line); err != nil {
+			return fmt.Errorf("audit: write: %w", err)
+		}
+		l.size += int64(len(p.line))
+	}
+	if err := l.opts.sync(l.f); err != nil {
+		return fmt.Errorf("audit: fsync: %w", err)
+	}
+	return nil
+}
+
 // rotate renames audit.log to audit.log.<unix nanos> and prunes old ones.
 func (l *Log) rotate() error {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("audit: rotate: %w", err)
 	}
@@ -173,109 +255,24 @@ func (l *Log) rotate() error {
 	return l.open()
 }
 
-// maxLine is the longest entry Read parses; a longer line (none that
-// Append writes) is skipped and counted, never a reason to stop reading.
-const maxLine = 1 << 20
-
-// Read returns the entries at or after since, oldest first, at most limit
-// (the newest ones when there are more), across rotated files. The lock
-// is held only to open the files, so reading a long history never holds
-// up an audited request; a line that cannot be parsed (a torn last line
-// after a crash, or one over 1 MiB) is skipped and the reading goes on.
-// It fails only when a file cannot be opened or read.
-func (l *Log) Read(since time.Time, limit int) ([]Entry, error) {
-	files, err := l.openAll()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	var out []Entry
-	for _, f := range files {
-		err := eachLine(f, func(line []byte) {
-			var e Entry
-			if json.Unmarshal(line, &e) != nil {
-				return
-			}
-			if !e.Time.Before(since) {
-				out = append(out, e)
-			}
-		})
-		if err != nil {
-			return nil, fmt.Errorf("audit: read %s: %w", filepath.Base(f.Name()), err)
-		}
-	}
-	if limit > 0 && len(out) > limit {
-		out = out[len(out)-limit:]
-	}
-	return out, nil
-}
-
-// openAll opens the rotated files, oldest first, then the current one,
-// under the lock so that a rotation cannot move a file between listing and
-// opening it.
-func (l *Log) openAll() ([]*os.File, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	paths, _ := filepath.Glob(filepath.Join(l.dir, name+".*"))
-	sort.Strings(paths)
-	paths = append(paths, filepath.Join(l.dir, name))
-	var files []*os.File
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, fmt.Errorf("audit: read: %w", err)
-		}
-		files = append(files, f)
-	}
-	return files, nil
-}
-
-// eachLine calls fn with every line of r up to maxLine bytes, skipping
-// longer ones whole.
-func eachLine(r io.Reader, fn func([]byte)) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
-	long := false
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if !long {
-			line = append(line, chunk...)
-			if len(line) > maxLine {
-				long, line = true, line[:0]
-			}
-		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err == nil || (err == io.EOF && len(line) > 0):
-			if !long {
-				fn(bytes.TrimRight(line, "\r\n"))
-			}
-			line, long = line[:0], false
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return err
-		}
-	}
-}
-
-// Close closes the file.
+// Close commits the entries already queued, stops the writer and closes
+// the file. Later Appends return ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.stopped
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	<-l.stopped
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
 	if l.f == nil {
 		return nil
 	}

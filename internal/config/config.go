@@ -74,8 +74,10 @@ type HTTP struct {
 	// long. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxConnections caps the open connections of each listener (data
-	// and admin); connections past it wait to be accepted, so a flood of
-	// idle connections cannot exhaust file descriptors. Default 4096.
+	// and admin). At the cap, the oldest connection that has not sent a
+	// byte is closed to make room (an idle flood cannot lock clients
+	// out), and with none such a new connection is answered 503 with
+	// Retry-After, never queued. Default 4096.
 	MaxConnections int `yaml:"max_connections"`
 }
 
@@ -85,7 +87,27 @@ type Admin struct {
 	// recorded as the actor in the audit log. HOLDLINE_ADMIN_TOKEN, when
 	// set, adds a token named "env".
 	Tokens []AdminToken `yaml:"tokens"`
+	// TLS serves the admin plane over HTTPS. It is required when
+	// admin_listen is beyond loopback (admin tokens, audit data and
+	// operator controls must not cross a network in clear), unless
+	// InsecurePlaintext is set.
+	TLS AdminTLS `yaml:"tls"`
+	// InsecurePlaintext allows a plain-HTTP admin plane beyond loopback,
+	// on purpose (e.g. behind a mesh that terminates mTLS). Default false.
+	InsecurePlaintext bool `yaml:"insecure_plaintext"`
 }
+
+// AdminTLS is the admin plane's certificate. Both files are re-read when
+// they change on disk (a renewed certificate needs no restart).
+type AdminTLS struct {
+	// CertFile is the PEM certificate chain.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t AdminTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // AdminToken is one named admin bearer token.
 type AdminToken struct {
@@ -123,6 +145,11 @@ type Cache struct {
 	// EncryptionKey, a base64 32-byte key, encrypts entries in Redis
 	// with AES-GCM (contact data is personal data).
 	EncryptionKey Secret `yaml:"encryption_key"`
+	// PreviousEncryptionKey, during a key rotation, is the key being
+	// replaced: entries it sealed are still read (a miss under
+	// EncryptionKey is asked again under it), nothing new is written
+	// with it. Remove it once stale_ttl has passed since the rotation.
+	PreviousEncryptionKey Secret `yaml:"previous_encryption_key"`
 }
 
 // Redis is a Redis connection.

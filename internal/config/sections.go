@@ -25,9 +25,11 @@ func (h HTTP) Validate(path string) []error {
 	return v.errs
 }
 
-// Validate checks the admin section at path.
-func (a Admin) Validate(path string) []error {
+// Validate checks the admin section at path; listen is admin_listen,
+// which decides whether TLS is required.
+func (a Admin) Validate(path, listen string) []error {
 	v := &validator{path: path}
+	v.errs = append(v.errs, a.validateTLS(path, listen)...)
 	for i, t := range a.Tokens {
 		p := fmt.Sprintf("tokens[%d]", i)
 		if t.Name == "" {
@@ -69,6 +71,14 @@ func (c Cache) Validate(path string) []error {
 		if k, err := base64.StdEncoding.DecodeString(c.EncryptionKey.Reveal()); err != nil || len(k) != 32 {
 			// Say nothing about the value: it is a secret.
 			v.add("encryption_key", "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+		}
+	}
+	if c.PreviousEncryptionKey.IsSet() {
+		if k, err := base64.StdEncoding.DecodeString(c.PreviousEncryptionKey.Reveal()); err != nil || len(k) != 32 {
+			v.add("previous_encryption_key", "must be 32 bytes, base64-encoded (the encryption_key being replaced)")
+		}
+		if !c.EncryptionKey.IsSet() {
+			v.add("previous_encryption_key", "needs cache.encryption_key (the new key) during a rotation")
 		}
 	}
 	if c.StaleTTL < c.FreshTTL {

@@ -33,7 +33,7 @@ func (c *Config) Validate() []error {
 	for _, section := range [][]error{
 		c.Log.Validate("log"),
 		c.HTTP.Validate("http"),
-		c.Admin.Validate("admin"),
+		c.Admin.Validate("admin", c.AdminListen),
 		c.ScreenPop.Validate("screen_pop"),
 		c.Cache.Validate("cache"),
 		c.Outbox.Validate("outbox"),

@@ -2,13 +2,12 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-
-	"golang.org/x/net/netutil"
 )
 
 // Start binds both listeners synchronously (so a taken port fails here),
@@ -27,6 +26,7 @@ func (s *Sidecar) Start(ctx context.Context) error {
 		return &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout.D(), IdleTimeout: s.cfg.HTTP.IdleTimeout.D(), MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
 	}
 	s.data, s.admin = newServer(dataH), newServer(adminH)
+	s.data.ConnState, s.admin.ConnState = s.dataCap.track, s.adminCap.track
 
 	// Background work stops with Stop, not with the caller's ctx: the
 	// caller's ctx ending is what triggers Stop, which drains requests
@@ -65,8 +65,21 @@ func (s *Sidecar) listen(adminH http.Handler) error {
 		adminLn.Close()
 		return err
 	}
-	s.dataLn = netutil.LimitListener(dataLn, s.cfg.HTTP.MaxConnections)
-	s.adminLn = netutil.LimitListener(adminLn, s.cfg.HTTP.MaxConnections)
+	s.dataCap = newConnCap(dataLn, s.cfg.HTTP.MaxConnections)
+	s.adminCap = newConnCap(adminLn, s.cfg.HTTP.MaxConnections)
+	s.dataLn, s.adminLn = s.dataCap, s.adminCap
+	if t := s.cfg.Admin.TLS; t.Enabled() {
+		certs, err := newCertReloader(t, s.log)
+		if err != nil {
+			s.dataLn.Close()
+			s.adminLn.Close()
+			if s.probes.ln != nil {
+				s.probes.ln.Close()
+			}
+			return err
+		}
+		s.adminLn = tls.NewListener(s.adminLn, certs.tlsConfig())
+	}
 	return nil
 }
 

@@ -102,6 +102,8 @@ type Sidecar struct {
 	admin    *http.Server
 	dataLn   net.Listener
 	adminLn  net.Listener
+	dataCap  *connCap // http.max_connections on the data plane
+	adminCap *connCap // and on the admin plane
 	probes   probeServer
 	tokens   []gateway.Token
 	devToken string
