@@ -140,6 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		s.buildDependencies,
 		s.buildFlows,
 		s.buildGateway,
+		s.buildObservers,
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
