@@ -96,6 +96,7 @@ func (c *Config) applyDefaults() {
 	}
 
 	c.Identity.applyDefaults()
+	c.StatusPages.applyDefaults()
 }
 
 // all returns every dependency's policy with its name, in a stable order.
