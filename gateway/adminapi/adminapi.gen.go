@@ -341,6 +341,54 @@ func (e StatusMode) Valid() bool {
 	}
 }
 
+// Defines values for VendorStatusIndicator.
+const (
+	VendorCritical VendorStatusIndicator = "critical"
+	VendorMajor    VendorStatusIndicator = "major"
+	VendorMinor    VendorStatusIndicator = "minor"
+	VendorNone     VendorStatusIndicator = "none"
+	VendorUnknown  VendorStatusIndicator = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the VendorStatusIndicator enum.
+func (e VendorStatusIndicator) Valid() bool {
+	switch e {
+	case VendorCritical:
+		return true
+	case VendorMajor:
+		return true
+	case VendorMinor:
+		return true
+	case VendorNone:
+		return true
+	case VendorUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VendorStatusKind.
+const (
+	VendorKindGoogleCloud VendorStatusKind = "google_cloud"
+	VendorKindJSON        VendorStatusKind = "json"
+	VendorKindStatuspage  VendorStatusKind = "statuspage"
+)
+
+// Valid indicates whether the value is a known member of the VendorStatusKind enum.
+func (e VendorStatusKind) Valid() bool {
+	switch e {
+	case VendorKindGoogleCloud:
+		return true
+	case VendorKindJSON:
+		return true
+	case VendorKindStatuspage:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DependencyName.
 const (
 	DependencyNameBlob       DependencyName = "blob"
@@ -620,6 +668,9 @@ type DependencyStatus struct {
 	P50Ms float64              `json:"p50_ms"`
 	P99Ms float64              `json:"p99_ms"`
 	Tier  DependencyStatusTier `json:"tier"`
+
+	// VendorStatus What the vendor's status pages (config status_pages) concerning this dependency say, in config order; absent when none is configured. Advisory: a page never trips the breaker or fails over.
+	VendorStatus *[]VendorStatus `json:"vendor_status,omitempty"`
 }
 
 // DependencyStatusActiveEndpoint Where new calls go.
@@ -922,6 +973,40 @@ type Status struct {
 
 // StatusMode defines model for Status.Mode.
 type StatusMode string
+
+// VendorStatus One vendor status page's last report.
+type VendorStatus struct {
+	// CheckedAt The last successful poll.
+	CheckedAt *time.Time `json:"checked_at"`
+
+	// Description The vendor's own words: the page's status, the component's status, or the count of active incidents.
+	Description string `json:"description"`
+
+	// Incidents Titles of the unresolved incidents that count.
+	Incidents []string `json:"incidents"`
+
+	// Indicator The vendor's verdict on Statuspage's scale; unknown before the first successful poll and while the page cannot be read.
+	Indicator VendorStatusIndicator `json:"indicator"`
+	Kind      VendorStatusKind      `json:"kind"`
+
+	// LastError Why the last poll failed (e.g. http 503, egress denied); empty when it succeeded.
+	LastError string `json:"last_error"`
+
+	// Name The page's name in config.
+	Name string `json:"name"`
+
+	// Url The document polled.
+	Url string `json:"url"`
+
+	// VendorUpdatedAt When the vendor last changed the page.
+	VendorUpdatedAt *time.Time `json:"vendor_updated_at"`
+}
+
+// VendorStatusIndicator The vendor's verdict on Statuspage's scale; unknown before the first successful poll and while the page cannot be read.
+type VendorStatusIndicator string
+
+// VendorStatusKind defines model for VendorStatus.Kind.
+type VendorStatusKind string
 
 // DependencyName defines model for DependencyName.
 type DependencyName string
@@ -3600,105 +3685,113 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pktvGtfCrdOFLlcgYw+FoiUucHynFlhP5syyVpFtORdKlm8Ah0RqgG+5uDMVI81j3Be6T3TqnGxvZ",
-	"4DKWFLuSPzaGQG9nX1sfokQVpZIgrYlmH6KSa16ABU1/fQslyBRksvmRF4C/CBnNopLbLIojSb+5/8WR",
-	"hl8qoSGNZlZXEEcmyaDgOAZkVUSz11GiiyiORArSCruJ4igVPFerZa7WURwtcrWgaVJhordxZDclzm6s",
-	"FnIV3dzc4DtTKmmA9vZcq0UOBT4mSlqQFh95WeYi4VYoeV66L756Z5TEd+2O/qBhGc2i/3feHv7cvTXn",
-	"9by0Ygom0aLE6aJZ9EiyF999wx7ef/A185NPIvzMj8WpHz1/8l+GrwhYPE0FDuX5c61K0Fbg1pc8N7A9",
-	"9asM2Dcvnt4xLOUi37BHz5+wCudh3DBhWc6NZRpKpS2k+MPoJc/BLJVOYHzJ+MKAtKySVuT4NuNmEsVR",
-	"2Vn2Q8QJQv11f8pAMpsB49KsQbOEa70RcoW/FYxrLa4hxamWShc4QZRyC2dWEM63cBRHuSgErdJ8LqT9",
-	"0/32UyEtrEBHhM2CC4kDj/u+MkhcR3x60yXG125cvbXusjFCpKU0tXgHicWVHlWpsI+l1RtiiT4QEwe5",
-	"D7uH54lVOvgmBctFboZpwrHMzkY0cDOwmAZT5Tb4ynK9goFXwrHxMdjcAqP/yB0yruHQrNbsKATQb148",
-	"fWm5rcxBrtgCdinmVc1N+5i24bqbOLoSMt0l9LQWZQLMJNHFBD+bHDw1TRY6UisajzxZfzvPJLBmS5s7",
-	"hmm1ZkKy8+uLc0MTMi7TLmdaxThbaOBXoJnSDGRaKiEtSzIuVxBg98SKa5jX3wV5XwOTsGYJz3PDVgon",
-	"qaV1qUXBNYppA4mSKT6/jYNUj8sseZU7FdJf5Fst8py5twy/lSumUOQI0wEAk2qNixdCigLXn4YkAK9s",
-	"truCuooRHvhyvuQih5StM5EDAa+zhIZlZcCwTOVpLiTcMSzRQNqI54aNhDVOzDqAQ0pgYWtuGGf3pxfj",
-	"S7bWwoJhay4sIgsXUJVdqPcxk3ANmqXA0y4Q1VXktu13FoSgR+ruyVAp+Jd3DEOygBpQjU7NlRNvqgTk",
-	"xoznyzN63rPSvFAp7C7HK6sIlKRVUobT4J9uDbbYMC7xR82t0mxUT6auQWuRAjN8Y9g6U0S562wz7m4U",
-	"J2+36be9b4/1tIdY/1n93U0cER3PL4rds31DFO5xRlguhKws9FTbsO4ZZiLEkWOBhiPvGMbTVIMxMVsL",
-	"m6nKdiltElKc9dhbHRtpq9Iw19yCP30r4FW1yFFwF/y9Y62LIJvJqli4s/rZwnD8zjFY8uvAiSPmoLXS",
-	"Iam0aWddtsvVzyPOnFpkpkoyNI9QMyGMlWYN8ZQga57EdbXkOXNaeHzJoCjthq3R9JFKwsA5do2bZtdz",
-	"bge1qKzynCPI+0p9axpTJQkY86smkt4m/yT2dRyVD6bzIiDBn0IquGQ5tyRGkUC3wYXSiRdlQxl9g7Gm",
-	"wB1KKx8+9Cse8bEVTkS2pxVWJDxHBVWVaBg7m04qeda8e3tIv3vnhSZvJfGWpAwIpXhHvXaERIidO8Kp",
-	"z2K77NugooFQj2O2CXGXoraVstecQTOmIZFHq9qFOs2K4TiO8VxwM2EoDZc5t2wpIE9Rw+PnC6eLvUXB",
-	"QF4LrWQB0sYM3idQWmYzbtk1aCOUNHMNPCUtkmqxtCxpaK4xRZhVKmDy4C6Chm9Hx95OddJOdpnjpSqg",
-	"e6A7pj4FS5RcipXx9lnKjJBJV7AslMqBSyf9mwmCu++8p+MJC45v9mmIFrWPO9PfNOtzrfkG/27tu9Da",
-	"NVLCqs/jNHBsAyAZt2i2aHtWlWyERpolNC6FNpZ5il1WOUr0lMyF5mS7rsvWrnvEElJUuQFvCJotJDG1",
-	"dJY1kgv6yl5TLHDLON2sMRKZAX0Nxpms4A9XoXFYCvx2xXWagzEhvG6JGkecfWR3wLt9oprkulKpRwf7",
-	"2flxn6ROcLp+NaskGSRXkO7TbbtjKq1B2nmX2o6nhYY5Q6zVWm57NHrwda1gd51vlfc077G+0u1Ot0Pp",
-	"BwitDsgpUqQdrdShtR14Hya//fR2O/9+dUuJ5pTVDqy2OW41zCjolppbbRokWmWhEAPNOfHvL53Ty4TE",
-	"NVEyCsPUcunsTpo5rAxaT/oooHyHnx8ERb3pZvogUCrN6+jWVuQTDeUzCStOnk7qP5wxzv6qmj/Z6N50",
-	"WpiYXTzA/2T3psUYrfJ1pnJgKbqHo6+dnIf3ZC9Gs+jhlAwdbtFKj2bRf4+mH19Pzx6+/Sr9OHIPozdv",
-	"JvT0x/GfP9bPX41H0nyszMf//R/zsTAfzcfiYzYenT5k/MfxH0IiyQH2RIIeDAEmGrg9USi2wYtwVLGD",
-	"rkGHMvySbEe0NzuvW1Mb3pcCrdNT9irSAQlrB/evwcCA1DYNYx4I7gqSVC2cOlDpwbx3qBDtE7ZfwC8V",
-	"mFOt4Eee03mamsZNGvE0hZQtYKk0MOBJRq7ROCY/1jDOTMY1oCninOlRixTGF+oa2HRM0ZiFstmMoZ/q",
-	"zJYCBUkNg10buE80n8g37JIaz/Nny2j2+oCsrkfcvN2G19/UmuXK5Rg86FARmxkrEFY245JNY7QVC2Us",
-	"u3s/ixlMVhP2p6mZ7I/GPJP5xsPTKhdkbOKk3ujrRARHRjHOSGyzhEtW8CtgCqfouitGJFfjS8bpI5yZ",
-	"BLjLuNwmYNpnvqPDMh1OOg7uh9IHEIDfE1JWkLLaQ2X0YW37SqfJwnqr5dktdL969Zz5mLbHgdheZtIN",
-	"UD14+LADi/vT6cEUT1gAhNj8b8BzF0Tucw3ZrHssgWEzrZ27BUAv/EsOkItNGKvKEh8PxiX8XKEjPPFM",
-	"fKu8wyt1BRJ9NbH0aVI2KhHH0jq6rkXERBhTgUZZY8COJ+zbCjfKOCu1uhYpaKYqy1cQsxRWmqOwE4ZZ",
-	"XQF57lewMfPKoNUxd2lJCg+7R1rp+59eGWYsMh/tZ8P4igtpbBtdWilFM+EWQpLOrbtLcv8fNoahdC2E",
-	"MUKuYlZSsIq/nxvLc4iZVNY5c7qoXXPGkdgRWSR22xgk2CTz0ccw5QtptTIlNKnBfQz6pPuxxyHOQeAO",
-	"O9keFRZxZ1hRGevytMEo5RVs5iI90cXAQUZVOum5NXRyMhpL9A2MpWepJAQFG6HcJ+v6hyDpfTebFmTr",
-	"hQf6xU4yOnaI7PihB1w/eq1hqcFkx0/aEFjYnYT3t5hzUIhvW0KOgOKWLXpobQmju81t2g3KmwDBnl7c",
-	"0FunrTZIskDmkn6eg7S6L3s7GQQ8QueD/nqtDOsuOumMmQTTEvhB7ePMrc1Pmrk7cDJEHKUy4lazdwce",
-	"zlr3AdiHVmAjgZOHCOF7tQjUQ1gLRWkH0PQZvB6KHfp06qfwUEQKRanItppfQXhNSiG5iof5wDR11cHJ",
-	"MSYUCh6IJx2n5JtcuXjQvpqSXU7MuExzyigLWVY2phRaBuydWlDY0zBhOyTm8R9H789W6sz/+M4oOXnB",
-	"10/B1GUXbUHK8dv5KfMBYb8npsFWWkLKXHov6UdWj90KZcp32SuDPJ01R11zYQ1bek3/zYunradAyYga",
-	"FGgCJ0qn6FD4RIbP9yrKfnAhL1mL5DoLvum5BiBTZwEKuczFKsND4HZQXKM6RcDwcD68KtMTWSjkIhN5",
-	"1pCJW67tsWiI6Z9RfcOtxb4rj7hjCOSJqqQ1E0ZFZw5azrx0uR2L3l+iqjwl82wBrMkDOf8DR5NZN93V",
-	"GQueXEGo8OdVM7WQrDJUQTFjC5XbmJHD66pHcElwmF/mAOh7psCWkOcMpybsq9wGJfsiV8lVyA597vCO",
-	"hzcM8c0WkAmZoteJR0OgOJdI+Dy1EzJsxHOj3InRrpbMU9A4rLjSYArke1yVTkQFK0jqvQIODWXON3j6",
-	"stIrGJob6TMo3IeFGpF2eD+4FQTJIcZzMDnIeuE9N1wW3LfKUzB27kGKFuvceewDqei9bnnN2odDVTWF",
-	"xmFxkLqou5cKNUk18mHPpoNs2ykjOYFlf8pUXf3TFpsRJzjiqTEVo4TzdT4gL5ms8rwuqFiodFMXoG7X",
-	"MAxESwMlNWkhpPN47hgmeREuyThFYR5rSNcVjv77wSrRTgHytl9quXNFAsaL54yAiWEsl8lAvsnFJYds",
-	"j+FoaRxZYQfcEffDIWjQ23qaeF9c4qXw2w8WTd+7d+8hVeqw0d3p3T+dTS/OpndfXTyYTe/Ppg/+MfZS",
-	"uEkl8JVqCnzuZvjy67SfOLibbeUNKMb/4f7NmXu42z68qh9mOw+jNjnw59E/Pr7+6uztzjfjj7+RlMTL",
-	"Uqn82Vq6QMFJfF1n3lG33TGskkshhckgZSMvU2JWSyOENoqjMatKtDGd/jKoK5YuEI1bCOjgjQVzZDU3",
-	"TrlXPP8asbxFw7RW7LcXXCBIzwjsWxo+aNaIFBKOZrZTYqj0DE7pKvoNS4W5aqzMmIQpXIPeOOj2cdTF",
-	"gzfXnWXVastiwh5JN9bpUWPREhWSLTZz9/Na2IxJVW/NmR7cMpEyXUmJOxSUmaBtrjNlgKXc8nkqyFJb",
-	"KQmD1huNSYUGFJ+bATsOz33AjvOb3ReK3Rde67BIKEZbTz9UffgSfBy0A+Kdo8xakAqCvWRC4l5yGCgd",
-	"PIUzhs2qpchD4Y4XNX3tWldk+IZtpGWV58PVlw6ddcm0hHVLxQYt6KblxFXYCMssvwJPiEPRjwYK/TXb",
-	"mSe07Lz59pJNEcKVXKhKpluNKMMQ/AQSJI6ULjMuQ1b9d4gGVqhrtJKQl8IAbsh4r3DwZJSyEVGcBOKR",
-	"Lr9TqHd8OOjj1qupZK+465yui5mWPcIC8bZOYHta8j8n7KWLbHnvBCVBE493xVV1h0AtqUZ1mT0RSNxk",
-	"KWKW6CJmbTJzTLO1ybmtwKIuDsmPtlXlJt6TYXjUWMfCuM27InknFJ0JHTfJRV8JYrz7Ejvvz4uXd7Vb",
-	"tO2hxYOeKOUmVMLzpv1gl2dbriLTqoaYz/2Acdqgkm0W5Ao2Jpzg6DbPHF+ts90hEyrcarPQR9f+dNBD",
-	"BTcHR3ZLfW46SfBDiZp+ng1lmG+bqMM6KVw7Ekur7fB5K/gchg6W83fDLGjSIy6P0nWdMZbrU4Otvujr",
-	"sB9Qf9hbxoOkl3Po0UqDo1154gpPK40QxvN49Q9cO6lJhyQ6dD81E2TWlq47U8ilqvs/eUKn9j2pTflm",
-	"wYW0XEjQuJlK534CMzs/rz+aIB5v4kEvNBfGAkrpUQqOky/ufj2ZTqaTi9nDh9OL8Yy6QcHErACrRWJi",
-	"1vZwvZEk2D1P30H7R1qtcjNhL4CnzhCiVhurGJcbVAHrTFFBgqa6EZvBG1lv4tIbiUVlnaOEilFT35jb",
-	"rQRIzRv586PKZkqLf/pCrb8QFNmbajq9l3S8a/oBfnbWmaEOJ+v2QuGWKhWW5Wo1eSMfo13itvvzUJvt",
-	"z2xUd8iOJ28ktV0mIA10cPOo5EkGZ3cn0x2MrNfrCafXE6VX536sOf/hyTePf3z5mMa0Pm2LZXeeMucU",
-	"KmloOppOLtwIhC8vRTSL7k2mk3vOccyI4s4zKgn4Jz77tkmHLKHkkzSa+ZKBf0Zb/cd3p9M9vcen9Rz7",
-	"qoRQy3EuroGKXu7//e9D0zT76jQvt9wVzV6/jSNTFVSdUpdtqwSMIZXkVogjy1fG1bEgLUdvcY5zT9CD",
-	"wHnq3x8EjoX39rzMudgCS6DNe4sP4b1l8N4lrJRkTq59WpA816oAm0FlWg4WMskr8tr+qtA9otiFfzsI",
-	"LvQONsOk9MK9/pdQEq19C7DF0YPpvS+wvx+VJedqw0Z1xQzaLSarLD2nai3Hk71o/MHLSCekqpKEGrlA",
-	"rZSdsB99pyaqKSrsr0pjNfCCOUkwiNxaxJ6TVBxE8l/BUgM5CZn2NoXXO25bNyq2P/xFnRE45pcKqMLM",
-	"i1KqW4niI2HvAnQ3N/GH4GR1g3w7WVubNp1Opx1/6SJQkfX2V1L1dpF1k9s/ytjstOwfLoV2UwdMkh2i",
-	"fFyXCyDbuAMdzTb3pxe3YbNbSbPWcHr99mZH2jdaPGbOGXQNOF1CdyS9ReddU+78A5LJzXmnO6SsAhWE",
-	"yGMzXyi55AJ9H2qpdp2ByJsrFzESmi15npNLM/JVWURgPI/R3LmGM9dalnGZnqnlMma/VFBBOp54Z2vW",
-	"Vikid4uVVBrSCeOVVTMmUU/kzgjpM+hLsH9pWmq2WDQE/faT860LURzRU2z+LyrdnETvJ1SVb/sd/Sbq",
-	"2PVWv92b8ij4+x9ArmwWzR54Vq7/vjgUWPA2vp8szDb9219uPqOG23Urb4K2e+92hdocX1rfSFhfmvAF",
-	"+Pr+9P5p31/cO/H7B78BOfOd0lRC2QN7c11F7yYB0nWu0oMCh4o4dsJIhvsaSy+Wes7kEdKpWxnuxdMO",
-	"7z9uG6J+D8zvQka36Tb7NNzv1/8P/38x/p8+/DeQF0/VdffuGR9v6CGtbsBAL6Dp+645/GRx0bbVBa12",
-	"9B2+q9vlP6Eh+1m6+QZ7+AIBBFcw40ZMPj/9Hot/v69OJ4jbYIvM+pA3cVQqE0DZozR14Lq9HD6Iiroj",
-	"7Cghd/Fp1w6hs27Q+Te0XI6lLAcixn3WZQESuM22TZNS5SLZoB4QMqbMi2/fZY9doyBbbJiwBvJlkCgD",
-	"suX8g0hvnEeUgytA7RPst/R7TbNbxkfgZkWq3By+V3Fbb+964PdDyWJKXP4G6edY/LoTMC63hMdhNLWp",
-	"mEEV8L0rFQnhZjv24ktpd++5vH2171Bopq7eHUT9wLhOSemh4b/r2NSB0NTApEmlDVX6ncJSv8YWqGue",
-	"jrIEvleLUMaU+gX8zg8m7WjBo6wEVvIVNRjjkN9xuOtZm1OP2VLkFrRLxNP5OKoFJOmurPBSISgrzqky",
-	"mjAZNEGe42svM76AL6jyFPTcZlzerg142w8MVpL2U9wH5NVO02pdq+y3+SW8xT6MCGPpEfXY/sNj2ONv",
-	"as0KLjdsDRpctfwX0qC/S9/O2TkspVJR3bQ6GIo+a9fg3+qToCe3lyld48IwV76g95+TLbnc+DsQdun/",
-	"LeqbfgMOWiI71yD8yAuou5HIAXbHisnwTA1d/bBh3N/7OZJca7V293CiPRB3G0Zi18I8vmRvIt/WQWUC",
-	"NhNy9SaiIiVKeyHkk4RKYAIN1Xoz15UMX8lxsKe44O+fuJdtuqj+YVePdU2T0/rp6iumT8lOnSYE60L2",
-	"IwyWgMhszb8jO7ysCpnpZ64xy10d8k4tqF+v7RDynTF1oVyvjcZdrzbiLNHFBI3luf/6nVqMY1ew6qhk",
-	"Rp5Ptz0p4ZVxZNnvyvFtYv2+nKYm+FF9J+fW1SSnhSxvvriy2EvxVIh7YiP9yZ33BXc99sFSeIeko7RZ",
-	"PU9nkNvNMfqN2gP8DL6rh7rGDKsn+4+22+OPtvKWOvoIkO6uDGeBshFdgMDzvKsLXSsFyrnx6SqwDjUM",
-	"VSB8Txf6fIEQw6cL7JPDE47lv1OL32TA6zP5MJJO7C6PpnJw3+tNrJkJY5W/++NYSjneYvpsRPPZfaOj",
-	"FXxIy9z8y+i6k5NySPpPTupfl5Ny9385vHgzzl1DXFHbeMzqvnl3LdZRYrttzhyS1T6P+RlJcH+m1O3w",
-	"01ZUPiZtuJODhbj3jyZQXYCPu3dAWDeZ3rgV9HUti9pq4dn5eb8Im9LxfoJtY/oHcQ2SruPXwFOBj4RW",
-	"X83ZdEtdVQv0XOldWxJ6yfxt8spVTE9aQejLA3fjp2RQwRYMumdvbjVwp6cCplQJudqzmqkr/ffc2kb/",
-	"zEabzWCj/qWk40uqD3e13W0ReGcRHznfXcSXTLk+xeZOPd9m3sKwLnQPL3TpatEcx/gVe0nb3XV7BWxo",
-	"NTmwuknrKni3mtlzLlfgFoId3bMTe+lLx6MAT7c9Z2D6y2Z9EziXFwQ3b2/+LwAA//8=",
+	"7H3pkhu39e+roPqmSmTcw+FoiUucD6mJLNtSrKUk5SYVSZcGG4ckNN1AG0APh5Hmse4L/J/sXzgAeiHR",
+	"XMaSYlfyRWr2guXgnIPf2TAfk0wWpRQgjE4mH5OSKlqAAYW/voMSBAORrZ/TAuwdLpJJUlKzTNJE4D33",
+	"X5oo+KXiClgyMaqCNNHZEgpqvwFRFcnkbZKpIkkTzkAYbtZJmjBOc7mY53KVpMkslzNshnGdvE8Tsy5t",
+	"69ooLhbJzc2NfaZLKTTg2F4qOcuhsJeZFAaEsZe0LHOeUcOlOC3dG9980FLYZ82I/qBgnkyS/3PaTP7U",
+	"PdWnoV3skYHOFC9tc8kkuRDk1fePyMP7D74lvvFRYl/z39qmL14++ZumCyQWZYzbT2n+UskSlOF26HOa",
+	"a9hs+s0SyKNXz+5owijP1+Ti5RNS2XYI1YQbklNtiIJSKgPM3hi8pjnouVQZDM8JnWkQhlTC8Nw+XVI9",
+	"StKkbHX7MaFIoW6/f1+CIGYJhAq9AkUyqtSai4W9VxCqFL8CZpuaS1XYBhJGDZwYjmu+sUZpkvOCYy/1",
+	"61yYP91vXuXCwAJUgqtZUC7sh4e9X2nLXAe8etNmxrfuuzC0dreppUjDaXL2ATJje7qoGDePhVFrFIku",
+	"ETNHuY/bk6eZkSr6hIGhPNf9POFEZmsgCqju6UyBrnITfWSoWkDPI+7E+JDV3CCjf8lNMg10qHurRxQj",
+	"6KNXz14baiq9Vyo2iF3yaRWkaZfQ1lJ3kyaXXLBtRmdBlXHQo0wVI/vaaO+ssbHYlBrVeODMusN5IYDU",
+	"Q1rf0UTJFeGCnF6dnWpskFDB2pJpJKFkpoBegiJSERCslFwYki2pWEBE3DPDr2Aa3ovKvgIiYEUymuea",
+	"LKRtJGjrUvGCKqumNWRSMHv9Po1yve1mTqvcbSHdTr5TPM+Je0rsu2JBpFU5XLcIQIRc2c4LLnhh+x/H",
+	"NACtzHK7B3mZWnrYh9M55TkwslryHJB4rS4UzCsNmixlznIu4I4mmQLcjWiuyYAb7dSsIzgwJAtZUU0o",
+	"uT8+G56TleIGNFlRbuxi2Q5kZWbyOiUCrkARBpS1iSgvEzdsP7IoBf2ibs/Mbgr+4R1NLFtAIFS9p+bS",
+	"qTdZgpXGJc3nJ3i9o6dpIRlsd0crI5GUuKswYpuxP10fZLYmVNibihqpyCA0Jq9AKc6AaLrWZLWUyLmr",
+	"5XrYHqhtvBmmH/auMYZm94n+i/DeTZogH0/Piu25PUIO92uGq1xwURnobG39e0+/ENk1ciJQS+QdTShj",
+	"CrROyYqbpaxMm9NGsY0zfHuraVveqhRMFTXgZ98oeFnNcqu4C3rtROssKmaiKmZurr61OB2/dwKW/Tpy",
+	"2i+moJRUMa20blqdN92F6wElblskusqWFh7ZncnSWCpSM08JIsik7VcJmhO3Cw/PCRSlWZOVhT5CCuiZ",
+	"xza4qUc9paZ3FxVVnlNL8u6mvtGMrrIMtP5VDQmPyT8Lvk6T8sF4WkQ0+DNgnAqSU4Nq1DLoJrmsdqJF",
+	"WXNGFzAGDtzitPLhQ9/jAS8b7lRkM1tueEZzu0FVpQXGDtMJKU7qZ7F5XoFgUk11vW1v8h81OD/3nle8",
+	"lSYlXYAmg0yKOV/4m1O8OSSZFBko4YBzd2fTdJ1aDvPfScVA1YC9xYPav1EpYCNywa64lmo9IRQ79rxs",
+	"FC81jq6FBKxgaFwXS3duwNF0l/b4vzg3j1xuaiJRpeh6CwN5Aw8XoNmtNnaTiOJOtyBIS5HGVF5LgXfV",
+	"0LaKq9m15qKOVtkU1m2p2wQuHl1EoV4tRheLYGYeh/So/Y7QnFM9InbHmOfUkDmHnFlesa/PHF7xqIuA",
+	"uOJKigKESQlcZ1BapqSGXIHSXAo9VUAZ7rRM8bkhWS2XNVwjRsoILLSjiBoHLRxyO3iBI9mWqNeygPaE",
+	"7ugwC8/y2mNYRjQXWVv5zqTMgQq3Q9YNREffeo7TO0gOmqV93Gp+SyDaGDjWd1iUODzwaxqZtgYQhBqr",
+	"TJQ5qUoysEDWqZ85V9oQz7HzKre7Hht2JHzbvNsYdYdZYpt5rsGDZb2xSETOnfVh2YUsqfYaaGaHbJub",
+	"1ECaaFBXoB2sh5YaIyW37y6oYjloHVvXDVXjmLO72C3ybs4osFxbK3X4YLc4P+6y1BGG6a8WlWwJ2SWw",
+	"Xfv/9jeVUiDMtM1th/NCLZwx0WrQ7Q7UE30cQMi2g0LmHXRyqD15u9ltcfoeRgtOS4lgo7UrtXhti977",
+	"2W83v93OB7K4pUZzm9W+zd03Hx24Nd31rQYNwiLXmBsG2xz55+fOMUC4sH1azcg1kfO5w0XYcnwzaLwN",
+	"BxHle/v6XlKEQdfNR4lSKRo8gBveYQvkTgQsKFqDzL9oEdwPsv5JBvfG40Kn5OyB/Wd5b1wMLYhbLWUO",
+	"hFkTevCt0/NwjZg6mSQPxwh0qLGWTDJJ/t9g/Ont+OTh+2/Yp4G7GLx7N8KrPw7//ClcfzMcCP2p0p/+",
+	"5//rT4X+pD8Vn5bDwfGfDP84/ENMJTnCHsnQvW7STAE1RyrFBmnHPa+t5eo1uuMPETtavNl63JgjcF1y",
+	"i06PGStnPRrW9I5fgYYerd0YMHsc4Bw1VUOnFlU6NO9MKsb7uNqv4JcK9LEo+MJLOmVM16bkgDIGjMxg",
+	"LhUQoNkSzcdh6k0aSvSSKrBQxDkcBs2iEDqTV0DGQ/RYzaRZToi1oxxsKawiCTTYxsBdpvlM9nOb1Wie",
+	"v5gnk7d7dHX44ub9Jr1+lCuSSxeH8aSzG7GekMLSyiypIOPUYsVCakPu3l+mBEaLEfnTWI92e6xeiHzt",
+	"6WmkM1drX7IHfS3zdaAloQTVNsmoIAW9BCJtE21zRfPscnhOKL5kW0YF7ozc2ziVu8J3sOuqJUmH0X1f",
+	"iAUi9HuCmxUwEixUgi8G7CvcThbft/qcDj++efMy+Bn8GvDNbkZtJ96Dhw9btLg/Hu8Ng8UVQEzMfwSa",
+	"O0d7V2oQs+5AAv0wrWm7IUDHRY4GkPPfaCPL0l6+3xeb8W3FpvDEC/GtYjNv5CUIa6vxuQ8lk0Fp1zg4",
+	"bIKKGHGtK1BW12gwwxH5rrIDJZSUSl5xBorIytAFpITBQlGr7LgmRlWAlvslrPW00hZ1TF3oFl3o7hJ7",
+	"evr3N5poY4UPx7MmdEG50KbxwC2kxJbsEGKazvW7zXJ/hbUmVrsWXGsuFikp0aFHr6fa0BxSIqRxxpwq",
+	"gmlOqGV2u1iodhs/LZhs6T20cc7nwiipS6jDp7sE9En75cZL5cgdN7L9Uhi7dpoUlTYulh315F7CesrZ",
+	"kSaG/UjLSmUdswZnjqCxtLaBNngtpICoYsMl9wHN7iRQe99djgvEevEPfWdHgY4tJjv80z2mHz5WMFeg",
+	"l4c3WjNY3JyE61u02avEN5GQY6C0EYvOsjaM0R7mJu9G9U2EYY9PAOn002RkZMtIdBdvT0EY1dW9rSiL",
+	"nULrhW5/jQ5rdzpqfTOKhm7sC8HGmRqTH9Vy+8NRH3OUUvNbtd7+cH9kv0vALrUiA4nMPMYIT+UskjNi",
+	"DBSl6VmmL2D1oO/Qh5w/h4XCGRSlRGw1vYR4nxhmc1kh055mQmbG0T4mqxQ8EY+aTknXuXT+oF15N9uS",
+	"uKSC5Rh156KsTIphxiWQD3KGbk9NuGmxmF//NLk+WcgTf/ODlmL0iq6egQ6pKU3SzuHDqeNRfkxEgamU",
+	"AEZcCDTrelYPHQpmE2yL1xJyNqmnuqLcaDL3O/2jV88aSwGDEYEUFgJnUjFrUPhAho+JS4x+UC7OSbPI",
+	"IVNg3TENQDCHALmY53yxtJOww7Hq2m6nljA0njNQlexIEYqZyMiegTJpI7UdEY0J/QvMAbm12ncpJHc0",
+	"kjyTlTB6RDAxz1HLwUsX2zHW+stklTOEZzMgdRzI2R/2a4R14+09Y0azS4glR72pm+aCVBqzTCZkJnOT",
+	"EjR4XYaN7RLcys9zAGt7MiBzyHNim8bVl7mJavZZLrPLGA596dbdTl4Tu95kBksumLU67dQsUZxJxH0s",
+	"3ykZMqC5lm7GFlcL4jloGN+4WDQE8tT2ijPCpB7L6p0kFwVlTtd29mWlFtDXtuXPqHLvV2rI2vHx2KFY",
+	"kuwTPEeTvaIXH3MtZdFxy5yBNlNPUotYp85i7wnX7zTLg2jvd1UFDk3j6oA5r7vXCoGlav2wY9BRsW2l",
+	"2hwhsn9fypAh1STkoSQ45gkrlVoN53OhQJwTUeV5CPjPJFuHJN3NPI8eb2kk7YgVXDiL544mghbxtJVj",
+	"NsxDgXTIAvXv92bStpK0N+1SQ50pEgEvXjIiEEMbKrKeeJPzS/Zhj35vaZoYbnrMEXdjHzXwaWgm3eWX",
+	"eM398KOJ5ffu3XuI2UxkcHd8908n47OT8d03Zw8m4/uT8YN/Dr0WrkMJdCHrJKi7S/vwW9YNHNxdbsQN",
+	"0Mf/8f7Nibu421y8CReTrYtBExz48+Cfn95+c/J+653hp99ISOJ1KWX+YiWco+AouQ6Rd7u33dGkEnMu",
+	"uF4CIwOvU1IStJGltlVHQ1KVFmO6/UvbvWLuHNF2CJE9eG1AH5jxbpvcqZ5/jVre4GHsK/XDi3YQ5WdL",
+	"7FsCHwtrOIOMWpjtNjG76WnbpKt60IRxfVmjzBSVKVyBWjvqdteovQ4erjtk1eyWxYhcCPet20e1sUiU",
+	"CzJbT93tFTdLImQYmoMe1BDOiKoEZnhxjEzgMFdLqYEwauiUcURqCymgF73hN4wrsOpz3YPj7Lz34Dg/",
+	"2F2u2F3utZaIxHy0ofm+DM3X4P2gLRJvTWXSkJQj7QXhwo4lh570ymMkox9WzXkec3e8Cvy1ja4Q+MYx",
+	"0rzK8/4MVbecIa1cwKrhYm0RdCvLj+dAuCGGXoJnxD7vR02Fbp9NyyPsdlq/e07GlsKVmMlKsI1inX4K",
+	"fgYNkiZSlUsqYqj+e7sMpJBXFiVZWYoTuGbjncrBsxEjA+Q4ASgjbXlHV+9wv9PH9Re4ZKe6a82uvTKN",
+	"eMQV4m2NwGa2aH+OyGvn2fLWidUEtT/eJVeFKoqgqQahFAEZJK2jFCnJVJGSJpg5xNaa4NyGY1EV+/RH",
+	"U85zk+6IMFzU6JhrN3hXSOCUooPQaR1c9Jkg2psvqbP+vHr5EMyiTQst7bVEMTYhM5rXJRrbMttIFUKr",
+	"QDEf+wHtdoNKNFGQS1jreICjXWB0eLbOZhVRLHGriUIfnPvTWh5MuNn7ZTvV56YVBN8XqOnG2awO86Ul",
+	"wa3D4MqxGKs23eeN4nMrtLfkoe1msZDeruVBe13rG0PVsc5Wn/S13w4IL3a68STpxBw6vFKvUUyfdBK1",
+	"j088djns7Qz2O7pdSxoR/05i4raewo9bWamlzPPe+tC9JQyd9mPd1Un4ciXISiqmnXfST8VNLPW+L7/4",
+	"rft+i0c4ZaGcd41wkSGHx2tx6qeRIVkTrw7RV0KBlvkVup/8N05dY4e7c3ULev3EPXywLfNcMJ7RXsu/",
+	"psoVKMYzY/cCxyOBLhnN4ZxU4lJYwvkMm2hasV1A76UIRXNYcJBR0YJzbU+tbzWEOREjoDegoB/w//7y",
+	"izS5PrHNnFxRJWhhWe6t5/G/1a26389d2+7HM9+D/+X7cb8e1b21QgxhrLqmSpImCykXOUyzXFZWCrEu",
+	"/Jgh/pUL9rrdYHP7B2z6kW+5uf/09YvnOLCDS55wPUKtEwaFl8aU5MH4XkpgoUBrwkBwYN1CJu4XFRiw",
+	"KFeHRN1IfrrjGftCU6gSbaNSebwJJrMKs8bt6HsG4Otuur76nmp0r7eQIKE2IHDmbbVNPAPYO/3tzNpi",
+	"11VNbZ3Qyd2Ozaqz1ts63RUTVMrumnaP8iYdUOWQMG5ciC3crboBywbuVAIu5jKce0AzpKM/i6FOyS8o",
+	"F4ZyAUr72bkG9OT0NLw0snvzTdrrWcy5NmCR94CBQ2dnd78djUfj0dnk4cPx2XCCpyCATkkBRvFMp6Sp",
+	"XX4nEKx7nHYHy5uMkrkekVdAmTNuscTUSELF2sL61VJikpnCXECzhHciDOLcG/5FZZzzyxo7Cuul3WgF",
+	"ANPvxM8XlVlKxf/lk2//glQk76rx+F7W8pjiDfjZWdwaK3uNGwu60CvGDcnlYvROPLYL6Yb7c9/xEj+T",
+	"QTgZYjh6J/C4gQyEhtbaXJQ0W8LJ3dF4a0VWq9WI4uORVItT/60+/enJo8fPXz/Gbxo/ZbPKbj5lTlFV",
+	"1jglGY/O3BeWvrTkySS5NxqP7jln4BI57nSJaV7/stf+uAC3WFyKJyyZ+DSwfyUb527cHY93nLlx3Fkb",
+	"PtMsdtRGzq8AExnv/+Mffc3U42od2tFIVzJ5+z5NdFVgxmEoxZF230Mzw/WQJoYutMtNtLycvLdtnHqG",
+	"7iXOM/98L3EMXJvTMqd8gyyR40025BCuDYFrl4QgBXEq7/OS5KWSBZglVLqRYC6yvEJP3A+SqEqgP9o/",
+	"7SWXhQjrflZ65R7/WzgJ+74F2dLkwfjeVxjfc2kQYa3JIGRBWtiql5XBayZXYjjauYw/eR3plFRVolJD",
+	"t1ajZUfkuT+hwJoeWKxVldoooAVxmqB3cYOKPUWt2LvIP4DBg1NQyTSnCL3dcsW1Ix27QxqIoO03v1SA",
+	"WcNelWIuYpIeSHsXdLm5ST9GGwsHwzSNNfnG4/F43PKBnUWybN//Sq7eLJyp87UOciC0jqrZX97imo5A",
+	"ki2mfBxSwKzYuAkdLDb3x2e3EbNbabMGOL19f7Ol7etdPCXOweesnzajO5be4PO2eX760bLJzWmr4q+s",
+	"ItDVytjEJ79b9E7m7igRVxFvZXPhogBckTnNc3RTDXymLTIYzVMLd67gxJULL6lgJ3I+T8kvFVTAhiPv",
+	"QJs0medWuvlCSKwZp5WREyLsPpE7ENIV0Ndg/lKXSW6IaIz6zSunGweBOabHeOtfJFsfxe9HVApt+pK6",
+	"h4ek7kyR9zvD2AW9/gnEwiyTyQMvyuH32T4LwfttfGNxsemeenbzBXe4bVfhTRS7d04VCnB8bnxxeDgs",
+	"6CvI9f3x/ePeP7t35PsPfgN65nupMC2+Q/b6cIbOCTq417nsPQwGSZTYEUEd7o1mr5Y6DsIDtFO72ser",
+	"py3Zf9wUuf4ehN+56m5TQfx5pN/3/1/5/2ryP374H6Avnsmr9plr3t/QWbRQVGetgPosjyDhR6uLplQ6",
+	"itqt7fB9OALlMwLZL1Kh3VuXHXEgOE+/+2L05fn30PW/CBGIurrPDbBZzDDJmzQppY4s2QVjjly318N7",
+	"lyJU+R6k5M4+b9+x5QxFl/+ByOVQznIkItRH0mcggJrlJjQpZc6ztd0HuEgxmu6PZCCPXfE3ma0JNxry",
+	"eZQpI7rl9CNnN84iysEVFXQZ9ju8H3h2A3xEThTGbPz+84Q39+1tC/x+LAEIk1F+g/xz6Pq6GRAqNpTH",
+	"/mVqwuu9W8BTl/4XW5tN34svj9g+3/n2FRx9rplQkdG79D3ftcoE9n3+u/ZN7XFN9TSaVUpjiOsYkfo1",
+	"WCDksR6EBJ7KWSwLBmvA/Mj3JmJghwehBBfrlnPMMPodu7teNHlSKZnz3IByyVU4P2q3BcvSbV3htUJU",
+	"V5xitQuuZBSCvLSPvc74CragzBmoqVlScbujHTbtwGh1QDdtaY++2jqIINSf+GF+DWuxSyNcMXZAjY1/",
+	"8RDx+FGuSEHFmqxAgauA+ko76O/StnM4hzBM/1d1+ZpG77Nyh7Y0+0nUktsplK4YrV8qX+HzLymWVKz9",
+	"uTbb/P/e7jfdokqLRLaOtnlOCwgVpmgAu2mlCDyZxuN81oT6864HgiolV+78aYsH0nYRYOqOpRiek3eJ",
+	"L9XDNAGz5GLxLsHEUwx7WcpnLoUjckiGWk9VJeLHLO09J6JJ5GrCReFGLLOrgSbH1UiHP61wTHTqOCUY",
+	"ipMOACwRldnAvwOrdo2MwfQTV2zrjoP6IGdYg91Uffpqx5D83CmNdLltA0oyVYwsWJ76tz/I2TB1RQiO",
+	"SyZo+bRLTjNaaceW3UpLX/rbrbWs6zwuwlnUG8dNHeeyvPnqm8VOjsfMpSMPRzn6NJWCunNTouVNbpEO",
+	"2s1CO62P3GgO2d+w5Mu34HMgsRJYk9DYf3e7HfZoo2+xShsJ6c4/cgjU5y/SPG/vha48zuq54fFbYHA1",
+	"9GUgPMVD2r6Ci+HzOfbR4In78j/I2W/S4fWFbBiBM3Z/NAFLfPz5HSiaS66N9Oc5HcophyOmL8Y0X9w2",
+	"OniDj+0yN/82vm7FpNwi/Tcm9e+LSbkzHd26eBjnjpav8CiQlISzUNxRhwep7abgvk9X+zjmF2TB3ZFS",
+	"N8LPm1H5GHfDrRgspJ0/FoR5Ad7v3iJhODjgxvWgroIuarKFJ6en3SRsDMf7BjbB9E/8CgT+GRoFlHF7",
+	"icvqsznrCtjLamYtV3zWpISeE/9XVKTLmB41itCnB277TxFQwQYN2nOvT6pxs8cEJia5WOzoTYfqrR0n",
+	"ceKfl2qiGWTQPWh6eI754S63u0kCb3XiPefbnfiUKVd7Xp+T6o8OaWgYEt3jHZ27XDQnMb7HTtB2u99O",
+	"AptFTY6srtGQBe960zvm5RLcYrTDs9NSr31xeujgaZdc9jR/XvevI/PyiuDm/c3/BgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

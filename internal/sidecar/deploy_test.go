@@ -27,7 +27,8 @@ const (
 	dashboardFile  = "../../deploy/grafana/holdline.json"
 )
 
-// TestDeployQueriesNameExportedMetrics starts a dev sidecar, drives a little
+// TestDeployQueriesNameExportedMetrics starts a dev sidecar (with a vendor
+// status page), drives a little
 // traffic through it (so that the series created on first use exist), reads
 // its /metrics, and checks that every metric named by an alert rule or a
 // dashboard query is exported: a renamed metric breaks this test, not an
@@ -39,7 +40,11 @@ const (
 // starting with holdline_ is a metric name (no PromQL function, keyword or
 // holdline label starts with it).
 func TestDeployQueriesNameExportedMetrics(t *testing.T) {
-	ts := startDev(t, nil)
+	page := startVendorPage(t, "statuspage_status_major.json")
+	ts := startDev(t, func(c *config.Config) {
+		c.StatusPages = config.StatusPages{{Name: "zendesk", URL: page + "/api/v2/status.json", Kind: "statuspage",
+			Dependency: "crm", Interval: config.Duration(time.Minute)}}
+	})
 	driveTraffic(t, ts)
 	exported := scrapeNames(t, ts.admin+"/metrics")
 	// The CRM API quota gauges exist only with a CRM that reports its

@@ -2,20 +2,61 @@ package sidecar
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/holdline/holdline/adapters/statuspage"
+	"github.com/holdline/holdline/gateway/adminapi"
+	"github.com/holdline/holdline/internal/config"
 	"github.com/holdline/holdline/internal/conversation"
+	"github.com/holdline/holdline/internal/resilience"
 )
 
-// buildObservers registers what the alert rules in deploy/prometheus read
-// and no component exports by itself: the Dialogflow drift gauges, read from
-// the client's agent status at each scrape.
+// buildObservers builds what only informs operators: the vendor status
+// page poller (config status_pages; advisory, it changes no call) and the
+// Dialogflow drift gauges the alert rules in deploy/prometheus read.
 func (s *Sidecar) buildObservers(context.Context) error {
-	if s.dialogflow == nil {
+	if s.dialogflow != nil {
+		if err := s.reg.Register(newDriftCollector(s.dialogflow.Agents)); err != nil {
+			return err
+		}
+	}
+	return s.buildStatusPages()
+}
+
+// buildStatusPages builds the status page poller over its own advisory
+// dependency: the identity dependency's defaults with a 5s timeout, and an
+// egress allowlist of exactly the pages' hosts. It is not one of the
+// Set's dependencies, so nothing it reads can move a breaker or an
+// endpoint.
+func (s *Sidecar) buildStatusPages() error {
+	pages := s.cfg.StatusPages
+	if len(pages) == 0 {
 		return nil
 	}
-	return s.reg.Register(newDriftCollector(s.dialogflow.Agents))
+	urls := make([]string, len(pages))
+	for i, p := range pages {
+		urls[i] = p.URL
+	}
+	hosts, err := resilience.AllowHosts(urls...)
+	if err != nil {
+		return err
+	}
+	p := config.Default().Dependencies.Identity
+	p.Timeout, p.Allow = config.Duration(5*time.Second), hosts
+	dep, err := resilience.NewAdvisory("status_pages", p, resilience.Options{
+		Logger: s.log, AllowLoopback: s.opts.Dev || s.opts.AllowLoopback,
+	})
+	if err != nil {
+		return err
+	}
+	s.statusPages = statuspage.New(pages, dep, statuspage.Options{Logger: s.log})
+	if err := s.statusPages.Register(s.reg); err != nil {
+		return err
+	}
+	s.runners = append(s.runners, s.statusPages.Run)
+	return nil
 }
 
 // driftCollector exports holdline_dialogflow_drift and
@@ -56,4 +97,26 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// addVendorStatus puts each status page's report beside the dependency it
+// concerns (config validation makes it one of them).
+func addVendorStatus(deps []adminapi.DependencyStatus, reports []statuspage.Report) {
+	for i := range deps {
+		var vs []adminapi.VendorStatus
+		for _, r := range reports {
+			if r.Dependency != string(deps[i].Name) {
+				continue
+			}
+			vs = append(vs, adminapi.VendorStatus{
+				Name: r.Name, Kind: adminapi.VendorStatusKind(r.Kind), Url: r.URL,
+				Indicator: adminapi.VendorStatusIndicator(r.Indicator), Description: r.Description,
+				Incidents: nonNil(r.Incidents), CheckedAt: r.CheckedAt, VendorUpdatedAt: r.VendorUpdatedAt,
+				LastError: r.LastError,
+			})
+		}
+		if vs != nil {
+			deps[i].VendorStatus = &vs
+		}
+	}
 }
