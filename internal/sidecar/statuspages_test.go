@@ -1,9 +1,11 @@
 package sidecar
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +86,28 @@ func TestStatusPageBesideBreaker(t *testing.T) {
 	}
 	if p := ts.pop(t, "+14155550100"); p.Source != "crm" || p.Degraded {
 		t.Errorf("screen pop = %+v, want from the crm, not degraded", p)
+	}
+
+	// /ui shows it in the CRM's tile, beside the breaker.
+	resp, err := http.Get(ts.admin + "/ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	page := string(b)
+	start := strings.Index(page, `id="dep-crm"`)
+	if start < 0 {
+		t.Fatalf("/ui has no crm tile:\n%s", page)
+	}
+	tile := page[start:]
+	if end := strings.Index(tile[1:], `id="dep-`); end >= 0 {
+		tile = tile[:end+1]
+	}
+	if !strings.Contains(tile, `id="vendor-zendesk" data-indicator="major"`) || !strings.Contains(tile, "Partial System Outage") {
+		t.Errorf("/ui crm tile does not show the vendor's major outage:\n%s", tile)
+	}
+	if strings.Count(page, `id="vendor-`) != 1 {
+		t.Errorf("/ui shows %d vendor lines, want 1 (in the crm tile)", strings.Count(page, `id="vendor-`))
 	}
 }
