@@ -209,6 +209,27 @@ func (e DialogflowEnvironmentRole) Valid() bool {
 	}
 }
 
+// Defines values for EndpointHealthState.
+const (
+	HealthHealthy   EndpointHealthState = "healthy"
+	HealthUnhealthy EndpointHealthState = "unhealthy"
+	HealthUnknown   EndpointHealthState = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the EndpointHealthState enum.
+func (e EndpointHealthState) Valid() bool {
+	switch e {
+	case HealthHealthy:
+		return true
+	case HealthUnhealthy:
+		return true
+	case HealthUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FaultRequestDependency.
 const (
 	FaultRequestDependencyBlob       FaultRequestDependency = "blob"
@@ -658,6 +679,12 @@ type DependencyStatus struct {
 	// Failures1m Failed calls in the last minute.
 	Failures1m int64 `json:"failures_1m"`
 
+	// Health Active health checks (dependencies.<name>.health_check) of each configured endpoint; absent when they are off. Advisory: they never move the breaker; holdline failover refuses an unhealthy target without --force.
+	Health *struct {
+		Primary   *EndpointHealth `json:"primary,omitempty"`
+		Secondary *EndpointHealth `json:"secondary,omitempty"`
+	} `json:"health,omitempty"`
+
 	// LastError Why the last failed call failed (a reason such as timeout or breaker_open, never internal detail); empty when none in the last minute.
 	LastError     string               `json:"last_error"`
 	LastErrorAt   *time.Time           `json:"last_error_at"`
@@ -748,6 +775,24 @@ type DrillsStatus struct {
 //
 // Example: 90s
 type Duration = string
+
+// EndpointHealth defines model for EndpointHealth.
+type EndpointHealth struct {
+	// CheckedAt The last probe.
+	CheckedAt *time.Time `json:"checked_at"`
+
+	// LastError Why the last probe failed (e.g. http 503, connection refused); empty when it succeeded.
+	LastError string `json:"last_error"`
+
+	// Since When the state last changed.
+	Since *time.Time `json:"since"`
+
+	// State healthy after health_check.healthy_threshold probes in a row succeeded, unhealthy after unhealthy_threshold failed, unknown before either.
+	State EndpointHealthState `json:"state"`
+}
+
+// EndpointHealthState healthy after health_check.healthy_threshold probes in a row succeeded, unhealthy after unhealthy_threshold failed, unknown before either.
+type EndpointHealthState string
 
 // Fault defines model for Fault.
 type Fault struct {
@@ -3685,113 +3730,117 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pkhu39e+roPqmSmTcw+FoiUucD6mJLNtSrKUk5SYVSZcGG4ckNN1AG0APh5Hmse4L/J/sXzgAeiHR",
-	"XMaSYlfyRWr2guXgnIPf2TAfk0wWpRQgjE4mH5OSKlqAAYW/voMSBAORrZ/TAuwdLpJJUlKzTNJE4D33",
-	"X5oo+KXiClgyMaqCNNHZEgpqvwFRFcnkbZKpIkkTzkAYbtZJmjBOc7mY53KVpMkslzNshnGdvE8Tsy5t",
-	"69ooLhbJzc2NfaZLKTTg2F4qOcuhsJeZFAaEsZe0LHOeUcOlOC3dG9980FLYZ82I/qBgnkyS/3PaTP7U",
-	"PdWnoV3skYHOFC9tc8kkuRDk1fePyMP7D74lvvFRYl/z39qmL14++ZumCyQWZYzbT2n+UskSlOF26HOa",
-	"a9hs+s0SyKNXz+5owijP1+Ti5RNS2XYI1YQbklNtiIJSKgPM3hi8pjnouVQZDM8JnWkQhlTC8Nw+XVI9",
-	"StKkbHX7MaFIoW6/f1+CIGYJhAq9AkUyqtSai4W9VxCqFL8CZpuaS1XYBhJGDZwYjmu+sUZpkvOCYy/1",
-	"61yYP91vXuXCwAJUgqtZUC7sh4e9X2nLXAe8etNmxrfuuzC0dreppUjDaXL2ATJje7qoGDePhVFrFIku",
-	"ETNHuY/bk6eZkSr6hIGhPNf9POFEZmsgCqju6UyBrnITfWSoWkDPI+7E+JDV3CCjf8lNMg10qHurRxQj",
-	"6KNXz14baiq9Vyo2iF3yaRWkaZfQ1lJ3kyaXXLBtRmdBlXHQo0wVI/vaaO+ssbHYlBrVeODMusN5IYDU",
-	"Q1rf0UTJFeGCnF6dnWpskFDB2pJpJKFkpoBegiJSERCslFwYki2pWEBE3DPDr2Aa3ovKvgIiYEUymuea",
-	"LKRtJGjrUvGCKqumNWRSMHv9Po1yve1mTqvcbSHdTr5TPM+Je0rsu2JBpFU5XLcIQIRc2c4LLnhh+x/H",
-	"NACtzHK7B3mZWnrYh9M55TkwslryHJB4rS4UzCsNmixlznIu4I4mmQLcjWiuyYAb7dSsIzgwJAtZUU0o",
-	"uT8+G56TleIGNFlRbuxi2Q5kZWbyOiUCrkARBpS1iSgvEzdsP7IoBf2ibs/Mbgr+4R1NLFtAIFS9p+bS",
-	"qTdZgpXGJc3nJ3i9o6dpIRlsd0crI5GUuKswYpuxP10fZLYmVNibihqpyCA0Jq9AKc6AaLrWZLWUyLmr",
-	"5XrYHqhtvBmmH/auMYZm94n+i/DeTZogH0/Piu25PUIO92uGq1xwURnobG39e0+/ENk1ciJQS+QdTShj",
-	"CrROyYqbpaxMm9NGsY0zfHuraVveqhRMFTXgZ98oeFnNcqu4C3rtROssKmaiKmZurr61OB2/dwKW/Tpy",
-	"2i+moJRUMa20blqdN92F6wElblskusqWFh7ZncnSWCpSM08JIsik7VcJmhO3Cw/PCRSlWZOVhT5CCuiZ",
-	"xza4qUc9paZ3FxVVnlNL8u6mvtGMrrIMtP5VDQmPyT8Lvk6T8sF4WkQ0+DNgnAqSU4Nq1DLoJrmsdqJF",
-	"WXNGFzAGDtzitPLhQ9/jAS8b7lRkM1tueEZzu0FVpQXGDtMJKU7qZ7F5XoFgUk11vW1v8h81OD/3nle8",
-	"lSYlXYAmg0yKOV/4m1O8OSSZFBko4YBzd2fTdJ1aDvPfScVA1YC9xYPav1EpYCNywa64lmo9IRQ79rxs",
-	"FC81jq6FBKxgaFwXS3duwNF0l/b4vzg3j1xuaiJRpeh6CwN5Aw8XoNmtNnaTiOJOtyBIS5HGVF5LgXfV",
-	"0LaKq9m15qKOVtkU1m2p2wQuHl1EoV4tRheLYGYeh/So/Y7QnFM9InbHmOfUkDmHnFlesa/PHF7xqIuA",
-	"uOJKigKESQlcZ1BapqSGXIHSXAo9VUAZ7rRM8bkhWS2XNVwjRsoILLSjiBoHLRxyO3iBI9mWqNeygPaE",
-	"7ugwC8/y2mNYRjQXWVv5zqTMgQq3Q9YNREffeo7TO0gOmqV93Gp+SyDaGDjWd1iUODzwaxqZtgYQhBqr",
-	"TJQ5qUoysEDWqZ85V9oQz7HzKre7Hht2JHzbvNsYdYdZYpt5rsGDZb2xSETOnfVh2YUsqfYaaGaHbJub",
-	"1ECaaFBXoB2sh5YaIyW37y6oYjloHVvXDVXjmLO72C3ybs4osFxbK3X4YLc4P+6y1BGG6a8WlWwJ2SWw",
-	"Xfv/9jeVUiDMtM1th/NCLZwx0WrQ7Q7UE30cQMi2g0LmHXRyqD15u9ltcfoeRgtOS4lgo7UrtXhti977",
-	"2W83v93OB7K4pUZzm9W+zd03Hx24Nd31rQYNwiLXmBsG2xz55+fOMUC4sH1azcg1kfO5w0XYcnwzaLwN",
-	"BxHle/v6XlKEQdfNR4lSKRo8gBveYQvkTgQsKFqDzL9oEdwPsv5JBvfG40Kn5OyB/Wd5b1wMLYhbLWUO",
-	"hFkTevCt0/NwjZg6mSQPxwh0qLGWTDJJ/t9g/Ont+OTh+2/Yp4G7GLx7N8KrPw7//ClcfzMcCP2p0p/+",
-	"5//rT4X+pD8Vn5bDwfGfDP84/ENMJTnCHsnQvW7STAE1RyrFBmnHPa+t5eo1uuMPETtavNl63JgjcF1y",
-	"i06PGStnPRrW9I5fgYYerd0YMHsc4Bw1VUOnFlU6NO9MKsb7uNqv4JcK9LEo+MJLOmVM16bkgDIGjMxg",
-	"LhUQoNkSzcdh6k0aSvSSKrBQxDkcBs2iEDqTV0DGQ/RYzaRZToi1oxxsKawiCTTYxsBdpvlM9nOb1Wie",
-	"v5gnk7d7dHX44ub9Jr1+lCuSSxeH8aSzG7GekMLSyiypIOPUYsVCakPu3l+mBEaLEfnTWI92e6xeiHzt",
-	"6WmkM1drX7IHfS3zdaAloQTVNsmoIAW9BCJtE21zRfPscnhOKL5kW0YF7ozc2ziVu8J3sOuqJUmH0X1f",
-	"iAUi9HuCmxUwEixUgi8G7CvcThbft/qcDj++efMy+Bn8GvDNbkZtJ96Dhw9btLg/Hu8Ng8UVQEzMfwSa",
-	"O0d7V2oQs+5AAv0wrWm7IUDHRY4GkPPfaCPL0l6+3xeb8W3FpvDEC/GtYjNv5CUIa6vxuQ8lk0Fp1zg4",
-	"bIKKGHGtK1BW12gwwxH5rrIDJZSUSl5xBorIytAFpITBQlGr7LgmRlWAlvslrPW00hZ1TF3oFl3o7hJ7",
-	"evr3N5poY4UPx7MmdEG50KbxwC2kxJbsEGKazvW7zXJ/hbUmVrsWXGsuFikp0aFHr6fa0BxSIqRxxpwq",
-	"gmlOqGV2u1iodhs/LZhs6T20cc7nwiipS6jDp7sE9En75cZL5cgdN7L9Uhi7dpoUlTYulh315F7CesrZ",
-	"kSaG/UjLSmUdswZnjqCxtLaBNngtpICoYsMl9wHN7iRQe99djgvEevEPfWdHgY4tJjv80z2mHz5WMFeg",
-	"l4c3WjNY3JyE61u02avEN5GQY6C0EYvOsjaM0R7mJu9G9U2EYY9PAOn002RkZMtIdBdvT0EY1dW9rSiL",
-	"nULrhW5/jQ5rdzpqfTOKhm7sC8HGmRqTH9Vy+8NRH3OUUvNbtd7+cH9kv0vALrUiA4nMPMYIT+UskjNi",
-	"DBSl6VmmL2D1oO/Qh5w/h4XCGRSlRGw1vYR4nxhmc1kh055mQmbG0T4mqxQ8EY+aTknXuXT+oF15N9uS",
-	"uKSC5Rh156KsTIphxiWQD3KGbk9NuGmxmF//NLk+WcgTf/ODlmL0iq6egQ6pKU3SzuHDqeNRfkxEgamU",
-	"AEZcCDTrelYPHQpmE2yL1xJyNqmnuqLcaDL3O/2jV88aSwGDEYEUFgJnUjFrUPhAho+JS4x+UC7OSbPI",
-	"IVNg3TENQDCHALmY53yxtJOww7Hq2m6nljA0njNQlexIEYqZyMiegTJpI7UdEY0J/QvMAbm12ncpJHc0",
-	"kjyTlTB6RDAxz1HLwUsX2zHW+stklTOEZzMgdRzI2R/2a4R14+09Y0azS4glR72pm+aCVBqzTCZkJnOT",
-	"EjR4XYaN7RLcys9zAGt7MiBzyHNim8bVl7mJavZZLrPLGA596dbdTl4Tu95kBksumLU67dQsUZxJxH0s",
-	"3ykZMqC5lm7GFlcL4jloGN+4WDQE8tT2ijPCpB7L6p0kFwVlTtd29mWlFtDXtuXPqHLvV2rI2vHx2KFY",
-	"kuwTPEeTvaIXH3MtZdFxy5yBNlNPUotYp85i7wnX7zTLg2jvd1UFDk3j6oA5r7vXCoGlav2wY9BRsW2l",
-	"2hwhsn9fypAh1STkoSQ45gkrlVoN53OhQJwTUeV5CPjPJFuHJN3NPI8eb2kk7YgVXDiL544mghbxtJVj",
-	"NsxDgXTIAvXv92bStpK0N+1SQ50pEgEvXjIiEEMbKrKeeJPzS/Zhj35vaZoYbnrMEXdjHzXwaWgm3eWX",
-	"eM398KOJ5ffu3XuI2UxkcHd8908n47OT8d03Zw8m4/uT8YN/Dr0WrkMJdCHrJKi7S/vwW9YNHNxdbsQN",
-	"0Mf/8f7Nibu421y8CReTrYtBExz48+Cfn95+c/J+653hp99ISOJ1KWX+YiWco+AouQ6Rd7u33dGkEnMu",
-	"uF4CIwOvU1IStJGltlVHQ1KVFmO6/UvbvWLuHNF2CJE9eG1AH5jxbpvcqZ5/jVre4GHsK/XDi3YQ5WdL",
-	"7FsCHwtrOIOMWpjtNjG76WnbpKt60IRxfVmjzBSVKVyBWjvqdteovQ4erjtk1eyWxYhcCPet20e1sUiU",
-	"CzJbT93tFTdLImQYmoMe1BDOiKoEZnhxjEzgMFdLqYEwauiUcURqCymgF73hN4wrsOpz3YPj7Lz34Dg/",
-	"2F2u2F3utZaIxHy0ofm+DM3X4P2gLRJvTWXSkJQj7QXhwo4lh570ymMkox9WzXkec3e8Cvy1ja4Q+MYx",
-	"0rzK8/4MVbecIa1cwKrhYm0RdCvLj+dAuCGGXoJnxD7vR02Fbp9NyyPsdlq/e07GlsKVmMlKsI1inX4K",
-	"fgYNkiZSlUsqYqj+e7sMpJBXFiVZWYoTuGbjncrBsxEjA+Q4ASgjbXlHV+9wv9PH9Re4ZKe6a82uvTKN",
-	"eMQV4m2NwGa2aH+OyGvn2fLWidUEtT/eJVeFKoqgqQahFAEZJK2jFCnJVJGSJpg5xNaa4NyGY1EV+/RH",
-	"U85zk+6IMFzU6JhrN3hXSOCUooPQaR1c9Jkg2psvqbP+vHr5EMyiTQst7bVEMTYhM5rXJRrbMttIFUKr",
-	"QDEf+wHtdoNKNFGQS1jreICjXWB0eLbOZhVRLHGriUIfnPvTWh5MuNn7ZTvV56YVBN8XqOnG2awO86Ul",
-	"wa3D4MqxGKs23eeN4nMrtLfkoe1msZDeruVBe13rG0PVsc5Wn/S13w4IL3a68STpxBw6vFKvUUyfdBK1",
-	"j088djns7Qz2O7pdSxoR/05i4raewo9bWamlzPPe+tC9JQyd9mPd1Un4ciXISiqmnXfST8VNLPW+L7/4",
-	"rft+i0c4ZaGcd41wkSGHx2tx6qeRIVkTrw7RV0KBlvkVup/8N05dY4e7c3ULev3EPXywLfNcMJ7RXsu/",
-	"psoVKMYzY/cCxyOBLhnN4ZxU4lJYwvkMm2hasV1A76UIRXNYcJBR0YJzbU+tbzWEOREjoDegoB/w//7y",
-	"izS5PrHNnFxRJWhhWe6t5/G/1a26389d2+7HM9+D/+X7cb8e1b21QgxhrLqmSpImCykXOUyzXFZWCrEu",
-	"/Jgh/pUL9rrdYHP7B2z6kW+5uf/09YvnOLCDS55wPUKtEwaFl8aU5MH4XkpgoUBrwkBwYN1CJu4XFRiw",
-	"KFeHRN1IfrrjGftCU6gSbaNSebwJJrMKs8bt6HsG4Otuur76nmp0r7eQIKE2IHDmbbVNPAPYO/3tzNpi",
-	"11VNbZ3Qyd2Ozaqz1ts63RUTVMrumnaP8iYdUOWQMG5ciC3crboBywbuVAIu5jKce0AzpKM/i6FOyS8o",
-	"F4ZyAUr72bkG9OT0NLw0snvzTdrrWcy5NmCR94CBQ2dnd78djUfj0dnk4cPx2XCCpyCATkkBRvFMp6Sp",
-	"XX4nEKx7nHYHy5uMkrkekVdAmTNuscTUSELF2sL61VJikpnCXECzhHciDOLcG/5FZZzzyxo7Cuul3WgF",
-	"ANPvxM8XlVlKxf/lk2//glQk76rx+F7W8pjiDfjZWdwaK3uNGwu60CvGDcnlYvROPLYL6Yb7c9/xEj+T",
-	"QTgZYjh6J/C4gQyEhtbaXJQ0W8LJ3dF4a0VWq9WI4uORVItT/60+/enJo8fPXz/Gbxo/ZbPKbj5lTlFV",
-	"1jglGY/O3BeWvrTkySS5NxqP7jln4BI57nSJaV7/stf+uAC3WFyKJyyZ+DSwfyUb527cHY93nLlx3Fkb",
-	"PtMsdtRGzq8AExnv/+Mffc3U42od2tFIVzJ5+z5NdFVgxmEoxZF230Mzw/WQJoYutMtNtLycvLdtnHqG",
-	"7iXOM/98L3EMXJvTMqd8gyyR40025BCuDYFrl4QgBXEq7/OS5KWSBZglVLqRYC6yvEJP3A+SqEqgP9o/",
-	"7SWXhQjrflZ65R7/WzgJ+74F2dLkwfjeVxjfc2kQYa3JIGRBWtiql5XBayZXYjjauYw/eR3plFRVolJD",
-	"t1ajZUfkuT+hwJoeWKxVldoooAVxmqB3cYOKPUWt2LvIP4DBg1NQyTSnCL3dcsW1Ix27QxqIoO03v1SA",
-	"WcNelWIuYpIeSHsXdLm5ST9GGwsHwzSNNfnG4/F43PKBnUWybN//Sq7eLJyp87UOciC0jqrZX97imo5A",
-	"ki2mfBxSwKzYuAkdLDb3x2e3EbNbabMGOL19f7Ol7etdPCXOweesnzajO5be4PO2eX760bLJzWmr4q+s",
-	"ItDVytjEJ79b9E7m7igRVxFvZXPhogBckTnNc3RTDXymLTIYzVMLd67gxJULL6lgJ3I+T8kvFVTAhiPv",
-	"QJs0medWuvlCSKwZp5WREyLsPpE7ENIV0Ndg/lKXSW6IaIz6zSunGweBOabHeOtfJFsfxe9HVApt+pK6",
-	"h4ek7kyR9zvD2AW9/gnEwiyTyQMvyuH32T4LwfttfGNxsemeenbzBXe4bVfhTRS7d04VCnB8bnxxeDgs",
-	"6CvI9f3x/ePeP7t35PsPfgN65nupMC2+Q/b6cIbOCTq417nsPQwGSZTYEUEd7o1mr5Y6DsIDtFO72ser",
-	"py3Zf9wUuf4ehN+56m5TQfx5pN/3/1/5/2ryP374H6Avnsmr9plr3t/QWbRQVGetgPosjyDhR6uLplQ6",
-	"itqt7fB9OALlMwLZL1Kh3VuXHXEgOE+/+2L05fn30PW/CBGIurrPDbBZzDDJmzQppY4s2QVjjly318N7",
-	"lyJU+R6k5M4+b9+x5QxFl/+ByOVQznIkItRH0mcggJrlJjQpZc6ztd0HuEgxmu6PZCCPXfE3ma0JNxry",
-	"eZQpI7rl9CNnN84iysEVFXQZ9ju8H3h2A3xEThTGbPz+84Q39+1tC/x+LAEIk1F+g/xz6Pq6GRAqNpTH",
-	"/mVqwuu9W8BTl/4XW5tN34svj9g+3/n2FRx9rplQkdG79D3ftcoE9n3+u/ZN7XFN9TSaVUpjiOsYkfo1",
-	"WCDksR6EBJ7KWSwLBmvA/Mj3JmJghwehBBfrlnPMMPodu7teNHlSKZnz3IByyVU4P2q3BcvSbV3htUJU",
-	"V5xitQuuZBSCvLSPvc74CragzBmoqVlScbujHTbtwGh1QDdtaY++2jqIINSf+GF+DWuxSyNcMXZAjY1/",
-	"8RDx+FGuSEHFmqxAgauA+ko76O/StnM4hzBM/1d1+ZpG77Nyh7Y0+0nUktsplK4YrV8qX+HzLymWVKz9",
-	"uTbb/P/e7jfdokqLRLaOtnlOCwgVpmgAu2mlCDyZxuN81oT6864HgiolV+78aYsH0nYRYOqOpRiek3eJ",
-	"L9XDNAGz5GLxLsHEUwx7WcpnLoUjckiGWk9VJeLHLO09J6JJ5GrCReFGLLOrgSbH1UiHP61wTHTqOCUY",
-	"ipMOACwRldnAvwOrdo2MwfQTV2zrjoP6IGdYg91Uffpqx5D83CmNdLltA0oyVYwsWJ76tz/I2TB1RQiO",
-	"SyZo+bRLTjNaaceW3UpLX/rbrbWs6zwuwlnUG8dNHeeyvPnqm8VOjsfMpSMPRzn6NJWCunNTouVNbpEO",
-	"2s1CO62P3GgO2d+w5Mu34HMgsRJYk9DYf3e7HfZoo2+xShsJ6c4/cgjU5y/SPG/vha48zuq54fFbYHA1",
-	"9GUgPMVD2r6Ci+HzOfbR4In78j/I2W/S4fWFbBiBM3Z/NAFLfPz5HSiaS66N9Oc5HcophyOmL8Y0X9w2",
-	"OniDj+0yN/82vm7FpNwi/Tcm9e+LSbkzHd26eBjnjpav8CiQlISzUNxRhwep7abgvk9X+zjmF2TB3ZFS",
-	"N8LPm1H5GHfDrRgspJ0/FoR5Ad7v3iJhODjgxvWgroIuarKFJ6en3SRsDMf7BjbB9E/8CgT+GRoFlHF7",
-	"icvqsznrCtjLamYtV3zWpISeE/9XVKTLmB41itCnB277TxFQwQYN2nOvT6pxs8cEJia5WOzoTYfqrR0n",
-	"ceKfl2qiGWTQPWh6eI754S63u0kCb3XiPefbnfiUKVd7Xp+T6o8OaWgYEt3jHZ27XDQnMb7HTtB2u99O",
-	"AptFTY6srtGQBe960zvm5RLcYrTDs9NSr31xeujgaZdc9jR/XvevI/PyiuDm/c3/BgAA//8=",
+	"7H3pkhu31eiroPqmSmTcw+FoiUucH6mJLNtSrKUk5SYVSZcGuw9JaLqBNoAeDiPNY90X+J7sK5yD3kg0",
+	"l7Gk2JX8kZq9YDk4+zYfo0TlhZIgrYkmH6OCa56DBY2/voMCZAoyWT/nObg7QkaTqOB2GcWRxHv0Xxxp",
+	"+KUUGtJoYnUJcWSSJeTcfQOyzKPJ2yjReRRHIgVphV1HcZQKnqnFPFOrKI5mmZrhMKkw0fs4suvCjW6s",
+	"FnIR3dzcuGemUNIAru2lVrMMcneZKGlBWnfJiyITCbdCydOC3vjmg1HSPWtW9AcN82gS/Z/TZvOn9NSc",
+	"VuPijCmYRIvCDRdNogvJXn3/iD28/+Bb5gcfRe41/60b+uLlk78ZvkBg8TQV7lOevdSqAG2FW/qcZwY2",
+	"h36zBPbo1bM7hqVcZGt28fIJK904jBsmLMu4sUxDobSF1N0YvOYZmLnSCQzPGZ8ZkJaV0orMPV1yM4ri",
+	"qGhN+zHiCKHuvH9fgmR2CYxLswLNEq71WsiFu5czrrW4gtQNNVc6dwNEKbdwYgWe+cYZxVEmcoGz1K8L",
+	"af90v3lVSAsL0BGeZs6FdB8e9n5pHHId8OpNGxnf0nfV0trTxg4iDaap2QdIrJvpokyFfSytXiNJdIGY",
+	"EOQ+bm+eJ1bp4JMULBeZ6ccJIpmthWjgpmcyDabMbPCR5XoBPY8EkfEhp7kBRv8SbTKu4FDPVq8oBNBH",
+	"r569ttyWZi9VbAC7ENOyoqZdRFtT3U0cXQqZbiN6WrEyAWaU6HzkXhvt3TUOFtpSwxoP3Fl3OS8ksHpJ",
+	"6zuGabViQrLTq7NTgwMyLtM2ZVrFOJtp4JegmdIMZFooIS1LllwuIEDuiRVXMK3eC9K+BiZhxRKeZYYt",
+	"lBuk4taFFjnXjk0bSJRM3fX7OIj1bpo5LzMSId1JvtMiyxg9Ze5duWDKsRxhWgBgUq3c5LmQInfzj0Mc",
+	"gJd2uT2DuowdPNzD6ZyLDFK2WooMEHitKTTMSwOGLVWWZkLCHcMSDSiNeGbYQFhDbJYADimCha24YZzd",
+	"H58Nz9lKCwuGrbiw7rDcBKq0M3UdMwlXoFkKPG0DUV1GtGy/siAE/aFu78wJBf/wjmEOLaACVC1TM0Xs",
+	"TRXgqHHJs/kJXu+YaZqrFLan46VVCEqUKilzw7ifNAebrRmX7qbmVmk2qAZTV6C1SIEZvjZstVSIuavl",
+	"etheqBu8WaZf9q41VsPuI/0X1Xs3cYR4PD3Lt/f2CDHcnxmeci5kaaEj2vplTz8RuTMiEqgp8o5hPE01",
+	"GBOzlbBLVdo2po1CgrP69lbbdrhVaphqbsHvvmHwqpxljnHn/JpI6yxIZrLMZ7RXP1oYjt8TgSW/DpxL",
+	"4BmR8hEs84KgTN+yZAnJpWGDDl9/V47H9xKnkOIVjOjlKb48ZGrOgCdLlig5F4vSkXgF91qFWnmFaM24",
+	"Bqbm8xG7SK+EUXo9oftE6bm6Ig7j8fW85ivMAdAdY81xuGSlpKWsGcnLGjFOTpDattl3xX/34MFjv4Ef",
+	"CaQ3bXZ95Kc3ATHnznYKWisdkh/r5vznDWJU1wPOSIFhpkyWTpF1OoTbtNKsJvMCZMU9HYZoyTNG+tLw",
+	"nEFe2DWdiVQSejBuWw2tVz3ltlffkWWWcUccXfVrYxhTJgkY86sGkt56+iyWUBwVD8bTPCBrn0EquGQZ",
+	"tyjwEAc3wOXkCM+Lmoa7qn3FK7Z4QvHwoZ/xgJetIGHW7FZYkfDMqRJl4UwY0r6lkif1s9A+r0CmSk9N",
+	"rWBt4h+3uD96z4vI0rCCL8CwAZG5vznFm0NH+wloSSZOVwcxfB07DPPfKZ06sm7zBcJB02Igbe7AcWKP",
+	"y1aLwrQZBApWZwXguTi4CwsE011E+n9xb17HbCiUa83XW9qqN8XxABq9YkPuB0RsvKUstkReSDi1RG1X",
+	"YGwLoxpdayzqcJVNYt2muk0V0+uBQaW8JqOLReUQOE4n5+47xjPBzYg52T7PuGVzAVnqcMW9PiO+7/kz",
+	"A3kltJI5SBszuE6gcEjJLbsCbYSSZqqBp6gTpVrMLUtquqw5NbNKBRR4t4qgGdfSGG+nCOJKtinqtcqh",
+	"vaE7ptqFR3njrY2UGSGTNvOdKZUBl6TL1AMEV996jts7iA6ao33cGn6LIDbEX4Cl0KGEFTl/poFtGwDJ",
+	"uHXMRNuTsmADZ3IQ+5kLbSzzGDsvMyf10mGHwrcN8Y1Vd5AlpHZlBrxZYzYOyak1aCc6dGFLbjwHmrkl",
+	"u+EmjWpiQF+BIQMM2npQIdy7C67TDIwJnesGqyHk7B52C7ybO6pQrs2VOniwm5wfd1HqCBfCryYV1B0h",
+	"3SX/t78ptQZpp21sOxwXauIMkVZjh+zQeoKPKyVk25Wkso52cqjlf7vdbWH6HkSr3MsKlY2WVGrh2ha8",
+	"96Pfbny7nbdqcUuORsJqn3D3wwcXrkWWmVstGqTTXEMOMxxz5J+fkwuHCenmdJxRGGcdkV6EI4eFQeMX",
+	"Oggo37vX94KiWnQ9fBAopeaVr3bDknSK3ImEBUeLMvUvOg3uB1X/ZIN743FuYnb2wP2zvDfOh06JWy1V",
+	"Bizla8MG3xKfh2vUqaNJ9HCMig63zpKJJtH/G4w/vR2fPHz/TfppQBeDd+9GePXH4Z8/VdffDAfSfCrN",
+	"p//5/+ZTbj6ZT/mn5XBw/CfDPw7/EGJJG8becUjS5YHbchMNjEKrGfSGCg4ztg6xNHGe2saE0WLEltYW",
+	"7MH4XuxEmvQIStZ32rUihRfUkEIaNB1Rr9kRJyEvHC7Eq0K33zKOtT1X5SngcwuatV0Y3p+xntqlBuOk",
+	"OkEDXTEcfcj17uKWz4FGqn+3PicwuncvpVpJNoO50sBA2CUZKZVQ8C9ElfPGiYd6wG3xEEfXJ+7Tkyuu",
+	"HQc3bgzCvb/VI9HvH+vxquf1qJt0TwCrDqkjmzsIFGIHxFmO5Oi9EZ1EA7dHagWNqRkOErX4Va9/MPwQ",
+	"jSftkWnLHofrQjjz7Ji1irRHxbC969dgoEdtaSz4PbE6gaK6gVMLKh2YdzbVe9qv4JcSzLFm4IUXdTxN",
+	"Te1LGfA0hbQmD/Qi8iwbxt6m58wsyWHofaOD5lAYn6krYOMhOtdnyi4nTEnwenvuJGkFg20jsIs0n8mB",
+	"1EY1nmUv5tHk7R5lpfri5v0mvH5UK5YpChl70DlSNBOWO1jZJZdsHDtjKVfGsrv3lzFDrv2nsRntdq6/",
+	"kNnaw9Mq8tfUYS9v9bT8NwOjGGeot7CES5bzS2DKDdG2141ILofnjONLbmSUC+TluU38q0t8B3vZW5R0",
+	"GNz3RYMhAL8nqK0BsflSg0M0A7Yy/rykDCtufV63H9+8eVk52vwZiM1pRu14w4OHD1uwuD8e743YhxlA",
+	"iMwbbSagsOxQhfvtlGbsBgCdaB56AEjEGauKwl2+3xdG9mOFtvDEE/Gtwshv1CVIdgVazH3WCxsU7owr",
+	"j2XFIkbCmBK04zUG7HDEvivdQhl3CsSVSEEzVVq+gJilsNDcMTthmFNc0HV1CWszLY1TZ6aUZYLRPrrE",
+	"mZ7+/Y1hxjriw/WsGV9wIY1tNLeFUjiSW0KI09G82yj3V1gbDMfkwhghFzEr0KPNr6fG8gxiJpUlb4bO",
+	"K9+U04cADwvZbhOoAJssvd4TxnwhrVamgDrTYxeBPmm/3LhpCdxhbdkfhXVnZ1heOlWSa70O6qOXsJ6K",
+	"9Egb231kVKmTjl2PO0erqXDGsbF4LZWEIGPDI/e5F91NIPe+uxznaOyEP/STHaV0bCHZ4Z/u8X3gYw1z",
+	"p/YePmiNYGF/ClzfYsxeJr6pCRECxQ1ZdI61QYz2MjdxN8hvAgh7fK5aZ54meSxZBiKZeHsK0uou720F",
+	"hN0WWi9052t4WHvSUeubUTDK7F6ojPyptdlRI7c/HPUhR6GMuNXo7Q/3JyF1AdiFVmAhgZ2HEOGpmgXS",
+	"26x11nLPMX0Bqwed5z475nNYKCKFvFCoW00vITwnxpkpgW3aM0yVRHa0k9UxBQ/Eo7ZT8HWmyCG6K0Vw",
+	"mxKXXKYZJggJWZQ2xjj7EtgHNUO/v2HCtlDMn7+zzxfqxN/8YJQcveKrZ2CqLLomv/Dw5dQBWb8mpsGW",
+	"WkLKKAcg6YYWDl1Kr5skSyf1VldcWMPmXtI/evWssRQwGleBwqnAidKpMyh8JM+n7ygM/3Ehz1lzyFVS",
+	"07pjGoBMSQMUcp6JxdKiWyRD49WJUwcYHk5vKov0SBIKmciInnHtD6mptkOiIaJ/gelqt2b7lO12xyDI",
+	"E1VKa0YMfWMELVIvvaPMWX+JKrMU1bMZsDoQSvaH+xrVuvG2zJjx5BJCeZxv6qGFZKXBhLgJm6nMxgwN",
+	"XkoGdFMCnfw8A3C2ZwpsDlnG3NB4+iqzQc4+y1RyGdJDX9K5u80b5s6bzWApZOqsTrc1BxQyiYRPZiEm",
+	"wwY8M4p27PRqyTwGDcOCKw3GAJ+6WXFHmH/oUL2Tj6ehyPja7b4o9QL6xnb4GWTu/UwNUTu8HrcUB5J9",
+	"hEcw2Ut64TXXVBZct8pSMHbqQeo01ilZ7D35KjvN8oq097uqKgyNw+wgpbCT5woVStX8Yceig2Tbygo8",
+	"gmT/vlRVMmeTO4yUQMhTnVTsOJxP2wR5zmSZZVXGy0yl66qeYNOj3eMtDWRIprmQZPHcMUzyPJy3dYzA",
+	"PFSRrhLW/fu9Sf+tepJNu9RyMkUCyounjICKYSz3kYTA0tEv2ad79HtL48gK22OO0I190MCn1TDxLr/E",
+	"63AgxNfA3Lt37yGm87HB3fHdP52Mz07Gd9+cPZiM70/GD/459Fy4jqXxhaqzAO8u3cNv027k7O5yI3CG",
+	"Qa6P929O6OJuc/GmuphsXQya6NifB//89Pabk/db7ww//UZicq8LpbIXK0mOgqPouko9cbLtjmGlnAsp",
+	"zBJSNvA8JWYVN3LQduxoyMrC6Zgkv4yTFXNyRLslBGTw2oI5sDjHDbmTPf8atryBwzhX7JcXnCCIzw7Y",
+	"t1R8nFojUki4U7NJiDmhZ9yQVKBlWCrMZa1lxshM4Qr0mqDbPaP2OXh1nTSrRlrmI3Yh6VuSo8Y6TVRI",
+	"NltP6fZK2CWTqloaqR7cMpEyXUpMcRQYmcBlrpbKAEu55dNUoKa2UBJ6tTf8JhUaHPtc9+hxbt979Di/",
+	"2F2u2F3utRaJhHy01fB9gePX0GR0VyDe2sqkAalA2EsmpFtLBj35xcdQRr9aNRdZyN3xqsKvbe0KFd+w",
+	"jjQvs6w/cE7HWeWjS1g1WGycBt1KcxUZMGGZ5ZfgEbHP+1FDoTtnM/IIp53W756zsYNwKWeqlOlG5Lwf",
+	"gp+Bg8SR0sWSy5BW/707BsznTxl3tBQGcI3GO5mDR6OUDRDjJCCNtOkdXb3D/U4fmq/Ckp3srrW79sk0",
+	"5BFmiLc1Apvdov05Yq/Js+WtE8cJan88ZRdWBV8VpxpUVVOIIHEdpYhZovOYNcHMIY7WBOc2HIs638c/",
+	"msrDm3hHhOGi1o6FocVTzRMxRVKh4zq46FOhjDdfYrL+PHv5UJlFmxZa3GuJYmxCJTyrq8m2abahKlSt",
+	"Koj52A8YkgalbKIgl7A24QBHu2bm8HS1zYLHUOZiE4U+OPmtdTyYcbb3y3au200rCL4vUNONszke5qvg",
+	"KrdOCleEYmm56T5vGB+d0N7qrLabxan07iwPknWtbyzXxzpbfdbjfjugerEzjQdJJ+bQwZX6jEL8pFOp",
+	"cHzmPRVxtEs47ph22XuA/A/JSmulZRcqy26frNUZPzRdXYWiVpKtlE4NeSf9Vmhjsfd9+cNv3fciHtUp",
+	"p8p514iQCWJ4uGywfhpYkjPx6hB9KTUYlV2h+8l/Q+waJ9ydrJ7z6yf08ME2zQuZioT3Wv41VK5ApyKx",
+	"ThYQjlRwSXgG55sJaMG8eneA3ktR1fdixU3CZUudC2etSfK75EKiNyDnH/D//vqjYAYb4XiTwUa/n9PY",
+	"9OOZn8H/8vPQr0f1bK0QQ7VWU0MliqOFUosMpkmmSkeF2MLimCX+Vcj0dXvA5vYPOPQjP3Jz/+nrF89x",
+	"YYdnYqpWsd9GIiYsNBjDUpDi6BzMKlM9UKBBOONeaCq1gmOUOgsPkaqkxLIJt/qeBfjCs66vvich1POt",
+	"dkZojZm35TbhFHjv9Hc7a5NdlzW1ecJGguT2rvYkTVI1Tamd1HQyypt0wDVpwii4ULegW/UADg2ogYqQ",
+	"c1W1aOEJwtG3jalrUnIupOVCgjZ+dzSAmZyeVi+NnGy+iXs9i5kwFpzmPUiBtLOzu9+OxqPx6Gzy8OH4",
+	"bDjxibIxy8FqkZiYNW0W3klU1r2edgfr+6xWmRmxV8BTMm6xGt4qxuXaqfWrpcIkM425gHYJ72S1iHNv",
+	"+OelJeeXM3Y0tnag1UqA1LyTP1+Udqm0+JfPPv8LQpFREXPLY0q1zD+TxW2wCYGltaALvUyFZZlajN7J",
+	"x+4gabk/93XC+ZkNqiY2w9E7iZ1REpAGWmdzUfBkCSd3R+OtE1mtViOOj0dKL079t+b0pyePHj9//Ri/",
+	"afyUzSnTfoqMI6us9ZRoPDqjLxx8eSGiSXRvNB7dI2fgEjHulBKC/+WufWcTOiyh5JM0mvg0sH9FGy2C",
+	"7o7HO9oDHdcWqC6S3u4KlIkrwETG+//4R98w9bpa/YUa6oomb9/HkSlzqvj2tWjKyT00M2iGOLJ8YSg3",
+	"0eEy5UefeoTuBc4z/3wvcCxc29Mi42IDLIFOTBt0CNeWwTUlISjJiOV9XpC81CoHu4TSNBQsZJKV6In7",
+	"QTFdSvRH+6e94HIqwroflV7R438LJuHctwBbHD0Y3/sK63uuLGpYazaosiCd2mqWpcXrVK3kcLTzGH/y",
+	"PJKYVFkgU0O3VsNlR+y5b6biTA+sViwLYzXw3FdD9B5uxWJPkSv2HvIPYLHHEzKZpuHZ2y1XXDvSsTuk",
+	"gRq0++aXEjBr2LPSqlThMNhT0OXmJv4YHKzqYdUM1uQbj8fjccsHdhbIsn3/K7F6s3Ksztc6yIHQ6qq1",
+	"v76Lhg6oJFtI+bhKAXNkQxs6mGzuj89uQ2a34maN4vT2/c0Wt6+leMzIwUfWTxvRCaU38Lxtnp9+dGhy",
+	"c9oqeS3KgOrqaGzik9+d9s7m1PWIWkI42lxQFEBoNudZhm6qgc+0RQTjWezUnSs4oXr5JZfpiZrPY/ZL",
+	"CSWkw5F3oE2azHNH3WIhFTZN4KVVEyadnMhICekS6Guwf6nrhDdINAT95pXTjZ6FhPQYb/2LStdH4fsR",
+	"lUKbvqRun6OY2h+93xnGzvn1TyAXdhlNHnhSrn6f7bMQvN/GDxYmm26DxpsvKOG2XYU3Qd290wCtUsex",
+	"VA09Ib6v2Veg6/vj+8e9f3bvyPcf/Ab4zPdKY1p8B+x1d5JOsy+UdZS9h8EghRQ7YsjDvdHs2VLHQXgA",
+	"d2pX+3j2tEX7j5sq798D8ZOr7jYl9J+H+v38/6X/r0b/44f/Afzimbpqt4f0/obOoVVFdc4KqJvZVBR+",
+	"NLtoegUEtXZnO3xf9QD6jIrsF2lR0NuYIOBAIE8/fTH68vh76PlfVBGIurqPFtgcZrXJmzgqlAkc2UWa",
+	"Erhuz4f3HkVV5XsQkzv7vHOHjrMquvwP1FwOxSwCEeM+kj4DCdwuN1WTQmUiWTs5IGSM0XTfk4Q9puJv",
+	"NlszYQ1k8yBSBnjL6UeR3pBFlAEVFXQR9ju8X+HshvIRaH6O2fj9rc835fa2BX4/lACEySi/Qfw59Hxp",
+	"B4zLDeax/5ia8HqvCHhK6X+hs9n0vVTtIrZa0d++gqPPNVNVZPQefc93rTKBfZ//rn1Te1xTPYMmpTYY",
+	"4jqGpH6NLlDlsR6kCTxVs1AWDNaA+ZXvTcTACQ/SEijWreaYYfQ7dne9aPKkYjYXmQVNyVW4P+7EgkPp",
+	"Nq/wXCHIK06x2gVPMqiCvHSPPc/4CragylLQU7vk8natHTbtwP6mQXXa0h5+Feyg01rm17AWN1obuyNJ",
+	"D6ix8S8eQh4/qhXLuVyzFWigCqivJEF/l7Yd6TksxfR/XZevGfQ+a2ra0siToCW3kyipGK2fKl/h8y9J",
+	"llyufV+bbfx/7+RNt6jSaSJbrW2e8xyqClM0gGlbMSqeqcF2PmvGfVOwgeRaqxW1ynf6QNwuAoypLcXw",
+	"nL2LfKkepgnYpZCLdxEmnmLYy0E+oRSOQJMMvZ7qUobbLO3tE9EkcjXhoupGKLOrUU2Oq5Gu/grMMdGp",
+	"45hgVZx0gMISYJmN+ndg1a5VITX9hIptqR3UBzXDGuym6tNXO1bJz53SSMptG3CW6HzklOWpf/uDmg1j",
+	"KkIgLJmg5dMuOU14aQgtu5WWvvS3W2tZ13lcVM3YN9pNHeeyvPnqwmInxmPm0pHNUY7uppJz6psSLG+i",
+	"QzpImlXjtD6i1Rwi37Dky4/gcyCxEtiwarD/Srsd9mjDb7FKGwFJ/Y9IA/X5izzL2rKQyuMcnxseLwIr",
+	"V0NfBsJTbNL2FVwMn8+xjwZP2Jf/Qc1+kw6vL2TDSNwx/X0XLPHx/TuQNJfCWOX7OR2KKYdrTF8Mab64",
+	"bXSwgA9JmZt/G163YlJ0SP+NSf37YlLU05HOxatx9LcVSmwFErOqFwq1OjyIbTcF93282scxvyAK7o6U",
+	"0go/b0blY5SGWzFYiDt/1wzzArzfvQXCqnHADc2grype1GQLT05Pu0nYGI73A2wq0z+JK5D4F7M08FS4",
+	"SzxWn81ZV8BeljNnueKzJiX0nPk/I6QoY3rUMEKfHrjtP0WFCjZg0N573amGdo8JTKkScrFjNlNVb+3o",
+	"xIl/Ca+JZrBBt9P68Bzzwym3u0kCb03iPefbk/iUKao9r/uk+tYhDQyrRPfwROeUi0YU42fsBG235+0k",
+	"sOFf2UKw0qBVFjzNZnbsixLcQrDD3mmx5764PXTwtEsue4Y/r+c3gX15RnDz/uZ/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -186,6 +186,7 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		onChange: opts.OnBreakerChange,
 		metrics:  m,
 		timeout:  p.Timeout.D(),
+		health:   newHealth(p),
 	}
 	d.buildChain(p)
 

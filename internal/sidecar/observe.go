@@ -13,10 +13,12 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 )
 
-// buildObservers builds what only informs operators: the vendor status
-// page poller (config status_pages; advisory, it changes no call) and the
+// buildObservers builds what only informs operators: the active health
+// checks of the dependencies that configure them, the vendor status page
+// poller (config status_pages; advisory, it changes no call) and the
 // Dialogflow drift gauges the alert rules in deploy/prometheus read.
 func (s *Sidecar) buildObservers(context.Context) error {
+	s.runners = append(s.runners, healthRunners(s.deps)...)
 	if s.dialogflow != nil {
 		if err := s.reg.Register(newDriftCollector(s.dialogflow.Agents)); err != nil {
 			return err
@@ -119,4 +121,38 @@ func addVendorStatus(deps []adminapi.DependencyStatus, reports []statuspage.Repo
 			deps[i].VendorStatus = &vs
 		}
 	}
+}
+
+// addHealth puts each dependency's active health checks in its row.
+func addHealth(rows []adminapi.DependencyStatus, set *resilience.Set) {
+	for i := range rows {
+		d := set.Get(string(rows[i].Name))
+		if d == nil || !d.HealthChecked() {
+			continue
+		}
+		h := d.Health()
+		wire := func(ep string) *adminapi.EndpointHealth {
+			e, ok := h[ep]
+			if !ok {
+				return nil
+			}
+			return &adminapi.EndpointHealth{State: adminapi.EndpointHealthState(e.State), Since: e.Since, CheckedAt: e.CheckedAt, LastError: e.LastError}
+		}
+		rows[i].Health = &struct {
+			Primary   *adminapi.EndpointHealth `json:"primary,omitempty"`
+			Secondary *adminapi.EndpointHealth `json:"secondary,omitempty"`
+		}{Primary: wire("primary"), Secondary: wire("secondary")}
+	}
+}
+
+// healthRunners are the active health checks of every dependency that has
+// them, for Start.
+func healthRunners(set *resilience.Set) []func(context.Context) error {
+	var out []func(context.Context) error
+	for _, d := range set.All() {
+		if d.HealthChecked() {
+			out = append(out, d.RunHealthChecks)
+		}
+	}
+	return out
 }

@@ -36,6 +36,9 @@ func (s *Sidecar) statusSections(df *dialogflow.Client) func(context.Context, *a
 		if s.statusPages != nil {
 			addVendorStatus(st.Dependencies, s.statusPages.Reports())
 		}
+		if s.deps != nil {
+			addHealth(st.Dependencies, s.deps)
+		}
 	}
 }
 
