@@ -42,3 +42,32 @@ func printVendorStatus(w io.Writer, deps []adminapi.DependencyStatus, now time.T
 		}
 	}
 }
+
+// printEndpointHealth writes one line per dependency with active health
+// checks: each endpoint's state, and why the last probe failed.
+func printEndpointHealth(w io.Writer, deps []adminapi.DependencyStatus) {
+	first := true
+	for _, d := range deps {
+		if d.Health == nil {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w, "\nendpoint health (active checks):")
+			first = false
+		}
+		line := "  " + string(d.Name) + ":"
+		for _, ep := range []struct {
+			name string
+			h    *adminapi.EndpointHealth
+		}{{"primary", d.Health.Primary}, {"secondary", d.Health.Secondary}} {
+			if ep.h == nil {
+				continue
+			}
+			line += " " + ep.name + " " + string(ep.h.State)
+			if ep.h.LastError != "" {
+				line += " (" + ep.h.LastError + ")"
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+}

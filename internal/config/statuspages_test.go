@@ -44,3 +44,37 @@ func TestStatusPagesValidate(t *testing.T) {
 		t.Errorf("default interval = %s, want 1m", got)
 	}
 }
+
+// TestHealthCheckValidate: active checks are validated under their
+// dependency's key, refused where there is no HTTP endpoint, and get their
+// defaults.
+func TestHealthCheckValidate(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"good", "    health_check: {path: /healthz}\n", nil},
+		{"relative path", "    health_check: {path: healthz}\n", []string{"dependencies.crm.health_check.path"}},
+		{"interval too short", "    health_check: {path: /healthz, interval: 100ms}\n", []string{"dependencies.crm.health_check.interval"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, problemPaths(t, minimal+tt.yaml)); diff != "" {
+				t.Errorf("problem paths (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := problemPaths(t, minimal+"  redis:\n    health_check: {path: /healthz}\n"); !cmp.Equal(got, []string{"dependencies.redis.health_check.path"}) {
+		t.Errorf("health_check on redis: problems %v, want dependencies.redis.health_check.path", got)
+	}
+	cfg, err := Parse([]byte(minimal+"    health_check: {path: /healthz}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.Dependencies.CRM.HealthCheck; h.Interval.D() != 10*time.Second || h.HealthyThreshold != 2 || h.UnhealthyThreshold != 3 || h.Timeout != cfg.Dependencies.CRM.Timeout {
+		t.Errorf("defaults = %+v", h)
+	}
+	if cfg.Dependencies.Identity.HealthCheck.Enabled() {
+		t.Error("identity health checks on without a path")
+	}
+}
