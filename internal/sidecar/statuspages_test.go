@@ -107,6 +107,9 @@ func TestStatusPageBesideBreaker(t *testing.T) {
 	if !strings.Contains(tile, `id="vendor-zendesk" data-indicator="major"`) || !strings.Contains(tile, "Partial System Outage") {
 		t.Errorf("/ui crm tile does not show the vendor's major outage:\n%s", tile)
 	}
+	if !strings.Contains(page, `id="dep-redis"`) || !strings.Contains(page, `id="outbox"`) {
+		t.Errorf("/ui did not render past the tiles (a tile without a vendor page must render too):\n%s", page)
+	}
 	if strings.Count(page, `id="vendor-`) != 1 {
 		t.Errorf("/ui shows %d vendor lines, want 1 (in the crm tile)", strings.Count(page, `id="vendor-`))
 	}
