@@ -50,8 +50,9 @@ and kept in the audit log.`,
 
 func newFailoverCmd(e env) *cobra.Command {
 	var admin, reason, to string
+	var force bool
 	c := &cobra.Command{
-		Use:   "failover DEPENDENCY --to secondary|primary --reason TEXT",
+		Use:   "failover DEPENDENCY --to secondary|primary --reason TEXT [--force]",
 		Short: "Move a dependency's new calls to its other configured endpoint",
 		Long: `Move new calls of a dependency to its secondary endpoint (or back to the
 primary): the "reroute 100% of traffic to the alternative provider" step of
@@ -61,7 +62,10 @@ auto_failover). Recorded in status and the audit log.
 
 For dialogflow, every agent alias with a secondary environment sends its new
 sessions to that region; a running session stays in the region it started
-in for its whole life (docs/operations.md, the failover runbook).`,
+in for its whole life (docs/operations.md, the failover runbook).
+
+When the dependency has active health checks (health_check) and they say
+the target endpoint is unhealthy, failover refuses unless --force is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to != "primary" && to != "secondary" {
@@ -73,6 +77,12 @@ in for its whole life (docs/operations.md, the failover runbook).`,
 			c, err := newAdminClient(e, admin)
 			if err != nil {
 				return err
+			}
+			if msg := unhealthyTarget(cmd.Context(), c, args[0], to); msg != "" {
+				if !force {
+					return &exitError{code: 1, msg: "failover: " + msg + "; pass --force to fail over anyway"}
+				}
+				fmt.Fprintln(e.stderr, "warning: "+msg+"; failing over anyway (--force)")
 			}
 			st, err := c.setEndpoint(cmd.Context(), args[0], adminapi.SetEndpointJSONRequestBody{Active: adminapi.SetEndpointJSONBodyActive(to), Reason: reason})
 			if err != nil {
@@ -88,6 +98,7 @@ in for its whole life (docs/operations.md, the failover runbook).`,
 	}
 	addAdminFlags(c, &admin)
 	c.Flags().StringVar(&to, "to", "", "primary or secondary (required)")
+	c.Flags().BoolVar(&force, "force", false, "fail over even when active health checks say the target is unhealthy")
 	c.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
 	return c
 }

@@ -88,6 +88,8 @@ func printStatus(w io.Writer, st *adminapi.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f%%\t%.1fms\t%s\n", d.Name, d.Tier, breaker, d.ActiveEndpoint, d.Calls1m, d.FailureRate1m*100, d.P99Ms, last)
 	}
 	tw.Flush()
+	printVendorStatus(w, st.Dependencies, time.Now())
+	printEndpointHealth(w, st.Dependencies)
 	if o := st.Outbox; o != nil && o.Error != nil {
 		fmt.Fprintf(w, "\noutbox: %s\n", *o.Error)
 	} else if o != nil {

@@ -227,6 +227,27 @@ func (e DialogflowEnvironmentRole) Valid() bool {
 	}
 }
 
+// Defines values for EndpointHealthState.
+const (
+	HealthHealthy   EndpointHealthState = "healthy"
+	HealthUnhealthy EndpointHealthState = "unhealthy"
+	HealthUnknown   EndpointHealthState = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the EndpointHealthState enum.
+func (e EndpointHealthState) Valid() bool {
+	switch e {
+	case HealthHealthy:
+		return true
+	case HealthUnhealthy:
+		return true
+	case HealthUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FaultRequestDependency.
 const (
 	FaultRequestDependencyBlob       FaultRequestDependency = "blob"
@@ -389,6 +410,54 @@ func (e StatusMode) Valid() bool {
 	case Dev:
 		return true
 	case Production:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VendorStatusIndicator.
+const (
+	VendorCritical VendorStatusIndicator = "critical"
+	VendorMajor    VendorStatusIndicator = "major"
+	VendorMinor    VendorStatusIndicator = "minor"
+	VendorNone     VendorStatusIndicator = "none"
+	VendorUnknown  VendorStatusIndicator = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the VendorStatusIndicator enum.
+func (e VendorStatusIndicator) Valid() bool {
+	switch e {
+	case VendorCritical:
+		return true
+	case VendorMajor:
+		return true
+	case VendorMinor:
+		return true
+	case VendorNone:
+		return true
+	case VendorUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VendorStatusKind.
+const (
+	VendorKindGoogleCloud VendorStatusKind = "google_cloud"
+	VendorKindJSON        VendorStatusKind = "json"
+	VendorKindStatuspage  VendorStatusKind = "statuspage"
+)
+
+// Valid indicates whether the value is a known member of the VendorStatusKind enum.
+func (e VendorStatusKind) Valid() bool {
+	switch e {
+	case VendorKindGoogleCloud:
+		return true
+	case VendorKindJSON:
+		return true
+	case VendorKindStatuspage:
 		return true
 	default:
 		return false
@@ -664,6 +733,12 @@ type DependencyStatus struct {
 	// Failures1m Failed calls in the last minute.
 	Failures1m int64 `json:"failures_1m"`
 
+	// Health Active health checks (dependencies.<name>.health_check) of each configured endpoint; absent when they are off. Advisory: they never move the breaker; holdline failover refuses an unhealthy target without --force.
+	Health *struct {
+		Primary   *EndpointHealth `json:"primary,omitempty"`
+		Secondary *EndpointHealth `json:"secondary,omitempty"`
+	} `json:"health,omitempty"`
+
 	// LastError Why the last failed call failed (a reason such as timeout or breaker_open, never internal detail); empty when none in the last minute.
 	LastError     string               `json:"last_error"`
 	LastErrorAt   *time.Time           `json:"last_error_at"`
@@ -674,6 +749,9 @@ type DependencyStatus struct {
 	P50Ms float64              `json:"p50_ms"`
 	P99Ms float64              `json:"p99_ms"`
 	Tier  DependencyStatusTier `json:"tier"`
+
+	// VendorStatus What the vendor's status pages (config status_pages) concerning this dependency say, in config order; absent when none is configured. Advisory: a page never trips the breaker or fails over.
+	VendorStatus *[]VendorStatus `json:"vendor_status,omitempty"`
 }
 
 // DependencyStatusActiveEndpoint Where new calls go.
@@ -762,6 +840,24 @@ type DrillsStatus struct {
 //
 // Example: 90s
 type Duration = string
+
+// EndpointHealth defines model for EndpointHealth.
+type EndpointHealth struct {
+	// CheckedAt The last probe.
+	CheckedAt *time.Time `json:"checked_at"`
+
+	// LastError Why the last probe failed (e.g. http 503, connection refused); empty when it succeeded.
+	LastError string `json:"last_error"`
+
+	// Since When the state last changed.
+	Since *time.Time `json:"since"`
+
+	// State healthy after health_check.healthy_threshold probes in a row succeeded, unhealthy after unhealthy_threshold failed, unknown before either.
+	State EndpointHealthState `json:"state"`
+}
+
+// EndpointHealthState healthy after health_check.healthy_threshold probes in a row succeeded, unhealthy after unhealthy_threshold failed, unknown before either.
+type EndpointHealthState string
 
 // Fault defines model for Fault.
 type Fault struct {
@@ -1004,6 +1100,40 @@ type Status struct {
 
 // StatusMode defines model for Status.Mode.
 type StatusMode string
+
+// VendorStatus One vendor status page's last report.
+type VendorStatus struct {
+	// CheckedAt The last successful poll.
+	CheckedAt *time.Time `json:"checked_at"`
+
+	// Description The vendor's own words: the page's status, the component's status, or the count of active incidents.
+	Description string `json:"description"`
+
+	// Incidents Titles of the unresolved incidents that count.
+	Incidents []string `json:"incidents"`
+
+	// Indicator The vendor's verdict on Statuspage's scale; unknown before the first successful poll and while the page cannot be read.
+	Indicator VendorStatusIndicator `json:"indicator"`
+	Kind      VendorStatusKind      `json:"kind"`
+
+	// LastError Why the last poll failed (e.g. http 503, egress denied); empty when it succeeded.
+	LastError string `json:"last_error"`
+
+	// Name The page's name in config.
+	Name string `json:"name"`
+
+	// Url The document polled.
+	Url string `json:"url"`
+
+	// VendorUpdatedAt When the vendor last changed the page.
+	VendorUpdatedAt *time.Time `json:"vendor_updated_at"`
+}
+
+// VendorStatusIndicator The vendor's verdict on Statuspage's scale; unknown before the first successful poll and while the page cannot be read.
+type VendorStatusIndicator string
+
+// VendorStatusKind defines model for VendorStatus.Kind.
+type VendorStatusKind string
 
 // DependencyName defines model for DependencyName.
 type DependencyName string
@@ -3682,110 +3812,122 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pktvGtfCrdOFLlcgYw+FoiUvUj9TElhP5sy2VpFtORdKlm8Ah0RqgG+5uDMVI81j3Be6T3TqnGxvZ",
-	"4DJaYlfyx4YI9Hb2ted9lKiiVBKkNdHsfVRyzQuwoOlf30IJMgWZbH7iBeAvQkazqOQ2i+JI0m/uf3Gk",
-	"4ddKaEijmdUVxJFJMig4jgFZFdHsVZToIoojkYK0wm6iOEoFz9Vqmat1FEeLXC1omlSY6E0c2U2Jsxur",
-	"hVxFNzc3+M6UShqgvT3TapFDgY+JkhakxUdelrlIuBVKnpfui6/eGiXxXbujP2hYRrPo/523hz93b815",
-	"PS+tmIJJtChxumgWXUr2/Ltv2MP7D75mfvJJhJ/5sTj15bMn/2X4ioDF01TgUJ4/06oEbQVufclzA9tT",
-	"v8yAffP8xzuGpVzkG3b57AmrcB7GDROW5dxYpqFU2kKKP4xe8BzMUukExo8YXxiQllXSihzfZtxMojgq",
-	"O8u+jzhBqL/uzxlIZjNgXJo1aJZwrTdCrvC3gnGtxTWkONVS6QIniFJu4cwKwvkWjuIoF4WgVZrPhbR/",
-	"ut9+KqSFFeiIsFlwIXHgcd9XBonriE9vusT4yo2rt9ZdNkaItJSmFm8hsbjSZZUK+1havSGW6AMxcZB7",
-	"v3t4nlilg29SsFzkZpgmHMvsbEQDNwOLaTBVboOvLNcrGHglHBsfg80tMPqP3CHjGg7Nas2OQgD95vmP",
-	"Lyy3lTnIFVvALsW8qrlpH9M2XHcTR1dCpruEntaiTICZJLqY4GeTg6emyUJHakXjkSfrb+epBNZsaXPH",
-	"MK3WTEh2fn1xbmhCxmXa5UyrGGcLDfwKNFOagUxLJaRlScblCgLsnlhxDfP6uyDva2AS1izheW7YSuEk",
-	"tbQutSi4RjFtIFEyxec3cZDqcZklr3KnQvqLfKtFnjP3luG3csUUihxhOgBgUq1x8UJIUeD605AE4JXN",
-	"dldQVzHCA1/Ol1zkkLJ1JnIg4HWW0LCsDBiWqTzNhYQ7hiUaSBvx3LCRsMaJWQdwSAksbM0N4+z+9GL8",
-	"iK21sGDYmguLyMIFVGUX6l3MJFyDZinwtAtEdRW5bfudBSHokbp7MlQK/uUdw5AsoAZUo1Nz5cSbKgG5",
-	"MeP58oye96w0L1QKu8vxyioCJWmVlOE0+E+3BltsGJf4o+ZWaTaqJ1PXoLVIgRm+MWydKaLcdbYZdzeK",
-	"k7fb9Nvet8d62kOs/7T+7iaOiI7nF8Xu2b4hCvc4IywXQlYWeqptWPcMMxHiyLFAw5F3DONpqsGYmK2F",
-	"zVRlu5Q2CSnOeuytjo20VWmYa27Bn74V8Kpa5Ci4C/7OsdZFkM1kVSzcWf1sYTh+5xgs+Thw4og5aK10",
-	"SCpt2lmX7XL184gzpxaZqZIMzSPUTAhjpVlDPCXImidxXS15zpwWHj9iUJR2w9Zo+kglYeAcu8ZNs+s5",
-	"t4NaVFZ5zhHkfaW+NY2pkgSM+aiJpLfJP4l9HUflg+m8CEjwHyEVXLKcWxKjSKDb4ELpxIuyoYy+wVhT",
-	"4A6llQ8f+hWP+NgKJyLb0worEp6jgqpKNIydTSeVPGvevTmk373zQpO3knhLUgaEUryjXjtCIsTOHeHU",
-	"Z7Fd9m1Q0UCoxzHbhLhLUdtK2WvOoBnTkMjlqnahTrNiOI5jPBfcTBhKw2XOLVsKyFPU8Pj5wulib1Ew",
-	"kNdCK1mAtDGDdwmUltmMW3YN2gglzVwDT0mLpFosLUsammtMEWaVGjR5NKy8jT5k8BgwtBJbqVm9L1J9",
-	"7QJ8aUEzTmIH15+wS6YriZ5DPRxV8qYRg25V9L6M5c5Nk7cyqBCUYQejsmpe7ydg4ja4nBBSzOTyhyeX",
-	"Lya9YbPG/mEF3zCzFhalaBdwqOmFNZAvnYy0XRXXoO6Oaa3REqRhI7Vc4tAUiOxmTMm8bzK4xcCMO+J1",
-	"oVQOXG7ZQbczb4haduHyQhXbO/eUxhIll2JlvA2dMiNkAuHddSYIIqfznrAnLDjZtk+Lt+z3uDP9TbM+",
-	"15pvWqVB8Ds053NC4gv37U2X2kLbrnkubNl4mg1AzABIxj2tn1UlG6ENbolYlkIby7xAWlY5KuyUkN4A",
-	"Zdcz3TpwTxaE7JDcgLfzzRZ+mVo6mkVGYhk33hBY4JZxug4PGNDXYJxHAv5wFdr+pcBvV1ynORgTIokt",
-	"TeLYtk8nHfBun6im1q7S6ZFQvCXNttl/vzR/3KfWE3zuj+bCJIPkCtJ9ps3umEprkHbepcbjaaXh+xDX",
-	"tob7HoMu+Lq2r3ZjLyrvGV7HSvbbnW6HEw4QYh2PVWRHdYySDi3uwPswee6nt9uFd1a3FJbOVtmB1TZH",
-	"uumDG9ciz82tNg0SjfJQhInmnPj3j1zMgwmJa5JhYBhqSFKpNHNYz7SBlKOA8h1+fhAU9aab6YNAqTS3",
-	"QcPpEv2kMwkrTlZA6j+cMc7+qpp/stG96bQwMbt4gP/J7k2LMdpU60zlwFI0lUZfOz0A78hdiGbRwynZ",
-	"udyikxbNov8eTT+8mp49fPNV+mHkHkavX0/o6Y/jP3+on78aj6T5UJkP//s/5kNhPpgPxYdsPDp9yPiP",
-	"4z+ERJID7IkEPRgBTjRwe6JQbGNX4aByB12D8YTwS3Id0N3ovG49LXhXCnROTtmrSAckrB3cvwYDA1Lb",
-	"NIx5ILYvSFK1cOpApQfz3qFCtE/Yfg6/VmBOdYIuPafzNDWNlzziaQopW8BSaWDAk4w843FM/oRhnJmM",
-	"a0BTxcVSRi1SGF+oa2DTMXkkC2UztKXBmzUFCpIaBrsuUJ9oPlFooEtqPM+fLqPZqwOyuh5x82YbXn9T",
-	"a5Yrl2LyoENFbGasQFjZjEs2jdGWLJSx7O79LGYwWU3Yn6Zmsj8Y9xQ9DgdPq1yMuQmTe6OwExAeGcU4",
-	"I7HNEi5Zwa/AOS1db9WI5Gr8iHH6CGcmAe4SbhP2ndKshWXcdQTx5xzSWbshLp1Nesc0s/dczp5jvM5E",
-	"kpHdWjuWxntht3Eq+yx/dCyww7/HYftQzgoCWHtCKhJSVodFGH1YW+TS6c+wtmwlxRaRvXz5jPlEise8",
-	"2F5m0o2KPnj4sAOL+9PpwbxiWOyEhMvfgOcuc9HnVbKU99gfw8ZhO3cLgF7OgdwyFxAzVpUlPh4Mhvm5",
-	"Qkd44kXHrZJdL9UVSPQgxdLn5tmoRBxL67ipFkwTYUwFGkndgB1P2LcVbpRxVmp1LVLQTFWWryBmKaw0",
-	"RxErDLO6AgoXXcHGzCuDts7c5cIpJ+EeaaXvf35pmLHI8rSfDeMrLqSxbUhzpRTNhFsIyVe37i7J/X/Y",
-	"GIYyvRDGCLmKWUkRUv5ubizPIWZSWedi6qKONTCOxI7IImHfBr7BJpkPeYcpX0irlSmhyUfvY9An3Y89",
-	"DnEOAnfY9feosIg7w4rKWFccEAyNX8FmLtITHRscZFSlk54zRScnU7VEj8RYepZKQlCwEcp9hrh/CNIZ",
-	"d7NpQRZmeKBf7CRTZ4fIjh96wOGk1xqWGkx2/KQNgYWdWHh3izkHhfi2/eUIKG7ZoofWljC629ym3aC8",
-	"CRDs6RU1vXXaEpckC6TL6ec5SKv7sreTtsIjdD7or9fKsO6ik86YSTAXhh/UntXc2vykmbsDJ0PEUSoj",
-	"bjV7d+DhUok+APvQCmwkcPIQIXyvFoEiHGuhKO0Amj6Dr0URTZ/D/xR+kUihKBXZVvMrCK9JeUtXZjMf",
-	"mKYudTk5soVCwQPxpOOUfJMrF4XaV8i0y4kZl2lOZQxClpWNKW+bAXurFhSMNUzYDol5/MfRu7OVOvM/",
-	"vjVKTp7z9Y9g6lqftgrq+O38nPkwtd8T02ArLSFlLqec9OO9x26FyjN22SuDPJ01R11zYQ1bek3/zfMf",
-	"W/+EMmA1KNAETpRO0Wvw2TOfgVGUcuNCPmItkuvSi03PNQCZOgtQyGUuVhkeAreD4hrVKQKGh4swqjI9",
-	"kYVCjjmRZw2ZuOXaHouGmP4pFdXcWuy7mpw7hkCeqEpaM2FU6eig5cxLl1C06HMmqspTMs8WwJrko/M/",
-	"cDSZddNdnbHgyRWEqs1eNlMLySpDZTsztlC5jRm52a5kCZcEh/llDoAebwpsCXnOcGrCvsptULIvcpVc",
-	"hezQZw7veHjDEN9sAZmQKfq6eDQEinOJhC+OcEKGjXhulDsxJS+Zp6BxWHGlwcTM97gqnYiqpJDUe1VD",
-	"Gsqck99bVnoFQ3MjfQaF+7BQI9IO7we3giA5xHgOJgdZL7znhsuC+1Z5CsbOPUjRYp07j32g/mGvW16z",
-	"9uEAWU2hcVgcpC7W76VCTVKNfNiz6SDbdmqXTmDZnzNVl5y1FY7ECY54akzFKOF8cRnIR0xWeV5X8SxU",
-	"uqmrnrcLZwZitIE6rrQQ0nk8dwyTvAjXAZ2iMI81pOuyWv/9YGlyp+p92y+13LkiAePFc0bAxDCWy2Qg",
-	"y+WioUO2x3CMNo6ssAPuiPvhEDTobT1NvC8u0Ut2n64pyNd2yX+UiZ0Aned5F3trCuzF0lWMOd+9zn0P",
-	"ldofRyKLTZgaG5m5zhTTXLJfmqx1nQTuhB5/qYtgiZe6Ra5qLVkKiTBOxneTyI8Yr1KB0n4tbFbLus5w",
-	"9/14HOSDpVbFbdKgeyKEVp0+4TYnUdJy0+Ul2ihNHiKhF8JzQLDZ4969ew+pwpCN7k7v/ulsenE2vfvy",
-	"4sFsen82ffCPsVfkTQ6Mr1RTmHg3w5dfp/2M191sK+FFyan392/O3MPd9uFl/TDbeRi1Wa0/j/7x4dVX",
-	"Z292vhl/+I3k0l6USuVP19LFmk5SDXVJCZpHdwyr5FJIYTJI2cirpZjVCg2hjRptzKoS3RRnAhk0N5Yu",
-	"g4JbCJhxGwvmyC4UnHKvhv8Yzb5FyrRW7LcXXCBIzwjsW9rOaBmLFBKOnpqzg6jeDad0nUiGpcJcNY5K",
-	"TPoYrkFvHHT7OOriwXt8zjhvDa5iwi6lG+tMsaaobrGZu59JOElVb81Zr9wykTYVeYJSarTNdaYMsJRb",
-	"Pk8FGfsrJWHQAaAxqdCAgm8z4ArguQ+4An6z+6L5+yK0HRYJhfnr6Yeqpl+AbYv1PIh3jjJrQSoI9pIJ",
-	"iXvJYaDk+RTOGLbMlyIPRcye1/S1a6CT7xQ2s5dVng9XjTt01q0eEtYtFRt0whpN7krHhGWWX4EnxKEA",
-	"WgOF/prtzBNadt58+4hNEcKVXKhKplsNdMMQ/AQSJI6ULjMuQ47hd4gGVqhrNLSRl8IAbsh4r3DwZJSy",
-	"EVGcBOKRLr9TtmB8OG7o1qupZK+465yui5mWPcIC8bZxhPa0FMKYsBcuOOodXJQETUrHVQ3WnU21pBrV",
-	"7UFEIHGT6IpZoou4Y76NaTafVd6NTevikPxoW+xu4j1JqsvGwRLGbd419zih6LywuMmK+xKm2hqOXQDB",
-	"i5e3tWe97eTHg8EMSm+phOdN29Quz7ZcRaZVDTGfPgTjtEEl20TaFWxMOEfWbfo7vsxsu7MvVHHYlk8c",
-	"XbTWQQ9Vih0c2a1Ru+lUbxzK9fVTtSjDfLtXbVencO1ILK22MzCt4HMYOtiG1I3UoVeIuDxK13XGuHL5",
-	"kwLRvlrxsCtZf9hbxoOkl7bq0UqDo1154iqqK40QxvN49Q9cO6lJhyQ6dD81E2TWlq6rXMilqvvWeUKn",
-	"9r30ndp8IS0XEjRuptK5n8DMzs/rjyaIx5t4MJCRC2MBpfTIl+Szi7tfT6aT6eRi9vDh9GI8oy52MDEr",
-	"wGqRmJi1vaevpe04oXfQ/pFWq9xM2HPgqTOEqEWQKls2qALQU004FVkn5E6+lvUmHnkjsaisc5RQMWrq",
-	"d3W7lQCpeS1/uaxsprT4p68w/AtBkb2uptN7SSdAQz/AL846M9SZad1eyItFt5blajV5LR+jXeK2+8vQ",
-	"9QC/sFHd2T+evJbULp6ANNDBzWXJkwzO7k6mOxhZr9cTTq8nSq/O/Vhz/sOTbx7/9OIxjWnDIi2W3XnK",
-	"nFO0raHpaDq5cCMQvrwU0Sy6N5lO7jnHMSOKO8+oquSf+OzbvR2yhJJP0mjmq07+GW3dm3B3Ot1zZ8Jp",
-	"dyX4wpbQVQk5FSrdxNH9v/99aJpmX51LF1ruimav3sSRqQqKAdT9CCoBY0gl5b4UyvKVcdECpOXoDc5x",
-	"7gl6EDg/+vcHgWPhnT0vcy62wBK4nmKLD+GdZfDO5TyVZE6ufVqQPNOqAJtBZVoOFjLJK/La/qrQPaLY",
-	"hX87CC70DjbDpPTcvf6XUBKtfQuwxdGD6b0vsL+flCXnasNGddEVVfVllaXnVK3leLIXjT94GemEVFWS",
-	"UCMXqJWyE/aT7zBHNUUdK1VprAZeMCcJBpFbi9hzkoqDSP4rWLr4goRMewvMqx23rRsV2x/+opYfHPNr",
-	"BRTH86KUwqdRfCTsXYDu5iZ+H5ysvtijnawtb5xOp9OOv3QRKOp785FUvd0d0JSHHGVsdq4aOVzD76YO",
-	"mCQ7RPm4rjhBtnEHOppt7k8vbsNmt5JmreH06s3NjrRvtHjMnDPoOsu6hO5IeovOu6bc+Xskk5vzTltT",
-	"WQWKUJHH6lLdJRfo+9BVEK6jGXlz5SJGQrMlz3NyaUa+sI8IjOcxmjvXcOZaYjMu0zO1XMbs1woqSMcT",
-	"72zN2kJX5G6xkkpDOqHg/YxJ1BO5M0L6DPoC7F+aXrEtFg1Bv/3kfOsiJ0f0lN75i0o3J9H7Ce0Q235H",
-	"//IH19B2IENQ8Hc/gFzZLJo98Kxc//viUGDB2/h+sjDb9G+tuvmMGm7XrbwJ2u69W2Fqc5x6kakewV/2",
-	"8gX4+v70/mnfX9w78fsHvwE5853SVIXbA3u3sbm9AYV0nSsWosChIo6dsEuXQ+uKpZ4zeYR06rY0ePG0",
-	"w/uP206+3wPzu5DRx+UHP4b7/fr/4f8vxv/Th/8G8uJHdd29M8vHG3pIG+jtcdx7srho+0GDVjv6Dt/V",
-	"13x8QkP2s7ShDjafBgIIrv7CjZh8fvo9Fv9+X51mIrfBFpn1IW/iqFQmgLLLNHXgur0cPoiKupXxKCF3",
-	"8WnXDqGz7vH6N7RcjqUsByK6cabKLVuABG6zbdOkVLlINqgHhIwp8+L7ztlj1+Ha3t4SJMqAbDl/L9Ib",
-	"5xHl4GqY+wT7Lf1e0+yW8RG4EZaKf4fvg93W27se+P1QspgSl79B+jkWv+4EjMst4XEYTW0qZlAFfO9K",
-	"RUK42Y69+Grs3ft5b18wPhSaqQvAB1E/MK5TlXxo+O86NnUgNDUwaVJpQ8Wip7DUx9gCdc3TUZbA92oR",
-	"yphSy4nf+cGkHS14lJXASu5KN3HI7zjc9bTNqcdsKXIL2iXi6Xwc1QKSdFdWeKkQlBXnVFxPmAyaIM/w",
-	"tZcZX8AXVHkKem4zLm/XSb7tBwaLkfsp7gPyaqfvuS5399v8Et5iH0aEsfSIkn7/4THs8Te1ZgWXG7YG",
-	"Da7h4gtp0N+lb+fsHJZSqahuumUMRZ+1u5mi1SdBT24vU7rel2GufE7vPydbcrnxl3fs0v8b1Df9Hi60",
-	"RHbu7/iJF1A3tJED7I4Vk+GZGrqzZMO4v694JLnWau3uD0Z7IO72HMWukn78iL2OfGcQlQnYTMjV64iK",
-	"lCjthZBPEiqBCfTk681cVzJ8l8zBtvSCv3viXrbpovqHXT3WNU1Oa8msr8Y/JTt1mhCsC9mPMFgCIrM1",
-	"/45sEnTF+ttm+pnr7XN33rxVC2r5bJvMfHNVXSjX68Ry9waOOEt0MUFjee6/fqsW49gVrDoqmZHn0+1w",
-	"S3hlHFn2G7t8p2G/taupCb6s7xLeulPn5A6EL6ws9lI8FeKeeBfDyZc3FNxd0xAshXdIOkqb1fN0Brnd",
-	"HKPfqD3Az+Abw6jx0LB6sv9ouz3+aCtvqSmUAOmuW3EWKBvRHRo8z7u60LVSoJwbn64C61DDUAXC93QT",
-	"1RcIMXy6wD45POFY/lu1+E0GvD6TDyPpxO7SeyoH99cFEGtmwljlr485llKOt5g+G9F8dt/oaAUf0jI3",
-	"/zK67uSkHJL+k5P61+Wk3MV1Di/ejHPXp1d080DM6qsX3M1qR4nttr93SFb7POZnJMH9mVK3w09bUfmY",
-	"tOFODhbi3h97oboAH3fvgLDuU75xK+jrWha11cKz8/N+ETal4/0E28b0D+IaJP0ZEQ08FfhIaPXVnE23",
-	"1FW1QM+V3rUloY+Y/ysYylVMT1pB6MsDd+OnZFDBFgy6Z28uxnCnpwKmVAm52rOaqSv991z8R38eqM1m",
-	"sFH/Nt3xI6oPd7XdbRF4ZxEfOd9dxJdMuT7F5jJIf1NBC8O60D28UNMo3Vmxl7TdXbdXwIZWkwOrm7Su",
-	"gnermT3ncgVuIdjRVU2xl750PArwdNtzBqZ/1KxvAufyguDmzc3/BQAA//8=",
+	"7H3pkhu31eiroPqmSmTcw+FoiUucH6mJLNtyrKUk5SYVSZcGuw/Z0HQDNIAeDiPNY90X+J7sK5yD3kg0",
+	"l9ESu5I/Eofd2A7OvvFDlKhiqSRIa6LJh2jJNS/Agsa/voMlyBRksn7GC3DfCBlNoiW3WRRHEr+j/+JI",
+	"w6+l0JBGE6tLiCOTZFBwNwZkWUSTN1GiiyiORArSCruO4igVPFeLea5WURzNcjXDaVJhondxZNdLN7ux",
+	"WshFdHNz456ZpZIGcG8vtJrlULiPiZIWpHUf+XKZi4RboeTpkt745r1R0j1rdvQHDfNoEv2f0+bwp/TU",
+	"nFbz4oopmESLpZsumkQXkr38/hF7eP/Bt8xPPorca36sm/rixZO/Gb5AYPE0FW4oz19otQRthdv6nOcG",
+	"Nqd+nQF79PLpHcNSLvI1u3jxhJVuHsYNE5bl3FimYam0hdR9MXjFczBzpRMYnjM+MyAtK6UVuXuacTOK",
+	"4mjZWvZDxBFC3XX/noFkNgPGpVmBZgnXei3kwn1XMK61uILUTTVXunATRCm3cGIF3vnGHcVRLgqBq9Sv",
+	"C2n/dL95VUgLC9AR3mbBhXQDD3u/NA65Dnj1po2Mb2hctbX2srGDSINpavYeEutWuihTYR9Lq9dIEl0g",
+	"JgS5D9uH54lVOvgkBctFbvpxgkhmayMauOlZTIMpcxt8ZLleQM8jQWR8yG1ugNG/RIeMKzjUq9U7CgH0",
+	"0cunryy3pdlLFRvAXoppWVHTLqKtqe4mji6FTLcRPa1YmQAzSnQxcq+N9p4aJwsdqWGNB56su53nEli9",
+	"pfUdw7RaMSHZ6dXZqcEJGZdpmzKtYpzNNPBL0ExpBjJdKiEtSzIuFxAg98SKK5hW7wVpXwOTsGIJz3PD",
+	"FspNUnHrpRYF145NG0iUTN3nd3EQ690yc17mJEK6i3ynRZ4zesrcu3LBlGM5wrQAwKRaucULIUXh1h+H",
+	"OAAvbba9grqMHTzcw+mcixxStspEDgi81hIa5qUBwzKVp7mQcMewRANKI54bNhDWEJslgEOKYGErbhhn",
+	"98dnw3O20sKCYSsurLsst4Aq7Uxdx0zCFWiWAk/bQFSXEW3b7ywIQX+p2ydzQsE/vGOYQwuoAFXL1FwR",
+	"e1NLcNSY8Xx+gp93rDQtVArby/HSKgQlSpWUuWncn7QGm60Zl+5Lza3SbFBNpq5Aa5ECM3xt2CpTiLmr",
+	"bD1sb9RN3mzTb3vXHqtp95H+8+q9mzhCPJ6eFdtne4QY7u8Mb7kQsrTQEW39sqefiNwdEQnUFHnHMJ6m",
+	"GoyJ2UrYTJW2jWmjkOCsxt7q2A63Sg1TzS340zcMXpWz3DHugl8TaZ0FyUyWxYzO6mcLw/F7IrDk08CZ",
+	"Ac+JlI9gmRcEZRrLkgySS8MGHb7+thyP7yVOIcVPMKKXp/jykKk5A55kLFFyLhalI/EK7rUKtfIK0Zpx",
+	"DUzN5yN2kV4Jo/R6Qt8TpRfqijiMx9fzmq8wB0B3jTXH4ZKVkrayZiQva8Q4OUFq22bfFf/dgweP/QF+",
+	"JJDetNn1kUNvAmLO3e0UtFY6JD/Wzf3PG8SoPg84IwWGmTLJnCLrdAh3aKVZTeZLkBX3dBiiJc8Z6UvD",
+	"cwbF0q7pTqSS0INx22povespt736jizznDvi6KpfG9OYMknAmE+aSHrr6bNYQnG0fDCeFgFZ+xRSwSXL",
+	"uUWBhzi4AS4nR3ixrGm4q9pXvGKLJywfPvQrHvCyFSTMmtMKKxKeO1WiXDoThrRvqeRJ/Sx0ziuQqdJT",
+	"UytYm/jHLZ6P3vMisjRsyRdg2IDI3H85xS+HjvYT0JJMnK4OYvg6dhjmxymdOrJu8wXCQdNiIG3uwHFh",
+	"j8tWi6VpMwgUrM4KwHtxcBcWCKa7iPT/4tm8jtlQKNear7e0VW+K4wU0esWG3A+I2HhLWWyJvJBwaona",
+	"rsDYFkY1utZY1OEqm8S6TXWbKqbXA4NKeU1GF4vKIXCcTs7dOMZzwc2IOdk+z7llcwF56nDFvT4jvu/5",
+	"MwN5JbSSBUgbM7hOYOmQklt2BdoIJc1UA09RJ0q1mFuW1HRZc2pmlepV4DUsvMXZp74bMLgSW6hJtS9U",
+	"5JoF+NyCZryWTSN2wXQpkQ78cEco61qo06pMWPc1OR3krcwDB8qwuVxaNa32EzDY6rsc4aWY0cXPTy5e",
+	"jTrDJo3ULfiamZWwTtK0Aef0VmEN5PNatjcKW311d0xDp0uQhg3UfO6GpoBoN2FK5l0FmBYDM2yJoJlS",
+	"OXC5odXfTllHbNmGyytVbO7cY5pnS8ZbhCkzQiYQ3l1rguDltJ7j7R3Eqxrye9yafotpVSSO8Ns350u8",
+	"xFf07qZ2E5AYRHNhPd3jbABiBkAy7nH9pFyygbMoSbrMhTaWeYY0L3On1KTDDgPf9rNsHLjDC0JadW7A",
+	"W61m436d1oo46wiJZdx4ATNzW3bTtWjAgL4CQ/Y1tNXcpXDvLrhOczAmhBIbkoTItosnLfBunqjC1rbQ",
+	"6aBQvMHNNsl/Nzd/3MXWIzxIn0yFaDpAukv92x5Tag3STtvYeDiu1HQfotrGDN2h9AYfVzrotidR5R3l",
+	"9FDOfrvTbVHCHkSsogsKdc2WUtLCxS1470fP3fh2O2fl4pbMknSVfbqdnz64cS3y3Nxq0yCd4RLyl+Kc",
+	"I//8nDx4TEi3JioGxhnHJFJx5rCcadyCBwHle/f6XlBUm66nDwKl1NwGFacLp8efSFhw1AJS/6JT4H9Q",
+	"9Z9scG88LkzMzh64f7J742LodKpVpnJgqVOVBt+SHIBrNKmiSfRwjHout86QjSbR/xuMP74Znzx89036",
+	"cUAfBm/fjvDTH4d//lh9/mY4kOZjaT7+z/83Hwvz0XwsPmbDwfFDhn8c/iHEkjZs/eOQpMsDt+Uq2pdL",
+	"rWbQGyk6zNY+xNGA69QuBhgtRiyzdskejO/FTuRJj6DkfEm7TgThBTmkkAY9B6gy7QiTkRMWN+K1rNsf",
+	"GefaXqtyFJHK3vZgeXfWemozDcZJfYIGKu0cQwj16eKWy4lmqv9uDScwuncvpVpJNoO50sBA2Ixs1Eoo",
+	"+BeiynfnxEM94bZ4iKPrEzf05Iprx8GNm4Nw72/1TPT3j/V81fN61k26J4BVl9SRzR0ECrED4ixHcvTe",
+	"gF6igdsjtYLG0xCOEbb4Va97OPwQbWftkWnLHQPXS+Gs82P2KtIeFcP27l+DgR61pXHg7AnVChTVDZxa",
+	"UOnAvHOo3tt+Cb+WYI71Alx4UcfT1NSutAFPU0hr8kAnMs/zYexdOpyZjPzF3jU+aC6F8Zm6AjYeokk+",
+	"UzZzxiR4vb5wkrSCwbYPoIs0n8l/2EY1nufP59HkzR5lpRpx824TXj+qFcsVZQx40DlSNBNWOFjZjEs2",
+	"jp0xVShj2d37WcyQa/9pbEa7YyvPnclN8LSK3HV11NNbRS333cAoxhnqLSzhkhX8Eshqb7trjEguh+eM",
+	"40tuZpQL5OQbse+VZg0s47YnxH2dQzppNsQlGWV3TD17x+fS8QytMpFkQFGBhVegyCS6jVelS/IHh3Za",
+	"9HvYbe9LQYDArT1BHRFIuJQaHHobsJVJ6uVzWF3sc/X++Pr1i8q7629ebC4zage5Hjx82ILF/fF4b5pI",
+	"mO2EmEujQwXUpB0KeL911MzdAKATQka/BAlWY9Vy6T6+25e74OcKHeGJZx23yl14rS5BsivQYu5Trdhg",
+	"6e64cpNXjGkkjClBO1Q3YIcj9l3pNsq4U1uuRAqaqdLyBcQshYXmjsUKw5y6hP7SS1ibaWmcEjWl1CYM",
+	"MdNHXOmnv782zFhH8rifNeMLLqSxjb64UApnclsI8Vdadxvl/gprgzHAQhgj5CJmSwyj8OupsTyHmEll",
+	"yceii8rZ5rQwwMtCZt9Ex8Ammde2wpgvpNXKLKFOL9pFoE/aLzexAQJ3WEf3V2Hd3RlWlE6B5Vqvg1rw",
+	"JaynIj3SsneDjCp10vEm4MnRVls6k9xY/CyVhCBjwyv3CT/dQ6DMuJuNCzSxwgP9YkepOltIdvjQPR4X",
+	"fKxh7pTtwyetESzsxYHrW8zZy8Q39S9CoLghi861NojR3uYm7gb5TQBhj0+Q7KzTZCwmWSB8jl9PQVrd",
+	"5b2tLAR3hNYL3fUaHtZedNQaMwqmNrgXKtfC1Nr8qJnbA0d9yLFURtxq9vbA/ZlvXQB2oRXYSODkIUT4",
+	"Sc0COZXWOhu955q+gK2FLn2fkvU57CKRQrFUqFtNLyG8JiY3UNbktGeaKnPxaNeuYwoeiEcdZ8nXuSI3",
+	"7K681G1KzLhMc8xKE3JZ2hiTOzJg79UMoxGGCdtCMX//cXR9slAn/sv3RsnRS756CqZK3WySWg/fTp0F",
+	"4PfENNhSS0gZJZ4k3YDHoVvpdc7k6aQ+6ooLa9jcS/pHL5829gmGgCtQOBU4UTp1VoMPH/sQpMKYMxfy",
+	"nDWXXGXSrTumAciUNEAh57lYZBadMTmazE6cOsDwcE5duUyPJKGQYY7oGddemJpqOyQaIvrnmCN5a7ZP",
+	"KZZ3DII8UaW0ZsTQI0fQIvXSu+eczZmoMk9RPZsBq6PvZH+40ajWjbdlxownlxBKHn5dTy0kKw1mYU7Y",
+	"TOU2ZmhmUwaqWxLo5uc5gLN4U2BzyHPmpsbbV7kNcvZZrpLLkB76gu7dHd4wd99sBpmQqbN13dEcUMgk",
+	"Ej6DipgMG/DcKDoxRu+Zx6BhWHClwcjkT25VPBEmvTpU7ySBaljmHO3eZakX0De3w88gc+9naoja4f24",
+	"rTiQ7CM8gsle0gvvuaay4L5VnoKxUw9Sp7FOyWLvSZLaaZZXpL3fQVZhaBxmBykFuzxXqFCq5g87Nh0k",
+	"21Yq6hEk+/dMVRnETcI6UgIhT3VTseNwPlcY5DmTZZ5XaVYzla6rIpZNP3qPjzaQlpsWQpLFc8cwyYtw",
+	"suAxAvNQRbqqkvDv91aatIqYNu1Sy8kUCSgvnjICKoax3McvAltHb2if7tHvo40jK2yPOUJf7IMGPq2m",
+	"iXf5JTrZHsdLilZcxvHEloPO0zz53uqkPjGnlD6y3avkj77KqcNQZLYOY2PNM1eZYppL9st2wnDjevyl",
+	"qmlAWmrXLKiVZCkkwhCPb2dRnDNepsJx+5WwWcXrWsPp/eEwSAdzrYrb5AHs8BBadfyEm5SEUft1m5Zw",
+	"ozh5CIVehSN4vnbv3r17DzENmQ3uju/+6WR8djK++/rswWR8fzJ+8M+hF+R1EJgvVJ29fDdzD79NuyHf",
+	"u9lGxBejsx/u35zQh7vNh9fVh8nWh0ET1v3z4J8f33xz8m7rneHH30gw+dVSqfz5SpKv6SjRUOVUOfXo",
+	"jmGlnAspTAYpG3ixFLNKoDloO4k2ZOXSmSmkAhmnbswpguK2EFDj1hbMgUWFbsqdEv5TJPsGKuNasd9e",
+	"cIEgPjtg31J3dpqxSCHhzlIjPQgTPt2UVFhqWCrMZW2oxCiP4Qr0mqDbvaP2PXiLj5TzRuEqRuxC0lhS",
+	"xeqs0tl6Sl8jc5Kq2hppr9wykdYpqQJDarjNVaYMsJRbPk0FKvsLJaHXAMAxqdDgGN+6xxRw595jCvjN",
+	"7vLm7/LQtkgk5Oavpu/LeHgFTSVKBeKto0wakAqEvWRCur3k0FMXcQxl9Gvmc5GHPGYvK/zaVtDRdgqr",
+	"2fMyz/szPug6qzoaCasGi40zwlrp+SIHJiyz/BI8IvY50GoodNdsZh7hstP63XM2dhAu5UyVMt1I+eiH",
+	"4GfgIHGk9DLjMmQYfu+uAeuQUsYdLYUBXKPxTubg0ShlA8Q4CUgjbXrHaMFwv9+Q1quwZCe7a52ufTMN",
+	"eYQZ4m39CM1p0YUxYq/IOeoNXMcJ6pAOpc1WhaoVpxpU1Z6IIHEd6IpZoou4pb4NcTYfVd72TetiH/9o",
+	"KqZv4h1BqovawBKGNk+1msQUyQqL66i4z+GrtOGYHAievbyvLOtNIz/udWZgeEslPK+rYLdptqEqVK0q",
+	"iPnwIRiSBqVsAmmXsDbhGFm71u/wPMvNQu1Qym2TPnFw1mbrejBVcu/IdpLmTSt7Y1+srxuqdTzMV+9W",
+	"enUKV4RiabkZgWkYH93Q3qrStqfOWYXuLg+Sda0xVC9ylCPap+vuNyWrFzvLeJB0wlYdXKnvKMRPOhVW",
+	"x1cMUfFZu/Tsjmm36wiQ/yHplK16g6XK89tnGXbmDy1XV885y3KldGrIwe2PQgeLvfvUX37rey/iUZ1C",
+	"o5ssbSETxPBwuXP9NLAlYZ1c81kepdRgVH6FHkw/htg1Lri7CqPg10/o4YNtmhcyFQnvdR7VULkCnYrE",
+	"OllAOFLBJeE5nG9mTgYLRtwFekdX1ZcAKwUTLlvqXDjdUpLrrhASHUoFf4//99dNBlMvCceb1Ev6+xnN",
+	"TX889Sv4v/w69NejerVWlKraq6mhEsXRQqlFDtMkV6WjQmy9c8wW/ypk+qo9YfP1Dzj1Iz9z8/1Pr54/",
+	"w40dnkKsWkXKGxnEsNBgDEtBiqOTh6sSi0DlEeGMe6GpMA3OUeo8PEWqkhLrgdzuezbgC2a74Z6eTGbP",
+	"t9qpzDVm3pbbhGs3fNzInaxNdl3W1OYJG5m926fak+1LZWKldlLTyShv0gHXpAmj4ELdgr6qJ3BoQI2f",
+	"hJyrqrUUTxCOvt1Vq+BQSMuFBG386WgCMzk9rV4aOdl8E/c6p3NhLDjNe+DrDNnZ3W9H49F4dDZ5+HB8",
+	"Npz4DO+YFWC1SEzMmvYwb6VtORbvYF2y1So3I/YSeErGLXbxwGzFtVPrV5nC7EiNSaw2g7ey2sS5N/yL",
+	"0pLzyxk7GlvS0G4lQGreyl8uSpspLf7lyyb+glBk1Hyh5XSnHgy/kMVtsHmKpb2gZ7JMhWW5Wozeysfu",
+	"Imm7v/R18PqFDarmW8PRW4kdnRKQBlp3c7HkSQYnd0fjrRtZrVYjjo9HSi9O/Vhz+vOTR4+fvXqMYxpX",
+	"d3PLdJ5lzpFV1npKNB6d0QgHX74U0SS6NxqP7pEzMEOMO6VM9n+5z74jE12WUPJJGk18JuG/oo3WZnfH",
+	"4x1tzY5rZ1Y3d9juZpZj8ulNHN3/xz/6pqn31eqL1lBXNHnzLo5MWVCnCl9kqZzcQzMj9+mtli8MeYAd",
+	"LlNi/6lH6F7gPPXP9wLHwrU9XeZcbIAl0EFugw7h2jK4pjwWJRmxvM8LkhdaFWAzKE1DwUImeYmeuB8U",
+	"06VEf7R/2gsupyKs+1HpJT3+t2ASrn0LsMXRg/G9r7C/Z8qihrVmgyqRFjO1s9Li51St5HC08xp/9jyS",
+	"mFS5RKaGbq2Gy47YM98EypkeWIZbLo3VwAtfxtN7uRWLPUWu2HvJP4DF3nTIZJpGjW+2XHHtSMfukAZq",
+	"0G7MryVgbMaz0qrG5jDYU9Dl5ib+EJys6r3XTNakrI/H43HLB3YWSNR+94lYvVnyWKf8HeRAaHUD3F+Y",
+	"SFMHVJItpHxcZRE6sqEDHUw298dntyGzW3GzRnF68+5mi9vXUjxm5OAj66eN6ITSG3jeNs9PPzg0uTlt",
+	"1Wovy4Dq6misKr9w2jubU7c2amXjaHNBUQCh2ZznObqpBj5ZGxGM57FTd67ghPp8ZFymJ2o+j9mvJZSQ",
+	"DkfegTZpihccdYuFVNjshZdWTZh0ciInJaRLoK/A/qUugN8g0RD0m1dON3qtEtJjyP4vKl0fhe9HlLht",
+	"+pK6/dmoSn9P1Lfg1z+DXNgsmjzwpFz9fbbPQvB+Gz9ZmGy6jWVvvqCE23YV3gR1907jxkodxxpL9IT4",
+	"foxfga7vj+8f9/7ZvSPff/Ab4DPfK42VFR2wt7u1NE0KUdZRAigGgxRS7IhdUF5Emy11HIQHcKd2mZpn",
+	"T1u0/7hpT/B7IH5y1X1azsenUL9f/7/0/9Xof/zwP4BfPFVX7ba23t/QubSeek2i3qPZRdPkIqi1O9vh",
+	"+6p32WdUZL9Ib43ejhoBBwJ5+mnE6Mvj76H3f1FFIOoCUdpgc5nVIW/iaKlM4Mou0pTAdXs+vPcqqvL0",
+	"g5jc2eddO3SdVd3uf6DmcihmEYiwjV6ZWzYDCdxmm6rJUuUiWTs5IGSM0XTfTIc9pq4FTUu6IFIGeMvp",
+	"B5HekEWUA9WldBH2O/y+wtkN5SPwow1Y0NH/kw2bcnvbAr8fSgDCZJTfIP4cer90AsblBvPYf01NeL1X",
+	"BPxE6X+hu9n0vVR9TrZ+QuP2RUB9rpmqqKf36nvGtSpN9g3/Xfum9rimeiZNSm0wxHUMSX2KLlDlsR6k",
+	"CfykZqEsGCwj9Dvfm4iBCx6kJVCsW80xw+h37O563uRJxWwucguakqvwfNyJBYfSbV7huUKQV5xiwRTe",
+	"ZFAFeeEee57xFWxBlaegpzbj8nbdQTbtwP5uV3Xa0h5+FWz91Nrm17AWN1qyuytJDyjT8i8eQh4/qhUr",
+	"uFyzFWigIrqvJEF/l7Yd6TksxfR/XVdAGvQ+a+o21MiToCW3kyipnrGfKl/i8y9JllyufUOmbfx/5+RN",
+	"ty7XaSJbPZme8QKqImU0gOlYMSqeqcE+VGvGfTe7geRaqxX9xIfTB+J2HWlM1VHDc/Y28tWemCZgMyEX",
+	"byNMPMWwl4N8QikcgT4rej3VpQz3B9vbaqRJ5GrCRdUXocyuRjU5rsy++vWqY6JTxzHBqjjpAIUlwDIb",
+	"9e/Awm8qwNpU00+oXpv6mL1XMyzjbwqHfcFslfzcqa6l3LYBZ4kuRk5Znvq336vZMKYiBMKSCVo+7arl",
+	"hJeG0LJbrOurx7vlunWdx0X1IxIbfdKOrir7ysJiJ8Zj5tKR/XWObshTcGq9Eyxvoks6SJpV87QG0W4O",
+	"kW9Y8uVn8DmQWExuWDXZf6XdDnu04bdY6I+ApBZapIH6/EWe521ZSOVxjs8NjxeBlauhLwPhJ+wu+BVc",
+	"DJ/PsY8GT9iX/17NfpMOry9kw0g8Mf0uFZb4+BYwSJqZMFb5lmCHYsrhGtMXQ5ovbhsdLOBDUubm34bX",
+	"rZgUXdJ/Y1L/vpgUNSOle/FqHP0mTIndZGJWtdOhbpkHse2mZ0Mfr/ZxzC+IgrsjpbTDz5tR+Ril4VYM",
+	"FuLO7zFiXoD3u7dAWPWeuKEV9FXFi5ps4cnpaTcJG8PxfoJNZfpncQUSf+lPA0+F+4jX6rM56wrYy3Lm",
+	"LFd81qSEnjP/82eKMqZHDSP06YHb/lNUqGADBu2z182O6PSYwJQqIRc7VjNV9daOZq74C55NNIMNuj8R",
+	"MDzH/HDK7W6SwFuLeM/59iI+ZYpqz+sGv777TAPDKtE9vFDd/KK1Yidou71uJ4ENfx0QwUqTVlnwtJrZ",
+	"cS5KcAvBDtvvxZ774vHQwdMuueyZ/rxe3wTO5RnBzbub/w0AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

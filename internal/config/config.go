@@ -43,6 +43,9 @@ type Config struct {
 	Dialogflow Dialogflow `yaml:"dialogflow"`
 	// Identity configures token verification.
 	Identity Identity `yaml:"identity"`
+	// StatusPages are the vendor status pages shown beside the dependency
+	// they concern; advisory only. Default none.
+	StatusPages StatusPages `yaml:"status_pages"`
 }
 
 // Log configures structured logging (JSON to stderr).

@@ -100,6 +100,7 @@ func (c *Config) applyDefaults() {
 	}
 
 	c.Identity.applyDefaults()
+	c.StatusPages.applyDefaults()
 }
 
 // all returns every dependency's policy with its name, in a stable order.
@@ -131,4 +132,5 @@ func (p *Policy) applyDefaults() {
 	setDur(&p.Breaker.OpenFor, 15*time.Second)
 	setInt(&p.Breaker.HalfOpenProbes, 3)
 	setInt(&p.Bulkhead.MaxConcurrent, 64)
+	p.HealthCheck.applyDefaults(p.Timeout)
 }

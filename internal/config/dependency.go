@@ -31,6 +31,8 @@ type Policy struct {
 	Bulkhead Bulkhead `yaml:"bulkhead"`
 	// RateLimit caps calls per second.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// HealthCheck probes the endpoints actively; off by default.
+	HealthCheck HealthCheck `yaml:"health_check"`
 }
 
 // Endpoints are a dependency's base URLs.

@@ -18,6 +18,7 @@ func (d Dependencies) Validate(path string) []error {
 		errs = append(errs, d.Policy(name).Validate(join(path, name))...)
 	}
 	errs = append(errs, d.CRM.validateAdapter(join(path, "crm"))...)
+	errs = append(errs, d.validateHealthChecks(path)...)
 	if d.Identity.Endpoints.Secondary != "" {
 		// Identity calls go to the issuer's JWKS and introspection URLs,
 		// not to these endpoints: a failover to a secondary would change
@@ -60,6 +61,7 @@ func (p *Policy) Validate(path string) []error {
 	v.positive("breaker.half_open_probes", int64(p.Breaker.HalfOpenProbes))
 	v.positive("bulkhead.max_concurrent", int64(p.Bulkhead.MaxConcurrent))
 	v.notNegative("rate_limit.per_second", int64(p.RateLimit.PerSecond))
+	p.HealthCheck.validate(v)
 	return v.errs
 }
 

@@ -41,6 +41,7 @@ func (c *Config) Validate() []error {
 		c.Dependencies.Validate("dependencies"),
 		c.Dialogflow.Validate("dialogflow"),
 		c.Identity.Validate(),
+		c.StatusPages.Validate("status_pages"),
 	} {
 		errs = append(errs, section...)
 	}

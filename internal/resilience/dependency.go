@@ -40,6 +40,7 @@ type Dependency struct {
 	mode       atomic.Int32 // a breakerMode
 	secondary  atomic.Bool  // failed over
 	authFailed atomic.Bool  // last answered call was a 401
+	health     *health      // active checks (health.go); nil when off
 
 	mu               sync.Mutex // guards the overrides and failover
 	breakerOverride  *Override

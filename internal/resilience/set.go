@@ -74,15 +74,7 @@ type Set struct {
 // It returns every configuration problem at once, each a *config.Problem
 // naming its key path, and an error if the metrics cannot be registered.
 func NewSet(deps config.Dependencies, opts Options) (*Set, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Lookup == nil {
-		opts.Lookup = defaultLookup
-	}
+	fillOptions(&opts)
 	s := &Set{byName: make(map[string]*Dependency, len(config.Names)), faults: opts.Faults}
 	m := newMetrics()
 	var errs []error
@@ -106,6 +98,19 @@ func NewSet(deps config.Dependencies, opts Options) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// fillOptions sets the defaults of opts' nil fields.
+func fillOptions(opts *Options) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Lookup == nil {
+		opts.Lookup = defaultLookup
+	}
 }
 
 // Get returns the named dependency, or nil for an unknown name.
@@ -181,6 +186,7 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		onChange: opts.OnBreakerChange,
 		metrics:  m,
 		timeout:  p.Timeout.D(),
+		health:   newHealth(p),
 	}
 	d.buildChain(p)
 

@@ -50,7 +50,7 @@ func (s *Sidecar) buildRecordingStore(ctx context.Context) error {
 func (s *Sidecar) buildRecordings(ctx context.Context) (*capture.Flow, error) {
 	j := s.jobs
 	s.sweepSpool(ctx, j, j.spool)
-	m, err := newSpoolMetrics(s.reg, j.owner, j.spool)
+	m, err := newSpoolMetrics(s.reg, j.owner, j.spool, s.cfg.Recordings.SpoolMaxBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/adapters/dialogflow"
 	"github.com/holdline/holdline/adapters/identity"
+	"github.com/holdline/holdline/adapters/statuspage"
 	"github.com/holdline/holdline/gateway"
 	"github.com/holdline/holdline/internal/audit"
 	"github.com/holdline/holdline/internal/capture"
@@ -91,6 +92,7 @@ type Sidecar struct {
 	blobStore    blob.Store         // where recordings are stored (recordings.go)
 	dialogflow   *dialogflow.Client // nil without agents
 	identity     *identity.Verifier // nil when identity is off
+	statusPages  *statuspage.Poller // nil without status_pages (observe.go)
 
 	// Flows (flows.go).
 	screenPop    *screenpop.Flow
@@ -144,6 +146,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		s.openStores,
 		s.buildDependencies,
 		s.buildFlows,
+		s.buildObservers,
 		s.buildGateway,
 	} {
 		if err := step(ctx); err != nil {

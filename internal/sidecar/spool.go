@@ -18,8 +18,10 @@ type spoolMetrics struct {
 }
 
 // newSpoolMetrics registers the spool gauges (read from the spool
-// directory at each scrape) and the lost-recordings counter on reg.
-func newSpoolMetrics(reg prometheus.Registerer, owner string, spool *blob.Spool) (*spoolMetrics, error) {
+// directory at each scrape), the configured cap (maxBytes,
+// recordings.spool_max_bytes, so that an alert can compare the two) and the
+// lost-recordings counter on reg.
+func newSpoolMetrics(reg prometheus.Registerer, owner string, spool *blob.Spool, maxBytes int64) (*spoolMetrics, error) {
 	labels := prometheus.Labels{"owner": owner}
 	stat := func(f func(blob.SpoolStats) float64) func() float64 {
 		return func() float64 {
@@ -42,6 +44,9 @@ func newSpoolMetrics(reg prometheus.Registerer, owner string, spool *blob.Spool)
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "holdline_spool_bytes", ConstLabels: labels,
 			Help: "Bytes of the recordings held in this sidecar's spool."},
 			stat(func(st blob.SpoolStats) float64 { return float64(st.Bytes) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "holdline_spool_max_bytes", ConstLabels: labels,
+			Help: "The spool's cap, recordings.spool_max_bytes: alert on holdline_spool_bytes / holdline_spool_max_bytes."},
+			func() float64 { return float64(maxBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "holdline_spool_oldest_age_seconds", ConstLabels: labels,
 			Help: "Age of the oldest recording in this sidecar's spool, 0 when it is empty."},
 			stat(func(st blob.SpoolStats) float64 {

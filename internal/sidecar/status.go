@@ -33,6 +33,12 @@ func (s *Sidecar) statusSections(df *dialogflow.Client) func(context.Context, *a
 		if df != nil {
 			st.Dialogflow = dialogflowSection(df.Agents())
 		}
+		if s.statusPages != nil {
+			addVendorStatus(st.Dependencies, s.statusPages.Reports())
+		}
+		if s.deps != nil {
+			addHealth(st.Dependencies, s.deps)
+		}
 	}
 }
 
