@@ -548,6 +548,30 @@ func (e ReplayJobsJSONBodyTo) Valid() bool {
 	}
 }
 
+// Defines values for ReplayJobsJSONBody0State.
+const (
+	ReplayJobsJSONBody0StateDead    ReplayJobsJSONBody0State = "dead"
+	ReplayJobsJSONBody0StateDone    ReplayJobsJSONBody0State = "done"
+	ReplayJobsJSONBody0StateHeld    ReplayJobsJSONBody0State = "held"
+	ReplayJobsJSONBody0StatePending ReplayJobsJSONBody0State = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ReplayJobsJSONBody0State enum.
+func (e ReplayJobsJSONBody0State) Valid() bool {
+	switch e {
+	case ReplayJobsJSONBody0StateDead:
+		return true
+	case ReplayJobsJSONBody0StateDone:
+		return true
+	case ReplayJobsJSONBody0StateHeld:
+		return true
+	case ReplayJobsJSONBody0StatePending:
+		return true
+	default:
+		return false
+	}
+}
+
 // APIUsage The CRM's daily API usage as it last reported it (Salesforce); absent until it has.
 type APIUsage struct {
 	// At When the answer carrying them arrived.
@@ -1012,10 +1036,17 @@ type ReplayJobsJSONBodyState string
 type ReplayJobsJSONBodyTo string
 
 // ReplayJobsJSONBody0 defines parameters for ReplayJobs.
-type ReplayJobsJSONBody0 = interface{}
+type ReplayJobsJSONBody0 struct {
+	State ReplayJobsJSONBody0State `json:"state"`
+}
+
+// ReplayJobsJSONBody0State defines parameters for ReplayJobs.
+type ReplayJobsJSONBody0State string
 
 // ReplayJobsJSONBody1 defines parameters for ReplayJobs.
-type ReplayJobsJSONBody1 = interface{}
+type ReplayJobsJSONBody1 struct {
+	Ids []string `json:"ids"`
+}
 
 // ReplayJobJSONBody defines parameters for ReplayJob.
 type ReplayJobJSONBody struct {
@@ -3600,105 +3631,106 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pktvGtfCrdOFLlcgYw+FoiUucHynFlhP5syyVpFtORdKlm8Ah0RqgG+5uDMVI81j3Be6T3TqnGxvZ",
-	"4DKWFLuSPzaGQG9nX1sfokQVpZIgrYlmH6KSa16ABU1/fQslyBRksvmRF4C/CBnNopLbLIojSb+5/8WR",
-	"hl8qoSGNZlZXEEcmyaDgOAZkVUSz11GiiyiORArSCruJ4igVPFerZa7WURwtcrWgaVJhordxZDclzm6s",
-	"FnIV3dzc4DtTKmmA9vZcq0UOBT4mSlqQFh95WeYi4VYoeV66L756Z5TEd+2O/qBhGc2i/3feHv7cvTXn",
-	"9by0Ygom0aLE6aJZ9EiyF999wx7ef/A185NPIvzMj8WpHz1/8l+GrwhYPE0FDuX5c61K0Fbg1pc8N7A9",
-	"9asM2Dcvnt4xLOUi37BHz5+wCudh3DBhWc6NZRpKpS2k+MPoJc/BLJVOYHzJ+MKAtKySVuT4NuNmEsVR",
-	"2Vn2Q8QJQv11f8pAMpsB49KsQbOEa70RcoW/FYxrLa4hxamWShc4QZRyC2dWEM63cBRHuSgErdJ8LqT9",
-	"0/32UyEtrEBHhM2CC4kDj/u+MkhcR3x60yXG125cvbXusjFCpKU0tXgHicWVHlWpsI+l1RtiiT4QEwe5",
-	"D7uH54lVOvgmBctFboZpwrHMzkY0cDOwmAZT5Tb4ynK9goFXwrHxMdjcAqP/yB0yruHQrNbsKATQb148",
-	"fWm5rcxBrtgCdinmVc1N+5i24bqbOLoSMt0l9LQWZQLMJNHFBD+bHDw1TRY6UisajzxZfzvPJLBmS5s7",
-	"hmm1ZkKy8+uLc0MTMi7TLmdaxThbaOBXoJnSDGRaKiEtSzIuVxBg98SKa5jX3wV5XwOTsGYJz3PDVgon",
-	"qaV1qUXBNYppA4mSKT6/jYNUj8sseZU7FdJf5Fst8py5twy/lSumUOQI0wEAk2qNixdCigLXn4YkAK9s",
-	"truCuooRHvhyvuQih5StM5EDAa+zhIZlZcCwTOVpLiTcMSzRQNqI54aNhDVOzDqAQ0pgYWtuGGf3pxfj",
-	"S7bWwoJhay4sIgsXUJVdqPcxk3ANmqXA0y4Q1VXktu13FoSgR+ruyVAp+Jd3DEOygBpQjU7NlRNvqgTk",
+	"7H3pktvGtfCrdOFLlcgYw+FoiUucHynFlhP586KSdMupSLp0EzgkWgN0w92N4TDSPNZ9gftkt87pxkY2",
+	"uIwlxa7kj40h0NvZ19b7KFFFqSRIa6LZ+6jkmhdgQdNfX0MJMgWZbH7gBeAvQkazqOQ2i+JI0m/uf3Gk",
+	"4ZdKaEijmdUVxJFJMig4jgFZFdHsdZToIoojkYK0wm6iOEoFz9Vqmat1FEeLXC1omlSY6G0c2U2Jsxur",
+	"hVxFt7e3+M6UShqgvT3XapFDgY+JkhakxUdelrlIuBVKnpfuiy/eGSXxXbujP2hYRrPo/523hz93b815",
+	"PS+tmIJJtChxumgWPZHsxTdfsccPH33J/OSTCD/zY3HqJ8+f/ZfhKwIWT1OBQ3n+XKsStBW49SXPDWxP",
+	"/SoD9tWL7+8ZlnKRb9iT589YhfMwbpiwLOfGMg2l0hZS/GH0kudglkonML5kfGFAWlZJK3J8m3EzieKo",
+	"7Cz7PuIEof66P2Ugmc2AcWnWoFnCtd4IucLfCsa1FteQ4lRLpQucIEq5hTMrCOdbOIqjXBSCVmk+F9L+",
+	"6WH7qZAWVqAjwmbBhcSBx31fGSSuIz697RLjazeu3lp32Rgh0lKaWryDxOJKT6pU2KfS6g2xRB+IiYPc",
+	"+93D88QqHXyTguUiN8M04VhmZyMauBlYTIOpcht8ZblewcAr4dj4GGxugdF/5A4Z13BoVmt2FALoVy++",
+	"f2m5rcxBrtgCdinmVc1N+5i24brbOLoSMt0l9LQWZQLMJNHFBD+bHDw1TRY6UisajzxZfzs/SmDNljb3",
+	"DNNqzYRk59cX54YmZFymXc60inG20MCvQDOlGci0VEJalmRcriDA7okV1zCvvwvyvgYmYc0SnueGrRRO",
+	"UkvrUouCaxTTBhIlU3x+GwepHpdZ8ip3KqS/yNda5Dlzbxl+K1dMocgRpgMAJtUaFy+EFAWuPw1JAF7Z",
+	"bHcFdRUjPPDlfMlFDilbZyIHAl5nCQ3LyoBhmcrTXEi4Z1iigbQRzw0bCWucmHUAh5TAwtbcMM4eTi/G",
+	"l2ythQXD1lxYRBYuoCq7UDcxk3ANmqXA0y4Q1VXktu13FoSgR+ruyVAp+Jf3DEOygBpQjU7NlRNvqgTk",
 	"xoznyzN63rPSvFAp7C7HK6sIlKRVUobT4J9uDbbYMC7xR82t0mxUT6auQWuRAjN8Y9g6U0S562wz7m4U",
-	"J2+36be9b4/1tIdY/1n93U0cER3PL4rds31DFO5xRlguhKws9FTbsO4ZZiLEkWOBhiPvGMbTVIMxMVsL",
-	"m6nKdiltElKc9dhbHRtpq9Iw19yCP30r4FW1yFFwF/y9Y62LIJvJqli4s/rZwnD8zjFY8uvAiSPmoLXS",
+	"J2+36be9b4/1tIdY/8f6u9s4IjqeXxS7Z/uKKNzjjLBcCFlZ6Km2Yd0zzESII8cCDUfeM4ynqQZjYrYW",
+	"NlOV7VLaJKQ467F3OjbSVqVhrrkFf/pWwKtqkaPgLviNY62LIJvJqli4s/rZwnD8xjFY8uvAiSPmoLXS",
 	"Iam0aWddtsvVzyPOnFpkpkoyNI9QMyGMlWYN8ZQga57EdbXkOXNaeHzJoCjthq3R9JFKwsA5do2bZtdz",
-	"bge1qKzynCPI+0p9axpTJQkY86smkt4m/yT2dRyVD6bzIiDBn0IquGQ5tyRGkUC3wYXSiRdlQxl9g7Gm",
-	"wB1KKx8+9Cse8bEVTkS2pxVWJDxHBVWVaBg7m04qeda8e3tIv3vnhSZvJfGWpAwIpXhHvXaERIidO8Kp",
-	"z2K77NugooFQj2O2CXGXoraVstecQTOmIZFHq9qFOs2K4TiO8VxwM2EoDZc5t2wpIE9Rw+PnC6eLvUXB",
-	"QF4LrWQB0sYM3idQWmYzbtk1aCOUNHMNPCUtkmqxtCxpaK4xRZhVKmDy4C6Chm9Hx95OddJOdpnjpSqg",
-	"e6A7pj4FS5RcipXx9lnKjJBJV7AslMqBSyf9mwmCu++8p+MJC45v9mmIFrWPO9PfNOtzrfkG/27tu9Da",
+	"bge1qKzynCPI+0p9axpTJQkY86smkt4m/yj2dRyVj6bzIiDBv4dUcMlybkmMIoFugwulEy/KhjL6BmNN",
+	"gTuUVj5+7Fc84mMrnIhsTyusSHiOCqoq0TB2Np1U8qx59/aQfvfOC03eSuItSRkQSvGOeu0IiRA7d4RT",
+	"n8V22bdBRQOhHsdsE+IuRW0rZa85g2ZMQyJPVrULdZoVw3Ec47ngZsJQGi5zbtlSQJ6ihsfPF04Xe4uC",
+	"gbwWWskCpI0Z3CRQWmYzbtk1aCOUNHMNPCUtkmqxtCxpaK4xRZhVKmDy4C6Chm9Hx95NddJOdpnjpSqg",
+	"e6B7pj4FS5RcipXx9lnKjJBJV7AslMqBSyf9mwmCu++8p+MJC45v9mmIFrVPO9PfNutzrfkG/27tu9Da",
 	"NVLCqs/jNHBsAyAZt2i2aHtWlWyERpolNC6FNpZ5il1WOUr0lMyF5mS7rsvWrnvEElJUuQFvCJotJDG1",
 	"dJY1kgv6yl5TLHDLON2sMRKZAX0Nxpms4A9XoXFYCvx2xXWagzEhvG6JGkecfWR3wLt9oprkulKpRwf7",
-	"2flxn6ROcLp+NaskGSRXkO7TbbtjKq1B2nmX2o6nhYY5Q6zVWm57NHrwda1gd51vlfc077G+0u1Ot0Pp",
-	"BwitDsgpUqQdrdShtR14Hya//fR2O/9+dUuJ5pTVDqy2OW41zCjolppbbRokWmWhEAPNOfHvL53Ty4TE",
-	"NVEyCsPUcunsTpo5rAxaT/oooHyHnx8ERb3pZvogUCrN6+jWVuQTDeUzCStOnk7qP5wxzv6qmj/Z6N50",
-	"WpiYXTzA/2T3psUYrfJ1pnJgKbqHo6+dnIf3ZC9Gs+jhlAwdbtFKj2bRf4+mH19Pzx6+/Sr9OHIPozdv",
-	"JvT0x/GfP9bPX41H0nyszMf//R/zsTAfzcfiYzYenT5k/MfxH0IiyQH2RIIeDAEmGrg9USi2wYtwVLGD",
-	"rkGHMvySbEe0NzuvW1Mb3pcCrdNT9irSAQlrB/evwcCA1DYNYx4I7gqSVC2cOlDpwbx3qBDtE7ZfwC8V",
-	"mFOt4Eee03mamsZNGvE0hZQtYKk0MOBJRq7ROCY/1jDOTMY1oCninOlRixTGF+oa2HRM0ZiFstmMoZ/q",
-	"zJYCBUkNg10buE80n8g37JIaz/Nny2j2+oCsrkfcvN2G19/UmuXK5Rg86FARmxkrEFY245JNY7QVC2Us",
-	"u3s/ixlMVhP2p6mZ7I/GPJP5xsPTKhdkbOKk3ujrRARHRjHOSGyzhEtW8CtgCqfouitGJFfjS8bpI5yZ",
-	"BLjLuNwmYNpnvqPDMh1OOg7uh9IHEIDfE1JWkLLaQ2X0YW37SqfJwnqr5dktdL969Zz5mLbHgdheZtIN",
-	"UD14+LADi/vT6cEUT1gAhNj8b8BzF0Tucw3ZrHssgWEzrZ27BUAv/EsOkItNGKvKEh8PxiX8XKEjPPFM",
-	"fKu8wyt1BRJ9NbH0aVI2KhHH0jq6rkXERBhTgUZZY8COJ+zbCjfKOCu1uhYpaKYqy1cQsxRWmqOwE4ZZ",
-	"XQF57lewMfPKoNUxd2lJCg+7R1rp+59eGWYsMh/tZ8P4igtpbBtdWilFM+EWQpLOrbtLcv8fNoahdC2E",
-	"MUKuYlZSsIq/nxvLc4iZVNY5c7qoXXPGkdgRWSR22xgk2CTz0ccw5QtptTIlNKnBfQz6pPuxxyHOQeAO",
-	"O9keFRZxZ1hRGevytMEo5RVs5iI90cXAQUZVOum5NXRyMhpL9A2MpWepJAQFG6HcJ+v6hyDpfTebFmTr",
-	"hQf6xU4yOnaI7PihB1w/eq1hqcFkx0/aEFjYnYT3t5hzUIhvW0KOgOKWLXpobQmju81t2g3KmwDBnl7c",
-	"0FunrTZIskDmkn6eg7S6L3s7GQQ8QueD/nqtDOsuOumMmQTTEvhB7ePMrc1Pmrk7cDJEHKUy4lazdwce",
-	"zlr3AdiHVmAjgZOHCOF7tQjUQ1gLRWkH0PQZvB6KHfp06qfwUEQKRanItppfQXhNSiG5iof5wDR11cHJ",
-	"MSYUCh6IJx2n5JtcuXjQvpqSXU7MuExzyigLWVY2phRaBuydWlDY0zBhOyTm8R9H789W6sz/+M4oOXnB",
-	"10/B1GUXbUHK8dv5KfMBYb8npsFWWkLKXHov6UdWj90KZcp32SuDPJ01R11zYQ1bek3/zYunradAyYga",
-	"FGgCJ0qn6FD4RIbP9yrKfnAhL1mL5DoLvum5BiBTZwEKuczFKsND4HZQXKM6RcDwcD68KtMTWSjkIhN5",
-	"1pCJW67tsWiI6Z9RfcOtxb4rj7hjCOSJqqQ1E0ZFZw5azrx0uR2L3l+iqjwl82wBrMkDOf8DR5NZN93V",
+	"2flpn6ROcLp+NaskGSRXkO7TbbtjKq1B2nmX2o6nhYY5Q6zVWm57NHrwda1gd51vlfc077G+0t1Ot0Pp",
+	"BwitDsgpUqQdrdShtR14Hya//fR2N/9+dUeJ5pTVDqy2OW41zCjolpo7bRokWmWhEAPNOfHvL53Ty4TE",
+	"NVEyCsPUcunsTpo5rAxaT/oooHyDnx8ERb3pZvogUCrN6+jWVuQTDeUzCStOnk7qP5wxzv6qmj/Z6MF0",
+	"WpiYXTzC/2QPpsUYrfJ1pnJgKbqHoy+dnIcbshejWfR4SoYOt2ilR7Pov0fTD6+nZ4/ffpF+GLmH0Zs3",
+	"E3r64/jPH+rnL8YjaT5U5sP//o/5UJgP5kPxIRuPTh8y/uP4DyGR5AB7IkEPhgATDdyeKBTb4EU4qthB",
+	"16BDGX5JtiPam53XrakNN6VA6/SUvYp0QMLawf1rMDAgtU3DmAeCu4IkVQunDlR6MO8dKkT7hO0X8EsF",
+	"5lQr+InndJ6mpnGTRjxNIWULWCoNDHiSkWs0jsmPNYwzk3ENaIo4Z3rUIoXxhboGNh1TNGahbDZj6Kc6",
+	"s6VAQVLDYNcG7hPNR/INu6TG8/zHZTR7fUBW1yNu327D629qzXLlcgwedKiIzYwVCCubccmmMdqKhTKW",
+	"3X+YxQwmqwn709RM9kdjfpT5xsPTKhdkbOKk3ujrRARHRjHOSGyzhEtW8CtgCqfouitGJFfjS8bpI5yZ",
+	"BLjLuNwlYNpnvqPDMh1OOg7uh9IHEIDfM1JWkLLaQ2X0YW37SqfJwnqr5dktdL969Zz5mLbHgdheZtIN",
+	"UD16/LgDi4fT6cEUT1gAhNj8b8BzF0Tucw3ZrHssgWEzrZ27BUAv/EsOkItNGKvKEh8PxiX8XKEjPPNM",
+	"fKe8wyt1BRJ9NbH0aVI2KhHH0jq6rkXERBhTgUZZY8COJ+zrCjfKOCu1uhYpaKYqy1cQsxRWmqOwE4ZZ",
+	"XQF57lewMfPKoNUxd2lJCg+7R1rp259eGWYsMh/tZ8P4igtpbBtdWilFM+EWQpLOrbtLcv8fNoahdC2E",
+	"MUKuYlZSsIrfzI3lOcRMKuucOV3UrjnjSOyILBK7bQwSbJL56GOY8oW0WpkSmtTgPgZ91v3Y4xDnIHCH",
+	"nWyPCou4M6yojHV52mCU8go2c5Ge6GLgIKMqnfTcGjo5GY0l+gbG0rNUEoKCjVDuk3X9Q5D0vp9NC7L1",
+	"wgP9YicZHTtEdvzQA64fvdaw1GCy4ydtCCzsTsLNHeYcFOLblpAjoLhlix5aW8LobnObdoPyJkCwpxc3",
+	"9NZpqw2SLJC5pJ/nIK3uy95OBgGP0Pmgv14rw7qLTjpjJsG0BH5Q+zhza/OTZu4OnAwRR6mMuNPs3YGH",
+	"s9Z9APahFdhI4OQhQvhWLQL1ENZCUdoBNH0Cr4dihz6d+jE8FJFCUSqyreZXEF6TUkiu4mE+ME1ddXBy",
+	"jAmFggfiSccp+SZXLh60r6ZklxMzLtOcMspClpWNKYWWAXunFhT2NEzYDol5/MfRzdlKnfkf3xklJy/4",
+	"+nswddlFW5By/HZ+ynxA2O+JabCVlpAyl95L+pHVY7dCmfJd9sogT2fNUddcWMOWXtN/9eL71lOgZEQN",
+	"CjSBE6VTdCh8IsPnexVlP7iQl6xFcp0F3/RcA5CpswCFXOZileEhcDsorlGdImB4OB9elemJLBRykYk8",
+	"a8jELdf2WDTE9D9SfcOdxb4rj7hnCOSJqqQ1E0ZFZw5azrx0uR2L3l+iqjwl82wBrMkDOf8DR5NZN93V",
 	"GQueXEGo8OdVM7WQrDJUQTFjC5XbmJHD66pHcElwmF/mAOh7psCWkOcMpybsq9wGJfsiV8lVyA597vCO",
-	"hzcM8c0WkAmZoteJR0OgOJdI+Dy1EzJsxHOj3InRrpbMU9A4rLjSYArke1yVTkQFK0jqvQIODWXON3j6",
+	"hzcM8c0WkAmZoteJR0OgOJdI+Dy1EzJsxHOj3InRrpbMU9A4rLjSYArkW1yVTkQFK0jqvQIODWXON3j6",
 	"stIrGJob6TMo3IeFGpF2eD+4FQTJIcZzMDnIeuE9N1wW3LfKUzB27kGKFuvceewDqei9bnnN2odDVTWF",
 	"xmFxkLqou5cKNUk18mHPpoNs2ykjOYFlf8pUXf3TFpsRJzjiqTEVo4TzdT4gL5ms8rwuqFiodFMXoG7X",
-	"MAxESwMlNWkhpPN47hgmeREuyThFYR5rSNcVjv77wSrRTgHytl9quXNFAsaL54yAiWEsl8lAvsnFJYds",
-	"j+FoaRxZYQfcEffDIWjQ23qaeF9c4qXw2w8WTd+7d+8hVeqw0d3p3T+dTS/OpndfXTyYTe/Ppg/+MfZS",
-	"uEkl8JVqCnzuZvjy67SfOLibbeUNKMb/4f7NmXu42z68qh9mOw+jNjnw59E/Pr7+6uztzjfjj7+RlMTL",
-	"Uqn82Vq6QMFJfF1n3lG33TGskkshhckgZSMvU2JWSyOENoqjMatKtDGd/jKoK5YuEI1bCOjgjQVzZDU3",
-	"TrlXPP8asbxFw7RW7LcXXCBIzwjsWxo+aNaIFBKOZrZTYqj0DE7pKvoNS4W5aqzMmIQpXIPeOOj2cdTF",
-	"gzfXnWXVastiwh5JN9bpUWPREhWSLTZz9/Na2IxJVW/NmR7cMpEyXUmJOxSUmaBtrjNlgKXc8nkqyFJb",
-	"KQmD1huNSYUGFJ+bATsOz33AjvOb3ReK3Rde67BIKEZbTz9UffgSfBy0A+Kdo8xakAqCvWRC4l5yGCgd",
-	"PIUzhs2qpchD4Y4XNX3tWldk+IZtpGWV58PVlw6ddcm0hHVLxQYt6KblxFXYCMssvwJPiEPRjwYK/TXb",
-	"mSe07Lz59pJNEcKVXKhKpluNKMMQ/AQSJI6ULjMuQ1b9d4gGVqhrtJKQl8IAbsh4r3DwZJSyEVGcBOKR",
-	"Lr9TqHd8OOjj1qupZK+465yui5mWPcIC8bZOYHta8j8n7KWLbHnvBCVBE493xVV1h0AtqUZ1mT0RSNxk",
-	"KWKW6CJmbTJzTLO1ybmtwKIuDsmPtlXlJt6TYXjUWMfCuM27InknFJ0JHTfJRV8JYrz7Ejvvz4uXd7Vb",
-	"tO2hxYOeKOUmVMLzpv1gl2dbriLTqoaYz/2Acdqgkm0W5Ao2Jpzg6DbPHF+ts90hEyrcarPQR9f+dNBD",
-	"BTcHR3ZLfW46SfBDiZp+ng1lmG+bqMM6KVw7Ekur7fB5K/gchg6W83fDLGjSIy6P0nWdMZbrU4Otvujr",
-	"sB9Qf9hbxoOkl3Po0UqDo1154gpPK40QxvN49Q9cO6lJhyQ6dD81E2TWlq47U8ilqvs/eUKn9j2pTflm",
-	"wYW0XEjQuJlK534CMzs/rz+aIB5v4kEvNBfGAkrpUQqOky/ufj2ZTqaTi9nDh9OL8Yy6QcHErACrRWJi",
-	"1vZwvZEk2D1P30H7R1qtcjNhL4CnzhCiVhurGJcbVAHrTFFBgqa6EZvBG1lv4tIbiUVlnaOEilFT35jb",
-	"rQRIzRv586PKZkqLf/pCrb8QFNmbajq9l3S8a/oBfnbWmaEOJ+v2QuGWKhWW5Wo1eSMfo13itvvzUJvt",
-	"z2xUd8iOJ28ktV0mIA10cPOo5EkGZ3cn0x2MrNfrCafXE6VX536sOf/hyTePf3z5mMa0Pm2LZXeeMucU",
-	"KmloOppOLtwIhC8vRTSL7k2mk3vOccyI4s4zKgn4Jz77tkmHLKHkkzSa+ZKBf0Zb/cd3p9M9vcen9Rz7",
-	"qoRQy3EuroGKXu7//e9D0zT76jQvt9wVzV6/jSNTFVSdUpdtqwSMIZXkVogjy1fG1bEgLUdvcY5zT9CD",
-	"wHnq3x8EjoX39rzMudgCS6DNe4sP4b1l8N4lrJRkTq59WpA816oAm0FlWg4WMskr8tr+qtA9otiFfzsI",
-	"LvQONsOk9MK9/pdQEq19C7DF0YPpvS+wvx+VJedqw0Z1xQzaLSarLD2nai3Hk71o/MHLSCekqpKEGrlA",
-	"rZSdsB99pyaqKSrsr0pjNfCCOUkwiNxaxJ6TVBxE8l/BUgM5CZn2NoXXO25bNyq2P/xFnRE45pcKqMLM",
-	"i1KqW4niI2HvAnQ3N/GH4GR1g3w7WVubNp1Opx1/6SJQkfX2V1L1dpF1k9s/ytjstOwfLoV2UwdMkh2i",
-	"fFyXCyDbuAMdzTb3pxe3YbNbSbPWcHr99mZH2jdaPGbOGXQNOF1CdyS9ReddU+78A5LJzXmnO6SsAhWE",
-	"yGMzXyi55AJ9H2qpdp2ByJsrFzESmi15npNLM/JVWURgPI/R3LmGM9dalnGZnqnlMma/VFBBOp54Z2vW",
-	"Vikid4uVVBrSCeOVVTMmUU/kzgjpM+hLsH9pWmq2WDQE/faT860LURzRU2z+LyrdnETvJ1SVb/sd/Sbq",
-	"2PVWv92b8ij4+x9ArmwWzR54Vq7/vjgUWPA2vp8szDb9219uPqOG23Urb4K2e+92hdocX1rfSFhfmvAF",
-	"+Pr+9P5p31/cO/H7B78BOfOd0lRC2QN7c11F7yYB0nWu0oMCh4o4dsJIhvsaSy+Wes7kEdKpWxnuxdMO",
-	"7z9uG6J+D8zvQka36Tb7NNzv1/8P/38x/p8+/DeQF0/VdffuGR9v6CGtbsBAL6Dp+645/GRx0bbVBa12",
-	"9B2+q9vlP6Eh+1m6+QZ7+AIBBFcw40ZMPj/9Hot/v69OJ4jbYIvM+pA3cVQqE0DZozR14Lq9HD6Iiroj",
-	"7Cghd/Fp1w6hs27Q+Te0XI6lLAcixn3WZQESuM22TZNS5SLZoB4QMqbMi2/fZY9doyBbbJiwBvJlkCgD",
-	"suX8g0hvnEeUgytA7RPst/R7TbNbxkfgZkWq3By+V3Fbb+964PdDyWJKXP4G6edY/LoTMC63hMdhNLWp",
-	"mEEV8L0rFQnhZjv24ktpd++5vH2171Bopq7eHUT9wLhOSemh4b/r2NSB0NTApEmlDVX6ncJSv8YWqGue",
-	"jrIEvleLUMaU+gX8zg8m7WjBo6wEVvIVNRjjkN9xuOtZm1OP2VLkFrRLxNP5OKoFJOmurPBSISgrzqky",
-	"mjAZNEGe42svM76AL6jyFPTcZlzerg142w8MVpL2U9wH5NVO02pdq+y3+SW8xT6MCGPpEfXY/sNj2ONv",
-	"as0KLjdsDRpctfwX0qC/S9/O2TkspVJR3bQ6GIo+a9fg3+qToCe3lyld48IwV76g95+TLbnc+DsQdun/",
-	"LeqbfgMOWiI71yD8yAuou5HIAXbHisnwTA1d/bBh3N/7OZJca7V293CiPRB3G0Zi18I8vmRvIt/WQWUC",
-	"NhNy9SaiIiVKeyHkk4RKYAIN1Xoz15UMX8lxsKe44O+fuJdtuqj+YVePdU2T0/rp6iumT8lOnSYE60L2",
-	"IwyWgMhszb8jO7ysCpnpZ64xy10d8k4tqF+v7RDynTF1oVyvjcZdrzbiLNHFBI3luf/6nVqMY1ew6qhk",
-	"Rp5Ptz0p4ZVxZNnvyvFtYv2+nKYm+FF9J+fW1SSnhSxvvriy2EvxVIh7YiP9yZ33BXc99sFSeIeko7RZ",
-	"PU9nkNvNMfqN2gP8DL6rh7rGDKsn+4+22+OPtvKWOvoIkO6uDGeBshFdgMDzvKsLXSsFyrnx6SqwDjUM",
-	"VSB8Txf6fIEQw6cL7JPDE47lv1OL32TA6zP5MJJO7C6PpnJw3+tNrJkJY5W/++NYSjneYvpsRPPZfaOj",
-	"FXxIy9z8y+i6k5NySPpPTupfl5Ny9385vHgzzl1DXFHbeMzqvnl3LdZRYrttzhyS1T6P+RlJcH+m1O3w",
-	"01ZUPiZtuJODhbj3jyZQXYCPu3dAWDeZ3rgV9HUti9pq4dn5eb8Im9LxfoJtY/oHcQ2SruPXwFOBj4RW",
-	"X83ZdEtdVQv0XOldWxJ6yfxt8spVTE9aQejLA3fjp2RQwRYMumdvbjVwp6cCplQJudqzmqkr/ffc2kb/",
-	"zEabzWCj/qWk40uqD3e13W0ReGcRHznfXcSXTLk+xeZOPd9m3sKwLnQPL3TpatEcx/gVe0nb3XV7BWxo",
-	"NTmwuknrKni3mtlzLlfgFoId3bMTe+lLx6MAT7c9Z2D6y2Z9EziXFwQ3b2/+LwAA//8=",
+	"MAxESwMlNWkhpPN47hkmeREuyThFYR5rSNcVjv77wSrRTgHytl9quXNFAsaL54yAiWEsl8lAvsnFJYds",
+	"j+FoaRxZYQfcEffDIWjQ23qaeF9c4qXw2w8WTT948OAxVeqw0f3p/T+dTS/OpvdfXTyaTR/Opo/+MfZS",
+	"uEkl8JVqCnzuZ/jyy7SfOLifbeUNKMb//uHtmXu43z68qh9mOw+jNjnw59E/Prz+4uztzjfjD7+RlMTL",
+	"Uqn8x7V0gYKT+LrOvKNuu2dYJZdCCpNBykZepsSslkYIbRRHY1aVaGM6/WVQVyxdIBq3ENDBGwvmyGpu",
+	"nHKveP41YnmLhmmt2G8vuECQnhHYdzR80KwRKSQczWynxFDpGZzSVfQblgpz1ViZMQlTuAa9cdDt46iL",
+	"B2+uO8uq1ZbFhD2RbqzTo8aiJSokW2zm7ue1sBmTqt6aMz24ZSJlupISdygoM0HbXGfKAEu55fNUkKW2",
+	"UhIGrTcakwoNKD43A3YcnvuAHec3uy8Uuy+81mGRUIy2nn6o+vAl+DhoB8Q7R5m1IBUEe8mExL3kMFA6",
+	"eApnDJtVS5GHwh0vavrata7I8A3bSMsqz4erLx0665JpCeuWig1a0E3LiauwEZZZfgWeEIeiHw0U+mu2",
+	"M09o2Xnz7SWbIoQruVCVTLcaUYYh+BEkSBwpXWZchqz6bxANrFDXaCUhL4UB3JDxXuHgyShlI6I4CcQj",
+	"XX6nUO/4cNDHrVdTyV5x1zldFzMte4QF4l2dwPa05H9O2EsX2fLeCUqCJh7viqvqDoFaUo3qMnsikLjJ",
+	"UsQs0UXM2mTmmGZrk3NbgUVdHJIfbavKbbwnw/CksY6FcZt3RfJOKDoTOm6Si74SxHj3JXbenxcv72q3",
+	"aNtDiwc9UcpNqITnTfvBLs+2XEWmVQ0xn/sB47RBJdssyBVsTDjB0W2eOb5aZ7tDJlS41Wahj6796aCH",
+	"Cm4OjuyW+tx2kuCHEjX9PBvKMN82UYd1Urh2JJZW2+HzVvA5DB0s5++GWdCkR1wepes6YyzXpwZbfdHX",
+	"YT+g/rC3jAdJL+fQo5UGR7vyxBWeVhohjOfx6h+4dlKTDkl06H5qJsisLV13ppBLVfd/8oRO7XtSm/LN",
+	"ggtpuZCgcTOVzv0EZnZ+Xn80QTzexoNeaC6MBZTSoxQcJ1/c/3IynUwnF7PHj6cX4xl1g4KJWQFWi8TE",
+	"rO3heiNJsHuevof2j7Ra5WbCXgBPnSFErTZWMS43qALWmaKCBE11IzaDN7LexKU3EovKOkcJFaOmvjG3",
+	"WwmQmjfy5yeVzZQW//SFWn8hKLI31XT6IOl41/QD/OysM0MdTtbthcItVSosy9Vq8kY+RbvEbffnoTbb",
+	"n9mo7pAdT95IartMQBro4OZJyZMMzu5PpjsYWa/XE06vJ0qvzv1Yc/7ds6+e/vDyKY1pfdoWy+48Zc4p",
+	"VNLQdDSdXLgRCF9eimgWPZhMJw+c45gRxZ1nVBLwT3z2bZMOWULJZ2k08yUD/4y2+o/vT6d7eo9P6zn2",
+	"VQmhluNcXAMVvTz8+9+Hpmn21Wlebrkrmr1+G0emKqg6pS7bVgkYQyrJrRBHlq+Mq2NBWo7e4hznnqAH",
+	"gfO9f38QOBZu7HmZc7EFlkCb9xYfwo1lcOMSVkoyJ9c+Lkiea1WAzaAyLQcLmeQVeW1/VegeUezCvx0E",
+	"F3oHm2FSeuFe/0soida+A9ji6NH0wWfY3w/KknO1YaO6YgbtFpNVlp5TtZbjyV40fudlpBNSVUlCjVyg",
+	"VspO2A++UxPVFBX2V6WxGnjBnCQYRG4tYs9JKg4i+a9gqYGchEx7m8LrHbetGxXbH/6izggc80sFVGHm",
+	"RSnVrUTxkbB3Abrb2/h9cLK6Qb6drK1Nm06n046/dBGoyHr7K6l6u8i6ye0fZWx2WvYPl0K7qQMmyQ5R",
+	"Pq3LBZBt3IGOZpuH04u7sNmdpFlrOL1+e7sj7RstHjPnDLoGnC6hO5LeovOuKXf+Hsnk9rzTHVJWgQpC",
+	"5LGZL5RccoG+D7VUu85A5M2VixgJzZY8z8mlGfmqLCIwnsdo7lzDmWsty7hMz9RyGbNfKqggHU+8szVr",
+	"qxSRu8VKKg3phPHKqhmTqCdyZ4T0GfQl2L80LTVbLBqCfvvJ+daFKI7oKTb/F5VuTqL3E6rKt/2OfhN1",
+	"7Hqr3+5NeRT85juQK5tFs0eeleu/Lw4FFryN7ycLs03/9pfbT6jhdt3K26Dt3rtdoTbHl9Y3EtaXJnwG",
+	"vn44fXja9xcPTvz+0W9AznyjNJVQ9sDeXFfRu0mAdJ2r9KDAoSKOnTCS4b7G0oulnjN5hHTqVoZ78bTD",
+	"+0/bhqjfA/O7kNFdus0+Dvf79f/D/5+N/6eP/w3kxffqunv3jI839JBWN2CgF9D0fdccfrK4aNvqglY7",
+	"+g7f1O3yH9GQ/STdfIM9fIEAgiuYcSMmn55+j8W/31enE8RtsEVmfcjbOCqVCaDsSZo6cN1dDh9ERd0R",
+	"dpSQu/i4a4fQWTfo/BtaLsdSlgMR4z7rsgAJ3GbbpkmpcpFsUA8IGVPmxbfvsqeuUZAtNkxYA/kySJQB",
+	"2XL+XqS3ziPKwRWg9gn2a/q9ptkt4yNwsyJVbg7fq7itt3c98IehZDElLn+D9HMsft0JGJdbwuMwmtpU",
+	"zKAK+NaVioRwsx178aW0u/dc3r3adyg0U1fvDqJ+YFynpPTQ8N91bOpAaGpg0qTShir9TmGpX2ML1DVP",
+	"R1kC36pFKGNK/QJ+5weTdrTgUVYCK/mKGoxxyO843PVjm1OP2VLkFrRLxNP5OKoFJOmurPBSISgrzqky",
+	"mjAZNEGe42svMz6DL6jyFPTcZlzerQ142w8MVpL2U9wH5NVO02pdq+y3+Tm8xT6MCGPpEfXY/sNj2ONv",
+	"as0KLjdsDRpctfxn0qC/S9/O2TkspVJR3bQ6GIo+a9fg3+qToCe3lyld48IwV76g95+SLbdSV7yAuq+I",
+	"XFm3wZhMyNTQJQ4bxv0NniPJtVZrd6Mmava42/oRu2bkcczghic233RufmB2rS7Zm8g3blAhgM2EXL2J",
+	"qAyJElsI2yShIhcEqJLgb2vos8kOp7dWy5GmSoD1A1Vj2+sebE0u+M0z97LNOtU/HHCLRbCS9+1O37je",
+	"zHUlwzePfNT99ToHT2wbrG/SPiUJd5qsr+v1j7DL4l9NL3FkVcgbOXP9Z+6GlHdqQW2JbSOUbwCq6wF7",
+	"3ULuFrkRZ4kuJugTzP3X79RiHLu6XMcqM3Lwul1YCa+M49l+85Hvhuu3HzWlz0/qq0e3bmA5LTJ7+9l1",
+	"4l6Kp3rjE+8LOPmCgYK7qwSCFf8OSUcp7XqezqB4gO931Th1QfgZfPMSNccZVk/2H6W+x+1ulQ41LhIg",
+	"3ZUgztBmI7rnged5V+W7jhGUc+PTNX0dURkqtPiW7i36DJGUj5e/IL8unLJ4pxa/ybjeJ3LVJJ3Y3ZFN",
+	"Ve++pZ1YMxPGKn/FybGUcrxh+MmI5pO7gEcr+JCWuf2X0XUn9eaQ9J/U278u9eauOXN48Wacu225ou74",
+	"mNXXA7jbv44S220P6pCs9unaT0iC+xPCbocft3D0KWnDnVQzxL1/G4LKH3x6oQPCupf21q2gr2tZ1BZF",
+	"z87P+7Xm5M74CbaN6e/ENUj6Vwc08FTgI6HVF602TWFX1QIddHrXVr5eMn9pvnKF4ZNWEPoqyN0wMRlU",
+	"sAWD7tmbyxvc6alOK1VCrvasZuqGhj2X09G/JtImbdiof/fq+JLK4F0Je1vr3lnEJwh2F/GVYa4ds7k6",
+	"0HfTtzCs6/nDC126kjvHMX7FXm56d91enR5aTQ6sbtK62N+tZvacy9XxhWBH1wnFXvrS8SiO1e1CGpj+",
+	"slnfBM7lBcHt29v/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
