@@ -950,6 +950,12 @@ type StatusMode string
 // DependencyName defines model for DependencyName.
 type DependencyName string
 
+// FaultID defines model for FaultID.
+type FaultID = string
+
+// JobID defines model for JobID.
+type JobID = string
+
 // GetAuditParams defines parameters for GetAudit.
 type GetAuditParams struct {
 	// Since RFC 3339 time, or a duration ago such as 2h.
@@ -1307,7 +1313,7 @@ type ServerInterface interface {
 	AddFault(w http.ResponseWriter, r *http.Request)
 	// DeleteFault Remove an injected fault.
 	// (DELETE /v1/admin/faults/{id})
-	DeleteFault(w http.ResponseWriter, r *http.Request, id string)
+	DeleteFault(w http.ResponseWriter, r *http.Request, id FaultID)
 	// ListJobs Outbox jobs, filtered, a page at a time.
 	// (GET /v1/admin/outbox)
 	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
@@ -1319,10 +1325,10 @@ type ServerInterface interface {
 	ReplayJobs(w http.ResponseWriter, r *http.Request)
 	// GetJob One job, with its payload and history.
 	// (GET /v1/admin/outbox/{id})
-	GetJob(w http.ResponseWriter, r *http.Request, id string)
+	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
 	// ReplayJob Make one job pending and due now, attempts reset. Audited.
 	// (POST /v1/admin/outbox/{id}/replay)
-	ReplayJob(w http.ResponseWriter, r *http.Request, id string)
+	ReplayJob(w http.ResponseWriter, r *http.Request, id JobID)
 	// GetStatus Every dependency's state, the outbox, open drills.
 	// (GET /v1/status)
 	GetStatus(w http.ResponseWriter, r *http.Request)
@@ -1382,7 +1388,7 @@ func (_ Unimplemented) AddFault(w http.ResponseWriter, r *http.Request) {
 
 // DeleteFault Remove an injected fault.
 // (DELETE /v1/admin/faults/{id})
-func (_ Unimplemented) DeleteFault(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) DeleteFault(w http.ResponseWriter, r *http.Request, id FaultID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1406,13 +1412,13 @@ func (_ Unimplemented) ReplayJobs(w http.ResponseWriter, r *http.Request) {
 
 // GetJob One job, with its payload and history.
 // (GET /v1/admin/outbox/{id})
-func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
 // ReplayJob Make one job pending and due now, attempts reset. Audited.
 // (POST /v1/admin/outbox/{id}/replay)
-func (_ Unimplemented) ReplayJob(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) ReplayJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1606,7 +1612,7 @@ func (siw *ServerInterfaceWrapper) DeleteFault(w http.ResponseWriter, r *http.Re
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id FaultID
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
@@ -1758,7 +1764,7 @@ func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id JobID
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
@@ -1784,7 +1790,7 @@ func (siw *ServerInterfaceWrapper) ReplayJob(w http.ResponseWriter, r *http.Requ
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id JobID
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
@@ -2554,7 +2560,7 @@ func (response AddFault415ApplicationProblemPlusJSONResponse) VisitAddFaultRespo
 }
 
 type DeleteFaultRequestObject struct {
-	Id string `json:"id"`
+	Id FaultID `json:"id"`
 }
 
 type DeleteFaultResponseObject interface {
@@ -2879,7 +2885,7 @@ func (response ReplayJobs503ApplicationProblemPlusJSONResponse) VisitReplayJobsR
 }
 
 type GetJobRequestObject struct {
-	Id string `json:"id"`
+	Id JobID `json:"id"`
 }
 
 type GetJobResponseObject interface {
@@ -2959,7 +2965,7 @@ func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(
 }
 
 type ReplayJobRequestObject struct {
-	Id   string `json:"id"`
+	Id   JobID `json:"id"`
 	Body *ReplayJobJSONRequestBody
 }
 
@@ -3427,7 +3433,7 @@ func (sh *strictHandler) AddFault(w http.ResponseWriter, r *http.Request) {
 }
 
 // DeleteFault operation middleware
-func (sh *strictHandler) DeleteFault(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) DeleteFault(w http.ResponseWriter, r *http.Request, id FaultID) {
 	var request DeleteFaultRequestObject
 
 	request.Id = id
@@ -3541,7 +3547,7 @@ func (sh *strictHandler) ReplayJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 // GetJob operation middleware
-func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	var request GetJobRequestObject
 
 	request.Id = id
@@ -3567,7 +3573,7 @@ func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id strin
 }
 
 // ReplayJob operation middleware
-func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	var request ReplayJobRequestObject
 
 	request.Id = id
@@ -3631,106 +3637,108 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pktvGtfCrdOFLlcgYw+FoiUucHynFlhP586KSdMupSLp0EzgkWgN0w92N4TDSPNZ9gftkt87pxkY2",
-	"uIwlxa7kj40h0NvZ19b7KFFFqSRIa6LZ+6jkmhdgQdNfX0MJMgWZbH7gBeAvQkazqOQ2i+JI0m/uf3Gk",
-	"4ZdKaEijmdUVxJFJMig4jgFZFdHsdZToIoojkYK0wm6iOEoFz9Vqmat1FEeLXC1omlSY6G0c2U2Jsxur",
-	"hVxFt7e3+M6UShqgvT3XapFDgY+JkhakxUdelrlIuBVKnpfuiy/eGSXxXbujP2hYRrPo/523hz93b815",
-	"PS+tmIJJtChxumgWPZHsxTdfsccPH33J/OSTCD/zY3HqJ8+f/ZfhKwIWT1OBQ3n+XKsStBW49SXPDWxP",
-	"/SoD9tWL7+8ZlnKRb9iT589YhfMwbpiwLOfGMg2l0hZS/GH0kudglkonML5kfGFAWlZJK3J8m3EzieKo",
-	"7Cz7PuIEof66P2Ugmc2AcWnWoFnCtd4IucLfCsa1FteQ4lRLpQucIEq5hTMrCOdbOIqjXBSCVmk+F9L+",
-	"6WH7qZAWVqAjwmbBhcSBx31fGSSuIz697RLjazeu3lp32Rgh0lKaWryDxOJKT6pU2KfS6g2xRB+IiYPc",
-	"+93D88QqHXyTguUiN8M04VhmZyMauBlYTIOpcht8ZblewcAr4dj4GGxugdF/5A4Z13BoVmt2FALoVy++",
-	"f2m5rcxBrtgCdinmVc1N+5i24brbOLoSMt0l9LQWZQLMJNHFBD+bHDw1TRY6UisajzxZfzs/SmDNljb3",
-	"DNNqzYRk59cX54YmZFymXc60inG20MCvQDOlGci0VEJalmRcriDA7okV1zCvvwvyvgYmYc0SnueGrRRO",
-	"UkvrUouCaxTTBhIlU3x+GwepHpdZ8ip3KqS/yNda5Dlzbxl+K1dMocgRpgMAJtUaFy+EFAWuPw1JAF7Z",
-	"bHcFdRUjPPDlfMlFDilbZyIHAl5nCQ3LyoBhmcrTXEi4Z1iigbQRzw0bCWucmHUAh5TAwtbcMM4eTi/G",
-	"l2ythQXD1lxYRBYuoCq7UDcxk3ANmqXA0y4Q1VXktu13FoSgR+ruyVAp+Jf3DEOygBpQjU7NlRNvqgTk",
-	"xoznyzN63rPSvFAp7C7HK6sIlKRVUobT4J9uDbbYMC7xR82t0mxUT6auQWuRAjN8Y9g6U0S562wz7m4U",
-	"J2+36be9b4/1tIdY/8f6u9s4IjqeXxS7Z/uKKNzjjLBcCFlZ6Km2Yd0zzESII8cCDUfeM4ynqQZjYrYW",
-	"NlOV7VLaJKQ467F3OjbSVqVhrrkFf/pWwKtqkaPgLviNY62LIJvJqli4s/rZwnD8xjFY8uvAiSPmoLXS",
-	"Iam0aWddtsvVzyPOnFpkpkoyNI9QMyGMlWYN8ZQga57EdbXkOXNaeHzJoCjthq3R9JFKwsA5do2bZtdz",
-	"bge1qKzynCPI+0p9axpTJQkY86smkt4m/yj2dRyVj6bzIiDBv4dUcMlybkmMIoFugwulEy/KhjL6BmNN",
-	"gTuUVj5+7Fc84mMrnIhsTyusSHiOCqoq0TB2Np1U8qx59/aQfvfOC03eSuItSRkQSvGOeu0IiRA7d4RT",
-	"n8V22bdBRQOhHsdsE+IuRW0rZa85g2ZMQyJPVrULdZoVw3Ec47ngZsJQGi5zbtlSQJ6ihsfPF04Xe4uC",
-	"gbwWWskCpI0Z3CRQWmYzbtk1aCOUNHMNPCUtkmqxtCxpaK4xRZhVKmDy4C6Chm9Hx95NddJOdpnjpSqg",
-	"e6B7pj4FS5RcipXx9lnKjJBJV7AslMqBSyf9mwmCu++8p+MJC45v9mmIFrVPO9PfNutzrfkG/27tu9Da",
-	"NVLCqs/jNHBsAyAZt2i2aHtWlWyERpolNC6FNpZ5il1WOUr0lMyF5mS7rsvWrnvEElJUuQFvCJotJDG1",
-	"dJY1kgv6yl5TLHDLON2sMRKZAX0Nxpms4A9XoXFYCvx2xXWagzEhvG6JGkecfWR3wLt9oprkulKpRwf7",
-	"2flpn6ROcLp+NaskGSRXkO7TbbtjKq1B2nmX2o6nhYY5Q6zVWm57NHrwda1gd51vlfc077G+0t1Ot0Pp",
-	"BwitDsgpUqQdrdShtR14Hya//fR2N/9+dUeJ5pTVDqy2OW41zCjolpo7bRokWmWhEAPNOfHvL53Ty4TE",
-	"NVEyCsPUcunsTpo5rAxaT/oooHyDnx8ERb3pZvogUCrN6+jWVuQTDeUzCStOnk7qP5wxzv6qmj/Z6MF0",
-	"WpiYXTzC/2QPpsUYrfJ1pnJgKbqHoy+dnIcbshejWfR4SoYOt2ilR7Pov0fTD6+nZ4/ffpF+GLmH0Zs3",
-	"E3r64/jPH+rnL8YjaT5U5sP//o/5UJgP5kPxIRuPTh8y/uP4DyGR5AB7IkEPhgATDdyeKBTb4EU4qthB",
-	"16BDGX5JtiPam53XrakNN6VA6/SUvYp0QMLawf1rMDAgtU3DmAeCu4IkVQunDlR6MO8dKkT7hO0X8EsF",
-	"5lQr+InndJ6mpnGTRjxNIWULWCoNDHiSkWs0jsmPNYwzk3ENaIo4Z3rUIoXxhboGNh1TNGahbDZj6Kc6",
-	"s6VAQVLDYNcG7hPNR/INu6TG8/zHZTR7fUBW1yNu327D629qzXLlcgwedKiIzYwVCCubccmmMdqKhTKW",
-	"3X+YxQwmqwn709RM9kdjfpT5xsPTKhdkbOKk3ujrRARHRjHOSGyzhEtW8CtgCqfouitGJFfjS8bpI5yZ",
-	"BLjLuNwlYNpnvqPDMh1OOg7uh9IHEIDfM1JWkLLaQ2X0YW37SqfJwnqr5dktdL969Zz5mLbHgdheZtIN",
-	"UD16/LgDi4fT6cEUT1gAhNj8b8BzF0Tucw3ZrHssgWEzrZ27BUAv/EsOkItNGKvKEh8PxiX8XKEjPPNM",
-	"fKe8wyt1BRJ9NbH0aVI2KhHH0jq6rkXERBhTgUZZY8COJ+zrCjfKOCu1uhYpaKYqy1cQsxRWmqOwE4ZZ",
-	"XQF57lewMfPKoNUxd2lJCg+7R1rp259eGWYsMh/tZ8P4igtpbBtdWilFM+EWQpLOrbtLcv8fNoahdC2E",
-	"MUKuYlZSsIrfzI3lOcRMKuucOV3UrjnjSOyILBK7bQwSbJL56GOY8oW0WpkSmtTgPgZ91v3Y4xDnIHCH",
-	"nWyPCou4M6yojHV52mCU8go2c5Ge6GLgIKMqnfTcGjo5GY0l+gbG0rNUEoKCjVDuk3X9Q5D0vp9NC7L1",
-	"wgP9YicZHTtEdvzQA64fvdaw1GCy4ydtCCzsTsLNHeYcFOLblpAjoLhlix5aW8LobnObdoPyJkCwpxc3",
-	"9NZpqw2SLJC5pJ/nIK3uy95OBgGP0Pmgv14rw7qLTjpjJsG0BH5Q+zhza/OTZu4OnAwRR6mMuNPs3YGH",
-	"s9Z9APahFdhI4OQhQvhWLQL1ENZCUdoBNH0Cr4dihz6d+jE8FJFCUSqyreZXEF6TUkiu4mE+ME1ddXBy",
-	"jAmFggfiSccp+SZXLh60r6ZklxMzLtOcMspClpWNKYWWAXunFhT2NEzYDol5/MfRzdlKnfkf3xklJy/4",
-	"+nswddlFW5By/HZ+ynxA2O+JabCVlpAyl95L+pHVY7dCmfJd9sogT2fNUddcWMOWXtN/9eL71lOgZEQN",
-	"CjSBE6VTdCh8IsPnexVlP7iQl6xFcp0F3/RcA5CpswCFXOZileEhcDsorlGdImB4OB9elemJLBRykYk8",
-	"a8jELdf2WDTE9D9SfcOdxb4rj7hnCOSJqqQ1E0ZFZw5azrx0uR2L3l+iqjwl82wBrMkDOf8DR5NZN93V",
-	"GQueXEGo8OdVM7WQrDJUQTFjC5XbmJHD66pHcElwmF/mAOh7psCWkOcMpybsq9wGJfsiV8lVyA597vCO",
-	"hzcM8c0WkAmZoteJR0OgOJdI+Dy1EzJsxHOj3InRrpbMU9A4rLjSYArkW1yVTkQFK0jqvQIODWXON3j6",
-	"stIrGJob6TMo3IeFGpF2eD+4FQTJIcZzMDnIeuE9N1wW3LfKUzB27kGKFuvceewDqei9bnnN2odDVTWF",
-	"xmFxkLqou5cKNUk18mHPpoNs2ykjOYFlf8pUXf3TFpsRJzjiqTEVo4TzdT4gL5ms8rwuqFiodFMXoG7X",
-	"MAxESwMlNWkhpPN47hkmeREuyThFYR5rSNcVjv77wSrRTgHytl9quXNFAsaL54yAiWEsl8lAvsnFJYds",
-	"j+FoaRxZYQfcEffDIWjQ23qaeF9c4qXw2w8WTT948OAxVeqw0f3p/T+dTS/OpvdfXTyaTR/Opo/+MfZS",
-	"uEkl8JVqCnzuZ/jyy7SfOLifbeUNKMb//uHtmXu43z68qh9mOw+jNjnw59E/Prz+4uztzjfjD7+RlMTL",
-	"Uqn8x7V0gYKT+LrOvKNuu2dYJZdCCpNBykZepsSslkYIbRRHY1aVaGM6/WVQVyxdIBq3ENDBGwvmyGpu",
-	"nHKveP41YnmLhmmt2G8vuECQnhHYdzR80KwRKSQczWynxFDpGZzSVfQblgpz1ViZMQlTuAa9cdDt46iL",
-	"B2+uO8uq1ZbFhD2RbqzTo8aiJSokW2zm7ue1sBmTqt6aMz24ZSJlupISdygoM0HbXGfKAEu55fNUkKW2",
-	"UhIGrTcakwoNKD43A3YcnvuAHec3uy8Uuy+81mGRUIy2nn6o+vAl+DhoB8Q7R5m1IBUEe8mExL3kMFA6",
-	"eApnDJtVS5GHwh0vavrata7I8A3bSMsqz4erLx0665JpCeuWig1a0E3LiauwEZZZfgWeEIeiHw0U+mu2",
-	"M09o2Xnz7SWbIoQruVCVTLcaUYYh+BEkSBwpXWZchqz6bxANrFDXaCUhL4UB3JDxXuHgyShlI6I4CcQj",
-	"XX6nUO/4cNDHrVdTyV5x1zldFzMte4QF4l2dwPa05H9O2EsX2fLeCUqCJh7viqvqDoFaUo3qMnsikLjJ",
-	"UsQs0UXM2mTmmGZrk3NbgUVdHJIfbavKbbwnw/CksY6FcZt3RfJOKDoTOm6Si74SxHj3JXbenxcv72q3",
-	"aNtDiwc9UcpNqITnTfvBLs+2XEWmVQ0xn/sB47RBJdssyBVsTDjB0W2eOb5aZ7tDJlS41Wahj6796aCH",
-	"Cm4OjuyW+tx2kuCHEjX9PBvKMN82UYd1Urh2JJZW2+HzVvA5DB0s5++GWdCkR1wepes6YyzXpwZbfdHX",
-	"YT+g/rC3jAdJL+fQo5UGR7vyxBWeVhohjOfx6h+4dlKTDkl06H5qJsisLV13ppBLVfd/8oRO7XtSm/LN",
-	"ggtpuZCgcTOVzv0EZnZ+Xn80QTzexoNeaC6MBZTSoxQcJ1/c/3IynUwnF7PHj6cX4xl1g4KJWQFWi8TE",
-	"rO3heiNJsHuevof2j7Ra5WbCXgBPnSFErTZWMS43qALWmaKCBE11IzaDN7LexKU3EovKOkcJFaOmvjG3",
-	"WwmQmjfy5yeVzZQW//SFWn8hKLI31XT6IOl41/QD/OysM0MdTtbthcItVSosy9Vq8kY+RbvEbffnoTbb",
-	"n9mo7pAdT95IartMQBro4OZJyZMMzu5PpjsYWa/XE06vJ0qvzv1Yc/7ds6+e/vDyKY1pfdoWy+48Zc4p",
-	"VNLQdDSdXLgRCF9eimgWPZhMJw+c45gRxZ1nVBLwT3z2bZMOWULJZ2k08yUD/4y2+o/vT6d7eo9P6zn2",
-	"VQmhluNcXAMVvTz8+9+Hpmn21Wlebrkrmr1+G0emKqg6pS7bVgkYQyrJrRBHlq+Mq2NBWo7e4hznnqAH",
-	"gfO9f38QOBZu7HmZc7EFlkCb9xYfwo1lcOMSVkoyJ9c+Lkiea1WAzaAyLQcLmeQVeW1/VegeUezCvx0E",
-	"F3oHm2FSeuFe/0soida+A9ji6NH0wWfY3w/KknO1YaO6YgbtFpNVlp5TtZbjyV40fudlpBNSVUlCjVyg",
-	"VspO2A++UxPVFBX2V6WxGnjBnCQYRG4tYs9JKg4i+a9gqYGchEx7m8LrHbetGxXbH/6izggc80sFVGHm",
-	"RSnVrUTxkbB3Abrb2/h9cLK6Qb6drK1Nm06n046/dBGoyHr7K6l6u8i6ye0fZWx2WvYPl0K7qQMmyQ5R",
-	"Pq3LBZBt3IGOZpuH04u7sNmdpFlrOL1+e7sj7RstHjPnDLoGnC6hO5LeovOuKXf+Hsnk9rzTHVJWgQpC",
-	"5LGZL5RccoG+D7VUu85A5M2VixgJzZY8z8mlGfmqLCIwnsdo7lzDmWsty7hMz9RyGbNfKqggHU+8szVr",
-	"qxSRu8VKKg3phPHKqhmTqCdyZ4T0GfQl2L80LTVbLBqCfvvJ+daFKI7oKTb/F5VuTqL3E6rKt/2OfhN1",
-	"7Hqr3+5NeRT85juQK5tFs0eeleu/Lw4FFryN7ycLs03/9pfbT6jhdt3K26Dt3rtdoTbHl9Y3EtaXJnwG",
-	"vn44fXja9xcPTvz+0W9AznyjNJVQ9sDeXFfRu0mAdJ2r9KDAoSKOnTCS4b7G0oulnjN5hHTqVoZ78bTD",
-	"+0/bhqjfA/O7kNFdus0+Dvf79f/D/5+N/6eP/w3kxffqunv3jI839JBWN2CgF9D0fdccfrK4aNvqglY7",
-	"+g7f1O3yH9GQ/STdfIM9fIEAgiuYcSMmn55+j8W/31enE8RtsEVmfcjbOCqVCaDsSZo6cN1dDh9ERd0R",
-	"dpSQu/i4a4fQWTfo/BtaLsdSlgMR4z7rsgAJ3GbbpkmpcpFsUA8IGVPmxbfvsqeuUZAtNkxYA/kySJQB",
-	"2XL+XqS3ziPKwRWg9gn2a/q9ptkt4yNwsyJVbg7fq7itt3c98IehZDElLn+D9HMsft0JGJdbwuMwmtpU",
-	"zKAK+NaVioRwsx178aW0u/dc3r3adyg0U1fvDqJ+YFynpPTQ8N91bOpAaGpg0qTShir9TmGpX2ML1DVP",
-	"R1kC36pFKGNK/QJ+5weTdrTgUVYCK/mKGoxxyO843PVjm1OP2VLkFrRLxNP5OKoFJOmurPBSISgrzqky",
-	"mjAZNEGe42svMz6DL6jyFPTcZlzerQ142w8MVpL2U9wH5NVO02pdq+y3+Tm8xT6MCGPpEfXY/sNj2ONv",
-	"as0KLjdsDRpctfxn0qC/S9/O2TkspVJR3bQ6GIo+a9fg3+qToCe3lyld48IwV76g95+SLbdSV7yAuq+I",
-	"XFm3wZhMyNTQJQ4bxv0NniPJtVZrd6Mmava42/oRu2bkcczghic233RufmB2rS7Zm8g3blAhgM2EXL2J",
-	"qAyJElsI2yShIhcEqJLgb2vos8kOp7dWy5GmSoD1A1Vj2+sebE0u+M0z97LNOtU/HHCLRbCS9+1O37je",
-	"zHUlwzePfNT99ToHT2wbrG/SPiUJd5qsr+v1j7DL4l9NL3FkVcgbOXP9Z+6GlHdqQW2JbSOUbwCq6wF7",
-	"3ULuFrkRZ4kuJugTzP3X79RiHLu6XMcqM3Lwul1YCa+M49l+85Hvhuu3HzWlz0/qq0e3bmA5LTJ7+9l1",
-	"4l6Kp3rjE+8LOPmCgYK7qwSCFf8OSUcp7XqezqB4gO931Th1QfgZfPMSNccZVk/2H6W+x+1ulQ41LhIg",
-	"3ZUgztBmI7rnged5V+W7jhGUc+PTNX0dURkqtPiW7i36DJGUj5e/IL8unLJ4pxa/ybjeJ3LVJJ3Y3ZFN",
-	"Ve++pZ1YMxPGKn/FybGUcrxh+MmI5pO7gEcr+JCWuf2X0XUn9eaQ9J/U278u9eauOXN48Wacu225ou74",
-	"mNXXA7jbv44S220P6pCs9unaT0iC+xPCbocft3D0KWnDnVQzxL1/G4LKH3x6oQPCupf21q2gr2tZ1BZF",
-	"z87P+7Xm5M74CbaN6e/ENUj6Vwc08FTgI6HVF602TWFX1QIddHrXVr5eMn9pvnKF4ZNWEPoqyN0wMRlU",
-	"sAWD7tmbyxvc6alOK1VCrvasZuqGhj2X09G/JtImbdiof/fq+JLK4F0Je1vr3lnEJwh2F/GVYa4ds7k6",
-	"0HfTtzCs6/nDC126kjvHMX7FXm56d91enR5aTQ6sbtK62N+tZvacy9XxhWBH1wnFXvrS8SiO1e1CGpj+",
-	"slnfBM7lBcHt29v/CwAA//8=",
+	"7H3pkts21uiroHinytKErVZ7mVzLP6Y8iTPj3Cwu21OZmnZfBSKPRKRJgAHAlhW7H+u+wH2yr84BuEmg",
+	"lradpWb+JGyR2M6+wu+iRBWlkiCtiWbvopJrXoAFTX99CSXIFGSy+Y4XgL8IGc2iktssiiNJv7n/xZGG",
+	"nyuhIY1mVlcQRybJoOA4BmRVRLPLKNFFFEciBWmF3URxlAqeq9UyV+sojha5WtA0qTDRVRzZTYmzG6uF",
+	"XEW3t3H0Fa9y+/xLnDIFk2hRWqFwP0/ZEl/dM0ykMeOG8TSljxmXZg0aUibsBNfe3b1I9+695NaCxmH/",
+	"9/Lp2b/52S/Ts8eT+ezs6t1FfHH/f9/+KQpt9Wu1CG5UMlXZhXrLflIL2i4bcfbPb55/OaZ958LYr9XC",
+	"MKUZZz9XUEHK1lpY+I1OcoszmlJJA0QQL7Ra5FDgY6KkBWnxkZdlLhKOhzwv3Ref/WTwxO86G/iThmU0",
+	"i/7XeUtx5+6tOa/npRV3YPbyqy/Y44ePPmd+8gnB2I/FqZ++eP5Pw1dEoTxNBQ7l+QutStBW4NaXPDew",
+	"PfXrDNgXL7+9Z1jKRb5hT188ZxXOg7gQluXcWKahVNoS4NnoFc/BLJVOYPyE8YUBaVklrcjxbcYNoqbs",
+	"LPsu4naXDH7IQDKb1UhlCdd6I+QKfysY11rcQIpTLZUucIIo5RbOrCBG28JRHOWiELRK87mQ9i8P20+F",
+	"tLACHRE2Cy4kDjzu+8ogLR3x6W2X9i7duHpr3WVjhEjL3mrxEyQWV3papcI+k1ZviFr7QEwc5N7tHp4n",
+	"VungmxQsF7kZpgnHITsb0cDNwGIaTJXb4CvL9QoGXgknO4/B5hYY/UfukHENh2a1ZkchgH7x8ttXltvK",
+	"HOSKLWCXYl7V3LSPaRuuu42jayHTXUJPa/0hwEwSXUzws8nBU9NkoSO1+ujIk/W3870E1mxpc88wrdZM",
+	"SHZ+c3FuaELGZdrlTKsYZwsN/Bo0CmWQaamEtCzJuFxBgN0TK25gXn8X5H0NTMKaJTzPDVspnKRWkaUW",
+	"BdeoGw0kSqb4fBUHqR6XIbVndhf5Uos8d0rRMPxWrphCkSNMBwBMqjUuXggpClx/GpIAvLLZ7grqOiYl",
+	"VdlsvuQiRz2ViRwIeJ0lNCwrA4ZlKk9zIeGeYYkGMgF4bthIWOPEbKPfECxsjUqcPZxejJ84/WfYmguL",
+	"yMIFnBKNmYQb0CwFnnaBqK4jt22/syAEPVJ3T4ZKwb+8ZxiSBdSAagyZXDnxpkpAbsx4vjyj5z0rzQuV",
+	"wu5yvLKKQElaJWU4Df7p1mCLDeMSf9TcKs1G9WTqBrQWKTDDN4atM0WUu8424+5GcfJ2m37b+/ZYT3uI",
+	"9b+vv7uNI6Lj+UWxe7YviMI9zgjLhZCVhZ5qG9Y9w0yEOHIs0HDkPbL6NBgTs7Wwmapsl9ImIcVZj73T",
+	"sZG2Kg1zzS3407cCXlWLHAV3wd861roIspmsioU7q58tDMevHIMlHwZOHDEHrZUOSaVNO+uyXa5+HnHm",
+	"1CIzVZKheYSaCWGsNGuIpwRZ8ySuqyXPmdPC4ycMitJu2BpNH6kkDJxj17hpdj3ndlCLyirPOYK8r9S3",
+	"pjFVkoAxHzSR9I7QR3Fq4qh8NJ0XAQn+LaSCS5ZzS2IUCXQbXCideFE2lNE3GGsK3KG08vFjv+IRH1vh",
+	"RGR7WmFFwnNUUFWJhrGz6aSSZ827q0P63XuMNHkribckZUAoxTvqtSMkQuzcEU59Fttl3wYVDYR6HLNN",
+	"iLsUta2UveYMmjENiTxd1S7UaVYMx3GM54KbCUNpuMy5ZUsBeYoaHj9fOF3sLQoG8kZoJQuQNmbwNoHS",
+	"Mptxy25AG6GkmWvgKWmRVIulZUlDc40pwqxSAZMHdxE0fDs69m6qk3ayyxyvVAHdA90z9SlYouRSrIy3",
+	"z1JmhEy6gmWhVA5cOunfTBDcfec9HU9YcHyzT0O0qH3Wmf62WZ9rzTf4d2vfhdaukRJWfR6ngWMbAMm4",
+	"RbNF27OqZCM00iyhcSm0scxT7LLKUaKnZC40J9t1XbZ23SOWkKLKDXhD0Gwhiamls6yRXNBX9ppigVvG",
+	"6WaNkcgM6BswzmQFf7gKjcNS4LcrrtMcjAnhdUvUOOLsI7sD3u0T1STXlUo9OtjPzs/6JHWC0/XBrJJk",
+	"kFxDuk+37Y6ptAZp511qO54WGuYMsVZrue3R6MHXtYLddb5V3tO8x/pKdzvdDqUfILQ6CqpIkXa0UofW",
+	"duB9mPz209vd/PvVHSWaU1Y7sNrmuNUwo6Bbau60aZBolYVCDDTnxL9/4pxeJiSuiZJRGKaWS2d30sxh",
+	"ZdB60kcBhaLLB0FRb7qZPgiUSvM6urUd1kazSsKKk6eT+g9njLO/q+ZPNnownRYmZheP8D/Zg2kxRqt8",
+	"nakcWIru4ehzJ+fhLdmL0Sx6PCVDpw0Jj6bvL6dnj68+S9+P3MPozZsJPf15/Nf39fNn45E07yvz/v//",
+	"P/O+MO/N++J9Nh6dPmT85/GfQiLJAfZEgh4MASYauD1RKLbBi3BUsYOuQYcy/JJsR7Q3O69bUxvelgKt",
+	"01P2KtIBCWsH96/BwIDUNg1jHgjuUqahA6cOVHow7x0qRPuE7ZfwcwXmVCvY53zQ6TeNmzTiaQopW8BS",
+	"aWDAk4xco3FMfqxhnJmMa0BTxDnToxYpjC/UDbDpmKIxC2WzGUM/1ZktBQqSGga7NnCfaD6Sb9glNZ7n",
+	"3y+j2eUBWV2PuL3ahtc/1JrlyuUYPOhQEZsZKxBWNuOSTWO0FQtlLLv/MIsZTFYT9pepmeyPxnwv842H",
+	"p1UuyNjESb3R14kIjoxinJHYZgmXrODXwBRO0XVXjEiux08Yp49wZhLgLuNyl4Bpn/mODst0OOk4uB9K",
+	"H0AAfs9JWUHKag+V0Ye17SudJgvrrZZnt9D9+vUL5mPaHgdie5lJN0D16PHjDiweTqcHUzxhARBi838A",
+	"z10Quc81ZLPusQSGzbR27hYAvfAvOUAuNmGsKkt8PBiX8HOFjvDcM/Gd8g6v1TVI9NXE0qdJ2ahEHEvr",
+	"6LoWERNhTAUaZY0BO56wLyvcKOOs1OpGpKCZqixfQcxSWGmOwk4YZnUF5Llfw8bMK4NWx9ylJSk87B5p",
+	"pa9/eG2Ysch8tJ8N4ysupLFtdGmlFM2EWwhJOrfuLsn9H9gYhtK1EMYIuYpZScEq/nZuLM8hZlJZ58zp",
+	"onbNGUdiR2SR2G1jkGCTzEcfw5QvpNXKlNCkBvcx6PPuxx6HOAeBO+xke1RYxJ1hRWWsy9MGo5TXsJmL",
+	"9EQXAwcZVemk59bQycloLNE3MJaepZIQFGyEcp+s6x+CpPf9bFqQrRce6Bc7yejYIbLjhx5w/ei1hqUG",
+	"kx0/aUNgYXcS3t5hzkEhvm0JOQKKW7boobUljO42t2k3KG8CBHt6cUNvnbbaIMkCmUv6eQ7S6r7s7WQQ",
+	"8AidD/rrtTKsu+ikM2YSTEvgB7WPM7c2P2nm7sDJEHGUyog7zd4deDhr3QdgH1qBjQROHiKEr9UiUA9h",
+	"LRSlHUDTJ/B6KHbo06kfw0MRKRSlIttqfg3hNSmF5Coe5gPT1FUHJ8eYUCh4IJ50nJJvcuXiQftqSnY5",
+	"MeMyzSmjLGRZWar2QmX3k1pQ2NP4uq4+/uPo7dlKnfkffzJKTl7y9bdg6rKLtiDl+O38kPmAsN8T02Ar",
+	"LSFlLr2X9COrx26FMuW77JVBns6ao665sIYtvab/4uW3radAyYgaFGgCJ0qn6FD4RIbP9yrKfnAhn7AW",
+	"yXUWfNNzDUCmzgIUcpmLVYaHwO2guEZ1ioDh4Xx4VaYnslDIRSbyrCETt1zbY9EQ039P9Q13FvuuPOKe",
+	"IZAnqpLWTBgVnTloOfPS5XYsen+JqvKUzLMFsCYP5PwPHE1m3XRXZyx4cg2hwp/XzdRCsspQBcWMLVRu",
+	"Y0YOr6sewSXBYX6ZA6DvmQJbQp4znJqwr3IblOyLXCXXITv0hcM7Ht4wxDdbQCZkil4nHg2B4lwi4fPU",
+	"TsiwEc+NcidGu1oyT0HjsOJKgykQKt+kE1HBCpJ6r4BDQ5nzDZ6+rPQKhuZG+gwK92GhRqQd3g9uBUFy",
+	"iPEcTA6yXnjPDZcF963yFIyde5CixTp3HvtAKnqvW16z9uFQVU2hcVgcpC7q7qVCTVKNfNiz6SDbdspI",
+	"TmDZHzJVV/+0xWbECY54akzFKOF8nQ/IJ0xWeV4XVCxUuqkLULdrGAaipYGSmrQQ0nk89wyTvAiXZJyi",
+	"MI81pOsKR//9YJVopwB52y+13LkiAePFc0bAxDCWy2Qg3+TikkO2x3C0NI6ssAPuiPvhEDTobT1NvC8u",
+	"8Ur47QeLph88ePCYKnXY6P70/l/Ophdn0/uvLx7Npg9n00f/Hnsp3KQS+Eo1BT73M3z5edpPHNzPtvIG",
+	"FON/9/D2bDS9vDh7fPX+4nJ6dv9q3Px9eXH/ij56/+ByenE1fj3C/7lf7l9Ozx5cjWeX07NH7qfO46jN",
+	"IPx19O/3l5+dXe0dOn7/O8lhvCqVyr9fSxdZOEkQ1Kl6VIb3DKvkUkhhMkjZyAuhmNXiC9GD8mvMqhKN",
+	"UqfwDCqXpYtc4xYCSntjwRxZ/o1T7pXnHyLHt4ie1or99oILBBkAgX1HSwntIJFCwtEud1oPtaTBKV0L",
+	"gGGpMNeNWRqT9IUb0BsH3T6Ounjw9r1v92jUazFhT6Ub6xSvsWi6CskWm7n7eS1sxqSqt+ZsFW6ZSJmu",
+	"pMQdCkpl0DbXmTLAUm75PBVk2q2UhEFzj8akQgPK282A4YfnPmD4+c3ui93ui8d1WCQU1K2nHypXfAU+",
+	"cNoB8c5RZi1IBcFeMiFxLzkM1BqewhnDdthS5KH4yMuavnbNMbKUw0bVssrz4XJNh866xlrCuqVigyZ3",
+	"06PiSnKEZZZfgyfEoXBJA4X+mu3ME1p23nz7hE0RwpVcqEqmW50rwxD8CBIkjpQuMy5DbsBXiAZWqBs0",
+	"q5CXwgBuyHivcPBklLIRUZwE4pEuv1NseHw4SuTWq6lkr7jrnK6LmZY9wgLxrl5je1pyWCfslQuFeXcG",
+	"JUETwHfVWHVLQS2pRnVdPhFI3KQ1YpboImZt9nNMs7XZvK1IpC4OyY+2t+U23pOSeNqY08K4zbuqeicU",
+	"nc0dN9lIXzpivL8TO3exbdgzQZcuHnRdKZmhEp43/Qq7PNtyFdliNcR8sgiM0waVbNMm17Ax4YxIt9vm",
+	"+PKe7ZaaUKVXm7Y+uliogx6q0Dk4slsbdNvJmh/K7PQTcyjDfJ9FHQdK4caRWFptx9tbwecwdLD+vxuX",
+	"QR8AcXmUruuMsVyfGp31VWKHHYf6w94yHiS9JEWPVhoc7coTV6laaYQwnserf+DaSU06JNGh+6mZILO2",
+	"dO2cQi5V3TDKEzq171ht6j0LLqTlQoLGzVQ69xOY2fl5/dEE8XgbD7qtuTAWUEqPUnCcfHH/88l0Mp1c",
+	"zB4/nl6MZ9Q+CiZmBVgtEhOztunrjSTB7nn6Hto/0mqVmwl7CTx1hhD15ljFuNygClhniioYNBWa2Aze",
+	"yHoTT7yRWFTWeVaoGDU1mrndSoDUvJE/Pq1sprT4xVd2/Y2gyN5U0+mDpOOO0w/wo7PODLVEWbcXis9U",
+	"qbAsV6vJG/kM7RK33R+H+nJ/ZKO6pXY8eSOpTzMBaaCDm6clTzI4uz+Z7mBkvV5POL2eKL0692PN+TfP",
+	"v3j23atnNKZ1glssu/OUOafYSkPT0XRy4UYgfHkpoln0YDKdPHCeZkYUd55RDcEv+Oz7LB2yhJLP02jm",
+	"awx+ibYalu9Pp3ualU9rUvZlDKEe5VzcAFXJPPzXv4amafbV6XZuuSuaXV7FkakKKmep67xVAsaQSnIr",
+	"xJHlK+MKX5CWoyuc49wT9CBwvvXvDwLHwlt7XuZcbIEl0Be+xYfw1jJ46zJcSjIn1z4uSF5oVYDNoDIt",
+	"BwuZ5BV5bX9X6B5RsMO/HQQXegebYVJ66V7/JpREa98BbHH0aPrgV9jfd8qSc7Vho7rEBu0Wk1WWnlO1",
+	"luPJXjR+42WkE1JVSUKNXKBWyk7Yd761E9UUdQJUpbEaeMGcJBhEbi1iz0kqDiL572Cp45yETHvnxeWO",
+	"29YNo+2PlzX3MvxcAZWkeVFKhS5RfCTsXUTv9jZ+F5ys7qhvJ2uL2abT6bTjL10ESriuPpCqt6uym2KA",
+	"o4zNTo//4dppN3XAJNkhymd1fQGyjTvQ0WzzcHpxFza7kzRrDafLq9sdad9o8Zg5Z9B17HQJ3ZH0Fp13",
+	"Tbnzd0gmt+eddpKyCpQcIo/NfGXlkgv0fagH27USIm+uXMRIaLbkeU4uzciXcRGB8TxGc+cGzlwvWsZl",
+	"eqaWy9hfWzKeeGdr1pY1IneLlVQa0gnjlVUzJlFP5M4I6TPoK7B/a3pwtlg0BP32k/Ota2sc0VMw/28q",
+	"3ZxE7yeUoW/7Hf2u69g1Y1/tzZEU/O03IFc2i2aPPCvXf18cCix4G99PFmab/u0wt59Qw+26lbdB2713",
+	"HUNtji+t7zysb1n4Ffj64fThad9fPDjx+0e/AznzldJUc9kDe3O/Re/qAdJ1rjSEAoeKOHbCSIb7okwv",
+	"lnrO5BHSqVtK7sXTDu8/azuo/gjM70JGd2lP+zjc79f/L///avw/ffwfIC++VTfdy2p8vKGHtLpjA72A",
+	"plG85vCTxUXbhxe02tF3+Krur/+Ihuwnaf8bbPoLBBBchY0bMfn09Hss/v2+Oq0jboMtMutD3sZRqUwA",
+	"ZU/9XXzR3eXwQVTULWRHCbmLj7t2CJ11R89/oOVyLGU5EDHusy4LkMBttm2alCoXyQb1gJAxZV58vy97",
+	"5joL2WLDhDWQL4NEGZAt5+9Eeus8ohxcxWqfYL+k32uaPc34qK+oDPjZD0MpYUpP/g6p5FgsuhMwLrdE",
+	"xGFktAmXQUH/tSsI2cJAMMLiK2x37xy9exHwUACmLuodjI0OjOtUmh4a/oeOQB0IQA1MmlTaUAHgMGA+",
+	"buiqrmw6St9/rRahvCi1EfidH0zN0YJH2QKs5CvqO8Yhf+Cg1vdt5jxmS5Fb0C7dTufjKPyRpLuywkuF",
+	"oKw4p4JpwmTQ0HiBr73M+BU8PpWnoOc24/Ju3cHb3l6wwLSfyD4gr3Z6WesSZr/NX8Mn7MOIMJYeUabt",
+	"PzyGPf6h1qzgcsPWoMEV0f9KGvQP6cE5a4alVBCqmw4IQzFm7fr+W30S9Nf2MqXrZxjmypf0/lOy5VaC",
+	"ihdQtxuRw+o2GJOhmNLN2osN4/5iz5HkWqu1u2gTNXvc7QiJXY/yOGbwlic233QuhGB2rZ6wN5Hv56B0",
+	"v82EXL2JqNiI0lcI2yShUhYEqJLgL3Hos8kOp7dWy5GmSoD1A7Vh2+se7Fgu+Nvn7mWbW6p/OOD8imC9",
+	"7tVOO7nezHUlwxeSfNT99RoKT+wmrC/YPiXVdpqsr8v4j7DL4g+mlziyKuSNnLm2NHdxir+hvtMf5fuC",
+	"6qq/XhORu1xuxFmiiwn6BHP/9U9qMY5d9a1jlRm5cd3mrIRXxvFsvyfJN8n1u5KaAuen9Y2kWxeznBZ/",
+	"vf3VdeJeiqeq4hOvETj53oGCuxsGgnX9DklHKe16ns6geIDvd9U49Tr4GXxPE/XMGVZP9l+lvsftbpUO",
+	"9TMSIN1NIc7QZiO6/oHneVflu74QlHPj0zV9HTcZKqf4mq4zOi1e4v6djA927Q76buHkw09q8buM0H0i",
+	"d0zSid312FS/7rvZif0yYazyt5scSw3HG38fRBif3JU7WlGHtMXtb0a7nUSZQ8R/E2W/XaLM3WLm8OLN",
+	"MXeZckXN7zGru//d5V5Hid+2xXRI5vrk6ickwf3pW7fDj1vm+Yy02k5iGOLeP/1AxQo+GdABYd0qe+tW",
+	"0De1vGlLmGfn5/3KcBIzfoJto/gbcQOS/lEBDTwV+Eho9SWmTQvXdbVAR5vetXWqT5i/E1+5Mu5JG/D0",
+	"NYu74V4yjGALBt2zN3czuNNTVVWqhFztWc3U7Qd77p6jfyykTbGwUf9q1fETKlp3BedtZXpnER/o313E",
+	"13G55snmZkDfLN/CsK6+Dy/0xBXIOY7xK/Yyybvr9qrq0PpxYHWT1qX5bjWz51yu6i4EO7otKPbSl45H",
+	"8ahuz9DA9E+a9U3gXF4Q3F7d/k8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -4,6 +4,7 @@ package adminclient
 
 // DeleteFaultParams is parameters of deleteFault operation.
 type DeleteFaultParams struct {
+	// A fault's id, as addFault answered it.
 	ID string
 }
 
@@ -16,6 +17,7 @@ type GetAuditParams struct {
 
 // GetJobParams is parameters of getJob operation.
 type GetJobParams struct {
+	// An outbox job's id (a ULID), as listJobs or a queued write answered it.
 	ID string
 }
 
@@ -32,6 +34,7 @@ type ListJobsParams struct {
 
 // ReplayJobParams is parameters of replayJob operation.
 type ReplayJobParams struct {
+	// An outbox job's id (a ULID), as listJobs or a queued write answered it.
 	ID string
 }
 
