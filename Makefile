@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: dev test test-short test-stress build generate lint vet fmt bench docker
+.PHONY: dev test test-short test-stress fuzz build generate lint vet fmt bench docker
 
 dev: ## run the sidecar in dev mode (simulated upstreams)
 	$(GO) run ./cmd/holdline serve --dev
@@ -17,11 +17,15 @@ test-short: ## skip the slow end-to-end tests
 test-stress: ## the timing-sensitive packages with -race -count=20 while every core spins (COUNT=N to change)
 	scripts/stress
 
+fuzz: ## the spec property test, long: COUNT requests of each kind per operation (default 500), SEED (default: the clock; the test logs it)
+	HOLDLINE_PROPERTY_COUNT=$(or $(COUNT),500) HOLDLINE_PROPERTY_SEED=$(or $(SEED),$(shell date +%s)) \
+		$(GO) test -count=1 -v -timeout 30m -run TestPropertySpec ./internal/contract/
+
 build: ## a static binary in ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/holdline ./cmd/holdline
 
-generate: ## regenerate the servers from openapi/*.yaml
-	$(GO) generate ./gateway/...
+generate: ## regenerate the servers and clients from openapi/*.yaml
+	$(GO) generate ./gateway/... ./internal/contract/
 
 lint: ## lint openapi/*.yaml with redocly (recommended) and spectral (spectral:oas); installs the pinned tools with npm on first use
 	scripts/lint

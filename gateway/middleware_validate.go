@@ -145,9 +145,10 @@ func orBody(field string) string {
 // exactlyOne names the field for a failed "exactly one of" (oneOf)
 // or "at least one of" (anyOf) rule whose alternatives each only require
 // one property (detect-intent's text, event or dtmf; a replay's state or
-// ids). With none present it names the first alternative; with several
-// under oneOf, the second one present, as the flows do. It returns nil for
-// any other oneOf or anyOf.
+// ids); an alternative may also state its property's schema. With none
+// present it names the first alternative; with several under oneOf, the
+// second one present, as the flows do; with one present that breaks its
+// schema, that one. It returns nil for any other oneOf or anyOf.
 func exactlyOne(se *openapi3.SchemaError, at string) *holdline.Error {
 	obj, ok := se.Value.(map[string]any)
 	if !ok || se.Schema == nil {
@@ -158,14 +159,19 @@ func exactlyOne(se *openapi3.SchemaError, at string) *holdline.Error {
 		alts, rule = se.Schema.AnyOf, "one"
 	}
 	var names, present []string
+	var presentAlt *openapi3.Schema
 	for _, alt := range alts {
-		if alt.Value == nil || len(alt.Value.Required) != 1 || len(alt.Value.Properties) > 0 {
+		if alt.Value == nil || len(alt.Value.Required) != 1 || len(alt.Value.Properties) > 1 {
 			return nil
 		}
 		name := alt.Value.Required[0]
+		if len(alt.Value.Properties) == 1 && alt.Value.Properties[name] == nil {
+			return nil
+		}
 		names = append(names, name)
 		if _, ok := obj[name]; ok {
 			present = append(present, name)
+			presentAlt = alt.Value
 		}
 	}
 	if len(names) == 0 {
@@ -184,6 +190,17 @@ func exactlyOne(se *openapi3.SchemaError, at string) *holdline.Error {
 		return holdline.Errorf(holdline.EINVALID, prefix+names[0], "%s of %s is required", rule, list)
 	case len(present) > 1 && se.SchemaField == "oneOf":
 		return holdline.Errorf(holdline.EINVALID, prefix+present[1], "exactly one of %s may be set, not %s and %s", list, present[0], present[1])
+	case len(present) == 1 && presentAlt.Properties[present[0]] != nil:
+		// The one alternative given breaks its own property's schema
+		// (an empty text, a bad dtmf): name it.
+		name := present[0]
+		if err := presentAlt.Properties[name].Value.VisitJSON(obj[name]); err != nil {
+			detail := err.Error()
+			if pe, ok := errors.AsType[*openapi3.SchemaError](err); ok {
+				detail = pe.Reason
+			}
+			return holdline.Errorf(holdline.EINVALID, prefix+name, "%s: %s", name, detail)
+		}
 	}
 	return nil
 }

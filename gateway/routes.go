@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -111,6 +112,13 @@ func (s *Server) common(r chi.Router, listener string, m *httpMetrics) {
 // requestError answers errors the generated code finds while binding a
 // request (a bad path parameter, undecodable JSON).
 func (s *Server) requestError(w http.ResponseWriter, r *http.Request, err error) {
+	// A path parameter the validator let through (kin-openapi takes an
+	// empty one, outbox//replay, as absent) is the caller's bad input.
+	if pe, ok := errors.AsType[*api.InvalidParamFormatError](err); ok {
+		err = holdline.Errorf(holdline.EINVALID, pe.ParamName, "parameter %q: %s", pe.ParamName, firstLine(pe.Err.Error()))
+	} else if pe, ok := errors.AsType[*adminapi.InvalidParamFormatError](err); ok {
+		err = holdline.Errorf(holdline.EINVALID, pe.ParamName, "parameter %q: %s", pe.ParamName, firstLine(pe.Err.Error()))
+	}
 	if problemFor(err).Status == http.StatusInternalServerError {
 		err = holdline.Wrap(holdline.EMALFORMED, "", "the request could not be read: "+firstLine(err.Error()), err)
 	}

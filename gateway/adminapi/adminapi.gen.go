@@ -671,6 +671,30 @@ func (e ReplayJobsJSONBodyTo) Valid() bool {
 	}
 }
 
+// Defines values for ReplayJobsJSONBody0State.
+const (
+	ReplayJobsJSONBody0StateDead    ReplayJobsJSONBody0State = "dead"
+	ReplayJobsJSONBody0StateDone    ReplayJobsJSONBody0State = "done"
+	ReplayJobsJSONBody0StateHeld    ReplayJobsJSONBody0State = "held"
+	ReplayJobsJSONBody0StatePending ReplayJobsJSONBody0State = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ReplayJobsJSONBody0State enum.
+func (e ReplayJobsJSONBody0State) Valid() bool {
+	switch e {
+	case ReplayJobsJSONBody0StateDead:
+		return true
+	case ReplayJobsJSONBody0StateDone:
+		return true
+	case ReplayJobsJSONBody0StateHeld:
+		return true
+	case ReplayJobsJSONBody0StatePending:
+		return true
+	default:
+		return false
+	}
+}
+
 // APIUsage The CRM's daily API usage as it last reported it (Salesforce); absent until it has.
 type APIUsage struct {
 	// At When the answer carrying them arrived.
@@ -1138,6 +1162,12 @@ type VendorStatusKind string
 // DependencyName defines model for DependencyName.
 type DependencyName string
 
+// FaultID defines model for FaultID.
+type FaultID = string
+
+// JobID defines model for JobID.
+type JobID = string
+
 // GetAuditParams defines parameters for GetAudit.
 type GetAuditParams struct {
 	// Since RFC 3339 time, or a duration ago such as 2h.
@@ -1224,10 +1254,17 @@ type ReplayJobsJSONBodyState string
 type ReplayJobsJSONBodyTo string
 
 // ReplayJobsJSONBody0 defines parameters for ReplayJobs.
-type ReplayJobsJSONBody0 = interface{}
+type ReplayJobsJSONBody0 struct {
+	State ReplayJobsJSONBody0State `json:"state"`
+}
+
+// ReplayJobsJSONBody0State defines parameters for ReplayJobs.
+type ReplayJobsJSONBody0State string
 
 // ReplayJobsJSONBody1 defines parameters for ReplayJobs.
-type ReplayJobsJSONBody1 = interface{}
+type ReplayJobsJSONBody1 struct {
+	Ids []string `json:"ids"`
+}
 
 // ReplayJobJSONBody defines parameters for ReplayJob.
 type ReplayJobJSONBody struct {
@@ -1488,7 +1525,7 @@ type ServerInterface interface {
 	AddFault(w http.ResponseWriter, r *http.Request)
 	// DeleteFault Remove an injected fault.
 	// (DELETE /v1/admin/faults/{id})
-	DeleteFault(w http.ResponseWriter, r *http.Request, id string)
+	DeleteFault(w http.ResponseWriter, r *http.Request, id FaultID)
 	// ListJobs Outbox jobs, filtered, a page at a time.
 	// (GET /v1/admin/outbox)
 	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
@@ -1500,10 +1537,10 @@ type ServerInterface interface {
 	ReplayJobs(w http.ResponseWriter, r *http.Request)
 	// GetJob One job, with its payload and history.
 	// (GET /v1/admin/outbox/{id})
-	GetJob(w http.ResponseWriter, r *http.Request, id string)
+	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
 	// ReplayJob Make one job pending and due now, attempts reset. Audited.
 	// (POST /v1/admin/outbox/{id}/replay)
-	ReplayJob(w http.ResponseWriter, r *http.Request, id string)
+	ReplayJob(w http.ResponseWriter, r *http.Request, id JobID)
 	// GetStatus Every dependency's state, the outbox, open drills.
 	// (GET /v1/status)
 	GetStatus(w http.ResponseWriter, r *http.Request)
@@ -1563,7 +1600,7 @@ func (_ Unimplemented) AddFault(w http.ResponseWriter, r *http.Request) {
 
 // DeleteFault Remove an injected fault.
 // (DELETE /v1/admin/faults/{id})
-func (_ Unimplemented) DeleteFault(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) DeleteFault(w http.ResponseWriter, r *http.Request, id FaultID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1587,13 +1624,13 @@ func (_ Unimplemented) ReplayJobs(w http.ResponseWriter, r *http.Request) {
 
 // GetJob One job, with its payload and history.
 // (GET /v1/admin/outbox/{id})
-func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
 // ReplayJob Make one job pending and due now, attempts reset. Audited.
 // (POST /v1/admin/outbox/{id}/replay)
-func (_ Unimplemented) ReplayJob(w http.ResponseWriter, r *http.Request, id string) {
+func (_ Unimplemented) ReplayJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1787,7 +1824,7 @@ func (siw *ServerInterfaceWrapper) DeleteFault(w http.ResponseWriter, r *http.Re
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id FaultID
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
@@ -1939,7 +1976,7 @@ func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id JobID
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
@@ -1965,7 +2002,7 @@ func (siw *ServerInterfaceWrapper) ReplayJob(w http.ResponseWriter, r *http.Requ
 	_ = err
 
 	// ------------- Path parameter "id" -------------
-	var id string
+	var id JobID
 
 	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
@@ -2735,7 +2772,7 @@ func (response AddFault415ApplicationProblemPlusJSONResponse) VisitAddFaultRespo
 }
 
 type DeleteFaultRequestObject struct {
-	Id string `json:"id"`
+	Id FaultID `json:"id"`
 }
 
 type DeleteFaultResponseObject interface {
@@ -3060,7 +3097,7 @@ func (response ReplayJobs503ApplicationProblemPlusJSONResponse) VisitReplayJobsR
 }
 
 type GetJobRequestObject struct {
-	Id string `json:"id"`
+	Id JobID `json:"id"`
 }
 
 type GetJobResponseObject interface {
@@ -3140,7 +3177,7 @@ func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(
 }
 
 type ReplayJobRequestObject struct {
-	Id   string `json:"id"`
+	Id   JobID `json:"id"`
 	Body *ReplayJobJSONRequestBody
 }
 
@@ -3608,7 +3645,7 @@ func (sh *strictHandler) AddFault(w http.ResponseWriter, r *http.Request) {
 }
 
 // DeleteFault operation middleware
-func (sh *strictHandler) DeleteFault(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) DeleteFault(w http.ResponseWriter, r *http.Request, id FaultID) {
 	var request DeleteFaultRequestObject
 
 	request.Id = id
@@ -3722,7 +3759,7 @@ func (sh *strictHandler) ReplayJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 // GetJob operation middleware
-func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	var request GetJobRequestObject
 
 	request.Id = id
@@ -3748,7 +3785,7 @@ func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id strin
 }
 
 // ReplayJob operation middleware
-func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id string) {
+func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	var request ReplayJobRequestObject
 
 	request.Id = id
@@ -3812,122 +3849,125 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pkhu31eiroPqmSmTcw+FoiUucH6mJLNtyrKUk5SYVSZcGuw/Z0HQDNIAeDiPNY90X+J7sK5yD3kg0",
-	"l9ESu5I/Eofd2A7OvvFDlKhiqSRIa6LJh2jJNS/Agsa/voMlyBRksn7GC3DfCBlNoiW3WRRHEr+j/+JI",
-	"w6+l0JBGE6tLiCOTZFBwNwZkWUSTN1GiiyiORArSCruO4igVPFeLea5WURzNcjXDaVJhondxZNdLN7ux",
-	"WshFdHNz456ZpZIGcG8vtJrlULiPiZIWpHUf+XKZi4RboeTpkt745r1R0j1rdvQHDfNoEv2f0+bwp/TU",
-	"nFbz4oopmESLpZsumkQXkr38/hF7eP/Bt8xPPorca36sm/rixZO/Gb5AYPE0FW4oz19otQRthdv6nOcG",
-	"Nqd+nQF79PLpHcNSLvI1u3jxhJVuHsYNE5bl3FimYam0hdR9MXjFczBzpRMYnjM+MyAtK6UVuXuacTOK",
-	"4mjZWvZDxBFC3XX/noFkNgPGpVmBZgnXei3kwn1XMK61uILUTTVXunATRCm3cGIF3vnGHcVRLgqBq9Sv",
-	"C2n/dL95VUgLC9AR3mbBhXQDD3u/NA65Dnj1po2Mb2hctbX2srGDSINpavYeEutWuihTYR9Lq9dIEl0g",
-	"JgS5D9uH54lVOvgkBctFbvpxgkhmayMauOlZTIMpcxt8ZLleQM8jQWR8yG1ugNG/RIeMKzjUq9U7CgH0",
-	"0cunryy3pdlLFRvAXoppWVHTLqKtqe4mji6FTLcRPa1YmQAzSnQxcq+N9p4aJwsdqWGNB56su53nEli9",
-	"pfUdw7RaMSHZ6dXZqcEJGZdpmzKtYpzNNPBL0ExpBjJdKiEtSzIuFxAg98SKK5hW7wVpXwOTsGIJz3PD",
-	"FspNUnHrpRYF145NG0iUTN3nd3EQ690yc17mJEK6i3ynRZ4zesrcu3LBlGM5wrQAwKRaucULIUXh1h+H",
-	"OAAvbba9grqMHTzcw+mcixxStspEDgi81hIa5qUBwzKVp7mQcMewRANKI54bNhDWEJslgEOKYGErbhhn",
-	"98dnw3O20sKCYSsurLsst4Aq7Uxdx0zCFWiWAk/bQFSXEW3b7ywIQX+p2ydzQsE/vGOYQwuoAFXL1FwR",
-	"e1NLcNSY8Xx+gp93rDQtVArby/HSKgQlSpWUuWncn7QGm60Zl+5Lza3SbFBNpq5Aa5ECM3xt2CpTiLmr",
-	"bD1sb9RN3mzTb3vXHqtp95H+8+q9mzhCPJ6eFdtne4QY7u8Mb7kQsrTQEW39sqefiNwdEQnUFHnHMJ6m",
-	"GoyJ2UrYTJW2jWmjkOCsxt7q2A63Sg1TzS340zcMXpWz3DHugl8TaZ0FyUyWxYzO6mcLw/F7IrDk08CZ",
-	"Ac+JlI9gmRcEZRrLkgySS8MGHb7+thyP7yVOIcVPMKKXp/jykKk5A55kLFFyLhalI/EK7rUKtfIK0Zpx",
-	"DUzN5yN2kV4Jo/R6Qt8TpRfqijiMx9fzmq8wB0B3jTXH4ZKVkrayZiQva8Q4OUFq22bfFf/dgweP/QF+",
-	"JJDetNn1kUNvAmLO3e0UtFY6JD/Wzf3PG8SoPg84IwWGmTLJnCLrdAh3aKVZTeZLkBX3dBiiJc8Z6UvD",
-	"cwbF0q7pTqSS0INx22povespt736jizznDvi6KpfG9OYMknAmE+aSHrr6bNYQnG0fDCeFgFZ+xRSwSXL",
-	"uUWBhzi4AS4nR3ixrGm4q9pXvGKLJywfPvQrHvCyFSTMmtMKKxKeO1WiXDoThrRvqeRJ/Sx0ziuQqdJT",
-	"UytYm/jHLZ6P3vMisjRsyRdg2IDI3H85xS+HjvYT0JJMnK4OYvg6dhjmxymdOrJu8wXCQdNiIG3uwHFh",
-	"j8tWi6VpMwgUrM4KwHtxcBcWCKa7iPT/4tm8jtlQKNear7e0VW+K4wU0esWG3A+I2HhLWWyJvJBwaona",
-	"rsDYFkY1utZY1OEqm8S6TXWbKqbXA4NKeU1GF4vKIXCcTs7dOMZzwc2IOdk+z7llcwF56nDFvT4jvu/5",
-	"MwN5JbSSBUgbM7hOYOmQklt2BdoIJc1UA09RJ0q1mFuW1HRZc2pmlepV4DUsvMXZp74bMLgSW6hJtS9U",
-	"5JoF+NyCZryWTSN2wXQpkQ78cEco61qo06pMWPc1OR3krcwDB8qwuVxaNa32EzDY6rsc4aWY0cXPTy5e",
-	"jTrDJo3ULfiamZWwTtK0Aef0VmEN5PNatjcKW311d0xDp0uQhg3UfO6GpoBoN2FK5l0FmBYDM2yJoJlS",
-	"OXC5odXfTllHbNmGyytVbO7cY5pnS8ZbhCkzQiYQ3l1rguDltJ7j7R3Eqxrye9yafotpVSSO8Ns350u8",
-	"xFf07qZ2E5AYRHNhPd3jbABiBkAy7nH9pFyygbMoSbrMhTaWeYY0L3On1KTDDgPf9rNsHLjDC0JadW7A",
-	"W61m436d1oo46wiJZdx4ATNzW3bTtWjAgL4CQ/Y1tNXcpXDvLrhOczAmhBIbkoTItosnLfBunqjC1rbQ",
-	"6aBQvMHNNsl/Nzd/3MXWIzxIn0yFaDpAukv92x5Tag3STtvYeDiu1HQfotrGDN2h9AYfVzrotidR5R3l",
-	"9FDOfrvTbVHCHkSsogsKdc2WUtLCxS1470fP3fh2O2fl4pbMknSVfbqdnz64cS3y3Nxq0yCd4RLyl+Kc",
-	"I//8nDx4TEi3JioGxhnHJFJx5rCcadyCBwHle/f6XlBUm66nDwKl1NwGFacLp8efSFhw1AJS/6JT4H9Q",
-	"9Z9scG88LkzMzh64f7J742LodKpVpnJgqVOVBt+SHIBrNKmiSfRwjHout86QjSbR/xuMP74Znzx89036",
-	"cUAfBm/fjvDTH4d//lh9/mY4kOZjaT7+z/83Hwvz0XwsPmbDwfFDhn8c/iHEkjZs/eOQpMsDt+Uq2pdL",
-	"rWbQGyk6zNY+xNGA69QuBhgtRiyzdskejO/FTuRJj6DkfEm7TgThBTmkkAY9B6gy7QiTkRMWN+K1rNsf",
-	"GefaXqtyFJHK3vZgeXfWemozDcZJfYIGKu0cQwj16eKWy4lmqv9uDScwuncvpVpJNoO50sBA2Ixs1Eoo",
-	"+BeiynfnxEM94bZ4iKPrEzf05Iprx8GNm4Nw72/1TPT3j/V81fN61k26J4BVl9SRzR0ECrED4ixHcvTe",
-	"gF6igdsjtYLG0xCOEbb4Va97OPwQbWftkWnLHQPXS+Gs82P2KtIeFcP27l+DgR61pXHg7AnVChTVDZxa",
-	"UOnAvHOo3tt+Cb+WYI71Alx4UcfT1NSutAFPU0hr8kAnMs/zYexdOpyZjPzF3jU+aC6F8Zm6AjYeokk+",
-	"UzZzxiR4vb5wkrSCwbYPoIs0n8l/2EY1nufP59HkzR5lpRpx824TXj+qFcsVZQx40DlSNBNWOFjZjEs2",
-	"jp0xVShj2d37WcyQa/9pbEa7YyvPnclN8LSK3HV11NNbRS333cAoxhnqLSzhkhX8Eshqb7trjEguh+eM",
-	"40tuZpQL5OQbse+VZg0s47YnxH2dQzppNsQlGWV3TD17x+fS8QytMpFkQFGBhVegyCS6jVelS/IHh3Za",
-	"9HvYbe9LQYDArT1BHRFIuJQaHHobsJVJ6uVzWF3sc/X++Pr1i8q7629ebC4zage5Hjx82ILF/fF4b5pI",
-	"mO2EmEujQwXUpB0KeL911MzdAKATQka/BAlWY9Vy6T6+25e74OcKHeGJZx23yl14rS5BsivQYu5Trdhg",
-	"6e64cpNXjGkkjClBO1Q3YIcj9l3pNsq4U1uuRAqaqdLyBcQshYXmjsUKw5y6hP7SS1ibaWmcEjWl1CYM",
-	"MdNHXOmnv782zFhH8rifNeMLLqSxjb64UApnclsI8Vdadxvl/gprgzHAQhgj5CJmSwyj8OupsTyHmEll",
-	"yceii8rZ5rQwwMtCZt9Ex8Ammde2wpgvpNXKLKFOL9pFoE/aLzexAQJ3WEf3V2Hd3RlWlE6B5Vqvg1rw",
-	"JaynIj3SsneDjCp10vEm4MnRVls6k9xY/CyVhCBjwyv3CT/dQ6DMuJuNCzSxwgP9YkepOltIdvjQPR4X",
-	"fKxh7pTtwyetESzsxYHrW8zZy8Q39S9CoLghi861NojR3uYm7gb5TQBhj0+Q7KzTZCwmWSB8jl9PQVrd",
-	"5b2tLAR3hNYL3fUaHtZedNQaMwqmNrgXKtfC1Nr8qJnbA0d9yLFURtxq9vbA/ZlvXQB2oRXYSODkIUT4",
-	"Sc0COZXWOhu955q+gK2FLn2fkvU57CKRQrFUqFtNLyG8JiY3UNbktGeaKnPxaNeuYwoeiEcdZ8nXuSI3",
-	"7K681G1KzLhMc8xKE3JZ2hiTOzJg79UMoxGGCdtCMX//cXR9slAn/sv3RsnRS756CqZK3WySWg/fTp0F",
-	"4PfENNhSS0gZJZ4k3YDHoVvpdc7k6aQ+6ooLa9jcS/pHL5829gmGgCtQOBU4UTp1VoMPH/sQpMKYMxfy",
-	"nDWXXGXSrTumAciUNEAh57lYZBadMTmazE6cOsDwcE5duUyPJKGQYY7oGddemJpqOyQaIvrnmCN5a7ZP",
-	"KZZ3DII8UaW0ZsTQI0fQIvXSu+eczZmoMk9RPZsBq6PvZH+40ajWjbdlxownlxBKHn5dTy0kKw1mYU7Y",
-	"TOU2ZmhmUwaqWxLo5uc5gLN4U2BzyHPmpsbbV7kNcvZZrpLLkB76gu7dHd4wd99sBpmQqbN13dEcUMgk",
-	"Ej6DipgMG/DcKDoxRu+Zx6BhWHClwcjkT25VPBEmvTpU7ySBaljmHO3eZakX0De3w88gc+9naoja4f24",
-	"rTiQ7CM8gsle0gvvuaay4L5VnoKxUw9Sp7FOyWLvSZLaaZZXpL3fQVZhaBxmBykFuzxXqFCq5g87Nh0k",
-	"21Yq6hEk+/dMVRnETcI6UgIhT3VTseNwPlcY5DmTZZ5XaVYzla6rIpZNP3qPjzaQlpsWQpLFc8cwyYtw",
-	"suAxAvNQRbqqkvDv91aatIqYNu1Sy8kUCSgvnjICKoax3McvAltHb2if7tHvo40jK2yPOUJf7IMGPq2m",
-	"iXf5JTrZHsdLilZcxvHEloPO0zz53uqkPjGnlD6y3avkj77KqcNQZLYOY2PNM1eZYppL9st2wnDjevyl",
-	"qmlAWmrXLKiVZCkkwhCPb2dRnDNepsJx+5WwWcXrWsPp/eEwSAdzrYrb5AHs8BBadfyEm5SEUft1m5Zw",
-	"ozh5CIVehSN4vnbv3r17DzENmQ3uju/+6WR8djK++/rswWR8fzJ+8M+hF+R1EJgvVJ29fDdzD79NuyHf",
-	"u9lGxBejsx/u35zQh7vNh9fVh8nWh0ET1v3z4J8f33xz8m7rneHH30gw+dVSqfz5SpKv6SjRUOVUOfXo",
-	"jmGlnAspTAYpG3ixFLNKoDloO4k2ZOXSmSmkAhmnbswpguK2EFDj1hbMgUWFbsqdEv5TJPsGKuNasd9e",
-	"cIEgPjtg31J3dpqxSCHhzlIjPQgTPt2UVFhqWCrMZW2oxCiP4Qr0mqDbvaP2PXiLj5TzRuEqRuxC0lhS",
-	"xeqs0tl6Sl8jc5Kq2hppr9wykdYpqQJDarjNVaYMsJRbPk0FKvsLJaHXAMAxqdDgGN+6xxRw595jCvjN",
-	"7vLm7/LQtkgk5Oavpu/LeHgFTSVKBeKto0wakAqEvWRCur3k0FMXcQxl9Gvmc5GHPGYvK/zaVtDRdgqr",
-	"2fMyz/szPug6qzoaCasGi40zwlrp+SIHJiyz/BI8IvY50GoodNdsZh7hstP63XM2dhAu5UyVMt1I+eiH",
-	"4GfgIHGk9DLjMmQYfu+uAeuQUsYdLYUBXKPxTubg0ShlA8Q4CUgjbXrHaMFwv9+Q1quwZCe7a52ufTMN",
-	"eYQZ4m39CM1p0YUxYq/IOeoNXMcJ6pAOpc1WhaoVpxpU1Z6IIHEd6IpZoou4pb4NcTYfVd72TetiH/9o",
-	"KqZv4h1BqovawBKGNk+1msQUyQqL66i4z+GrtOGYHAievbyvLOtNIz/udWZgeEslPK+rYLdptqEqVK0q",
-	"iPnwIRiSBqVsAmmXsDbhGFm71u/wPMvNQu1Qym2TPnFw1mbrejBVcu/IdpLmTSt7Y1+srxuqdTzMV+9W",
-	"enUKV4RiabkZgWkYH93Q3qrStqfOWYXuLg+Sda0xVC9ylCPap+vuNyWrFzvLeJB0wlYdXKnvKMRPOhVW",
-	"x1cMUfFZu/Tsjmm36wiQ/yHplK16g6XK89tnGXbmDy1XV885y3KldGrIwe2PQgeLvfvUX37rey/iUZ1C",
-	"o5ssbSETxPBwuXP9NLAlYZ1c81kepdRgVH6FHkw/htg1Lri7CqPg10/o4YNtmhcyFQnvdR7VULkCnYrE",
-	"OllAOFLBJeE5nG9mTgYLRtwFekdX1ZcAKwUTLlvqXDjdUpLrrhASHUoFf4//99dNBlMvCceb1Ev6+xnN",
-	"TX889Sv4v/w69NejerVWlKraq6mhEsXRQqlFDtMkV6WjQmy9c8wW/ypk+qo9YfP1Dzj1Iz9z8/1Pr54/",
-	"w40dnkKsWkXKGxnEsNBgDEtBiqOTh6sSi0DlEeGMe6GpMA3OUeo8PEWqkhLrgdzuezbgC2a74Z6eTGbP",
-	"t9qpzDVm3pbbhGs3fNzInaxNdl3W1OYJG5m926fak+1LZWKldlLTyShv0gHXpAmj4ELdgr6qJ3BoQI2f",
-	"hJyrqrUUTxCOvt1Vq+BQSMuFBG386WgCMzk9rV4aOdl8E/c6p3NhLDjNe+DrDNnZ3W9H49F4dDZ5+HB8",
-	"Npz4DO+YFWC1SEzMmvYwb6VtORbvYF2y1So3I/YSeErGLXbxwGzFtVPrV5nC7EiNSaw2g7ey2sS5N/yL",
-	"0pLzyxk7GlvS0G4lQGreyl8uSpspLf7lyyb+glBk1Hyh5XSnHgy/kMVtsHmKpb2gZ7JMhWW5Wozeysfu",
-	"Imm7v/R18PqFDarmW8PRW4kdnRKQBlp3c7HkSQYnd0fjrRtZrVYjjo9HSi9O/Vhz+vOTR4+fvXqMYxpX",
-	"d3PLdJ5lzpFV1npKNB6d0QgHX74U0SS6NxqP7pEzMEOMO6VM9n+5z74jE12WUPJJGk18JuG/oo3WZnfH",
-	"4x1tzY5rZ1Y3d9juZpZj8ulNHN3/xz/6pqn31eqL1lBXNHnzLo5MWVCnCl9kqZzcQzMj9+mtli8MeYAd",
-	"LlNi/6lH6F7gPPXP9wLHwrU9XeZcbIAl0EFugw7h2jK4pjwWJRmxvM8LkhdaFWAzKE1DwUImeYmeuB8U",
-	"06VEf7R/2gsupyKs+1HpJT3+t2ASrn0LsMXRg/G9r7C/Z8qihrVmgyqRFjO1s9Li51St5HC08xp/9jyS",
-	"mFS5RKaGbq2Gy47YM98EypkeWIZbLo3VwAtfxtN7uRWLPUWu2HvJP4DF3nTIZJpGjW+2XHHtSMfukAZq",
-	"0G7MryVgbMaz0qrG5jDYU9Dl5ib+EJys6r3XTNakrI/H43HLB3YWSNR+94lYvVnyWKf8HeRAaHUD3F+Y",
-	"SFMHVJItpHxcZRE6sqEDHUw298dntyGzW3GzRnF68+5mi9vXUjxm5OAj66eN6ITSG3jeNs9PPzg0uTlt",
-	"1Wovy4Dq6misKr9w2jubU7c2amXjaHNBUQCh2ZznObqpBj5ZGxGM57FTd67ghPp8ZFymJ2o+j9mvJZSQ",
-	"DkfegTZpihccdYuFVNjshZdWTZh0ciInJaRLoK/A/qUugN8g0RD0m1dON3qtEtJjyP4vKl0fhe9HlLht",
-	"+pK6/dmoSn9P1Lfg1z+DXNgsmjzwpFz9fbbPQvB+Gz9ZmGy6jWVvvqCE23YV3gR1907jxkodxxpL9IT4",
-	"foxfga7vj+8f9/7ZvSPff/Ab4DPfK42VFR2wt7u1NE0KUdZRAigGgxRS7IhdUF5Emy11HIQHcKd2mZpn",
-	"T1u0/7hpT/B7IH5y1X1azsenUL9f/7/0/9Xof/zwP4BfPFVX7ba23t/QubSeek2i3qPZRdPkIqi1O9vh",
-	"+6p32WdUZL9Ib43ejhoBBwJ5+mnE6Mvj76H3f1FFIOoCUdpgc5nVIW/iaKlM4Mou0pTAdXs+vPcqqvL0",
-	"g5jc2eddO3SdVd3uf6DmcihmEYiwjV6ZWzYDCdxmm6rJUuUiWTs5IGSM0XTfTIc9pq4FTUu6IFIGeMvp",
-	"B5HekEWUA9WldBH2O/y+wtkN5SPwow1Y0NH/kw2bcnvbAr8fSgDCZJTfIP4cer90AsblBvPYf01NeL1X",
-	"BPxE6X+hu9n0vVR9TrZ+QuP2RUB9rpmqqKf36nvGtSpN9g3/Xfum9rimeiZNSm0wxHUMSX2KLlDlsR6k",
-	"CfykZqEsGCwj9Dvfm4iBCx6kJVCsW80xw+h37O563uRJxWwucguakqvwfNyJBYfSbV7huUKQV5xiwRTe",
-	"ZFAFeeEee57xFWxBlaegpzbj8nbdQTbtwP5uV3Xa0h5+FWz91Nrm17AWN1qyuytJDyjT8i8eQh4/qhUr",
-	"uFyzFWigIrqvJEF/l7Yd6TksxfR/XVdAGvQ+a+o21MiToCW3kyipnrGfKl/i8y9JllyufUOmbfx/5+RN",
-	"ty7XaSJbPZme8QKqImU0gOlYMSqeqcE+VGvGfTe7geRaqxX9xIfTB+J2HWlM1VHDc/Y28tWemCZgMyEX",
-	"byNMPMWwl4N8QikcgT4rej3VpQz3B9vbaqRJ5GrCRdUXocyuRjU5rsy++vWqY6JTxzHBqjjpAIUlwDIb",
-	"9e/Awm8qwNpU00+oXpv6mL1XMyzjbwqHfcFslfzcqa6l3LYBZ4kuRk5Znvq336vZMKYiBMKSCVo+7arl",
-	"hJeG0LJbrOurx7vlunWdx0X1IxIbfdKOrir7ysJiJ8Zj5tKR/XWObshTcGq9Eyxvoks6SJpV87QG0W4O",
-	"kW9Y8uVn8DmQWExuWDXZf6XdDnu04bdY6I+ApBZapIH6/EWe521ZSOVxjs8NjxeBlauhLwPhJ+wu+BVc",
-	"DJ/PsY8GT9iX/17NfpMOry9kw0g8Mf0uFZb4+BYwSJqZMFb5lmCHYsrhGtMXQ5ovbhsdLOBDUubm34bX",
-	"rZgUXdJ/Y1L/vpgUNSOle/FqHP0mTIndZGJWtdOhbpkHse2mZ0Mfr/ZxzC+IgrsjpbTDz5tR+Ril4VYM",
-	"FuLO7zFiXoD3u7dAWPWeuKEV9FXFi5ps4cnpaTcJG8PxfoJNZfpncQUSf+lPA0+F+4jX6rM56wrYy3Lm",
-	"LFd81qSEnjP/82eKMqZHDSP06YHb/lNUqGADBu2z182O6PSYwJQqIRc7VjNV9daOZq74C55NNIMNuj8R",
-	"MDzH/HDK7W6SwFuLeM/59iI+ZYpqz+sGv777TAPDKtE9vFDd/KK1Yidou71uJ4ENfx0QwUqTVlnwtJrZ",
-	"cS5KcAvBDtvvxZ774vHQwdMuueyZ/rxe3wTO5RnBzbub/w0AAP//",
+	"7H3pkhM51uirKHwnAns6y+Vimb64fkzU0HQ3TNMQwNyZGKjrljOPnaIypWxJWcYN9Vj3Be6TfaFzlJut",
+	"9FJALzHzB1zO1HZ09s0fBrHKCyVBWjOYfhgUXPMcLGj86xsoQCYg4/WPPAf3jZCD6aDgNh1EA4nf0X/R",
+	"QMPPpdCQDKZWlxANTJxCzt0YkGU+mL4ZxDofRAORgLTCrgfRIBE8U8tFplaDaDDP1BynSYQZXEYDuy7c",
+	"7MZqIZeDm5to8C0vM/vkGzdlAibWorBCuf1csIV7dMcwkUSMG8aTBF9mXJoVaEiYsGO39vbuRbJz7wW3",
+	"FrQb9n/fXJz8m5/8Mjl5OJ5NTy4/nEVnd//3zZ8Goa0+VfPgRiVTpZ2r9+ydmuN22ZCzf/zw5JsR7jsT",
+	"xj5Vc8OUZpz9XEIJCVtpYeE3OsmNm9EUShpAhHih1TyD3H2MlbQgrfvIiyITMXeHPC3oja/eGXfiD60N",
+	"/EnDYjAd/K/TBuNO6ak5rebFFbdg9vLbR+zh/QdfMz/5GGHsx7qpL148+YfhS8RQniTCDeXZC60K0Fa4",
+	"rS94ZmBz6tcpsEcvn90xLOEiW7OLF09Y6eZxdyEsy7ixTEOhtEXAs+ErnoFZKB3D6JzxuQFpWSmtyNzT",
+	"lBt3NUVr2Q8DbrfR4J8pSGbT6lJZzLVeC7l03+WMay2uIXFTLZTO3QSDhFs4sQIJbeOOokEmcoGr1K8L",
+	"af9yv3lVSAtL0AO8zZwL6QYe9n5pHC4d8OpNG/fe0Lhqa+1lIweRhrzV/B3E1q10USbCPpZWrxFbu0CM",
+	"CXIftg/PY6t08EkClovM9OMEUcjWRjRw07OYBlNmNvjIcr2EnkeCeOcht7kBRv8SHTKq4FCvVu8oBNBH",
+	"L5+9styWZi9VbAC7ELOyoqZdRFtT3U00uBIy2Ub0pJIfAsw41vnYvTbee2qcLHSkRh4deLLudp5LYPWW",
+	"1ncM02rFhGSn12enBidkXCZtyrSKcTbXwK9AO6YMMimUkJbFKZdLCJB7bMU1zKr3grSvgUlYsZhnmWFL",
+	"5SapRGShRc61k40GYiUT9/kyCmK9WwbFntle5BstsoyEomHuXblkyrEcYVoAYFKt3OK5kCJ3609CHICX",
+	"Nt1eQV1FKKRKm84WXGROTqUiAwReawkNi9KAYanKkkxIuGNYrAFVAJ4ZNhTWEJut5ZsDC1s5Ic7uT85G",
+	"5yT/DFtxYd1luQVIiEZMwjVolgBP2kBUVwPatt9ZEIL+UrdP5oSCf3jHMIcWUAGqVmQyRexNFeCoMeXZ",
+	"4gQ/71hplqsEtpfjpVUISpQqCXPTuD9pDTZfMy7dl5pbpdmwmkxdg9YiAWb42rBVqhBzV+l61N6om7zZ",
+	"pt/2rj1W0+4j/efVezfRAPF4dpZvn+0RYri/M7zlXMjSQke09cuefiJyd0QkUFPkHdT6NBgTsZWwqSpt",
+	"G9PGIcFZjb3VsR1ulRpmmlvwp28YvCrnmWPcOX9PpHUWJDNZ5nM6q58tDMdvicDiTwNnCjwjUj6CZV4Q",
+	"lGksi1OIrwwbdvj623IyuRc7JRQ/wZhenuHLI6YWDHicsljJhViWjsQruNcq1MorRGvGNTC1WIzZRXIt",
+	"jNLrKX1PlJ6ra+IwHl/Pa77CHADdNdYch0tWStrKmpG8rBHj5ASpbZt9V/x3Dx489gf4nkB602bXRw69",
+	"CYg5d7cz0FrpkPxYN/e/aBCj+jzkjBQYZso4dYqs0yHcoZVmNZkXICvu6TBES54x0pdG5wzywq7pTqSS",
+	"0INx22povesZt736jiyzjDvi6KpfG9OYMo7BmE+aSHqT9bOYn9GgeDCZ5QFZ+wwSwSXLuEWBhzi4AS4n",
+	"R3he1DTcVe0rXrHFE4qHD/2KB7xsBQmz5rTCiphnTpUoC2fCkPYtlTypn4XOeQ0yUXpmagVrE/+4xfPR",
+	"e15EloYVfAmGDYnM/Zcz/HLkaD8GLcnE6eoghq8jh2F+nNKJI+s2XyAcNC0G0uYOHBf2uGy1KEybQaBg",
+	"dVYA3gsazhYIpruI9P/g2byO2VAo15qvt7RV7//AC2j0ig25HxCx0Zay2BJ5IeHUErVdgbEtjGp0rbGo",
+	"w1U2iXWb6jZVTK8HBpXymowulpVD4DidnLtxjGeCmzFzsn2RccsWArLE4Yp7fU583/NnBvJaaCVzkDZi",
+	"8D6GwiElt+watBFKmpkGnqBOlGixsCyu6bLm1Mwq1avAa1h6i7NPfTdgcCW2VNNqX6jINQvwhQXNeC2b",
+	"xuyC6VIiHfjhjlDWtVCnVZmw7mtyOshbmQcOlGFzubRqVu0nYLDVdznGSzHjix+eXLwad4ZNG6mb8zUz",
+	"K2GdpGkDzumtwhrIFrVsbxS2+urumIZOC5CGDdVi4YYmgGg3ZUpmXQWYFgMzaomguVIZcLmh1d9OWUds",
+	"2YbLK5Vv7txjmmdLxluECTNCxhDeXWuC4OW0nuPtHcSrGvJ73Jp+i2lVJI7w2zfnS7zEV/TupnYTkBhE",
+	"c2E93eNsAGIGQDLucf2kLNjQWZQkXRZCG8s8Q1qUmVNqklGHgW/7WTYO3OEFIa06M+CtVrNxv05rRZx1",
+	"hMRSbryAmbstu+laNGBAX4Mh+xraam4h3LtLrpMMjAmhxIYkIbLt4kkLvJsnqrC1LXQ6KBRtcLNN8t/N",
+	"zR93sfUID9InUyGaDpDsUv+2x5Rag7SzNjYejis13YeotjFDdyi9wceVDrrtSVRZRzk9lLPf7nRblLAH",
+	"EauQjkJds6WUtHBxC9770XM3vt3OWbm8JbMkXWWfbuenD25ciywzt9o0SGe4hPylOOfYPz8nDx4T0q2J",
+	"ioFxxjGJVJw5LGcat+BBQMFQ2V5QVJuupw8CpdTcBhWnC6fHn0hYctQCEv+iU+C/U/WfbHhvMslNxM4e",
+	"uH/Se5N85HSqVaoyYIlTlYZfkxyA92hSDaaDhxPUc5v41nDy8c3k5OHlV8nHIX0Yvn07xk9/Hv31Y/X5",
+	"q9FQmo+l+fj//5/5mJuP5mP+MR0Njx8y+vPoTyGWtGHrH4ckXR64LVfRviy0mkNvpOgwW/sQRwOuU7sY",
+	"YLwcs9Tagj2Y3IucyJMeQcn5knSdCMILckggCXoOUGXaESYjJyxuxGtZtz8yzrW9VuUoIpW97cHy7qz1",
+	"zKYajJP6BA1U2jmGEOrTRS2XE81U/90aTmB0715JtZJsDgulgYGwKdmolVDwLwwq350TD/WE2+IhGrw/",
+	"cUNPrrl2HNy4OQj3/lHPRH9/X89XPa9n3aR7Alh1SR3Z3EGgEDsgznIkR+8N6MUauD1SK2g8DeEYYYtf",
+	"9bqHww/RdtYembbcMfC+EM46P2avIulRMWzv/jUY6FFbGgfOnlAt5g204NSCSgfmnUP13vZL+LkEc6wX",
+	"wGdwMJ4kpnalDXmSQFKTBzqReZaNIu/S4cyk5C/2rvFhcymMz9U1sMkITfK5sqkzJsHr9bmTpBUMtn0A",
+	"XaT5TP7DNqrxLHu+GEzf7FFWqhE3l5vw+l6tWKYoY8CDzpGimbLcwcqmXLJJ5IypXBnL7t5PI4Zc+y8T",
+	"M94dW3nuTG6Cp1Xkrqujnt4qarnvhkYxzlBvYTGXLOdXQFZ7211jRHw1OmccX3Izo1wgJ9+Yfas0a2AZ",
+	"tT0h7usMkmmzIS7JKLtj6tk7PpeOZ2iVijgFigosvQJFJtFtvCpdkj84tNOi38Nue18KAgRu7QnqiEDC",
+	"pdTg0NuArUxSL5/D6mKfq/f7169fVN5df/Nic5lxO8j14OHDFizuTyZ700TCbCfEXBodKqAm7VDA+62j",
+	"Zu4GAJ0QMvolSLAaq4rCfbzcl7vg5wod4YlnHbfKXXitrkCya9Bi4VOt2LBwd1y5ySvGNBbGlKAdqhuw",
+	"ozH7pnQbZdypLdciAc1UafkSIpbAUnPHYoVhTl1Cf+kVrM2sNE6JmlFqE4aY6SOu9PSfrw0z1pE87mfN",
+	"+JILaWyjLy6VwpncFkL8ldbdRrm/w9pgDDAXxgi5jFiBYRT+fmYszyBiUlnysei8crY5LQzwspDZN9Ex",
+	"sHHqta0w5gtptTIF1OlFuwj0SfvlJjZA4A7r6P4qrLs7w/LSKbBc63VQC76C9UwkR1r2bpBRpY473gQ8",
+	"OdpqhTPJjcXPUkkIMja8cp/w0z0Eyoy76SRHEys80C92lKqzhWSHD93jccHHGhZO2T580hrBwl4ceH+L",
+	"OXuZ+Kb+RQgUNWTRudYGMdrb3MTdIL8JIOzxCZKddZqMxTgNhM/x6xlIq7u8t5WF4I7QeqG7XsPD2ouO",
+	"W2PGwdQG90LlWphZmx01c3vguA85CmXErWZvD9yf+dYFYBdagY0ETh5ChKdqHsiptNbZ6D3X9AVsLXTp",
+	"+5Ssz2EXiQTyQqFuNbuC8JqY3EBZk7OeaarMxaNdu44peCAedZyCrzNFbthdeanblJhymWSYlSZkUVrM",
+	"GHfC7p2aYzTC+Nzw7v1Hg/cnS3Xiv3xnlBy/5KtnYKrUzSap9fDt1FkAfk9Mgy21hIRR4kncDXgcupVe",
+	"50yWTOujrriwhi28pH/08lljn2AIuAKFU4FjpRNnNfjwsQ9BKow5cyHPWXPJVSbdumMagExIAxRykYll",
+	"atEZk6HJ7MSpAwwP59SVRXIkCYUMc0TPqPbC1FTbIdEQ0T/HHMlbs31KsbxjEOSxKqU1Y4YeOYIWqZfe",
+	"PedszliVWYLq2RxYHX0n+8ONRrVusi0z5jy+glDy8Ot6aiFZaTALc8rmKrMRQzObMlDdkkA3v8gAnMWb",
+	"AFtAljE3Nd6+ymyQs88zFV+F9NAXdO/u8Ia5+2ZzSIVMnK3rjuaAQiaR8BlUxGTYkGdG0Ykxes88Bo3C",
+	"gisJRiaxBARPhEmvDtU7SaAaioyj3VuUegl9czv8DDL3fqaGqB3ej9uKA8k+wiOY7CW98J5rKgvuW2UJ",
+	"GDvzIHUa64ws9p4kqZ1meUXa+x1kFYZGYXaQULDLc4UKpWr+sGPTQbJtpaIeQbL/TFWVQdwkrCMlEPJU",
+	"NxU5DudzhUGeM1lmWZVmNVfJuipi2fSj9/hoA2m5SS4kWTx3DJM8DycLHiMwD1WkqyoJ/35vpUmriGnT",
+	"LrWcTJGA8uIpI6BiGMt9/CKwdfSG9uke/T7aaGCF7TFH6It90MCn1TTRLr9EJ9vjeEnRiss4nthy0Hma",
+	"J99bndQnFpTSR7Z7lfzRVzl1GIrM12FsrHnmKlVMc8l+2k4YblyPP1U1DUhL7ZoFtZIsgVgY4vHtLIpz",
+	"xstEOG6/EjateF1rOL0/GgXpYKFVfps8gB0eQquOn3CTkjBqv27TEm4UJw+h0KtwBM/X7t27d+8hpiGz",
+	"4d3J3b+cTM5OJndfnz2YTu5PJw/+PfKCvA4C86Wqs5fvpu7h10k35Hs33Yj4YnT2w/2bk+HkzdnJw8uP",
+	"Z28mJ3cvR/Xfb87uXuJLH++9mZxdjl4P3X/0zd03k5N7l6Ppm8nJA/qq9XHYxH7/Ovz3xzdfnVzuHDr6",
+	"+DuJPr8qlMqeryQ5p46SJVUSltOn7hhWyoWQwqSQsKGXYxGrJKC7HicCR6wsnF1DOpNx+smCQi5uCwG9",
+	"b23BHFiF6KbcqRJ8iiqwgfu4VuS3F1wgSAAO2LdUtp0qLRKIuTPtSHHCDFE3JVWiGpYIc1VbNhEKcLgG",
+	"vSbodu+ofQ/eRPRVx7WGlo/ZhaSxpLvVaajz9Yy+Rm4mVbU1Une5ZSKpc1gFxuBwm6tUGWAJt3yWCLQO",
+	"lkpCr8WAYxKhwXHKdY/t4M69x3bwm93l/t/l0m2RSCguUE3flyLxCprSlQrEW0eZNiAVCHvJhHR7yaCn",
+	"kOIYyuhX5RciC7nYXlb4ta3Ro7EV1ssXZZb1p4jQdVaFNxJWDRYbZ7W18vlFBkxYZvkVeETs87jVUOiu",
+	"2cw8xmVn9bvnbOIgXMq5KmWykSPSD8HPwEGigdJFymXIkvzWXQMWLiWMO1oKA7hG453MwaNRwoaIcRKQ",
+	"Rtr0juGF0X5HI61XYclOdtc6XftmGvIIM8TbOh6a06LPY8xekTfVW8SOE9QxIMqzrSpbK041rMpDEUGi",
+	"OjIWsVjnUUvfG+FsPgy97czW+T7+0ZRY30Q7oloXtUUmDG2eijuJKZLZFtVhdJ/0V6nPEXkcmr4RJugV",
+	"iHq9HxgPUzHP6rLZbZptqAp1sQpiPt4IhqRBKZvI2xWsTTio1i4OPDwxc7OyO5Sj2+RbHJzm2boezK3c",
+	"O7Kd1XnTSvfYFxzsxnYdD/PlvpUinsA1oVhSboZsGsZHN7S3DLXt2nNmpLvLg2RdawwVmBzlufb5vftt",
+	"z+rFzjIeJJ04VwdX6jsK8ZNOSdbxJUZUrdauVbtj2v09AuR/SP5lq0ChUFl2+7TEzvyh5epyO2eKrpRO",
+	"DHnE/VHoYJH3t/rLb33vRTyqU2ilk2kuZIwYHq6Prp8GtiSsk2s+LaSUGozKrtHl6ccQu8YFd5dt5Pz9",
+	"E3r4YJvmhUxEzHu9TTVUrkEnIrZOFhCOVHCJeQbnm6mWwQoTd4HeM1Y1MsDSwpjLljoXzs+U5OvLhUQP",
+	"VM7f4f/9hZbBXE3C8SZXk/7+keamP575Ffxffh3661G9WiusVe3V1FAZRIOlUssMZnGmSkeF2KvnmC3+",
+	"XcjkVXvC5uvvcOpHfubm+6evnv+IGzs851i1qpo3Uo5hqcEYloAUR2cbVzUZgVIlwhn3QlOSGpyj1Fl4",
+	"ikTFJRYQud33bMBX2HbjQz2pz55vtXOfa8y8LbcJF3v4QJM7WZvsuqypzRM2UoG3T7UnPZjqykrtpKaT",
+	"Ud6kA65JE0bBhboFfVVP4NCAOkUJuVBVLyoeIxx9M6xWhaKQlgsJ2vjT0QRmenpavTR2svkm6vVmZ8JY",
+	"cJr30BcmsrO7X48n48n4bPrw4eRsNPUp4RHLwWoRm4g1/WTeStvyRN7BQmarVWbG7CXwhIxbbPuB6Y1r",
+	"p9avUoXplBqzXm0Kb2W1iXNv+OelJW+ZM3Y09rCh3UqAxLyVP12UNlVa/OLrLP6GUGTUraHlpaemDT+R",
+	"xW2w24qlvaArs0yEZZlajt/Kx+4iabs/9bX8+okNq25do/FbiS2gYpAGWndzUfA4hZO748nWjaxWqzHH",
+	"x2Oll6d+rDn94cmjxz++eoxjGt94c8t0niLjyCprPWUwGZ/RCAdfXojBdHBvPBnfI+9hihh3Sqnvv7jP",
+	"voUTXZZQ8kkymPrUw18GG73Q7k4mO/qgHdf/rO4Gsd3+LMNs1ZtocP9f/+qbpt5Xq5FaQ12D6ZvLaGDK",
+	"nFpb+KpM5eQemhmZz4e1fGnIZexwmSoBTj1C9wLnmX++FzgW3tvTIuNiAyyBlnMbdAjvLYP3lPiiJCOW",
+	"93lB8kKrHGwKpWkoWMg4K9ET951iupTowPZPe8HlVIR1Pyq9pMe/CSbh2rcAWzR4MLn3K+zvR2VRw1qz",
+	"YZV5i6ndaWnxc6JWcjTeeY0/eB5JTKoskKmhW6vhsmP2o+8a5UwPrNstC2M18NzX/fRebsViT5Er9l7y",
+	"d2CxmR0ymaad5pstV1w7NLI7BlK3fPy5BAzmeFZaFeUcBnuK0tzcRB+Ck1XN+prJmhz3yWQyafnAzgKZ",
+	"3ZefiNWbNZJ1juBBDoRW+8D9lYw0dUAl2ULKx1XaoSMbOtDBZHN/cnYbMrsVN2sUpzeXN1vcvpbiESMH",
+	"H1k/bUQnlN7A87Z5fvrBocnNaau4uygDqqujsapew2nvbEHt3aj3jaPNJUUBhGYLnmXophr67G5EMJ5F",
+	"Tt25hhNqDJJymZyoxSLyHVFHY+9AmzbVDo66xVIq7A7DS6umTDo5kZES0iXQV2D/VlfMb5BoCPrNK6cb",
+	"HXEJ6THG/zeVrI/C9yNq4jZ9Sd2GblTWvydMnPP3P4Bc2nQwfeBJufr7bJ+F4P02frIw2XQbz958QQm3",
+	"7Sq8CerunU6PlTqORZnoCfENHH8Fur4/uX/c+2f3jnz/we+Az3yrNJZidMDebu/SdDVEWUcZoxgMUkix",
+	"Y3ZBiRRtttRxEB7Andp1bZ49bdH+46afwR+B+MlV92lJIp9C/X79/9L/r0b/k4f/Afzimbpu98H1/obO",
+	"pfUUeBL1Hs0umq4YQa3d2Q7fVs3OPqMi+0WacfS24Ag4EMjTTyPGXx5/D73/iyoCUVeU0gaby6wOeRMN",
+	"CmUCV3bh2/wPbs+H915FVc9+EJM7+7xrh66zKvT9D9RcDsUsAhH23Sszy+Yggdt0UzUpVCbitZMDQkYY",
+	"Tffdd9hjanPQ9LALImWAt5x+EMkNWUQZUCFLF2G/we8rnD1O+ah+/SJgZ98PpflgysnvEEsOvUU6AeNy",
+	"g0Xsv4wmiN7L6J9Skt/GDQQ9LFX7k62fM7l9bVCfA6aq9en1jfaMaxWg7Bv+h/ZA7XFA9Uwal9pgIKsf",
+	"MJ/XdVVlqx4k75+qeSjXBasL/c73plvgggfpAhTRVgvMI/oDO7WeN9lQEVuIzIKmFCo8H3fM36F0m1d4",
+	"rhDkFadYR4U3GVQ0XrjHnmf8ChafyhLQM5tyebumIZvWXn8TrDo5aQ+/CnaEam3z17AJNzq1uytJDqje",
+	"8i8eQh7fqxXLuVyzFWig2rpfSYL+IS040mZYgkn+ui6MNOhj1tSEqJEnQXttJ1FSmWM/Vb7E51+SLDcC",
+	"VDyHqgoZDVbaYISKYoI/2jVfM+7b1Q0l11qt6Dc8nGSP2oWiEZU/jSIG73lss3WrOxWzK3XO3g58mSeG",
+	"+20q5PLtABNIMXzlYBtTKoYDqJLgO0p1yWSL0hut5UBVJUD6gfy8zXX3NjJpsr6a2FL1xR7jVwRrMC63",
+	"uszo9UyXMtwd7bPur9Nn4MgmA9Vvdx0TajuO11elWQfoZdEn40tVfrZpjZxQtTp1cfM/ftcqm/blwlUm",
+	"d6e2mBL1hpzFOh87m2Dm336n5qOIKiqIVKZoxrVrtmNeGqLZbqmyr53vFivXRSsX1U9obHSJO7qm7leW",
+	"iTsxHtOwjuwudHQ7opxT46FgrRZd0kFCu5qnNSjqofttMY71a34Gn9CJpfSGVZP9V6jvMLsboYNtDhCQ",
+	"1ECMFG2fjMmzrC3yqdbP8bnR8ZK+8pv0pVM8xd6Kx/lL6Cc4P9m022u7hYMP79T8d+mh+0LmmMQT0y9v",
+	"YU2Sb3KD5JcKY5VvenYoNhyu/H0SYnxxU+5gQR2SFje/Ge62AmV0Ef8NlP12gTJqqUr34tUx+mWbEnvi",
+	"RKxqCkQ9Pw9iv03niT6e64OrXxAFd4dvaYefN83zMUq1rcAwRJ1flcRkBR8MaIGw6qBxQyvo64rfNCnM",
+	"09PTbmY4shk/waZS/IO4Bom/V6iBJ8J9xGv1KaZ1We5VOXeGNj5r8lTPmf8RN0Vp3OPG4elzFrfdvagY",
+	"wQYM2mevWzbR6TGrKlFCLnesZqqSsh0tafF3SJsQCxt2f+hgdI5J65Rw3mSmtxbxjv7tRXweFxXE122K",
+	"fQ+dBoZV9n14obqFR2vFTiR5e91OVh3+xiGClSatUvNpNbPjXJR1F4IdNhGMPPfF46E/ql0H2jP9eb2+",
+	"CZzLM4Kby5v/CQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -166,7 +166,7 @@ type ClientInterface interface {
 	// DeleteFault Remove an injected fault.
 	//
 	// Corresponds with DELETE /v1/admin/faults/{id} (the `DeleteFault` operationId).
-	DeleteFault(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteFault(ctx context.Context, id FaultID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListJobs Outbox jobs, filtered, a page at a time.
 	//
@@ -204,21 +204,21 @@ type ClientInterface interface {
 	// GetJob One job, with its payload and history.
 	//
 	// Corresponds with GET /v1/admin/outbox/{id} (the `GetJob` operationId).
-	GetJob(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetJob(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReplayJobWithBody Make one job pending and due now, attempts reset. Audited.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-	ReplayJobWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReplayJobWithBody(ctx context.Context, id JobID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReplayJob Make one job pending and due now, attempts reset. Audited.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-	ReplayJob(ctx context.Context, id string, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReplayJob(ctx context.Context, id JobID, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetStatus Every dependency's state, the outbox, open drills.
 	//
@@ -412,7 +412,7 @@ func (c *Client) AddFault(ctx context.Context, body AddFaultJSONRequestBody, req
 // DeleteFault Remove an injected fault.
 //
 // Corresponds with DELETE /v1/admin/faults/{id} (the `DeleteFault` operationId).
-func (c *Client) DeleteFault(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) DeleteFault(ctx context.Context, id FaultID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteFaultRequest(c.Server, id)
 	if err != nil {
 		return nil, err
@@ -510,7 +510,7 @@ func (c *Client) ReplayJobs(ctx context.Context, body ReplayJobsJSONRequestBody,
 // GetJob One job, with its payload and history.
 //
 // Corresponds with GET /v1/admin/outbox/{id} (the `GetJob` operationId).
-func (c *Client) GetJob(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) GetJob(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJobRequest(c.Server, id)
 	if err != nil {
 		return nil, err
@@ -527,7 +527,7 @@ func (c *Client) GetJob(ctx context.Context, id string, reqEditors ...RequestEdi
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-func (c *Client) ReplayJobWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ReplayJobWithBody(ctx context.Context, id JobID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReplayJobRequestWithBody(c.Server, id, contentType, body)
 	if err != nil {
 		return nil, err
@@ -544,7 +544,7 @@ func (c *Client) ReplayJobWithBody(ctx context.Context, id string, contentType s
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-func (c *Client) ReplayJob(ctx context.Context, id string, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ReplayJob(ctx context.Context, id JobID, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReplayJobRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
@@ -880,7 +880,7 @@ func NewAddFaultRequestWithBody(server string, contentType string, body io.Reade
 }
 
 // NewDeleteFaultRequest constructs an http.Request for the DeleteFault method
-func NewDeleteFaultRequest(server string, id string) (*http.Request, error) {
+func NewDeleteFaultRequest(server string, id FaultID) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1108,7 +1108,7 @@ func NewReplayJobsRequestWithBody(server string, contentType string, body io.Rea
 }
 
 // NewGetJobRequest constructs an http.Request for the GetJob method
-func NewGetJobRequest(server string, id string) (*http.Request, error) {
+func NewGetJobRequest(server string, id JobID) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1142,7 +1142,7 @@ func NewGetJobRequest(server string, id string) (*http.Request, error) {
 }
 
 // NewReplayJobRequest calls the generic ReplayJob builder with application/json body
-func NewReplayJobRequest(server string, id string, body ReplayJobJSONRequestBody) (*http.Request, error) {
+func NewReplayJobRequest(server string, id JobID, body ReplayJobJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
@@ -1153,7 +1153,7 @@ func NewReplayJobRequest(server string, id string, body ReplayJobJSONRequestBody
 }
 
 // NewReplayJobRequestWithBody constructs an http.Request for the ReplayJob method, with any body, and a specified content type
-func NewReplayJobRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewReplayJobRequestWithBody(server string, id JobID, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1347,7 +1347,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/admin/faults/{id} (the `DeleteFault` operationId).
-	DeleteFaultWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error)
+	DeleteFaultWithResponse(ctx context.Context, id FaultID, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error)
 
 	// ListJobsWithResponse Outbox jobs, filtered, a page at a time.
 	//
@@ -1389,21 +1389,21 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/admin/outbox/{id} (the `GetJob` operationId).
-	GetJobWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetJobResponse, error)
+	GetJobWithResponse(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*GetJobResponse, error)
 
 	// ReplayJobWithBodyWithResponse Make one job pending and due now, attempts reset. Audited.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-	ReplayJobWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error)
+	ReplayJobWithBodyWithResponse(ctx context.Context, id JobID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error)
 
 	// ReplayJobWithResponse Make one job pending and due now, attempts reset. Audited.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-	ReplayJobWithResponse(ctx context.Context, id string, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error)
+	ReplayJobWithResponse(ctx context.Context, id JobID, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error)
 
 	// GetStatusWithResponse Every dependency's state, the outbox, open drills.
 	//
@@ -2583,7 +2583,7 @@ func (c *ClientWithResponses) AddFaultWithResponse(ctx context.Context, body Add
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/admin/faults/{id} (the `DeleteFault` operationId).
-func (c *ClientWithResponses) DeleteFaultWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error) {
+func (c *ClientWithResponses) DeleteFaultWithResponse(ctx context.Context, id FaultID, reqEditors ...RequestEditorFn) (*DeleteFaultResponse, error) {
 	rsp, err := c.DeleteFault(ctx, id, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -2661,7 +2661,7 @@ func (c *ClientWithResponses) ReplayJobsWithResponse(ctx context.Context, body R
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/admin/outbox/{id} (the `GetJob` operationId).
-func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetJobResponse, error) {
+func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*GetJobResponse, error) {
 	rsp, err := c.GetJob(ctx, id, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -2674,7 +2674,7 @@ func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id string,
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-func (c *ClientWithResponses) ReplayJobWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error) {
+func (c *ClientWithResponses) ReplayJobWithBodyWithResponse(ctx context.Context, id JobID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error) {
 	rsp, err := c.ReplayJobWithBody(ctx, id, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -2687,7 +2687,7 @@ func (c *ClientWithResponses) ReplayJobWithBodyWithResponse(ctx context.Context,
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/admin/outbox/{id}/replay (the `ReplayJob` operationId).
-func (c *ClientWithResponses) ReplayJobWithResponse(ctx context.Context, id string, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error) {
+func (c *ClientWithResponses) ReplayJobWithResponse(ctx context.Context, id JobID, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error) {
 	rsp, err := c.ReplayJob(ctx, id, body, reqEditors...)
 	if err != nil {
 		return nil, err

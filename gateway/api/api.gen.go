@@ -267,13 +267,19 @@ type DetectIntentRequest struct {
 }
 
 // DetectIntentRequest0 defines model for DetectIntentRequest.0.
-type DetectIntentRequest0 = interface{}
+type DetectIntentRequest0 struct {
+	Text string `json:"text"`
+}
 
 // DetectIntentRequest1 defines model for DetectIntentRequest.1.
-type DetectIntentRequest1 = interface{}
+type DetectIntentRequest1 struct {
+	Event string `json:"event"`
+}
 
 // DetectIntentRequest2 defines model for DetectIntentRequest.2.
-type DetectIntentRequest2 = interface{}
+type DetectIntentRequest2 struct {
+	Dtmf string `json:"dtmf"`
+}
 
 // DialogflowAgents defines model for DialogflowAgents.
 type DialogflowAgents struct {
@@ -2331,56 +2337,57 @@ var swaggerSpec = []string{
 	"2baI36ExHngDL8pMyfCbj5H8d2gxtWdrG+tumuNMM45tSidK5cikG4tyIbSSRTV0i66MSa6m06vf5zgP",
 	"Uy7W6269ysUCr9gMpb2q5gkTUaAxbFYZocUibGzVA6Y1WxEzq6Nkm8sdF+VRAtXIjJKPJMSouU6JFJQO",
 	"Ed9GXLBczaa5WkZxNGV5PmHpdUt2O+S75kNXLusVghyNGwk39N+nJg9FiYB/w/Ic9TMDzmlzpxh+YKnN",
-	"V+SgqSlY/GBjwAVK6847boupM0wl8adpNH5709mw+zi6vI27T2nw9mM3VXR5e7lp1fR8w3kZ9L756m+X",
-	"N8P4YBTyUuJqjS6sDUdf3wNqcZQzOZuzGV6liuMmLB51ho/iT6qaxKuAl/oYFO5SH1SSteaezNYuf/eo",
-	"WD9fW8jGB7lgYcOZaGTXGD5muBZT+zSMMuTCML0Kvl2gNuLRNl2PutLIgtC5wVm/6S6tIf5219mcxLM2",
-	"NK4VeQQcl66HH9rfezXpcuAuF+vf1STEE+/57lqh8YsfvM55PeRezmzFMLSfzqIhrrmNbOuntViUtq0H",
-	"a881jlKNj3bbdnDkWsjwi5wZe4Va7/C4JH6wVxWVj6JDo5nn9tHI4hzczvFVoiSpuMN9motZ5s4g7lwX",
-	"dyIwHjjJnuLvbns3Fc9qkuJGVh3BhETdCjc2/R97p9cXDuPVdOqZANoflUAfxzBVGhYsF5ximDrMMElQ",
-	"L6SxTKa4w15o3quHRh0tHbXC5ngHjG270sZSqPvP8zOQrKjjOsdsd2ZXm4gBk1kCmbWlGff7mcp5LiQm",
-	"HBd1rGb6zd7vFSi9rald7ygkPA8ETwtd0oxJiXlbfxdKkLeUZoy8p4KQmZz/kOZWMcYuSXR4GYqDPlU0",
-	"sTs62O19tyLQjmNw9DjHoJ5mt3DcqC3bSnV6MEq3Fe5bZvD4EE7PTw9Gp7B3yoxlM6lysU8uYoZAmZGg",
-	"0aS6aMuSts49FFAa5S4Meq8mu6So1nzqkvprhhpBWOfK+uxLZQYzZwOTeXqNtu8CuiSMuBVvdppxxkZH",
-	"x+FX4g/sQKWQ9vgwigMG7wlrs2WWOp3mQjv9LpXK748uOrRWy8e1CNdreAGE9OANxd2vVRn0Ca8KEwCe",
-	"GdYC58wyoKwYj10cX4g8F95zIz14ABfSJlVwl1dRZxRu4/ti3+Hx4Y4kbh3kyHkxoSwuvEyGx4cvwJ1G",
-	"K1hmKGlX/kMQnLJ3S2GzDHPuAp+5LJk26GDXbQ8/sKJ0oB39Y3g4PDo6OhoMB4OwSj0hBPWyfbjn1WTB",
-	"HhTPOpWIo9TZnwdyAnRKAbIHaB4xupFfQ24rsg0EsXGtV3dq4+c8NS7jcL6j62xvhpC70z6B3DRbwsmr",
-	"M2AGNKYoFsjHXtdiYCCZ306th3uU8NI4E0ruUz6ZgcV8TJlnUY77RpRmTMf8MlOG6gQaSqYJ3lg1TQIn",
-	"jao2GrxHuh0Dk0quCjU38fqrGEotFsxiDBrdvlLrzLiVRXd/rqVayv2qemNgNBjUtYtKU6BUZQy1pN1c",
-	"TtBwEUlV0+EpvIherKkFmzFbJ+QnCGRWvLNKNX1rwpb1bc6cwCsUNkNd5eV94en0/Ednpi1RHh8GjXNW",
-	"uQFdUVaVqko0sHf25ic4GB4f75O/6Jf2+KDmFhikai6tXoGLw92624WXy5tg5mLDsrxmhezjZ3WN8hfU",
-	"XKSBpKDT3wWGYTHNmSge773cg7UfSqHRPDKceUoyLlUlfnQC7/3SUvRjtTIlppW76wEwBAq7CwGbIb5n",
-	"/N3AF5Lnr1pYPF8HeBto5nP/dwT/d0ft9wchzUlAUVgU147ZveC/0+2/JTCdqrpCVB3tVdWyjj6gYEJa",
-	"JiRqdyJQnjwKhShRsPbnJnZoXRcTJKZWaQMzlKiZRUhz4U5GqiknsF51qpV7igvUqwvpIGSzslsIznNc",
-	"Mu1IvEaqoDG3jENQEBylFXblYquF4KiBSX4hm/QanP6WwKkWVqQs75XMZk312sBeU+SIoTWIKuXxhWzq",
-	"kSkr7VzjPrB8yVamwkWCGkE+itAwmfMZ2hfebWHA0QX4KNPVhZwykRMCruqRVFwnTY+BTnpy3eI1hpMj",
-	"RydPLhbYo5zVhcyY5D01nfozA97VWj0GBxfv1kXWSsWTC3khX2rtROE4+G5XXfAd7NUlvf0EfmkCb/SD",
-	"nbZcSNuJ2Cn8cj7bO/r1LrmQlDpPURpsqdhJ6XbZGyWDLcVaLpcJo9eJ0rN+Ndb0fzg7ffnqzUsa0wTi",
-	"jbISc8qcUaqkyiFG42iQDP0AVaJkpYjG0UEySA488mdkYf3qXbJiBfklMyR7WGvFGY/G0fdofypRnrw+",
-	"izYK7aPB4I5aaz1pU2MNFO63zadaC7hK5w5hEreJw99+2+VfrilqlWkdOhYFpWejnzNhWpPFkWUz40sf",
-	"lkWX7uP+Ythv6if9Jt0c5McPwtitnPWjOPO46vPWWjsY58l+Arvi6Ghw8FT2nuSCGTRxZfelkBI5tHLS",
-	"JoY6sw0GUcZAeXcyzyo7D5R7a8umVc0KSeiG9nrbN2ho4v5N9etK8Ns+p6pTr6kStksgb2+2K/g0G1A+",
-	"vcIiJaditqO5hb5+Qk9L7/JmGB8fhl2sm9BKzaaeutzBcXC5yzgqlQmnJmQb/AmrY3DukgHnRyoNwpq1",
-	"4IRxR4gk6ddoLoxHR+LnM9PCbKghG/beeWdkDHWp8t2+x8yurXXqzOsE5rdVf8CnMa9AjfK261E4ht9+",
-	"Tgtv73KHdbtj2Nu2X/jBtn04OHzc98ODR35/9KWw5ieJsBDazlleKRRVhJVPjNT6VkFQOZ/kwmRdMLoP",
-	"Y2ofqr9ALaakZLWhdBXzF3pPEc9H6OUjsgeWlvJdUA/OsfpBYT/4y6l3Jy7cod4L//oFObKSMv5A1FMW",
-	"gSIY8HzxnWmVN/Y0i/jzarhXK2DV3skRfX58PAKTsRL3E3jlwgMPy4S8bYWulbelzk3iyPRvummk27sc",
-	"vnbt9zNqRnuZHYrRIvqLwN9HCO/XjNkmnLuWamnIy8mYgbIOFJSmtpXOtloibAksutzo3ngbJqv5pN9t",
-	"Fr69fIga9KtI3gQ8pcctF98/oNu73fZDuip4wnnVXPiZTv2N1sUHIeLwk63ezqyEmko5973W6zThbRyN",
-	"BqMvtf5/Up6lJoDPNSU11dxO1IcnGuE3fxWEPuGckqmkPmDV5qWAZ4byPj5b4g6rpe/B1mo+87cQaj7u",
-	"tPoHWa1uOor/12y2qzWjwbCpUjkeWKWu6U9zDaNSKf+gzhGNBiM/UNgLuWQGfJ4P9tyn79XEuQC1Ela9",
-	"4k24sZ/ACWi684G87py4kN07HxtXMHbf/wiEIKeUfqxKV58HjLq9CH8uLPLb/380+nOikZfO2uI8KICa",
-	"ejd6bemfHYfqHryPxaJANp2S5c8MCE7Ok82Eae7G+OYo0Zh3At9XaXZe5Z4npor7gpezfuute016Zzx6",
-	"SFqlfTHpzntJW/uhtPLRwQC4mKGx68YUxVdVB4jJWG90dPwv429P3rw8PhwnQBGBqHczEwvcfdPsHEvd",
-	"+47m7uzkjvRPF+v+Sbdumu6bu+Duq/5XXRNfV9gmQjrtjB+W72VzLpRvzonBWI2sQJ7AqV+p9/OqpOtT",
-	"Va83fd1fskV8If3vosRZXD1XsxnVCVpQpFKLtufnfQFpNpfXSN0S7oS4kPUyPqT2+P/lIuNWN2qYOXR6",
-	"NZUXdziyXCPjq/W9ra0zzMPz8MsQ+YaoqMF549rbJz8p7ialVCpH7nwyf6+OC3P9onWbzKmRdy3+Dx4b",
-	"7vvn938fujvZPXJI4sDa9xO/P33jVXCfEsESfOMciLWDTO7gnWdPu626Pnl8RbJXVv1fQa/zlUOdXPxR",
-	"NVXUzS1W+ZYWCsDrxo2pRpM1V3mpcOr+XchO8bEpR3b92SoZrvS6MLnn11AyXwXT103/2udxHLc6kr5w",
-	"Zq/Z3y78WteUk6ZA+w4MWxnHW+qJ8Y2QbvYcLf7VMnq/Zoq2x/JcyNm/wkm7Zm7aQVGj7VVk1DaPlilc",
-	"Eq+pr7Fys5pC8rjfH46eJ4NkkAzHXw++HlC8Vk2yXexpkxZXNDlX4x6i6vJUQ9O2r9O4oz4JVmeZQs6p",
-	"CwctypCTuunuh66Ym8Dy55vdCnF1YG5HkB4iqlbf+wGrWr+FV9ur/7JVpHAOTF2Z6HRkbJRKq+61UM2M",
-	"mXWxrEVHq4oRcKApi0y1jMrAfWubDGSRa77WSeSQOy4MnLw+e2ZALSW0XrbGU1X99vL2fwIAAP//",
+	"V+SgqSlY/GBjwAVK6847boupM0wl8adpNH67qZ3u85Dv9RhsoTkCO95ci4jaWGw4+vpxi/lJHrCa2/mm",
+	"TzXoffPV3y5vhvHBKOg8dZeiGbZXuow/fqX4icyIo5zJ2ZzN8CpVHDfPhaPO8FH8SW3zU6hKl/qglaxN",
+	"92S2jnm6Z+X6+RoiNj7IBQsjx0Qju8bwOcu1mNqngbQhH47pVfDtArURjwa1etSVRhY8OzY46zfdpTXE",
+	"3+46m5N41obGtUKvgOfWDXFC+3uvJl0O3OVj/ruahHjiXf9dKzSBwYPXOa+H3MuZrSCO9tNZNMQ1t5Ft",
+	"/bQWi9K29WDtusdRqvHRfusOjlwLGX6RM2OvUOsdLqfED/aqovJRdGg089w+Glmch985v0uUJBXn3Uxz",
+	"McvcIcyd7+aORMYDR/lTHP5t967iWU1S3MiqI5iQqFvx1qYDaO90e8N5DDWdeiaA9r4C0McxTJWGBcsF",
+	"pyCujrNMEtQLaSyTKe6wF5r36qFhV0tHrbA53gFj27GEsRTr//P8DCQr6sDWMds5LdUmYsBklkBmbWnG",
+	"/X6mcp4LiQnHRR2smn6z93sFSm9ratc7CgnPA8HTYrc0Y1Ji3tbfhRLkLqYZI/exIGSm6CekuVWQtUsS",
+	"HV6GAsFPFU7tDo92hx+tELzjGBw9zjGop9ktHDdqy7ZSnR6M0m2F+5YZPD6E0/PTg9Ep7J0yY9lMqlzs",
+	"k4+cIVBqKGg0qS7asqStcw8FlEe6C4Peq8kuKao1n7qk/pqhRhDW+fI+/VSZwczZwGSeXqPtu4g2CSNu",
+	"xZudZpyx0dFx+JX4AztQKaQ9PozigMF7wtpsmaVOp7nQTr9LpfL7w6sOrdXycS3C9RpeACE9eEOJh9eq",
+	"DPqEV4UJAM8Ma4FzZhlQWpDHICQUIs+F99xIDx7AhbTJldzlVdQpldv4vuB/eHy4I4tdR3lyXkwojQ0v",
+	"k+Hx4Qtwp9EKlhlK2pX/EASn9OVS2CzDnLvIby5Lpg062HXbww+sKB1oR/8YHg6Pjo6OBsPBIKxST4jB",
+	"vWwf7nk1acAHBfROJeIodfbngZwAnXKg7AGaR4xu5NeQ2wrtA1F8XOvVndr4OU+Nyzic8Ok625sh5O68",
+	"VyA5z5Zw8uoMmAGNKYoF8rHXtRgYSOa3U+vhHmX8NM6EkvuUUGdgMR9T6l2U474RpRnTMb/MlKFCiYaS",
+	"aYI3Vk2TwEmjqo0G75Fux8CkkqtCzU28/iqGUosFsxiDRrev1DozbpUR3J9rqZZyvypfGRgNBnXxptIU",
+	"KFUZQy1pN5cTNFxEUtV0eAovohdrasFmzNYViQkCmRXvrFJN35qwZX2bMyfwCoXNUFeFCV95Oz3/0Zlp",
+	"S5THh0HjnFVuQFeUVamuEg3snb35CQ6Gx8f75C/6pT0+qLkFBqmaS6tX4OJwt+525eny5iE5Eq9ZIfv4",
+	"WV2j/AU1F2kgK+r0d4FhWExzJorHey/3YO2HUmg0jwxnnpKNTFWJH53BfL+0FP1YrUyJaeXuegAMgcLu",
+	"SshmiO8ZfzfwheT5qxYWz9cB3gaa+eLHHcH/3VH7/UFIcxJQFBbFtWN2L/jvdPtvCUynqi6RVUd7Vbat",
+	"ow8omJCWCYnanQhUKIhCIUoULH66iR1a19UUialV2sAMJWpmEdJcuJORiuoJrFedauWe4gL16kI6CNks",
+	"bReC8xyXTDsSr5FKiMwt4xAUBEdphV252GohOGpgkl/IJr0Gp78lcKqFFSnLeyWzWVO+N7DXVHliaA2i",
+	"VoH4QjYF2ZSVdq5xH1i+ZCtT4SJBjSAfRWiYzPkM7QvvtjDg6AJ8lOnqQk6ZyAkBV/VI6i4gTY+BTnpy",
+	"3eI1hpMjRydPLhbYo5zVhcyY5D01nfozA97VWj0GBxfv1lXmSsWTC3khX2rtROE4+G5XYfQd7NU1zf0E",
+	"fmkCb/SDnbZcSNuJ2Cn8cj7bO/r1LrmQVDtIURpsqdhJ6XbZGyWDLcVaLpcJo9eJ0rN+Ndb0fzg7ffnq",
+	"zUsa0wTijbISc8qcUaqkyiFG42iQDP0AVaJkpYjG0UEySA488mdkYf3qXbJiBfklMyR7WGvFGY/G0fdo",
+	"fypRnrw+izY6DUaDwR3F5nrSpsgc6FzYNp9qLeAqnTuESdwmDn/7bZd/uaaoVad26FgUlJ6Nfs6EaU0W",
+	"R5bNjK/9WBZduo/7i2G/KSD1m3RzkB8/CGO3ctaP4szjyu9ba+1gnCf7CeyKo6PBwVPZe5ILZtDEld2X",
+	"Qkrk0MpJmxjqzDYYRBkD5d3JPKvsPFDurS2bVjkvJKEb2utt36Chifs31a8rwW/7nMpuvaZM2i6BvL3Z",
+	"bmGg2YDy6RUWKTkVsx3dPfT1E5p6epc3w/j4MOxi3YRWajb11OUOjoPLXcZRqUw4NSHb4E9YHYNzlww4",
+	"P1JpENasBSeMO0IkSb9Gc2E8OhI/n5kWZkMN2bD3zjsjY6hrte/2PWZ2ba1TaF8nML+tGiQ+jXkFirS3",
+	"XY/CMfz2c1p4e5c7rNsdw962/cIPtu3DweHjvh8ePPL7oy+FNT9JhIXQds7ySqGoJK58YqTWtwqCyvkk",
+	"FybrgtF9GFP7UP0FajElJasNpauYv9B7ing+Qi8fkT2wtJRvA3t4nZ4Ghf3gL6fenbhwh3ov/OsX5MhK",
+	"yvgDUU9ZBIpgwPPFt+ZV3tjTLOLPq+FerYBVeydH9Pnx8QhMxkrcT+CVCw88LBPythW6Vt6WOjeJI9O/",
+	"6aaRbu9y+Nq138+oGe1ldihGi+gvAn8fIbxfM2abcO5aqqUhLydjBso6UFCa+nY622qJsCWw6HKje+Nt",
+	"mKzmk363W/r28iFq0K8ieRPwlB63XHz/gG7zetsP6argCedVd+VnOvU3ejcfhIjDT7Z6O7MS6qrl3Deb",
+	"r9OEt3E0Goy+1Pr/SXmWmgA+15TUVHM7UR+eaITf/FUQ+oRzSqaS+oBVm7cinhnK+/hsiTuslr4JXav5",
+	"zF/DqPm40+ofZLW6aan+X7PZrtaMBsOmSuV4YJW6pj/NPZRKpfyDOkc0Goz8QGEv5JIZ8Hk+2HOfvlcT",
+	"5wLUSlg1yzfhxn4CJ6Dp0gvyunPiQnYvvWzcQdl9ASYQgpxS+rEqXX0eMOr2Ivy5sMhv///R6M+JRl46",
+	"a4vzoABq6t3otaV/dhyqe/A+FosC2XRKlj8zIDg5TzYTprkc5JujRGPeCXxfpdl5lXuemCruC95O+623",
+	"7jXpnfHoIWmV9s2sOy9mbe2H0spHBwPgYobGrhtTFF9VHSAmY73R0fG/jL89efPy+HCcAEUEot7NTCxw",
+	"91W7cyx17zuau7OTO9I/Xaz7J107arpv7oK7r/pfdU18XWGbCOm0M35YvpfNuVC+OScGYzWyAnkCp36l",
+	"3s+rku6PVc3u9HV/yRbxhfS/ixJncfVczWZUJ2hBkUot2p6f9wWk2VxeI3VLuBPiQtbL+JDa4/+Xi4xb",
+	"3ahh5tDp1VRe3OHIco2Mr9YX17bOMA/Pwy9D5BuiogbnjXt/n/ykuJuUUqkcufPJ/MVCLsz1i9Z1OqdG",
+	"3rX4P3hsuO+f3/996PJo98ghiQNrX9D8/vSNV8F9SgRL8I1zINYOMrmDd5497bbq+uTxFcleWfV/Bb3O",
+	"Vw51cvFH1VRRN7dY5VtaKACvGzemGk3W3GWmwqn7dyE7xcemHNn1Z6tkuNLrwuSeX0PJfBVMXzf9a5/H",
+	"cdzqSPrCmb1mf7vwa11TTpoC7TswbGUcb6knxjdCutlztPhXy+j9minaHstzIWf/CiftmrlpB0WNtleR",
+	"Uds8WqZwSbymvsbKzWoKyeN+fzh6ngySQTIcfz34ekDxWjXJdrGnTVpc0eRcjXuIqstTDU3bvk7jjvok",
+	"WJ1lCjmnLhy0KENO6qa7H7pjbwLLn292K8TVgbkdQXqIqFp97wesav0WXm2v/stWkcI5MHVlotORsVEq",
+	"rbrXQjUzZtbFshYdrSpGwIGmLDLVMioD961tMpBFrvlaJ5FD7rgwcPL67JkBtZTQetkaT1X128vb/wkA",
+	"AP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
