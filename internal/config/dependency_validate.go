@@ -19,6 +19,7 @@ func (d Dependencies) Validate(path string) []error {
 	}
 	errs = append(errs, d.CRM.validateAdapter(join(path, "crm"))...)
 	errs = append(errs, d.validateHealthChecks(path)...)
+	errs = append(errs, d.CRM.validateCleartext(join(path, "crm"))...)
 	if d.Identity.Endpoints.Secondary != "" {
 		// Identity calls go to the issuer's JWKS and introspection URLs,
 		// not to these endpoints: a failover to a secondary would change
@@ -196,4 +197,32 @@ func (c *Config) DependencyPolicies() Dependencies {
 		deps.Identity.Endpoints.Primary = c.Identity.Issuer
 	}
 	return deps
+}
+
+// validateCleartext refuses to send CRM credentials in clear: an http://
+// endpoint is allowed only when holdline sends no credentials to it, or
+// when it is on this machine (a local proxy or a simulator).
+func (c CRM) validateCleartext(path string) []error {
+	if c.Auth.Type == "" || c.Auth.Type == "none" {
+		return nil
+	}
+	var errs []error
+	for _, e := range []struct{ key, url string }{{"primary", c.Endpoints.Primary}, {"secondary", c.Endpoints.Secondary}} {
+		u, err := url.Parse(e.url)
+		if err != nil || u.Scheme != "http" || isLoopbackHost(u.Hostname()) {
+			continue
+		}
+		errs = append(errs, &Problem{Path: join(path, "endpoints."+e.key),
+			Msg: "is http:// to " + u.Hostname() + " while auth." + "type is " + c.Auth.Type + ": the credentials would cross the network in clear; use https://"})
+	}
+	return errs
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -30,10 +30,17 @@ func (h HTTP) Validate(path string) []error {
 func (a Admin) Validate(path, listen string) []error {
 	v := &validator{path: path}
 	v.errs = append(v.errs, a.validateTLS(path, listen)...)
+	seen := map[string]int{}
 	for i, t := range a.Tokens {
 		p := fmt.Sprintf("tokens[%d]", i)
 		if t.Name == "" {
 			v.add(p+".name", "must be set")
+		} else if j, dup := seen[t.Name]; dup {
+			// The name is the actor in the audit log: two tokens with one
+			// name would make their actions indistinguishable.
+			v.add(p+".name", fmt.Sprintf("%q is already the name of tokens[%d]; the name is the audit log's actor, so each token needs its own", t.Name, j))
+		} else {
+			seen[t.Name] = i
 		}
 		if len(t.Token.Reveal()) < 16 {
 			v.add(p+".token", "must be at least 16 characters")

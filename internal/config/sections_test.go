@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,13 +32,20 @@ func TestSectionValidate(t *testing.T) {
 		{"dialogflow secondary is the primary", "dialogflow: {agents: {support: {environment: " + dfEnv + ", secondary: " + dfEnv + "}}}\n", []string{"dialogflow.agents.support.secondary"}},
 		{"dialogflow auto_failover without secondary", "dialogflow: {agents: {support: {environment: " + dfEnv + ", auto_failover: true}}}\n", []string{"dialogflow.agents.support.auto_failover"}},
 		{"dialogflow session_ttl negative", "dialogflow: {session_ttl: -1m}\n", []string{"dialogflow.session_ttl"}},
+		{"duplicate admin token names", "admin: {tokens: [{name: ops, token: aaaaaaaaaaaaaaaa}, {name: ops, token: bbbbbbbbbbbbbbbb}]}\n", []string{"admin.tokens[1].name"}},
+		{"bearer over http to a remote host", "recordings: {bucket: r}\ndependencies: {crm: {endpoints: {primary: \"http://crm.example.com\"}, auth: {type: bearer, secret: s3cr3t}}}\n", []string{"dependencies.crm.endpoints.primary"}},
+		{"bearer over http to loopback", "recordings: {bucket: r}\ndependencies: {crm: {endpoints: {primary: \"http://127.0.0.1:8080\"}, auth: {type: bearer, secret: s3cr3t}}}\n", nil},
+		{"http without credentials", "recordings: {bucket: r}\ndependencies: {crm: {endpoints: {primary: \"http://crm.example.com\"}}}\n", nil},
 		{"identity issuer without audience", "identity: {issuer: https://login.example.com}\n", []string{"identity.audience"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			base := minimal
-			if tt.name == "gcs without bucket" || tt.name == "dir needs no bucket" {
+			switch {
+			case tt.name == "gcs without bucket" || tt.name == "dir needs no bucket":
 				base = crmOnly // no recordings section
+			case strings.Contains(tt.yaml, "dependencies:"):
+				base = "" // the case brings its own CRM
 			}
 			got := problemPaths(t, base+tt.yaml)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
