@@ -49,6 +49,12 @@ func TestHealthThresholds(t *testing.T) {
 	if s := state("secondary"); s.State != HealthUnknown || s.CheckedAt != nil {
 		t.Fatalf("before a probe: %+v", s)
 	}
+	gauge := func(ep string) float64 {
+		return e.metric(t, "holdline_endpoint_health", map[string]string{"dependency": "crm", "endpoint": ep})
+	}
+	if g := gauge("secondary"); g != -1 {
+		t.Errorf("holdline_endpoint_health before a probe = %v, want -1 (unknown)", g)
+	}
 	d.probe(t.Context(), "secondary")
 	if s := state("secondary"); s.State != HealthUnknown || s.CheckedAt == nil {
 		t.Errorf("after 1 success: %+v, want unknown (threshold 2)", s)
@@ -56,6 +62,9 @@ func TestHealthThresholds(t *testing.T) {
 	d.probe(t.Context(), "secondary")
 	if s := state("secondary"); s.State != HealthHealthy || s.Since == nil {
 		t.Errorf("after 2 successes: %+v, want healthy", s)
+	}
+	if g := gauge("secondary"); g != 1 {
+		t.Errorf("holdline_endpoint_health when healthy = %v, want 1", g)
 	}
 
 	secCode.Store(http.StatusServiceUnavailable)
@@ -71,6 +80,9 @@ func TestHealthThresholds(t *testing.T) {
 	}
 	if s := state("primary"); s.State != HealthUnknown || s.CheckedAt != nil {
 		t.Errorf("primary = %+v, want unprobed: endpoints are tracked apart", s)
+	}
+	if g, p := gauge("secondary"), gauge("primary"); g != 0 || p != -1 {
+		t.Errorf("holdline_endpoint_health secondary = %v, primary = %v; want 0 (unhealthy) and -1 (unknown)", g, p)
 	}
 	if got := d.breakerState(); got != circuitbreaker.ClosedState {
 		t.Errorf("breaker = %s after failed probes, want closed", got)

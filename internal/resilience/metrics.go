@@ -77,6 +77,7 @@ type stateCollector struct {
 	forced   *prometheus.Desc
 	endpoint *prometheus.Desc
 	auth     *prometheus.Desc
+	health   *prometheus.Desc
 }
 
 func newStateCollector(s *Set) *stateCollector {
@@ -90,6 +91,8 @@ func newStateCollector(s *Set) *stateCollector {
 			"1 for the endpoint new calls go to (primary or secondary), 0 for the other.", []string{"dependency", "endpoint"}, nil),
 		auth: prometheus.NewDesc("holdline_dependency_auth_failed",
 			"1 while the dependency refuses holdline's credentials (its last answered call was a 401): alert on it.", []string{"dependency"}, nil),
+		health: prometheus.NewDesc("holdline_endpoint_health",
+			"Active health of an endpoint (dependencies with health_check only): 1 healthy, 0 unhealthy, -1 unknown (not probed enough yet).", []string{"dependency", "endpoint"}, nil),
 	}
 }
 
@@ -98,6 +101,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.forced
 	ch <- c.endpoint
 	ch <- c.auth
+	ch <- c.health
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -118,6 +122,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(!secondary), d.name, "primary")
 		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(secondary), d.name, "secondary")
 		ch <- prometheus.MustNewConstMetric(c.auth, prometheus.GaugeValue, b2f(d.AuthFailed()), d.name)
+		if d.HealthChecked() {
+			for ep, h := range d.Health() {
+				ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, healthValue(h.State), d.name, ep)
+			}
+		}
 	}
 }
 
@@ -126,4 +135,15 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// healthValue is holdline_endpoint_health's value for a state.
+func healthValue(s HealthState) float64 {
+	switch s {
+	case HealthHealthy:
+		return 1
+	case HealthUnhealthy:
+		return 0
+	}
+	return -1
 }

@@ -44,6 +44,9 @@ func TestDeployQueriesNameExportedMetrics(t *testing.T) {
 	ts := startDev(t, func(c *config.Config) {
 		c.StatusPages = config.StatusPages{{Name: "zendesk", URL: page + "/api/v2/status.json", Kind: "statuspage",
 			Dependency: "crm", Interval: config.Duration(time.Minute)}}
+		// Active checks, so holdline_endpoint_health is exported.
+		c.Dependencies.CRM.HealthCheck = config.HealthCheck{Path: "/healthz", Interval: config.Duration(time.Minute),
+			Timeout: config.Duration(time.Second), HealthyThreshold: 2, UnhealthyThreshold: 3}
 	})
 	driveTraffic(t, ts)
 	exported := scrapeNames(t, ts.admin+"/metrics")
