@@ -6,13 +6,14 @@ import (
 	"encoding/hex"
 	"net/http"
 	"regexp"
+
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 type ctxKey int
 
 const (
-	reqIDKey ctxKey = iota
-	actorKey
+	actorKey ctxKey = iota
 )
 
 // validReqID bounds what we accept from clients, so a request ID can go
@@ -28,15 +29,14 @@ func requestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqIDKey, id)))
+		next.ServeHTTP(w, r.WithContext(upstream.WithRequestID(r.Context(), id)))
 	})
 }
 
-// RequestID returns the request ID stored by the request-ID middleware, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(reqIDKey).(string)
-	return id
-}
+// RequestID returns the request ID stored by the request-ID middleware, or
+// "". The id lives in internal/upstream, so that the dependencies' HTTP
+// clients send it upstream as X-Request-Id.
+func RequestID(ctx context.Context) string { return upstream.RequestID(ctx) }
 
 func newRequestID() string {
 	var b [12]byte

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/holdline/holdline"
+	"github.com/holdline/holdline/internal/upstream"
 )
 
 // TestProblemFor maps every error code to the problem the client sees: one
@@ -58,7 +58,7 @@ func TestProblemFor(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			r := httptest.NewRequest("GET", "/v1/x", nil)
-			r = r.WithContext(context.WithValue(r.Context(), reqIDKey, "req-1"))
+			r = r.WithContext(upstream.WithRequestID(r.Context(), "req-1"))
 			w := httptest.NewRecorder()
 			writeProblem(w, r, log, tt.err)
 

@@ -201,7 +201,7 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	d.client = &http.Client{Transport: &faultTransport{dep: d, next: d.transport}, CheckRedirect: refuseRedirect}
+	d.client = &http.Client{Transport: requestIDTransport{next: &faultTransport{dep: d, next: d.transport}}, CheckRedirect: refuseRedirect}
 	return d, nil
 }
 

@@ -139,3 +139,17 @@ func (d *Dependency) activeEndpointName() string {
 	}
 	return "primary"
 }
+
+// requestIDTransport sends the id of the request being served (from the
+// context, see upstream.WithRequestID) as X-Request-Id on every call a
+// dependency's HTTP client makes, unless the adapter set one itself. It
+// clones the request rather than changing the caller's.
+type requestIDTransport struct{ next http.RoundTripper }
+
+func (t requestIDTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if id := upstream.RequestID(req.Context()); id != "" && req.Header.Get(upstream.RequestIDHeader) == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set(upstream.RequestIDHeader, id)
+	}
+	return t.next.RoundTrip(req)
+}
