@@ -3,7 +3,9 @@ package sidecar
 import (
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -50,9 +52,9 @@ type depWithVendor struct {
 // endpoint primary (the page is advisory), and screen pops still come from
 // the CRM.
 func TestStatusPageBesideBreaker(t *testing.T) {
-	url := startVendorPage(t, "statuspage_summary.json")
+	pageURL := startVendorPage(t, "statuspage_summary.json")
 	ts := startDev(t, func(c *config.Config) {
-		c.StatusPages = config.StatusPages{{Name: "zendesk", URL: url + "/api/v2/summary.json", Kind: "statuspage",
+		c.StatusPages = config.StatusPages{{Name: "zendesk", URL: pageURL + "/api/v2/summary.json", Kind: "statuspage",
 			Dependency: "crm", Interval: config.Duration(time.Minute)}}
 	})
 	var crm depWithVendor
@@ -88,10 +90,24 @@ func TestStatusPageBesideBreaker(t *testing.T) {
 		t.Errorf("screen pop = %+v, want from the crm, not degraded", p)
 	}
 
-	// /ui shows it in the CRM's tile, beside the breaker.
-	resp, err := http.Get(ts.admin + "/ui")
+	// /ui shows it in the CRM's tile, beside the breaker (after signing in:
+	// /ui needs the admin token).
+	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	ui := &http.Client{Jar: jar}
+	login, err := ui.PostForm(ts.admin+"/ui/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	resp, err := ui.Get(ts.admin + "/ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui after signing in = %d, want 200", resp.StatusCode)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
