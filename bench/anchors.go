@@ -1,7 +1,7 @@
 package main
 
 // Anchor is a published figure of another system, quoted next to ours.
-// All come from /work/shared/reference/anchors.md, which cites each
+// All come from ../shared/reference/anchors.md, which cites each
 // source; "measured here" rows come from measured-here.md (the same
 // class of machine, an earlier run).
 type Anchor struct {
@@ -19,8 +19,8 @@ func anchors(scenario string) []Anchor {
 			{"Istio 1.20 (client + server sidecars)", "+0.228 ms p90, +0.298 ms p99 (two proxies; ≈0.15 ms p99 per proxy)", "http/1.1, 1 kB, 1,000 rps, mTLS, fortio, dedicated hardware", "https://istio.io/v1.20/docs/ops/deployment/performance-and-scalability/"},
 			{"Istio ≤ 1.15", "+2.65 ms p90", "1000 services / 2000 sidecars, 70k rps mesh", "https://istio.io/v1.15/docs/ops/deployment/performance-and-scalability/"},
 			{"Dapr 1.0 service invocation (two sidecars)", "+1.40 ms p90, +2.10 ms p99", "3-node k8s, 4 cores; 1,000 rps, 1 KB, mTLS", "https://docs.dapr.io/operations/performance-and-scalability/perf-service-invocation/"},
-			{"nginx-light 1.22, measured here earlier", "+0.15–0.2 ms p50, +1.3–2.8 ms p99 over direct", "this class of 2-core machine, vegeta, 1 kB, 1,000–2,000 rps", "/work/shared/reference/measured-here.md"},
-			{"Go httputil.ReverseProxy, measured here earlier", "+0.35 ms p50; at 2,000 rps p90 4–396 ms, p99 18–720 ms (collapse)", "same", "/work/shared/reference/measured-here.md"},
+			{"nginx-light 1.22, measured here earlier", "+0.15–0.2 ms p50, +1.3–2.8 ms p99 over direct", "this class of 2-core machine, vegeta, 1 kB, 1,000–2,000 rps", "../shared/reference/measured-here.md"},
+			{"Go httputil.ReverseProxy, measured here earlier", "+0.35 ms p50; at 2,000 rps p90 4–396 ms, p99 18–720 ms (collapse)", "same", "../shared/reference/measured-here.md"},
 		}
 	case "policy":
 		return []Anchor{
@@ -31,12 +31,12 @@ func anchors(scenario string) []Anchor {
 	case "cachehit":
 		return []Anchor{
 			{"NGINX as a web server (not a proxy)", "74,091 rps (1 KB, 1 CPU)", "2× Xeon E5-2699 v3, 40 GbE, wrk, keepalive", "https://www.nginx.com/blog/testing-the-performance-of-nginx-and-nginx-plus-web-servers/"},
-			{"nginx stale cache, healthy, measured here earlier", "36,400 rps, mean 1.0 ms", "wrk -t2 -c32, 200 keys, 1 worker", "/work/shared/reference/measured-here.md"},
+			{"nginx stale cache, healthy, measured here earlier", "36,400 rps, mean 1.0 ms", "wrk -t2 -c32, 200 keys, 1 worker", "../shared/reference/measured-here.md"},
 		}
 	case "wobble":
 		return []Anchor{
-			{"nginx stale-if-error, measured here earlier: CRM hangs", "212 rps (170× collapse), p50 4.7 ms, p99 304 ms, 51% of requests reach the CRM", "wrk -t2 -c32 (closed loop), 200 keys, read timeout 300 ms", "/work/shared/reference/measured-here.md"},
-			{"nginx stale-if-error, measured here earlier: CRM 503", "p99 4.6 ms, 95% of requests reach the CRM", "same", "/work/shared/reference/measured-here.md"},
+			{"nginx stale-if-error, measured here earlier: CRM hangs", "212 rps (170× collapse), p50 4.7 ms, p99 304 ms, 51% of requests reach the CRM", "wrk -t2 -c32 (closed loop), 200 keys, read timeout 300 ms", "../shared/reference/measured-here.md"},
+			{"nginx stale-if-error, measured here earlier: CRM 503", "p99 4.6 ms, 95% of requests reach the CRM", "same", "../shared/reference/measured-here.md"},
 			{"open-source nginx, single upstream server", "max_fails/fail_timeout ignored: never marked down, every update pays the timeout", "nginx docs", "https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server"},
 		}
 	case "enqueue":

@@ -174,11 +174,11 @@ func nginxVersion(path string) string {
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: "))
 }
 
-// nginxPlain is /work/shared/reference/measure/nginx-plain.conf: a plain
+// nginxPlain is ../shared/reference/measure/nginx-plain.conf: a plain
 // keepalive reverse proxy, one worker.
 const nginxPlain = `location / { proxy_pass http://crm; proxy_http_version 1.1; proxy_set_header Connection ""; }`
 
-// nginxStale is /work/shared/reference/measure/nginx.conf: how people do
+// nginxStale is ../shared/reference/measure/nginx.conf: how people do
 // stale-if-error today, with the read timeout equal to holdline's
 // screen-pop budget.
 const nginxStale = `location / {

@@ -752,5 +752,5 @@ for the nginx rows (it runs apt-get install -y nginx-light when nginx is missing
 skips those rows with a note otherwise), and writes this file, docs/benchmarks.json and
 bench/out/results.json (plus bench/out/hop-holdline.cpu.pprof). Configs of the compared systems:
 bench/env.go (nginx, holdline) and bench/child.go (the CRM stand-in, the Go reverse proxy, the bare
-handler); they follow /work/shared/reference/measure/.`)
+handler); they follow ../shared/reference/measure/.`)
 }
