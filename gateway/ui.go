@@ -193,12 +193,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 // form field for scripts without a session.
 func (s *Server) uiAction(apply func(ctx context.Context, d *resilience.Dependency, r *http.Request, reason string) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !sameOrigin(r) {
-			writeProblem(w, r, s.log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "the form was posted from another site"))
-			return
-		}
-		if err := r.ParseForm(); err != nil {
-			writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "", "could not read the form"))
+		if !s.readForm(w, r) {
 			return
 		}
 		actor, ok := Actor(r.Context()), Actor(r.Context()) != ""
@@ -284,4 +279,18 @@ func (k flashKey) verify(msg, sig string) string {
 		return ""
 	}
 	return msg
+}
+
+// readForm refuses a form posted from another site and parses the form,
+// answering the problem itself and reporting false when it did.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if !sameOrigin(r) {
+		writeProblem(w, r, s.log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "the form was posted from another site"))
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "", "could not read the form"))
+		return false
+	}
+	return true
 }

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/holdline/holdline"
 )
 
 // The status page's session: POST /ui/login with an admin token sets a
@@ -86,12 +84,7 @@ func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxA
 
 // uiLogin checks the form's admin token and starts a session.
 func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		writeProblem(w, r, s.log, holdline.Errorf(holdline.EUNAUTHORIZED, "", "the form was posted from another site"))
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		writeProblem(w, r, s.log, holdline.Errorf(holdline.EINVALID, "", "could not read the form"))
+	if !s.readForm(w, r) {
 		return
 	}
 	i, ok := s.tokens.index(r.PostForm.Get("token"))

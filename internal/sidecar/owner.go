@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/google/renameio/v2"
 )
 
 // ownerFile holds the sidecar's id inside data_dir.
@@ -32,29 +34,15 @@ func loadOwner(dataDir string) (string, error) {
 	var r [8]byte
 	_, _ = rand.Read(r[:])
 	id := hex.EncodeToString(r[:])
-	// Write then rename, fsynced: a crash leaves the old file or the new
-	// one, never half an id.
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
+	// renameio writes a temporary file, fsyncs it and renames it into
+	// place: a crash leaves no file or the whole id, never half of one.
+	// It does not fsync the directory, and the rename must survive a power
+	// loss too: the id names this sidecar's spooled uploads.
+	if err := renameio.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("sidecar: write %s: %w", ownerFile, err)
 	}
-	_, err = f.WriteString(id + "\n")
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dataDir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return "", fmt.Errorf("sidecar: write %s: %w", ownerFile, err)
+	if err := syncDir(dataDir); err != nil {
+		return "", fmt.Errorf("sidecar: sync %s: %w", dataDir, err)
 	}
 	return id, nil
 }
