@@ -132,5 +132,6 @@ func (p *Policy) applyDefaults() {
 	setDur(&p.Breaker.OpenFor, 15*time.Second)
 	setInt(&p.Breaker.HalfOpenProbes, 3)
 	setInt(&p.Bulkhead.MaxConcurrent, 64)
+	p.Bulkhead.applyDefaults()
 	p.HealthCheck.applyDefaults(p.Timeout)
 }

@@ -59,6 +59,11 @@ type Options struct {
 	// Lookup resolves host names for the egress check. Nil uses the
 	// system resolver. Tests set it to resolve names to any address.
 	Lookup LookupFunc
+
+	// adaptiveWindow, when set, shortens the adaptive limiter's sampling
+	// window (its default: at least 1s and 50 calls between limit
+	// changes), so that tests see the limit move in a fraction of that.
+	adaptiveWindow *sampleWindow
 }
 
 // Set is every dependency's policy chain, HTTP client and stats. It is
@@ -150,9 +155,10 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 	if b.HalfOpenProbes < 1 {
 		bad("breaker.half_open_probes", "must be positive")
 	}
-	if p.Bulkhead.MaxConcurrent < 1 {
-		bad("bulkhead.max_concurrent", "must be positive")
+	if p.Bulkhead.Mode == "" {
+		p.Bulkhead.Mode = "fixed" // a Policy without its defaults applied
 	}
+	errs = append(errs, p.Bulkhead.Validate(path)...)
 	if p.Timeout <= 0 {
 		bad("timeout", "must be positive")
 	}
@@ -188,7 +194,7 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		timeout:  p.Timeout.D(),
 		health:   newHealth(p),
 	}
-	d.buildChain(p)
+	d.buildChain(p, opts.adaptiveWindow)
 
 	d.dialer = &dialer{allow: allow, lookup: opts.Lookup, net: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	d.transport = &http.Transport{

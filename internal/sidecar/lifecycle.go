@@ -79,6 +79,9 @@ func (s *Sidecar) listen(adminH http.Handler) error {
 			return err
 		}
 		s.adminLn = tls.NewListener(s.adminLn, certs.tlsConfig())
+		if err := s.reg.Register(certs.expiryGauge()); err != nil {
+			s.log.Warn("admin TLS certificate expiry not exported", "error", err)
+		}
 	}
 	return nil
 }
