@@ -7,6 +7,7 @@
 // dependency order:
 //
 //	config → dev transform (dev.go) → Check (check.go)
+//	→ tracing (tracing.go: the OTLP tracer provider, when configured)
 //	→ local stores (stores.go: data dir, audit log, outbox, spool)
 //	→ dependencies with their policies (dependencies.go: the resilience
 //	  set, the CRM clients, Redis, the recording store, Dialogflow,
