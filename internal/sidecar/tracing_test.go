@@ -120,10 +120,16 @@ func (c *seenCRM) requests(method string) []seenRequest {
 }
 
 // startTraced starts a dev-mode sidecar whose CRM is crm and, when recv is
-// not nil, whose spans go to recv.
+// not nil, whose spans go to recv. Budgets and timeouts are long, so that
+// a loaded machine answers from the CRM (and a write synchronously) as an
+// idle one does.
 func startTraced(t *testing.T, crm *seenCRM, recv *otlpReceiver) *testSidecar {
 	t.Helper()
 	return startDev(t, func(c *config.Config) {
+		c.ScreenPop.Budget = config.Duration(hangGuard)
+		c.Outbox.WriteBudget = config.Duration(hangGuard)
+		c.Dependencies.CRM.Timeout = config.Duration(hangGuard)
+		c.Dependencies.Dialogflow.Timeout = config.Duration(hangGuard)
 		c.Dependencies.CRM.Kind = "generic"
 		c.Dependencies.CRM.Endpoints.Primary = crm.URL
 		if recv != nil {
@@ -323,13 +329,19 @@ func TestTraceDialogflow(t *testing.T) {
 	ts := startTraced(t, crm, recv)
 	const traceID, parentID = "6bf92f3577b34da6a3ce929d0e0e4738", "20f067aa0ba902b9"
 
+	// A first turn opens the connection, so the traced one is well within
+	// the dev agent's 2s budget even on a loaded machine.
+	if code := ts.send(t, "/v1/dialogflow/support/sessions/s-warm/detect-intent", `{"text":"hello","language_code":"en"}`, "", "df-warm"); code != 200 {
+		t.Fatalf("warm-up detect-intent = %d, want 200", code)
+	}
 	if code := ts.send(t, "/v1/dialogflow/support/sessions/s-traced/detect-intent", `{"text":"hello","language_code":"en"}`, "00-"+traceID+"-"+parentID+"-01", "df-req-1"); code != 200 {
 		t.Fatalf("detect-intent = %d, want 200", code)
 	}
 	md := ts.sims.df.Metadata()
-	if len(md) != 1 {
-		t.Fatalf("Dialogflow saw %d turns (%+v), want 1", len(md), md)
+	if len(md) != 2 || md[0].RequestID != "df-warm" {
+		t.Fatalf("Dialogflow saw turns %+v, want the warm-up's and the traced one", md)
 	}
+	md = md[1:]
 	if tid, _ := parts(md[0].TraceParent); tid != traceID {
 		t.Errorf("Dialogflow's traceparent metadata = %q, want trace %s", md[0].TraceParent, traceID)
 	}
