@@ -372,6 +372,7 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 			InteractionID:  j.InteractionID,
 			IdempotencyKey: j.IdempotencyKey,
 			Payload:        bytes.Clone(j.Payload),
+			Origin:         j.Origin,
 			State:          Pending,
 			NextAttemptAt:  now,
 			CreatedAt:      now,

@@ -101,6 +101,7 @@ func (c *Config) applyDefaults() {
 
 	c.Identity.applyDefaults()
 	c.StatusPages.applyDefaults()
+	c.Tracing.applyDefaults()
 }
 
 // all returns every dependency's policy with its name, in a stable order.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
@@ -55,6 +57,9 @@ type Dependency struct {
 	metrics *metrics
 	ops     opCache
 	stats   stats
+
+	tracer trace.Tracer                  // nil: tracing off (trace.go)
+	prop   propagation.TextMapPropagator // nil: no trace context upstream
 }
 
 // Name returns the dependency's name, one of config.Names.

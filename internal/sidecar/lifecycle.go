@@ -18,6 +18,7 @@ func (s *Sidecar) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dataH = s.tracing.Handler(dataH) // itself with tracing off
 	if err := s.listen(adminH); err != nil {
 		return err
 	}
