@@ -47,7 +47,7 @@ func main() {
 }
 
 // scenarioNames in run order; -only selects among them.
-var scenarioNames = []string{"hop", "policy", "cachehit", "wobble", "enqueue", "recordings", "footprint", "coldstart"}
+var scenarioNames = []string{"hop", "policy", "cachehit", "wobble", "enqueue", "fleet", "recordings", "footprint", "coldstart"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -175,6 +175,8 @@ func runScenario(ctx context.Context, e *env, name string, res *Results, outDir 
 		res.Wobble, err = runWobble(ctx, e)
 	case "enqueue":
 		res.Enqueue, err = runEnqueue(ctx, e)
+	case "fleet":
+		res.Fleet, err = runFleet(ctx, e)
 	case "recordings":
 		res.Recordings, err = runRecordings(ctx, e)
 	case "footprint":

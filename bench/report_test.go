@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -194,6 +195,53 @@ func TestHoldlineConfig(t *testing.T) {
 	for _, want := range []string{"fresh_ttl: 1s", `redis: {addr: "127.0.0.1:5"}`, `primary: "http://127.0.0.1:3"`, `issuer: "http://127.0.0.1:4"`, "store: gcs", "  blob:\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("holdlineConfig lacks %q:\n%s", want, c)
+		}
+	}
+}
+
+// relPath matches a source that names a file rather than a page: a
+// relative or absolute path such as "../notes/figures.md" or
+// "reference/measure/nginx.conf".
+var relPath = regexp.MustCompile(`^(\.{1,2}/|/|~/)|^[\w.-]+(/[\w.-]+)*\.(md|txt|go|conf|json|yaml|csv)$|^[\w.-]+/[\w./-]+$`)
+
+// TestAnchorSources checks that every anchor's source is one a reader of
+// the report can follow: a published page's address, or the method and
+// figures of a measurement written out in the report itself.
+func TestAnchorSources(t *testing.T) {
+	for _, s := range scenarioNames {
+		for _, a := range anchors(s) {
+			src := strings.TrimSpace(a.Source)
+			switch {
+			case src == "":
+				t.Errorf("%s: %q has no source", s, a.System)
+			case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
+				if strings.ContainsAny(src, " \t") {
+					t.Errorf("%s: %q: source %q is an address with spaces", s, a.System, src)
+				}
+			case relPath.MatchString(src):
+				t.Errorf("%s: %q: source %q is a file path no reader has", s, a.System, src)
+			case strings.Contains(src, "measured") && !strings.Contains(src, "Figures:"):
+				t.Errorf("%s: %q: a measurement's source must give its figures: %q", s, a.System, src)
+			}
+		}
+	}
+	md := Render(fixture())
+	if strings.Contains(md, "../") {
+		t.Errorf("the report names a relative path:\n%s", md)
+	}
+}
+
+func TestRelPath(t *testing.T) {
+	for src, want := range map[string]bool{
+		"../shared/reference/measured-here.md": true,
+		"reference/measure/nginx.conf":         true,
+		"measured-here.md":                     true,
+		"/etc/nginx/nginx.conf":                true,
+		"the same run as the row above":        false,
+		"measured on this class of machine: vegeta 1 kB. Figures: p99 1.5 ms": false,
+	} {
+		if got := relPath.MatchString(src); got != want {
+			t.Errorf("relPath(%q) = %v, want %v", src, got, want)
 		}
 	}
 }

@@ -23,6 +23,7 @@ type Results struct {
 	CacheHit   *CacheHit   `json:"cache_hit,omitempty"`
 	Wobble     *Wobble     `json:"wobble,omitempty"`
 	Enqueue    *GoBench    `json:"enqueue,omitempty"`
+	Fleet      *Fleet      `json:"fleet,omitempty"`
 	Recordings *Recordings `json:"recordings,omitempty"`
 	Footprint  *Footprint  `json:"footprint,omitempty"`
 	ColdStart  *ColdStart  `json:"cold_start,omitempty"`
