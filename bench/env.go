@@ -23,6 +23,9 @@ type env struct {
 	log      io.Writer
 	seq      atomic.Int64
 	notes    []string
+	// soakDuration and soakRate shape the soak scenario.
+	soakDuration time.Duration
+	soakRate     int
 }
 
 // logf prints progress to stderr.

@@ -25,6 +25,9 @@ func Render(r *Results) string {
 	w.recordings(r.Recordings)
 	w.footprint(r.Footprint)
 	w.coldStart(r.ColdStart)
+	if r.Soak != nil {
+		w.soak(r.Soak)
+	}
 	w.notes(r)
 	return w.String()
 }
@@ -106,6 +109,7 @@ func (w *report) summary(r *Results) {
 	vs = append(vs, recordingsVerdicts(r.Recordings)...)
 	vs = append(vs, footprintVerdicts(r.Footprint)...)
 	vs = append(vs, coldStartVerdicts(r.ColdStart)...)
+	vs = append(vs, soakVerdicts(r.Soak)...)
 	w.p("## Summary: targets against this run\n")
 	w.p("| target (issue 13) | measured | met |")
 	w.p("|---|---|---|")

@@ -27,6 +27,7 @@ type Results struct {
 	Recordings *Recordings `json:"recordings,omitempty"`
 	Footprint  *Footprint  `json:"footprint,omitempty"`
 	ColdStart  *ColdStart  `json:"cold_start,omitempty"`
+	Soak       *Soak       `json:"soak,omitempty"`
 
 	// Notes are caveats found during the run (skipped rows, failures).
 	Notes []string `json:"notes,omitempty"`
