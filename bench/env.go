@@ -26,6 +26,7 @@ type env struct {
 	// soakDuration and soakRate shape the soak scenario.
 	soakDuration time.Duration
 	soakRate     int
+	soakHeap     string // directory for heap profiles; in-process soak
 }
 
 // logf prints progress to stderr.

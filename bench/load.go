@@ -56,6 +56,9 @@ type attackSpec struct {
 	// workers, when set, makes the run closed-loop: that many workers
 	// send as fast as answers come back (rate is ignored).
 	workers int
+	// maxConns, when set, caps the connections the generator opens
+	// (requests wait for one), as a client's bounded pool would.
+	maxConns int
 	// observe, when set, sees every result (body included).
 	observe func(*vegeta.Result)
 }
@@ -69,6 +72,9 @@ func attack(ctx context.Context, spec attackSpec) Latency {
 		spec.timeout = 30 * time.Second
 	}
 	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Timeout(spec.timeout), vegeta.Workers(16), vegeta.Connections(10000)}
+	if spec.maxConns > 0 {
+		opts = append(opts, vegeta.MaxConnections(spec.maxConns))
+	}
 	pace := vegeta.Rate{Freq: spec.rate, Per: time.Second}
 	if spec.workers > 0 {
 		opts = append(opts, vegeta.Workers(uint64(spec.workers)), vegeta.MaxWorkers(uint64(spec.workers)))

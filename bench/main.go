@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profile := fs.Bool("profile", true, "take a CPU profile of an in-process sidecar under scenario 1's load (off with -quick unless set)")
 	render := fs.String("render", "", "measure nothing: rewrite -doc from this results.json")
 	soakDuration := fs.Duration("soak-duration", 30*time.Minute, "how long the soak scenario runs (-only soak)")
+	soakHeap := fs.String("soak-heap", "", "run the soak's sidecar in this process and write heap profiles into this directory every minute")
 	soakRate := fs.Int("soak-rate", 1000, "requests per second of the soak scenario's mixed traffic")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -111,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	e := &env{quick: *quick, self: self, tmp: tmp, log: stderr, soakDuration: *soakDuration, soakRate: *soakRate}
+	e := &env{quick: *quick, self: self, tmp: tmp, log: stderr, soakDuration: *soakDuration, soakRate: *soakRate, soakHeap: *soakHeap}
 	res := &Results{Meta: collectMeta(ctx, *quick, args), Scenarios: selected}
 	if *holdline != "" {
 		e.holdline = *holdline

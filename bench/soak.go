@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -29,12 +31,19 @@ type Soak struct {
 	OK       int            `json:"ok"`
 	// Writes is how many new interactions the run wrote to.
 	Writes int `json:"writes"`
+	// InProcess: the sidecar ran inside the harness (-soak-heap), so RSS
+	// includes the load generator.
+	InProcess bool `json:"in_process,omitempty"`
 }
 
 // SoakSample is one reading of the sidecar.
 type SoakSample struct {
-	T          float64 `json:"t_s"`
-	RSS        int64   `json:"rss_bytes"`
+	T   float64 `json:"t_s"`
+	RSS int64   `json:"rss_bytes"`
+	// RSSAnon is anonymous memory (the Go heap and stacks); RSSFile is
+	// file pages mapped in, such as bbolt's memory-mapped outbox file.
+	RSSAnon    int64   `json:"rss_anon_bytes"`
+	RSSFile    int64   `json:"rss_file_bytes"`
 	Heap       int64   `json:"heap_alloc_bytes"`
 	HeapInuse  int64   `json:"heap_inuse_bytes"`
 	Goroutines int     `json:"goroutines"`
@@ -43,6 +52,8 @@ type SoakSample struct {
 	Requests   int     `json:"requests"`
 	OK         int     `json:"ok"`
 	P99        float64 `json:"p99_ms"`
+	// Errors are the interval's failures by message.
+	Errors map[string]int `json:"errors,omitempty"`
 }
 
 func runSoak(ctx context.Context, e *env) (*Soak, error) {
@@ -66,12 +77,30 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 	if err != nil {
 		return nil, err
 	}
-	hl, err := e.startHoldline(ctx, "holdline", holdlineOpts{crmURL: crmURL, issuer: "http://" + idpAddr})
-	if err != nil {
-		return nil, err
+	opts := holdlineOpts{crmURL: crmURL, issuer: "http://" + idpAddr}
+	var base, admin string
+	var memory func() int64
+	pid := os.Getpid()
+	if e.soakHeap != "" {
+		// In process, for heap profiles: the figures then include the
+		// load generator, but the profiles can be focused on holdline.
+		sc, err := startInProcess(ctx, e, opts)
+		if err != nil {
+			return nil, err
+		}
+		defer sc.Stop()
+		base, admin = "http://"+sc.Addr(), "http://"+sc.AdminAddr()
+		memory = func() int64 { rss, _ := procMemory(pid); return rss }
+		res.InProcess = true
+	} else {
+		hl, err := e.startHoldline(ctx, "holdline", opts)
+		if err != nil {
+			return nil, err
+		}
+		defer hl.stop()
+		base, admin, pid = "http://"+hl.addr, "http://"+hl.admin, hl.pid()
+		memory = func() int64 { rss, _ := hl.memory(); return rss }
 	}
-	defer hl.stop()
-	base := "http://" + hl.addr
 	for i := range contacts {
 		if _, err := screenPop(ctx, base, keyedPhone(i)); err != nil {
 			return nil, err
@@ -118,19 +147,27 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		case current = <-crmState:
 		default:
 		}
-		s := SoakSample{T: time.Since(start).Seconds(), CRM: current, Requests: l.Requests, OK: l.OK, P99: l.P99}
-		s.RSS, _ = hl.memory()
-		if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", hl.pid())); err == nil {
+		s := SoakSample{T: time.Since(start).Seconds(), CRM: current, Requests: l.Requests, OK: l.OK, P99: l.P99, Errors: l.Errors}
+		s.RSS = memory()
+		s.RSSAnon, s.RSSFile = rssParts(pid)
+		if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 			s.OpenFiles = len(ents)
 		}
-		if m, err := scrapeMetrics(ctx, "http://"+hl.admin+"/metrics", "go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines"); err == nil {
+		if m, err := scrapeMetrics(ctx, admin+"/metrics", "go_memstats_heap_alloc_bytes", "go_memstats_heap_inuse_bytes", "go_goroutines"); err == nil {
 			s.Heap, s.HeapInuse, s.Goroutines = int64(m[0]), int64(m[1]), int(m[2])
 		}
 		res.Samples = append(res.Samples, s)
+		if e.soakHeap != "" && len(res.Samples)%6 == 1 {
+			runtime.GC()
+			if f, err := os.Create(filepath.Join(e.soakHeap, fmt.Sprintf("heap-%04.0fs.pprof", s.T))); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
 		res.Requests += l.Requests
 		res.OK += l.OK
-		e.logf("soak %5.0f s  RSS %6.1f MiB  heap %6.1f MiB (in use %6.1f)  goroutines %4d  fds %3d  CRM %-3s  %d req (ok %d) p99 %.2f ms",
-			s.T, float64(s.RSS)/(1<<20), float64(s.Heap)/(1<<20), float64(s.HeapInuse)/(1<<20), s.Goroutines, s.OpenFiles, s.CRM, l.Requests, l.OK, l.P99)
+		e.logf("soak %5.0f s  RSS %6.1f MiB (anon %6.1f, file %6.1f)  heap %6.1f MiB (in use %6.1f)  goroutines %4d  fds %3d  CRM %-3s  %d req (ok %d) p99 %.2f ms",
+			s.T, float64(s.RSS)/(1<<20), mib(s.RSSAnon), mib(s.RSSFile), float64(s.Heap)/(1<<20), float64(s.HeapInuse)/(1<<20), s.Goroutines, s.OpenFiles, s.CRM, l.Requests, l.OK, l.P99)
 	}
 	sample(Latency{})
 	// One attack per sampling interval, back to back: the rate holds and
@@ -140,11 +177,37 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		if d <= 0 {
 			break
 		}
-		l := attack(sctx, attackSpec{name: "soak", targeter: tr, rate: res.Rate, duration: d, okCodes: []int{200, 201, 202}, timeout: 10 * time.Second})
+		l := attack(sctx, attackSpec{name: "soak", targeter: tr, rate: res.Rate, duration: d, okCodes: []int{200, 201, 202}, timeout: 10 * time.Second, maxConns: 256})
 		sample(l)
 	}
 	res.Writes = res.Requests / 10
 	return res, ctx.Err()
+}
+
+// rssParts reads RssAnon and RssFile from /proc/PID/status.
+func rssParts(pid int) (anon, file int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch k {
+		case "RssAnon":
+			anon = n << 10
+		case "RssFile":
+			file = n << 10
+		}
+	}
+	return anon, file
 }
 
 // scrapeMetrics reads the named unlabelled series from a Prometheus
