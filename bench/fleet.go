@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,10 @@ type Fleet struct {
 	FsyncSerial   []float64 `json:"redis_set_serial_per_s"`
 	FsyncParallel []float64 `json:"redis_set_parallel_per_s"`
 	Redis         string    `json:"redis_version"`
+	// UsecPerCall is Redis's own CPU time per command (INFO
+	// commandstats) over the anchor and store runs: "set", and "evalsha"
+	// (one outbox enqueue script).
+	UsecPerCall map[string]float64 `json:"redis_usec_per_call,omitempty"`
 }
 
 // FleetRun is one closed-loop HTTP run across the sidecars.
@@ -124,6 +130,7 @@ func runFleet(ctx context.Context, e *env) (*Fleet, error) {
 	}
 
 	// The anchor: what this redis-server does with plain writes.
+	_ = rdb.ConfigResetStat(ctx).Err()
 	for range repeats {
 		s := redisSetRate(ctx, rdb, 1, dur/2)
 		p := redisSetRate(ctx, rdb, res.Producers, dur/2)
@@ -140,6 +147,8 @@ func runFleet(ctx context.Context, e *env) (*Fleet, error) {
 		res.Store = append(res.Store, r)
 		e.logf("fleet  store alone: %d goroutines, %d jobs in %.1f s = %.0f jobs/s (redis %.2f CPU s)", r.Goroutines, r.Jobs, r.Seconds, r.JobsPerS, r.RedisCPU)
 	}
+	res.UsecPerCall = commandStats(ctx, rdb, "set", "evalsha")
+	e.logf("fleet  redis CPU per call: %v µs", res.UsecPerCall)
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		return nil, err
 	}
@@ -289,4 +298,27 @@ func storeEnqueueRate(ctx context.Context, addr string, rp *proc, stores, gorout
 		return FleetStoreRun{}, fmt.Errorf("store enqueue: %w", err)
 	}
 	return FleetStoreRun{Goroutines: goroutines, Jobs: jobs.Load(), Seconds: sec, JobsPerS: float64(jobs.Load()) / sec, RedisCPU: m.since()[rp.name]}, nil
+}
+
+// commandStats returns usec_per_call of the named commands from INFO
+// commandstats: the server's own CPU time per call.
+func commandStats(ctx context.Context, rdb *redis.Client, cmds ...string) map[string]float64 {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		cmd, found := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !found || !slices.Contains(cmds, cmd) {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+				out[cmd], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out
 }

@@ -71,6 +71,10 @@ the sidecars could reach if HTTP cost nothing:
 		}
 		w.p("| %d | %.0f | %.0f | %s | %s |", i+1, f.FsyncSerial[i], par, st, cpu)
 	}
+	if len(f.UsecPerCall) > 0 {
+		w.p("\nRedis's own CPU per call over these runs (INFO commandstats): SET %.1f µs, the enqueue script (EVALSHA) %.1f µs.",
+			f.UsecPerCall["set"], f.UsecPerCall["evalsha"])
+	}
 	w.p(`
 Reading: with one client, 1 / (SETs per second) is what one fsync of the append-only file costs here.
 The store alone shows what Redis does per job (one Lua script: the job hash, four index entries, the

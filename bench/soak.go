@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // Soak is the soak scenario (`make soak`, never part of the default
@@ -170,15 +172,24 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 			s.T, float64(s.RSS)/(1<<20), mib(s.RSSAnon), mib(s.RSSFile), float64(s.Heap)/(1<<20), float64(s.HeapInuse)/(1<<20), s.Goroutines, s.OpenFiles, s.CRM, l.Requests, l.OK, l.P99)
 	}
 	sample(Latency{})
-	// One attack per sampling interval, back to back: the rate holds and
-	// each sample comes with the latency of the interval before it.
-	for sctx.Err() == nil {
-		d := min(every, time.Until(start.Add(e.soakDuration)))
-		if d <= 0 {
-			break
+	// One attacker for the whole run (one connection pool, as a client
+	// holds); every interval's results are summarised at its sample.
+	spec := attackSpec{name: "soak", targeter: tr, rate: res.Rate, okCodes: []int{200, 201, 202}}
+	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second), vegeta.Workers(16), vegeta.MaxConnections(256))
+	stop := context.AfterFunc(sctx, func() { a.Stop() })
+	defer stop()
+	next := start.Add(every)
+	cur := newSummary(spec)
+	for r := range a.Attack(tr, vegeta.Rate{Freq: res.Rate, Per: time.Second}, e.soakDuration, "soak") {
+		cur.add(r)
+		if time.Now().After(next) {
+			sample(cur.latency(res.Rate))
+			cur = newSummary(spec)
+			next = next.Add(every)
 		}
-		l := attack(sctx, attackSpec{name: "soak", targeter: tr, rate: res.Rate, duration: d, okCodes: []int{200, 201, 202}, timeout: 10 * time.Second, maxConns: 256})
-		sample(l)
+	}
+	if cur.n > 0 {
+		sample(cur.latency(res.Rate))
 	}
 	res.Writes = res.Requests / 10
 	return res, ctx.Err()
