@@ -122,6 +122,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	e.logf("building the benchmarks' test binaries")
+	if err := e.buildTests(ctx, *outDir, selected); err != nil {
+		return err
+	}
 	if slices.Contains(selected, "hop") || slices.Contains(selected, "wobble") {
 		var why string
 		e.nginx, why = e.findNginx(ctx)
