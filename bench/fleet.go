@@ -40,8 +40,8 @@ type Fleet struct {
 	FsyncSerial   []float64 `json:"redis_set_serial_per_s"`
 	FsyncParallel []float64 `json:"redis_set_parallel_per_s"`
 	Redis         string    `json:"redis_version"`
-	// UsecPerCall is Redis's own CPU time per command (INFO
-	// commandstats) over the anchor and store runs: "set", and "evalsha"
+	// UsecPerCall is Redis's own time executing each command (INFO
+	// commandstats usec_per_call, wall time inside the call) over the anchor and store runs: "set", and "evalsha"
 	// (one outbox enqueue script).
 	UsecPerCall map[string]float64 `json:"redis_usec_per_call,omitempty"`
 }
@@ -301,7 +301,7 @@ func storeEnqueueRate(ctx context.Context, addr string, rp *proc, stores, gorout
 }
 
 // commandStats returns usec_per_call of the named commands from INFO
-// commandstats: the server's own CPU time per call.
+// commandstats: the server's own time inside each call.
 func commandStats(ctx context.Context, rdb *redis.Client, cmds ...string) map[string]float64 {
 	info, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {

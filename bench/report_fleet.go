@@ -72,7 +72,7 @@ the sidecars could reach if HTTP cost nothing:
 		w.p("| %d | %.0f | %.0f | %s | %s |", i+1, f.FsyncSerial[i], par, st, cpu)
 	}
 	if len(f.UsecPerCall) > 0 {
-		w.p("\nRedis's own CPU per call over these runs (INFO commandstats): SET %.1f µs, the enqueue script (EVALSHA) %.1f µs.",
+		w.p("\nRedis's own time executing each call over these runs (INFO commandstats usec_per_call, wall time inside the command, so it grows when the machine is busy): SET %.1f µs, the enqueue script (EVALSHA) %.1f µs. One thread runs every script, so 1,000,000 / that figure bounds the jobs/s of this store on this machine.",
 			f.UsecPerCall["set"], f.UsecPerCall["evalsha"])
 	}
 	w.p(`
