@@ -43,24 +43,8 @@ func profileHop(ctx context.Context, e *env, outDir string) (*Profile, error) {
 	if err := waitHTTP(ctx, up, "http://"+upAddr+"/healthz", 200, 10*time.Second); err != nil {
 		return nil, err
 	}
-	addr, _ := freeAddr()
-	admin, _ := freeAddr()
-	dir := e.dir("inprocess")
-	path := filepath.Join(dir, "holdline.yaml")
-	if err := os.WriteFile(path, []byte(holdlineConfig(addr, admin, dir, holdlineOpts{crmURL: "http://" + upAddr})), 0o600); err != nil {
-		return nil, err
-	}
-	cfg, err := config.LoadFile(path, os.Getenv)
+	sc, err := startInProcess(ctx, e, holdlineOpts{crmURL: "http://" + upAddr})
 	if err != nil {
-		return nil, err
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	sc, err := sidecar.New(ctx, cfg, sidecar.Options{Logger: log, AllowLoopback: true, Getenv: func(string) string { return "" }})
-	if err != nil {
-		return nil, err
-	}
-	if err := sc.Start(ctx); err != nil {
-		_ = sc.Stop()
 		return nil, err
 	}
 	defer sc.Stop()
@@ -90,4 +74,30 @@ func profileHop(ctx context.Context, e *env, outDir string) (*Profile, error) {
 	p.Top = string(out)
 	e.logf("profile: %s written; in-process p50 %.2f p99 %.2f ms at %d rps", p.File, p.Latency.P50, p.Latency.P99, p.Rate)
 	return p, nil
+}
+
+// startInProcess runs the sidecar wiring of `holdline serve` (sidecar.New)
+// inside the harness, with the config the real binary would get.
+func startInProcess(ctx context.Context, e *env, o holdlineOpts) (*sidecar.Sidecar, error) {
+	addr, _ := freeAddr()
+	admin, _ := freeAddr()
+	dir := e.dir("inprocess")
+	path := filepath.Join(dir, "holdline.yaml")
+	if err := os.WriteFile(path, []byte(holdlineConfig(addr, admin, dir, o)), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadFile(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	sc, err := sidecar.New(ctx, cfg, sidecar.Options{Logger: log, AllowLoopback: true, Getenv: func(string) string { return "" }})
+	if err != nil {
+		return nil, err
+	}
+	if err := sc.Start(ctx); err != nil {
+		_ = sc.Stop()
+		return nil, err
+	}
+	return sc, nil
 }

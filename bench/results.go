@@ -23,9 +23,11 @@ type Results struct {
 	CacheHit   *CacheHit   `json:"cache_hit,omitempty"`
 	Wobble     *Wobble     `json:"wobble,omitempty"`
 	Enqueue    *GoBench    `json:"enqueue,omitempty"`
+	Fleet      *Fleet      `json:"fleet,omitempty"`
 	Recordings *Recordings `json:"recordings,omitempty"`
 	Footprint  *Footprint  `json:"footprint,omitempty"`
 	ColdStart  *ColdStart  `json:"cold_start,omitempty"`
+	Soak       *Soak       `json:"soak,omitempty"`
 
 	// Notes are caveats found during the run (skipped rows, failures).
 	Notes []string `json:"notes,omitempty"`
