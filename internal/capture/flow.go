@@ -14,7 +14,6 @@ import (
 	"mime"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/holdline/holdline/adapters/blob"
@@ -186,14 +185,8 @@ func (f *Flow) upload(ctx context.Context, req Request) (Result, error) {
 	t := &tee{}
 	defer t.abort()
 	if f.dep.BreakerAllows() {
-		// The store's own context: abort ends a chunk request in flight.
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if w, err := f.store.Create(sctx, name, meta); err != nil {
+		if t.store, err = f.store.Create(ctx, name, meta); err != nil {
 			t.storeErr = err
-		} else {
-			t.store = w
-			t.feed = f.startFeed(w, cancel)
 		}
 	} else {
 		t.storeErr = fmt.Errorf("capture: %s", resilience.Reason("blob", errBreakerOpen))
@@ -273,138 +266,24 @@ func (f *Flow) objectName(req Request, ext string) string {
 
 // tee is the two sinks of one upload. A sink that fails is dropped and
 // its error kept; the upload goes on while one is left.
-//
-// With a feed, the store is written from the feed's goroutine: a
-// resumable upload's Write blocks for a whole chunk request, and
-// meanwhile the next buffers of the body are read, hashed and spooled.
-// The spool is always written first, in the request's goroutine, so every
-// byte the store was handed is on the spool too (the no-loss promise: a
-// store that fails partway loses nothing that was streamed). A store
-// error surfaces at the next buffer or at the end, and drops the store as
-// a synchronous one would.
 type tee struct {
 	store    blob.Writer
-	feed     *feed
 	storeErr error
 	spool    *blob.SpoolFile
 	spoolErr error
 }
 
-// feedBuffers is how many body buffers may wait for the store (the
-// look-ahead is feedBuffers × the flow's 256 KiB buffer).
-const feedBuffers = 4
-
-// feed writes buffers to a store in its own goroutine, in order.
-type feed struct {
-	w      blob.Writer
-	cancel context.CancelFunc
-	queue  chan []byte // buffers for the store, in body order
-	free   chan []byte // buffers to fill; feedBuffers in all
-	done   chan struct{}
-	err    error // the store's error; read after done
-	failed atomic.Bool
-	pool   *sync.Pool
-}
-
-func (f *Flow) startFeed(w blob.Writer, cancel context.CancelFunc) *feed {
-	fd := &feed{w: w, cancel: cancel, queue: make(chan []byte, feedBuffers), free: make(chan []byte, feedBuffers),
-		done: make(chan struct{}), pool: &f.bufs}
-	for range feedBuffers {
-		fd.free <- *f.bufs.Get().(*[]byte)
-	}
-	go fd.run()
-	return fd
-}
-
-func (fd *feed) run() {
-	defer close(fd.done)
-	for b := range fd.queue {
-		if fd.err == nil {
-			if _, err := fd.w.Write(b); err != nil {
-				fd.err = err
-				fd.failed.Store(true)
-			}
-		}
-		fd.free <- b[:cap(b)]
-	}
-}
-
-// stop lets the goroutine write what is queued (or, with abort, ends the
-// store's request in flight first), waits for it and returns the store's
-// error.
-func (fd *feed) stop(abort bool) error {
-	if abort {
-		fd.cancel()
-	}
-	close(fd.queue)
-	<-fd.done
-	for {
-		select {
-		case b := <-fd.free:
-			fd.pool.Put(&b)
-		default:
-			return fd.err
-		}
-	}
-}
-
-// buffer returns the buffer to read the body's next bytes into: a free
-// feed buffer, or own without a feed. A store that failed meanwhile is
-// dropped here.
-func (t *tee) buffer(own []byte) []byte {
-	if t.feed == nil {
-		return own
-	}
-	if t.feed.failed.Load() {
-		t.dropFeed(t.feed.stop(false))
-		return own
-	}
-	return <-t.feed.free
-}
-
-// unused hands back a buffer from buffer that write did not take.
-func (t *tee) unused(b []byte) {
-	if t.feed != nil {
-		t.feed.free <- b[:cap(b)]
-	}
-}
-
-// finish waits until the store has everything; a store that failed is
-// dropped. It returns ErrInsufficientStorage when no sink is left.
-func (t *tee) finish() error {
-	if t.feed != nil {
-		if err := t.feed.stop(false); err != nil {
-			t.dropFeed(err)
-		}
-		t.feed = nil
-	}
-	if t.store == nil && t.spool == nil {
-		return fmt.Errorf("%w: store: %v; spool: %w", ErrInsufficientStorage, t.storeErr, t.spoolErr)
-	}
-	return nil
-}
-
-func (t *tee) dropFeed(err error) {
-	t.feed = nil
-	if err != nil {
-		t.store.Abort()
-		t.store, t.storeErr = nil, err
-	}
-}
-
 func (t *tee) write(p []byte) error {
+	if t.store != nil {
+		if _, err := t.store.Write(p); err != nil {
+			t.store.Abort()
+			t.store, t.storeErr = nil, err
+		}
+	}
 	if t.spool != nil {
 		if _, err := t.spool.Write(p); err != nil {
 			t.spool.Abort()
 			t.spool, t.spoolErr = nil, err
-		}
-	}
-	if t.feed != nil {
-		t.feed.queue <- p // never blocks: at most feedBuffers are out
-	} else if t.store != nil {
-		if _, err := t.store.Write(p); err != nil {
-			t.store.Abort()
-			t.store, t.storeErr = nil, err
 		}
 	}
 	if t.store == nil && t.spool == nil {
@@ -415,10 +294,6 @@ func (t *tee) write(p []byte) error {
 
 // abort drops whatever sink is still open; it is a no-op for committed ones.
 func (t *tee) abort() {
-	if t.feed != nil {
-		_ = t.feed.stop(true)
-		t.feed = nil
-	}
 	if t.store != nil {
 		t.store.Abort()
 	}
@@ -446,15 +321,14 @@ func (f *Flow) copy(body io.Reader, t *tee) (blob.Sum, error) {
 	body = truncated{body}
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
+	buf := *bp
 	crc, sha := crc32.New(blob.Castagnoli), sha256.New()
 	var n int64
 	for {
-		buf := t.buffer(*bp)
 		m, rerr := io.ReadFull(body, buf)
 		if m > 0 {
 			n += int64(m)
 			if n > f.cfg.MaxBytes {
-				t.unused(buf)
 				return blob.Sum{}, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, f.cfg.MaxBytes)
 			}
 			crc.Write(buf[:m])
@@ -462,14 +336,9 @@ func (f *Flow) copy(body io.Reader, t *tee) (blob.Sum, error) {
 			if err := t.write(buf[:m]); err != nil {
 				return blob.Sum{}, err
 			}
-		} else {
-			t.unused(buf)
 		}
 		switch {
 		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF: // ReadFull's own: the body ended
-			if err := t.finish(); err != nil {
-				return blob.Sum{}, err
-			}
 			return blob.Sum{Size: n, CRC32C: crc.Sum32(), SHA256: hexSum(sha)}, nil
 		case rerr != nil:
 			return blob.Sum{}, fmt.Errorf("%w: %w", ErrBody, rerr)
