@@ -129,6 +129,9 @@ func (d *Dependency) run(ctx context.Context, ex failsafe.Executor[any], attempt
 		v, err = ex.WithContext(a.tctx).Get(func() (any, error) { return a.run(a.tctx, false) })
 	}
 	if pe := a.panicked.Load(); pe != nil {
+		if d.tracer != nil {
+			endPanicked(trace.SpanFromContext(ctx))
+		}
 		panic(pe.value)
 	}
 	ran = a.started.Load()

@@ -54,6 +54,13 @@ func endCall(span trace.Span, oc outcome, ran bool, err error) {
 	span.End()
 }
 
+// endPanicked ends the span of a call whose function panicked, before
+// the panic goes on up.
+func endPanicked(span trace.Span) {
+	span.SetStatus(codes.Error, "panic")
+	span.End()
+}
+
 // startAttempt starts the span of one attempt of a call (n counts from
 // 1; a later one is a retry, or a hedge when hedge is set): the span the
 // attempt's upstream request carries in its traceparent.

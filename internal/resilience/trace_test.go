@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -143,5 +144,28 @@ func TestTraceOffNoSpansNoHeader(t *testing.T) {
 	}
 	if tp := <-got; tp != "" {
 		t.Errorf("upstream saw traceparent %q with tracing off", tp)
+	}
+}
+
+// TestTracePanicEndsSpans: a call whose function panics still ends its
+// call and attempt spans, marked as errors, before the panic goes on.
+func TestTracePanicEndsSpans(t *testing.T) {
+	e, rec := tracedEnv(t, nil)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach the caller")
+			}
+		}()
+		_, _ = Write(t.Context(), e.crm(), "create_record", func(context.Context) (string, error) { panic("boom") })
+	}()
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("ended spans = %v, want the attempt and the call", spans)
+	}
+	for _, s := range spans {
+		if s.Status().Code != codes.Error {
+			t.Errorf("span %s status = %v, want error", s.Name(), s.Status())
+		}
 	}
 }
