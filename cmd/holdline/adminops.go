@@ -127,6 +127,9 @@ func jobOf(j adminapi.Job) outbox.Job {
 		Dependency: deref(j.Dependency), InteractionID: deref(j.InteractionId), IdempotencyKey: deref(j.IdempotencyKey),
 		LastError: deref(j.LastError),
 	}
+	if j.Origin != nil {
+		out.Origin = outbox.Origin{RequestID: deref(j.Origin.RequestId), TraceParent: deref(j.Origin.Traceparent), TraceState: deref(j.Origin.Tracestate)}
+	}
 	if j.Payload != nil {
 		out.Payload = *j.Payload
 	}

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"compress/gzip"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -318,6 +319,21 @@ func TestTraceOutboxJob(t *testing.T) {
 	}
 	if tid, _ := parts(posts[0].traceparent); tid != id(job.GetTraceId()) {
 		t.Errorf("the job's CRM call has traceparent %q, want the dispatch span's trace %s", posts[0].traceparent, id(job.GetTraceId()))
+	}
+
+	// The admin API (and so `holdline outbox show`) names the request
+	// that queued the job.
+	code, list := call(t, "GET", ts.admin+"/v1/admin/outbox?interaction=call-traced", "", true)
+	jobs, _ := list["jobs"].([]any)
+	if code != 200 || len(jobs) != 1 {
+		t.Fatalf("GET /v1/admin/outbox?interaction=call-traced = %d %v, want the one job", code, list)
+	}
+	origin, _ := jobs[0].(map[string]any)["origin"].(map[string]any)
+	if origin["request_id"] != "job-req-1" {
+		t.Errorf("the job's origin = %v, want request_id job-req-1", origin)
+	}
+	if tid, _ := parts(fmt.Sprint(origin["traceparent"])); tid != traceID {
+		t.Errorf("the job's origin traceparent = %v, want trace %s", origin["traceparent"], traceID)
 	}
 }
 
