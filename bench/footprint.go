@@ -41,43 +41,24 @@ func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
 	}
 	res := &Footprint{Rate: 1000, Seconds: dur.Seconds(),
 		Mix: map[string]int{"screen pop, cache hit": 70, "screen pop, CRM lookup": 10, "CRM write (record)": 10, "identity verify (JWT)": 10}}
-	const contacts = 1000
-	crmAddr, _ := freeAddr()
-	idpAddr, _ := freeAddr()
-	tokFile := filepath.Join(e.dir("deps"), "token")
-	deps, err := e.child("crm-sim", "deps", crmAddr, idpAddr, fmt.Sprint(contacts), tokFile)
+	m, err := startMixedDeps(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	defer deps.stop()
-	if err := waitHTTP(ctx, deps, "http://"+crmAddr+"/dev/crm/mode", 200, 10*time.Second); err != nil {
-		return nil, err
-	}
-	tok, err := os.ReadFile(tokFile)
-	if err != nil {
-		return nil, err
-	}
-	hl, err := e.startHoldline(ctx, "holdline", holdlineOpts{crmURL: "http://" + crmAddr, issuer: "http://" + idpAddr})
+	defer m.deps.stop()
+	hl, err := e.startHoldline(ctx, "holdline", m.opts)
 	if err != nil {
 		return nil, err
 	}
 	defer hl.stop()
 	base := "http://" + hl.addr
-	for i := range contacts {
-		if _, err := screenPop(ctx, base, keyedPhone(i)); err != nil {
-			return nil, err
-		}
-	}
-	if b, err := post(ctx, base+"/v1/identity/verify", `{"token":"`+string(tok)+`"}`, http.StatusOK); err != nil || !strings.Contains(string(b), `"active":true`) {
-		return nil, fmt.Errorf("identity verify warm-up: %s %v", b, err)
-	}
-	if _, err := post(ctx, base+"/v1/interactions/bench-warm/record", `{"subject":"Call","contact_id":"101"}`, http.StatusCreated); err != nil {
+	if err := m.warm(ctx, base); err != nil {
 		return nil, err
 	}
 	var misses phoneSeq
 	misses.n.Store(5_000_000)
 	for rep := range repeats {
-		tr := mixedTargeter(base, contacts, string(tok), &misses, rep)
+		tr := mixedTargeter(base, mixedContacts, m.token, &misses, rep)
 		l := attack(ctx, attackSpec{name: "mixed", targeter: tr, rate: res.Rate, duration: time.Second, okCodes: []int{200, 201, 202}})
 		_ = l
 		cpu0 := hl.cpu()
@@ -121,4 +102,52 @@ func mixedTargeter(base string, contacts int, token string, misses *phoneSeq, re
 		}
 		return nil
 	}
+}
+
+// mixedContacts is how many contacts the mixed traffic's cache hits cycle
+// through.
+const mixedContacts = 1000
+
+// mixedDeps are the simulators behind the mixed traffic: the CRM (with
+// mixedContacts extra contacts) and the OIDC provider whose token the
+// identity requests verify.
+type mixedDeps struct {
+	deps  *proc
+	opts  holdlineOpts
+	token string
+}
+
+func startMixedDeps(ctx context.Context, e *env) (*mixedDeps, error) {
+	crmAddr, _ := freeAddr()
+	idpAddr, _ := freeAddr()
+	tokFile := filepath.Join(e.dir("deps"), "token")
+	deps, err := e.child("crm-sim", "deps", crmAddr, idpAddr, fmt.Sprint(mixedContacts), tokFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, deps, "http://"+crmAddr+"/dev/crm/mode", 200, 10*time.Second); err != nil {
+		deps.stop()
+		return nil, err
+	}
+	tok, err := os.ReadFile(tokFile)
+	if err != nil {
+		deps.stop()
+		return nil, err
+	}
+	return &mixedDeps{deps: deps, opts: holdlineOpts{crmURL: "http://" + crmAddr, issuer: "http://" + idpAddr}, token: string(tok)}, nil
+}
+
+// warm fills the sidecar at base with every contact the cache hits ask
+// for, and verifies a token and writes a record once.
+func (m *mixedDeps) warm(ctx context.Context, base string) error {
+	for i := range mixedContacts {
+		if _, err := screenPop(ctx, base, keyedPhone(i)); err != nil {
+			return err
+		}
+	}
+	if b, err := post(ctx, base+"/v1/identity/verify", `{"token":"`+m.token+`"}`, http.StatusOK); err != nil || !strings.Contains(string(b), `"active":true`) {
+		return fmt.Errorf("identity verify warm-up: %s %v", b, err)
+	}
+	_, err := post(ctx, base+"/v1/interactions/bench-warm/record", `{"subject":"Call","contact_id":"101"}`, http.StatusCreated)
+	return err
 }

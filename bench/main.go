@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	doc := fs.String("doc", "docs/benchmarks.md", "the report to write; empty for none")
 	docJSON := fs.String("doc-json", "docs/benchmarks.json", "a copy of results.json next to the report; empty for none")
 	holdline := fs.String("holdline", "", "use this holdline binary instead of building ./cmd/holdline")
-	profile := fs.Bool("profile", true, "take a CPU profile of an in-process sidecar under scenario 1's load (off with -quick unless set)")
+	profile := fs.Bool("profile", true, "take CPU and allocation profiles of the sidecar under scenario 1's and the footprint scenario's load (off with -quick unless set)")
 	render := fs.String("render", "", "measure nothing: rewrite -doc from this results.json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -179,6 +179,9 @@ func runScenario(ctx context.Context, e *env, name string, res *Results, outDir 
 		res.Recordings, err = runRecordings(ctx, e)
 	case "footprint":
 		res.Footprint, err = runFootprint(ctx, e)
+		if err == nil && profile {
+			res.ProfileMixed, err = profileMixed(ctx, e, outDir)
+		}
 	case "coldstart":
 		res.ColdStart, err = runColdStart(ctx, e)
 	}

@@ -25,7 +25,10 @@ type Results struct {
 	Enqueue    *GoBench    `json:"enqueue,omitempty"`
 	Recordings *Recordings `json:"recordings,omitempty"`
 	Footprint  *Footprint  `json:"footprint,omitempty"`
-	ColdStart  *ColdStart  `json:"cold_start,omitempty"`
+	// ProfileMixed is the footprint scenario's profile (Profile is
+	// scenario 1's).
+	ProfileMixed *Profile   `json:"profile_mixed,omitempty"`
+	ColdStart    *ColdStart `json:"cold_start,omitempty"`
 
 	// Notes are caveats found during the run (skipped rows, failures).
 	Notes []string `json:"notes,omitempty"`
