@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: dev test test-short test-stress fuzz build generate lint vet fmt bench docker
+.PHONY: dev test test-short test-stress fuzz build generate lint vet fmt bench soak docker
 
 dev: ## run the sidecar in dev mode (simulated upstreams)
 	$(GO) run ./cmd/holdline serve --dev
@@ -38,6 +38,9 @@ fmt:
 
 bench: ## the benchmark harness (writes docs/benchmarks.md); QUICK=1 for a short run
 	$(GO) run ./bench $(if $(QUICK),-quick,)
+
+soak: ## 30 minutes of mixed traffic with the CRM flapping, memory sampled every 10 s (DURATION=5m to shorten, RATE=N rps); writes bench/out/soak.md
+	$(GO) run ./bench -only soak -soak-duration $(or $(DURATION),30m) -soak-rate $(or $(RATE),1000) -doc bench/out/soak.md -doc-json ''
 
 docker:
 	docker build -t holdline:$(VERSION) .

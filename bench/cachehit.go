@@ -42,9 +42,10 @@ const (
 )
 
 func runCacheHit(ctx context.Context, e *env) (*CacheHit, error) {
-	repeats, dur := 3, 3*time.Second
+	repeats, dur, from, step := 3, 3*time.Second, 1000, 1.5
 	if e.quick {
-		repeats, dur = 1, 1500*time.Millisecond
+		// Coarser steps from a higher start: a smoke test of the ceiling.
+		repeats, dur, from, step = 1, time.Second, 2000, 2
 	}
 	res := &CacheHit{P99LimitMS: 5, Keys: 100, Max: map[string][]int{}, Steps: map[string][]CacheHitStep{}, Seconds: dur.Seconds()}
 
@@ -98,7 +99,7 @@ func runCacheHit(ctx context.Context, e *env) (*CacheHit, error) {
 	for rep := range repeats {
 		for _, t := range targets {
 			best := 0
-			for rate := 1000; rate <= 64000; rate = rate * 3 / 2 {
+			for rate := from; rate <= 64000; rate = int(float64(rate) * step) {
 				tr := cacheHitTargeter(t.base, res.Keys)
 				m := newCPUMeter(t.p)
 				l := attack(ctx, attackSpec{name: t.name, targeter: tr, rate: rate, duration: dur, timeout: 5 * time.Second})

@@ -64,7 +64,7 @@ func runChild(args []string) error {
 		if err != nil {
 			return err
 		}
-		// As ../shared/reference/measure/rp.go: the naive proxy
+		// As the team's reference rp.go: the naive proxy
 		// people write first.
 		p := httputil.NewSingleHostReverseProxy(u)
 		p.Transport = &http.Transport{MaxIdleConnsPerHost: 256}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,13 @@ type env struct {
 	log      io.Writer
 	seq      atomic.Int64
 	notes    []string
+	// soakDuration and soakRate shape the soak scenario.
+	soakDuration time.Duration
+	soakRate     int
+	soakHeap     string // directory for heap profiles; in-process soak
+	// testBins maps a package ("./outbox/") to its test binary, built
+	// once by buildTests.
+	testBins map[string]string
 }
 
 // logf prints progress to stderr.
@@ -72,6 +80,12 @@ type holdlineOpts struct {
 	issuer   string // identity.issuer, empty for none
 	redis    string // cache.redis.addr, empty for none
 	gcsURL   string // recordings in GCS at this endpoint; a directory when empty
+	// outboxRedis, when set, is the redis-server of a fleet outbox
+	// (outbox.backend redis).
+	outboxRedis string
+	// crmDown keeps the CRM's breaker open for 10 minutes once it opens,
+	// so that a down CRM stays skipped for the whole run.
+	crmDown bool
 }
 
 // instance is a running holdline: the real binary, production mode, with
@@ -122,15 +136,23 @@ func holdlineConfig(addr, admin, dir string, o holdlineOpts) string {
 	} else {
 		b.WriteString("recordings: {store: dir}\n")
 	}
+	if o.outboxRedis != "" {
+		fmt.Fprintf(&b, "outbox:\n  backend: redis\n  redis: {addr: %q}\n", o.outboxRedis)
+	}
 	fmt.Fprintf(&b, "cache:\n  fresh_ttl: %s\n", o.freshTTL)
 	if o.redis != "" {
-		fmt.Fprintf(&b, "  redis: {addr: %q}\n", o.redis)
+		// A fixed key: the L2 cache requires one (it encrypts contact
+		// data in Redis); a benchmark's keys protect nothing.
+		fmt.Fprintf(&b, "  redis: {addr: %q}\n  encryption_key: %q\n", o.redis, base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	}
 	fmt.Fprintf(&b, "dependencies:\n  crm:\n    kind: generic\n    endpoints: {primary: %q}\n    allow: [\"127.0.0.1\"]\n", o.crmURL)
+	if o.crmDown {
+		b.WriteString("    breaker: {open_for: 10m}\n")
+	}
 	if o.issuer != "" {
 		b.WriteString("  identity:\n    allow: [\"127.0.0.1\"]\n")
 	}
-	if o.redis != "" {
+	if o.redis != "" || o.outboxRedis != "" {
 		b.WriteString("  redis:\n    allow: [\"127.0.0.1\"]\n")
 	}
 	if o.gcsURL != "" {
@@ -174,11 +196,11 @@ func nginxVersion(path string) string {
 	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: "))
 }
 
-// nginxPlain is ../shared/reference/measure/nginx-plain.conf: a plain
+// nginxPlain is the team's reference nginx config for a plain
 // keepalive reverse proxy, one worker.
 const nginxPlain = `location / { proxy_pass http://crm; proxy_http_version 1.1; proxy_set_header Connection ""; }`
 
-// nginxStale is ../shared/reference/measure/nginx.conf: how people do
+// nginxStale is the team's reference nginx config: how people do
 // stale-if-error today, with the read timeout equal to holdline's
 // screen-pop budget.
 const nginxStale = `location / {

@@ -47,7 +47,7 @@ type FootprintRun struct {
 func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
 	repeats, dur := 3, 8*time.Second
 	if e.quick {
-		repeats, dur = 1, 3*time.Second
+		repeats, dur = 1, 2*time.Second
 	}
 	res := &Footprint{Rate: 1000, Seconds: dur.Seconds(),
 		Mix: map[string]int{"screen pop, cache hit": 70, "screen pop, CRM lookup": 10, "CRM write (record)": 10, "identity verify (JWT)": 10}}

@@ -47,7 +47,7 @@ func runHop(ctx context.Context, e *env) (*Hop, error) {
 	res := &Hop{Rates: []int{1000, 2000}, Runs: map[string]map[string][]HopRun{}, BodyBytes: upstreamBodySize, Skipped: map[string]string{}}
 	repeats, dur, warm := 3, 5*time.Second, time.Second
 	if e.quick {
-		repeats, dur, warm = 1, 2*time.Second, 500*time.Millisecond
+		repeats, dur, warm = 1, 1500*time.Millisecond, 300*time.Millisecond
 	}
 	res.Seconds = dur.Seconds()
 

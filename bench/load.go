@@ -53,6 +53,12 @@ type attackSpec struct {
 	// steadyAfter, when set, fills Latency.Steady.
 	steadyAfter time.Duration
 	timeout     time.Duration
+	// workers, when set, makes the run closed-loop: that many workers
+	// send as fast as answers come back (rate is ignored).
+	workers int
+	// maxConns, when set, caps the connections the generator opens
+	// (requests wait for one), as a client's bounded pool would.
+	maxConns int
 	// observe, when set, sees every result (body included).
 	observe func(*vegeta.Result)
 }
@@ -65,17 +71,21 @@ func attack(ctx context.Context, spec attackSpec) Latency {
 	if spec.timeout == 0 {
 		spec.timeout = 30 * time.Second
 	}
-	a := vegeta.NewAttacker(
-		vegeta.KeepAlive(true),
-		vegeta.Timeout(spec.timeout),
-		vegeta.Workers(16),
-		vegeta.Connections(10000),
-	)
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Timeout(spec.timeout), vegeta.Workers(16), vegeta.Connections(10000)}
+	if spec.maxConns > 0 {
+		opts = append(opts, vegeta.MaxConnections(spec.maxConns))
+	}
+	pace := vegeta.Rate{Freq: spec.rate, Per: time.Second}
+	if spec.workers > 0 {
+		opts = append(opts, vegeta.Workers(uint64(spec.workers)), vegeta.MaxWorkers(uint64(spec.workers)))
+		pace = vegeta.Rate{}
+	}
+	a := vegeta.NewAttacker(opts...)
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 	all, steady := newSummary(spec), newSummary(spec)
 	var began time.Time
-	for r := range a.Attack(spec.targeter, vegeta.Rate{Freq: spec.rate, Per: time.Second}, spec.duration, spec.name) {
+	for r := range a.Attack(spec.targeter, pace, spec.duration, spec.name) {
 		if began.IsZero() || r.Timestamp.Before(began) {
 			began = r.Timestamp
 		}

@@ -46,8 +46,11 @@ func main() {
 	}
 }
 
+// extraScenarios run only when -only names them (make soak).
+var extraScenarios = []string{"soak"}
+
 // scenarioNames in run order; -only selects among them.
-var scenarioNames = []string{"hop", "policy", "cachehit", "wobble", "enqueue", "recordings", "footprint", "coldstart"}
+var scenarioNames = []string{"hop", "policy", "cachehit", "wobble", "enqueue", "fleet", "recordings", "footprint", "coldstart"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -60,6 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	holdline := fs.String("holdline", "", "use this holdline binary instead of building ./cmd/holdline")
 	profile := fs.Bool("profile", true, "take CPU and allocation profiles of the sidecar under scenario 1's and the footprint scenario's load (off with -quick unless set)")
 	render := fs.String("render", "", "measure nothing: rewrite -doc from this results.json")
+	soakDuration := fs.Duration("soak-duration", 30*time.Minute, "how long the soak scenario runs (-only soak)")
+	soakHeap := fs.String("soak-heap", "", "run the soak's sidecar in this process and write heap profiles into this directory every minute")
+	soakRate := fs.Int("soak-rate", 1000, "requests per second of the soak scenario's mixed traffic")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,8 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *only != "" {
 		selected = strings.Split(*only, ",")
 		for _, s := range selected {
-			if !slices.Contains(scenarioNames, s) {
-				return fmt.Errorf("-only: unknown scenario %q (have %s)", s, strings.Join(scenarioNames, ","))
+			if !slices.Contains(scenarioNames, s) && !slices.Contains(extraScenarios, s) {
+				return fmt.Errorf("-only: unknown scenario %q (have %s)", s, strings.Join(append(scenarioNames, extraScenarios...), ","))
 			}
 		}
 	}
@@ -106,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	e := &env{quick: *quick, self: self, tmp: tmp, log: stderr}
+	e := &env{quick: *quick, self: self, tmp: tmp, log: stderr, soakDuration: *soakDuration, soakRate: *soakRate, soakHeap: *soakHeap}
 	res := &Results{Meta: collectMeta(ctx, *quick, args), Scenarios: selected}
 	if *holdline != "" {
 		e.holdline = *holdline
@@ -115,6 +121,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := e.buildHoldline(ctx, *outDir); err != nil {
 			return err
 		}
+	}
+	e.logf("building the benchmarks' test binaries")
+	if err := e.buildTests(ctx, *outDir, selected); err != nil {
+		return err
 	}
 	if slices.Contains(selected, "hop") || slices.Contains(selected, "wobble") {
 		var why string
@@ -175,6 +185,8 @@ func runScenario(ctx context.Context, e *env, name string, res *Results, outDir 
 		res.Wobble, err = runWobble(ctx, e)
 	case "enqueue":
 		res.Enqueue, err = runEnqueue(ctx, e)
+	case "fleet":
+		res.Fleet, err = runFleet(ctx, e)
 	case "recordings":
 		res.Recordings, err = runRecordings(ctx, e)
 	case "footprint":
@@ -182,6 +194,8 @@ func runScenario(ctx context.Context, e *env, name string, res *Results, outDir 
 		if err == nil && profile {
 			res.ProfileMixed, err = profileMixed(ctx, e, outDir)
 		}
+	case "soak":
+		res.Soak, err = runSoak(ctx, e)
 	case "coldstart":
 		res.ColdStart, err = runColdStart(ctx, e)
 	}

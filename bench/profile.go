@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -228,4 +229,30 @@ func runSidecarChild(pprofAddr, path string) error {
 	<-ctx.Done()
 	_ = srv.Close()
 	return sc.Stop()
+}
+
+// startInProcess runs the sidecar wiring of `holdline serve` (sidecar.New)
+// inside the harness, with the config the real binary would get.
+func startInProcess(ctx context.Context, e *env, o holdlineOpts) (*sidecar.Sidecar, error) {
+	addr, _ := freeAddr()
+	admin, _ := freeAddr()
+	dir := e.dir("inprocess")
+	path := filepath.Join(dir, "holdline.yaml")
+	if err := os.WriteFile(path, []byte(holdlineConfig(addr, admin, dir, o)), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadFile(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	sc, err := sidecar.New(ctx, cfg, sidecar.Options{Logger: log, AllowLoopback: true, Getenv: func(string) string { return "" }})
+	if err != nil {
+		return nil, err
+	}
+	if err := sc.Start(ctx); err != nil {
+		_ = sc.Stop()
+		return nil, err
+	}
+	return sc, nil
 }

@@ -21,12 +21,16 @@ func Render(r *Results) string {
 	w.cacheHit(r.CacheHit)
 	w.wobble(r.Wobble)
 	w.enqueue(r.Enqueue)
+	w.fleet(r.Fleet)
 	w.recordings(r.Recordings)
 	w.footprint(r.Footprint)
 	if r.Footprint != nil && r.ProfileMixed != nil {
 		w.profile(r.ProfileMixed)
 	}
 	w.coldStart(r.ColdStart)
+	if r.Soak != nil {
+		w.soak(r.Soak)
+	}
 	w.notes(r)
 	return w.String()
 }
@@ -104,9 +108,11 @@ func (w *report) summary(r *Results) {
 	vs = append(vs, cacheHitVerdicts(r.CacheHit)...)
 	vs = append(vs, wobbleVerdicts(r.Wobble)...)
 	vs = append(vs, enqueueVerdicts(r.Enqueue)...)
+	vs = append(vs, fleetVerdicts(r.Fleet)...)
 	vs = append(vs, recordingsVerdicts(r.Recordings)...)
 	vs = append(vs, footprintVerdicts(r.Footprint)...)
 	vs = append(vs, coldStartVerdicts(r.ColdStart)...)
+	vs = append(vs, soakVerdicts(r.Soak)...)
 	w.p("## Summary: targets against this run\n")
 	w.p("| target (issue 13) | measured | met |")
 	w.p("|---|---|---|")
@@ -586,7 +592,6 @@ func enqueueVerdicts(g *GoBench) []verdict {
 		out = append(out, verdict{"durable enqueue " + strings.TrimPrefix(b.Name, "BenchmarkEnqueue/") + " ≥ 50% of fsync/s × jobs/commit",
 			fmt.Sprintf("%.0f jobs/s vs %.0f fsync/s × %.1f = %.0f (%.0f%%; a bbolt commit takes 2 fsyncs)", jobs, fsync, batch, bound, 100*jobs/max(bound, 1)), yesNo(jobs >= 0.5*bound)})
 	}
-	out = append(out, verdict{"fleet enqueue (three sidecars, one Redis, appendfsync always) ≥ 20,000 jobs/s", "not measured by the harness yet", "n/a"})
 	return out
 }
 
@@ -766,5 +771,5 @@ for the nginx rows (it runs apt-get install -y nginx-light when nginx is missing
 skips those rows with a note otherwise), and writes this file, docs/benchmarks.json and
 bench/out/results.json (plus bench/out/hop-holdline.cpu.pprof). Configs of the compared systems:
 bench/env.go (nginx, holdline) and bench/child.go (the CRM stand-in, the Go reverse proxy, the bare
-handler); they follow ../shared/reference/measure/.`)
+handler).`)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -194,6 +195,96 @@ func TestHoldlineConfig(t *testing.T) {
 	for _, want := range []string{"fresh_ttl: 1s", `redis: {addr: "127.0.0.1:5"}`, `primary: "http://127.0.0.1:3"`, `issuer: "http://127.0.0.1:4"`, "store: gcs", "  blob:\n"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("holdlineConfig lacks %q:\n%s", want, c)
+		}
+	}
+}
+
+// relPath matches a source that names a file rather than a page: a
+// relative or absolute path such as "../notes/figures.md" or
+// "reference/measure/nginx.conf".
+var relPath = regexp.MustCompile(`^(\.{1,2}/|/|~/)|^[\w.-]+(/[\w.-]+)*\.(md|txt|go|conf|json|yaml|csv)$|^[\w.-]+/[\w./-]+$`)
+
+// TestAnchorSources checks that every anchor's source is one a reader of
+// the report can follow: a published page's address, or the method and
+// figures of a measurement written out in the report itself.
+func TestAnchorSources(t *testing.T) {
+	for _, s := range scenarioNames {
+		for _, a := range anchors(s) {
+			src := strings.TrimSpace(a.Source)
+			switch {
+			case src == "":
+				t.Errorf("%s: %q has no source", s, a.System)
+			case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
+				if strings.ContainsAny(src, " \t") {
+					t.Errorf("%s: %q: source %q is an address with spaces", s, a.System, src)
+				}
+			case relPath.MatchString(src):
+				t.Errorf("%s: %q: source %q is a file path no reader has", s, a.System, src)
+			case strings.Contains(src, "measured") && !strings.Contains(src, "Figures:"):
+				t.Errorf("%s: %q: a measurement's source must give its figures: %q", s, a.System, src)
+			}
+		}
+	}
+	md := Render(fixture())
+	if strings.Contains(md, "../") {
+		t.Errorf("the report names a relative path:\n%s", md)
+	}
+}
+
+func TestRelPath(t *testing.T) {
+	for src, want := range map[string]bool{
+		"../shared/reference/measured-here.md": true,
+		"reference/measure/nginx.conf":         true,
+		"measured-here.md":                     true,
+		"/etc/nginx/nginx.conf":                true,
+		"the same run as the row above":        false,
+		"measured on this class of machine: vegeta 1 kB. Figures: p99 1.5 ms": false,
+	} {
+		if got := relPath.MatchString(src); got != want {
+			t.Errorf("relPath(%q) = %v, want %v", src, got, want)
+		}
+	}
+}
+
+func TestRenderSoak(t *testing.T) {
+	r := fixture()
+	s := &Soak{Rate: 1000, Seconds: 240, Every: 10, FlapS: 15}
+	for i, rss := range []int64{60, 80, 100, 104, 106} {
+		s.Samples = append(s.Samples, SoakSample{T: float64(i * 60), RSS: rss << 20, HeapInuse: rss << 19, CRM: "ok"})
+	}
+	r.Soak = s
+	md := Render(r)
+	for _, want := range []string{
+		"## Soak",
+		"| 240 | 106.0 |",
+		// the window is the second half of a short run: 120 s to 240 s
+		"soak: RSS and heap flat (within 10%) from 120 s to 240 s | RSS +6% (100.0 → 106.0 MiB), heap in use +6% (50.0 → 53.0 MiB) | yes |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	s.Samples[4].RSS = 120 << 20
+	if md := Render(r); !strings.Contains(md, "RSS +20% (100.0 → 120.0 MiB)") || !strings.Contains(md, "| **no** |") {
+		t.Errorf("a 20%% growth is not a miss:\n%s", md)
+	}
+}
+
+func TestRenderFleet(t *testing.T) {
+	r := fixture()
+	r.Fleet = &Fleet{Sidecars: 3, Producers: 96, Seconds: 5, Redis: "7.0.15",
+		Runs:        []FleetRun{{Latency: Latency{Requests: 100, OK: 100, P50: 1, P99: 2}, JobsPerS: 1500, Jobs: 100, CPU: map[string]float64{"redis": 0.5}}},
+		Store:       []FleetStoreRun{{JobsPerS: 3000}},
+		FsyncSerial: []float64{180}, FsyncParallel: []float64{10000}, UsecPerCall: map[string]float64{"set": 3, "evalsha": 60}}
+	md := Render(r)
+	for _, want := range []string{
+		"## 5b. Fleet enqueue",
+		"| 1 | 1500 | 100 of 100 | 100 | 1.00 | 2.00 | none |",
+		"≥ 20,000 jobs/s | 1500 jobs/s through HTTP (the Redis store alone: 3000 jobs/s; redis-server's own SET rate: 180/s from one client, 10000/s from 96) | **no** |",
+		"the enqueue script (EVALSHA) 60.0 µs",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
 		}
 	}
 }

@@ -23,12 +23,14 @@ type Results struct {
 	CacheHit   *CacheHit   `json:"cache_hit,omitempty"`
 	Wobble     *Wobble     `json:"wobble,omitempty"`
 	Enqueue    *GoBench    `json:"enqueue,omitempty"`
+	Fleet      *Fleet      `json:"fleet,omitempty"`
 	Recordings *Recordings `json:"recordings,omitempty"`
 	Footprint  *Footprint  `json:"footprint,omitempty"`
 	// ProfileMixed is the footprint scenario's profile (Profile is
 	// scenario 1's).
 	ProfileMixed *Profile   `json:"profile_mixed,omitempty"`
 	ColdStart    *ColdStart `json:"cold_start,omitempty"`
+	Soak         *Soak      `json:"soak,omitempty"`
 
 	// Notes are caveats found during the run (skipped rows, failures).
 	Notes []string `json:"notes,omitempty"`

@@ -54,7 +54,7 @@ var wobbleModes = []struct{ name, json string }{
 func runWobble(ctx context.Context, e *env) (*Wobble, error) {
 	repeats, dur, steady := 3, 6*time.Second, 3*time.Second
 	if e.quick {
-		repeats, dur, steady = 1, 3500*time.Millisecond, 2500*time.Millisecond
+		repeats, dur, steady = 1, 2500*time.Millisecond, 1500*time.Millisecond
 	}
 	res := &Wobble{Rate: 500, Keys: 200, BudgetMS: 300, Seconds: dur.Seconds(), SteadyS: steady.Seconds(),
 		Runs: map[string]map[string][]WobbleRun{}, Skipped: map[string]string{}, Targets: []string{targetHoldline}}

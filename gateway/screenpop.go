@@ -42,7 +42,9 @@ func (s *Server) ScreenPop(ctx context.Context, req api.ScreenPopRequestObject) 
 	case err != nil:
 		return screenPopResponse(svc.ScreenPop.Unknown(screenpop.ReasonUnparseableNumber)), nil
 	}
-	return screenPopResponse(svc.ScreenPop.Pop(ctx, n)), nil
+	res := svc.ScreenPop.Pop(ctx, n)
+	traceSource(ctx, &res)
+	return screenPopResponse(res), nil
 }
 
 // screenPopResponse writes a screenpop.Result in the spec's shape without

@@ -101,7 +101,12 @@ func dependencyWire(d resilience.DependencyStatus) adminapi.DependencyStatus {
 		LastSuccessAt:    d.LastSuccessAt,
 		ActiveFaults:     d.ActiveFaults,
 		Auth:             adminapi.DependencyStatusAuth(d.Auth),
+		Concurrency:      concurrencyWire(d.Concurrency),
 	}
+}
+
+func concurrencyWire(c resilience.ConcurrencyStatus) *adminapi.Concurrency {
+	return &adminapi.Concurrency{Mode: adminapi.ConcurrencyMode(c.Mode), Limit: c.Limit, Min: c.Min, Max: c.Max, Inflight: c.Inflight, Queued: c.Queued}
 }
 
 func overrideWire(o *resilience.Override) *adminapi.Override {

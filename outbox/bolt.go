@@ -25,13 +25,11 @@ type BoltOptions struct {
 	// LockTimeout is how long OpenBolt waits for another holder of the
 	// file to let go before returning ErrLocked. Default 1s.
 	LockTimeout time.Duration
-	// MaxBatchSize is how many concurrent writes share one commit (one
-	// fsync) at most. Set it near the expected number of concurrent
-	// producers: a batch that never fills waits MaxBatchDelay. Default 64.
+	// MaxBatchSize is how many queued writes one commit (one fsync pair)
+	// carries at most; the rest go in the next. Writes never wait for
+	// company: a commit starts as soon as the previous one is done, with
+	// whatever was queued meanwhile (see BoltStore). Default 1024.
 	MaxBatchSize int
-	// MaxBatchDelay is the longest a write waits for others to join its
-	// commit. Default 2ms.
-	MaxBatchDelay time.Duration
 	// Now is the clock for CreatedAt, UpdatedAt and ids. Default time.Now.
 	Now func() time.Time
 	// Registerer, when set, receives holdline_outbox_batch_size.
@@ -41,27 +39,39 @@ type BoltOptions struct {
 // BoltStore is the embedded Store: one bbolt file in the data directory.
 // It is safe for concurrent use by one process; a second process gets
 // ErrLocked from OpenBolt.
+//
+// Enqueue, Complete and Fail go through a group commit: one goroutine
+// (commitLoop) takes every write queued so far, runs them in order in one
+// write transaction and commits it (bbolt's data fsync, then its meta
+// fsync); only then does each caller return. Writes queued while a commit
+// is on disk make up the next one, so the disk never idles while writes
+// wait and no write waits for a timer.
 type BoltStore struct {
-	db   *bolt.DB
-	now  func() time.Time
-	reg  prometheus.Registerer
-	hist prometheus.Histogram
+	db       *bolt.DB
+	now      func() time.Time
+	reg      prometheus.Registerer
+	hist     prometheus.Histogram
+	maxBatch int
 
 	idMu    sync.Mutex
 	entropy io.Reader
 	lastID  time.Time
 
-	// cur counts the writes joined in the open write transaction. It is
-	// only touched inside write transactions, which bbolt serializes.
-	cur            *batchCount
+	// The group commit's queue, in arrival order.
+	qmu      sync.Mutex
+	wake     chan struct{} // a token after a write joins an empty queue, and on Close
+	queue    []*write
+	closing  bool
+	loopDone chan struct{}
+
 	commits, calls atomic.Uint64
-	// writers counts batch callers in progress.
-	writers atomic.Int64
 }
 
-type batchCount struct {
-	tx *bolt.Tx
-	n  int
+// write is one queued group-commit write. done receives its outcome after
+// the commit that carries it (or its failure).
+type write struct {
+	fn   func(b btx) error
+	done chan error
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -73,22 +83,27 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		opts.LockTimeout = time.Second
 	}
 	if opts.MaxBatchSize <= 0 {
-		opts.MaxBatchSize = 64
-	}
-	if opts.MaxBatchDelay <= 0 {
-		opts.MaxBatchDelay = 2 * time.Millisecond
+		opts.MaxBatchSize = 1024
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: opts.LockTimeout,
+		// The free-page list is derived data: bbolt rebuilds it from the
+		// pages at open when it was not written. Not writing it saves a
+		// page write per commit; a commit still fsyncs its data pages and
+		// then its meta page, so durability is unchanged. Open scans the
+		// file instead (the outbox stays small: done jobs are purged).
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, opts.LockTimeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
-	db.MaxBatchSize, db.MaxBatchDelay = opts.MaxBatchSize, opts.MaxBatchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketJobs, bucketIdempotency, bucketInteractions, bucketStates, bucketReady, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -109,9 +124,12 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
 	s := &BoltStore{
-		db:      db,
-		now:     opts.Now,
-		entropy: ulid.Monotonic(rand.Reader, 0),
+		db:       db,
+		now:      opts.Now,
+		maxBatch: opts.MaxBatchSize,
+		entropy:  ulid.Monotonic(rand.Reader, 0),
+		wake:     make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
 		hist: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "holdline_outbox_batch_size",
 			Help:    "Writes (enqueues, completions, failures) committed together in one bbolt transaction.",
@@ -125,12 +143,18 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		}
 		s.reg = opts.Registerer
 	}
+	go s.commitLoop()
 	return s, nil
 }
 
 // Close closes the file and unregisters the metrics. Calls in progress
-// finish first.
+// finish first: writes already queued are committed.
 func (s *BoltStore) Close() error {
+	s.qmu.Lock()
+	s.closing = true
+	s.qmu.Unlock()
+	s.signal()
+	<-s.loopDone
 	if s.reg != nil {
 		s.reg.Unregister(s.hist)
 	}
@@ -143,43 +167,129 @@ func (s *BoltStore) Close() error {
 // Path returns the database file's path.
 func (s *BoltStore) Path() string { return s.db.Path() }
 
-// BatchStats returns how many write transactions committed through
-// DB.Batch and how many writes they carried; calls/commits is the
-// achieved group-commit size.
+// BatchStats returns how many group commits the store made and how many
+// writes (enqueues, completions, failures) they carried; calls/commits is
+// the achieved group-commit size.
 func (s *BoltStore) BatchStats() (commits, calls uint64) {
 	return s.commits.Load(), s.calls.Load()
 }
 
-// batch runs fn through DB.Batch (group commit), or DB.Update when no
-// other write is in progress. fn may run more than once
-// and must be idempotent: it resets whatever it reports to its caller.
+// batch queues fn for the next group commit and returns once the commit
+// that carries it is on disk (or failed). fn may run more than once (a
+// commit in which another write failed is run again without it) and must
+// be idempotent: it resets whatever it reports to its caller. ctx is
+// checked before queueing only: a queued write is never abandoned, so an
+// error always means it is not stored.
 func (s *BoltStore) batch(ctx context.Context, fn func(b btx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// A lone writer commits at once: joining a batch would make it wait
-	// MaxBatchDelay for company that is not coming.
-	write := s.db.Batch
-	if s.writers.Add(1) == 1 {
-		write = s.db.Update
+	// The channel is made here, not pooled: testing/synctest tests run
+	// stores inside bubbles, and a channel belongs to its bubble.
+	w := &write{fn: fn, done: make(chan error, 1)}
+	s.qmu.Lock()
+	if s.closing {
+		s.qmu.Unlock()
+		return ErrClosed
 	}
-	defer s.writers.Add(-1)
-	err := write(func(tx *bolt.Tx) error {
-		if s.cur == nil || s.cur.tx != tx {
-			c := &batchCount{tx: tx}
-			s.cur = c
-			// Commit handlers run in the goroutine that ran the batch,
-			// after the fsync.
-			tx.OnCommit(func() {
-				s.commits.Add(1)
-				s.calls.Add(uint64(c.n))
-				s.hist.Observe(float64(c.n))
-			})
+	s.queue = append(s.queue, w)
+	first := len(s.queue) == 1
+	s.qmu.Unlock()
+	if first {
+		s.signal()
+	}
+	err := <-w.done
+	if p, ok := err.(panicked); ok {
+		panic(p.reason)
+	}
+	return err
+}
+
+// commitLoop is the group commit: it takes up to maxBatch queued writes
+// (all of them, usually), commits them in one transaction and answers
+// each, then takes what was queued meanwhile. It ends once Close was
+// called and the queue is empty.
+func (s *BoltStore) commitLoop() {
+	defer close(s.loopDone)
+	var batch []*write
+	for {
+		s.qmu.Lock()
+		if len(s.queue) == 0 {
+			closing := s.closing
+			s.qmu.Unlock()
+			if closing {
+				return
+			}
+			// A channel, not a sync.Cond: a goroutine blocked on it is
+			// durably blocked for testing/synctest.
+			<-s.wake
+			continue
 		}
-		s.cur.n++
-		return fn(buckets(tx))
+		n := min(len(s.queue), s.maxBatch)
+		batch = append(batch[:0], s.queue[:n]...)
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:])
+		s.queue = s.queue[:rest]
+		s.qmu.Unlock()
+
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// signal wakes commitLoop; a token already waiting is enough.
+func (s *BoltStore) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// commit runs batch in one write transaction. When one of its writes
+// fails, the transaction is rolled back and every write of the batch runs
+// again alone, in order, each with its own outcome (a write's error is
+// never another's).
+func (s *BoltStore) commit(batch []*write) {
+	failed := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := buckets(tx)
+		for _, w := range batch {
+			if err := safeCall(w.fn, b); err != nil {
+				failed = true
+				return err
+			}
+		}
+		return nil
 	})
-	return mapErr(err)
+	if failed && len(batch) > 1 {
+		for _, w := range batch {
+			s.commit([]*write{w})
+		}
+		return
+	}
+	if err == nil {
+		s.commits.Add(1)
+		s.calls.Add(uint64(len(batch)))
+		s.hist.Observe(float64(len(batch)))
+	}
+	err = mapErr(err)
+	for _, w := range batch {
+		w.done <- err
+	}
+}
+
+// panicked carries a write's panic from the commit loop to its caller.
+type panicked struct{ reason any }
+
+func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.reason) }
+
+func safeCall(fn func(b btx) error, b btx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicked{p}
+		}
+	}()
+	return fn(b)
 }
 
 // errNoChange rolls back an update that changed nothing, which saves the
@@ -262,6 +372,7 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 			InteractionID:  j.InteractionID,
 			IdempotencyKey: j.IdempotencyKey,
 			Payload:        bytes.Clone(j.Payload),
+			Origin:         j.Origin,
 			State:          Pending,
 			NextAttemptAt:  now,
 			CreatedAt:      now,
@@ -273,7 +384,7 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 		if err := b.put(nil, &n); err != nil {
 			return err
 		}
-		if err := b.refresh(ikey(&n), false); err != nil {
+		if err := b.enqueued(&n); err != nil {
 			return err
 		}
 		out, created = n, true

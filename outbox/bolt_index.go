@@ -255,6 +255,36 @@ func (b btx) refresh(ik string, full bool) error {
 	return b.ready.Put(readyKey(j), nil)
 }
 
+// enqueued is refresh for a job just put: the job becomes its
+// interaction's head only if nothing before it is still to do, and the
+// head it joins behind keeps its place in ready. This spares reading the
+// head back on every enqueue. Ids rise, so a new job is normally the
+// interaction's last; one that is not (the clock stepped back across a
+// restart) gets a full refresh.
+func (b btx) enqueued(j *Job) error {
+	ik := ikey(j)
+	prefix := interactionPrefix(ik)
+	self := false
+	c := b.inter.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if v[0] == stateByte(Done) {
+			continue
+		}
+		switch {
+		case string(k[len(prefix):]) == j.ID:
+			self = true
+		case !self:
+			return nil // an earlier job heads the interaction
+		default:
+			return b.refresh(ik, true) // a later job exists
+		}
+	}
+	if !self || !claimable(stateByte(j.State)) {
+		return b.refresh(ik, true)
+	}
+	return b.ready.Put(readyKey(j), nil)
+}
+
 func (b btx) unready(id string) error {
 	j, err := b.get(id)
 	if err != nil {

@@ -11,8 +11,10 @@
 // one suite in package storetest. The Dispatcher depends only on Store.
 //
 // A job is durable when Enqueue returns: BoltStore commits it with an
-// fsync before returning (group commit through bbolt's DB.Batch, so
-// concurrent producers share one fsync).
+// fsync before returning. Writes go through a group commit (one goroutine
+// commits everything queued while the previous commit was on disk, in one
+// transaction), so concurrent producers share one commit and no write
+// waits for a timer.
 //
 // # Idempotency
 //

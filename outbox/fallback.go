@@ -157,6 +157,7 @@ func (s *FallbackStore) Forward(ctx context.Context) (int, error) {
 			fwd := Job{
 				Kind: j.Kind, Dependency: j.Dependency, InteractionID: j.InteractionID,
 				IdempotencyKey: j.IdempotencyKey, Payload: j.Payload, NextAttemptAt: j.NextAttemptAt,
+				Origin: j.Origin,
 			}
 			if fwd.IdempotencyKey == "" {
 				fwd.IdempotencyKey = "holdline-fallback/" + j.ID

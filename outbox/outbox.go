@@ -138,6 +138,22 @@ type Job struct {
 	// Result is what the handler returned on success; a later job of the
 	// interaction can read it through Store.Interaction.
 	Result json.RawMessage `json:"result,omitempty"`
+	// Origin is the request that queued the job, kept as given to
+	// Enqueue. Zero when nothing is known (a job queued by an older
+	// version, or outside any request).
+	Origin Origin `json:"origin,omitzero"`
+}
+
+// Origin names the request that queued a job, so that the job's upstream
+// calls carry its request id and its span links to the request's trace.
+type Origin struct {
+	// RequestID is the X-Request-Id of the request; the job's upstream
+	// calls send it.
+	RequestID string `json:"request_id,omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the
+	// request's span (empty when tracing was off).
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // Filter selects jobs for List. Zero fields match everything.

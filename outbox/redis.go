@@ -202,7 +202,8 @@ func (s *RedisStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 	if !j.NextAttemptAt.IsZero() {
 		nxt, nt = nsString(j.NextAttemptAt), usString(j.NextAttemptAt)
 	}
-	args := []any{j.IdempotencyKey, j.Kind, j.Dependency, j.InteractionID, string(j.Payload), nxt, nt}
+	args := []any{j.IdempotencyKey, j.Kind, j.Dependency, j.InteractionID, string(j.Payload), nxt, nt,
+		j.Origin.RequestID, j.Origin.TraceParent, j.Origin.TraceState}
 	var res any
 	if s.opts.WaitReplicas > 0 {
 		res, err = s.enqueueWait(ctx, args)
@@ -632,6 +633,7 @@ func decodeRedisJob(id string, m map[string]string) (Job, error) {
 		IdempotencyKey: m["i"],
 		State:          State(m["s"]),
 		LastError:      m["e"],
+		Origin:         Origin{RequestID: m["rq"], TraceParent: m["tp"], TraceState: m["ts"]},
 	}
 	if p := m["pl"]; p != "" {
 		j.Payload = json.RawMessage(p)

@@ -106,9 +106,11 @@ end
 `
 
 // scriptEnqueue: ARGV idem, kind, dep, iid, payload, next_ns (” = now),
-// next_us. Returns {created 0|1, reply}.
+// next_us, request_id, traceparent, tracestate (the job's Origin).
+// Returns {created 0|1, reply}.
 var scriptEnqueue = redis.NewScript(luaCommon + `
 local idem, kind, dep, iid, payload, nxt, nt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local rq, tp, ts = ARGV[8] or '', ARGV[9] or '', ARGV[10] or ''
 if idem ~= '' then
   local id = redis.call('HGET', P .. ':idem', idem)
   if id then return {0, reply(id)} end
@@ -135,7 +137,8 @@ end
 local id = enc(ms, 10) .. enc(n, 16)
 if nxt == '' then nxt, nt = ns, us end
 redis.call('HSET', jkey(id), 'kd', kind, 'p', dep, 'k', iid, 'i', idem, 'pl', payload,
-  's', 'pending', 'a', 0, 'n', nxt, 't', nt, 'c', ns, 'u', ns, 'f', '', 'e', '', 'r', '', 'tok', '', 'o', '')
+  's', 'pending', 'a', 0, 'n', nxt, 't', nt, 'c', ns, 'u', ns, 'f', '', 'e', '', 'r', '', 'tok', '', 'o', '',
+  'rq', rq, 'tp', tp, 'ts', ts)
 redis.call('ZADD', P .. ':all', 0, id)
 redis.call('ZADD', P .. ':state:pending', 0, id)
 if iid ~= '' then redis.call('ZADD', P .. ':ix:' .. iid, 0, id) end

@@ -312,7 +312,7 @@ func (c *Client) inject(ctx context.Context, method string, req, reply any, cc *
 	if err := c.dep.InjectAt(ctx, role); err != nil {
 		return err
 	}
-	return invoker(ctx, method, req, reply, cc, opts...)
+	return invoker(withRequestID(ctx), method, req, reply, cc, opts...)
 }
 
 // roleKey carries the role ("primary" or "secondary") of the environment

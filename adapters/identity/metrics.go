@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/internal/authn"
@@ -24,9 +26,15 @@ type metrics struct {
 	verifications *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
 	age           prometheus.GaugeFunc
+	maxStale      prometheus.Gauge
 }
 
-func newMetrics(age func() float64) *metrics {
+func newMetrics(age func() float64, maxStale time.Duration) *metrics {
+	ms := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "holdline_identity_jwks_max_stale_seconds",
+		Help: "identity.max_stale: once holdline_identity_jwks_age_seconds passes it, JWTs are refused (unavailable) until a key set is fetched again.",
+	})
+	ms.Set(maxStale.Seconds())
 	return &metrics{
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "holdline_identity_verifications_total",
@@ -38,13 +46,14 @@ func newMetrics(age func() float64) *metrics {
 		}, []string{"outcome"}),
 		age: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "holdline_identity_jwks_age_seconds",
-			Help: "Age of the key set in use; -1 before the first successful fetch.",
+			Help: "Age of the key set in use (since its last successful fetch from the provider); -1 before the first.",
 		}, age),
+		maxStale: ms,
 	}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.verifications, m.refreshes, m.age} {
+	for _, c := range []prometheus.Collector{m.verifications, m.refreshes, m.age, m.maxStale} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -148,7 +148,7 @@ func New(cfg config.Identity, dep *resilience.Dependency, opts Options) (*Verifi
 		return nil, err
 	}
 	v.cache = cache
-	v.metrics = newMetrics(v.keyAge)
+	v.metrics = newMetrics(v.keyAge, v.maxStale)
 	if opts.Registerer != nil {
 		if err := v.metrics.register(opts.Registerer); err != nil {
 			return nil, fmt.Errorf("identity: register metrics: %w", err)

@@ -205,6 +205,7 @@ func TestIdPMetrics(t *testing.T) {
 		`holdline_identity_verifications_total{result="active",source="introspection"}`: 1,
 		`holdline_identity_jwks_refreshes_total{outcome="success"}`:                     1,
 		`holdline_identity_jwks_age_seconds`:                                            90,
+		`holdline_identity_jwks_max_stale_seconds`:                                      24 * 3600, // identity.max_stale's default
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %v, want %v", name, got[name], want)

@@ -90,6 +90,7 @@ func printStatus(w io.Writer, st *adminapi.Status) {
 	tw.Flush()
 	printVendorStatus(w, st.Dependencies, time.Now())
 	printEndpointHealth(w, st.Dependencies)
+	printConcurrency(w, st.Dependencies)
 	if o := st.Outbox; o != nil && o.Error != nil {
 		fmt.Fprintf(w, "\noutbox: %s\n", *o.Error)
 	} else if o != nil {

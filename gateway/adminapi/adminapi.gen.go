@@ -23,6 +23,24 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for ConcurrencyMode.
+const (
+	ConcurrencyAdaptive ConcurrencyMode = "adaptive"
+	ConcurrencyFixed    ConcurrencyMode = "fixed"
+)
+
+// Valid indicates whether the value is a known member of the ConcurrencyMode enum.
+func (e ConcurrencyMode) Valid() bool {
+	switch e {
+	case ConcurrencyAdaptive:
+		return true
+	case ConcurrencyFixed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DependencyStatusActiveEndpoint.
 const (
 	DependencyStatusActiveEndpointPrimary   DependencyStatusActiveEndpoint = "primary"
@@ -724,6 +742,28 @@ type CRMStatus struct {
 	Kind string `json:"kind"`
 }
 
+// Concurrency The dependency's bulkhead now (dependencies.<name>.bulkhead): the fixed max_concurrent, or where the adaptive limiter has put its limit (mode adaptive: down when the dependency's latency trends up, up while it stays flat). A call over the limit is refused at once (reason bulkhead full, or concurrency limit) and the caller degrades.
+type Concurrency struct {
+	// Inflight Calls holding a permit now.
+	Inflight int `json:"inflight"`
+
+	// Limit Calls allowed in flight now.
+	Limit int `json:"limit"`
+
+	// Max The highest the limit may grow to (bulkhead.max_concurrent).
+	Max int `json:"max"`
+
+	// Min The lowest the limit may fall to (bulkhead.min_concurrent; max when fixed).
+	Min  int             `json:"min"`
+	Mode ConcurrencyMode `json:"mode"`
+
+	// Queued Calls waiting for a permit now (adaptive with bulkhead.queue only).
+	Queued int `json:"queued"`
+}
+
+// ConcurrencyMode defines model for Concurrency.Mode.
+type ConcurrencyMode string
+
 // DependencyStatus One dependency's row in /v1/status and the answer to a breaker or endpoint change.
 type DependencyStatus struct {
 	// ActiveEndpoint Where new calls go.
@@ -746,6 +786,9 @@ type DependencyStatus struct {
 
 	// Calls1m Calls in the last minute.
 	Calls1m int64 `json:"calls_1m"`
+
+	// Concurrency The dependency's bulkhead now (dependencies.<name>.bulkhead): the fixed max_concurrent, or where the adaptive limiter has put its limit (mode adaptive: down when the dependency's latency trends up, up while it stays flat). A call over the limit is refused at once (reason bulkhead full, or concurrency limit) and the caller degrades.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
 
 	// Endpoint The active endpoint's address, without credentials.
 	Endpoint string `json:"endpoint"`
@@ -3849,125 +3892,130 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pkhM51uirKHwnAns6y+Vimb64fkzU0HQ3TNMQwNyZGKjrljOPnaIypWxJWcYN9Vj3Be6TfaFzlJut",
-	"9FJALzHzB1zO1HZ09s0fBrHKCyVBWjOYfhgUXPMcLGj86xsoQCYg4/WPPAf3jZCD6aDgNh1EA4nf0X/R",
-	"QMPPpdCQDKZWlxANTJxCzt0YkGU+mL4ZxDofRAORgLTCrgfRIBE8U8tFplaDaDDP1BynSYQZXEYDuy7c",
-	"7MZqIZeDm5to8C0vM/vkGzdlAibWorBCuf1csIV7dMcwkUSMG8aTBF9mXJoVaEiYsGO39vbuRbJz7wW3",
-	"FrQb9n/fXJz8m5/8Mjl5OJ5NTy4/nEVnd//3zZ8Goa0+VfPgRiVTpZ2r9+ydmuN22ZCzf/zw5JsR7jsT",
-	"xj5Vc8OUZpz9XEIJCVtpYeE3OsmNm9EUShpAhHih1TyD3H2MlbQgrfvIiyITMXeHPC3oja/eGXfiD60N",
-	"/EnDYjAd/K/TBuNO6ak5rebFFbdg9vLbR+zh/QdfMz/5GGHsx7qpL148+YfhS8RQniTCDeXZC60K0Fa4",
-	"rS94ZmBz6tcpsEcvn90xLOEiW7OLF09Y6eZxdyEsy7ixTEOhtEXAs+ErnoFZKB3D6JzxuQFpWSmtyNzT",
-	"lBt3NUVr2Q8DbrfR4J8pSGbT6lJZzLVeC7l03+WMay2uIXFTLZTO3QSDhFs4sQIJbeOOokEmcoGr1K8L",
-	"af9yv3lVSAtL0AO8zZwL6QYe9n5pHC4d8OpNG/fe0Lhqa+1lIweRhrzV/B3E1q10USbCPpZWrxFbu0CM",
-	"CXIftg/PY6t08EkClovM9OMEUcjWRjRw07OYBlNmNvjIcr2EnkeCeOcht7kBRv8SHTKq4FCvVu8oBNBH",
-	"L5+9styWZi9VbAC7ELOyoqZdRFtT3U00uBIy2Ub0pJIfAsw41vnYvTbee2qcLHSkRh4deLLudp5LYPWW",
-	"1ncM02rFhGSn12enBidkXCZtyrSKcTbXwK9AO6YMMimUkJbFKZdLCJB7bMU1zKr3grSvgUlYsZhnmWFL",
-	"5SapRGShRc61k40GYiUT9/kyCmK9WwbFntle5BstsoyEomHuXblkyrEcYVoAYFKt3OK5kCJ3609CHICX",
-	"Nt1eQV1FKKRKm84WXGROTqUiAwReawkNi9KAYanKkkxIuGNYrAFVAJ4ZNhTWEJut5ZsDC1s5Ic7uT85G",
-	"5yT/DFtxYd1luQVIiEZMwjVolgBP2kBUVwPatt9ZEIL+UrdP5oSCf3jHMIcWUAGqVmQyRexNFeCoMeXZ",
-	"4gQ/71hplqsEtpfjpVUISpQqCXPTuD9pDTZfMy7dl5pbpdmwmkxdg9YiAWb42rBVqhBzV+l61N6om7zZ",
-	"pt/2rj1W0+4j/efVezfRAPF4dpZvn+0RYri/M7zlXMjSQke09cuefiJyd0QkUFPkHdT6NBgTsZWwqSpt",
-	"G9PGIcFZjb3VsR1ulRpmmlvwp28YvCrnmWPcOX9PpHUWJDNZ5nM6q58tDMdvicDiTwNnCjwjUj6CZV4Q",
-	"lGksi1OIrwwbdvj623IyuRc7JRQ/wZhenuHLI6YWDHicsljJhViWjsQruNcq1MorRGvGNTC1WIzZRXIt",
-	"jNLrKX1PlJ6ra+IwHl/Pa77CHADdNdYch0tWStrKmpG8rBHj5ASpbZt9V/x3Dx489gf4nkB602bXRw69",
-	"CYg5d7cz0FrpkPxYN/e/aBCj+jzkjBQYZso4dYqs0yHcoZVmNZkXICvu6TBES54x0pdG5wzywq7pTqSS",
-	"0INx22povesZt736jiyzjDvi6KpfG9OYMo7BmE+aSHqT9bOYn9GgeDCZ5QFZ+wwSwSXLuEWBhzi4AS4n",
-	"R3he1DTcVe0rXrHFE4qHD/2KB7xsBQmz5rTCiphnTpUoC2fCkPYtlTypn4XOeQ0yUXpmagVrE/+4xfPR",
-	"e15EloYVfAmGDYnM/Zcz/HLkaD8GLcnE6eoghq8jh2F+nNKJI+s2XyAcNC0G0uYOHBf2uGy1KEybQaBg",
-	"dVYA3gsazhYIpruI9P/g2byO2VAo15qvt7RV7//AC2j0ig25HxCx0Zay2BJ5IeHUErVdgbEtjGp0rbGo",
-	"w1U2iXWb6jZVTK8HBpXymowulpVD4DidnLtxjGeCmzFzsn2RccsWArLE4Yp7fU583/NnBvJaaCVzkDZi",
-	"8D6GwiElt+watBFKmpkGnqBOlGixsCyu6bLm1Mwq1avAa1h6i7NPfTdgcCW2VNNqX6jINQvwhQXNeC2b",
-	"xuyC6VIiHfjhjlDWtVCnVZmw7mtyOshbmQcOlGFzubRqVu0nYLDVdznGSzHjix+eXLwad4ZNG6mb8zUz",
-	"K2GdpGkDzumtwhrIFrVsbxS2+urumIZOC5CGDdVi4YYmgGg3ZUpmXQWYFgMzaomguVIZcLmh1d9OWUds",
-	"2YbLK5Vv7txjmmdLxluECTNCxhDeXWuC4OW0nuPtHcSrGvJ73Jp+i2lVJI7w2zfnS7zEV/TupnYTkBhE",
-	"c2E93eNsAGIGQDLucf2kLNjQWZQkXRZCG8s8Q1qUmVNqklGHgW/7WTYO3OEFIa06M+CtVrNxv05rRZx1",
-	"hMRSbryAmbstu+laNGBAX4Mh+xraam4h3LtLrpMMjAmhxIYkIbLt4kkLvJsnqrC1LXQ6KBRtcLNN8t/N",
-	"zR93sfUID9InUyGaDpDsUv+2x5Rag7SzNjYejis13YeotjFDdyi9wceVDrrtSVRZRzk9lLPf7nRblLAH",
-	"EauQjkJds6WUtHBxC9770XM3vt3OWbm8JbMkXWWfbuenD25ciywzt9o0SGe4hPylOOfYPz8nDx4T0q2J",
-	"ioFxxjGJVJw5LGcat+BBQMFQ2V5QVJuupw8CpdTcBhWnC6fHn0hYctQCEv+iU+C/U/WfbHhvMslNxM4e",
-	"uH/Se5N85HSqVaoyYIlTlYZfkxyA92hSDaaDhxPUc5v41nDy8c3k5OHlV8nHIX0Yvn07xk9/Hv31Y/X5",
-	"q9FQmo+l+fj//5/5mJuP5mP+MR0Njx8y+vPoTyGWtGHrH4ckXR64LVfRviy0mkNvpOgwW/sQRwOuU7sY",
-	"YLwcs9Tagj2Y3IucyJMeQcn5knSdCMILckggCXoOUGXaESYjJyxuxGtZtz8yzrW9VuUoIpW97cHy7qz1",
-	"zKYajJP6BA1U2jmGEOrTRS2XE81U/90aTmB0715JtZJsDgulgYGwKdmolVDwLwwq350TD/WE2+IhGrw/",
-	"cUNPrrl2HNy4OQj3/lHPRH9/X89XPa9n3aR7Alh1SR3Z3EGgEDsgznIkR+8N6MUauD1SK2g8DeEYYYtf",
-	"9bqHww/RdtYembbcMfC+EM46P2avIulRMWzv/jUY6FFbGgfOnlAt5g204NSCSgfmnUP13vZL+LkEc6wX",
-	"wGdwMJ4kpnalDXmSQFKTBzqReZaNIu/S4cyk5C/2rvFhcymMz9U1sMkITfK5sqkzJsHr9bmTpBUMtn0A",
-	"XaT5TP7DNqrxLHu+GEzf7FFWqhE3l5vw+l6tWKYoY8CDzpGimbLcwcqmXLJJ5IypXBnL7t5PI4Zc+y8T",
-	"M94dW3nuTG6Cp1Xkrqujnt4qarnvhkYxzlBvYTGXLOdXQFZ7211jRHw1OmccX3Izo1wgJ9+Yfas0a2AZ",
-	"tT0h7usMkmmzIS7JKLtj6tk7PpeOZ2iVijgFigosvQJFJtFtvCpdkj84tNOi38Nue18KAgRu7QnqiEDC",
-	"pdTg0NuArUxSL5/D6mKfq/f7169fVN5df/Nic5lxO8j14OHDFizuTyZ700TCbCfEXBodKqAm7VDA+62j",
-	"Zu4GAJ0QMvolSLAaq4rCfbzcl7vg5wod4YlnHbfKXXitrkCya9Bi4VOt2LBwd1y5ySvGNBbGlKAdqhuw",
-	"ozH7pnQbZdypLdciAc1UafkSIpbAUnPHYoVhTl1Cf+kVrM2sNE6JmlFqE4aY6SOu9PSfrw0z1pE87mfN",
-	"+JILaWyjLy6VwpncFkL8ldbdRrm/w9pgDDAXxgi5jFiBYRT+fmYszyBiUlnysei8crY5LQzwspDZN9Ex",
-	"sHHqta0w5gtptTIF1OlFuwj0SfvlJjZA4A7r6P4qrLs7w/LSKbBc63VQC76C9UwkR1r2bpBRpY473gQ8",
-	"OdpqhTPJjcXPUkkIMja8cp/w0z0Eyoy76SRHEys80C92lKqzhWSHD93jccHHGhZO2T580hrBwl4ceH+L",
-	"OXuZ+Kb+RQgUNWTRudYGMdrb3MTdIL8JIOzxCZKddZqMxTgNhM/x6xlIq7u8t5WF4I7QeqG7XsPD2ouO",
-	"W2PGwdQG90LlWphZmx01c3vguA85CmXErWZvD9yf+dYFYBdagY0ETh5ChKdqHsiptNbZ6D3X9AVsLXTp",
-	"+5Ssz2EXiQTyQqFuNbuC8JqY3EBZk7OeaarMxaNdu44peCAedZyCrzNFbthdeanblJhymWSYlSZkUVrM",
-	"GHfC7p2aYzTC+Nzw7v1Hg/cnS3Xiv3xnlBy/5KtnYKrUzSap9fDt1FkAfk9Mgy21hIRR4kncDXgcupVe",
-	"50yWTOujrriwhi28pH/08lljn2AIuAKFU4FjpRNnNfjwsQ9BKow5cyHPWXPJVSbdumMagExIAxRykYll",
-	"atEZk6HJ7MSpAwwP59SVRXIkCYUMc0TPqPbC1FTbIdEQ0T/HHMlbs31KsbxjEOSxKqU1Y4YeOYIWqZfe",
-	"PedszliVWYLq2RxYHX0n+8ONRrVusi0z5jy+glDy8Ot6aiFZaTALc8rmKrMRQzObMlDdkkA3v8gAnMWb",
-	"AFtAljE3Nd6+ymyQs88zFV+F9NAXdO/u8Ia5+2ZzSIVMnK3rjuaAQiaR8BlUxGTYkGdG0Ykxes88Bo3C",
-	"gisJRiaxBARPhEmvDtU7SaAaioyj3VuUegl9czv8DDL3fqaGqB3ej9uKA8k+wiOY7CW98J5rKgvuW2UJ",
-	"GDvzIHUa64ws9p4kqZ1meUXa+x1kFYZGYXaQULDLc4UKpWr+sGPTQbJtpaIeQbL/TFWVQdwkrCMlEPJU",
-	"NxU5DudzhUGeM1lmWZVmNVfJuipi2fSj9/hoA2m5SS4kWTx3DJM8DycLHiMwD1WkqyoJ/35vpUmriGnT",
-	"LrWcTJGA8uIpI6BiGMt9/CKwdfSG9uke/T7aaGCF7TFH6It90MCn1TTRLr9EJ9vjeEnRiss4nthy0Hma",
-	"J99bndQnFpTSR7Z7lfzRVzl1GIrM12FsrHnmKlVMc8l+2k4YblyPP1U1DUhL7ZoFtZIsgVgY4vHtLIpz",
-	"xstEOG6/EjateF1rOL0/GgXpYKFVfps8gB0eQquOn3CTkjBqv27TEm4UJw+h0KtwBM/X7t27d+8hpiGz",
-	"4d3J3b+cTM5OJndfnz2YTu5PJw/+PfKCvA4C86Wqs5fvpu7h10k35Hs33Yj4YnT2w/2bk+HkzdnJw8uP",
-	"Z28mJ3cvR/Xfb87uXuJLH++9mZxdjl4P3X/0zd03k5N7l6Ppm8nJA/qq9XHYxH7/Ovz3xzdfnVzuHDr6",
-	"+DuJPr8qlMqeryQ5p46SJVUSltOn7hhWyoWQwqSQsKGXYxGrJKC7HicCR6wsnF1DOpNx+smCQi5uCwG9",
-	"b23BHFiF6KbcqRJ8iiqwgfu4VuS3F1wgSAAO2LdUtp0qLRKIuTPtSHHCDFE3JVWiGpYIc1VbNhEKcLgG",
-	"vSbodu+ofQ/eRPRVx7WGlo/ZhaSxpLvVaajz9Yy+Rm4mVbU1Une5ZSKpc1gFxuBwm6tUGWAJt3yWCLQO",
-	"lkpCr8WAYxKhwXHKdY/t4M69x3bwm93l/t/l0m2RSCguUE3flyLxCprSlQrEW0eZNiAVCHvJhHR7yaCn",
-	"kOIYyuhX5RciC7nYXlb4ta3Ro7EV1ssXZZb1p4jQdVaFNxJWDRYbZ7W18vlFBkxYZvkVeETs87jVUOiu",
-	"2cw8xmVn9bvnbOIgXMq5KmWykSPSD8HPwEGigdJFymXIkvzWXQMWLiWMO1oKA7hG453MwaNRwoaIcRKQ",
-	"Rtr0juGF0X5HI61XYclOdtc6XftmGvIIM8TbOh6a06LPY8xekTfVW8SOE9QxIMqzrSpbK041rMpDEUGi",
-	"OjIWsVjnUUvfG+FsPgy97czW+T7+0ZRY30Q7oloXtUUmDG2eijuJKZLZFtVhdJ/0V6nPEXkcmr4RJugV",
-	"iHq9HxgPUzHP6rLZbZptqAp1sQpiPt4IhqRBKZvI2xWsTTio1i4OPDwxc7OyO5Sj2+RbHJzm2boezK3c",
-	"O7Kd1XnTSvfYFxzsxnYdD/PlvpUinsA1oVhSboZsGsZHN7S3DLXt2nNmpLvLg2RdawwVmBzlufb5vftt",
-	"z+rFzjIeJJ04VwdX6jsK8ZNOSdbxJUZUrdauVbtj2v09AuR/SP5lq0ChUFl2+7TEzvyh5epyO2eKrpRO",
-	"DHnE/VHoYJH3t/rLb33vRTyqU2ilk2kuZIwYHq6Prp8GtiSsk2s+LaSUGozKrtHl6ccQu8YFd5dt5Pz9",
-	"E3r4YJvmhUxEzHu9TTVUrkEnIrZOFhCOVHCJeQbnm6mWwQoTd4HeM1Y1MsDSwpjLljoXzs+U5OvLhUQP",
-	"VM7f4f/9hZbBXE3C8SZXk/7+keamP575Ffxffh3661G9WiusVe3V1FAZRIOlUssMZnGmSkeF2KvnmC3+",
-	"XcjkVXvC5uvvcOpHfubm+6evnv+IGzs851i1qpo3Uo5hqcEYloAUR2cbVzUZgVIlwhn3QlOSGpyj1Fl4",
-	"ikTFJRYQud33bMBX2HbjQz2pz55vtXOfa8y8LbcJF3v4QJM7WZvsuqypzRM2UoG3T7UnPZjqykrtpKaT",
-	"Ud6kA65JE0bBhboFfVVP4NCAOkUJuVBVLyoeIxx9M6xWhaKQlgsJ2vjT0QRmenpavTR2svkm6vVmZ8JY",
-	"cJr30BcmsrO7X48n48n4bPrw4eRsNPUp4RHLwWoRm4g1/WTeStvyRN7BQmarVWbG7CXwhIxbbPuB6Y1r",
-	"p9avUoXplBqzXm0Kb2W1iXNv+OelJW+ZM3Y09rCh3UqAxLyVP12UNlVa/OLrLP6GUGTUraHlpaemDT+R",
-	"xW2w24qlvaArs0yEZZlajt/Kx+4iabs/9bX8+okNq25do/FbiS2gYpAGWndzUfA4hZO748nWjaxWqzHH",
-	"x2Oll6d+rDn94cmjxz++eoxjGt94c8t0niLjyCprPWUwGZ/RCAdfXojBdHBvPBnfI+9hihh3Sqnvv7jP",
-	"voUTXZZQ8kkymPrUw18GG73Q7k4mO/qgHdf/rO4Gsd3+LMNs1ZtocP9f/+qbpt5Xq5FaQ12D6ZvLaGDK",
-	"nFpb+KpM5eQemhmZz4e1fGnIZexwmSoBTj1C9wLnmX++FzgW3tvTIuNiAyyBlnMbdAjvLYP3lPiiJCOW",
-	"93lB8kKrHGwKpWkoWMg4K9ET951iupTowPZPe8HlVIR1Pyq9pMe/CSbh2rcAWzR4MLn3K+zvR2VRw1qz",
-	"YZV5i6ndaWnxc6JWcjTeeY0/eB5JTKoskKmhW6vhsmP2o+8a5UwPrNstC2M18NzX/fRebsViT5Er9l7y",
-	"d2CxmR0ymaad5pstV1w7NLI7BlK3fPy5BAzmeFZaFeUcBnuK0tzcRB+Ck1XN+prJmhz3yWQyafnAzgKZ",
-	"3ZefiNWbNZJ1juBBDoRW+8D9lYw0dUAl2ULKx1XaoSMbOtDBZHN/cnYbMrsVN2sUpzeXN1vcvpbiESMH",
-	"H1k/bUQnlN7A87Z5fvrBocnNaau4uygDqqujsapew2nvbEHt3aj3jaPNJUUBhGYLnmXophr67G5EMJ5F",
-	"Tt25hhNqDJJymZyoxSLyHVFHY+9AmzbVDo66xVIq7A7DS6umTDo5kZES0iXQV2D/VlfMb5BoCPrNK6cb",
-	"HXEJ6THG/zeVrI/C9yNq4jZ9Sd2GblTWvydMnPP3P4Bc2nQwfeBJufr7bJ+F4P02frIw2XQbz958QQm3",
-	"7Sq8CerunU6PlTqORZnoCfENHH8Fur4/uX/c+2f3jnz/we+Az3yrNJZidMDebu/SdDVEWUcZoxgMUkix",
-	"Y3ZBiRRtttRxEB7Andp1bZ49bdH+46afwR+B+MlV92lJIp9C/X79/9L/r0b/k4f/Afzimbpu98H1/obO",
-	"pfUUeBL1Hs0umq4YQa3d2Q7fVs3OPqMi+0WacfS24Ag4EMjTTyPGXx5/D73/iyoCUVeU0gaby6wOeRMN",
-	"CmUCV3bh2/wPbs+H915FVc9+EJM7+7xrh66zKvT9D9RcDsUsAhH23Sszy+Yggdt0UzUpVCbitZMDQkYY",
-	"Tffdd9hjanPQ9LALImWAt5x+EMkNWUQZUCFLF2G/we8rnD1O+ah+/SJgZ98PpflgysnvEEsOvUU6AeNy",
-	"g0Xsv4wmiN7L6J9Skt/GDQQ9LFX7k62fM7l9bVCfA6aq9en1jfaMaxWg7Bv+h/ZA7XFA9Uwal9pgIKsf",
-	"MJ/XdVVlqx4k75+qeSjXBasL/c73plvgggfpAhTRVgvMI/oDO7WeN9lQEVuIzIKmFCo8H3fM36F0m1d4",
-	"rhDkFadYR4U3GVQ0XrjHnmf8ChafyhLQM5tyebumIZvWXn8TrDo5aQ+/CnaEam3z17AJNzq1uytJDqje",
-	"8i8eQh7fqxXLuVyzFWig2rpfSYL+IS040mZYgkn+ui6MNOhj1tSEqJEnQXttJ1FSmWM/Vb7E51+SLDcC",
-	"VDyHqgoZDVbaYISKYoI/2jVfM+7b1Q0l11qt6Dc8nGSP2oWiEZU/jSIG73lss3WrOxWzK3XO3g58mSeG",
-	"+20q5PLtABNIMXzlYBtTKoYDqJLgO0p1yWSL0hut5UBVJUD6gfy8zXX3NjJpsr6a2FL1xR7jVwRrMC63",
-	"uszo9UyXMtwd7bPur9Nn4MgmA9Vvdx0TajuO11elWQfoZdEn40tVfrZpjZxQtTp1cfM/ftcqm/blwlUm",
-	"d6e2mBL1hpzFOh87m2Dm336n5qOIKiqIVKZoxrVrtmNeGqLZbqmyr53vFivXRSsX1U9obHSJO7qm7leW",
-	"iTsxHtOwjuwudHQ7opxT46FgrRZd0kFCu5qnNSjqofttMY71a34Gn9CJpfSGVZP9V6jvMLsboYNtDhCQ",
-	"1ECMFG2fjMmzrC3yqdbP8bnR8ZK+8pv0pVM8xd6Kx/lL6Cc4P9m022u7hYMP79T8d+mh+0LmmMQT0y9v",
-	"YU2Sb3KD5JcKY5VvenYoNhyu/H0SYnxxU+5gQR2SFje/Ge62AmV0Ef8NlP12gTJqqUr34tUx+mWbEnvi",
-	"RKxqCkQ9Pw9iv03niT6e64OrXxAFd4dvaYefN83zMUq1rcAwRJ1flcRkBR8MaIGw6qBxQyvo64rfNCnM",
-	"09PTbmY4shk/waZS/IO4Bom/V6iBJ8J9xGv1KaZ1We5VOXeGNj5r8lTPmf8RN0Vp3OPG4elzFrfdvagY",
-	"wQYM2mevWzbR6TGrKlFCLnesZqqSsh0tafF3SJsQCxt2f+hgdI5J65Rw3mSmtxbxjv7tRXweFxXE122K",
-	"fQ+dBoZV9n14obqFR2vFTiR5e91OVh3+xiGClSatUvNpNbPjXJR1F4IdNhGMPPfF46E/ql0H2jP9eb2+",
-	"CZzLM4Kby5v/CQAA//8=",
+	"7H3rkts20uiroHS2ytKGo9H4sjnW/NiaTezE3iR22d6zWzueo0AkJMFDAgwAjkax9VjnBc6TfYVugAQl",
+	"UJfxJUnt/rE1ItEAGt2Nvut9L5VFKQUTRvfG73slVbRghin461tWMpExka5+ogWz33DRG/dKaha9pCfg",
+	"O/wv6Sn2S8UVy3pjoyqW9HS6YAW1Y5ioit74speqopf0eMaE4WbVS3oZp7mcz3K57CW9aS6nACbjuneV",
+	"9MyqtNC1UVzMe+t10ntKq9w8+9aCzJhOFS8Nl3Y9F2RmH93ThGcJoZrQLIOXCRV6yRTLCDdDO/f26nm2",
+	"c+0lNYYpO+z/Xl6c/Jue/Do6eTycjE+u3p8lZ/f/9/pPvdhSn8tpdKGCyMpM5S15J6ewXNKn5B8/PPt2",
+	"AOvOuTbP5VQTqQglv1SsYhlZKm7Yb7STtYWoSyk0A4J4qeQ0Z4X9mEphmDD2Iy3LnKfUbvK0xDe+eqft",
+	"jt8HC/iTYrPeuPe/ThuKO8Wn+tTDhRm3cPbq6Tfk8cNHXxMHfAg4dmMt6IuXz/6h6RwolGYZt0Np/lLJ",
+	"kinD7dJnNNdsE/SbBSPfvPrxniYZ5fmKXLx8RioLx54FNySn2hDFSqkMIJ70X9Oc6ZlUKRucEzrVTBhS",
+	"CcNz+3RBtT2aMpj2fY+abTL454IJYhb+UElKlVpxMbffFYQqxW9YZkHNpCosgF5GDTsxHBht44ySXs4L",
+	"DrPUr3Nh/vKweZULw+ZM9eA0C8qFHXjY+5W2tHTAq+uQ9i5xnF9aOG1iMdKwt5y+Y6mxM11UGTdPhFEr",
+	"oNY2ElPE3PvtzdPUSBV9kjFDea67aQI5ZGshilHdMZliuspN9JGhas46HnGUnYec5gYa3Uu4ycTjoZ6t",
+	"XlEMod+8+vG1oabSe7liA9kln1Sem3Yxbc1166R3zUW2TeiZvz8408NUFUP72nDvrgFYdEtSpJVS9kK6",
+	"A6vXq1nd02Ra5dcLRjMi5JL0Wwt9W41GD1IrVeETG/p3B2Pg2hm/ZRkp6O0k9esxiRXZywVTDBk7o6Xh",
+	"N4wAAzBlZQMpK0O40fgd6Rcya14ck0wuhYWAkqG11pwa+4kYxUSmSVUmpCrJcsFzZuWONnSlySynZjAk",
+	"FySleU7kDVMACCfjmig2s0xJqCFSpIz0kc4bRMyqPIdtpA2WcfiAUJEBNAubKZKxuaIZi4g7LmY5ny8i",
+	"Qu8bmueaLGSeWUlHScmUXZmQSwul4IIXVk0YxaRQLeFiIGmey6WVz4Lg3Fswz2IwC3q7DdGSyYLPF0yb",
+	"AHsFXZG5kktiJOl7fA3bBDA4YEYu4jPa9W9NOLPH2J6Qi2DCc0uBSDBAkIcsQGYsVMhgnBUrjgi31a6k",
+	"d3ti3z65ocoyhLbDAi586iAEX13UwNZJD1WYrpNbUm4sMcxA3WkIgvRr/llys6hJdAjgiBT5arCPaDZE",
+	"Cmy9uY/sUSAJJA3J1suNiZ5GFT5QqLY3/EJs8LQlJy7I6c3ZqQaANY85pcBIQslUMXrNlOVKJrJScmFI",
+	"uqBiziKaRmoxNvHvRdUOxYhgS2BjTebSAvHEUCpeUGXVcs1SKTL7+SqJXrh2GtC49fYk3yqe56iPa2Lf",
+	"FXMirUzjOkDAYWxPK7PYnkFeg5SyDyczynOrIoMobMtNJ/BQ5ORcsHuapIqB9UFzTfogiq2GV6vWIDmX",
+	"1n4gD0dng3NUvZFO7WHZCVB/T4hgNyAIaRYiUV73cNluZVEMukONywL38J62Yt0wj6jahsolalayZJaE",
+	"FzSfncDnHTNNPOO3p6OVkYBKUGgzYsGA/Ic5yHRFqLBfKmqkIn0PzF4timeMaHvtLBcSKHe5QJ70C7XA",
+	"m2W6Ze9aowe7T+t44d9bJz2g48lZ0SVg3JnBKRdcVIa1tOputTdtKxq71hPqJGu7/y72s6eLzFPz8j0w",
+	"VRXTOgFJJysT0ugwpu37sXdCmKXKSrGJooY5vDVaqaymOUOxWF8iEQYVVTFFLDlo8RN4iqyZftxBLBjN",
+	"UQgcIWwvEMs4lqQLll7rfToevjyBlwdEzgij6cKqQjM+r6xw8Hiv7T6vq60IVYzI2WxILrIbrqVajfF7",
+	"lBGFvEHZ5Cj9vJZIxCIQNDUvq6gglcClrAgq+TVhnJwAn24Lfi+599DBE7eB7xGl61DQHzl0Hbkg7dlO",
+	"mFJSxW6eVXP+s4Yw/Oc+JU4b1VW6sNa3NXzspqUitYAomfBy11KIEjQnaOQNzgkrSrPCMxFSsA6K27ad",
+	"61VPqOk00kSV59QyR9tm3ACjqzRlWn8UIOH8bJ/EZ5b0ykejSRG5pX9kGaeiNiwaa6FBl72BaFHWPNz2",
+	"R3hZsSUTyseP3YwHvGw4XoPNbrnhKc2tElKVpVQGlVAhxUn9LLbPGyYyqSa6Vs026Y+ieo3vucu10qSk",
+	"c6ZJH9ncfTmBLwdgBjEl0C/T1l40XSWWwtw4qTLL1qFcQBrUgQAJpQOFiR0tG8VLHQoIuJIpzzWcC3j7",
+	"DEOc7mLS/wN7c9ppw6FUKbra0oed0xYOoNFINjSGyOWcbKmZwZUXu5yCS7p9YWxfRjW51lTUkiqbzLrN",
+	"dZvKqdMgo+p8zUYXc+/FPE6bp3YcoTmnekjs3W4NcDLjLM8srdjXpyj3nXwmTNxwJUUB7gJ2m7LSEiU1",
+	"5IYpzaXQE2XtcKtNZYrPDElrvqwlNTFSdqr+is2dm6xL8ddMw0xkLsd+XaACNhPQmWHWHPN305BcEFUJ",
+	"4AM33HkcnIjFWZ0jAj2l4k6GhUVl3MdXGTnx64l4meqzHMKh6OHFD88uXg9bw8bNrWuta73kxt40IeKs",
+	"xsuNZvms8cPUClt9dPd0w6clE5r05Wxmh2YMyG4M9mlLdcbJmB4EV9BUypxRsWEP3E3NB2rZxstrWWyu",
+	"3FGaE0va2ZIZ0VykLL66AED0cILn6AE6RFY17PckAL8ltDyLA/72wXwFh/ga393UbiI3BvJcXE93NBvB",
+	"mGZMEOpo/aQqSd/aosY5BpU2xAmkWZVbpQb9MjVStp3DGxtuyYKYVp1r5uxdvXG+VmsFmrWMBB5HvGCm",
+	"dskWXMADmqkbptEyZ6GaW3L77pyqLGdax0hi4yZBtm3TSYDezR15ag0vnRYJJRvSbJP9d0vzJ21qPcLt",
+	"/dFcCKYDy3apf9tj0Jc3CanxcFqp+T7GtY0ZukPpjT72Ouh2+EPmLeX0UMl+t91tccIeQvRxaAm6ZqCU",
+	"BLS4he/95Lmb3u4WYZnfUViirrJPt3PgowtXPM/1nRbNhDVcYkEegDl0z8/R90e4sHOCYqCtcew81RZy",
+	"/J5pHIoHIQXi+3tR4Rddg48ipVLURBWnC6vHnwg2p6AFZO5Fq8B/J+s/Sf/BaFTohJw9sv8sHoyKAYaD",
+	"ZM5IZlWl/td4D7BbMKl6497jEei5TVC+P/pwOTp5fPVV9qGPH/pv3w7h058Hf/3gP3816Av9odIf/v//",
+	"0x8K/UF/KD4sBv3jhwz+PPhTTCRt2PrHEUlbBkYiHda+LJWcss7w9mG29iGOBpindjGw4XxIFsaU5NHo",
+	"QWKvPOEI1EXG2k4E7i5ylrEs6jkAlWlHbB/dt7AQp2XdfcsAa3su7yhClT30YDl31mpiFoppe+sjNkBp",
+	"pxB8qHeXBC4nhFT/HQxHNNp3r4VcCjJlM6kYYdws0Eb1l4J7oed9d/Z6qAEeGGFC2vtHDQn//r6G55/X",
+	"UDf5HhHmD6l1N7cIKCYOULIcKdE7sxBSxag5UitoPA3xxIZAXnW6h+MPwXZWjpi23DHstuTWOj9mrTzr",
+	"UDFM5/oV06xDbWkcOHvieZDsFOApwEoL561NdZ72K/ZLxfSxXgCXdkZoljUx+j7NMpbV7AFOZJrng8S5",
+	"dCjRC/QXO9d4vzkUQqfyhpHRAEzyqTQLa0wyp9cXGMVHHGz7ANpE84n8hyGp0Tx/MeuNL/coK37E+moT",
+	"X9/LJcklpjk51FlW1GNSSMiboIKMEmtMFVIbcv/hIiEgtf8y0sPdsZUX1uRGfBqJ7ro6XuqsosB919eS",
+	"UAJ6C0mpIAW9xqhyy12jeXo9OCcUXoJwtRXt6OQbkqdSkQaXSegJsV/nLBs3C6ICjbJ7uobe8rm0PEPL",
+	"BU8XDKMCc6dAoUl0F69Km+UPDu0E/HvYae/Lm2KRU3sGOiLDy6VSzJK3ZsabpO5+jquLXa7e79+8eem9",
+	"u+7k+eY0wzDI9ejx4wAXD0f7cwniYicmXBodKqIm7VDAu62jBnaDgFbwGfwSeLFqI8vSfrzal3DlYMW2",
+	"8MyJjjtlPbyR10yQG6b4zOWHkn5pz9i7yb1gGnKtK6YsqWtmBkPybaVcmpCSNzxjisjK0DlLfO5RZt+1",
+	"6hL4S6/ZSk8qbZWoCeZjQnAaP8JMz//5RhNtLMvDelaEzikXPu3GqmlzKQGSXUJMvuK82yT3d7bSEAMs",
+	"uNZczBNSQhiF3k60oTlLiJAGfSyq8M42q4UxOCwQ9k10jJl04bStOOVzYZTUJatzIncx6LPw5SY2gOiO",
+	"6+juKIw9O02KyiqwVKlVVAu+ZqsJz4607O0gLSuVtrOR7M7BViutSa4NfBZSsKhggyN3WYrtTcCdcX8x",
+	"KsDEig90kx2l6mwR2eFD93hc4LFiM6tsHw60JrC4F4fd3gFmpxDf1L+QgJKGLVrH2hBGuMxN2o3KmwjB",
+	"Hp/q2ZqnSbNOF5HwOXw9YcKotuxt5wqGL7Tna2RYOOkwGDPsdSQgTrxrYWJMfhTkcOCwizhKqfmdoIcD",
+	"96frthHYxlZkIZGdxwjhuZxGEsGNsTZ6xzF9BlsLXPoumetT2EU8Y0UpQbeaXLP4nJDcgKnekw4wPt36",
+	"aNeuFQoOiUdtp6SrXKIbdlcyfSSbloosh3w2LsrKQJmLvezeySlEI7QraGmff9K7PZnLE/flOy3F8BVd",
+	"/si0zzdvMvEPX06dBeDWRBQzlRIsI5h4krYDHocupdM5k2fjeqtLyo2GRFeDRSeNfQIhYI8KqwKnUmXW",
+	"anDhYxeClBBzplyck+aQfQ7eqmUaMJGhBhikttrlWHFtr1OLGBrPxqvK7EgWihnmQJ5J7YWpubbFojGm",
+	"fwHZlXcW+5iceU8DylNZCaOHBDxyiC1UL517ztqcqazyDNSzKSN19B3tDzsa1LrR9p0xpek1i1U8vKlB",
+	"c0EqDfmbYzKVuUkImNmYu2qnZHjys5wxa/FmjMxYnhMLGk5f5iYq2ae5TK9jeuhLPHe7eU3seZMpW3CR",
+	"WVvXbs0iBU0i7jKoUMiQPs21xB1jHr2joEH84sqikUmoW4MdQbos5HSH6aOKlTkFu7es1Jx1wbb0GRXu",
+	"3UINSDu+njDDfBfjIU72sl58zWHNw/ZTmWdMm4lDqdVYJ2ixdyRJ7TTLPWvvd5B5Ck3i4iDDYJeTCp6k",
+	"avmwY9FRtg1SUY9g2X8upM89blLdgROQePxJJVbCuSxjJs6JqPLcp1lNZbbylXebfvQOH20kLTcruECL",
+	"554mghbxZMFjLsxDFWlf2uXe7yyPCyovN+1SQ9EUiSgvjjMiKoY21MUvIksHb2iX7tHto016hpsOcwS/",
+	"2IcNeOrBJLv8Eq1sj+NviiAuY2Vi4KBzPI++tzqpj88wpQ9td5/80VXueRiJTFdxaqxl5nIhiaKC/Lyd",
+	"MNy4Hn/21RDAS2G1g1wKkrGUa5TxYRbFOaFVxq20hwIbJ+uC4fj+YBDlg5mSxV3yAHZ4CI08HuAmJ0HU",
+	"fhXyEiwUgMdI6HU8gucKjh88ePAY0pBJ//7o/l9ORmcno/tvzh6NRw/Ho0f/HriLvA4C07mss5fvL+zD",
+	"r7N2yPf+YiPiC9HZ9w/XJ/3R5dnJ46sPZ5ejk/tXg/rvy7P7V/DShweXo7OrwZu+/Q+/uX85OnlwNRhf",
+	"jk4e4VfBx34T+/1r/98fLr86udo5dPDhdxJ9fl1Kmb9YCnROHXWX+CQsq0/d06QSMy64XrCM9N09lhB/",
+	"A9rjsVfggFSltWtQZ9JWP5lhyMUuIaL3rQzTB5ZOW5A7VYKPUQU2aB/mStzyohNEGcAi+47KtlWlecZS",
+	"ak07VJwgQ9SCxPJ5TTKur2vLJoELnN0wtULsts8oPAdnIrpWCbWGVgzJhcCxqLvVaajT1QS/BmkmpF8a",
+	"qrvUEJ7VOawcYnCwzOVCakYyaugk42AdzKVgnRYDjMm4YlZSrjpsB7vvPbaDW+wu9/8ul27AIrG4gAff",
+	"lSLxmjWlKx7FW1sZNyjlgHtBuLBryVlHIcUxnNGtys94HnOxvfL0ta3Rg7EV18tnVZ53p4jgcfrCG8GW",
+	"DRVra7UF+fyuztrQa+YIscvjVmOhPWcDeQjTTup3z8nIYrgSU1mJbCNHpBuDn0CCJD2pygUVMUvyqT0G",
+	"KFzKCLW8FEdwTcY7hYMjo4z0geIEAx4J+R3CC4P9jkacz1PJTnEX7C48mYY94gLxro6HZrfg8xiS1+hN",
+	"dRaxlQR1DAjzbH1NrJdUfV9YCgSS1JGxhKSqSAJ9bwDQXBh625mtir0Fi3VfiHWyI6p1UVtkXOPisSwU",
+	"hSKabUkdRndJf159TtDj0DS70VGvQNLp/YB4mExpXhfcbvNsw1Wgi3mMuXgj03gbVKKJvF2zlY4H1cLi",
+	"wMMTMzdrwmM5uk2+xcFpnsHxQG7l3pFhVuc6SPfYFxxsx3YjHQIydoMkllWbIZtG8OEJ7S1DDV171oy0",
+	"Z3nQXReMwQKTozzXLr93v+3pX2xNk/jOAUGcq0Ur9RnF5EmrJOv4EiOsVgtr1e7psClRhP0Pyb8MChRK",
+	"med3T0tswY9NV5fbQW8TqTKNHnG3FdxY4vyt7vCD790VD+oUWOlomnORAoXH66Prp5ElcWPvNZcWUgnF",
+	"tMxvwOXpxqC4hgl3l20U9PYZPny0zfNcZDylnd6mGis3TGU8NfYuQBrxeElpzs43Uy2jFSb2AJ1nzLdA",
+	"gNLClIpAnYvnZwr09RVcgAeqoO/g/+5Cy2iuJtJ4k6uJf/+EsPGPH90M7i83D/71TT1bENbya9U1VnpJ",
+	"by7lPGeTNJeV5UJoMHbMEv/ORfY6BNh8/R2A/sZBbr5//vrFT7Cww3OOZVDVvJFyzOaKaU0yJvjR2ca+",
+	"JiNSqoQ0Y19oSlKjMCqVx0FkMq2ggMiuvmMBrsK2HR/qSH12civMfa4p867SJl7s4QJNdmch27VFUygT",
+	"NlKBt3e1Jz0Y68oqZW9Ne0c5k45RhZowXFygW+BXNQBLBtjejouZ9A30aAp4dB38ggpFLgzlgintdocA",
+	"9Pj01L80tHfzOun0ZudcG2Y1774rTCRn978ejoaj4dn48ePR2WDsUsITUjCjeKoT0nSieStM4Im8B4XM",
+	"RslcD8krRjM0bqFhCKQ3rqxav1xISKdUkPVqFuyt8Is4d4Z/URn0llljR0H3G1ytYCzTb8XPF5VZSMV/",
+	"dXUWfwMsEuzWEHjpsWnDz2hxa+jTYnAt4MqsMm5ILufDt+KJPUhc7s9dfQp/Jn3fYnAwfCugT1DKhGbB",
+	"2VyUNF2wk/vD0daJLJfLIYXHQ6nmp26sPv3h2TdPfnr9BMY0vvHmlHE/ZU5BVNZ6Sm80PMMRFr+05L1x",
+	"78FwNHyA3sMFUNwppr7/aj+7vnN4WFyKZ1lv7FIPf+1tNHC8PxrtaN54XNPGuhvEds/GHLJV10nv4b/+",
+	"1QWmXlfQ/bHhrt748irp6arA1hauKlPaew/MjNzlwxo61+gytrSMlQCnjqA7kfOje74XOYbdmtMyp3wD",
+	"LZE+mRt8yG4NYbeY+CIFQZH3aVHyUsmCmQWrdMPBXKR5BZ647yRRlQAHtnvaiS6rIqy6SekVPv5NKAnm",
+	"vgPakt6j0YMvsL6fpAENa0X6PvMWUrsXlYHPmVyKwXDnMf7gZCQKqaoEoQZurUbKDslPrt9UCS0ArQQt",
+	"tVGMFq7up/NwvYg9BanYecjfMQMdOEHIND2AL7dccWFoZHcMpO5T+0vFIJjjRKkvyjkM9xilWa+T91Fg",
+	"vqNbA6zJcR+NRqPdPfHWVx9J1Zs1knWO4EEOhKDn6f5KRgQdUUm2iPKJTzu0bIMbOphtHo7O7sJmd5Jm",
+	"jeJ0ebXekvb1LZ4QdPCh9RMSOpL0Bp2H5vnpe0sm69OguLusIqqr5TFfr2G1dzLDxnCZ63ipyRyjAFxB",
+	"Y0ZwU/VddjcQGM0Tq+7csBNsDLKgIjuRs1ni2jgPhs6BNm6qHSx387mQ0B2GVkaOibD3RI5KSJtBXzPz",
+	"t7pifoNFY9hvXjndaOONRA8x/r/JbHUUvR9RE7fpS2q3gsOy/j1h4oLe/sDE3Cx640eOlf3fZ/ssBOe3",
+	"ccDibNPulr3+jDfctqtwvd7bo9ar41CUCZ4Q1/rxC/D1w9HD494/e3Dk+49+B3LmqVRQitFuDRy0d2n6",
+	"IcJdhxmjEAySwLFDcoGJFKFYajkID5BOYV2bE09bvP+k6WfwR2B+dNV9XJLIx3C/m/+//P/F+H/0+D9A",
+	"Xvwob8IOus7f0Dq0jgJP5N6jxUXTFSOqtVvb4alvdvYJFdnP0oyjswVHxIGAnn4cMfz89Hvo+V/4CERd",
+	"UYoLbA7Tb3Kd9EqpI0d24X6bpHd3Obz3KHw9+0FC7uzTzh07Tl/o+x+ouRxKWYgi6LtX5YZMmWDULDZV",
+	"k1LmPF3Ze4CLBKLprvsOeYJtDpoedlGijMiW0/c8W6NFlDMsZGkT7LfwvafZ45QP/5M9ETv7YSzNB1JO",
+	"fodUcugp4g4IFRsiYv9hNEH0TkH/HJP8Nk4g6mHx7U+2foPp7rVBXQ4YX+vT6RvtGBcUoOwb/of2QO1x",
+	"QHUATSulIZDVjZhP67ry2aoH3ffP5TSW6wLVhW7le9MtYMKDdAGMaMsZ5BH9gZ1aL5psqITMeG6YwhQq",
+	"2B+1wt+SdCgrnFSIyopTqKOCk4wqGi/tYyczvoDFJ/OMqYlZUHG3piGb1l53E6w6OWmPvIp2hAqW+SVs",
+	"wo1O7fZIsgOqt9yLh7DH93JJCipWZMkUw9q6L3SD/iEtONRmSAZJ/qoujNTgY1bYhKi5T6L22k6mxDLH",
+	"bq58Bc8/J1tuBKhowXwVMhisuMAEFMUMfmlwuiLUtavrC6oU/JrSdEXszZ6EhaIJlj8NEsJuaWryVdCd",
+	"ipilPCdve67ME8L9ZsHF/G0PEkghfGVxm2IqhkWoFMx1lGqzyRanN1rLgapKhPUj+Xmb8+5tZNJkfTWx",
+	"Jf/FHuOXR2swrra6zKjVRFUi3h3tk66v1WfgyCYD/ue4jgm1HSfrfWnWAXpZ8tH04svPNq2RE6xWxy5u",
+	"7hc7g7JpVy7sM7lbtcWYqNenJFXF0NoEE/f2OzkdJFhRgawyBjMurNlOaaWRZ9ulyq52vl2sXBetXPif",
+	"0NjoEnd0Td0XvhN3UjykYR3ZXejodkQFxcZD0VotPKSDLm0PJxiUdPD99jUO9WsOgkvohFJ6TTyw/17q",
+	"O8zu5tKBNgeASGwghoq2S8akeR5e+VjrZ+Xc4Pib3vtNutIpnkNvxeP8Jfi7wR9t2u213eLBh3dy+rv0",
+	"0H0mc0zAjvGXt6AmyTW5AfZbcG2ka3p2KDUcrvx9FGF8dlPu4Is6dlusfzPaDQJleBD/DZT9doEybKmK",
+	"5+LUMfxlmwp64iTENwXCnp8Hid+m80SXzHXB1c9IgrvDt7jCT5vm+QRuta3AMEtav0cJyQouGBCg0HfQ",
+	"WOMM6sbLmyaFeXx62s4MBzHjAGwqxT/wGybg9woVoxm3H+FYXYppXZZ7XU2toQ3PmjzVc+J+xE1iGvew",
+	"cXi6nMVtdy8oRmwDB+He65ZNuHvIqsokF/Mds2lfUrajJS38gmkTYiH99g8dDM4had393HOdmR5M4hz9",
+	"25O4PC4siK/bFLseOg0OffZ9fKK6hUcwYyuSvD1vK6sOfuMQ0IpAfWo+zqZ37Auz7mK4gyaCiZO+sD3w",
+	"R4V1oB3gz+v5dWRfThCsr9b/EwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -286,6 +286,55 @@ func TestGCSFailsMidStreamLosesNothing(t *testing.T) {
 	}
 }
 
+// TestGCSFailsBetweenChunksLosesNothing: with 256 KiB chunks the store's
+// writes send requests while the body streams, so GCS going down fails a
+// write in the middle (not only the commit); the recording is spooled
+// whole.
+func TestGCSFailsBetweenChunksLosesNothing(t *testing.T) {
+	e := newEnv(t, envOptions{noRun: true, chunkSize: 256 << 10})
+	body := randomBytes(4_000_000, 11)
+	res, err := e.flow.Upload(t.Context(), capture.Request{InteractionID: "int-9", RecordingID: "rec-9", ContentType: "audio/wav",
+		ContentLength: -1, Body: &flakyBody{r: bytes.NewReader(body), after: 1_000_000, fail: func() { e.gcs.SetDown(true) }}})
+	if err != nil || res.Outcome != capture.Spooled {
+		t.Fatalf("Upload with GCS failing between chunks = %+v, %v; want Spooled", res, err)
+	}
+	e.gcs.SetDown(false)
+	if objs := e.objects(t); len(objs) != 0 {
+		t.Errorf("bucket holds %v after a failed upload, want nothing", objs)
+	}
+	files := e.spoolFiles(t)
+	if len(files) != 1 {
+		t.Fatalf("spool = %v, want one file", files)
+	}
+	got, _ := readFile(e.spoolDir, files[0])
+	if !bytes.Equal(got, body) {
+		t.Errorf("spool file holds %d bytes that differ from the %d sent", len(got), len(body))
+	}
+}
+
+// TestSpoolFullThenGCSFails: the spool drops out first (full), then GCS
+// fails between chunks: no sink is left, so the upload is refused and
+// nothing is stored or queued.
+func TestSpoolFullThenGCSFails(t *testing.T) {
+	e := newEnv(t, envOptions{noRun: true, chunkSize: 256 << 10, spoolMax: 500_000})
+	body := randomBytes(4_000_000, 12)
+	_, err := e.flow.Upload(t.Context(), capture.Request{InteractionID: "int-10", RecordingID: "rec-10", ContentType: "audio/wav",
+		ContentLength: -1, Body: &flakyBody{r: bytes.NewReader(body), after: 1_500_000, fail: func() { e.gcs.SetDown(true) }}})
+	if !errors.Is(err, capture.ErrInsufficientStorage) {
+		t.Fatalf("Upload with the spool full and GCS failing = %v, want ErrInsufficientStorage", err)
+	}
+	e.gcs.SetDown(false)
+	if objs := e.objects(t); len(objs) != 0 {
+		t.Errorf("bucket holds %v, want nothing", objs)
+	}
+	if files := e.spoolFiles(t); len(files) != 0 {
+		t.Errorf("spool holds %v, want nothing", files)
+	}
+	if jobs, _ := e.jobs.Interaction(t.Context(), "int-10"); len(jobs) != 0 {
+		t.Errorf("jobs = %+v, want none", jobs)
+	}
+}
+
 func TestStoreAndSpoolBothFail(t *testing.T) {
 	e := newEnv(t, envOptions{noRun: true})
 	if _, err := e.faults.Add(resilience.Fault{Dependency: "blob", ErrorRate: 1, Duration: config.Duration(time.Minute)}); err != nil {

@@ -51,6 +51,8 @@ type envOptions struct {
 	partBytes int64
 	noRun     bool // no dispatcher
 	gcsURL    string
+	chunkSize int   // the GCS store's chunk; 0 is its default (8 MiB)
+	spoolMax  int64 // the spool's MaxBytes; 0 is unbounded
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -97,10 +99,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		e.store = blob.NewGCS(c, bucket, blob.GCSOptions{ChunkRetryDeadline: time.Second})
+		e.store = blob.NewGCS(c, bucket, blob.GCSOptions{ChunkRetryDeadline: time.Second, ChunkSize: o.chunkSize})
 	}
 	e.spoolDir = filepath.Join(t.TempDir(), "spool")
-	spool, err := blob.OpenSpool(e.spoolDir, blob.SpoolOptions{})
+	spool, err := blob.OpenSpool(e.spoolDir, blob.SpoolOptions{MaxBytes: o.spoolMax})
 	if err != nil {
 		t.Fatal(err)
 	}

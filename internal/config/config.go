@@ -46,6 +46,8 @@ type Config struct {
 	// StatusPages are the vendor status pages shown beside the dependency
 	// they concern; advisory only. Default none.
 	StatusPages StatusPages `yaml:"status_pages"`
+	// Tracing exports OpenTelemetry traces over OTLP. Default off.
+	Tracing Tracing `yaml:"tracing"`
 }
 
 // Log configures structured logging (JSON to stderr).

@@ -105,6 +105,7 @@ cache: {fresh_ttl: 1h, stale_ttl: 1m}
 unknown_top: 1
 `, nil},
 		{"bad_int", minimal + "    bulkhead: {max_concurrent: lots}\n", nil},
+		{"bulkhead_adaptive", minimal + "    bulkhead: {mode: adaptive, max_concurrent: 8, min_concurrent: 10, initial_concurrent: 40, queue: 0.5}\n  identity:\n    bulkhead: {mode: elastic}\n  blob:\n    bulkhead: {min_concurrent: 2, queue: 2}\n", nil},
 		{"redis_cache_without_key", minimal + "cache: {redis: {addr: \"127.0.0.1:6379\"}}\n", nil},
 		{"slow_client_limits", minimal + "http: {body_timeout: 0s, max_connections: -1}\n", nil},
 		{"not_yaml", "listen: [unclosed", nil},
@@ -172,5 +173,20 @@ func TestParseDuration(t *testing.T) {
 		if _, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) succeeded, want error", in)
 		}
+	}
+}
+
+func TestBulkheadAdaptiveDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal+"    bulkhead: {mode: adaptive, max_concurrent: 12}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Dependencies.CRM.Bulkhead
+	want := Bulkhead{Mode: "adaptive", MaxConcurrent: 12, MinConcurrent: 1, InitialConcurrent: 12}
+	if got != want {
+		t.Errorf("crm bulkhead = %+v, want %+v", got, want)
+	}
+	if b := c.Dependencies.Identity.Bulkhead; b != (Bulkhead{Mode: "fixed", MaxConcurrent: 64}) {
+		t.Errorf("identity bulkhead = %+v, want fixed 64 with nothing adaptive", b)
 	}
 }

@@ -101,6 +101,7 @@ func (c *Config) applyDefaults() {
 
 	c.Identity.applyDefaults()
 	c.StatusPages.applyDefaults()
+	c.Tracing.applyDefaults()
 }
 
 // all returns every dependency's policy with its name, in a stable order.
@@ -132,5 +133,6 @@ func (p *Policy) applyDefaults() {
 	setDur(&p.Breaker.OpenFor, 15*time.Second)
 	setInt(&p.Breaker.HalfOpenProbes, 3)
 	setInt(&p.Bulkhead.MaxConcurrent, 64)
+	p.Bulkhead.applyDefaults()
 	p.HealthCheck.applyDefaults(p.Timeout)
 }

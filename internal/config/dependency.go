@@ -74,11 +74,33 @@ type Breaker struct {
 	HalfOpenProbes int `yaml:"half_open_probes"`
 }
 
-// Bulkhead caps concurrency.
+// Bulkhead caps concurrency, with a fixed limit or an adaptive one.
 type Bulkhead struct {
-	// MaxConcurrent calls in flight. Default 64.
+	// Mode is fixed (default): at most MaxConcurrent calls in flight; or
+	// adaptive: failsafe-go's adaptive limiter moves the limit between
+	// MinConcurrent and MaxConcurrent, down when the dependency's latency
+	// trends up against its baseline and up while it stays flat. A call
+	// over the limit is refused at once like a full bulkhead (the caller
+	// degrades; an outbox job waits).
+	Mode string `yaml:"mode"`
+	// MaxConcurrent calls in flight: the fixed limit, or the highest the
+	// adaptive one may grow to. Default 64.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MinConcurrent is the lowest the adaptive limit may fall to. Adaptive
+	// only. Default 1.
+	MinConcurrent int `yaml:"min_concurrent"`
+	// InitialConcurrent is the adaptive limit at start. Adaptive only.
+	// Default 20, or MaxConcurrent when smaller.
+	InitialConcurrent int `yaml:"initial_concurrent"`
+	// Queue lets calls over the adaptive limit wait for a permit, up to
+	// Queue times the current limit, never past the call's timeout (a
+	// call still waiting then is refused like a full bulkhead). Adaptive
+	// only. Default 0: no call waits.
+	Queue float64 `yaml:"queue"`
 }
+
+// Adaptive reports whether the limit is adaptive.
+func (b Bulkhead) Adaptive() bool { return b.Mode == "adaptive" }
 
 // RateLimit caps the call rate.
 type RateLimit struct {

@@ -60,7 +60,7 @@ func (p *Policy) Validate(path string) []error {
 	v.positive("breaker.window", int64(p.Breaker.Window))
 	v.positive("breaker.open_for", int64(p.Breaker.OpenFor))
 	v.positive("breaker.half_open_probes", int64(p.Breaker.HalfOpenProbes))
-	v.positive("bulkhead.max_concurrent", int64(p.Bulkhead.MaxConcurrent))
+	p.Bulkhead.validate(v)
 	v.notNegative("rate_limit.per_second", int64(p.RateLimit.PerSecond))
 	p.HealthCheck.validate(v)
 	return v.errs

@@ -42,6 +42,7 @@ func (c *Config) Validate() []error {
 		c.Dialogflow.Validate("dialogflow"),
 		c.Identity.Validate(),
 		c.StatusPages.Validate("status_pages"),
+		c.Tracing.Validate("tracing"),
 	} {
 		errs = append(errs, section...)
 	}

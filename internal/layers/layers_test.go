@@ -73,6 +73,8 @@ var rules = []rule{
 		to:   []string{"gateway", "internal/sidecar", "cmd/..."}},
 	{why: "the CLI and the drills reach the admin plane through the generated client, not the server's code",
 		from: []string{"cmd/...", "internal/drill"}, to: []string{"gateway"}},
+	{why: "tracing is set up by the composition root; other packages take OpenTelemetry's provider and propagator",
+		from: []string{"*"}, to: []string{"internal/tracing"}, except: []string{"internal/sidecar"}},
 	{why: "test-only packages stay out of production code",
 		from: []string{"*"}, to: []string{"internal/testenv", "outbox/storetest", "adapters/crm/crmtest", "internal/contract/..."},
 		except: []string{"outbox/storetest", "adapters/crm/crmtest"}},

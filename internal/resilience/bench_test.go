@@ -11,7 +11,8 @@ import (
 )
 
 // BenchmarkCall measures the whole chain (bulkhead, rate limiter, breaker,
-// timeout, retry and hedge for reads, metrics, stats) around a no-op.
+// timeout, retry and hedge for reads, metrics, stats) around a no-op;
+// write_adaptive is write with the adaptive limiter as its bulkhead.
 func BenchmarkCall(b *testing.B) {
 	noop := func(context.Context) (int, error) { return 1, nil }
 	for _, bc := range []struct {
@@ -20,6 +21,10 @@ func BenchmarkCall(b *testing.B) {
 		mutate func(*config.Dependencies)
 	}{
 		{"write", Write[int], func(d *config.Dependencies) { d.CRM.RateLimit.PerSecond = 1 << 30 }},
+		{"write_adaptive", Write[int], func(d *config.Dependencies) {
+			d.CRM.RateLimit.PerSecond = 1 << 30
+			d.CRM.Bulkhead = config.Bulkhead{Mode: "adaptive", MinConcurrent: 1, InitialConcurrent: 20, MaxConcurrent: 64}
+		}},
 		{"read_retry", Read[int], func(d *config.Dependencies) { d.CRM.Retry.MaxAttempts = 2 }},
 		{"read_retry_hedge", Read[int], func(d *config.Dependencies) {
 			d.CRM.Retry.MaxAttempts = 2

@@ -10,6 +10,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/ratelimiter"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/holdline/holdline/internal/upstream"
 )
@@ -80,8 +81,10 @@ func sequential[R any](ctx context.Context, d *Dependency, op string, ex failsaf
 // call runs attempt through ex and records the outcome.
 func (d *Dependency) call(ctx context.Context, op string, ex failsafe.Executor[any], attempt func(context.Context) (any, error)) (any, error) {
 	om := d.ops.get(d.metrics, d.name, op)
+	ctx, span := d.startCall(ctx, op) // nil with tracing off (trace.go)
 	start := d.now()
 	v, err, oc, ran := d.run(ctx, ex, attempt)
+	endCall(span, oc, ran, err)
 	end := d.now()
 	elapsed := end.Sub(start)
 	om.requests[oc].Inc()
@@ -121,14 +124,17 @@ func (d *Dependency) run(ctx context.Context, ex failsafe.Executor[any], attempt
 	defer cancel()
 	if ex == d.read && d.hedged {
 		// Each hedged attempt has its own context, canceled when another wins.
-		v, err = ex.WithContext(a.tctx).GetWithExecution(func(e failsafe.Execution[any]) (any, error) { return a.run(e.Context()) })
+		v, err = ex.WithContext(a.tctx).GetWithExecution(func(e failsafe.Execution[any]) (any, error) { return a.run(e.Context(), e.IsHedge()) })
 	} else {
-		v, err = ex.WithContext(a.tctx).Get(func() (any, error) { return a.run(a.tctx) })
+		v, err = ex.WithContext(a.tctx).Get(func() (any, error) { return a.run(a.tctx, false) })
 	}
 	if pe := a.panicked.Load(); pe != nil {
 		panic(pe.value)
 	}
 	ran = a.started.Load()
+	if d.tracer != nil {
+		trace.SpanFromContext(ctx).SetAttributes(attrAttempts.Int(int(a.n.Load())))
+	}
 	if ce, ok := err.(*canceledError); ok {
 		err = ce.err
 	}
@@ -147,14 +153,21 @@ type attempts struct {
 	deadline  time.Time       // the policy deadline
 	fn        func(context.Context) (any, error)
 	started   atomic.Bool
+	n         atomic.Int32 // attempts started, counted only when tracing
 	panicked  atomic.Pointer[panicError]
 }
 
 // run makes one attempt with ctx, classifying its error (see classify). A
 // panic becomes a *panicError, so that the policies count a failure and
-// give their permits back before Dependency.run re-raises it.
-func (a *attempts) run(ctx context.Context) (v any, err error) {
+// give their permits back before Dependency.run re-raises it. hedge says
+// whether the attempt is a hedge, for its span.
+func (a *attempts) run(ctx context.Context, hedge bool) (v any, err error) {
 	a.started.Store(true)
+	if a.d.tracer != nil {
+		var span trace.Span
+		ctx, span = a.d.startAttempt(ctx, a.n.Add(1), hedge)
+		defer func() { endAttempt(span, err) }() // runs last: sees a recovered panic
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			pe := &panicError{value: p}

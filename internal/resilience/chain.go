@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/hedgepolicy"
 	"github.com/failsafe-go/failsafe-go/ratelimiter"
@@ -18,7 +17,8 @@ import (
 
 // buildChain composes p's policies into d's two executors. Each policy is
 // built once and both executors share it, so a read and a write take
-// permits from the same bulkhead and are counted by the same breaker:
+// permits from the same bulkhead (fixed or adaptive, see concurrency.go)
+// and are counted by the same breaker:
 //
 //	write: bulkhead -> rate limiter -> breaker -> fn
 //	read:  bulkhead -> rate limiter -> retry -> breaker -> hedge -> fn
@@ -31,7 +31,7 @@ import (
 // it sits outside the hedge policy, so it sees one outcome per attempt and
 // never the cancellation of a hedge's loser. The policy timeout is the
 // deadline of the context the executors run with (see Read).
-func (d *Dependency) buildChain(p config.Policy) {
+func (d *Dependency) buildChain(p config.Policy, w *sampleWindow) {
 	b := p.Breaker
 	d.breaker = circuitbreaker.NewBuilder[any]().
 		HandleIf(d.breakerFailure).
@@ -41,7 +41,8 @@ func (d *Dependency) buildChain(p config.Policy) {
 		OnStateChanged(d.breakerChanged).
 		Build()
 
-	outer := []failsafe.Policy[any]{bulkhead.New[any](uint(p.Bulkhead.MaxConcurrent))}
+	d.limiter = newConcurrency(p.Bulkhead, w)
+	outer := []failsafe.Policy[any]{d.limiter}
 	if p.RateLimit.PerSecond > 0 {
 		outer = append(outer, &noWaitLimiter{ratelimiter.NewBursty[any](uint(p.RateLimit.PerSecond), time.Second)})
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/holdline/holdline"
 	"github.com/holdline/holdline/internal/config"
@@ -32,6 +34,7 @@ type Dependency struct {
 	// The chain, built once (see buildChain): two executors sharing one
 	// instance of each policy.
 	breaker circuitbreaker.CircuitBreaker[any]
+	limiter concurrency // the bulkhead: fixed or adaptive
 	timeout time.Duration
 	read    failsafe.Executor[any] // bulkhead, rate limiter, retry, breaker, hedge
 	write   failsafe.Executor[any] // bulkhead, rate limiter, breaker
@@ -54,6 +57,9 @@ type Dependency struct {
 	metrics *metrics
 	ops     opCache
 	stats   stats
+
+	tracer trace.Tracer                  // nil: tracing off (trace.go)
+	prop   propagation.TextMapPropagator // nil: no trace context upstream
 }
 
 // Name returns the dependency's name, one of config.Names.
@@ -297,7 +303,13 @@ type DependencyStatus struct {
 	// Auth is ok, or auth_failed while the dependency refuses holdline's
 	// credentials (see AuthFailed).
 	Auth string `json:"auth"`
+	// Concurrency is the bulkhead's limit now (fixed, or where the
+	// adaptive limiter has put it), the calls in flight and waiting.
+	Concurrency ConcurrencyStatus `json:"concurrency"`
 }
+
+// Concurrency reports the bulkhead's limit, in-flight and queued calls now.
+func (d *Dependency) Concurrency() ConcurrencyStatus { return d.limiter.status() }
 
 // Status reports the dependency's state and its last minute.
 func (d *Dependency) Status() DependencyStatus {
@@ -316,6 +328,7 @@ func (d *Dependency) Status() DependencyStatus {
 		LastErrorAt:   timePtr(w.lastErrAt),
 		LastSuccessAt: timePtr(w.lastOKAt),
 		ActiveFaults:  len(d.faults.Active(d.name)),
+		Concurrency:   d.Concurrency(),
 	}
 	if w.calls > 0 {
 		st.FailureRate1m = float64(w.failures) / float64(w.calls)

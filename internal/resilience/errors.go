@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/ratelimiter"
@@ -37,7 +38,9 @@ var (
 // failsafe-go's sentinels, so callers use errors.Is with them directly:
 //
 //   - circuitbreaker.ErrOpen: the breaker is open (or forced open).
-//   - bulkhead.ErrFull: max_concurrent calls are already in flight.
+//   - bulkhead.ErrFull: max_concurrent calls are already in flight; with
+//     bulkhead.mode adaptive, the adaptive limit is reached (the error is
+//     adaptivelimiter.ErrExceeded too, and its Reason "concurrency limit").
 //   - ratelimiter.ErrExceeded: rate_limit.per_second was exceeded.
 //   - timeout.ErrExceeded: the call took longer than the policy timeout.
 //
@@ -73,6 +76,8 @@ func reason(err error) string {
 	switch {
 	case errors.Is(err, circuitbreaker.ErrOpen):
 		return "circuit open"
+	case errors.Is(err, adaptivelimiter.ErrExceeded):
+		return "concurrency limit"
 	case errors.Is(err, bulkhead.ErrFull):
 		return "bulkhead full"
 	case errors.Is(err, ratelimiter.ErrExceeded):

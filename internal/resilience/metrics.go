@@ -78,6 +78,9 @@ type stateCollector struct {
 	endpoint *prometheus.Desc
 	auth     *prometheus.Desc
 	health   *prometheus.Desc
+	limit    *prometheus.Desc
+	inflight *prometheus.Desc
+	queued   *prometheus.Desc
 }
 
 func newStateCollector(s *Set) *stateCollector {
@@ -93,6 +96,12 @@ func newStateCollector(s *Set) *stateCollector {
 			"1 while the dependency refuses holdline's credentials (its last answered call was a 401): alert on it.", []string{"dependency"}, nil),
 		health: prometheus.NewDesc("holdline_endpoint_health",
 			"Active health of an endpoint (dependencies with health_check only): 1 healthy, 0 unhealthy, -1 unknown (not probed enough yet).", []string{"dependency", "endpoint"}, nil),
+		limit: prometheus.NewDesc("holdline_concurrency_limit",
+			"Calls a dependency may have in flight now: bulkhead.max_concurrent, or where the adaptive limiter has put it (bulkhead.mode adaptive).", []string{"dependency", "mode"}, nil),
+		inflight: prometheus.NewDesc("holdline_concurrency_inflight",
+			"Calls to a dependency holding a bulkhead permit now.", []string{"dependency"}, nil),
+		queued: prometheus.NewDesc("holdline_concurrency_queued",
+			"Calls waiting for a permit of a dependency's adaptive limiter (bulkhead.queue > 0) now.", []string{"dependency"}, nil),
 	}
 }
 
@@ -102,6 +111,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.endpoint
 	ch <- c.auth
 	ch <- c.health
+	ch <- c.limit
+	ch <- c.inflight
+	ch <- c.queued
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -122,6 +134,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(!secondary), d.name, "primary")
 		ch <- prometheus.MustNewConstMetric(c.endpoint, prometheus.GaugeValue, b2f(secondary), d.name, "secondary")
 		ch <- prometheus.MustNewConstMetric(c.auth, prometheus.GaugeValue, b2f(d.AuthFailed()), d.name)
+		cs := d.Concurrency()
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(cs.Limit), d.name, cs.Mode)
+		ch <- prometheus.MustNewConstMetric(c.inflight, prometheus.GaugeValue, float64(cs.Inflight), d.name)
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(cs.Queued), d.name)
 		if d.HealthChecked() {
 			for ep, h := range d.Health() {
 				ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, healthValue(h.State), d.name, ep)

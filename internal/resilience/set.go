@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/holdline/holdline/internal/config"
 )
@@ -59,6 +61,18 @@ type Options struct {
 	// Lookup resolves host names for the egress check. Nil uses the
 	// system resolver. Tests set it to resolve names to any address.
 	Lookup LookupFunc
+
+	// adaptiveWindow, when set, shortens the adaptive limiter's sampling
+	// window (its default: at least 1s and 50 calls between limit
+	// changes), so that tests see the limit move in a fraction of that.
+	adaptiveWindow *sampleWindow
+
+	// TracerProvider, when set, gives every call a span and every
+	// attempt a child span (trace.go). Nil (tracing off) makes no spans.
+	TracerProvider trace.TracerProvider
+	// Propagator, when set, sends the trace context of each attempt's span
+	// upstream on every HTTP request (W3C traceparent and tracestate).
+	Propagator propagation.TextMapPropagator
 }
 
 // Set is every dependency's policy chain, HTTP client and stats. It is
@@ -150,9 +164,10 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 	if b.HalfOpenProbes < 1 {
 		bad("breaker.half_open_probes", "must be positive")
 	}
-	if p.Bulkhead.MaxConcurrent < 1 {
-		bad("bulkhead.max_concurrent", "must be positive")
+	if p.Bulkhead.Mode == "" {
+		p.Bulkhead.Mode = "fixed" // a Policy without its defaults applied
 	}
+	errs = append(errs, p.Bulkhead.Validate(path)...)
 	if p.Timeout <= 0 {
 		bad("timeout", "must be positive")
 	}
@@ -188,7 +203,7 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		timeout:  p.Timeout.D(),
 		health:   newHealth(p),
 	}
-	d.buildChain(p)
+	d.buildChain(p, opts.adaptiveWindow)
 
 	d.dialer = &dialer{allow: allow, lookup: opts.Lookup, net: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	d.transport = &http.Transport{
@@ -201,7 +216,15 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	d.client = &http.Client{Transport: requestIDTransport{next: &faultTransport{dep: d, next: d.transport}}, CheckRedirect: refuseRedirect}
+	var rt http.RoundTripper = requestIDTransport{next: &faultTransport{dep: d, next: d.transport}}
+	if opts.TracerProvider != nil {
+		d.tracer = opts.TracerProvider.Tracer(ScopeName)
+	}
+	if opts.Propagator != nil {
+		d.prop = opts.Propagator
+		rt = traceTransport{d: d, next: rt}
+	}
+	d.client = &http.Client{Transport: rt, CheckRedirect: refuseRedirect}
 	return d, nil
 }
 

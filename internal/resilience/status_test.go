@@ -127,6 +127,7 @@ func TestStatus(t *testing.T) {
 			LastSuccessAt:  &now,
 			ActiveFaults:   1,
 			Auth:           "ok",
+			Concurrency:    ConcurrencyStatus{Mode: "fixed", Limit: 64, Min: 64, Max: 64}, // every call returned
 		}
 		if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 			t.Errorf("Status() (-want +got):\n%s", diff)

@@ -2,11 +2,14 @@ package sidecar
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/holdline/holdline/internal/config"
 )
@@ -63,11 +66,17 @@ func (r *certReloader) stamps() ([2]fileStamp, error) {
 // getCertificate is tls.Config.GetCertificate: the current pair, reloaded
 // first when the files changed since it was loaded.
 func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return r.current(), nil
+}
+
+// current returns the pair in service, reloaded first when the files
+// changed since it was loaded.
+func (r *certReloader) current() *tls.Certificate {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, err := r.stamps()
 	if err != nil || st == r.stamp || st == r.failed {
-		return r.cert, nil
+		return r.cert
 	}
 	cert, err := tls.LoadX509KeyPair(r.files.CertFile, r.files.KeyFile)
 	if err != nil {
@@ -75,11 +84,37 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 		// the old pair and try again when the files change again.
 		r.failed = st
 		r.log.Warn("admin TLS certificate not reloaded; keeping the previous one", "cert_file", r.files.CertFile, "error", err)
-		return r.cert, nil
+		return r.cert
 	}
 	r.cert, r.stamp, r.failed = &cert, st, [2]fileStamp{}
 	r.log.Info("admin TLS certificate reloaded", "cert_file", r.files.CertFile)
-	return r.cert, nil
+	return r.cert
+}
+
+// expiry is when the certificate in service expires (its NotAfter), after
+// picking up a renewal on disk as a handshake would: a scrape sees a
+// renewed certificate even when no client has connected since.
+func (r *certReloader) expiry() time.Time {
+	c := r.current()
+	if c == nil || len(c.Certificate) == 0 {
+		return time.Time{}
+	}
+	if c.Leaf != nil {
+		return c.Leaf.NotAfter
+	}
+	if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
+		return leaf.NotAfter
+	}
+	return time.Time{}
+}
+
+// expiryGauge is holdline_admin_tls_cert_expiry_timestamp_seconds, for the
+// alert that fires when renewal (cert-manager, say) has stopped working.
+func (r *certReloader) expiryGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "holdline_admin_tls_cert_expiry_timestamp_seconds",
+		Help: "When the admin plane's TLS certificate in service expires (its NotAfter, Unix seconds); exported with admin.tls only. A renewed pair on disk is picked up at scrape.",
+	}, func() float64 { return float64(r.expiry().Unix()) })
 }
 
 // tlsConfig is the admin plane's server TLS configuration: TLS 1.2 or

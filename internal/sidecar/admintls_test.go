@@ -24,6 +24,12 @@ import (
 // serial to cert and key, stamped with mod as its modification time.
 func writeCert(t *testing.T, certPath, keyPath string, serial int64, mod time.Time) {
 	t.Helper()
+	writeCertUntil(t, certPath, keyPath, serial, mod, time.Now().Add(time.Hour))
+}
+
+// writeCertUntil is writeCert for a certificate that expires at notAfter.
+func writeCertUntil(t *testing.T, certPath, keyPath string, serial int64, mod, notAfter time.Time) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,7 @@ func writeCert(t *testing.T, certPath, keyPath string, serial int64, mod time.Ti
 		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "holdline admin test"},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotAfter:     notAfter,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -143,5 +149,44 @@ func TestAdminTLSUnloadableFailsStart(t *testing.T) {
 	t.Cleanup(func() { _ = sc.Stop() })
 	if err := sc.Start(t.Context()); err == nil {
 		t.Fatal("Start succeeded with an unreadable admin certificate")
+	}
+}
+
+// TestAdminTLSExpiryMetric: holdline_admin_tls_cert_expiry_timestamp_seconds
+// is the NotAfter of the certificate in service, and follows a renewal on
+// disk.
+func TestAdminTLSExpiryMetric(t *testing.T) {
+	dir := t.TempDir()
+	files := config.AdminTLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	t0 := time.Now().Add(-time.Hour)
+	first := time.Now().Add(36 * time.Hour).Truncate(time.Second)
+	writeCertUntil(t, files.CertFile, files.KeyFile, 1, t0, first)
+	ts := startDev(t, func(c *config.Config) { c.Admin.TLS = files })
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	expiry := func() float64 {
+		t.Helper()
+		fams := scrapeWith(t, cl, "https://"+ts.AdminAddr()+"/metrics")
+		f, ok := fams["holdline_admin_tls_cert_expiry_timestamp_seconds"]
+		if !ok || len(f.GetMetric()) != 1 {
+			t.Fatalf("holdline_admin_tls_cert_expiry_timestamp_seconds not exported once: %v", f)
+		}
+		return f.GetMetric()[0].GetGauge().GetValue()
+	}
+	if got, want := expiry(), float64(first.Unix()); got != want {
+		t.Errorf("expiry = %v, want %v (the certificate's NotAfter)", got, want)
+	}
+	renewed := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
+	writeCertUntil(t, files.CertFile, files.KeyFile, 2, t0.Add(time.Minute), renewed)
+	if got, want := expiry(), float64(renewed.Unix()); got != want {
+		t.Errorf("expiry after renewal = %v, want %v", got, want)
+	}
+}
+
+// TestAdminTLSExpiryOnlyWithTLS: without admin.tls there is no certificate
+// and no expiry series (an alert on it would read a made-up date).
+func TestAdminTLSExpiryOnlyWithTLS(t *testing.T) {
+	ts := startDev(t, nil)
+	if names := scrapeNames(t, ts.admin+"/metrics"); names["holdline_admin_tls_cert_expiry_timestamp_seconds"] {
+		t.Error("holdline_admin_tls_cert_expiry_timestamp_seconds exported without admin.tls")
 	}
 }

@@ -43,6 +43,8 @@ func (s *Sidecar) buildPolicies() error {
 		AllowLoopback:   s.opts.Dev || s.opts.AllowLoopback,
 		Faults:          s.faults,
 		OnBreakerChange: s.breakerChanged,
+		TracerProvider:  s.tracing.TracerProvider(),
+		Propagator:      s.tracing.Propagator(),
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -59,6 +60,14 @@ func TestDeployQueriesNameExportedMetrics(t *testing.T) {
 	})
 	sf.pop(t, "+14155550100")
 	maps.Copy(exported, scrapeNames(t, sf.admin+"/metrics"))
+	// The admin certificate's expiry exists only with admin.tls: a third
+	// sidecar serving its admin plane over TLS.
+	dir := t.TempDir()
+	files := config.AdminTLS{CertFile: dir + "/tls.crt", KeyFile: dir + "/tls.key"}
+	writeCert(t, files.CertFile, files.KeyFile, 1, time.Now())
+	tl := startDev(t, func(c *config.Config) { c.Admin.TLS = files })
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	maps.Copy(exported, familyNames(scrapeWith(t, tlsClient, "https://"+tl.AdminAddr()+"/metrics")))
 
 	queries := map[string]string{} // where -> PromQL
 	for where, expr := range alertExprs(t) {
@@ -197,9 +206,15 @@ func dashboardExprs(t *testing.T) map[string]string {
 // and _count series too.
 func scrapeNames(t *testing.T, url string) map[string]bool {
 	t.Helper()
+	return familyNames(scrapeWith(t, http.DefaultClient, url))
+}
+
+// scrapeWith reads a /metrics page with c (with the admin token).
+func scrapeWith(t *testing.T, c *http.Client, url string) map[string]*dto.MetricFamily {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +227,11 @@ func scrapeNames(t *testing.T, url string) map[string]bool {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+	return fams
+}
+
+// familyNames returns the names a query can use of the families in fams.
+func familyNames(fams map[string]*dto.MetricFamily) map[string]bool {
 	names := map[string]bool{}
 	for name, f := range fams {
 		names[name] = true

@@ -33,6 +33,9 @@ func (s *Sidecar) buildDialogflow(ctx context.Context) error {
 	// Every connection goes through the dependency's egress allowlist.
 	opts.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return dep.Dial(ctx, "tcp", addr) }
 	opts.ClientOptions = append(opts.ClientOptions, option.WithUserAgent("holdline"))
+	if o := s.grpcTracing(); o != nil {
+		opts.ClientOptions = append(opts.ClientOptions, o)
+	}
 	c, err := dialogflow.New(ctx, s.cfg.Dialogflow, dep, opts)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ func (s *Sidecar) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dataH = s.tracing.Handler(dataH) // itself with tracing off
 	if err := s.listen(adminH); err != nil {
 		return err
 	}
@@ -79,6 +80,9 @@ func (s *Sidecar) listen(adminH http.Handler) error {
 			return err
 		}
 		s.adminLn = tls.NewListener(s.adminLn, certs.tlsConfig())
+		if err := s.reg.Register(certs.expiryGauge()); err != nil {
+			s.log.Warn("admin TLS certificate expiry not exported", "error", err)
+		}
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ func (s *Sidecar) buildStatusPages() error {
 	p.Timeout, p.Allow = config.Duration(5*time.Second), hosts
 	dep, err := resilience.NewAdvisory("status_pages", p, resilience.Options{
 		Logger: s.log, AllowLoopback: s.opts.Dev || s.opts.AllowLoopback,
+		TracerProvider: s.tracing.TracerProvider(), Propagator: s.tracing.Propagator(),
 	})
 	if err != nil {
 		return err

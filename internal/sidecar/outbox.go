@@ -11,6 +11,7 @@ import (
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/timeline"
+	"github.com/holdline/holdline/internal/tracing"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -42,6 +43,7 @@ type jobs struct {
 	backend string
 	svc     *interactions.Service
 	d       *outbox.Dispatcher
+	tr      *tracing.Tracing // for the jobs' origin (tracing.go)
 }
 
 // errOutboxNotStarted is returned by Enqueue and Replay before the
@@ -91,6 +93,9 @@ func (j *jobs) Store() outbox.Store { return j.store }
 func (j *jobs) Enqueue(ctx context.Context, job outbox.Job) (outbox.Job, bool, error) {
 	if j.d == nil {
 		return outbox.Job{}, false, errOutboxNotStarted
+	}
+	if job.Origin == (outbox.Origin{}) {
+		job.Origin = j.origin(ctx)
 	}
 	return j.d.Enqueue(ctx, job)
 }
@@ -164,7 +169,7 @@ func (j *jobs) Stats(ctx context.Context) (outbox.Stats, error) { return j.store
 // runner. It runs until Stop, before the store closes.
 func (s *Sidecar) bindDispatcher(handlers map[string]outbox.Handler, svc *interactions.Service) error {
 	j, oc := s.jobs, s.cfg.Outbox
-	d, err := outbox.NewDispatcher(j.store, handlers, s.log, outbox.DispatcherConfig{
+	d, err := outbox.NewDispatcher(j.store, traceJobs(handlers, s.tracing), s.log, outbox.DispatcherConfig{
 		Workers:    oc.Workers,
 		Backoff:    oc.Backoff,
 		Retention:  oc.Retention.D(),

@@ -7,6 +7,7 @@
 // dependency order:
 //
 //	config → dev transform (dev.go) → Check (check.go)
+//	→ tracing (tracing.go: the OTLP tracer provider, when configured)
 //	→ local stores (stores.go: data dir, audit log, outbox, spool)
 //	→ dependencies with their policies (dependencies.go: the resilience
 //	  set, the CRM clients, Redis, the recording store, Dialogflow,
@@ -48,6 +49,7 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/screenpop"
 	"github.com/holdline/holdline/internal/telemetry"
+	"github.com/holdline/holdline/internal/tracing"
 )
 
 // Options tune a sidecar beyond its config file.
@@ -78,11 +80,12 @@ type Sidecar struct {
 	log   *slog.Logger
 	reg   *prometheus.Registry
 
-	sims   *devSims // dev mode only
-	audit  *audit.Log
-	faults *resilience.Faults // nil unless drills.enabled
-	deps   *resilience.Set
-	jobs   *jobs // the outbox (outbox.go)
+	sims    *devSims // dev mode only
+	audit   *audit.Log
+	faults  *resilience.Faults // nil unless drills.enabled
+	tracing *tracing.Tracing   // off without tracing.otlp_endpoint (tracing.go)
+	deps    *resilience.Set
+	jobs    *jobs // the outbox (outbox.go)
 
 	// Dependencies (dependencies.go), each built once.
 	// crmEndpoints holds one CRM client per configured endpoint; crm
@@ -131,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
-	s := &Sidecar{opts: opts, log: opts.Logger, reg: telemetry.NewRegistry(), errs: make(chan error, 2)}
+	s := &Sidecar{opts: opts, log: logger(opts.Logger), reg: telemetry.NewRegistry(), errs: make(chan error, 2)}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.close())
@@ -143,6 +146,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 		return nil, err
 	}
 	for _, step := range []func(context.Context) error{
+		s.buildTracing,
 		s.openStores,
 		s.buildDependencies,
 		s.buildFlows,

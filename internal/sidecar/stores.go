@@ -40,6 +40,6 @@ func (s *Sidecar) openStores(context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.jobs = &jobs{store: local, bolt: local, owner: owner, spool: spool, backend: "bolt"}
+	s.jobs = &jobs{store: local, bolt: local, owner: owner, spool: spool, backend: "bolt", tr: s.tracing}
 	return nil
 }

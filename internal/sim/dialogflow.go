@@ -84,6 +84,7 @@ type Dialogflow struct {
 	sessions []string                  // the last dfMaxRecorded session paths
 	gets     []string                  // the last dfMaxRecorded environment names
 	turns    int                       // DetectIntent calls received
+	metadata []DialogflowMetadata      // the last dfMaxRecorded turns' correlation metadata
 }
 
 // dfMaxRecorded bounds what the simulator remembers, so a long dev-mode
@@ -284,6 +285,7 @@ func (s *dfSessions) DetectIntent(ctx context.Context, req *cxpb.DetectIntentReq
 	}
 	d.mu.Lock()
 	d.sessions = dfRecord(d.sessions, session)
+	d.metadata = dfRecordMetadata(d.metadata, ctx)
 	d.turns++
 	id := d.turns
 	mode, ok := d.envModes[env]

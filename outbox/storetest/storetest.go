@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) outbox.Store) {
 		{"PurgeDeadReleasesHeldJobs", testPurgeDead},
 		{"Stats", testStats},
 		{"RecoverInflight", testRecover},
+		{"OriginKeptThroughClaim", testOrigin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +108,35 @@ func testEnqueueGet(t *testing.T, s outbox.Store) {
 	}
 	if _, err := s.Get(ctx, "01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, outbox.ErrNotFound) {
 		t.Errorf("Get(unknown) error = %v, want ErrNotFound", err)
+	}
+}
+
+// testOrigin: the request that queued a job (its request id and trace
+// context) is stored with it, durably, and comes back from Get, List and
+// Claim, which is where the dispatcher reads it.
+func testOrigin(t *testing.T, s outbox.Store) {
+	o := outbox.Origin{
+		RequestID:   "req-origin-1",
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		TraceState:  "vendor=abc",
+	}
+	j := enqueue(t, s, outbox.Job{Kind: "crm.add_comment", Dependency: "crm", InteractionID: "int-o", Payload: json.RawMessage(`{}`), Origin: o})
+	if j.Origin != o {
+		t.Errorf("Enqueue: Origin = %+v, want %+v", j.Origin, o)
+	}
+	if got := get(t, s, j.ID); got.Origin != o {
+		t.Errorf("Get: Origin = %+v, want %+v", got.Origin, o)
+	}
+	if all := listAll(t, s, outbox.Filter{}); len(all) != 1 || all[0].Origin != o {
+		t.Errorf("List = %+v, want one job with Origin %+v", all, o)
+	}
+	claimed := wantClaim(t, s, time.Now().Add(time.Second), 1, nil, j.ID)
+	if claimed[0].Origin != o {
+		t.Errorf("Claim: Origin = %+v, want %+v", claimed[0].Origin, o)
+	}
+	plain := enqueue(t, s, outbox.Job{Kind: "crm.add_comment", Dependency: "crm"})
+	if got := get(t, s, plain.ID); got.Origin != (outbox.Origin{}) {
+		t.Errorf("a job queued without an origin has Origin %+v, want zero", got.Origin)
 	}
 }
 

@@ -224,6 +224,126 @@ func (s *CRMStatus) SetAPIUsage(val OptAPIUsage) {
 	s.APIUsage = val
 }
 
+// The dependency's bulkhead now (dependencies..bulkhead): the fixed max_concurrent, or where the
+// adaptive limiter has put its limit (mode adaptive: down when the dependency's latency trends up, up
+// while it stays flat). A call over the limit is refused at once (reason bulkhead full, or concurrency
+// limit) and the caller degrades.
+// Ref: #/components/schemas/Concurrency
+type Concurrency struct {
+	Mode ConcurrencyMode `json:"mode"`
+	// Calls allowed in flight now.
+	Limit int `json:"limit"`
+	// The lowest the limit may fall to (bulkhead.min_concurrent; max when fixed).
+	Min int `json:"min"`
+	// The highest the limit may grow to (bulkhead.max_concurrent).
+	Max int `json:"max"`
+	// Calls holding a permit now.
+	Inflight int `json:"inflight"`
+	// Calls waiting for a permit now (adaptive with bulkhead.queue only).
+	Queued int `json:"queued"`
+}
+
+// GetMode returns the value of Mode.
+func (s *Concurrency) GetMode() ConcurrencyMode {
+	return s.Mode
+}
+
+// GetLimit returns the value of Limit.
+func (s *Concurrency) GetLimit() int {
+	return s.Limit
+}
+
+// GetMin returns the value of Min.
+func (s *Concurrency) GetMin() int {
+	return s.Min
+}
+
+// GetMax returns the value of Max.
+func (s *Concurrency) GetMax() int {
+	return s.Max
+}
+
+// GetInflight returns the value of Inflight.
+func (s *Concurrency) GetInflight() int {
+	return s.Inflight
+}
+
+// GetQueued returns the value of Queued.
+func (s *Concurrency) GetQueued() int {
+	return s.Queued
+}
+
+// SetMode sets the value of Mode.
+func (s *Concurrency) SetMode(val ConcurrencyMode) {
+	s.Mode = val
+}
+
+// SetLimit sets the value of Limit.
+func (s *Concurrency) SetLimit(val int) {
+	s.Limit = val
+}
+
+// SetMin sets the value of Min.
+func (s *Concurrency) SetMin(val int) {
+	s.Min = val
+}
+
+// SetMax sets the value of Max.
+func (s *Concurrency) SetMax(val int) {
+	s.Max = val
+}
+
+// SetInflight sets the value of Inflight.
+func (s *Concurrency) SetInflight(val int) {
+	s.Inflight = val
+}
+
+// SetQueued sets the value of Queued.
+func (s *Concurrency) SetQueued(val int) {
+	s.Queued = val
+}
+
+type ConcurrencyMode string
+
+const (
+	ConcurrencyModeFixed    ConcurrencyMode = "fixed"
+	ConcurrencyModeAdaptive ConcurrencyMode = "adaptive"
+)
+
+// AllValues returns all ConcurrencyMode values.
+func (ConcurrencyMode) AllValues() []ConcurrencyMode {
+	return []ConcurrencyMode{
+		ConcurrencyModeFixed,
+		ConcurrencyModeAdaptive,
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ConcurrencyMode) MarshalText() ([]byte, error) {
+	switch s {
+	case ConcurrencyModeFixed:
+		return []byte(s), nil
+	case ConcurrencyModeAdaptive:
+		return []byte(s), nil
+	default:
+		return nil, errors.Errorf("invalid value: %q", s)
+	}
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ConcurrencyMode) UnmarshalText(data []byte) error {
+	switch ConcurrencyMode(data) {
+	case ConcurrencyModeFixed:
+		*s = ConcurrencyModeFixed
+		return nil
+	case ConcurrencyModeAdaptive:
+		*s = ConcurrencyModeAdaptive
+		return nil
+	default:
+		return errors.Errorf("invalid value: %q", data)
+	}
+}
+
 type DeleteFaultBadRequest ProblemStatusCode
 
 func (*DeleteFaultBadRequest) deleteFaultRes() {}
@@ -335,7 +455,8 @@ type DependencyStatus struct {
 	ActiveFaults int `json:"active_faults"`
 	// Ok, or auth_failed while the dependency refuses holdline's credentials (its last answered call was a
 	// 401); writes wait in the outbox, never dead.
-	Auth DependencyStatusAuth `json:"auth"`
+	Auth        DependencyStatusAuth `json:"auth"`
+	Concurrency OptConcurrency       `json:"concurrency"`
 	// What the vendor's status pages (config status_pages) concerning this dependency say, in config
 	// order; absent when none is configured. Advisory: a page never trips the breaker or fails over.
 	VendorStatus []VendorStatus `json:"vendor_status"`
@@ -433,6 +554,11 @@ func (s *DependencyStatus) GetActiveFaults() int {
 // GetAuth returns the value of Auth.
 func (s *DependencyStatus) GetAuth() DependencyStatusAuth {
 	return s.Auth
+}
+
+// GetConcurrency returns the value of Concurrency.
+func (s *DependencyStatus) GetConcurrency() OptConcurrency {
+	return s.Concurrency
 }
 
 // GetVendorStatus returns the value of VendorStatus.
@@ -533,6 +659,11 @@ func (s *DependencyStatus) SetActiveFaults(val int) {
 // SetAuth sets the value of Auth.
 func (s *DependencyStatus) SetAuth(val DependencyStatusAuth) {
 	s.Auth = val
+}
+
+// SetConcurrency sets the value of Concurrency.
+func (s *DependencyStatus) SetConcurrency(val OptConcurrency) {
+	s.Concurrency = val
 }
 
 // SetVendorStatus sets the value of VendorStatus.
@@ -2823,6 +2954,52 @@ func (o OptCRMStatus) Get() (v CRMStatus, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptCRMStatus) Or(d CRMStatus) CRMStatus {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptConcurrency returns new OptConcurrency with value set to v.
+func NewOptConcurrency(v Concurrency) OptConcurrency {
+	return OptConcurrency{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptConcurrency is optional Concurrency.
+type OptConcurrency struct {
+	Value Concurrency
+	Set   bool
+}
+
+// IsSet returns true if OptConcurrency was set.
+func (o OptConcurrency) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptConcurrency) Reset() {
+	var v Concurrency
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptConcurrency) SetTo(v Concurrency) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptConcurrency) Get() (v Concurrency, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptConcurrency) Or(d Concurrency) Concurrency {
 	if v, ok := o.Get(); ok {
 		return v
 	}
