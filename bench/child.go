@@ -26,6 +26,7 @@ import (
 //	bench child deps CRM_ADDR IDP_ADDR N TOKEN_FILE
 //	                                        the CRM simulator (N extra contacts) and the OIDC simulator
 //	bench child gcs ADDR                    fake-gcs-server with the bucket "bench"
+//	bench child sidecar PPROF_ADDR CONFIG   holdline's sidecar with net/http/pprof (see profile.go)
 const childArg = "child"
 
 // runChild serves one child mode until SIGTERM.
@@ -34,6 +35,12 @@ func runChild(args []string) error {
 		return errors.New("child: want MODE ADDR ...")
 	}
 	mode, addr := args[0], args[1]
+	if mode == "sidecar" {
+		if len(args) != 3 {
+			return errors.New("child sidecar PPROF_ADDR CONFIG")
+		}
+		return runSidecarChild(addr, args[2])
+	}
 	if mode == "gcs" {
 		g, err := sim.StartGCS(sim.GCSOptions{Addr: addr, Buckets: []string{gcsBucket}})
 		if err != nil {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,14 @@ type FootprintRun struct {
 	Cores      float64 `json:"cores"`
 	RSS        int64   `json:"rss_bytes"`
 	HWM        int64   `json:"peak_rss_bytes"`
+	// RSSAnon and RSSFile split RSS into anonymous memory (Go heap,
+	// stacks, runtime) and file-backed pages (the binary, the outbox's
+	// mmap); GoHeapInuse and GoSys are the runtime's own figures from
+	// /metrics (go_memstats_heap_inuse_bytes, go_memstats_sys_bytes).
+	RSSAnon     int64 `json:"rss_anon_bytes,omitempty"`
+	RSSFile     int64 `json:"rss_file_bytes,omitempty"`
+	GoHeapInuse int64 `json:"go_heap_inuse_bytes,omitempty"`
+	GoSys       int64 `json:"go_sys_bytes,omitempty"`
 }
 
 func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
@@ -41,43 +51,24 @@ func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
 	}
 	res := &Footprint{Rate: 1000, Seconds: dur.Seconds(),
 		Mix: map[string]int{"screen pop, cache hit": 70, "screen pop, CRM lookup": 10, "CRM write (record)": 10, "identity verify (JWT)": 10}}
-	const contacts = 1000
-	crmAddr, _ := freeAddr()
-	idpAddr, _ := freeAddr()
-	tokFile := filepath.Join(e.dir("deps"), "token")
-	deps, err := e.child("crm-sim", "deps", crmAddr, idpAddr, fmt.Sprint(contacts), tokFile)
+	m, err := startMixedDeps(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	defer deps.stop()
-	if err := waitHTTP(ctx, deps, "http://"+crmAddr+"/dev/crm/mode", 200, 10*time.Second); err != nil {
-		return nil, err
-	}
-	tok, err := os.ReadFile(tokFile)
-	if err != nil {
-		return nil, err
-	}
-	hl, err := e.startHoldline(ctx, "holdline", holdlineOpts{crmURL: "http://" + crmAddr, issuer: "http://" + idpAddr})
+	defer m.deps.stop()
+	hl, err := e.startHoldline(ctx, "holdline", m.opts)
 	if err != nil {
 		return nil, err
 	}
 	defer hl.stop()
 	base := "http://" + hl.addr
-	for i := range contacts {
-		if _, err := screenPop(ctx, base, keyedPhone(i)); err != nil {
-			return nil, err
-		}
-	}
-	if b, err := post(ctx, base+"/v1/identity/verify", `{"token":"`+string(tok)+`"}`, http.StatusOK); err != nil || !strings.Contains(string(b), `"active":true`) {
-		return nil, fmt.Errorf("identity verify warm-up: %s %v", b, err)
-	}
-	if _, err := post(ctx, base+"/v1/interactions/bench-warm/record", `{"subject":"Call","contact_id":"101"}`, http.StatusCreated); err != nil {
+	if err := m.warm(ctx, base); err != nil {
 		return nil, err
 	}
 	var misses phoneSeq
 	misses.n.Store(5_000_000)
 	for rep := range repeats {
-		tr := mixedTargeter(base, contacts, string(tok), &misses, rep)
+		tr := mixedTargeter(base, mixedContacts, m.token, &misses, rep)
 		l := attack(ctx, attackSpec{name: "mixed", targeter: tr, rate: res.Rate, duration: time.Second, okCodes: []int{200, 201, 202}})
 		_ = l
 		cpu0 := hl.cpu()
@@ -85,6 +76,8 @@ func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
 		cpu := (hl.cpu() - cpu0).Seconds()
 		rss, hwm := hl.memory()
 		r := FootprintRun{Latency: l, CPUSeconds: cpu, RSS: rss, HWM: hwm}
+		r.RSSAnon, r.RSSFile = hl.memoryParts()
+		r.GoHeapInuse, r.GoSys = goMemstats(ctx, "http://"+hl.admin+"/metrics")
 		if l.Requests > 0 {
 			r.CPUPer1000 = cpu / (float64(l.Requests) / 1000)
 		}
@@ -92,8 +85,9 @@ func runFootprint(ctx context.Context, e *env) (*Footprint, error) {
 			r.Cores = cpu / l.Seconds
 		}
 		res.Runs = append(res.Runs, r)
-		e.logf("footprint rep %d: %d requests (ok %d), holdline %.3f CPU s (%.3f per 1000, %.3f cores), RSS %.1f MiB, peak %.1f MiB, p99 %.2f ms",
-			rep+1, l.Requests, l.OK, cpu, r.CPUPer1000, r.Cores, float64(rss)/(1<<20), float64(hwm)/(1<<20), l.P99)
+		e.logf("footprint rep %d: %d requests (ok %d), holdline %.3f CPU s (%.3f per 1000, %.3f cores), RSS %.1f MiB (anon %.1f, file %.1f; Go heap in use %.1f, Go sys %.1f), peak %.1f MiB, p99 %.2f ms",
+			rep+1, l.Requests, l.OK, cpu, r.CPUPer1000, r.Cores, float64(rss)/(1<<20), float64(r.RSSAnon)/(1<<20), float64(r.RSSFile)/(1<<20),
+			float64(r.GoHeapInuse)/(1<<20), float64(r.GoSys)/(1<<20), float64(hwm)/(1<<20), l.P99)
 	}
 	return res, nil
 }
@@ -121,4 +115,82 @@ func mixedTargeter(base string, contacts int, token string, misses *phoneSeq, re
 		}
 		return nil
 	}
+}
+
+// mixedContacts is how many contacts the mixed traffic's cache hits cycle
+// through.
+const mixedContacts = 1000
+
+// mixedDeps are the simulators behind the mixed traffic: the CRM (with
+// mixedContacts extra contacts) and the OIDC provider whose token the
+// identity requests verify.
+type mixedDeps struct {
+	deps  *proc
+	opts  holdlineOpts
+	token string
+}
+
+func startMixedDeps(ctx context.Context, e *env) (*mixedDeps, error) {
+	crmAddr, _ := freeAddr()
+	idpAddr, _ := freeAddr()
+	tokFile := filepath.Join(e.dir("deps"), "token")
+	deps, err := e.child("crm-sim", "deps", crmAddr, idpAddr, fmt.Sprint(mixedContacts), tokFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, deps, "http://"+crmAddr+"/dev/crm/mode", 200, 10*time.Second); err != nil {
+		deps.stop()
+		return nil, err
+	}
+	tok, err := os.ReadFile(tokFile)
+	if err != nil {
+		deps.stop()
+		return nil, err
+	}
+	return &mixedDeps{deps: deps, opts: holdlineOpts{crmURL: "http://" + crmAddr, issuer: "http://" + idpAddr}, token: string(tok)}, nil
+}
+
+// warm fills the sidecar at base with every contact the cache hits ask
+// for, and verifies a token and writes a record once.
+func (m *mixedDeps) warm(ctx context.Context, base string) error {
+	for i := range mixedContacts {
+		if _, err := screenPop(ctx, base, keyedPhone(i)); err != nil {
+			return err
+		}
+	}
+	if b, err := post(ctx, base+"/v1/identity/verify", `{"token":"`+m.token+`"}`, http.StatusOK); err != nil || !strings.Contains(string(b), `"active":true`) {
+		return fmt.Errorf("identity verify warm-up: %s %v", b, err)
+	}
+	_, err := post(ctx, base+"/v1/interactions/bench-warm/record", `{"subject":"Call","contact_id":"101"}`, http.StatusCreated)
+	return err
+}
+
+// goMemstats reads go_memstats_heap_inuse_bytes and go_memstats_sys_bytes
+// from a Prometheus text page (0 for what it cannot read).
+func goMemstats(ctx context.Context, url string) (heapInuse, sys int64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			heapInuse = int64(f)
+		case "go_memstats_sys_bytes":
+			sys = int64(f)
+		}
+	}
+	return heapInuse, sys
 }

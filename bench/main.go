@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	doc := fs.String("doc", "docs/benchmarks.md", "the report to write; empty for none")
 	docJSON := fs.String("doc-json", "docs/benchmarks.json", "a copy of results.json next to the report; empty for none")
 	holdline := fs.String("holdline", "", "use this holdline binary instead of building ./cmd/holdline")
-	profile := fs.Bool("profile", true, "take a CPU profile of an in-process sidecar under scenario 1's load (off with -quick unless set)")
+	profile := fs.Bool("profile", true, "take CPU and allocation profiles of the sidecar under scenario 1's and the footprint scenario's load (off with -quick unless set)")
 	render := fs.String("render", "", "measure nothing: rewrite -doc from this results.json")
 	soakDuration := fs.Duration("soak-duration", 30*time.Minute, "how long the soak scenario runs (-only soak)")
 	soakHeap := fs.String("soak-heap", "", "run the soak's sidecar in this process and write heap profiles into this directory every minute")
@@ -191,6 +191,9 @@ func runScenario(ctx context.Context, e *env, name string, res *Results, outDir 
 		res.Recordings, err = runRecordings(ctx, e)
 	case "footprint":
 		res.Footprint, err = runFootprint(ctx, e)
+		if err == nil && profile {
+			res.ProfileMixed, err = profileMixed(ctx, e, outDir)
+		}
 	case "soak":
 		res.Soak, err = runSoak(ctx, e)
 	case "coldstart":

@@ -159,6 +159,32 @@ func (p *proc) memory() (rss, hwm int64) {
 	return rss, hwm
 }
 
+// memoryParts returns the child's resident memory split into anonymous
+// (heap, stacks, runtime) and file-backed (the binary's pages, mmapped
+// files such as the outbox), from /proc/PID/status.
+func (p *proc) memoryParts() (anon, file int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.pid()))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "RssAnon":
+			anon = n << 10
+		case "RssFile":
+			file = n << 10
+		}
+	}
+	return anon, file
+}
+
 func procMemory(pid int) (rss, hwm int64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -24,6 +24,9 @@ func Render(r *Results) string {
 	w.fleet(r.Fleet)
 	w.recordings(r.Recordings)
 	w.footprint(r.Footprint)
+	if r.Footprint != nil && r.ProfileMixed != nil {
+		w.profile(r.ProfileMixed)
+	}
 	w.coldStart(r.ColdStart)
 	if r.Soak != nil {
 		w.soak(r.Soak)
@@ -294,16 +297,27 @@ func pct(a, b int) string {
 
 func (w *report) profile(p *Profile) {
 	if p == nil {
-		w.p("No CPU profile in this run (quick runs skip it): `go run ./bench -only hop` takes one and shows it here.\n")
+		w.p("No profile in this run (quick runs skip it unless `-profile` is given): `go run ./bench -only hop,footprint` takes them and shows them here.\n")
 		return
 	}
-	w.p("### Where the time goes (CPU profile, scenario 1's holdline path)\n")
-	w.p(`The same sidecar wiring (sidecar.New, as `+"`holdline serve`"+`) run inside the harness process under
-the same load (%d rps of cache-missing screen pops, %.0f s; in-process p50 %.2f ms, p99 %.2f ms), profiled
-with runtime/pprof. The profile includes the load generator; the focus keeps stacks through
-holdline's packages (flat: the functions where the CPU time of those stacks is spent):
-`, p.Rate, p.Seconds, p.Latency.P50, p.Latency.P99)
+	what := "cache-missing screen pops (scenario 1's holdline path)"
+	if p.Scenario == "mixed" {
+		what = "the footprint scenario's mixed traffic"
+	}
+	w.p("### Where the time goes (profile: %s)\n", what)
+	w.p(`The sidecar as `+"`holdline serve --config`"+` builds it (config.LoadFile, sidecar.New), run in a child
+process of its own with net/http/pprof on a separate loopback port, under %d rps of %s for %.0f s
+(p50 %.2f ms, p99 %.2f ms; the sidecar used %.2f CPU s). The load generator runs in another process,
+so every sample is the sidecar's. Top entries by flat time, by cumulative time, and allocations by
+bytes over the same seconds:
+`, p.Rate, what, p.Seconds, p.Latency.P50, p.Latency.P99, p.CPUSeconds)
 	w.p("```\n$ %s\n%s```\n", p.Command, strings.TrimRight(trimPprofHeader(p.Top), "\n")+"\n")
+	if p.TopCum != "" {
+		w.p("```\n$ %s\n%s```\n", strings.Replace(p.Command, " -top ", " -top -cum ", 1), strings.TrimRight(trimPprofHeader(p.TopCum), "\n")+"\n")
+	}
+	if p.AllocTop != "" {
+		w.p("```\n$ go tool pprof -top -nodecount=25 -sample_index=alloc_space %s\n%s```\n", p.AllocFile, strings.TrimRight(trimPprofHeader(p.AllocTop), "\n")+"\n")
+	}
 }
 
 // trimPprofHeader drops pprof's "File:"/"Build ID" lines, which name

@@ -26,8 +26,11 @@ type Results struct {
 	Fleet      *Fleet      `json:"fleet,omitempty"`
 	Recordings *Recordings `json:"recordings,omitempty"`
 	Footprint  *Footprint  `json:"footprint,omitempty"`
-	ColdStart  *ColdStart  `json:"cold_start,omitempty"`
-	Soak       *Soak       `json:"soak,omitempty"`
+	// ProfileMixed is the footprint scenario's profile (Profile is
+	// scenario 1's).
+	ProfileMixed *Profile   `json:"profile_mixed,omitempty"`
+	ColdStart    *ColdStart `json:"cold_start,omitempty"`
+	Soak         *Soak      `json:"soak,omitempty"`
 
 	// Notes are caveats found during the run (skipped rows, failures).
 	Notes []string `json:"notes,omitempty"`

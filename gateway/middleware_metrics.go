@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -14,6 +15,35 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// resolved keeps each label combination's series once seen (routes
+	// are templates, so they are few), sparing the label hashing and vec
+	// lookups on every request.
+	resolved sync.Map // seriesKey -> *httpSeries
+}
+
+type seriesKey struct {
+	listener, route, method string
+	status                  int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// series returns the request counter and latency histogram of one label
+// combination.
+func (m *httpMetrics) series(listener, route, method string, status int) *httpSeries {
+	k := seriesKey{listener, route, method, status}
+	if s, ok := m.resolved.Load(k); ok {
+		return s.(*httpSeries)
+	}
+	code := strconv.Itoa(status)
+	s, _ := m.resolved.LoadOrStore(k, &httpSeries{
+		requests: m.requests.WithLabelValues(listener, route, method, code),
+		duration: m.duration.WithLabelValues(listener, route, method, code),
+	})
+	return s.(*httpSeries)
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -73,13 +103,16 @@ func observe(listener string, m *httpMetrics, log *slog.Logger) func(http.Handle
 			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 				route = rc.RoutePattern()
 			}
-			status := strconv.Itoa(sw.status)
 			d := time.Since(start)
-			m.requests.WithLabelValues(listener, route, r.Method, status).Inc()
-			m.duration.WithLabelValues(listener, route, r.Method, status).Observe(d.Seconds())
+			s := m.series(listener, route, r.Method, sw.status)
+			s.requests.Inc()
+			s.duration.Observe(d.Seconds())
 			level := slog.LevelDebug
 			if sw.status >= 500 {
 				level = slog.LevelWarn
+			}
+			if !log.Enabled(r.Context(), level) {
+				return // the success path's line is debug: build nothing
 			}
 			log.LogAttrs(r.Context(), level, "http",
 				slog.String("request_id", RequestID(r.Context())), slog.String("listener", listener),

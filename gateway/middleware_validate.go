@@ -38,6 +38,10 @@ func newValidator(spec *openapi3.T, log *slog.Logger) (*validator, error) {
 var filterOptions = &openapi3filter.Options{
 	// Security is enforced by requireAdmin, not by the spec.
 	AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil },
+	// The body is decoded once: the strict handler binds the value the
+	// validator decoded and checked (runtime.BindJSONBody takes it from
+	// the request body) instead of decoding the JSON a second time.
+	KeepValidatedValue: true,
 }
 
 var binaryOptions = &openapi3filter.Options{

@@ -168,6 +168,15 @@ func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil, nil
 	}
+	if raw, ok := out.(*rawAnswer); ok {
+		// The caller queries the bytes itself (Generic.getJSON).
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		if err != nil {
+			return nil, fmt.Errorf("read answer: %w", err)
+		}
+		*raw = b
+		return nil, nil
+	}
 	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer))
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
@@ -208,6 +217,10 @@ func (c *conn) send(req *http.Request) (*http.Response, error) {
 	_ = resp.Body.Close()
 	return c.hc.Do(again)
 }
+
+// rawAnswer, passed to do as out, receives a 2xx answer's bytes (at most
+// maxAnswer) instead of their decoding.
+type rawAnswer []byte
 
 // hasStatus reports whether err is a StatusError with one of codes.
 func hasStatus(err error, codes ...int) bool {

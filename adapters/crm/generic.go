@@ -1,7 +1,9 @@
 package crm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/holdline/holdline/internal/config"
 )
@@ -124,24 +128,27 @@ func expand(tmpl string, vars map[string]string) string {
 // FindByPhone gets LookupURL and, when a contact is found and its object
 // has no "records" array, RecordsURL. A 404 or an empty list is a Lookup
 // with a nil Contact; a 404 on RecordsURL is a contact without records.
+//
+// Answers are read as bytes and queried in place (gjson): only the
+// contact's and its records' mapped fields are turned into values, never
+// the whole document (this is the screen pop's hot path).
 func (g *Generic) FindByPhone(ctx context.Context, e164 string) (Lookup, error) {
-	var answer any
-	if err := g.get(ctx, expand(g.lookup, map[string]string{"phone": e164}), &answer); err != nil {
+	answer, err := g.getJSON(ctx, expand(g.lookup, map[string]string{"phone": e164}))
+	if err != nil {
 		if hasStatus(err, http.StatusNotFound) {
 			return Lookup{}, nil
 		}
 		return Lookup{}, fmt.Errorf("crm: find by phone: %w", err)
 	}
-	obj := g.firstContact(answer)
-	if obj == nil {
+	obj, ok := g.firstContact(answer)
+	if !ok {
 		return Lookup{}, nil
 	}
 	ct := g.toContact(obj)
 	out := Lookup{Contact: &ct, Records: []Record{}}
-	recs, embedded := obj["records"].([]any)
-	if !embedded && g.records != "" {
-		var answer any
-		err := g.get(ctx, expand(g.records, map[string]string{"contact_id": ct.ID, "phone": e164}), &answer)
+	recs := obj["records"]
+	if !recs.IsArray() && g.records != "" {
+		answer, err := g.getJSON(ctx, expand(g.records, map[string]string{"contact_id": ct.ID, "phone": e164}))
 		switch {
 		case hasStatus(err, http.StatusNotFound):
 		case err != nil:
@@ -150,89 +157,177 @@ func (g *Generic) FindByPhone(ctx context.Context, e164 string) (Lookup, error) 
 			recs = list(answer, "records")
 		}
 	}
-	for _, r := range recs {
-		if m, ok := r.(map[string]any); ok {
-			if rec := g.toRecord(m); rec.ID != "" {
+	recs.ForEach(func(_, r gjson.Result) bool {
+		if r.IsObject() {
+			if rec := g.toRecord(fields(r)); rec.ID != "" {
 				out.Records = append(out.Records, rec)
 			}
 		}
-	}
+		return true
+	})
 	return out, nil
 }
 
-func (g *Generic) get(ctx context.Context, path string, out any) error {
+// getJSON gets path and returns its JSON answer (a null Result for an
+// empty body). Like a json.Decoder, it reads the first JSON value and
+// ignores what follows it.
+func (g *Generic) getJSON(ctx context.Context, path string) (gjson.Result, error) {
 	req, err := g.c.newRequest(ctx, http.MethodGet, path, nil, "")
 	if err != nil {
-		return err
+		return gjson.Result{}, err
 	}
-	_, err = g.c.do(req, out)
-	return err
+	var b rawAnswer
+	if _, err := g.c.do(req, &b); err != nil {
+		return gjson.Result{}, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return gjson.Result{}, nil
+	}
+	if !gjson.ValidBytes(b) {
+		// Not one JSON value alone: decode it as a json.Decoder would
+		// (its error, or the first value without what trails it).
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return gjson.Result{}, fmt.Errorf("decode answer: %w", err)
+		}
+		if b, err = json.Marshal(v); err != nil {
+			return gjson.Result{}, fmt.Errorf("decode answer: %w", err)
+		}
+	}
+	return gjson.ParseBytes(b), nil
+}
+
+// object is one JSON object's members by name (the last of duplicate
+// names, as encoding/json decodes them).
+type object map[string]gjson.Result
+
+// fields returns the members of r, an object.
+func fields(r gjson.Result) object {
+	o := object{}
+	r.ForEach(func(k, v gjson.Result) bool {
+		o[k.String()] = v
+		return true
+	})
+	return o
 }
 
 // list returns the items of an answer that is an array, {key:[...]}, or
-// {"list":[...]} (EspoCRM).
-func list(answer any, key string) []any {
-	switch v := answer.(type) {
-	case []any:
-		return v
-	case map[string]any:
-		if l, ok := v[key].([]any); ok {
+// {"list":[...]} (EspoCRM), or a null Result.
+func list(answer gjson.Result, key string) gjson.Result {
+	switch {
+	case answer.IsArray():
+		return answer
+	case answer.IsObject():
+		o := fields(answer)
+		if l := o[key]; l.IsArray() {
 			return l
 		}
-		if l, ok := v["list"].([]any); ok {
+		if l := o["list"]; l.IsArray() {
 			return l
 		}
 	}
-	return nil
+	return gjson.Result{}
 }
 
 // firstContact finds the first object with an id in a lookup answer: an
 // array, {"contacts":[...]}, {"list":[...]} or the contact object itself.
-func (g *Generic) firstContact(answer any) map[string]any {
-	items := list(answer, "contacts")
-	if m, ok := answer.(map[string]any); ok && items == nil {
-		if _, isList := m["contacts"]; !isList {
-			items = []any{m}
+func (g *Generic) firstContact(answer gjson.Result) (object, bool) {
+	if answer.IsObject() {
+		o := fields(answer)
+		items := o["contacts"]
+		if !items.IsArray() {
+			items = o["list"]
 		}
-	}
-	for _, it := range items {
-		if m, ok := it.(map[string]any); ok && idString(dig(m, g.contact["id"])) != "" {
-			return m
+		if !items.IsArray() {
+			if _, isList := o["contacts"]; isList {
+				return nil, false
+			}
+			// The contact object itself.
+			if jsonID(dig(o, g.contact["id"])) != "" {
+				return o, true
+			}
+			return nil, false
 		}
+		answer = items
 	}
-	return nil
+	var found object
+	answer.ForEach(func(_, it gjson.Result) bool {
+		if it.IsObject() {
+			if o := fields(it); jsonID(dig(o, g.contact["id"])) != "" {
+				found = o
+				return false
+			}
+		}
+		return true
+	})
+	return found, found != nil
 }
 
-// dig follows a dotted path through nested objects.
-func dig(m map[string]any, path []string) any {
-	var v any = m
-	for _, p := range path {
-		o, ok := v.(map[string]any)
-		if !ok {
-			return nil
+// dig follows a dotted path through nested objects; the Result does not
+// Exist when a step is missing or not an object.
+func dig(o object, path []string) gjson.Result {
+	var v gjson.Result
+	for i, p := range path {
+		if i > 0 {
+			if !v.IsObject() {
+				return gjson.Result{}
+			}
+			o = fields(v)
 		}
 		v = o[p]
 	}
 	return v
 }
 
-func str(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+// str is a JSON string's value, or jsonID of anything else.
+func str(v gjson.Result) string {
+	if v.Type == gjson.String {
+		return v.Str
 	}
-	return idString(v)
+	return jsonID(v)
 }
 
-func (g *Generic) toContact(m map[string]any) Contact {
+// jsonID turns a JSON id (string or number) into a string as idString
+// does: a number as it is written, null or a missing value as "".
+func jsonID(v gjson.Result) string {
+	switch v.Type {
+	case gjson.String:
+		return v.Str
+	case gjson.Number:
+		return v.Raw
+	case gjson.Null:
+		return ""
+	}
+	return idString(value(v))
+}
+
+// value is v decoded as encoding/json does with UseNumber (numbers are
+// json.Number), or nil when v is null or missing.
+func value(v gjson.Result) any {
+	if !v.Exists() || v.Type == gjson.Null {
+		return nil
+	}
+	var out any
+	dec := json.NewDecoder(strings.NewReader(v.Raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil
+	}
+	return out
+}
+
+func (g *Generic) toContact(m object) Contact {
 	ct := Contact{
-		ID:    idString(dig(m, g.contact["id"])),
+		ID:    jsonID(dig(m, g.contact["id"])),
 		Name:  str(dig(m, g.contact["name"])),
 		Email: str(dig(m, g.contact["email"])),
 		Phone: str(dig(m, g.contact["phone"])),
 		URL:   str(dig(m, g.contact["url"])),
 	}
 	for _, k := range g.extra {
-		if v := dig(m, g.contact[k]); v != nil {
+		if v := value(dig(m, g.contact[k])); v != nil {
 			if ct.Fields == nil {
 				ct.Fields = map[string]any{}
 			}
@@ -242,9 +337,9 @@ func (g *Generic) toContact(m map[string]any) Contact {
 	return ct
 }
 
-func (g *Generic) toRecord(m map[string]any) Record {
+func (g *Generic) toRecord(m object) Record {
 	r := Record{
-		ID:      idString(dig(m, g.record["id"])),
+		ID:      jsonID(dig(m, g.record["id"])),
 		Subject: str(dig(m, g.record["subject"])),
 		Status:  str(dig(m, g.record["status"])),
 		URL:     str(dig(m, g.record["url"])),
@@ -335,5 +430,11 @@ func (g *Generic) write(req *http.Request, namesRecord bool) (string, error) {
 		}
 		return "", err
 	}
-	return idString(dig(answer, g.record["id"])), nil
+	// Writes are not the hot path: the answer is decoded whole, and its
+	// id found through the same field mapping as a lookup's.
+	b, err := json.Marshal(answer)
+	if err != nil {
+		return "", fmt.Errorf("decode answer: %w", err)
+	}
+	return jsonID(dig(fields(gjson.ParseBytes(b)), g.record["id"])), nil
 }

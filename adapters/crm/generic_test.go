@@ -2,6 +2,7 @@ package crm_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,6 +89,24 @@ func TestGenericLookupShapes(t *testing.T) {
 			want: crm.Lookup{
 				Contact: &crm.Contact{ID: "7", Name: "Ada", Email: "ada@example.com", Phone: "+14155550100", Fields: map[string]any{"tier": "gold"}},
 				Records: []crm.Record{{ID: "CS-1", Subject: "Bill"}},
+			},
+		},
+		{
+			// The answer is queried in place: what encoding/json would
+			// decode must come out the same (escaped names, the last of
+			// duplicate names, numbers as written, values of extra
+			// fields as json.Number and nested objects, a contact
+			// without an id skipped, text after the first value ignored).
+			name:   "JSON details as encoding/json reads them",
+			fields: map[string]string{"score": "score", "owner": "owner", "gone": "gone"},
+			answers: map[string]string{
+				"/contacts?phone=%2B14155550100": `{"contacts":[{"name":"no id"},{"id":"1","id":7,"n\u0061me":"Ada","email":"ada@example.com","phone":"+14155550100",` +
+					`"score":1.50,"owner":{"id":9,"tags":["a"]},"gone":null,"records":[{"id":12e3,"subject":"Bill"},{"subject":"no id"},"junk"]}]} trailing`,
+			},
+			want: crm.Lookup{
+				Contact: &crm.Contact{ID: "7", Name: "Ada", Email: "ada@example.com", Phone: "+14155550100",
+					Fields: map[string]any{"score": json.Number("1.50"), "owner": map[string]any{"id": json.Number("9"), "tags": []any{"a"}}}},
+				Records: []crm.Record{{ID: "12e3", Subject: "Bill"}},
 			},
 		},
 		{name: "empty list is not found", answers: map[string]string{"/contacts?phone=%2B14155550100": `{"contacts":[]}`}},
