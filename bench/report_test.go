@@ -14,14 +14,14 @@ func fixture() *Results {
 	lat := func(p50, p99 float64) Latency {
 		return Latency{Rate: 1000, Requests: 1000, OK: 1000, Within: 1000, P50: p50, P90: p50 * 2, P99: p99, P999: p99 * 2, Max: p99 * 3, Steady: &Latency{P99: p99 / 2}}
 	}
-	hop := func(p50, p99 float64) []HopRun {
-		return []HopRun{{Latency: lat(p50, p99), CPU: map[string]float64{"proxy": 0.5, "upstream": 0.4, "harness": 1}}}
+	hop := func(p50, p99, cpu float64) []HopRun {
+		return []HopRun{{Latency: lat(p50, p99), CPU: map[string]float64{"proxy": cpu, "upstream": 0.4, "harness": 1}}}
 	}
 	return &Results{
 		Meta:      Meta{Date: "2026-11-24T00:00:00Z", Commit: "abc123", GoVersion: "go1.26.8", Kernel: "6.1", CPU: "AMD EPYC", Cores: 2, Nginx: "nginx/1.22.1", Command: "go run ./bench"},
 		Scenarios: scenarioNames,
-		Hop: &Hop{Rates: []int{1000}, Paths: []string{pathDirect, pathNginx, pathHoldline}, BodyBytes: 1024, HoldlineBytes: 900, Seconds: 5,
-			Runs: map[string]map[string][]HopRun{"1000": {pathDirect: hop(0.3, 1.5), pathNginx: hop(0.5, 3), pathHoldline: hop(0.6, 2.5)}}},
+		Hop: &Hop{Rates: []int{1000}, Paths: []string{pathDirect, pathNginx, pathGoProxy, pathHoldline}, BodyBytes: 1024, HoldlineBytes: 900, Seconds: 5,
+			Runs: map[string]map[string][]HopRun{"1000": {pathDirect: hop(0.3, 1.5, 0), pathNginx: hop(0.5, 3, 0.2), pathGoProxy: hop(0.5, 3.5, 0.5), pathHoldline: hop(0.6, 2.5, 0.6)}}},
 		Profile: &Profile{Rate: 2000, Seconds: 3, Command: "go tool pprof -top x.pprof", Top: "File: /tmp/x\nflat flat%\n0.1s 10% runtime.futex\n"},
 		Policy: &GoBench{Command: "go test -bench", Benchmarks: []BenchStats{
 			{Package: "github.com/holdline/holdline/internal/resilience", Name: "BenchmarkCall/write", Median: map[string]float64{"ns/op": 1500, "B/op": 48, "allocs/op": 2}, Values: map[string][]float64{"ns/op": {1400, 1500, 1600}}},
@@ -52,9 +52,11 @@ func TestRenderFull(t *testing.T) {
 		"| commit | `abc123` |",
 		"| machine | 2 cores, AMD EPYC; kernel 6.1",
 		"| Go | go1.26.8 |",
-		// scenario 1: added latency and the verdict against nginx
+		// scenario 1: added latency, and CPU per request and added p99
+		// against Go's reverse proxy (nginx the stretch)
 		"| holdline | 0.60 | 1.20 | 2.50 | 5.00 | +0.30 | +0.60 | +1.00 | +2.00 |",
-		"holdline +0.30 / +1.00 ms, nginx +0.20 / +1.50 ms (p50 / p99) | **no** |",
+		"holdline 600.0 µs, Go proxy 500.0 µs (1.20×); nginx 200.0 µs (stretch ≤ 2×: 3.00×) | **no** |",
+		"holdline +1.00 ms, Go proxy +2.00 ms, nginx +1.50 ms (stretch) | yes |",
 		"https://istio.io/v1.20/docs/ops/deployment/performance-and-scalability/",
 		// the profile, without its temporary file name
 		"0.1s 10% runtime.futex",
@@ -71,7 +73,7 @@ func TestRenderFull(t *testing.T) {
 		// scenario 5: 9000 jobs/s against 1000 × 30
 		"9000 jobs/s vs 1000 fsync/s × 30.0 = 30000 (30%; a bbolt commit takes 2 fsyncs) | **no** |",
 		// scenarios 6-8
-		"100 vs 200 MiB/s (50%) | **no** |",
+		"100.0 vs 200.0 MiB/s (50%) | **no** |",
 		"0.075 cores | yes |",
 		"median 90.0 ms of 3 | yes |",
 		"- nginx is here",
