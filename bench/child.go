@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdline/holdline/internal/gcsemu"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -35,7 +36,7 @@ func runChild(args []string) error {
 	}
 	mode, addr := args[0], args[1]
 	if mode == "gcs" {
-		g, err := sim.StartGCS(sim.GCSOptions{Addr: addr, Buckets: []string{gcsBucket}})
+		g, err := gcsemu.Start(gcsemu.Options{Addr: addr, Buckets: []string{gcsBucket}})
 		if err != nil {
 			return err
 		}
