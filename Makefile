@@ -2,6 +2,13 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# Build tags of the production binary, both documented by their libraries:
+# grpcnotrace drops golang.org/x/net/trace, whose init registers /debug
+# pages rendered by html/template (reachable template execution turns off
+# the linker's dead-method elimination); disable_grpc_modules drops Cloud
+# Storage's gRPC transport (DirectPath, xDS, RLS), which holdline never
+# uses: it talks to GCS over the JSON API. Together: 63 MB -> 47 MB.
+TAGS    := grpcnotrace,disable_grpc_modules
 
 .PHONY: dev sim test test-short test-stress fuzz build generate lint vet fmt bench docker
 
@@ -25,7 +32,7 @@ fuzz: ## the spec property test, long: COUNT requests of each kind per operation
 		$(GO) test -count=1 -v -timeout 30m -run TestPropertySpec ./internal/contract/
 
 build: ## a static binary in ./bin (the production one: no simulators of GCS, see cmd/holdline-sim)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/holdline ./cmd/holdline
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdline ./cmd/holdline
 
 generate: ## regenerate the servers and clients from openapi/*.yaml
 	$(GO) generate ./gateway/... ./internal/contract/
