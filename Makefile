@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # pages rendered by html/template (reachable template execution turns off
 # the linker's dead-method elimination); disable_grpc_modules drops Cloud
 # Storage's gRPC transport (DirectPath, xDS, RLS), which holdline never
-# uses: it talks to GCS over the JSON API. Together: 63 MB -> 47 MB.
+# uses: it talks to GCS over the JSON API. Together: 60 MB -> 47 MB.
 TAGS    := grpcnotrace,disable_grpc_modules
 
 .PHONY: dev sim test test-short test-stress fuzz build generate lint vet fmt bench docker

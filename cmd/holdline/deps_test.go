@@ -12,9 +12,8 @@ import (
 // TestBinaryDependencies keeps test-only code and dev tools out of the
 // shipped binary: no testing packages, and not the GCS emulator
 // (fake-gcs-server with its gorilla/mux router, Pub/Sub notifications and
-// OpenTelemetry), which tests, the bench harness and holdline-sim use and
-// which once made up a third of the binary. Dev mode stores recordings in
-// a directory instead.
+// OpenTelemetry), which tests, the bench harness and holdline-sim use.
+// Dev mode stores recordings in a directory instead.
 func TestBinaryDependencies(t *testing.T) {
 	t.Parallel()
 	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", ".").Output()
