@@ -63,7 +63,8 @@ func (f *fleet) start(t *testing.T, dataDir string, mod func(*config.Config)) *n
 	cfg := DevConfig()
 	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dataDir
 	cfg.Dependencies.CRM.Kind, cfg.Dependencies.CRM.Endpoints.Primary = "generic", f.crmURL
-	cfg.Dependencies.Blob.Endpoints.Primary, cfg.Recordings.Bucket = f.gcs.URL(), sim.DevBucket
+	cfg.Recordings.Store, cfg.Recordings.Bucket = "gcs", sim.DevBucket
+	cfg.Dependencies.Blob.Endpoints.Primary = f.gcs.URL()
 	cfg.Dependencies.Blob.Breaker.OpenFor = config.Duration(time.Second)
 	cfg.Outbox.Backend, cfg.Outbox.Redis = "redis", config.Redis{Addr: f.redis.Addr}
 	cfg.Outbox.Backoff = config.Backoff{Initial: config.Duration(100 * time.Millisecond), Max: config.Duration(time.Second), MaxElapsed: config.Duration(time.Hour)}
