@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: a static binary on distroless, as a non-root user. No
 # HEALTHCHECK: Kubernetes probes use /healthz and /readyz on the admin port.
+# The build tags are the Makefile's TAGS (why: see there).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -8,7 +9,7 @@ RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/holdline ./cmd/holdline
+    CGO_ENABLED=0 go build -trimpath -tags grpcnotrace,disable_grpc_modules -ldflags "-s -w -X main.version=${VERSION}" -o /out/holdline ./cmd/holdline
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/holdline /holdline

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdline/holdline/internal/gcsemu"
 	"github.com/holdline/holdline/internal/sim"
 )
 
@@ -42,7 +43,7 @@ func runChild(args []string) error {
 		return runSidecarChild(addr, args[2])
 	}
 	if mode == "gcs" {
-		g, err := sim.StartGCS(sim.GCSOptions{Addr: addr, Buckets: []string{gcsBucket}})
+		g, err := gcsemu.Start(gcsemu.Options{Addr: addr, Buckets: []string{gcsBucket}})
 		if err != nil {
 			return err
 		}

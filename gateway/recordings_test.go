@@ -16,8 +16,8 @@ import (
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/gcsemu"
 	"github.com/holdline/holdline/internal/resilience"
-	"github.com/holdline/holdline/internal/sim"
 	"github.com/holdline/holdline/outbox"
 )
 
@@ -26,7 +26,7 @@ import (
 // outbox and a spool.
 func newRecordingPlanes(t *testing.T, maxBytes int64) (*planes, *resilience.Faults, string) {
 	t.Helper()
-	g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{"rec"}})
+	g, err := gcsemu.Start(gcsemu.Options{Buckets: []string{"rec"}})
 	if err != nil {
 		t.Fatal(err)
 	}

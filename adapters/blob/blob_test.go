@@ -14,17 +14,17 @@ import (
 
 	"github.com/holdline/holdline/adapters/blob"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/gcsemu"
 	"github.com/holdline/holdline/internal/resilience"
-	"github.com/holdline/holdline/internal/sim"
 )
 
 const bucket = "recordings"
 
 // newGCS starts the emulator and returns a store on it whose client runs
 // through a real blob dependency (policies, allowlist, faults).
-func newGCS(t testing.TB, chunk int) (*blob.GCS, *sim.GCS, *resilience.Dependency) {
+func newGCS(t testing.TB, chunk int) (*blob.GCS, *gcsemu.Server, *resilience.Dependency) {
 	t.Helper()
-	g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
+	g, err := gcsemu.Start(gcsemu.Options{Buckets: []string{bucket}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestCrashReplaysEveryWriteExactlyOnce(t *testing.T) {
 	logDir := t.TempDir()
 	started := time.Now()
 
-	simProc := startProc(t, bin, filepath.Join(logDir, "sim.log"), nil, "sim", "--listen", "127.0.0.1:0")
+	simProc := startProc(t, buildHoldlineSim(t), filepath.Join(logDir, "sim.log"), nil, "--listen", "127.0.0.1:0")
 	simURL := simProc.waitFor(t, regexp.MustCompile(`CRM simulator on (http://\S+)`))[1]
 	setMode(t, simURL, `{"mode":"503","scope":"write"}`)
 

@@ -31,7 +31,7 @@ const (
 )
 
 // TestFleetKill9FinishesEveryWriteOnce runs the fleet as it is deployed:
-// one redis-server (appendonly, appendfsync always), one `holdline sim`
+// one redis-server (appendonly, appendfsync always), one holdline-sim
 // keeping the CRM ledger, and three `holdline serve --dev --outbox-redis`
 // processes sharing the outbox. While the CRM fails writes, interactions
 // are written through all three: each record through one sidecar, each
@@ -60,7 +60,7 @@ func TestFleetKill9FinishesEveryWriteOnce(t *testing.T) {
 	bin := buildHoldline(t)
 	built := time.Now()
 	logDir := t.TempDir()
-	simProc := startProc(t, bin, filepath.Join(logDir, "sim.log"), nil, "sim", "--listen", "127.0.0.1:0")
+	simProc := startProc(t, buildHoldlineSim(t), filepath.Join(logDir, "sim.log"), nil, "--listen", "127.0.0.1:0")
 	simURL := simProc.waitFor(t, regexp.MustCompile(`CRM simulator on (http://\S+)`))[1]
 	setMode(t, simURL, `{"mode":"503","scope":"write"}`)
 

@@ -1,5 +1,5 @@
 // Command holdline is the holdline sidecar and its operator's tool: serve,
-// config validate, version (and, as they land, sim, status, outbox,
+// config validate, version (and, as they land, status, outbox,
 // breaker, failover, drill).
 package main
 

@@ -9,12 +9,14 @@ import (
 	"testing"
 )
 
-// The real-binary tests (crash, fleet, recordings) share one build, made
-// once per package run by whichever asks first.
+// The real-binary tests (crash, fleet, recordings) share one build of
+// holdline and of holdline-sim (the simulators' own binary), made once per
+// package run by whichever asks first.
 var (
 	buildOnce sync.Once
 	buildDir  string
 	buildBin  string
+	buildSim  string
 	buildErr  error
 	buildOut  []byte
 )
@@ -35,13 +37,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build builds the binary into a fresh temporary directory.
+// build builds both binaries into a fresh temporary directory.
 func build() {
 	if buildDir, buildErr = os.MkdirTemp("", "holdline-bin-"); buildErr != nil {
 		return
 	}
-	buildBin = filepath.Join(buildDir, "holdline")
-	buildOut, buildErr = exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
+	buildBin, buildSim = filepath.Join(buildDir, "holdline"), filepath.Join(buildDir, "holdline-sim")
+	buildOut, buildErr = exec.Command("go", "build", "-o", buildDir+string(filepath.Separator), ".", "../holdline-sim").CombinedOutput()
 }
 
 // buildHoldline returns the path of the binary, building it first unless
@@ -53,4 +55,12 @@ func buildHoldline(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
 	}
 	return buildBin
+}
+
+// buildHoldlineSim returns the path of the holdline-sim binary, built with
+// holdline's.
+func buildHoldlineSim(t *testing.T) string {
+	t.Helper()
+	buildHoldline(t)
+	return buildSim
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // TestFleetSpoolOwnerKill9: two `holdline serve` processes on one
-// redis-server and one `holdline sim`. The store fails on A (a drill
+// redis-server and one holdline-sim. The store fails on A (a drill
 // fault) while it takes N uploads, which it spools (202); A is killed
 // with SIGKILL; B runs the fleet's outbox meanwhile and must leave A's
 // uploads alone (it has not got the bytes). A restarted on the same data
@@ -27,7 +27,7 @@ func TestFleetSpoolOwnerKill9(t *testing.T) {
 	rds := testenv.StartRedis(t, testenv.RedisOptions{Persist: true})
 	bin := buildHoldline(t)
 	logDir := t.TempDir()
-	sim := startSimProc(t, bin, logDir)
+	sim := startSimProc(t, logDir)
 	banner := regexp.MustCompile(`data plane\s+(http://\S+)[\s\S]*admin plane\s+(http://\S+)`)
 	serve := func(name, dataDir string) (p *proc, data, admin string) {
 		p = startProc(t, bin, filepath.Join(logDir, name+".log"), []string{"HOLDLINE_ADMIN_TOKEN=" + recTestToken},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -24,21 +23,21 @@ import (
 	"time"
 )
 
-// The real-binary recording tests: a `holdline sim` process holds the CRM
+// The real-binary recording tests: a holdline-sim process holds the CRM
 // ledger and the GCS emulator (whose objects live in its memory, not the
 // sidecar's), and a `holdline serve --dev --sim` process takes uploads.
 
 const recTestToken = "recordings-test-admin-token-0123456789"
 
-// simProc is a running `holdline sim` with its CRM and GCS addresses.
+// simProc is a running holdline-sim with its CRM and GCS addresses.
 type simProc struct {
 	*proc
 	crm, gcs, bucket string
 }
 
-func startSimProc(t *testing.T, bin, logDir string) *simProc {
+func startSimProc(t *testing.T, logDir string) *simProc {
 	t.Helper()
-	p := startProc(t, bin, filepath.Join(logDir, "sim.log"), nil, "sim", "--listen", "127.0.0.1:0")
+	p := startProc(t, buildHoldlineSim(t), filepath.Join(logDir, "sim.log"), nil, "--listen", "127.0.0.1:0")
 	m := p.waitFor(t, regexp.MustCompile(`CRM simulator on (http://\S+)[\s\S]*GCS emulator on (http://\S+) \(bucket (\S+):`))
 	return &simProc{proc: p, crm: m[1], gcs: m[2], bucket: m[3]}
 }
@@ -254,7 +253,7 @@ func addBlobFault(t *testing.T, admin string, d time.Duration) {
 }
 
 // TestRecordingUploadMemoryIsFlat streams a 128 MiB recording through the
-// real binary to the GCS emulator of a separate `holdline sim` process,
+// real binary to the GCS emulator of a separate holdline-sim process,
 // then lets the outbox attach it to the CRM (streamed back from GCS in
 // 50 MB parts, so three of them), and checks that the sidecar's peak RSS
 // (VmHWM) stays within 64 MiB of its idle peak: holding the whole
@@ -275,7 +274,7 @@ func TestRecordingUploadMemoryIsFlat(t *testing.T) {
 	recID := fmt.Sprintf("rec-%dmib", size>>20)
 	bin := buildHoldline(t)
 	logDir := t.TempDir()
-	sim := startSimProc(t, bin, logDir)
+	sim := startSimProc(t, logDir)
 	sc := startSidecarProc(t, bin, filepath.Join(logDir, "sidecar.log"), sim, t.TempDir())
 	client := &http.Client{Timeout: hangGuard}
 	if code, err := createRecord(client, sc.data, "int-mem"); err != nil || (code != 201 && code != 202) {
@@ -348,7 +347,7 @@ func TestCrashKeepsEveryRecordingOnce(t *testing.T) {
 	bin := buildHoldline(t)
 	logDir := t.TempDir()
 	started := time.Now()
-	sim := startSimProc(t, bin, logDir)
+	sim := startSimProc(t, logDir)
 	dataDir := t.TempDir()
 
 	type recording struct {
@@ -591,30 +590,16 @@ func TestCrashKeepsEveryRecordingOnce(t *testing.T) {
 		total, killed, kills, time.Since(started).Round(time.Millisecond))
 }
 
-// TestServeDevStoresRecordingsInTheSim runs `holdline sim` and `holdline
-// serve --dev --sim` in-process: the sim names its GCS emulator at GET
-// /dev/sim, and the sidecar stores recordings there, not in an emulator
-// of its own.
+// TestServeDevStoresRecordingsInTheSim runs a holdline-sim process and
+// `holdline serve --dev --sim` in-process: the sim names its GCS emulator
+// at GET /dev/sim, and the sidecar stores recordings there, not in its
+// own directory store.
 func TestServeDevStoresRecordingsInTheSim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries")
+	}
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	out, done := &syncBuffer{}, make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"holdline", "sim", "--listen", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sim: %v", err)
-		}
-	})
-	re := regexp.MustCompile(`CRM simulator on (http://\S+)[\s\S]*GCS emulator on (http://\S+) \(bucket (\S+):`)
-	var m []string
-	waitUntil(t, "the sim banner", func() (bool, string) {
-		m = re.FindStringSubmatch(out.String())
-		return m != nil, out.String()
-	})
-	sim := &simProc{crm: m[1], gcs: m[2], bucket: m[3]}
+	sim := startSimProc(t, t.TempDir())
 
 	resp, err := httpClient().Get(sim.crm + "/dev/sim")
 	if err != nil {
@@ -640,5 +625,39 @@ func TestServeDevStoresRecordingsInTheSim(t *testing.T) {
 	objs := listObjects(t, sim)
 	if len(objs) != 1 || objs[0].Metadata["recording_id"] != "rec-sim" || objs[0].CRC32C != a.crc {
 		t.Errorf("the sim's bucket holds %+v, want rec-sim with crc32c %s", objs, a.crc)
+	}
+}
+
+// TestServeDevStoresRecordingsInADir: without --sim, a dev sidecar stores
+// recordings in a directory under its data dir (it runs no GCS emulator:
+// that is not linked into the binary).
+func TestServeDevStoresRecordingsInADir(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	d := startDev(t, "--data-dir", dataDir)
+	client := httpClient()
+	if code, err := createRecord(client, d.data, "int-dir"); err != nil || (code != 201 && code != 202) {
+		t.Fatalf("create record = %d, %v", code, err)
+	}
+	a := newAudio(2, 300<<10)
+	code, ans, err := upload(client, d.data, "int-dir", "rec-dir", a)
+	if err != nil || code != http.StatusCreated || ans.Stored != "dir" || ans.CRC32C != a.crc {
+		t.Fatalf("upload = %d %+v, %v; want 201 stored in dir, crc32c %s", code, ans, err, a.crc)
+	}
+	u, err := url.Parse(ans.Object)
+	if err != nil || u.Scheme != "file" || !strings.HasPrefix(u.Path, filepath.Join(dataDir, "recordings")+"/") {
+		t.Fatalf("object = %q, want a file under %s", ans.Object, filepath.Join(dataDir, "recordings"))
+	}
+	f, err := os.Open(u.Path)
+	if err != nil {
+		t.Fatalf("the stored object: %v", err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != a.sha {
+		t.Errorf("the file at %s has sha-256 %s, want the uploaded recording's %s", u.Path, got, a.sha)
 	}
 }

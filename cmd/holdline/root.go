@@ -19,6 +19,6 @@ Docs: README.md and docs/ in the source tree.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(e), newConfigCmd(e), newVersionCmd(e), newSimCmd(e), newStatusCmd(e), newBreakerCmd(e), newFailoverCmd(e), newOutboxCmd(e), newDrillCmd(e))
+	root.AddCommand(newServeCmd(e), newConfigCmd(e), newVersionCmd(e), newStatusCmd(e), newBreakerCmd(e), newFailoverCmd(e), newOutboxCmd(e), newDrillCmd(e))
 	return root
 }

@@ -43,17 +43,21 @@ func newServeCmd(e env) *cobra.Command {
 Dialogflow turns, identity checks) on --listen and the admin plane (probes,
 metrics, status, operator controls) on --admin-listen.
 
---dev starts in-process simulators for every upstream, an in-memory cache,
-an outbox in a fresh temporary data dir (unless --data-dir is given, so a dev
-sidecar can be restarted on the same data) and fault injection, then prints
-the addresses, the admin token and commands to try.
+--dev starts in-process simulators for the CRM, the identity provider and
+Dialogflow, stores recordings in {data-dir}/recordings, and runs an
+in-memory cache, an outbox in a fresh temporary data dir (unless
+--data-dir is given, so a dev sidecar can be restarted on the same data)
+and fault injection, then prints the addresses, the admin token and
+commands to try.
 
---sim URL (with --dev) uses a running ` + "`holdline sim`" + ` instead of in-process
-simulators: its CRM at URL, and the GCS emulator it names at GET URL/dev/sim
-for recordings, so the CRM ledger and the stored objects outlive the
-sidecar (a crash test kills the sidecar, not the sim):
+--sim URL (with --dev) uses a running holdline-sim (go run
+./cmd/holdline-sim, a binary of its own so that the GCS emulator stays
+out of this one) instead of in-process simulators: its CRM at URL, and
+the GCS emulator it names at GET URL/dev/sim for recordings, so the CRM
+ledger and the stored objects outlive the sidecar (a crash test kills the
+sidecar, not the sim):
 
-  holdline sim --listen 127.0.0.1:7070
+  holdline-sim --listen 127.0.0.1:7070
   holdline serve --dev --sim http://127.0.0.1:7070 --data-dir /tmp/holdline
 
 --config FILE runs in production from a config file (see
@@ -80,7 +84,7 @@ needing a restart (listeners, data_dir, stores, policies, inline secrets).`,
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the outbox, recording spool and audit log")
 	fl.StringVar(&f.outboxRedis, "outbox-redis", "", "fleet mode: keep the outbox on Redis Streams at redis://[user:pass@]HOST:PORT/DB (rediss:// for TLS)")
 	fl.DurationVar(&f.claimIdle, "outbox-claim-idle", 0, "fleet mode (with --outbox-redis): take back a run whose sidecar sent no heartbeat for this long; outbox.claim_idle, default 30s, at least 1s")
-	fl.StringVar(&f.simURL, "sim", "", "dev mode: use the simulators of a running `holdline sim` at this URL instead of in-process ones")
+	fl.StringVar(&f.simURL, "sim", "", "dev mode: use the simulators of a running holdline-sim at this URL instead of in-process ones")
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/holdline/holdline/adapters/crm"
 	"github.com/holdline/holdline/internal/capture"
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/gcsemu"
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
@@ -33,7 +34,7 @@ const bucket = "recordings"
 type env struct {
 	flow     *capture.Flow
 	store    blob.Store
-	gcs      *sim.GCS
+	gcs      *gcsemu.Server
 	crm      *sim.CRM
 	deps     *resilience.Set
 	faults   *resilience.Faults
@@ -69,7 +70,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	cfg.Dependencies.CRM.Endpoints.Primary = crmSrv.URL
 	gcsURL := o.gcsURL
 	if gcsURL == "" && !o.dir {
-		g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
+		g, err := gcsemu.Start(gcsemu.Options{Buckets: []string{bucket}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/holdline/holdline/internal/capture"
-	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/gcsemu"
 )
 
 // TestMain doubles as a GCS emulator process for the memory test: the
@@ -27,7 +27,7 @@ import (
 // measured process.
 func TestMain(m *testing.M) {
 	if os.Getenv("HOLDLINE_TEST_GCS_CHILD") == "1" {
-		g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
+		g, err := gcsemu.Start(gcsemu.Options{Buckets: []string{bucket}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Validate checks the dependencies section at path: every dependency's
@@ -130,7 +131,7 @@ func (a CRMAuth) validate(v *validator) {
 
 // agentAlias is what a Dialogflow agent alias may be: it is the {agent}
 // segment of the detect-intent path.
-var agentAlias = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var agentAlias = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 
 // Validate checks the dialogflow section at path, agents in alias order.
 func (d Dialogflow) Validate(path string) []error {
@@ -138,7 +139,7 @@ func (d Dialogflow) Validate(path string) []error {
 	for _, a := range slices.Sorted(maps.Keys(d.Agents)) {
 		ag := d.Agents[a]
 		p := "agents." + a
-		if !agentAlias.MatchString(a) {
+		if !agentAlias().MatchString(a) {
 			v.add(p, "an alias is 1 to 64 letters, digits, '-' or '_' (it is a URL path segment)")
 		}
 		if err := CheckEnvironment(ag.Environment); err != nil {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -272,7 +273,7 @@ func levenshtein(a, b string) int {
 	return prev[len(b)]
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+var envRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`) })
 
 // expandEnv replaces ${NAME} and ${NAME:-default}. An unset NAME without a
 // default is an error naming it.
@@ -281,8 +282,8 @@ func expandEnv(s string, getenv func(string) string) (string, error) {
 		return s, nil
 	}
 	var missing []string
-	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
-		sub := envRef.FindStringSubmatch(m)
+	out := envRef().ReplaceAllStringFunc(s, func(m string) string {
+		sub := envRef().FindStringSubmatch(m)
 		if v := getenv(sub[1]); v != "" {
 			return v
 		}
@@ -298,7 +299,7 @@ func expandEnv(s string, getenv func(string) string) (string, error) {
 	return out, nil
 }
 
-var linePrefix = regexp.MustCompile(`^line \d+: `)
+var linePrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line \d+: `) })
 
 // cleanYAMLError turns yaml.v3's multi-line messages into one line.
 func cleanYAMLError(err error) string {
@@ -306,7 +307,7 @@ func cleanYAMLError(err error) string {
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			msgs[i] = linePrefix.ReplaceAllString(m, "")
+			msgs[i] = linePrefix().ReplaceAllString(m, "")
 		}
 		return strings.Join(msgs, "; ")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -49,12 +50,12 @@ func (a Admin) Validate(path, listen string) []error {
 	return v.errs
 }
 
-var regionCode = regexp.MustCompile(`^[A-Z]{2}$`)
+var regionCode = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z]{2}$`) })
 
 // Validate checks the screen_pop section at path.
 func (s ScreenPop) Validate(path string) []error {
 	v := &validator{path: path}
-	if !regionCode.MatchString(s.DefaultRegion) {
+	if !regionCode().MatchString(s.DefaultRegion) {
 		v.add("default_region", fmt.Sprintf("%q is not a two-letter region code such as US", s.DefaultRegion))
 	}
 	return v.errs

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -54,8 +55,8 @@ type StatusPage struct {
 var StatusPageKinds = []string{"statuspage", "google_cloud", "json"}
 
 var (
-	statusPageName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
-	jsonPathSeg    = regexp.MustCompile(`^[^.\s]+$`)
+	statusPageName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{1,64}$`) })
+	jsonPathSeg    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^.\s]+$`) })
 )
 
 // MinStatusPageInterval is the shortest poll interval allowed: vendors'
@@ -76,7 +77,7 @@ func (s StatusPages) Validate(path string) []error {
 	for i, p := range s {
 		at := fmt.Sprintf("%s[%d].", path, i)
 		switch {
-		case !statusPageName.MatchString(p.Name):
+		case !statusPageName().MatchString(p.Name):
 			v.add(at+"name", fmt.Sprintf("%q must be 1-64 of a-z, 0-9, _ and -", p.Name))
 		case seen[p.Name]:
 			v.add(at+"name", fmt.Sprintf("%q is used by another status page", p.Name))
@@ -105,7 +106,7 @@ func (s StatusPages) Validate(path string) []error {
 
 func validJSONPath(p string) bool {
 	for seg := range strings.SplitSeq(strings.TrimPrefix(p, "$."), ".") {
-		if !jsonPathSeg.MatchString(seg) {
+		if !jsonPathSeg().MatchString(seg) {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Validate checks a Config with defaults applied and returns every problem
@@ -49,7 +50,9 @@ func (c *Config) Validate() []error {
 	return errs
 }
 
-var envName = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/agents/[^/]+/environments/([^/]+)$`)
+var envName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/agents/[^/]+/environments/([^/]+)$`)
+})
 
 // CheckEnvironment reports whether name is the full resource name of a
 // published Dialogflow CX environment. Draft (an environment of "-", a
@@ -58,7 +61,7 @@ func CheckEnvironment(name string) error {
 	if name == "" {
 		return fmt.Errorf("must name a published environment (projects/P/locations/L/agents/A/environments/E); Draft is refused")
 	}
-	m := envName.FindStringSubmatch(name)
+	m := envName().FindStringSubmatch(name)
 	if m == nil {
 		return fmt.Errorf("%q is not projects/P/locations/L/agents/A/environments/E; a session path without /environments/ runs on Draft, which is refused", name)
 	}
@@ -68,7 +71,7 @@ func CheckEnvironment(name string) error {
 	return nil
 }
 
-var allowHost = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+var allowHost = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9.-]+$`) })
 
 // CheckAllow reports whether s is a CIDR range, an IP address, a host name
 // or a "*." domain pattern.
@@ -83,7 +86,7 @@ func CheckAllow(s string) error {
 		return nil
 	}
 	h := strings.TrimPrefix(s, "*.")
-	if h == "" || strings.ContainsAny(h, "*:/ ") || !allowHost.MatchString(h) {
+	if h == "" || strings.ContainsAny(h, "*:/ ") || !allowHost().MatchString(h) {
 		return fmt.Errorf("%q is not a host, a *.domain pattern or a CIDR range", s)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
@@ -15,7 +16,7 @@ const (
 	MaxRate     = 1000
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`) })
 
 // sources lists, per dependency, the sources a recovery probe may answer
 // from. A dependency absent here has no probe: recovers then waits for its
@@ -34,7 +35,7 @@ func (s *Scenario) Validate() []*Problem {
 	bad := func(path, format string, args ...any) {
 		ps = append(ps, &Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
-	if !nameRE.MatchString(s.Name) {
+	if !nameRE().MatchString(s.Name) {
 		bad("name", "%q: want 1-64 lowercase letters, digits, '.', '_' or '-'", s.Name)
 	}
 	if s.Duration <= 0 || s.Duration.D() > MaxDuration {

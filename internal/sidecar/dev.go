@@ -11,15 +11,19 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/sim"
 )
 
 // DevConfig is the configuration of `holdline serve --dev`: defaults, with
-// fault injection on and a breaker that reacts within a few seconds. In
+// fault injection on, a breaker that reacts within a few seconds and
+// recordings stored in a directory ({data_dir}/recordings; drill faults on
+// the blob dependency still fail it, so the spool can be tried). In
 // dev mode, New starts simulators for the upstreams this leaves empty and
 // fills them in (devTransform) before it checks the config.
 func DevConfig() *config.Config {
 	cfg := config.Default()
 	cfg.Drills.Enabled = true
+	cfg.Recordings.Store = "dir"
 	crm := &cfg.Dependencies.CRM
 	crm.Breaker.MinRequests = 10
 	crm.Breaker.Window = config.Duration(10 * time.Second)
@@ -28,23 +32,12 @@ func DevConfig() *config.Config {
 	return cfg
 }
 
-// SimInfo is what a `holdline sim` answers at GET /dev/sim: the base URLs
-// of its simulators. GCS is empty when it runs no GCS emulator.
-type SimInfo struct {
-	// CRM is the CRM simulator (the URL given to --sim).
-	CRM string `json:"crm"`
-	// GCS is the GCS emulator, on a listener of its own: fake-gcs-server
-	// routes by host, so it cannot share the CRM simulator's.
-	GCS string `json:"gcs,omitempty"`
-	// Bucket is the bucket the emulator holds recordings in.
-	Bucket string `json:"bucket,omitempty"`
-}
-
-// UseSimStore asks the `holdline sim` at simURL where its GCS emulator is
+// UseSimStore asks the holdline-sim at simURL where its GCS emulator is
 // (GET simURL/dev/sim) and points cfg's recording store at it, so that
 // stored recordings, like the CRM ledger, outlive the sidecar. A sim
-// without an emulator leaves cfg alone (dev mode then starts one in
-// process). It fails when the sim does not answer within ctx or 5s.
+// without an emulator leaves cfg alone (recordings then go to the dev
+// directory store). It fails when the sim does not answer within ctx or
+// 5s.
 func UseSimStore(ctx context.Context, cfg *config.Config, simURL string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -57,9 +50,9 @@ func UseSimStore(ctx context.Context, cfg *config.Config, simURL string) error {
 		return fmt.Errorf("sidecar: ask the sim where its GCS emulator is: %w", err)
 	}
 	defer resp.Body.Close()
-	var info SimInfo
+	var info sim.Info
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sidecar: GET %s/dev/sim = %d; is it a holdline sim?", simURL, resp.StatusCode)
+		return fmt.Errorf("sidecar: GET %s/dev/sim = %d; is it a holdline-sim?", simURL, resp.StatusCode)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		return fmt.Errorf("sidecar: GET %s/dev/sim: %w", simURL, err)
@@ -68,7 +61,7 @@ func UseSimStore(ctx context.Context, cfg *config.Config, simURL string) error {
 		return nil
 	}
 	cfg.Recordings.Store = "gcs"
-	cfg.Recordings.Bucket = cmp.Or(info.Bucket, DevBucket)
+	cfg.Recordings.Bucket = cmp.Or(info.Bucket, sim.DevBucket)
 	cfg.Dependencies.Blob.Endpoints.Primary = info.GCS
 	return nil
 }
@@ -94,8 +87,6 @@ type simAddrs struct {
 	Issuer, ClientID, ClientSecret string
 	// Dialogflow is the Dialogflow simulator's host:port.
 	Dialogflow string
-	// GCS is the GCS emulator's base URL, holding Bucket.
-	GCS, Bucket string
 }
 
 // devTransform returns cfg with its empty upstreams pointed at the dev
@@ -123,10 +114,6 @@ func devTransform(cfg config.Config, a simAddrs) config.Config {
 			Fallback: config.DialogflowFallback{Message: devHandoffMessage, Queue: devHandoffQueue},
 		}
 		cfg.Dialogflow.Agents = agents
-	}
-	if a.GCS != "" {
-		cfg.Dependencies.Blob.Endpoints.Primary = a.GCS
-		cfg.Recordings.Bucket = a.Bucket
 	}
 	return cfg
 }

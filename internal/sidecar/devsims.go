@@ -1,11 +1,9 @@
 package sidecar
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -18,7 +16,7 @@ import (
 )
 
 // devSims are the simulators a dev sidecar talks to: in-process ones on
-// loopback listeners, or a `holdline sim` running elsewhere (--sim URL)
+// loopback listeners, or a holdline-sim running elsewhere (--sim URL)
 // for the CRM.
 type devSims struct {
 	addrs     simAddrs
@@ -32,11 +30,13 @@ type devSims struct {
 }
 
 // startSims starts a simulator for every upstream cfg leaves empty: the
-// CRM (or, with simURL, the `holdline sim` there, whose /dev/ inspection
-// routes it proxies), the OIDC provider, Dialogflow and, for store gcs,
-// the GCS emulator. It reads cfg and changes nothing; devTransform points
-// the config at the simulators. On error it stops what it started.
-func startSims(cfg *config.Config, simURL string, log *slog.Logger) (d *devSims, err error) {
+// CRM (or, with simURL, the holdline-sim there, whose /dev/ inspection
+// routes it proxies), the OIDC provider and Dialogflow. Recordings need
+// no simulator: DevConfig stores them in a directory (the GCS emulator is
+// kept out of the binary; see package gcsemu). It reads cfg and changes
+// nothing; devTransform points the config at the simulators. On error it
+// stops what it started.
+func startSims(cfg *config.Config, simURL string) (d *devSims, err error) {
 	d = &devSims{routes: map[string]http.Handler{}}
 	defer func() {
 		if err != nil {
@@ -61,21 +61,11 @@ func startSims(cfg *config.Config, simURL string, log *slog.Logger) (d *devSims,
 		d.closers = append(d.closers, func() error { df.Stop(); return nil })
 		d.df, d.addrs.Dialogflow = df, df.Addr()
 	}
-	if cfg.Recordings.Store == "gcs" && cfg.Dependencies.Blob.Endpoints.Primary == "" {
-		bucket := cmp.Or(cfg.Recordings.Bucket, DevBucket)
-		g, err := sim.StartGCS(sim.GCSOptions{Buckets: []string{bucket}})
-		if err != nil {
-			return nil, err
-		}
-		d.closers = append(d.closers, g.Close)
-		d.addrs.GCS, d.addrs.Bucket = g.URL(), bucket
-		log.Info("dev GCS emulator started", "url", g.URL(), "bucket", bucket)
-	}
 	return d, nil
 }
 
 // startCRM starts the primary and secondary CRM simulators, or, with
-// simURL, proxies /dev/ to the `holdline sim` there.
+// simURL, proxies /dev/ to the holdline-sim there.
 func (d *devSims) startCRM(simURL string) error {
 	if simURL != "" {
 		u, err := url.Parse(simURL)

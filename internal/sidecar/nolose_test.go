@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
+	"github.com/holdline/holdline/internal/gcsemu"
 	"github.com/holdline/holdline/internal/sim"
 	"github.com/holdline/holdline/internal/testenv"
 )
@@ -23,7 +24,7 @@ import (
 type fleet struct {
 	crm    *sim.CRM
 	crmURL string
-	gcs    *sim.GCS
+	gcs    *gcsemu.Server
 	redis  *testenv.Redis
 	ropts  testenv.RedisOptions
 }
@@ -39,7 +40,7 @@ func startFleet(t *testing.T) *fleet {
 	go srv.Serve(ln) //nolint:errcheck // ends with Close below
 	t.Cleanup(func() { srv.Close() })
 	f.crmURL = "http://" + ln.Addr().String()
-	if f.gcs, err = sim.StartGCS(sim.GCSOptions{Buckets: []string{DevBucket}}); err != nil {
+	if f.gcs, err = gcsemu.Start(gcsemu.Options{Buckets: []string{sim.DevBucket}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.gcs.Close() })
@@ -62,7 +63,8 @@ func (f *fleet) start(t *testing.T, dataDir string, mod func(*config.Config)) *n
 	cfg := DevConfig()
 	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dataDir
 	cfg.Dependencies.CRM.Kind, cfg.Dependencies.CRM.Endpoints.Primary = "generic", f.crmURL
-	cfg.Dependencies.Blob.Endpoints.Primary, cfg.Recordings.Bucket = f.gcs.URL(), DevBucket
+	cfg.Recordings.Store, cfg.Recordings.Bucket = "gcs", sim.DevBucket
+	cfg.Dependencies.Blob.Endpoints.Primary = f.gcs.URL()
 	cfg.Dependencies.Blob.Breaker.OpenFor = config.Duration(time.Second)
 	cfg.Outbox.Backend, cfg.Outbox.Redis = "redis", config.Redis{Addr: f.redis.Addr}
 	cfg.Outbox.Backoff = config.Backoff{Initial: config.Duration(100 * time.Millisecond), Max: config.Duration(time.Second), MaxElapsed: config.Duration(time.Hour)}
@@ -320,7 +322,7 @@ func TestFleetSpoolOwnership(t *testing.T) {
 // storedOnce checks the store holds exactly one object per recording.
 func (f *fleet) storedOnce(t *testing.T, want map[string]string) {
 	t.Helper()
-	objs, _, err := f.gcs.Fake().ListObjects(DevBucket, "recordings/", "", false) //nolint:staticcheck // the emulator's own listing
+	objs, _, err := f.gcs.Fake().ListObjects(sim.DevBucket, "recordings/", "", false) //nolint:staticcheck // the emulator's own listing
 	if err != nil {
 		t.Fatal(err)
 	}

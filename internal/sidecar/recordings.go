@@ -14,10 +14,6 @@ import (
 	"github.com/holdline/holdline/outbox"
 )
 
-// DevBucket is the bucket dev mode and `holdline sim` create in their GCS
-// emulator.
-const DevBucket = "holdline-dev"
-
 // buildRecordingStore builds the recording store: a directory (store dir;
 // default {data_dir}/recordings), or a GCS client through the blob
 // dependency (store gcs; the endpoint, when set, is an emulator used

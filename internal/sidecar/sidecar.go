@@ -61,7 +61,7 @@ type Options struct {
 	// injection.
 	Dev bool
 	// SimURL, in dev mode, points the upstreams at a running
-	// `holdline sim` instead of in-process simulators.
+	// holdline-sim instead of in-process simulators.
 	SimURL string
 	// AllowLoopback lets a production-mode sidecar dial loopback
 	// upstreams (tests and the bench harness).
@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (sc *Sidecar, er
 func (s *Sidecar) configure(cfg *config.Config) (*config.Config, error) {
 	c := *cfg
 	if s.opts.Dev {
-		sims, err := startSims(&c, s.opts.SimURL, s.log)
+		sims, err := startSims(&c, s.opts.SimURL)
 		if err != nil {
 			return nil, err
 		}

@@ -1,5 +1,5 @@
 // Package sim holds simulators of holdline's dependencies for dev mode
-// (`holdline serve --dev`), `holdline sim` and tests. They are real HTTP
+// (`holdline serve --dev`), holdline-sim and tests. They are real HTTP
 // servers' handlers backed by in-memory state, never mocks: a test drives
 // an adapter against the simulator exactly as production drives it against
 // the real service.
