@@ -2312,6 +2312,7 @@ type Job struct {
 	Payload OptJobPayload `json:"payload"`
 	// What the handler returned on success.
 	Result OptJobResult `json:"result"`
+	Origin OptJobOrigin `json:"origin"`
 }
 
 // GetID returns the value of ID.
@@ -2384,6 +2385,11 @@ func (s *Job) GetResult() OptJobResult {
 	return s.Result
 }
 
+// GetOrigin returns the value of Origin.
+func (s *Job) GetOrigin() OptJobOrigin {
+	return s.Origin
+}
+
 // SetID sets the value of ID.
 func (s *Job) SetID(val string) {
 	s.ID = val
@@ -2454,8 +2460,53 @@ func (s *Job) SetResult(val OptJobResult) {
 	s.Result = val
 }
 
+// SetOrigin sets the value of Origin.
+func (s *Job) SetOrigin(val OptJobOrigin) {
+	s.Origin = val
+}
+
 func (*Job) getJobRes()    {}
 func (*Job) replayJobRes() {}
+
+// The request that queued the job: its X-Request-Id (the job's upstream calls send it) and, when
+// tracing was on, its W3C trace context (the job's span links to it). Absent for jobs queued outside a
+// request or by an older version.
+// Ref: #/components/schemas/JobOrigin
+type JobOrigin struct {
+	RequestID   OptString `json:"request_id"`
+	Traceparent OptString `json:"traceparent"`
+	Tracestate  OptString `json:"tracestate"`
+}
+
+// GetRequestID returns the value of RequestID.
+func (s *JobOrigin) GetRequestID() OptString {
+	return s.RequestID
+}
+
+// GetTraceparent returns the value of Traceparent.
+func (s *JobOrigin) GetTraceparent() OptString {
+	return s.Traceparent
+}
+
+// GetTracestate returns the value of Tracestate.
+func (s *JobOrigin) GetTracestate() OptString {
+	return s.Tracestate
+}
+
+// SetRequestID sets the value of RequestID.
+func (s *JobOrigin) SetRequestID(val OptString) {
+	s.RequestID = val
+}
+
+// SetTraceparent sets the value of Traceparent.
+func (s *JobOrigin) SetTraceparent(val OptString) {
+	s.Traceparent = val
+}
+
+// SetTracestate sets the value of Tracestate.
+func (s *JobOrigin) SetTracestate(val OptString) {
+	s.Tracestate = val
+}
 
 // The handler's input, as the job holds it.
 type JobPayload map[string]jx.Raw
@@ -3460,6 +3511,52 @@ func (o OptInt) Get() (v int, ok bool) {
 
 // Or returns value if set, or given parameter if does not.
 func (o OptInt) Or(d int) int {
+	if v, ok := o.Get(); ok {
+		return v
+	}
+	return d
+}
+
+// NewOptJobOrigin returns new OptJobOrigin with value set to v.
+func NewOptJobOrigin(v JobOrigin) OptJobOrigin {
+	return OptJobOrigin{
+		Value: v,
+		Set:   true,
+	}
+}
+
+// OptJobOrigin is optional JobOrigin.
+type OptJobOrigin struct {
+	Value JobOrigin
+	Set   bool
+}
+
+// IsSet returns true if OptJobOrigin was set.
+func (o OptJobOrigin) IsSet() bool { return o.Set }
+
+// Reset unsets value.
+func (o *OptJobOrigin) Reset() {
+	var v JobOrigin
+	o.Value = v
+	o.Set = false
+}
+
+// SetTo sets value to v.
+func (o *OptJobOrigin) SetTo(v JobOrigin) {
+	o.Set = true
+	o.Value = v
+}
+
+// Get returns value and boolean that denotes whether value was set.
+func (o OptJobOrigin) Get() (v JobOrigin, ok bool) {
+	if !o.Set {
+		return v, false
+	}
+	return o.Value, true
+}
+
+// Or returns value if set, or given parameter if does not.
+func (o OptJobOrigin) Or(d JobOrigin) JobOrigin {
 	if v, ok := o.Get(); ok {
 		return v
 	}
