@@ -20,6 +20,9 @@ type ColdStart struct {
 	// ExecMS is exec to exit of `holdline version`, per run: the floor of
 	// process start and package initialisation.
 	ExecMS []float64 `json:"exec_version_ms"`
+	// BinaryBytes is the size of the holdline binary the run used (built
+	// as `make build` builds it unless -holdline named another).
+	BinaryBytes int64 `json:"binary_bytes,omitempty"`
 }
 
 func runColdStart(ctx context.Context, e *env) (*ColdStart, error) {
@@ -28,6 +31,9 @@ func runColdStart(ctx context.Context, e *env) (*ColdStart, error) {
 		n = 3
 	}
 	res := &ColdStart{}
+	if fi, err := os.Stat(e.holdline); err == nil {
+		res.BinaryBytes = fi.Size()
+	}
 	dead := "http://127.0.0.1:1"
 	for i := range n {
 		addr, _ := freeAddr()

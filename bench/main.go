@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := json.Unmarshal(b, &res); err != nil {
 			return fmt.Errorf("%s: %w", *render, err)
 		}
+		res.Changes = readChanges()
 		return os.WriteFile(*doc, []byte(Render(&res)), 0o644)
 	}
 	if *quick {
@@ -147,6 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		e.logf("scenario %s done in %v", name, time.Since(t0).Round(time.Second))
 	}
 	res.Notes = e.notes
+	res.Changes = readChanges()
 	res.Meta.Seconds = time.Since(start).Seconds()
 
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -200,4 +202,16 @@ func runScenario(ctx context.Context, e *env, name string, res *Results, outDir 
 		res.ColdStart, err = runColdStart(ctx, e)
 	}
 	return err
+}
+
+// changesFile holds each performance change's before/after, written by
+// whoever measured it; the report carries it as a section.
+const changesFile = "bench/changes.md"
+
+func readChanges() string {
+	b, err := os.ReadFile(changesFile)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

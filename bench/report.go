@@ -31,6 +31,10 @@ func Render(r *Results) string {
 	if r.Soak != nil {
 		w.soak(r.Soak)
 	}
+	if r.Changes != "" {
+		w.p("## Before and after\n")
+		w.p("%s", strings.TrimSpace(r.Changes)+"\n")
+	}
 	w.notes(r)
 	return w.String()
 }
@@ -741,10 +745,19 @@ simulators in a child process; the sidecar's CPU and memory are read from /proc.
 
 func coldStartVerdicts(c *ColdStart) []verdict {
 	if c == nil || len(c.MS) == 0 {
-		return []verdict{{"cold start < 100 ms", "not run", "n/a"}}
+		return []verdict{{"cold start < 50 ms; holdline version < 10 ms; binary < 40 MB", "not run", "n/a"}}
 	}
 	m := median(c.MS)
-	return []verdict{{"cold start (exec to /readyz 200, every upstream down) < 100 ms", fmt.Sprintf("median %.1f ms of %d", m, len(c.MS)), yesNo(m < 100)}}
+	out := []verdict{{"cold start (exec to /readyz 200, every upstream down) < 50 ms", fmt.Sprintf("median %.1f ms of %d", m, len(c.MS)), yesNo(m < 50)}}
+	if len(c.ExecMS) > 0 {
+		v := median(c.ExecMS)
+		out = append(out, verdict{"`holdline version` < 10 ms", fmt.Sprintf("median %.1f ms of %d", v, len(c.ExecMS)), yesNo(v < 10)})
+	}
+	if c.BinaryBytes > 0 {
+		mb := float64(c.BinaryBytes) / 1e6
+		out = append(out, verdict{"production binary < 40 MB", fmt.Sprintf("%.1f MB", mb), yesNo(mb < 40)})
+	}
+	return out
 }
 
 func (w *report) coldStart(c *ColdStart) {

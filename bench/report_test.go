@@ -40,7 +40,8 @@ func fixture() *Results {
 		}},
 		Recordings: &Recordings{Bytes: 256 << 20, MBps: map[string][]float64{recHoldline: {100}, recDirect: {200}}, PeakRSS: []int64{50 << 20}, StartRSS: []int64{20 << 20}},
 		Footprint:  &Footprint{Rate: 1000, Seconds: 8, Mix: map[string]int{"a": 70, "b": 30}, Runs: []FootprintRun{{Latency: lat(0.4, 2), CPUSeconds: 0.6, CPUPer1000: 0.075, Cores: 0.075, RSS: 30e6, HWM: 35e6}}},
-		ColdStart:  &ColdStart{MS: []float64{80, 90, 120}, RSS: []int64{20e6}},
+		ColdStart:  &ColdStart{MS: []float64{80, 90, 120}, RSS: []int64{20e6}, ExecMS: []float64{5, 6, 7}, BinaryBytes: 46_700_000},
+		Changes:    "Group commit: 10% → 43% of fsync/s × jobs/commit.",
 		Notes:      []string{"nginx is here"},
 	}
 }
@@ -75,7 +76,10 @@ func TestRenderFull(t *testing.T) {
 		// scenarios 6-8
 		"100.0 vs 200.0 MiB/s (50%) | **no** |",
 		"0.075 cores | yes |",
-		"median 90.0 ms of 3 | yes |",
+		"median 90.0 ms of 3 | **no** |",
+		"`holdline version` < 10 ms | median 6.0 ms of 3 | yes |",
+		"production binary < 40 MB | 46.7 MB | **no** |",
+		"## Before and after\n\nGroup commit: 10% → 43%",
 		"- nginx is here",
 	} {
 		if !strings.Contains(md, want) {

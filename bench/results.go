@@ -34,6 +34,10 @@ type Results struct {
 
 	// Notes are caveats found during the run (skipped rows, failures).
 	Notes []string `json:"notes,omitempty"`
+	// Changes is bench/changes.md as the run found it: each change's
+	// before/after, measured A/B against the commit before it (the method
+	// and figures are written there, not measured in this run).
+	Changes string `json:"changes,omitempty"`
 }
 
 // Meta identifies the machine, the code and the run.
