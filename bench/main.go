@@ -1,4 +1,4 @@
-// Command bench is holdline's load and comparison harness (issue 13). It
+// Command bench is holdline's load and comparison harness (issues 13 and 26). It
 // starts everything it needs on loopback (the real holdline binary, nginx,
 // a Go reverse proxy, simulators), runs the scenarios side by side on this
 // machine, and writes docs/benchmarks.md, docs/benchmarks.json and
