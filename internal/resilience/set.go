@@ -216,14 +216,11 @@ func newDependency(name string, p config.Policy, m *metrics, opts Options) (*Dep
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	var rt http.RoundTripper = requestIDTransport{next: &faultTransport{dep: d, next: d.transport}}
 	if opts.TracerProvider != nil {
 		d.tracer = opts.TracerProvider.Tracer(ScopeName)
 	}
-	if opts.Propagator != nil {
-		d.prop = opts.Propagator
-		rt = traceTransport{d: d, next: rt}
-	}
+	d.prop = opts.Propagator
+	rt := headerTransport{prop: opts.Propagator, next: &faultTransport{dep: d, next: d.transport}}
 	d.client = &http.Client{Transport: rt, CheckRedirect: refuseRedirect}
 	return d, nil
 }

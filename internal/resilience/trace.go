@@ -2,11 +2,9 @@ package resilience
 
 import (
 	"context"
-	"net/http"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -79,20 +77,4 @@ func endAttempt(span trace.Span, err error) {
 		span.SetStatus(codes.Error, "attempt failed")
 	}
 	span.End()
-}
-
-// traceTransport sends the W3C trace context of the span in the request's
-// context (traceparent, tracestate) upstream. It is installed only when
-// tracing is on; it clones the request rather than changing the caller's.
-type traceTransport struct {
-	d    *Dependency
-	next http.RoundTripper
-}
-
-func (t traceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if trace.SpanContextFromContext(req.Context()).IsValid() {
-		req = req.Clone(req.Context())
-		t.d.prop.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
-	}
-	return t.next.RoundTrip(req)
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/holdline/holdline/internal/upstream"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // faultTransport applies a dependency's drill faults to HTTP requests. It
@@ -140,16 +142,30 @@ func (d *Dependency) activeEndpointName() string {
 	return "primary"
 }
 
-// requestIDTransport sends the id of the request being served (from the
-// context, see upstream.WithRequestID) as X-Request-Id on every call a
-// dependency's HTTP client makes, unless the adapter set one itself. It
-// clones the request rather than changing the caller's.
-type requestIDTransport struct{ next http.RoundTripper }
+// headerTransport sets what every call a dependency's HTTP client makes
+// carries from its context: the id of the request being served (see
+// upstream.WithRequestID) as X-Request-Id, unless the adapter set one
+// itself, and, with a propagator (tracing on), the W3C trace context of the
+// attempt's span. It clones the request once, rather than changing the
+// caller's, and only when it has something to add.
+type headerTransport struct {
+	prop propagation.TextMapPropagator // nil: tracing off
+	next http.RoundTripper
+}
 
-func (t requestIDTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if id := upstream.RequestID(req.Context()); id != "" && req.Header.Get(upstream.RequestIDHeader) == "" {
-		req = req.Clone(req.Context())
-		req.Header.Set(upstream.RequestIDHeader, id)
+func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	id := upstream.RequestID(ctx)
+	setID := id != "" && req.Header.Get(upstream.RequestIDHeader) == ""
+	traced := t.prop != nil && trace.SpanContextFromContext(ctx).IsValid()
+	if setID || traced {
+		req = req.Clone(ctx)
+		if setID {
+			req.Header.Set(upstream.RequestIDHeader, id)
+		}
+		if traced {
+			t.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+		}
 	}
 	return t.next.RoundTrip(req)
 }
