@@ -230,8 +230,13 @@ func TestRequestID(t *testing.T) {
 func TestMetricsUseRouteTemplates(t *testing.T) {
 	p := newPlanes(t, nil)
 	do(t, "GET", p.data.URL+"/v1/interactions/call-42", "", "", nil)
+	do(t, "BREW42", p.data.URL+"/v1/interactions/call-42", "", "", nil)
 	_, body := do(t, "GET", p.admin.URL+"/metrics", "", "", nil)
 	text := string(body)
+	// Any token is a valid method: a made-up one must not make a series.
+	if strings.Contains(text, "BREW42") || !strings.Contains(text, `method="other"`) {
+		t.Errorf("a made-up method is not counted as other:\n%s", grep(text, "holdline_http_requests_total"))
+	}
 	if !strings.Contains(text, `holdline_http_requests_total{listener="data",method="GET",route="/v1/interactions/{interaction_id}",status="503"} 1`) {
 		t.Errorf("metrics lack the route-template series:\n%s", grep(text, "holdline_http_requests_total"))
 	}

@@ -34,16 +34,28 @@ type httpSeries struct {
 // series returns the request counter and latency histogram of one label
 // combination.
 func (m *httpMetrics) series(listener, route, method string, status int) *httpSeries {
-	k := seriesKey{listener, route, method, status}
+	k := seriesKey{listener, route, metricMethod(method), status}
 	if s, ok := m.resolved.Load(k); ok {
 		return s.(*httpSeries)
 	}
 	code := strconv.Itoa(status)
 	s, _ := m.resolved.LoadOrStore(k, &httpSeries{
-		requests: m.requests.WithLabelValues(listener, route, method, code),
-		duration: m.duration.WithLabelValues(listener, route, method, code),
+		requests: m.requests.WithLabelValues(listener, route, k.method, code),
+		duration: m.duration.WithLabelValues(listener, route, k.method, code),
 	})
 	return s.(*httpSeries)
+}
+
+// metricMethod is the method label: a client may send any token as the
+// method, so anything but the standard methods counts as "other", which
+// keeps the series (and the resolved map) bounded.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
