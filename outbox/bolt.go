@@ -348,15 +348,25 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 	}
 	var out Job
 	var created bool
-	err := s.batch(ctx, func(b btx) error {
-		out, created = Job{}, false
+	err := s.batch(ctx, s.enqueueWrite(j, &out, &created))
+	if err != nil {
+		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
+	}
+	return out, created, nil
+}
+
+// enqueueWrite is Enqueue's write: it stores j as a new job in *out and
+// sets *created, or loads the job already holding j's idempotency key.
+func (s *BoltStore) enqueueWrite(j Job, out *Job, created *bool) func(b btx) error {
+	return func(b btx) error {
+		*out, *created = Job{}, false
 		if j.IdempotencyKey != "" {
 			if id := b.idem.Get([]byte(j.IdempotencyKey)); id != nil {
 				old, err := b.get(string(id))
 				if err != nil {
 					return err
 				}
-				out = *old
+				*out = *old
 				return nil
 			}
 		}
@@ -387,13 +397,9 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 		if err := b.enqueued(&n); err != nil {
 			return err
 		}
-		out, created = n, true
+		*out, *created = n, true
 		return nil
-	})
-	if err != nil {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
 	}
-	return out, created, nil
 }
 
 // Get implements Store.
