@@ -259,7 +259,7 @@ func (s *BoltStore) commit(batch []*write) {
 				return err
 			}
 		}
-		return nil
+		return b.flush()
 	})
 	if failed && len(batch) > 1 {
 		for _, w := range batch {
@@ -300,7 +300,13 @@ func (s *BoltStore) update(ctx context.Context, fn func(b btx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error { return fn(buckets(tx)) })
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := buckets(tx)
+		if err := fn(b); err != nil {
+			return err
+		}
+		return b.flush()
+	})
 	if err == errNoChange {
 		return nil
 	}

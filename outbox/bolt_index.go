@@ -100,11 +100,16 @@ func timeKey(t time.Time) uint64 { return uint64(t.UnixNano()) ^ 1<<63 }
 type btx struct {
 	tx                                         *bolt.Tx
 	jobs, idem, inter, states, ready, metadata *bolt.Bucket
+	// delta is the change to the counts record not yet written: a write
+	// transaction adds to it and writes the record once, at its end
+	// (flush), instead of once per job.
+	delta *[numStates]int64
 }
 
 func buckets(tx *bolt.Tx) btx {
 	return btx{
 		tx:       tx,
+		delta:    new([numStates]int64),
 		jobs:     tx.Bucket(bucketJobs),
 		idem:     tx.Bucket(bucketIdempotency),
 		inter:    tx.Bucket(bucketInteractions),
@@ -142,13 +147,22 @@ func (b btx) counts() [numStates]uint64 {
 	return c
 }
 
-func (b btx) addCount(s State, delta int) error {
-	c := b.counts()
-	c[stateIndex(s)] += uint64(delta)
-	v := make([]byte, 0, 8*numStates)
-	for _, n := range c {
-		v = binary.BigEndian.AppendUint64(v, n)
+// addCount changes the number of jobs in state s by delta; flush writes
+// it.
+func (b btx) addCount(s State, delta int) { b.delta[stateIndex(s)] += int64(delta) }
+
+// flush writes the counts changed by addCount. Every write transaction
+// calls it after its last change.
+func (b btx) flush() error {
+	if *b.delta == ([numStates]int64{}) {
+		return nil
 	}
+	c := b.counts()
+	v := make([]byte, 0, 8*numStates)
+	for i, n := range c {
+		v = binary.BigEndian.AppendUint64(v, n+uint64(b.delta[i]))
+	}
+	*b.delta = [numStates]int64{}
 	return b.metadata.Put(keyCounts, v)
 }
 
@@ -174,9 +188,7 @@ func (b btx) put(old, j *Job) error {
 		if err := b.states.Delete(stateKey(old.State, old.ID)); err != nil {
 			return err
 		}
-		if err := b.addCount(old.State, -1); err != nil {
-			return err
-		}
+		b.addCount(old.State, -1)
 	} else if j.IdempotencyKey != "" {
 		if err := b.idem.Put([]byte(j.IdempotencyKey), []byte(j.ID)); err != nil {
 			return err
@@ -188,7 +200,8 @@ func (b btx) put(old, j *Job) error {
 	if err := b.states.Put(stateKey(j.State, j.ID), nil); err != nil {
 		return err
 	}
-	return b.addCount(j.State, 1)
+	b.addCount(j.State, 1)
+	return nil
 }
 
 // del removes j and its index entries.
@@ -211,7 +224,8 @@ func (b btx) del(j *Job) error {
 			return err
 		}
 	}
-	return b.addCount(j.State, -1)
+	b.addCount(j.State, -1)
+	return nil
 }
 
 // refresh makes ready hold exactly the claimable head of interaction ik:
