@@ -112,10 +112,13 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keyVersion); v != nil {
-			if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-				return fmt.Errorf("schema version %d, this build reads %d", got, schemaVersion)
+			got := binary.BigEndian.Uint64(v)
+			if got < minSchemaVersion || got > schemaVersion {
+				return fmt.Errorf("schema version %d, this build reads %d to %d", got, minSchemaVersion, schemaVersion)
 			}
-			return nil
+			if got == schemaVersion {
+				return nil
+			}
 		}
 		return meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, schemaVersion))
 	})

@@ -3,7 +3,6 @@ package outbox
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -23,7 +22,14 @@ var (
 	keyVersion = []byte("version")
 )
 
-const schemaVersion = 1
+// schemaVersion is the file's layout version, in meta. 2 added the binary
+// job record (bolt_codec.go); a schema 1 file (JSON records) is read as it
+// is and marked 2 at open, so that an older build refuses it instead of
+// failing on a binary record.
+const schemaVersion = 2
+
+// minSchemaVersion is the oldest layout this build opens.
+const minSchemaVersion = 1
 
 // stateByte is a state's one-byte code in the interactions and states
 // buckets.
@@ -128,14 +134,6 @@ func (b btx) get(id string) (*Job, error) {
 	return decodeJob(v)
 }
 
-func decodeJob(v []byte) (*Job, error) {
-	var j Job
-	if err := json.Unmarshal(v, &j); err != nil {
-		return nil, fmt.Errorf("outbox: decode job: %w", err)
-	}
-	return &j, nil
-}
-
 // counts reads the number of jobs per state.
 func (b btx) counts() [numStates]uint64 {
 	var c [numStates]uint64
@@ -171,10 +169,7 @@ func (b btx) flush() error {
 // job. It takes old out of ready; call refresh afterwards to put the
 // interaction's head back.
 func (b btx) put(old, j *Job) error {
-	v, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("outbox: encode job: %w", err)
-	}
+	v := encodeJob(make([]byte, 0, encodedSize(j)), j)
 	if err := b.jobs.Put([]byte(j.ID), v); err != nil {
 		return err
 	}
