@@ -112,8 +112,20 @@ type btx struct {
 	delta *[numStates]int64
 }
 
+// jobsFill and statesFill are the FillPercent of the buckets whose keys
+// mostly rise (jobs by id; states by state, then id): bbolt splits a page
+// that outgrew its size so that the first part holds this share of a page.
+// Its default, 0.5, suits keys that land anywhere; for rising keys it
+// leaves every page half empty, since nothing is inserted into the first
+// half again. A job's record grows once (its result, on completion), so
+// jobs keep a tenth free for that; states entries never grow.
+const (
+	jobsFill   = 0.9
+	statesFill = 1.0
+)
+
 func buckets(tx *bolt.Tx) btx {
-	return btx{
+	b := btx{
 		tx:       tx,
 		delta:    new([numStates]int64),
 		jobs:     tx.Bucket(bucketJobs),
@@ -123,6 +135,9 @@ func buckets(tx *bolt.Tx) btx {
 		ready:    tx.Bucket(bucketReady),
 		metadata: tx.Bucket(bucketMeta),
 	}
+	b.jobs.FillPercent = jobsFill
+	b.states.FillPercent = statesFill
+	return b
 }
 
 // get loads a job, or returns ErrNotFound.
