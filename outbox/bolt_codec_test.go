@@ -182,3 +182,32 @@ func TestBoltOpensSchema1File(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestBoltRefusesNewerSchema: a file marked with a schema this build does
+// not know is refused at open, with the versions in the error, and left
+// as it was.
+func TestBoltRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	s, err := OpenBolt(path, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte{0, 0, 0, 0, 0, 0, 0, schemaVersion + 1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenBolt(path, BoltOptions{})
+	if err == nil {
+		s.Close()
+		t.Fatal("OpenBolt of a schema 3 file succeeded, want an error")
+	}
+	if want := "schema version 3, this build reads 1 to 2"; !strings.Contains(err.Error(), want) {
+		t.Errorf("OpenBolt error = %v, want it to say %q", err, want)
+	}
+}
