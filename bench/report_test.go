@@ -256,13 +256,15 @@ func TestRenderSoak(t *testing.T) {
 	r := fixture()
 	s := &Soak{Rate: 1000, Seconds: 240, Every: 10, FlapS: 15}
 	for i, rss := range []int64{60, 80, 100, 104, 106} {
-		s.Samples = append(s.Samples, SoakSample{T: float64(i * 60), RSS: rss << 20, HeapInuse: rss << 19, CRM: "ok"})
+		s.Samples = append(s.Samples, SoakSample{T: float64(i * 60), RSS: rss << 20, HeapInuse: rss << 19, CRM: "ok", OutboxUsed: rss << 18, OutboxFile: 32 << 20})
 	}
 	r.Soak = s
 	md := Render(r)
 	for _, want := range []string{
 		"## Soak",
 		"| 240 | 106.0 |",
+		"| 26.5 | 32.0 |",
+		"outbox file used 25.0 → 26.5 MiB",
 		// the window is the second half of a short run: 120 s to 240 s
 		"soak: RSS and heap flat (within 10%) from 120 s to 240 s | RSS +6% (100.0 → 106.0 MiB), heap in use +6% (50.0 → 53.0 MiB) | yes |",
 	} {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"os"
@@ -44,12 +45,18 @@ type SoakSample struct {
 	RSS int64   `json:"rss_bytes"`
 	// RSSAnon is anonymous memory (the Go heap and stacks); RSSFile is
 	// file pages mapped in, such as bbolt's memory-mapped outbox file.
-	RSSAnon    int64   `json:"rss_anon_bytes"`
-	RSSFile    int64   `json:"rss_file_bytes"`
-	Heap       int64   `json:"heap_alloc_bytes"`
-	HeapInuse  int64   `json:"heap_inuse_bytes"`
-	Goroutines int     `json:"goroutines"`
-	OpenFiles  int     `json:"open_files"`
+	RSSAnon    int64 `json:"rss_anon_bytes"`
+	RSSFile    int64 `json:"rss_file_bytes"`
+	Heap       int64 `json:"heap_alloc_bytes"`
+	HeapInuse  int64 `json:"heap_inuse_bytes"`
+	Goroutines int   `json:"goroutines"`
+	OpenFiles  int   `json:"open_files"`
+	// OutboxFile is the size of the outbox's bbolt file (bbolt grows it
+	// ahead, in steps) and OutboxUsed its pages up to the high-water mark
+	// (pages holding data or free for reuse), read from the file's meta
+	// page; they show how much of RSSFile's growth is the outbox.
+	OutboxFile int64   `json:"outbox_file_bytes"`
+	OutboxUsed int64   `json:"outbox_used_bytes"`
 	CRM        string  `json:"crm"`
 	Requests   int     `json:"requests"`
 	OK         int     `json:"ok"`
@@ -80,7 +87,7 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		return nil, err
 	}
 	opts := holdlineOpts{crmURL: crmURL, issuer: "http://" + idpAddr}
-	var base, admin string
+	var base, admin, dataDir string
 	var memory func() int64
 	pid := os.Getpid()
 	if e.soakHeap != "" {
@@ -94,6 +101,7 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		base, admin = "http://"+sc.Addr(), "http://"+sc.AdminAddr()
 		memory = func() int64 { rss, _ := procMemory(pid); return rss }
 		res.InProcess = true
+		dataDir = filepath.Join(e.dir("inprocess"), "data")
 	} else {
 		hl, err := e.startHoldline(ctx, "holdline", opts)
 		if err != nil {
@@ -101,6 +109,7 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		}
 		defer hl.stop()
 		base, admin, pid = "http://"+hl.addr, "http://"+hl.admin, hl.pid()
+		dataDir = filepath.Join(hl.dir, "data")
 		memory = func() int64 { rss, _ := hl.memory(); return rss }
 	}
 	for i := range contacts {
@@ -152,6 +161,7 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		s := SoakSample{T: time.Since(start).Seconds(), CRM: current, Requests: l.Requests, OK: l.OK, P99: l.P99, Errors: l.Errors}
 		s.RSS = memory()
 		s.RSSAnon, s.RSSFile = rssParts(pid)
+		s.OutboxFile, s.OutboxUsed = boltUsage(filepath.Join(dataDir, "outbox.db"))
 		if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 			s.OpenFiles = len(ents)
 		}
@@ -168,8 +178,8 @@ func runSoak(ctx context.Context, e *env) (*Soak, error) {
 		}
 		res.Requests += l.Requests
 		res.OK += l.OK
-		e.logf("soak %5.0f s  RSS %6.1f MiB (anon %6.1f, file %6.1f)  heap %6.1f MiB (in use %6.1f)  goroutines %4d  fds %3d  CRM %-3s  %d req (ok %d) p99 %.2f ms",
-			s.T, float64(s.RSS)/(1<<20), mib(s.RSSAnon), mib(s.RSSFile), float64(s.Heap)/(1<<20), float64(s.HeapInuse)/(1<<20), s.Goroutines, s.OpenFiles, s.CRM, l.Requests, l.OK, l.P99)
+		e.logf("soak %5.0f s  RSS %6.1f MiB (anon %6.1f, file %6.1f)  outbox file %6.1f MiB (used %6.1f)  heap %6.1f MiB (in use %6.1f)  goroutines %4d  fds %3d  CRM %-3s  %d req (ok %d) p99 %.2f ms",
+			s.T, float64(s.RSS)/(1<<20), mib(s.RSSAnon), mib(s.RSSFile), mib(s.OutboxFile), mib(s.OutboxUsed), float64(s.Heap)/(1<<20), float64(s.HeapInuse)/(1<<20), s.Goroutines, s.OpenFiles, s.CRM, l.Requests, l.OK, l.P99)
 	}
 	sample(Latency{})
 	// One attacker for the whole run (one connection pool, as a client
@@ -243,4 +253,49 @@ func scrapeMetrics(ctx context.Context, url string, names ...string) ([]float64,
 		}
 	}
 	return out, sc.Err()
+}
+
+// boltUsage returns the size of the bbolt file at path and the bytes up to
+// its high-water mark (page count × page size, from the newer of its two
+// meta pages). The file is read, not opened with bbolt: the sidecar holds
+// its lock. Zero when the file cannot be read.
+func boltUsage(path string) (size, used int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0
+	}
+	size = fi.Size()
+	// bbolt's meta pages are pages 0 and 1; each is a 16-byte page header
+	// followed by the meta: magic, version, page size, flags, root bucket
+	// (16), freelist page id, high-water page id, txid, checksum.
+	var best struct{ txid, hwm, pageSize uint64 }
+	for i := range 2 {
+		buf := make([]byte, 16+64)
+		off := int64(0)
+		if i == 1 {
+			if best.pageSize == 0 {
+				break
+			}
+			off = int64(best.pageSize)
+		}
+		if _, err := f.ReadAt(buf, off); err != nil {
+			break
+		}
+		m := buf[16:]
+		if binary.LittleEndian.Uint32(m[0:]) != 0xED0CDAED {
+			continue
+		}
+		ps := uint64(binary.LittleEndian.Uint32(m[8:]))
+		hwm := binary.LittleEndian.Uint64(m[40:])
+		txid := binary.LittleEndian.Uint64(m[48:])
+		if best.pageSize == 0 || txid > best.txid {
+			best.txid, best.hwm, best.pageSize = txid, hwm, ps
+		}
+	}
+	return size, int64(best.hwm * best.pageSize)
 }

@@ -112,10 +112,13 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keyVersion); v != nil {
-			if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-				return fmt.Errorf("schema version %d, this build reads %d", got, schemaVersion)
+			got := binary.BigEndian.Uint64(v)
+			if got < minSchemaVersion || got > schemaVersion {
+				return fmt.Errorf("schema version %d, this build reads %d to %d", got, minSchemaVersion, schemaVersion)
 			}
-			return nil
+			if got == schemaVersion {
+				return nil
+			}
 		}
 		return meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, schemaVersion))
 	})
@@ -259,7 +262,7 @@ func (s *BoltStore) commit(batch []*write) {
 				return err
 			}
 		}
-		return nil
+		return b.flush()
 	})
 	if failed && len(batch) > 1 {
 		for _, w := range batch {
@@ -300,7 +303,13 @@ func (s *BoltStore) update(ctx context.Context, fn func(b btx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error { return fn(buckets(tx)) })
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := buckets(tx)
+		if err := fn(b); err != nil {
+			return err
+		}
+		return b.flush()
+	})
 	if err == errNoChange {
 		return nil
 	}
@@ -348,15 +357,25 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 	}
 	var out Job
 	var created bool
-	err := s.batch(ctx, func(b btx) error {
-		out, created = Job{}, false
+	err := s.batch(ctx, s.enqueueWrite(j, &out, &created))
+	if err != nil {
+		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
+	}
+	return out, created, nil
+}
+
+// enqueueWrite is Enqueue's write: it stores j as a new job in *out and
+// sets *created, or loads the job already holding j's idempotency key.
+func (s *BoltStore) enqueueWrite(j Job, out *Job, created *bool) func(b btx) error {
+	return func(b btx) error {
+		*out, *created = Job{}, false
 		if j.IdempotencyKey != "" {
 			if id := b.idem.Get([]byte(j.IdempotencyKey)); id != nil {
 				old, err := b.get(string(id))
 				if err != nil {
 					return err
 				}
-				out = *old
+				*out = *old
 				return nil
 			}
 		}
@@ -387,13 +406,9 @@ func (s *BoltStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
 		if err := b.enqueued(&n); err != nil {
 			return err
 		}
-		out, created = n, true
+		*out, *created = n, true
 		return nil
-	})
-	if err != nil {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
 	}
-	return out, created, nil
 }
 
 // Get implements Store.

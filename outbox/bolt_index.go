@@ -3,7 +3,6 @@ package outbox
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -23,7 +22,14 @@ var (
 	keyVersion = []byte("version")
 )
 
-const schemaVersion = 1
+// schemaVersion is the file's layout version, in meta. 2 added the binary
+// job record (bolt_codec.go); a schema 1 file (JSON records) is read as it
+// is and marked 2 at open, so that an older build refuses it instead of
+// failing on a binary record.
+const schemaVersion = 2
+
+// minSchemaVersion is the oldest layout this build opens.
+const minSchemaVersion = 1
 
 // stateByte is a state's one-byte code in the interactions and states
 // buckets.
@@ -100,11 +106,28 @@ func timeKey(t time.Time) uint64 { return uint64(t.UnixNano()) ^ 1<<63 }
 type btx struct {
 	tx                                         *bolt.Tx
 	jobs, idem, inter, states, ready, metadata *bolt.Bucket
+	// delta is the change to the counts record not yet written: a write
+	// transaction adds to it and writes the record once, at its end
+	// (flush), instead of once per job.
+	delta *[numStates]int64
 }
 
+// jobsFill and statesFill are the FillPercent of the buckets whose keys
+// mostly rise (jobs by id; states by state, then id): bbolt splits a page
+// that outgrew its size so that the first part holds this share of a page.
+// Its default, 0.5, suits keys that land anywhere; for rising keys it
+// leaves every page half empty, since nothing is inserted into the first
+// half again. A job's record grows once (its result, on completion), so
+// jobs keep a tenth free for that; states entries never grow.
+const (
+	jobsFill   = 0.9
+	statesFill = 1.0
+)
+
 func buckets(tx *bolt.Tx) btx {
-	return btx{
+	b := btx{
 		tx:       tx,
+		delta:    new([numStates]int64),
 		jobs:     tx.Bucket(bucketJobs),
 		idem:     tx.Bucket(bucketIdempotency),
 		inter:    tx.Bucket(bucketInteractions),
@@ -112,6 +135,9 @@ func buckets(tx *bolt.Tx) btx {
 		ready:    tx.Bucket(bucketReady),
 		metadata: tx.Bucket(bucketMeta),
 	}
+	b.jobs.FillPercent = jobsFill
+	b.states.FillPercent = statesFill
+	return b
 }
 
 // get loads a job, or returns ErrNotFound.
@@ -121,14 +147,6 @@ func (b btx) get(id string) (*Job, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return decodeJob(v)
-}
-
-func decodeJob(v []byte) (*Job, error) {
-	var j Job
-	if err := json.Unmarshal(v, &j); err != nil {
-		return nil, fmt.Errorf("outbox: decode job: %w", err)
-	}
-	return &j, nil
 }
 
 // counts reads the number of jobs per state.
@@ -142,13 +160,22 @@ func (b btx) counts() [numStates]uint64 {
 	return c
 }
 
-func (b btx) addCount(s State, delta int) error {
-	c := b.counts()
-	c[stateIndex(s)] += uint64(delta)
-	v := make([]byte, 0, 8*numStates)
-	for _, n := range c {
-		v = binary.BigEndian.AppendUint64(v, n)
+// addCount changes the number of jobs in state s by delta; flush writes
+// it.
+func (b btx) addCount(s State, delta int) { b.delta[stateIndex(s)] += int64(delta) }
+
+// flush writes the counts changed by addCount. Every write transaction
+// calls it after its last change.
+func (b btx) flush() error {
+	if *b.delta == ([numStates]int64{}) {
+		return nil
 	}
+	c := b.counts()
+	v := make([]byte, 0, 8*numStates)
+	for i, n := range c {
+		v = binary.BigEndian.AppendUint64(v, n+uint64(b.delta[i]))
+	}
+	*b.delta = [numStates]int64{}
 	return b.metadata.Put(keyCounts, v)
 }
 
@@ -157,10 +184,7 @@ func (b btx) addCount(s State, delta int) error {
 // job. It takes old out of ready; call refresh afterwards to put the
 // interaction's head back.
 func (b btx) put(old, j *Job) error {
-	v, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("outbox: encode job: %w", err)
-	}
+	v := encodeJob(make([]byte, 0, encodedSize(j)), j)
 	if err := b.jobs.Put([]byte(j.ID), v); err != nil {
 		return err
 	}
@@ -174,9 +198,7 @@ func (b btx) put(old, j *Job) error {
 		if err := b.states.Delete(stateKey(old.State, old.ID)); err != nil {
 			return err
 		}
-		if err := b.addCount(old.State, -1); err != nil {
-			return err
-		}
+		b.addCount(old.State, -1)
 	} else if j.IdempotencyKey != "" {
 		if err := b.idem.Put([]byte(j.IdempotencyKey), []byte(j.ID)); err != nil {
 			return err
@@ -188,7 +210,8 @@ func (b btx) put(old, j *Job) error {
 	if err := b.states.Put(stateKey(j.State, j.ID), nil); err != nil {
 		return err
 	}
-	return b.addCount(j.State, 1)
+	b.addCount(j.State, 1)
+	return nil
 }
 
 // del removes j and its index entries.
@@ -211,7 +234,8 @@ func (b btx) del(j *Job) error {
 			return err
 		}
 	}
-	return b.addCount(j.State, -1)
+	b.addCount(j.State, -1)
+	return nil
 }
 
 // refresh makes ready hold exactly the claimable head of interaction ik:

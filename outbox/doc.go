@@ -54,13 +54,14 @@
 // BoltStore keeps one file with these buckets (keys are bytes, ids are
 // 26-character ULID strings, "+" is concatenation, 0x00 a separator):
 //
-//	jobs          id -> Job as JSON (the source of truth)
+//	jobs          id -> Job as a binary record (bolt_codec.go; JSON in
+//	              files of schema 1, still read) (the source of truth)
 //	idempotency   idempotency key -> id
 //	interactions  ikey + 0x00 + id -> state byte, for every job
 //	states        state byte + id -> empty, for every job
 //	ready         dependency + 0x00 + NextAttemptAt (8 bytes) + id -> empty,
 //	              only for claimable interaction heads
-//	meta          "counts" -> jobs per state; "version" -> schema version
+//	meta          "counts" -> jobs per state; "version" -> schema version (2)
 //
 // ikey is "i" + InteractionID, or "j" + id for a job without one. Claim
 // seeks each dependency's slice of ready, skipping paused dependencies
