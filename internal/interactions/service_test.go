@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -405,6 +406,10 @@ func TestBacklogAheadAnswersQueuedAtOnce(t *testing.T) {
 	})
 	gate := make(chan struct{})
 	e.gate.Store(&gate)
+	// Open the gate before the env stops, should the test fail first: the
+	// CRM's own timeout would otherwise hold its server's Close.
+	open := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(open)
 	// The backlog an outage leaves: record writes of other interactions,
 	// due for an hour, more than the 8 workers can take at once.
 	var backlog []string
@@ -448,7 +453,7 @@ func TestBacklogAheadAnswersQueuedAtOnce(t *testing.T) {
 		t.Fatalf("the CRM has %d records while holding every write", n)
 	}
 
-	close(gate)
+	open()
 	done := e.waitJob(t, out.JobID, outbox.Done)
 	for _, id := range backlog {
 		e.waitJob(t, id, outbox.Done)
