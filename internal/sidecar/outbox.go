@@ -174,8 +174,9 @@ func (j *jobs) Purge(ctx context.Context, state outbox.State, olderThan time.Tim
 func (j *jobs) Stats(ctx context.Context) (outbox.Stats, error) { return j.store.Stats(ctx) }
 
 // bindDispatcher builds the dispatcher with handlers (its Paused follows
-// each dependency's breaker; OnFinish and OnRetry tell svc) and registers it as a
-// runner. It runs until Stop, before the store closes.
+// each dependency's breaker; OnFinish and OnRetry tell svc, and svc reads
+// its Lag through jobs) and registers it as a runner. It runs until Stop,
+// before the store closes.
 func (s *Sidecar) bindDispatcher(handlers map[string]outbox.Handler, svc *interactions.Service) error {
 	j, oc := s.jobs, s.cfg.Outbox
 	d, err := outbox.NewDispatcher(j.store, traceJobs(handlers, s.tracing), s.log, outbox.DispatcherConfig{
