@@ -59,6 +59,13 @@ type DispatcherConfig struct {
 	// callers waiting for a job (a synchronous write within its budget)
 	// use it as a completion notification instead of polling the store.
 	OnFinish func(Job)
+	// OnRetry, when set, is called after a failed or refused run is stored
+	// and the job waits again (State Pending or Held, NextAttemptAt when it
+	// is due again, LastError set); it is not called for dead jobs (see
+	// OnFinish). Like OnFinish it runs on the worker's goroutine and must
+	// not block: a write waiting for the job learns that it will not
+	// finish before its next attempt.
+	OnRetry func(Job)
 }
 
 // Dispatcher runs jobs from a Store through handlers registered per kind,
@@ -74,6 +81,10 @@ type Dispatcher struct {
 	m        *metrics
 	wake     chan struct{}
 	running  atomic.Bool
+	// behind is the due time (Unix nanoseconds) of the last job of a
+	// claim that filled every free worker, 0 after a claim that came back
+	// short; see Lag.
+	behind atomic.Int64
 }
 
 // NewDispatcher returns a Dispatcher for store with handlers keyed by
@@ -102,14 +113,16 @@ func NewDispatcher(store Store, handlers map[string]Handler, log *slog.Logger, c
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: dispatcher: register metrics: %w", err)
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{store: store, handlers: hs, log: log, cfg: cfg, m: m, wake: make(chan struct{}, 1)}, nil
+	d := &Dispatcher{store: store, handlers: hs, log: log, cfg: cfg, wake: make(chan struct{}, 1)}
+	m, err := newMetrics(cfg.Registerer, func() float64 { return d.Lag().Seconds() })
+	if err != nil {
+		return nil, fmt.Errorf("outbox: dispatcher: register metrics: %w", err)
+	}
+	d.m = m
+	return d, nil
 }
 
 func defaults(c *DispatcherConfig) {
@@ -158,6 +171,36 @@ func (d *Dispatcher) Enqueue(ctx context.Context, j Job) (job Job, created bool,
 		d.Notify()
 	}
 	return job, created, nil
+}
+
+// Lag is how far the dispatcher runs behind its due jobs: how long ago the
+// latest-due job it started became due, while every worker is busy since
+// (its last claim filled them all, so due jobs may wait for one); 0 when
+// its last claim found every due job a worker. It grows with the clock
+// while no worker frees up (a hanging dependency holding them all). Claim
+// takes the earliest due first, so a job due now is started after about
+// Lag when the backlog drains as fast as jobs arrive, sooner when it
+// drains faster: a write compares Lag with its budget and answers at once
+// rather than wait for a job that will not run in time
+// (internal/interactions). Lag reads one atomic kept by the claim loop and
+// never asks the store, so every request can afford it.
+func (d *Dispatcher) Lag() time.Duration {
+	b := d.behind.Load()
+	if b == 0 {
+		return 0
+	}
+	return max(0, d.cfg.Now().Sub(time.Unix(0, b)))
+}
+
+// noteClaim keeps Lag after a claim of up to asked jobs: one that came
+// back short found every due job; one that filled every free worker may
+// have left due jobs waiting, due no earlier than the last job claimed.
+func (d *Dispatcher) noteClaim(jobs []Job, asked int) {
+	if len(jobs) < asked {
+		d.behind.Store(0)
+		return
+	}
+	d.behind.Store(jobs[len(jobs)-1].NextAttemptAt.UnixNano())
 }
 
 // Replay replays a job through the Store (see Store.Replay) and wakes the
@@ -215,6 +258,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("outbox: claim jobs", "error", err)
 			}
+			if err == nil {
+				d.noteClaim(jobs, free)
+			}
 			for _, j := range jobs {
 				busy <- struct{}{}
 				wg.Go(func() {
@@ -247,7 +293,7 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 		return
 	}
 	if d.cfg.Paused(j.Dependency) { // paused between Claim and now
-		d.fail(rctx, log, j, Failure{Err: "dependency paused", Uncounted: true})
+		d.retry(rctx, log, j, Failure{Err: "dependency paused", Uncounted: true})
 		return
 	}
 	res, err := call(ctx, h, j)
@@ -265,13 +311,13 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 		j.State, j.Result, j.Attempts, j.UpdatedAt = Done, res, j.Attempts+1, now
 		d.finished(j)
 	case ctx.Err() != nil:
-		d.fail(rctx, log, j, Failure{Err: "interrupted: " + err.Error(), Uncounted: true})
+		d.retry(rctx, log, j, Failure{Err: "interrupted: " + err.Error(), Uncounted: true})
 	case errors.Is(err, ErrHeld):
 		log.Info("outbox: job held", "reason", err)
-		d.fail(rctx, log, j, Failure{Err: err.Error(), Uncounted: true, Held: true, RetryAt: now.Add(d.cfg.PauseDelay)})
+		d.retry(rctx, log, j, Failure{Err: err.Error(), Uncounted: true, Held: true, RetryAt: now.Add(d.cfg.PauseDelay)})
 	case errors.Is(err, ErrPaused):
 		log.Debug("outbox: dependency paused", "error", err)
-		d.fail(rctx, log, j, Failure{Err: err.Error(), Uncounted: true, RetryAt: now.Add(d.cfg.PauseDelay)})
+		d.retry(rctx, log, j, Failure{Err: err.Error(), Uncounted: true, RetryAt: now.Add(d.cfg.PauseDelay)})
 	case isPermanent(err):
 		d.m.failures.WithLabelValues(j.Kind).Inc()
 		d.bury(rctx, log, j, err)
@@ -292,7 +338,7 @@ func (d *Dispatcher) run(ctx context.Context, j Job) {
 			delay = min(ra, d.cfg.Backoff.Max.D())
 		}
 		log.Info("outbox: job failed, will retry", "error", err, "retry_in", delay)
-		d.fail(rctx, log, j, Failure{Err: err.Error(), RetryAt: now.Add(delay)})
+		d.retry(rctx, log, j, Failure{Err: err.Error(), RetryAt: now.Add(delay)})
 	}
 }
 
@@ -337,6 +383,29 @@ func (d *Dispatcher) finished(j Job) {
 	if d.cfg.OnFinish != nil {
 		d.cfg.OnFinish(j)
 	}
+}
+
+// retry records a failed or refused run after which the job waits again,
+// and calls DispatcherConfig.OnRetry, if any, with the job as stored.
+func (d *Dispatcher) retry(ctx context.Context, log *slog.Logger, j Job, f Failure) {
+	if !d.fail(ctx, log, j, f) || d.cfg.OnRetry == nil {
+		return
+	}
+	now := d.cfg.Now()
+	if !f.Uncounted {
+		j.Attempts++
+		if j.FirstFailedAt.IsZero() {
+			j.FirstFailedAt = now
+		}
+	}
+	j.State, j.NextAttemptAt, j.LastError, j.UpdatedAt = Pending, now, truncate(f.Err, maxLastErrorLen), now
+	if f.Held {
+		j.State = Held
+	}
+	if !f.RetryAt.IsZero() {
+		j.NextAttemptAt = f.RetryAt
+	}
+	d.cfg.OnRetry(j)
 }
 
 func (d *Dispatcher) fail(ctx context.Context, log *slog.Logger, j Job, f Failure) bool {

@@ -518,3 +518,97 @@ func TestDispatcherEnqueueWakes(t *testing.T) {
 		}
 	})
 }
+
+func TestDispatcherLag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		h := start(t, nil, map[string]outbox.Handler{
+			"k": func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+				<-release
+				return nil, nil
+			},
+		}, outbox.DispatcherConfig{Workers: 2, PollInterval: time.Hour})
+		synctest.Wait()
+		if got := h.d.Lag(); got != 0 {
+			t.Fatalf("Lag with nothing queued = %v, want 0", got)
+		}
+		// One job for two workers: the claim comes back short, a worker is
+		// free, so nothing waits however long the job runs.
+		h.enqueue(t, outbox.Job{Kind: "k"})
+		synctest.Wait()
+		time.Sleep(10 * time.Second)
+		if got := h.d.Lag(); got != 0 {
+			t.Fatalf("Lag with a free worker = %v, want 0", got)
+		}
+		// Three more: one fills the free worker, two wait; the dispatcher
+		// falls behind from the due time of the last job it started.
+		for range 3 {
+			h.enqueue(t, outbox.Job{Kind: "k"})
+		}
+		synctest.Wait()
+		time.Sleep(5 * time.Second)
+		if got := h.d.Lag(); got != 5*time.Second {
+			t.Errorf("Lag with every worker held for 5s = %v, want 5s", got)
+		}
+		if got := h.metric(t, "holdline_outbox_lag_seconds"); got != 5 {
+			t.Errorf("holdline_outbox_lag_seconds = %v, want 5", got)
+		}
+		close(release)
+		synctest.Wait()
+		if got := h.d.Lag(); got != 0 {
+			t.Errorf("Lag once every job is done = %v, want 0", got)
+		}
+		if st, _ := h.store.Stats(t.Context()); st.Done != 4 {
+			t.Errorf("done = %d, want 4", st.Done)
+		}
+	})
+}
+
+func TestDispatcherOnRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var runs atomic.Int32
+		var mu sync.Mutex
+		var retried, finished []outbox.Job
+		h := start(t, nil, map[string]outbox.Handler{
+			"k": func(ctx context.Context, j *outbox.Job) (json.RawMessage, error) {
+				switch runs.Add(1) {
+				case 1:
+					return nil, errors.New("crm: 503")
+				case 2:
+					return nil, fmt.Errorf("record on the secondary: %w", outbox.ErrHeld)
+				}
+				return json.RawMessage(`{"ok":true}`), nil
+			},
+		}, outbox.DispatcherConfig{
+			PollInterval: 10 * time.Millisecond,
+			PauseDelay:   time.Second,
+			Backoff:      config.Backoff{Initial: config.Duration(time.Second), Max: config.Duration(time.Second), MaxElapsed: config.Duration(time.Hour)},
+			OnRetry: func(j outbox.Job) {
+				mu.Lock()
+				defer mu.Unlock()
+				retried = append(retried, j)
+			},
+			OnFinish: func(j outbox.Job) {
+				mu.Lock()
+				defer mu.Unlock()
+				finished = append(finished, j)
+			},
+		})
+		j := h.enqueue(t, outbox.Job{Kind: "k"})
+		h.waitState(t, j.ID, outbox.Done, time.Minute)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(retried) != 2 || len(finished) != 1 {
+			t.Fatalf("OnRetry called %d times, OnFinish %d; want 2 and 1", len(retried), len(finished))
+		}
+		first, held := retried[0], retried[1]
+		if first.State != outbox.Pending || first.Attempts != 1 || first.LastError != "crm: 503" || !first.NextAttemptAt.After(first.UpdatedAt) {
+			t.Errorf("after a failure OnRetry got %s, attempts %d, last error %q, due %v at %v; want pending, 1, the error, due later",
+				first.State, first.Attempts, first.LastError, first.NextAttemptAt, first.UpdatedAt)
+		}
+		if held.State != outbox.Held || held.Attempts != 1 || !strings.Contains(held.LastError, "secondary") || held.NextAttemptAt.Sub(held.UpdatedAt) != time.Second {
+			t.Errorf("after a hold OnRetry got %s, attempts %d, last error %q, due in %v; want held, 1 (a hold is not counted), the reason, due later",
+				held.State, held.Attempts, held.LastError, held.NextAttemptAt.Sub(held.UpdatedAt))
+		}
+	})
+}

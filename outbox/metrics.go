@@ -8,9 +8,10 @@ type metrics struct {
 	enqueued, completed, failures, dead *prometheus.CounterVec
 	depth                               *prometheus.GaugeVec
 	oldestPending                       prometheus.Gauge
+	lag                                 prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, lag func() float64) (*metrics, error) {
 	counter := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"kind"})
 	}
@@ -27,9 +28,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "holdline_outbox_oldest_pending_seconds",
 			Help: "Age of the oldest pending job, 0 when none.",
 		}),
+		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "holdline_outbox_lag_seconds",
+			Help: "How long ago the jobs the dispatcher starts now became due, while due jobs wait for a worker; 0 when it keeps up. A write whose budget is below it is answered queued at once.",
+		}, lag),
 	}
 	if reg != nil {
-		all := []prometheus.Collector{m.enqueued, m.completed, m.failures, m.dead, m.depth, m.oldestPending}
+		all := []prometheus.Collector{m.enqueued, m.completed, m.failures, m.dead, m.depth, m.oldestPending, m.lag}
 		for i, c := range all {
 			if err := reg.Register(c); err != nil {
 				for _, done := range all[:i] {

@@ -7,8 +7,12 @@
 // Every write becomes an outbox job, whatever the CRM is doing: the
 // Service enqueues it durably (the bolt store fsyncs before Enqueue
 // returns), then waits up to its write budget for the Dispatcher to finish
-// it. Done in time: Created, with the CRM's ids. Otherwise, or at once
-// when the CRM's breaker is open: Queued, with the job id. Because the
+// it. Done in time: Created, with the CRM's ids. Otherwise Queued, with the
+// job id, and at once when the job cannot finish in time: the CRM's
+// breaker is open, the Dispatcher runs further behind its due jobs than
+// the budget (Queue.Lag), an earlier job of the interaction is dead or
+// failing, or a run of the job fails (the retry has its own schedule; the
+// Dispatcher's OnRetry says so). Because the
 // Dispatcher is the only caller of the CRM's write operations, the two
 // answers share one ordering (jobs of an interaction run one at a time in
 // enqueue order) and one idempotency story (the job's key is sent to the

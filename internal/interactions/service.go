@@ -37,6 +37,10 @@ var (
 // (*outbox.Dispatcher).
 type Queue interface {
 	Enqueue(ctx context.Context, j outbox.Job) (job outbox.Job, created bool, err error)
+	// Lag is how long a job enqueued now waits for a worker behind the
+	// due jobs ahead of it, about (outbox.Dispatcher.Lag); 0 when the
+	// workers keep up. It must be cheap: every write asks.
+	Lag() time.Duration
 }
 
 // Breaker tells whether the CRM would take a call now
@@ -77,7 +81,9 @@ type Outcome struct {
 
 // Service runs interaction writes through the outbox and reports what an
 // interaction has. It is safe for concurrent use. Finished must be wired
-// to the Dispatcher's OnFinish, or every write waits its whole budget.
+// to the Dispatcher's OnFinish, or every write waits its whole budget, and
+// Retried to its OnRetry, or a write whose job failed waits its budget for
+// a retry that comes later.
 type Service struct {
 	queue   Queue
 	store   outbox.Store
@@ -174,25 +180,42 @@ func (s *Service) write(ctx context.Context, j outbox.Job, hash string) (Outcome
 		}
 		return outcome(job), nil
 	}
-	if !s.crm.BreakerAllows() || s.holds(ctx, j.InteractionID) {
-		// The CRM is not taking calls, or not on this record's endpoint:
-		// don't spend the budget.
+	if !s.crm.BreakerAllows() || s.queue.Lag() >= time.Until(deadline) || s.behind(ctx, job) {
+		// The CRM is not taking calls, the dispatcher runs further behind
+		// its due jobs than the budget left, or the interaction holds the
+		// job (its record's writes are held, or an earlier job is dead or
+		// failing): it will not finish in time, so don't make the caller
+		// wait for it.
 		return outcome(job), nil
 	}
 	return s.wait(ctx, job, deadline), nil
 }
 
-// holds reports whether writes to the interaction's record are held now.
-func (s *Service) holds(ctx context.Context, interactionID string) bool {
-	if s.records == nil {
-		return false
+// behind reports whether job waits behind its interaction: writes to its
+// record are held (not on the active endpoint), or an earlier job, which
+// must finish first, is dead or failing (see settled).
+func (s *Service) behind(ctx context.Context, job outbox.Job) bool {
+	jobs, err := s.store.Interaction(ctx, job.InteractionID)
+	if err != nil {
+		return false // wait and see: the budget still bounds the wait
 	}
-	jobs, err := s.store.Interaction(ctx, interactionID)
-	return err == nil && s.records.holds(jobs)
+	if s.records != nil && s.records.holds(jobs) {
+		return true
+	}
+	for _, j := range jobs {
+		if j.ID >= job.ID {
+			break // in ID order: the rest are this job and later ones
+		}
+		if j.State != outbox.Done && settled(j) { // dead or failing
+			return true
+		}
+	}
+	return false
 }
 
-// wait returns the job's outcome once it is done or dead, or Queued when
-// the budget passes or the caller gives up first.
+// wait returns the job's outcome once it is done or dead, or Queued as
+// soon as a run of it fails or is refused (its retry runs on its own
+// schedule), when the budget passes, or when the caller gives up first.
 func (s *Service) wait(ctx context.Context, job outbox.Job, deadline time.Time) Outcome {
 	ch := make(chan outbox.Job, 1)
 	s.mu.Lock()
@@ -200,8 +223,9 @@ func (s *Service) wait(ctx context.Context, job outbox.Job, deadline time.Time) 
 	s.mu.Unlock()
 	defer s.forget(job.ID, ch)
 
-	// The job may have finished before this write started listening.
-	if j, err := s.store.Get(ctx, job.ID); err == nil && (j.State == outbox.Done || j.State == outbox.Dead) {
+	// The job may have finished, or failed, before this write started
+	// listening.
+	if j, err := s.store.Get(ctx, job.ID); err == nil && settled(j) {
 		return outcome(j)
 	}
 	t := time.NewTimer(time.Until(deadline))
@@ -213,6 +237,15 @@ func (s *Service) wait(ctx context.Context, job outbox.Job, deadline time.Time) 
 	case <-ctx.Done():
 	}
 	return outcome(job)
+}
+
+// settled reports whether a write can answer from j without waiting for
+// it: it is done or dead, or a run of it failed or was refused (it has a
+// LastError, cleared only by success) and it is retried on its own
+// schedule: backoff, Retry-After, a hold. A job running again after a
+// failure, or replayed after one, counts too: it may well fail again.
+func settled(j outbox.Job) bool {
+	return j.State == outbox.Done || j.State == outbox.Dead || j.LastError != ""
 }
 
 func (s *Service) forget(id string, ch chan outbox.Job) {
@@ -246,6 +279,12 @@ func (s *Service) Finished(j outbox.Job) {
 		}
 	}
 }
+
+// Retried tells the writes waiting for j that its run failed or was
+// refused: they answer Queued at once rather than wait for a retry, which
+// runs on the job's own schedule (backoff, Retry-After, pause delay). Wire
+// it to outbox.DispatcherConfig.OnRetry. It never blocks.
+func (s *Service) Retried(j outbox.Job) { s.Finished(j) }
 
 // outcome is Created with the CRM's ids for a done job, Queued otherwise
 // (a dead job is still accepted: it waits for an operator's replay).

@@ -3,9 +3,11 @@ package interactions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/holdline/holdline/internal/interactions"
 	"github.com/holdline/holdline/internal/resilience"
 	"github.com/holdline/holdline/internal/sim"
+	"github.com/holdline/holdline/internal/timeline"
 	"github.com/holdline/holdline/outbox"
 	"github.com/holdline/holdline/outbox/storetest"
 )
@@ -34,13 +37,25 @@ type env struct {
 	// holds counts the times the dispatcher found the crm dependency
 	// paused (its breaker open) and held a job back.
 	holds atomic.Int64
+	// gate, when set, holds every CRM write until it is closed (or the
+	// client gives up): a CRM that takes writes and does not answer.
+	gate atomic.Pointer[chan struct{}]
 }
 
-func start(t *testing.T, budget time.Duration) *env {
+// start runs the env with a write budget; tune, if any, changes the config
+// first.
+func start(t *testing.T, budget time.Duration, tune ...func(*config.Config)) *env {
 	t.Helper()
 	e := &env{crm: sim.NewCRM(sim.CRMOptions{Empty: true})}
 	h := e.crm.Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := e.gate.Load(); g != nil && r.Method == http.MethodPost {
+			select {
+			case <-*g:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if code := e.reject.Load(); code != 0 && r.Method == http.MethodPost {
 			http.Error(w, `{"error":"subject rejected by a validation rule"}`, int(code))
 			return
@@ -54,6 +69,9 @@ func start(t *testing.T, budget time.Duration) *env {
 	cfg.Dependencies.CRM.Endpoints.Primary = srv.URL
 	cfg.Dependencies.CRM.Breaker.MinRequests = 4
 	cfg.Dependencies.CRM.Breaker.OpenFor = config.Duration(200 * time.Millisecond)
+	for _, f := range tune {
+		f(cfg)
+	}
 	deps, err := resilience.NewSet(cfg.Dependencies, resilience.Options{AllowLoopback: true})
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +103,7 @@ func start(t *testing.T, budget time.Duration) *env {
 			return true
 		},
 		OnFinish: func(j outbox.Job) { e.svc.Finished(j) },
+		OnRetry:  func(j outbox.Job) { e.svc.Retried(j) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -346,4 +365,161 @@ func TestOpenBreakerAnswersAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitJob(t, out.JobID, outbox.Done)
+}
+
+// atOnce runs a write and fails the test if it has not answered after 30s:
+// with a budget of a minute or more, a write that waited for its job
+// instead of answering at once would still be waiting. The guard is a
+// hang guard, no claim about speed.
+func atOnce(t *testing.T, what string, write func() (interactions.Outcome, error)) interactions.Outcome {
+	t.Helper()
+	type result struct {
+		out interactions.Outcome
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		out, err := write()
+		res <- result{out, err}
+	}()
+	select {
+	case r := <-res:
+		if r.err != nil {
+			t.Fatalf("%s: %v", what, r.err)
+		}
+		return r.out
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s still waits after 30s, want an answer at once (the budget is longer)", what)
+	}
+	panic("unreachable")
+}
+
+// neverOpen keeps the CRM breaker closed whatever fails, so that only the
+// signal under test can answer a write at once.
+func neverOpen(c *config.Config) { c.Dependencies.CRM.Breaker.MinRequests = 1 << 20 }
+
+func TestBacklogAheadAnswersQueuedAtOnce(t *testing.T) {
+	// A CRM that holds every write, with a timeout longer than the test:
+	// the workers stay busy with the backlog until the gate opens.
+	e := start(t, time.Minute, neverOpen, func(c *config.Config) {
+		c.Dependencies.CRM.Timeout = config.Duration(10 * time.Minute)
+	})
+	gate := make(chan struct{})
+	e.gate.Store(&gate)
+	// Open the gate before the env stops, should the test fail first: the
+	// CRM's own timeout would otherwise hold its server's Close.
+	open := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(open)
+	// The backlog an outage leaves: record writes of other interactions,
+	// due for an hour, more than the 8 workers can take at once.
+	var backlog []string
+	for i := range 12 {
+		id := fmt.Sprintf("backlog-%d", i)
+		j, err := timeline.CreateRecordJob(id, id, timeline.RecordPayload{Record: crm.NewRecord{InteractionID: id, Subject: "from the outage"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.NextAttemptAt = time.Now().Add(-time.Hour)
+		got, _, err := e.d.Enqueue(t.Context(), j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backlog = append(backlog, got.ID)
+	}
+	// Every worker holds a backlog job at the CRM; the dispatcher knows it
+	// is an hour behind.
+	guard := time.Now().Add(10 * time.Second)
+	for e.d.Lag() < time.Hour {
+		if time.Now().After(guard) {
+			t.Fatalf("dispatcher lag = %v after 10s, want at least the backlog's hour", e.d.Lag())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	out := atOnce(t, "CreateRecord behind the backlog", func() (interactions.Outcome, error) {
+		return e.svc.CreateRecord(t.Context(), "call-new", "", rec)
+	})
+	if out.Status != interactions.Queued || out.JobID == "" {
+		t.Fatalf("CreateRecord behind the backlog = %+v, want queued with a job id", out)
+	}
+	// Answered while the backlog was still there: nothing has reached the
+	// CRM yet.
+	for _, id := range append(backlog, out.JobID) {
+		if j, _ := e.store.Get(t.Context(), id); j.State == outbox.Done {
+			t.Errorf("job %s is done while the CRM holds every write", id)
+		}
+	}
+	if n := len(e.crm.Records()); n != 0 {
+		t.Fatalf("the CRM has %d records while holding every write", n)
+	}
+
+	open()
+	done := e.waitJob(t, out.JobID, outbox.Done)
+	for _, id := range backlog {
+		e.waitJob(t, id, outbox.Done)
+	}
+	// The next claim finds nothing due: the dispatcher has caught up.
+	guard = time.Now().Add(10 * time.Second)
+	for e.d.Lag() != 0 {
+		if time.Now().After(guard) {
+			t.Fatalf("dispatcher lag = %v 10s after the backlog is done, want 0", e.d.Lag())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Exactly once: one record per interaction, and the queued write's
+	// repeat answers with its record.
+	if n := len(e.crm.Records()); n != len(backlog)+1 {
+		t.Errorf("the CRM has %d records, want %d", n, len(backlog)+1)
+	}
+	again, err := e.svc.CreateRecord(t.Context(), "call-new", "", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != interactions.Created || again.JobID != done.ID || again.RecordID == "" {
+		t.Errorf("repeat after delivery = %+v, want created from job %s", again, done.ID)
+	}
+}
+
+func TestFailingCRMAnswersQueuedAfterOneAttempt(t *testing.T) {
+	// An hour's budget and a breaker that never opens: the write answers
+	// once its job's first run fails, not when a retry succeeds or the
+	// budget ends.
+	e := start(t, time.Hour, neverOpen)
+	if err := e.crm.SetMode(sim.CRMMode{Kind: sim.Mode503, Scope: sim.ScopeWrite}); err != nil {
+		t.Fatal(err)
+	}
+	out := atOnce(t, "CreateRecord with the CRM answering 503", func() (interactions.Outcome, error) {
+		return e.svc.CreateRecord(t.Context(), "call-8", "", rec)
+	})
+	if out.Status != interactions.Queued || out.JobID == "" {
+		t.Fatalf("CreateRecord with the CRM answering 503 = %+v, want queued", out)
+	}
+	if j, _ := e.store.Get(t.Context(), out.JobID); j.Attempts == 0 || j.State == outbox.Done {
+		t.Errorf("job at the answer = %s after %d attempts, want tried once at least and not done", j.State, j.Attempts)
+	}
+	if !e.dep.BreakerAllows() {
+		t.Fatal("the breaker opened: the test proves nothing about the failed attempt")
+	}
+
+	// A comment behind the failing record job answers at once too: it
+	// cannot run before the record job succeeds.
+	c := atOnce(t, "AddComment behind a failing record job", func() (interactions.Outcome, error) {
+		return e.svc.AddComment(t.Context(), "call-8", "", crm.Comment{Body: "behind the record"})
+	})
+	if c.Status != interactions.Queued || c.JobID == "" {
+		t.Fatalf("AddComment behind a failing record job = %+v, want queued", c)
+	}
+
+	if err := e.crm.SetMode(sim.CRMMode{Kind: sim.ModeOK}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, c.JobID, outbox.Done)
+	v, err := e.svc.Get(t.Context(), "call-8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.record(t, v.RecordID)
+	if len(e.crm.Records()) != 1 || len(r.Comments) != 1 || r.Comments[0].Body != "behind the record" {
+		t.Errorf("CRM = %d records, comments %+v; want one record with the comment once", len(e.crm.Records()), r.Comments)
+	}
 }

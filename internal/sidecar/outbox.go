@@ -100,6 +100,15 @@ func (j *jobs) Enqueue(ctx context.Context, job outbox.Job) (outbox.Job, bool, e
 	return j.d.Enqueue(ctx, job)
 }
 
+// Lag is how far the dispatcher runs behind its due jobs (see
+// outbox.Dispatcher.Lag); 0 before it is bound.
+func (j *jobs) Lag() time.Duration {
+	if j.d == nil {
+		return 0
+	}
+	return j.d.Lag()
+}
+
 // List, Get, Replay and Purge are the admin API's view of the outbox.
 // Their errors about a job are holdline errors (see jobError).
 func (j *jobs) List(ctx context.Context, f outbox.Filter) ([]outbox.Job, string, error) {
@@ -165,8 +174,9 @@ func (j *jobs) Purge(ctx context.Context, state outbox.State, olderThan time.Tim
 func (j *jobs) Stats(ctx context.Context) (outbox.Stats, error) { return j.store.Stats(ctx) }
 
 // bindDispatcher builds the dispatcher with handlers (its Paused follows
-// each dependency's breaker; OnFinish tells svc) and registers it as a
-// runner. It runs until Stop, before the store closes.
+// each dependency's breaker; OnFinish and OnRetry tell svc, and svc reads
+// its Lag through jobs) and registers it as a runner. It runs until Stop,
+// before the store closes.
 func (s *Sidecar) bindDispatcher(handlers map[string]outbox.Handler, svc *interactions.Service) error {
 	j, oc := s.jobs, s.cfg.Outbox
 	d, err := outbox.NewDispatcher(j.store, traceJobs(handlers, s.tracing), s.log, outbox.DispatcherConfig{
@@ -175,6 +185,7 @@ func (s *Sidecar) bindDispatcher(handlers map[string]outbox.Handler, svc *intera
 		Retention:  oc.Retention.D(),
 		Paused:     j.paused(s.deps),
 		OnFinish:   svc.Finished,
+		OnRetry:    svc.Retried,
 		Registerer: s.reg,
 	})
 	if err != nil {
