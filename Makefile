@@ -34,7 +34,7 @@ fuzz: ## the spec property test, long: COUNT requests of each kind per operation
 build: ## a static binary in ./bin (the production one: no simulators of GCS, see cmd/holdline-sim)
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/holdline ./cmd/holdline
 
-generate: ## regenerate the servers and clients from openapi/*.yaml
+generate: ## regenerate the servers and clients from openapi/*.yaml and the /ui pages from gateway/*.templ (go tool templ)
 	$(GO) generate ./gateway/... ./internal/contract/
 
 lint: ## lint openapi/*.yaml with redocly (recommended) and spectral (spectral:oas); installs the pinned tools with npm on first use

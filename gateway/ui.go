@@ -5,10 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"embed"
 	"encoding/base64"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,10 +20,12 @@ import (
 	"github.com/holdline/holdline/internal/resilience"
 )
 
-//go:embed ui/*.html
-var uiFS embed.FS
-
-var uiTemplate = template.Must(template.ParseFS(uiFS, "ui/*.html"))
+// The pages are templ components (ui_status.templ, ui_login.templ),
+// compiled to plain Go that escapes every value for where it lands.
+// html/template is not used: executing it reaches reflect's Method, which
+// makes the linker keep every exported method of every type in the binary.
+//go:generate go tool templ generate -f ui_status.templ
+//go:generate go tool templ generate -f ui_login.templ
 
 // sparkHistory keeps the last p99 samples per dependency for the status
 // page's sparklines. Samples are taken when the page is rendered, at most
@@ -87,6 +87,19 @@ type uiDependency struct {
 	HasSecondary bool
 }
 
+// concurrencyText describes a dependency's concurrency limit in one line.
+func concurrencyText(c *adminapi.Concurrency) string {
+	s := fmt.Sprintf("bulkhead %d", c.Limit)
+	if c.Mode == adminapi.ConcurrencyAdaptive {
+		s = fmt.Sprintf("adaptive limit %d (%d–%d)", c.Limit, c.Min, c.Max)
+	}
+	s += fmt.Sprintf(" · %d in flight", c.Inflight)
+	if c.Queued != 0 {
+		s += fmt.Sprintf(" · %d queued", c.Queued)
+	}
+	return s
+}
+
 type uiFault struct{ ID, Dependency, What, Actor, Expires string }
 
 // uiFaultOf describes a fault in one line: what it does, who added it and
@@ -139,6 +152,22 @@ type uiPage struct {
 	Audit                         []uiAudit
 }
 
+// titleHealth is the page title's word for the sidecar's state.
+func (p uiPage) titleHealth() string {
+	if p.Degraded {
+		return "DEGRADED"
+	}
+	return "healthy"
+}
+
+// headline is the header's summary of the sidecar's state.
+func (p uiPage) headline() string {
+	if p.Degraded {
+		return "DEGRADED"
+	}
+	return "all dependencies healthy"
+}
+
 // statusPage renders /ui: one page a person can read at a glance during an
 // incident. Server-rendered, no JavaScript, no external requests; it
 // refreshes itself every 5 seconds. It shows who did what and why, so it
@@ -147,7 +176,7 @@ type uiPage struct {
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	actor := Actor(r.Context())
 	if actor == "" {
-		s.loginPage(w, "")
+		s.loginPage(w, r, "")
 		return
 	}
 	now := s.now()
@@ -182,7 +211,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	if err := uiTemplate.ExecuteTemplate(w, "status.html", page); err != nil {
+	if err := statusHTML(page).Render(r.Context(), w); err != nil {
 		s.log.Error("render status page", "error", err)
 	}
 }

@@ -89,7 +89,7 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	i, ok := s.tokens.index(r.PostForm.Get("token"))
 	if !ok {
-		s.loginPage(w, "that admin token is not one of this sidecar's")
+		s.loginPage(w, r, "that admin token is not one of this sidecar's")
 		return
 	}
 	setSessionCookie(w, r, s.newSession(i), int(sessionTTL/time.Second))
@@ -103,12 +103,12 @@ func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginPage answers 401 with the login form.
-func (s *Server) loginPage(w http.ResponseWriter, msg string) {
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(http.StatusUnauthorized)
-	if err := uiTemplate.ExecuteTemplate(w, "login.html", struct{ Version, Error string }{s.opts.Version, msg}); err != nil {
+	if err := loginHTML(s.opts.Version, msg).Render(r.Context(), w); err != nil {
 		s.log.Error("render login page", "error", err)
 	}
 }
