@@ -26,7 +26,7 @@ const (
 	enqueueBatchMax = 128
 	// enqueueCommitters is how many batches one store has in flight at
 	// once (each holds a connection while Redis fsyncs).
-	enqueueCommitters = 4
+	enqueueCommitters = 2
 )
 
 // enqueueReq is one Enqueue call waiting for its batch.
