@@ -151,7 +151,7 @@ local function enc(v, width)
   end
   return s
 end
-local prefix = enc(ms, 10)
+local prefix, zeros = enc(ms, 10), string.rep('0', 12)
 local out = {ns}
 local all, pend, idems, readyby, deps, inbatch = {}, {}, {}, {}, {}, {}
 for i = 0, n - 1 do
@@ -161,7 +161,8 @@ for i = 0, n - 1 do
   if have then
     table.insert(out, {0, reply(have)})
   else
-    local id = prefix .. enc(nextn, 16)
+    local id
+    if nextn < 1048576 then id = prefix .. zeros .. enc(nextn, 4) else id = prefix .. enc(nextn, 16) end
     nextn = nextn + 1
     if nxt == '' then nxt, nt = ns, us end
     redis.call('HSET', jkey(id), 'kd', kind, 'p', dep, 'k', iid, 'i', idem, 'pl', payload,
