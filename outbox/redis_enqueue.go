@@ -27,6 +27,9 @@ const (
 	// enqueueCommitters is how many batches one store has in flight at
 	// once (each holds a connection while Redis fsyncs).
 	enqueueCommitters = 2
+	// commitGrace is how long a script call may go on after the last of
+	// its callers' deadlines.
+	commitGrace = time.Second
 )
 
 // enqueueReq is one Enqueue call waiting for its batch.
@@ -148,11 +151,12 @@ func (s *RedisStore) commit(ctx context.Context, batch []*enqueueReq) {
 	if len(live) == 0 {
 		return
 	}
-	// The call lasts as long as its most patient caller waits, and no
-	// longer than the store lives.
+	// The call ends a little after its most patient caller gives up (so
+	// that no caller is told of a timeout before its own deadline), and
+	// when the store closes.
 	if bounded {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(commitGrace))
 		defer cancel()
 	}
 	args := make([]any, 0, len(live)*enqueueArgs)

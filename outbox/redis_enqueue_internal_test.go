@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -262,5 +263,25 @@ func TestRedisUpgrade(t *testing.T) {
 	}
 	if len(jobs) != 1 || jobs[0].ID != n2.ID {
 		t.Errorf("Claim = %v, want only %s (%s waits behind it)", jobs, n2.ID, o2)
+	}
+}
+
+// TestRedisEnqueueCallerDeadline stalls Redis (CLIENT PAUSE) under an
+// Enqueue whose context has a short deadline: the caller is answered with
+// its own context's error once that context is done, never with a timeout
+// of the batch before its own deadline.
+func TestRedisEnqueueCallerDeadline(t *testing.T) {
+	s, rdb := openTestRedis(t)
+	if err := rdb.Do(t.Context(), "CLIENT", "PAUSE", 500, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := s.Enqueue(ctx, Job{Kind: "k", InteractionID: "call-1"})
+	if ctx.Err() == nil {
+		t.Fatalf("Enqueue returned %v before its context was done", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Enqueue error = %v, want DeadlineExceeded", err)
 	}
 }
