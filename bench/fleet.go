@@ -42,7 +42,7 @@ type Fleet struct {
 	Redis         string    `json:"redis_version"`
 	// UsecPerCall is Redis's own time executing each command (INFO
 	// commandstats usec_per_call, wall time inside the call) over the anchor and store runs: "set", and "evalsha"
-	// (one outbox enqueue script).
+	// (one call of the outbox enqueue script: a batch of jobs).
 	UsecPerCall map[string]float64 `json:"redis_usec_per_call,omitempty"`
 	// UsecPerJob is the enqueue scripts' total time inside Redis over
 	// the store runs divided by the jobs they stored, and JobsPerCall the
