@@ -27,9 +27,6 @@ const (
 	// enqueueCommitters is how many batches one store has in flight at
 	// once (each holds a connection while Redis fsyncs).
 	enqueueCommitters = 2
-	// commitGrace is how long a script call may go on after the last of
-	// its callers' deadlines.
-	commitGrace = time.Second
 )
 
 // enqueueReq is one Enqueue call waiting for its batch.
@@ -136,27 +133,25 @@ func (s *RedisStore) commitLoop(ctx context.Context) {
 func (s *RedisStore) commit(ctx context.Context, batch []*enqueueReq) {
 	live := batch[:0]
 	var deadline time.Time
-	bounded := true
 	for _, r := range batch {
 		if r.ctx.Err() != nil || !r.state.CompareAndSwap(reqQueued, reqTaken) {
 			continue
 		}
 		live = append(live, r)
-		if d, ok := r.ctx.Deadline(); !ok {
-			bounded = false
-		} else if d.After(deadline) {
+		if d, ok := r.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
 			deadline = d
 		}
 	}
 	if len(live) == 0 {
 		return
 	}
-	// The call ends a little after its most patient caller gives up (so
-	// that no caller is told of a timeout before its own deadline), and
-	// when the store closes.
-	if bounded {
+	// The call ends at the earliest of its callers' deadlines (and when
+	// the store closes), so that, as when each job went alone, no job is
+	// sent after its caller gave up on it: that caller may have stored it
+	// elsewhere (FallbackStore keeps it locally).
+	if !deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(commitGrace))
+		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
 	args := make([]any, 0, len(live)*enqueueArgs)
@@ -171,9 +166,17 @@ func (s *RedisStore) commit(ctx context.Context, batch []*enqueueReq) {
 		res, err = s.run(ctx, scriptEnqueue, args...)
 	}
 	replies, created, perr := parseEnqueueReply(res, len(live))
+	expired := res == nil && err != nil && ctx.Err() != nil
 	for i, r := range live {
 		out := enqueueRes{}
 		switch {
+		case expired:
+			if d, ok := r.ctx.Deadline(); ok && !d.After(deadline) {
+				// Its own deadline passed: it answers itself with its
+				// context's error.
+				continue
+			}
+			out.err = fmt.Errorf("outbox: enqueue: sent with a job whose deadline came first: %w: %w", ctx.Err(), err)
 		case res == nil && err != nil:
 			out.err = fmt.Errorf("outbox: enqueue: %w", err)
 		case perr != nil:

@@ -285,3 +285,33 @@ func TestRedisEnqueueCallerDeadline(t *testing.T) {
 		t.Errorf("Enqueue error = %v, want DeadlineExceeded", err)
 	}
 }
+
+// TestRedisCommitEarliestDeadline: a batch ends at the earliest deadline
+// of its callers (as a job sent alone did), so that no job is sent after
+// its caller gave up; the caller whose deadline passed answers itself, and
+// a caller with more time is told the batch timed out rather than left
+// waiting.
+func TestRedisCommitEarliestDeadline(t *testing.T) {
+	s, rdb := openTestRedis(t)
+	if err := rdb.Do(t.Context(), "CLIENT", "PAUSE", 300, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	hurried := newReq(short, Job{Kind: "k", InteractionID: "call-1"})
+	patient := newReq(t.Context(), Job{Kind: "k", InteractionID: "call-2"})
+	s.commit(t.Context(), []*enqueueReq{hurried, patient})
+	select {
+	case got := <-hurried.done:
+		t.Errorf("the caller whose deadline passed was answered %+v, want it to answer itself", got)
+	default:
+	}
+	select {
+	case got := <-patient.done:
+		if !errors.Is(got.err, context.DeadlineExceeded) {
+			t.Errorf("patient caller's error = %v, want DeadlineExceeded", got.err)
+		}
+	default:
+		t.Error("patient caller not answered")
+	}
+}
