@@ -42,8 +42,14 @@ type Fleet struct {
 	Redis         string    `json:"redis_version"`
 	// UsecPerCall is Redis's own time executing each command (INFO
 	// commandstats usec_per_call, wall time inside the call) over the anchor and store runs: "set", and "evalsha"
-	// (one outbox enqueue script).
+	// (one call of the outbox enqueue script: a batch of jobs).
 	UsecPerCall map[string]float64 `json:"redis_usec_per_call,omitempty"`
+	// UsecPerJob is the enqueue scripts' total time inside Redis over
+	// the store runs divided by the jobs they stored, and JobsPerCall the
+	// jobs per script call: each store commits concurrent enqueues
+	// together (group commit), so one call carries several jobs.
+	UsecPerJob  float64 `json:"redis_evalsha_usec_per_job,omitempty"`
+	JobsPerCall float64 `json:"redis_jobs_per_evalsha,omitempty"`
 }
 
 // FleetRun is one closed-loop HTTP run across the sidecars.
@@ -148,7 +154,16 @@ func runFleet(ctx context.Context, e *env) (*Fleet, error) {
 		e.logf("fleet  store alone: %d goroutines, %d jobs in %.1f s = %.0f jobs/s (redis %.2f CPU s)", r.Goroutines, r.Jobs, r.Seconds, r.JobsPerS, r.RedisCPU)
 	}
 	res.UsecPerCall = commandStats(ctx, rdb, "set", "evalsha")
-	e.logf("fleet  redis CPU per call: %v µs", res.UsecPerCall)
+	if usec, calls := commandTotals(ctx, rdb, "evalsha"); calls > 0 {
+		var jobs int64
+		for _, r := range res.Store {
+			jobs += r.Jobs
+		}
+		if jobs > 0 {
+			res.UsecPerJob, res.JobsPerCall = usec/float64(jobs), float64(jobs)/float64(calls)
+		}
+	}
+	e.logf("fleet  redis CPU per call: %v µs; enqueue script %.1f µs per job, %.1f jobs per call", res.UsecPerCall, res.UsecPerJob, res.JobsPerCall)
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		return nil, err
 	}
@@ -298,6 +313,31 @@ func storeEnqueueRate(ctx context.Context, addr string, rp *proc, stores, gorout
 		return FleetStoreRun{}, fmt.Errorf("store enqueue: %w", err)
 	}
 	return FleetStoreRun{Goroutines: goroutines, Jobs: jobs.Load(), Seconds: sec, JobsPerS: float64(jobs.Load()) / sec, RedisCPU: m.since()[rp.name]}, nil
+}
+
+// commandTotals returns the usec and calls of command cmd from INFO
+// commandstats.
+func commandTotals(ctx context.Context, rdb *redis.Client, cmd string) (usec float64, calls int64) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || name != "cmdstat_"+cmd {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "usec":
+				usec, _ = strconv.ParseFloat(v, 64)
+			case "calls":
+				calls, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
+	return usec, calls
 }
 
 // commandStats returns usec_per_call of the named commands from INFO

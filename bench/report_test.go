@@ -283,13 +283,16 @@ func TestRenderFleet(t *testing.T) {
 	r.Fleet = &Fleet{Sidecars: 3, Producers: 96, Seconds: 5, Redis: "7.0.15",
 		Runs:        []FleetRun{{Latency: Latency{Requests: 100, OK: 100, P50: 1, P99: 2}, JobsPerS: 1500, Jobs: 100, CPU: map[string]float64{"redis": 0.5}}},
 		Store:       []FleetStoreRun{{JobsPerS: 3000}},
-		FsyncSerial: []float64{180}, FsyncParallel: []float64{10000}, UsecPerCall: map[string]float64{"set": 3, "evalsha": 60}}
+		FsyncSerial: []float64{180}, FsyncParallel: []float64{10000}, UsecPerCall: map[string]float64{"set": 3, "evalsha": 60},
+		UsecPerJob: 20, JobsPerCall: 3}
 	md := Render(r)
 	for _, want := range []string{
 		"## 5b. Fleet enqueue",
 		"| 1 | 1500 | 100 of 100 | 100 | 1.00 | 2.00 | none |",
 		"≥ 20,000 jobs/s | 1500 jobs/s through HTTP (the Redis store alone: 3000 jobs/s; redis-server's own SET rate: 180/s from one client, 10000/s from 96) | **no** |",
-		"the enqueue script (EVALSHA) 60.0 µs",
+		"the enqueue script (EVALSHA) 60.0 µs a call",
+		"3.0 jobs a call in the store-alone runs), so the script's time per job is 20.0 µs",
+		"(50000 jobs/s) bounds this store",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)

@@ -80,6 +80,8 @@ type RedisStore struct {
 
 	tokMu  sync.Mutex
 	tokens map[string]string // job id -> stream entry of this store's run
+
+	enq chan *enqueueReq // to the committers (redis_enqueue.go)
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -126,6 +128,7 @@ func OpenRedis(ctx context.Context, rdb redis.UniversalClient, opts RedisOptions
 	s := &RedisStore{
 		rdb: rdb, p: "{" + opts.Prefix + "}", group: opts.Group, consumer: opts.Consumer,
 		opts: opts, log: log, tokens: map[string]string{},
+		enq: make(chan *enqueueReq, enqueueBatchMax),
 	}
 	err := rdb.XGroupCreateMkStream(ctx, s.key("run"), s.group, "$").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -139,6 +142,9 @@ func OpenRedis(ctx context.Context, rdb redis.UniversalClient, opts RedisOptions
 	bgctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	s.bg.Go(func() { s.maintain(bgctx) })
+	for range enqueueCommitters {
+		s.bg.Go(func() { s.commitLoop(bgctx) })
+	}
 	return s, nil
 }
 
@@ -185,80 +191,6 @@ func nsString(t time.Time) string {
 }
 
 func usString(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
-
-// Enqueue implements Store. The id and CreatedAt come from the Redis
-// server's clock, so ID order is commit order across the fleet. With
-// WaitReplicas set it also waits for replicas (see ErrNotReplicated).
-func (s *RedisStore) Enqueue(ctx context.Context, j Job) (Job, bool, error) {
-	if err := validateJob(j); err != nil {
-		return Job{}, false, err
-	}
-	done, err := s.enter()
-	if err != nil {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
-	}
-	defer done()
-	nxt, nt := "", ""
-	if !j.NextAttemptAt.IsZero() {
-		nxt, nt = nsString(j.NextAttemptAt), usString(j.NextAttemptAt)
-	}
-	args := []any{j.IdempotencyKey, j.Kind, j.Dependency, j.InteractionID, string(j.Payload), nxt, nt,
-		j.Origin.RequestID, j.Origin.TraceParent, j.Origin.TraceState}
-	var res any
-	if s.opts.WaitReplicas > 0 {
-		res, err = s.enqueueWait(ctx, args)
-	} else {
-		res, err = s.run(ctx, scriptEnqueue, args...)
-	}
-	if res == nil && err != nil {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", err)
-	}
-	r, _ := res.([]any)
-	if len(r) != 2 {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: unexpected reply %v", res)
-	}
-	out, derr := decodeReply(r[1])
-	if derr != nil {
-		return Job{}, false, fmt.Errorf("outbox: enqueue: %w", derr)
-	}
-	created := r[0] == int64(1)
-	if err != nil {
-		return out.Job, created, fmt.Errorf("outbox: enqueue %s: %w", out.ID, err)
-	}
-	return out.Job, created, nil
-}
-
-// enqueueWait runs the enqueue script and WAIT on one connection (WAIT
-// counts the writes of its own connection). A reply with an error wrapping
-// ErrNotReplicated means the job is committed on the primary.
-func (s *RedisStore) enqueueWait(ctx context.Context, args []any) (any, error) {
-	exec := func(eval bool) (*redis.Cmd, *redis.Cmd, error) {
-		pipe := s.rdb.Pipeline()
-		var cmd *redis.Cmd
-		if eval {
-			cmd = scriptEnqueue.Eval(ctx, pipe, []string{s.p}, args...)
-		} else {
-			cmd = scriptEnqueue.EvalSha(ctx, pipe, []string{s.p}, args...)
-		}
-		wait := pipe.Do(ctx, "WAIT", s.opts.WaitReplicas, s.opts.WaitTimeout.Milliseconds())
-		_, err := pipe.Exec(ctx)
-		return cmd, wait, err
-	}
-	cmd, wait, err := exec(false)
-	if err != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd, wait, err = exec(true)
-	}
-	if cmd.Err() != nil {
-		return nil, cmd.Err()
-	}
-	if err != nil {
-		return cmd.Val(), fmt.Errorf("%w: wait: %v", ErrNotReplicated, err)
-	}
-	if n, _ := wait.Int64(); n < int64(s.opts.WaitReplicas) {
-		return cmd.Val(), fmt.Errorf("%w: %d of %d within %s", ErrNotReplicated, n, s.opts.WaitReplicas, s.opts.WaitTimeout)
-	}
-	return cmd.Val(), nil
-}
 
 // Get implements Store.
 func (s *RedisStore) Get(ctx context.Context, id string) (Job, error) {

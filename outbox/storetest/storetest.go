@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) outbox.Store) {
 		{"ListCursor", testListCursor},
 		{"Interaction", testInteraction},
 		{"ClaimOrderPerInteraction", testClaimOrder},
+		{"ConcurrentEnqueueKeepsOrder", testConcurrentEnqueueOrder},
 		{"ClaimEarliestFirstUpToMax", testClaimMax},
 		{"ClaimConcurrentNoDuplicates", testClaimConcurrent},
 		{"ClaimSkipsPausedDependency", testClaimPaused},
@@ -350,6 +351,60 @@ func testClaimOrder(t *testing.T, s outbox.Store) {
 	wantClaim(t, s, now.Add(2*time.Minute), 10, nil, a2.ID)
 	complete(t, s, a2.ID, nil)
 	wantClaim(t, s, now.Add(2*time.Minute), 10, nil, a3.ID)
+}
+
+// testConcurrentEnqueueOrder enqueues from many goroutines at once (so a
+// store that commits concurrent jobs together gets batches mixing
+// interactions, new jobs and repeated idempotency keys), then runs every
+// job: each interaction's jobs come one at a time, in ID order, and each
+// idempotency key made one job.
+func testConcurrentEnqueueOrder(t *testing.T, s outbox.Store) {
+	const interactions, per = 8, 12
+	var wg sync.WaitGroup
+	errs := make(chan error, interactions*per*2)
+	for i := range interactions * per {
+		for range 2 { // every key twice
+			wg.Go(func() {
+				iid := fmt.Sprint("call-", i%interactions)
+				_, _, err := s.Enqueue(t.Context(), outbox.Job{Kind: "k", Dependency: "crm", InteractionID: iid,
+					IdempotencyKey: fmt.Sprint("key-", i), Payload: json.RawMessage(fmt.Sprint(i))})
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	all := listAll(t, s, outbox.Filter{})
+	if len(all) != interactions*per {
+		t.Fatalf("store holds %d jobs, want %d (one per idempotency key)", len(all), interactions*per)
+	}
+	want := map[string][]string{} // interaction -> ids in ID order
+	for _, j := range all {
+		want[j.InteractionID] = append(want[j.InteractionID], j.ID)
+	}
+	got := map[string][]string{}
+	now := time.Now().Add(time.Minute)
+	for range per {
+		jobs, err := s.Claim(t.Context(), now, 1000, nil)
+		if err != nil {
+			t.Fatalf("Claim: %v", err)
+		}
+		if len(jobs) != interactions {
+			t.Fatalf("Claim = %d jobs, want one per interaction (%d)", len(jobs), interactions)
+		}
+		for _, j := range jobs {
+			got[j.InteractionID] = append(got[j.InteractionID], j.ID)
+			complete(t, s, j.ID, nil)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("run order per interaction (-ID order +run order):\n%s", diff)
+	}
 }
 
 func testClaimMax(t *testing.T, s outbox.Store) {
