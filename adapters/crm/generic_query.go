@@ -118,7 +118,7 @@ const (
 )
 
 // maxPicked is the number of members a query picks without allocating.
-const maxPicked = 16
+const maxPicked = 10
 
 // newQuery returns the query reading fields (in this order) through
 // paths, which maps each of them to its JSON path, and picking lists.
