@@ -37,8 +37,10 @@ type Dependency struct {
 	limiter concurrency // the bulkhead: fixed or adaptive
 	timeout time.Duration
 	read    failsafe.Executor[any] // bulkhead, rate limiter, retry, breaker, hedge
+	readOne failsafe.Executor[any] // read without the hedge policy (read when there is none)
 	write   failsafe.Executor[any] // bulkhead, rate limiter, breaker
 	hedged  bool                   // read attempts may run concurrently
+	hedge   time.Duration          // the hedge delay
 
 	mode       atomic.Int32 // a breakerMode
 	secondary  atomic.Bool  // failed over
