@@ -48,6 +48,10 @@ func (g *Generic) FindByPhone(ctx context.Context, e164 string) (Lookup, error) 
 	recs.ForEach(func(_, r gjson.Result) bool {
 		if r.IsObject() {
 			if rec := g.toRecord(g.recordQ.pick(r, buf[:])); rec.ID != "" {
+				if cap(out.Records) == 0 {
+					// A contact's open records are a few: grow once, not at 1, 2, 4.
+					out.Records = make([]Record, 0, 4)
+				}
 				out.Records = append(out.Records, rec)
 			}
 		}
