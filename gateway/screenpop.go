@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/holdline/holdline/gateway/api"
 	"github.com/holdline/holdline/internal/phone"
@@ -72,13 +74,27 @@ func (r screenPopResponse) VisitScreenPopResponse(w http.ResponseWriter) error {
 	if wire.Records == nil {
 		wire.Records = noRecords
 	}
-	b, err := json.Marshal(&wire)
-	if err != nil {
+	buf := answerBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledAnswer {
+			answerBufs.Put(buf)
+		}
+	}()
+	// Encode writes what json.Marshal would, then a newline.
+	if err := json.NewEncoder(buf).Encode(&wire); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(append(b, '\n'))
+	_, err := w.Write(buf.Bytes())
 	return err
 }
+
+// answerBufs holds the buffers screen-pop answers are encoded into, so
+// that encoding one allocates nothing in the steady state.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledAnswer is the largest buffer answerBufs keeps.
+const maxPooledAnswer = 64 << 10

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/holdline/holdline/internal/config"
@@ -112,6 +113,11 @@ func (c *conn) newRequest(ctx context.Context, method, path string, body io.Read
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "holdline")
+	if id := upstream.RequestID(ctx); id != "" {
+		// Set here, on a request of its own, rather than by the
+		// dependency's transport, which would have to clone it.
+		req.Header.Set(upstream.RequestIDHeader, id)
+	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
@@ -169,12 +175,12 @@ func (c *conn) do(req *http.Request, out any) (errBody []byte, err error) {
 		return nil, nil
 	}
 	if raw, ok := out.(*rawAnswer); ok {
-		// The caller queries the bytes itself (Generic.getJSON).
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		// The caller queries the text itself (Generic.getJSON).
+		s, err := readAnswer(resp.Body)
 		if err != nil {
 			return nil, fmt.Errorf("read answer: %w", err)
 		}
-		*raw = b
+		*raw = rawAnswer(s)
 		return nil, nil
 	}
 	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer))
@@ -218,9 +224,30 @@ func (c *conn) send(req *http.Request) (*http.Response, error) {
 	return c.hc.Do(again)
 }
 
-// rawAnswer, passed to do as out, receives a 2xx answer's bytes (at most
-// maxAnswer) instead of their decoding.
-type rawAnswer []byte
+// rawAnswer, passed to do as out, receives a 2xx answer's text (at most
+// maxAnswer bytes) instead of its decoding.
+type rawAnswer string
+
+// answerBufs holds the buffers readAnswer reads bodies into, so that
+// reading an answer allocates only the string it returns.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledAnswer is the largest buffer answerBufs keeps: a rare large
+// answer is read into a buffer of its own, not kept for every later one.
+const maxPooledAnswer = 64 << 10
+
+// readAnswer reads at most maxAnswer bytes of body into one string.
+func readAnswer(body io.Reader) (string, error) {
+	buf := answerBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledAnswer {
+			answerBufs.Put(buf)
+		}
+	}()
+	_, err := buf.ReadFrom(io.LimitReader(body, maxAnswer))
+	return buf.String(), err
+}
 
 // hasStatus reports whether err is a StatusError with one of codes.
 func hasStatus(err error, codes ...int) bool {

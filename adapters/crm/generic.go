@@ -1,7 +1,6 @@
 package crm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -32,6 +30,9 @@ type Generic struct {
 	contact, record map[string][]string
 	// extra are the Fields keys that go to Contact.Fields.
 	extra []string
+	// contactQ and recordQ are contact and record in the form the hot
+	// path reads an answer with (generic_query.go).
+	contactQ, recordQ query
 }
 
 var _ Client = (*Generic)(nil)
@@ -108,6 +109,8 @@ func NewGeneric(cfg config.CRM, hc *http.Client, endpoint func() string) (*Gener
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	a.contactQ = newQuery(a.contact, append(slices.Clip(contactFields), a.extra...), contactLists...)
+	a.recordQ = newQuery(a.record, recordFields)
 	return a, nil
 }
 
@@ -123,231 +126,6 @@ func expand(tmpl string, vars map[string]string) string {
 		out += "?" + fill(query, url.QueryEscape)
 	}
 	return out
-}
-
-// FindByPhone gets LookupURL and, when a contact is found and its object
-// has no "records" array, RecordsURL. A 404 or an empty list is a Lookup
-// with a nil Contact; a 404 on RecordsURL is a contact without records.
-//
-// Answers are read as bytes and queried in place (gjson): only the
-// contact's and its records' mapped fields are turned into values, never
-// the whole document (this is the screen pop's hot path).
-func (g *Generic) FindByPhone(ctx context.Context, e164 string) (Lookup, error) {
-	answer, err := g.getJSON(ctx, expand(g.lookup, map[string]string{"phone": e164}))
-	if err != nil {
-		if hasStatus(err, http.StatusNotFound) {
-			return Lookup{}, nil
-		}
-		return Lookup{}, fmt.Errorf("crm: find by phone: %w", err)
-	}
-	obj, ok := g.firstContact(answer)
-	if !ok {
-		return Lookup{}, nil
-	}
-	ct := g.toContact(obj)
-	out := Lookup{Contact: &ct, Records: []Record{}}
-	recs := obj["records"]
-	if !recs.IsArray() && g.records != "" {
-		answer, err := g.getJSON(ctx, expand(g.records, map[string]string{"contact_id": ct.ID, "phone": e164}))
-		switch {
-		case hasStatus(err, http.StatusNotFound):
-		case err != nil:
-			return Lookup{}, fmt.Errorf("crm: list records: %w", err)
-		default:
-			recs = list(answer, "records")
-		}
-	}
-	recs.ForEach(func(_, r gjson.Result) bool {
-		if r.IsObject() {
-			if rec := g.toRecord(fields(r)); rec.ID != "" {
-				out.Records = append(out.Records, rec)
-			}
-		}
-		return true
-	})
-	return out, nil
-}
-
-// getJSON gets path and returns its JSON answer (a null Result for an
-// empty body). Like a json.Decoder, it reads the first JSON value and
-// ignores what follows it.
-func (g *Generic) getJSON(ctx context.Context, path string) (gjson.Result, error) {
-	req, err := g.c.newRequest(ctx, http.MethodGet, path, nil, "")
-	if err != nil {
-		return gjson.Result{}, err
-	}
-	var b rawAnswer
-	if _, err := g.c.do(req, &b); err != nil {
-		return gjson.Result{}, err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return gjson.Result{}, nil
-	}
-	if !gjson.ValidBytes(b) {
-		// Not one JSON value alone: decode it as a json.Decoder would
-		// (its error, or the first value without what trails it).
-		var v any
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&v); err != nil {
-			return gjson.Result{}, fmt.Errorf("decode answer: %w", err)
-		}
-		if b, err = json.Marshal(v); err != nil {
-			return gjson.Result{}, fmt.Errorf("decode answer: %w", err)
-		}
-	}
-	return gjson.ParseBytes(b), nil
-}
-
-// object is one JSON object's members by name (the last of duplicate
-// names, as encoding/json decodes them).
-type object map[string]gjson.Result
-
-// fields returns the members of r, an object.
-func fields(r gjson.Result) object {
-	o := object{}
-	r.ForEach(func(k, v gjson.Result) bool {
-		o[k.String()] = v
-		return true
-	})
-	return o
-}
-
-// list returns the items of an answer that is an array, {key:[...]}, or
-// {"list":[...]} (EspoCRM), or a null Result.
-func list(answer gjson.Result, key string) gjson.Result {
-	switch {
-	case answer.IsArray():
-		return answer
-	case answer.IsObject():
-		o := fields(answer)
-		if l := o[key]; l.IsArray() {
-			return l
-		}
-		if l := o["list"]; l.IsArray() {
-			return l
-		}
-	}
-	return gjson.Result{}
-}
-
-// firstContact finds the first object with an id in a lookup answer: an
-// array, {"contacts":[...]}, {"list":[...]} or the contact object itself.
-func (g *Generic) firstContact(answer gjson.Result) (object, bool) {
-	if answer.IsObject() {
-		o := fields(answer)
-		items := o["contacts"]
-		if !items.IsArray() {
-			items = o["list"]
-		}
-		if !items.IsArray() {
-			if _, isList := o["contacts"]; isList {
-				return nil, false
-			}
-			// The contact object itself.
-			if jsonID(dig(o, g.contact["id"])) != "" {
-				return o, true
-			}
-			return nil, false
-		}
-		answer = items
-	}
-	var found object
-	answer.ForEach(func(_, it gjson.Result) bool {
-		if it.IsObject() {
-			if o := fields(it); jsonID(dig(o, g.contact["id"])) != "" {
-				found = o
-				return false
-			}
-		}
-		return true
-	})
-	return found, found != nil
-}
-
-// dig follows a dotted path through nested objects; the Result does not
-// Exist when a step is missing or not an object.
-func dig(o object, path []string) gjson.Result {
-	var v gjson.Result
-	for i, p := range path {
-		if i > 0 {
-			if !v.IsObject() {
-				return gjson.Result{}
-			}
-			o = fields(v)
-		}
-		v = o[p]
-	}
-	return v
-}
-
-// str is a JSON string's value, or jsonID of anything else.
-func str(v gjson.Result) string {
-	if v.Type == gjson.String {
-		return v.Str
-	}
-	return jsonID(v)
-}
-
-// jsonID turns a JSON id (string or number) into a string as idString
-// does: a number as it is written, null or a missing value as "".
-func jsonID(v gjson.Result) string {
-	switch v.Type {
-	case gjson.String:
-		return v.Str
-	case gjson.Number:
-		return v.Raw
-	case gjson.Null:
-		return ""
-	}
-	return idString(value(v))
-}
-
-// value is v decoded as encoding/json does with UseNumber (numbers are
-// json.Number), or nil when v is null or missing.
-func value(v gjson.Result) any {
-	if !v.Exists() || v.Type == gjson.Null {
-		return nil
-	}
-	var out any
-	dec := json.NewDecoder(strings.NewReader(v.Raw))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
-		return nil
-	}
-	return out
-}
-
-func (g *Generic) toContact(m object) Contact {
-	ct := Contact{
-		ID:    jsonID(dig(m, g.contact["id"])),
-		Name:  str(dig(m, g.contact["name"])),
-		Email: str(dig(m, g.contact["email"])),
-		Phone: str(dig(m, g.contact["phone"])),
-		URL:   str(dig(m, g.contact["url"])),
-	}
-	for _, k := range g.extra {
-		if v := value(dig(m, g.contact[k])); v != nil {
-			if ct.Fields == nil {
-				ct.Fields = map[string]any{}
-			}
-			ct.Fields[k] = v
-		}
-	}
-	return ct
-}
-
-func (g *Generic) toRecord(m object) Record {
-	r := Record{
-		ID:      jsonID(dig(m, g.record["id"])),
-		Subject: str(dig(m, g.record["subject"])),
-		Status:  str(dig(m, g.record["status"])),
-		URL:     str(dig(m, g.record["url"])),
-	}
-	if t, err := time.Parse(time.RFC3339, str(dig(m, g.record["updated_at"]))); err == nil {
-		r.UpdatedAt = t
-	}
-	return r
 }
 
 // CreateRecord posts the NewRecord as JSON to CreateRecordURL with an
@@ -436,5 +214,6 @@ func (g *Generic) write(req *http.Request, namesRecord bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("decode answer: %w", err)
 	}
-	return jsonID(dig(fields(gjson.ParseBytes(b)), g.record["id"])), nil
+	var vals [maxPicked]gjson.Result
+	return jsonID(g.recordQ.pick(gjson.ParseBytes(b), vals[:]).value(fieldID)), nil
 }

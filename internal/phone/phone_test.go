@@ -3,6 +3,7 @@ package phone
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -103,6 +104,42 @@ func BenchmarkParserHit(b *testing.B) {
 	for b.Loop() {
 		if _, err := p.Parse("(415) 555-0100", "US"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestParserBounded(t *testing.T) {
+	p := NewParser(16)
+	for i := range 500 {
+		raw := fmt.Sprintf("+1 415 555 %04d", i)
+		n, err := p.Parse(raw, "US")
+		if err != nil || n.E164() != fmt.Sprintf("+1415555%04d", i) {
+			t.Fatalf("Parser.Parse(%q) = %q, %v", raw, n.E164(), err)
+		}
+	}
+	p.memo.CleanUp()
+	if got := p.memo.EstimatedSize(); got > 16 {
+		t.Errorf("after 500 numbers the memo holds %d answers, want at most 16", got)
+	}
+}
+
+// TestParserAgreesWithParse checks the memo's answers, asked twice (a
+// miss, then a hit), against Parse's for valid, invalid and withheld
+// input in several regions: the same number, or the same kind of error.
+func TestParserAgreesWithParse(t *testing.T) {
+	p := NewParser(64)
+	inputs := []struct{ raw, region string }{
+		{"(415) 555-0100", "US"}, {"(415) 555-0100", "GB"}, {"020 7946 0958", "GB"}, {"020 7946 0958", "US"},
+		{"+44 20 7946 0958", "US"}, {"555-1234", "US"}, {"not a number", "US"}, {"anonymous", "US"}, {"", "GB"},
+		{"tel:+14155550100", "gb"},
+	}
+	for range 2 {
+		for _, in := range inputs {
+			want, wantErr := Parse(in.raw, in.region)
+			got, err := p.Parse(in.raw, in.region)
+			if got != want || errors.Is(err, ErrInvalid) != errors.Is(wantErr, ErrInvalid) || errors.Is(err, ErrWithheld) != errors.Is(wantErr, ErrWithheld) {
+				t.Errorf("Parser.Parse(%q, %q) = %q, %v; Parse = %q, %v", in.raw, in.region, got.E164(), err, want.E164(), wantErr)
+			}
 		}
 	}
 }

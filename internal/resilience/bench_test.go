@@ -26,9 +26,17 @@ func BenchmarkCall(b *testing.B) {
 			d.CRM.Bulkhead = config.Bulkhead{Mode: "adaptive", MinConcurrent: 1, InitialConcurrent: 20, MaxConcurrent: 64}
 		}},
 		{"read_retry", Read[int], func(d *config.Dependencies) { d.CRM.Retry.MaxAttempts = 2 }},
+		// A hedge delay (1s) past the policy timeout (800ms): no hedge
+		// can start, and Read skips the hedge policy.
 		{"read_retry_hedge", Read[int], func(d *config.Dependencies) {
 			d.CRM.Retry.MaxAttempts = 2
 			d.CRM.Hedge.Delay = config.Duration(time.Second)
+		}},
+		// A hedge delay that can fire: the hedge policy runs (a goroutine
+		// for the first attempt, a timer, a context of its own).
+		{"read_retry_hedge_armed", Read[int], func(d *config.Dependencies) {
+			d.CRM.Retry.MaxAttempts = 2
+			d.CRM.Hedge.Delay = config.Duration(50 * time.Millisecond)
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

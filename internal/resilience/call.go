@@ -41,7 +41,7 @@ var errTimeoutCause = errors.New("resilience: policy timeout")
 // Every call is counted in holdline_dependency_requests_total{operation=op}
 // and in d.Status(). Read is safe for concurrent use.
 func Read[R any](ctx context.Context, d *Dependency, op string, fn func(ctx context.Context) (R, error)) (R, error) {
-	if d.hedged {
+	if d.hedged && d.mayHedge(ctx) {
 		// Hedged attempts run concurrently: results travel through failsafe.
 		v, err := d.call(ctx, op, d.read, func(ctx context.Context) (any, error) {
 			return fn(ctx)
@@ -49,7 +49,21 @@ func Read[R any](ctx context.Context, d *Dependency, op string, fn func(ctx cont
 		r, _ := v.(R)
 		return r, err
 	}
-	return sequential(ctx, d, op, d.read, fn)
+	return sequential(ctx, d, op, d.readOne, fn)
+}
+
+// mayHedge reports whether a hedge could start before a call starting
+// now ends: its hedge delay is shorter than the policy timeout and than
+// what is left of ctx. Otherwise the deadline always comes first (the
+// hedge policy starts no attempt once the call's context has ended), and
+// the call skips the hedge policy and what it costs each call: a
+// goroutine for the first attempt, a timer and a context of its own.
+func (d *Dependency) mayHedge(ctx context.Context) bool {
+	left := d.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		left = min(left, time.Until(dl))
+	}
+	return d.hedge < left
 }
 
 // Write runs fn, a call that changes state at the dependency, through d's

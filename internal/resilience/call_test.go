@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -452,4 +453,47 @@ func TestRetriesDoNotHideAFlappingDependency(t *testing.T) {
 		}
 	}
 	t.Fatalf("breaker still %s after 20 calls that each needed a retry (%d requests); want it open", d.Status().Breaker, h.n.Load())
+}
+
+// TestHedgeNeverStartsPastTheDeadline: with a hedge delay longer than
+// what the call may last (the policy timeout, or the caller's earlier
+// deadline), the one attempt runs until the deadline ends it and no
+// hedge starts; the error says which deadline it was.
+func TestHedgeNeverStartsPastTheDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		timeout, caller time.Duration
+		want            error
+	}{
+		{"policy timeout first", 40 * time.Millisecond, 0, timeout.ErrExceeded},
+		{"caller's deadline first", 5 * time.Second, 40 * time.Millisecond, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, func(d *config.Dependencies) {
+					d.CRM.Hedge.Delay = config.Duration(time.Second)
+					d.CRM.Timeout = config.Duration(tc.timeout)
+				})
+				d := e.crm()
+				ctx := t.Context()
+				if tc.caller > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.caller)
+					defer cancel()
+				}
+				var attempts atomic.Int32
+				_, err := Read(ctx, d, "lookup", func(ctx context.Context) (int, error) {
+					attempts.Add(1)
+					<-ctx.Done()
+					return 0, ctx.Err()
+				})
+				if !errors.Is(err, tc.want) {
+					t.Errorf("Read error = %v, want %v", err, tc.want)
+				}
+				if n := attempts.Load(); n != 1 {
+					t.Errorf("Read made %d attempts, want 1 (no hedge)", n)
+				}
+			})
+		})
+	}
 }

@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -60,14 +61,16 @@ func (d *Dependency) buildChain(p config.Policy, w *sampleWindow) {
 			Build())
 	}
 	read = append(read, d.breaker)
+	d.readOne = failsafe.With(slices.Clip(read)...)
+	d.read = d.readOne
 	if p.Hedge.Delay > 0 {
-		d.hedged = true
-		read = append(read, hedgepolicy.NewBuilderWithDelay[any](p.Hedge.Delay.D()).
+		d.hedged, d.hedge = true, p.Hedge.Delay.D()
+		read = append(slices.Clip(read), hedgepolicy.NewBuilderWithDelay[any](d.hedge).
 			// Wait for the other attempt unless this one is final.
 			CancelIf(func(_ any, err error) bool { return err == nil || !retryable(err) }).
 			Build())
+		d.read = failsafe.With(read...)
 	}
-	d.read = failsafe.With(read...)
 }
 
 // breakerFailure is the breaker's failure condition for one attempt. A

@@ -37,8 +37,10 @@ type Dependency struct {
 	limiter concurrency // the bulkhead: fixed or adaptive
 	timeout time.Duration
 	read    failsafe.Executor[any] // bulkhead, rate limiter, retry, breaker, hedge
+	readOne failsafe.Executor[any] // read without the hedge policy (read when there is none)
 	write   failsafe.Executor[any] // bulkhead, rate limiter, breaker
 	hedged  bool                   // read attempts may run concurrently
+	hedge   time.Duration          // the hedge delay
 
 	mode       atomic.Int32 // a breakerMode
 	secondary  atomic.Bool  // failed over
@@ -64,6 +66,10 @@ type Dependency struct {
 
 // Name returns the dependency's name, one of config.Names.
 func (d *Dependency) Name() string { return d.name }
+
+// Timeout returns the policy timeout: no call through Read or Write
+// outlasts it, retries and hedges included.
+func (d *Dependency) Timeout() time.Duration { return d.timeout }
 
 // Tier returns the dependency's service tier.
 func (d *Dependency) Tier() Tier { return d.tier }

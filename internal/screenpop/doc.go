@@ -10,8 +10,10 @@
 //
 // A dependency's trouble never becomes an error: Pop has no error result.
 //
-// Concurrent misses for one number share one CRM call (singleflight). That
-// call runs with its own deadline, detached from the caller that started
+// Concurrent misses for one number share one CRM call (singleflight), run
+// on a goroutine kept for the next one while Run runs. That call runs
+// with its own deadline (Options.LookupTimeout, or the CRM's policy
+// timeout when that ends it first), detached from the caller that started
 // it, and every caller waits for it only until its own budget ends; the
 // call still completes (or hits its own timeout) and fills the cache for
 // the next pop. A stale answer schedules one background refresh per

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
@@ -84,6 +85,9 @@ type Flow struct {
 	workers       int
 
 	flight singleflight.Group
+	idle   chan func()   // shared lookups for a waiting sharedWorker
+	quit   chan struct{} // closed when Run returns: sharedWorkers exit
+	pooled atomic.Bool   // Run is running: goShared may leave workers waiting
 
 	queue   chan string
 	pmu     sync.Mutex
@@ -131,6 +135,8 @@ func New(c *cache.Cache, crmClient crm.Client, crmDep *resilience.Dependency, cf
 		lookupTimeout: opts.LookupTimeout,
 		refreshAfter:  time.Duration(cc.RefreshAhead * float64(cc.FreshTTL.D())),
 		workers:       opts.RefreshWorkers,
+		idle:          make(chan func()),
+		quit:          make(chan struct{}),
 		queue:         make(chan string, opts.RefreshQueue),
 		pending:       make(map[string]struct{}),
 	}
@@ -226,8 +232,12 @@ func (f *Flow) done(start time.Time, r Result) Result {
 // lookup asks the CRM for key through the shared call for key, waiting
 // for it only until ctx (the caller's budget) ends.
 func (f *Flow) lookup(ctx context.Context, key string) (crm.Lookup, error) {
-	ch := f.flight.DoChan(key, func() (any, error) {
-		return f.fetch(ctx, key, false)
+	ch := make(chan singleflight.Result, 1)
+	f.goShared(func() {
+		v, err, _ := f.flight.Do(key, func() (any, error) {
+			return f.fetch(ctx, key, false)
+		})
+		ch <- singleflight.Result{Val: v, Err: err}
 	})
 	select {
 	case r := <-ch:
@@ -240,11 +250,51 @@ func (f *Flow) lookup(ctx context.Context, key string) (crm.Lookup, error) {
 	}
 }
 
-// fetch is the one CRM call shared by every caller waiting for key. It
-// runs on singleflight's goroutine and stores a successful answer in the
-// cache before it returns. With force false it first rechecks L1: a caller
-// that missed the cache just before the previous shared call stored its
-// answer then reuses it instead of calling the CRM again.
+// idleWorker is how long a sharedWorker waits for another lookup.
+const idleWorker = time.Second
+
+// goShared runs fn, a shared lookup, on a goroutine of its own: one that
+// finished a lookup and waits for another, or else a new one. Reusing
+// them spares each miss a new goroutine whose stack grows, copied at
+// each step, to the depth of an HTTP call (singleflight's DoChan starts
+// one per call). It never blocks.
+func (f *Flow) goShared(fn func()) {
+	if !f.pooled.Load() {
+		// Without Run, nothing would end a waiting worker.
+		go fn()
+		return
+	}
+	select {
+	case f.idle <- fn:
+	default:
+		go f.sharedWorker(fn)
+	}
+}
+
+// sharedWorker runs fn, then each lookup goShared hands it while it
+// waits, and returns once idleWorker passes without one or Run returns.
+func (f *Flow) sharedWorker(fn func()) {
+	t := time.NewTimer(idleWorker)
+	defer t.Stop()
+	for {
+		fn()
+		t.Reset(idleWorker)
+		select {
+		case fn = <-f.idle:
+		case <-t.C:
+			return
+		case <-f.quit:
+			return
+		}
+	}
+}
+
+// fetch is the one CRM call shared by every caller waiting for key. It runs
+// on a sharedWorker (or, for a refresh, singleflight's goroutine) and
+// stores a successful answer in the cache before it returns. With force
+// false it first rechecks L1: a caller that missed the cache just before
+// the previous shared call stored its answer then reuses it instead of
+// calling the CRM again.
 //
 // The shared call is detached from ctx's cancellation on purpose
 // (context.WithoutCancel keeps its values, such as the request id): ctx
@@ -261,9 +311,15 @@ func (f *Flow) fetch(ctx context.Context, key string, force bool) (crm.Lookup, e
 	}
 	if f.track() {
 		defer f.bg.Done()
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), f.lookupTimeout)
-		defer cancel()
+		ctx = context.WithoutCancel(ctx)
+		if f.lookupTimeout <= f.dep.Timeout() {
+			// Else the policy timeout, which bounds the whole call,
+			// ends it first: a deadline of its own would cost a timer
+			// and never fire.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, f.lookupTimeout)
+			defer cancel()
+		}
 	}
 	// else: Run has returned, nobody would wait for a detached call, so it
 	// stays bound to its caller's budget.

@@ -39,6 +39,7 @@ func (f *Flow) enqueueRefresh(key string) {
 // works, but queues no background work and no longer detaches shared
 // lookups from their caller. Run must be called at most once.
 func (f *Flow) Run(ctx context.Context) error {
+	f.pooled.Store(true)
 	var wg sync.WaitGroup
 	for range f.workers {
 		wg.Go(func() {
@@ -53,6 +54,8 @@ func (f *Flow) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	f.pooled.Store(false)
+	close(f.quit)
 	f.gmu.Lock()
 	f.stopped = true
 	f.gmu.Unlock()
