@@ -110,6 +110,14 @@ func (d *Dependency) call(ctx context.Context, op string, ex failsafe.Executor[a
 	}
 	// Calls refused before fn ran say nothing about the dependency's latency.
 	d.stats.record(end, elapsed, failed, ran, why)
+	if oc == outcomeBulkheadFull && d.BreakerMode() == BreakerAuto {
+		// The bulkhead sits outside the breaker, which never sees its
+		// refusals. Full, it holds calls the dependency has not answered:
+		// one that hangs would otherwise show the breaker at most
+		// max_concurrent failures per timeout, however many calls it
+		// fails, and not open as surely as one that answers 503.
+		d.breaker.RecordFailure()
+	}
 	d.noteAuth(oc, err)
 	return v, err
 }

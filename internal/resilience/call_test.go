@@ -330,6 +330,57 @@ func TestHedgeFiresAfterDelay(t *testing.T) {
 	d.HTTPClient().CloseIdleConnections()
 }
 
+// TestBulkheadRefusalsOpenTheBreaker: calls refused because the bulkhead
+// is full of calls the dependency has not answered count as breaker
+// failures, so a dependency that hangs opens the breaker as surely as one
+// that fails fast, even after many successes; forced closed, they do not.
+func TestBulkheadRefusalsOpenTheBreaker(t *testing.T) {
+	for _, mode := range []BreakerMode{BreakerAuto, BreakerClosed} {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newEnv(t, func(d *config.Dependencies) { d.CRM.Bulkhead.MaxConcurrent = 1 })
+			d := e.crm()
+			for range 10 {
+				if _, err := Read(t.Context(), d, "lookup", ok); err != nil {
+					t.Fatalf("Read = %v", err)
+				}
+			}
+			if err := d.SetBreakerMode(mode, "test", "test"); err != nil {
+				t.Fatal(err)
+			}
+			inside, release := make(chan struct{}), make(chan struct{})
+			done := make(chan error)
+			go func() {
+				_, err := Read(t.Context(), d, "lookup", func(context.Context) (string, error) {
+					close(inside)
+					<-release // a call the dependency never answers
+					return "ok", nil
+				})
+				done <- err
+			}()
+			<-inside
+			for range 10 {
+				if _, err := Read(t.Context(), d, "lookup", ok); !errors.Is(err, bulkhead.ErrFull) {
+					t.Fatalf("Read with the bulkhead full = %v, want bulkhead.ErrFull", err)
+				}
+			}
+			want := "open"
+			if mode == BreakerClosed {
+				want = "closed"
+			}
+			if got := d.Status().Breaker; got != want {
+				t.Errorf("breaker after 10 successes and 10 bulkhead refusals, mode %s = %s, want %s", mode, got, want)
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Errorf("held Read = %v", err)
+			}
+			if _, err := Read(t.Context(), d, "lookup", ok); mode == BreakerAuto && !errors.Is(err, circuitbreaker.ErrOpen) {
+				t.Errorf("Read once the bulkhead has room, breaker open = %v, want circuitbreaker.ErrOpen", err)
+			}
+		})
+	}
+}
+
 func TestBulkheadFullRejects(t *testing.T) {
 	e := newEnv(t, func(d *config.Dependencies) { d.CRM.Bulkhead.MaxConcurrent = 1 })
 	d := e.crm()

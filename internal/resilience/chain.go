@@ -30,7 +30,9 @@ import (
 // requests is seen failing half, however many calls retries rescue) and,
 // once it opens, refuses the next retry with ErrOpen, which ends the call;
 // it sits outside the hedge policy, so it sees one outcome per attempt and
-// never the cancellation of a hedge's loser. The policy timeout is the
+// never the cancellation of a hedge's loser. A bulkhead refusal counts
+// as a breaker failure too (see Dependency.call): a full bulkhead is
+// calls the dependency has not answered. The policy timeout is the
 // deadline of the context the executors run with (see Read).
 func (d *Dependency) buildChain(p config.Policy, w *sampleWindow) {
 	b := p.Breaker

@@ -2,6 +2,7 @@ package screenpop_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -402,4 +403,59 @@ func gather(t *testing.T, reg *prometheus.Registry, name, label, value string) f
 		}
 	}
 	return 0
+}
+
+// TestHangingCRMOpensTheBreaker: a CRM that hangs, on a real loopback
+// server, with production's shape (budget shorter than the CRM timeout,
+// so pops give up long before the calls end, and many successes in the
+// breaker's window from before): the calls it holds fill the bulkhead,
+// the pops refused by it count as failures, and the breaker opens as it
+// does for a CRM that answers 503; the pops after it answer at once from
+// the cache, without calling the CRM.
+func TestHangingCRMOpensTheBreaker(t *testing.T) {
+	e := newEnv(t, envOptions{mutate: func(c *config.Config) {
+		c.ScreenPop.Budget = config.Duration(300 * time.Millisecond)
+		p := &c.Dependencies.CRM.Policy
+		p.Timeout = config.Duration(30 * time.Second) // the pops' shared lookups end first
+		p.Bulkhead.MaxConcurrent = 2
+		p.Breaker.MinRequests = 20
+		p.Breaker.Window = config.Duration(time.Minute)
+		p.Breaker.OpenFor = config.Duration(time.Hour) // no half-open probe during the test
+	}})
+	ada := number(t, adaE164)
+	if r := e.pop(t, ada); r.Source != screenpop.SourceCRM {
+		t.Fatalf("first Pop = %+v, want from the CRM", r)
+	}
+	for i := range 19 {
+		e.pop(t, number(t, fmt.Sprintf("+1415555%04d", 3000+i)))
+	}
+	e.clk.Add(2 * time.Minute) // Ada's entry is stale, still usable
+	e.setMode(t, sim.CRMMode{Kind: sim.ModeHang, HangMax: time.Minute})
+
+	reasons := map[string]int{}
+	for i := 0; e.crmDep.Status().Breaker != "open"; i++ {
+		if i == 100 {
+			t.Fatalf("the breaker did not open after 100 pops of a hanging CRM (20 successes before); reasons %v", reasons)
+		}
+		r := e.pop(t, number(t, fmt.Sprintf("+1415555%04d", 4000+i)))
+		if r.Source != screenpop.SourceMinimal || !r.Degraded || len(r.Reasons) != 1 {
+			t.Fatalf("Pop of an unknown number, CRM hanging = %+v, want minimal, degraded, one reason", r)
+		}
+		reasons[r.Reasons[0]]++
+	}
+	t.Logf("reasons until the breaker opened: %v", reasons)
+	if reasons["crm: bulkhead full"] == 0 {
+		t.Errorf("reasons %v, want some pops refused by the full bulkhead", reasons)
+	}
+
+	before := e.lookups()
+	if r := e.pop(t, ada); r.Source != screenpop.SourceStale || r.Contact == nil || len(r.Reasons) != 1 || r.Reasons[0] != "crm: circuit open" {
+		t.Errorf("Pop of a cached number, breaker open = %+v, want stale, crm: circuit open", r)
+	}
+	if r := e.pop(t, number(t, unknownE164)); r.Source != screenpop.SourceMinimal || len(r.Reasons) != 1 || r.Reasons[0] != "crm: circuit open" {
+		t.Errorf("Pop of an unknown number, breaker open = %+v, want minimal, crm: circuit open", r)
+	}
+	if got := e.lookups(); got != before {
+		t.Errorf("CRM lookups with the breaker open = %d, want none", got-before)
+	}
 }
