@@ -26,13 +26,14 @@ type validator struct {
 	log    *slog.Logger
 }
 
-func newValidator(spec *openapi3.T, log *slog.Logger) (*validator, error) {
+// specRouter builds the router the validator matches requests with.
+func specRouter(spec *openapi3.T) (routers.Router, error) {
 	spec.Servers = nil // match on paths only, whatever host the sidecar listens on
 	rt, err := legacy.NewRouter(spec)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: route spec: %w", err)
 	}
-	return &validator{router: rt, log: log}, nil
+	return rt, nil
 }
 
 var filterOptions = &openapi3filter.Options{
