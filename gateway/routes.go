@@ -125,23 +125,21 @@ func firstLine(s string) string {
 	return s
 }
 
-// parseSpecs parses the embedded data and admin specs and builds their
-// routers.
+// parseSpecs parses the embedded data and admin specs and builds the
+// validators' routers from them. The process does it once, at start.
 func parseSpecs() (data, admin routers.Router, err error) {
-	dataSpec, err := api.GetSwagger()
+	dataJSON, err := api.GetSpecJSON()
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err = specRouter(dataSpec)
+	if data, err = specRouter(dataJSON); err != nil {
+		return nil, nil, err
+	}
+	adminJSON, err := adminapi.GetSpecJSON()
 	if err != nil {
 		return nil, nil, err
 	}
-	adminSpec, err := adminapi.GetSwagger()
-	if err != nil {
-		return nil, nil, err
-	}
-	admin, err = specRouter(adminSpec)
-	if err != nil {
+	if admin, err = specRouter(adminJSON); err != nil {
 		return nil, nil, err
 	}
 	return data, admin, nil
