@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,13 +27,100 @@ type validator struct {
 	log    *slog.Logger
 }
 
-func newValidator(spec *openapi3.T, log *slog.Logger) (*validator, error) {
+// specRouter builds the router the validator matches requests with from
+// an embedded spec (JSON). The validator checks requests only, so the spec
+// is cut to what requests use before kin-openapi parses it (parsing is
+// most of the start-up cost): each operation's responses become one
+// placeholder, and the components no request refers to (response
+// schemas, examples, shared responses) are dropped. The spec as a whole
+// is checked by the package's tests (TestEmbeddedSpecsValidate), so the
+// router skips the example and default checks at run time.
+func specRouter(specJSON []byte) (routers.Router, error) {
+	trimmed, err := requestSpec(specJSON)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: trim spec: %w", err)
+	}
+	spec, err := openapi3.NewLoader().LoadFromData(trimmed)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: load spec: %w", err)
+	}
 	spec.Servers = nil // match on paths only, whatever host the sidecar listens on
-	rt, err := legacy.NewRouter(spec)
+	rt, err := legacy.NewRouter(spec, openapi3.DisableExamplesValidation(), openapi3.DisableSchemaDefaultsValidation())
 	if err != nil {
 		return nil, fmt.Errorf("gateway: route spec: %w", err)
 	}
-	return &validator{router: rt, log: log}, nil
+	return rt, nil
+}
+
+// requestSpec returns the spec with what request validation does not read
+// removed: responses (one placeholder per operation, as an operation must
+// have one), and every component that no path refers to, directly or
+// through other components.
+func requestSpec(specJSON []byte) ([]byte, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(specJSON, &doc); err != nil {
+		return nil, err
+	}
+	placeholder := map[string]any{"default": map[string]any{"description": "not checked by the request validator"}}
+	paths, _ := doc["paths"].(map[string]any)
+	for _, item := range paths {
+		ops, _ := item.(map[string]any)
+		for _, op := range ops {
+			if o, ok := op.(map[string]any); ok {
+				if _, ok := o["responses"]; ok {
+					o["responses"] = placeholder
+				}
+			}
+		}
+	}
+	components, _ := doc["components"].(map[string]any)
+	if components == nil {
+		return json.Marshal(doc)
+	}
+	// Keep the components reachable from the paths ("#/components/KIND/NAME"),
+	// and the security schemes (named by operations, not by $ref).
+	keep := map[string]bool{}
+	var queue []any
+	queue = append(queue, paths)
+	for len(queue) > 0 {
+		v := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				ref, ok := e.(string)
+				if k != "$ref" || !ok {
+					queue = append(queue, e)
+					continue
+				}
+				if keep[ref] {
+					continue
+				}
+				keep[ref] = true
+				kind, name, ok := strings.Cut(strings.TrimPrefix(ref, "#/components/"), "/")
+				if !ok || !strings.HasPrefix(ref, "#/components/") {
+					continue // not a local component: kin-openapi reports it
+				}
+				if m, ok := components[kind].(map[string]any); ok && m[name] != nil {
+					queue = append(queue, m[name])
+				}
+			}
+		case []any:
+			queue = append(queue, v...)
+		}
+	}
+	for kind, c := range components {
+		m, ok := c.(map[string]any)
+		if !ok || kind == "securitySchemes" {
+			continue
+		}
+		for name := range m {
+			if !keep["#/components/"+kind+"/"+name] {
+				delete(m, name)
+			}
+		}
+	}
+	return json.Marshal(doc)
 }
 
 var filterOptions = &openapi3filter.Options{

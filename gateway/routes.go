@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/holdline/holdline"
@@ -26,22 +27,11 @@ func (s *Server) Handlers() (data, admin http.Handler, err error) {
 func (s *Server) buildHandlers() (data, admin http.Handler, err error) {
 	m := newHTTPMetrics(s.opts.Registry)
 
-	dataSpec, err := api.GetSwagger()
+	dr, ar, err := parseSpecs()
 	if err != nil {
 		return nil, nil, err
 	}
-	dv, err := newValidator(dataSpec, s.log)
-	if err != nil {
-		return nil, nil, err
-	}
-	adminSpec, err := adminapi.GetSwagger()
-	if err != nil {
-		return nil, nil, err
-	}
-	av, err := newValidator(adminSpec, s.log)
-	if err != nil {
-		return nil, nil, err
-	}
+	dv, av := &validator{router: dr, log: s.log}, &validator{router: ar, log: s.log}
 
 	// Data plane: every route comes from the spec.
 	d := chi.NewRouter()
@@ -133,4 +123,24 @@ func (s *Server) responseError(w http.ResponseWriter, r *http.Request, err error
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// parseSpecs parses the embedded data and admin specs and builds the
+// validators' routers from them. The process does it once, at start.
+func parseSpecs() (data, admin routers.Router, err error) {
+	dataJSON, err := api.GetSpecJSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	if data, err = specRouter(dataJSON); err != nil {
+		return nil, nil, err
+	}
+	adminJSON, err := adminapi.GetSpecJSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	if admin, err = specRouter(adminJSON); err != nil {
+		return nil, nil, err
+	}
+	return data, admin, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -29,6 +30,7 @@ func (d *devSidecar) cli(t *testing.T, args ...string) (stdout string, code int)
 func TestStatusExitCodes(t *testing.T) {
 	t.Parallel()
 	d := startDev(t)
+	waitIdentityKeys(t, d)
 	out, code := d.cli(t, "status")
 	if code != 0 || !strings.Contains(out, "HEALTHY") || !strings.Contains(out, "crm") {
 		t.Fatalf("status on a healthy sidecar = %d:\n%s", code, out)
@@ -55,6 +57,28 @@ func TestStatusExitCodes(t *testing.T) {
 	if out, code = d.cli(t, "status", "--admin", "http://127.0.0.1:1"); code != 2 {
 		t.Fatalf("status against nothing = %d, want 2: %s", code, out)
 	}
+}
+
+// waitIdentityKeys waits until /v1/status says the identity key set was
+// fetched: start-up does not wait for the provider, and the sidecar reports
+// degraded until the first fetch lands.
+func waitIdentityKeys(t *testing.T, d *devSidecar) {
+	t.Helper()
+	waitUntil(t, "the first identity key fetch", func() (bool, string) {
+		resp, err := httpClient().Get(d.admin + "/v1/status")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var st adminapi.Status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return false, err.Error()
+		}
+		if st.Identity == nil {
+			return false, "no identity section"
+		}
+		return st.Identity.KeySource == adminapi.Fetched, fmt.Sprintf("%+v", *st.Identity)
+	})
 }
 
 func TestBreakerAndFailoverNeedReasonAndToken(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 // buildIdentity builds the token verifier when an issuer is configured (in
 // dev mode, devTransform has pointed it at the OIDC provider simulator).
 // Without one, s.identity stays nil and /v1/identity/verify answers 503.
-func (s *Sidecar) buildIdentity(ctx context.Context) error {
+func (s *Sidecar) buildIdentity(context.Context) error {
 	if s.cfg.Identity.Issuer == "" {
 		return nil
 	}
@@ -20,10 +20,10 @@ func (s *Sidecar) buildIdentity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Warm the keys before serving (bounded by identity.budget), so a
-	// healthy sidecar is not reported degraded for want of a first fetch.
-	// A failure is logged inside and retried by Run.
-	_ = v.Refresh(ctx)
+	// No fetch here: start-up (and /readyz) never waits for the provider.
+	// Run fetches the keys at once; until that fetch lands, a Verify joins
+	// it (or makes its own) within identity.budget, and refuses a JWT
+	// whose keys it could not get.
 	s.runners = append(s.runners, v.Run)
 	s.identity = v
 	return nil

@@ -82,6 +82,11 @@ func TestIdentitySurvivesRestartDuringOutage(t *testing.T) {
 	body := `{"token":"` + tok + `"}`
 
 	ts, stop := startWithIdP(t, idp, dir)
+	// Start-up does not wait for the provider: wait for the first fetch
+	// (Refresh joins the one Run makes at once).
+	if err := ts.identity.Refresh(t.Context()); err != nil {
+		t.Fatalf("first key fetch with the provider up: %v", err)
+	}
 	var st identityStatus
 	ts.get(t, ts.admin+"/v1/status", &st)
 	if st.Degraded || st.Identity.Degraded || st.Identity.KeySource != "fetched" || len(st.Identity.KeyIDs) != 1 {
@@ -100,6 +105,11 @@ func TestIdentitySurvivesRestartDuringOutage(t *testing.T) {
 	vd = verdict{}
 	if code := ts.post(t, ts.data+"/v1/identity/verify", body, &vd); code != 200 || !vd.Active || !vd.Degraded {
 		t.Errorf("verify after a restart with the provider down = %d %+v, want active, degraded", code, vd)
+	}
+	// Wait for a fetch attempt against the down provider, so last_error
+	// is set.
+	if err := ts.identity.Refresh(t.Context()); err == nil {
+		t.Fatal("a key fetch with the provider down succeeded")
 	}
 	st = identityStatus{}
 	ts.get(t, ts.admin+"/v1/status", &st)
