@@ -166,7 +166,15 @@ func (s *RedisStore) commit(ctx context.Context, batch []*enqueueReq) {
 		res, err = s.run(ctx, scriptEnqueue, args...)
 	}
 	replies, created, perr := parseEnqueueReply(res, len(live))
-	expired := res == nil && err != nil && ctx.Err() != nil
+	// The call failed because the batch's deadline passed. go-redis sets
+	// the connection's read deadline from the context's, so its i/o
+	// timeout can come a moment before the context itself reports
+	// DeadlineExceeded: the clock decides, not ctx.Err alone.
+	expired := res == nil && err != nil && (ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)))
+	cause := ctx.Err()
+	if expired && cause == nil {
+		cause = context.DeadlineExceeded
+	}
 	for i, r := range live {
 		out := enqueueRes{}
 		switch {
@@ -176,7 +184,7 @@ func (s *RedisStore) commit(ctx context.Context, batch []*enqueueReq) {
 				// context's error.
 				continue
 			}
-			out.err = fmt.Errorf("outbox: enqueue: sent with a job whose deadline came first: %w: %w", ctx.Err(), err)
+			out.err = fmt.Errorf("outbox: enqueue: sent with a job whose deadline came first: %w: %w", cause, err)
 		case res == nil && err != nil:
 			out.err = fmt.Errorf("outbox: enqueue: %w", err)
 		case perr != nil:
