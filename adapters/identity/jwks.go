@@ -192,8 +192,9 @@ func newKeySet(set jwk.Set, allowed map[string]jwa.SignatureAlgorithm) *keySet {
 // last good set is kept and marked degraded, and the error is returned (it
 // is also logged and counted). Concurrent calls share one fetch, which is
 // bounded by identity.budget like a Verify: a Verify that joins it never
-// waits longer than its own budget. Run calls Refresh; the sidecar may
-// call it once at startup to warm the keys.
+// waits longer than its own budget. Run calls Refresh at once and then when
+// due; the sidecar does not call it before serving, and tests call it to
+// wait for the first fetch.
 func (v *Verifier) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, v.budget)
 	defer cancel()
