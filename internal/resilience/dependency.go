@@ -67,10 +67,6 @@ type Dependency struct {
 // Name returns the dependency's name, one of config.Names.
 func (d *Dependency) Name() string { return d.name }
 
-// Timeout returns the policy timeout: no call through Read or Write
-// outlasts it, retries and hedges included.
-func (d *Dependency) Timeout() time.Duration { return d.timeout }
-
 // Tier returns the dependency's service tier.
 func (d *Dependency) Tier() Tier { return d.tier }
 

@@ -12,13 +12,12 @@
 //
 // Concurrent misses for one number share one CRM call (singleflight), run
 // on a goroutine kept for the next one while Run runs. That call runs
-// with its own deadline (Options.LookupTimeout, or the CRM's policy
-// timeout when that ends it first), detached from the caller that started
-// it, and every caller waits for it only until its own budget ends; the
-// call still completes (or hits its own timeout) and fills the cache for
-// the next pop. A stale answer schedules one background refresh per
-// number, and a fresh hit older than cache.refresh_ahead of the fresh TTL
-// refreshes ahead of expiry. Background work belongs to Flow.Run.
+// with its own deadline (Options.LookupTimeout), detached from the caller
+// that started it, and every caller waits for it only until its own
+// budget ends; the call still completes (or hits its own timeout) and
+// fills the cache for the next pop. A stale answer schedules one
+// background refresh per number, and a fresh hit older than
+// cache.refresh_ahead of the fresh TTL refreshes ahead of expiry. Background work belongs to Flow.Run.
 //
 // Not a stable API: holdline is a binary, and this package serves it.
 package screenpop

@@ -311,15 +311,13 @@ func (f *Flow) fetch(ctx context.Context, key string, force bool) (crm.Lookup, e
 	}
 	if f.track() {
 		defer f.bg.Done()
-		ctx = context.WithoutCancel(ctx)
-		if f.lookupTimeout <= f.dep.Timeout() {
-			// Else the policy timeout, which bounds the whole call,
-			// ends it first: a deadline of its own would cost a timer
-			// and never fire.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, f.lookupTimeout)
-			defer cancel()
-		}
+		// The lookup's own deadline even when it is longer than the CRM's
+		// policy timeout: that bounds one call, and a lookup may make
+		// several (the generic kind asks for the contact, then its
+		// records).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), f.lookupTimeout)
+		defer cancel()
 	}
 	// else: Run has returned, nobody would wait for a detached call, so it
 	// stays bound to its caller's budget.
